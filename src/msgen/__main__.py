@@ -1,0 +1,3 @@
+from msgen.cli import app
+
+app(prog_name="msgen")

@@ -1,0 +1,164 @@
+"""The msgen command line. The only module that prints or picks exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from msgen import __version__
+from msgen.errors import MsgenError, SpecError
+
+app = typer.Typer(
+    name="msgen",
+    help="Generate a production-shaped microservice system from one YAML spec.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+SpecArg = Annotated[
+    Path, typer.Argument(help="The spec file, e.g. examples/shop.yaml.", show_default=False, dir_okay=False)
+]
+
+
+def _fail(exc: MsgenError) -> typer.Exit:
+    if isinstance(exc, SpecError):
+        for diagnostic in exc.diagnostics:
+            err.print(str(diagnostic), markup=False)
+        count = len(exc.diagnostics)
+        err.print(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", markup=False)
+    else:
+        err.print(f"error: {exc}", markup=False)
+    return typer.Exit(exc.exit_code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"msgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Generate a production-shaped microservice system from one YAML spec.
+
+    Example: [bold]msgen new examples/shop.yaml -o shop[/bold]
+    """
+
+
+@app.command()
+def new(
+    spec: SpecArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to create.")] = Path("out"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Write even into a non-empty directory msgen did not generate.")
+    ] = False,
+) -> None:
+    """Generate a new project from SPEC.
+
+    Example: [bold]msgen new examples/shop.yaml -o shop[/bold]
+    """
+    from msgen.generate import generate
+    from msgen.writer import write_project
+
+    try:
+        result = generate(spec)
+        written = write_project(output, result.files, result.system.spec_hash, force=force)
+    except MsgenError as exc:
+        raise _fail(exc) from None
+    system = result.system
+    out.print(
+        f"Generated [bold]{system.name}[/bold]: {len(system.services)} services, {len(system.events)} events, "
+        f"{len(system.sagas)} sagas, {written.written} files in {output}"
+    )
+    out.print(f"Next: [bold]cd {output}/services/{system.services[0].name} && python -m pytest[/bold]")
+
+
+@app.command()
+def validate(spec: SpecArg) -> None:
+    """Check SPEC and report every problem as file:line:col: message.
+
+    Example: [bold]msgen validate examples/shop.yaml[/bold]
+    """
+    from msgen.generate import load_system
+
+    try:
+        system = load_system(spec)
+    except MsgenError as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"{spec}: valid", show_edge=False)
+    for column in ("service", "entities", "operations", "calls", "publishes", "consumes"):
+        table.add_column(column)
+    for s in system.services:
+        table.add_row(
+            s.name,
+            ", ".join(e.name for e in s.entities),
+            str(len(s.operations)),
+            ", ".join(f"{c.service}.{c.operation}" for c in s.calls),
+            ", ".join(s.publishes),
+            ", ".join(s.consumes),
+        )
+    out.print(table)
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of the spec language (for editor completion and checks).
+
+    Example: [bold]msgen schema -o msgen-spec.v1.json[/bold]
+    """
+    from msgen.schema import spec_json_schema_text
+
+    text = spec_json_schema_text()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+
+
+@app.command()
+def graph(
+    spec: SpecArg,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="mermaid, dot, svg or png (svg and png need Graphviz).")
+    ] = "mermaid",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Draw the services, calls, events and sagas of SPEC.
+
+    Example: [bold]msgen graph examples/shop.yaml > shop.mmd[/bold]
+    """
+    from msgen import graph as graphs
+    from msgen.generate import load_system
+
+    if fmt not in ("mermaid", "dot", "svg", "png"):
+        err.print(f"error: unknown format '{fmt}': use mermaid, dot, svg or png", markup=False)
+        raise typer.Exit(2)
+    try:
+        system = load_system(spec)
+        if fmt in ("svg", "png"):
+            data = graphs.render_image(system, fmt)
+        else:
+            data = (graphs.mermaid(system) if fmt == "mermaid" else graphs.dot(system)).encode()
+    except MsgenError as exc:
+        raise _fail(exc) from None
+    if output is not None:
+        output.write_bytes(data)
+    elif fmt in ("svg", "png") and sys.stdout.isatty():
+        err.print("error: refusing to print an image to a terminal: use --output FILE", markup=False)
+        raise typer.Exit(1)
+    else:
+        sys.stdout.buffer.write(data)

@@ -1,0 +1,68 @@
+"""The system as a diagram: Mermaid text, Graphviz DOT, or SVG/PNG through Graphviz."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from msgen import model as m
+from msgen.errors import MsgenError
+
+
+def mermaid(system: m.System) -> str:
+    """A flowchart of services, calls and events, then one sequence diagram per saga."""
+    lines = ["flowchart LR", "  client([client]) --> gateway{{gateway}}"]
+    for s in system.services:
+        lines.append(f"  {s.name}[{s.name}]")
+        lines.append(f"  {s.name}_db[({s.name} db)]")
+        lines.append(f"  {s.name} --- {s.name}_db")
+        if s.operations:
+            lines.append(f"  gateway --> {s.name}")
+    for s in system.services:
+        for call in s.calls:
+            lines.append(f'  {s.name} -- "{call.operation}" --> {call.service}')
+    for event in system.events:
+        for consumer in event.consumers:
+            lines.append(f'  {event.publisher} -. "{event.name}" .-> {consumer}')
+    for saga in system.sagas:
+        lines += ["", "sequenceDiagram", f"  title saga {saga.name}"]
+        lines.append(f"  Note over {saga.orchestrator}: publishes {saga.start}")
+        for step in saga.steps:
+            lines.append(f"  {saga.orchestrator}->>{step.service}: {step.trigger} ({step.name})")
+            lines.append(f"  {step.service}-->>{saga.orchestrator}: {step.success}")
+            if step.failure:
+                lines.append(f"  {step.service}--x{saga.orchestrator}: {step.failure}")
+            if step.compensation_trigger:
+                lines.append(
+                    f"  Note over {step.service}: on {step.compensation_trigger} undoes, publishes {step.compensation_done}"
+                )
+        lines.append(f"  Note over {saga.orchestrator}: {saga.on_success} or {saga.on_failure}")
+    return "\n".join(lines) + "\n"
+
+
+def dot(system: m.System) -> str:
+    lines = [f'digraph "{system.name}" {{', "  rankdir=LR;", '  node [shape=box, style=rounded];']
+    lines.append('  gateway [shape=hexagon];')
+    for s in system.services:
+        lines.append(f'  "{s.name}";')
+        if s.operations:
+            lines.append(f'  gateway -> "{s.name}";')
+    for s in system.services:
+        for call in s.calls:
+            lines.append(f'  "{s.name}" -> "{call.service}" [label="{call.operation}"];')
+    for event in system.events:
+        for consumer in event.consumers:
+            lines.append(f'  "{event.publisher}" -> "{consumer}" [label="{event.name}", style=dashed];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render_image(system: m.System, fmt: str) -> bytes:
+    """SVG or PNG bytes, drawn by Graphviz's `dot`."""
+    binary = shutil.which("dot")
+    if binary is None:
+        raise MsgenError(f"Graphviz is not installed ('dot' not found): use --format mermaid or dot instead of {fmt}")
+    done = subprocess.run([binary, f"-T{fmt}"], input=dot(system).encode(), capture_output=True, check=False)
+    if done.returncode != 0:
+        raise MsgenError(f"Graphviz failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout

@@ -1,0 +1,264 @@
+"""Load a spec file into a ``SpecFile``, keeping the place of every node.
+
+YAML is parsed with ruamel.yaml's round-trip loader, which remembers line and
+column of every key and value; the tree is copied into plain Python values and
+a ``Positions`` index so that structural (pydantic) and semantic (resolver)
+errors can both point into the file.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError
+
+from msgen.errors import Diagnostic, MsgenError, SpecError, did_you_mean
+from msgen.spec import DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, SpecFile
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Positions:
+    """Where each node of the spec is: 1-based (line, column) by path."""
+
+    file: str
+    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: Path_, message: str, *, key: bool = False) -> Diagnostic:
+        """A diagnostic at the node of `path`, or at its nearest existing parent."""
+        probe = tuple(path)
+        while probe:
+            table = self.keys if key and probe in self.keys else self.values
+            if probe in table:
+                line, column = table[probe]
+                return Diagnostic(self.file, line, column, message)
+            probe = probe[:-1]
+        line, column = self.values.get((), (1, 1))
+        return Diagnostic(self.file, line, column, message)
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    spec: SpecFile
+    positions: Positions
+    path: Path
+    text: str
+
+
+class SpecFileError(MsgenError):
+    """The spec file itself cannot be read."""
+
+    exit_code = 2
+
+
+def read_spec_text(path: Path) -> tuple[str, str]:
+    """Return (display name, text) of a spec file, or raise one clear error."""
+    display = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecFileError(f"{display}: cannot read the spec: {exc.strerror or exc}") from None
+    if b"\x00" in data:
+        raise SpecError([Diagnostic(display, 1, 1, "not a text file: the spec must be UTF-8 YAML")])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SpecError([Diagnostic(display, line, 1, "not UTF-8 text: the spec must be UTF-8 YAML")]) from None
+    return display, text
+
+
+def load_spec(path: Path) -> LoadedSpec:
+    """Parse and validate the spec at `path`; raise SpecError with every problem."""
+    display, text = read_spec_text(path)
+    return load_spec_text(text, display, path)
+
+
+def load_spec_text(text: str, display: str, path: Path | None = None) -> LoadedSpec:
+    positions = Positions(display)
+    tree = _parse_yaml(text, display)
+    if tree is None:
+        raise SpecError([Diagnostic(display, 1, 1, "the spec is empty: expected keys msgen, system and services")])
+    if not isinstance(tree, CommentedMap):
+        kind = "a list" if isinstance(tree, CommentedSeq) else f"a {type(tree).__name__} value"
+        raise SpecError(
+            [Diagnostic(display, 1, 1, f"the spec must be a mapping (msgen, system, services, ...), found {kind}")]
+        )
+    plain = _to_plain(tree, (), positions)
+    try:
+        spec = SpecFile.model_validate(plain)
+    except ValidationError as exc:
+        raise SpecError(_diagnostics(exc, plain, positions)) from None
+    return LoadedSpec(spec=spec, positions=positions, path=path or Path(display), text=text)
+
+
+_DUPLICATE_RE = re.compile(r'found duplicate key "(?P<key>.*?)"')
+
+
+def _parse_yaml(text: str, display: str) -> Any:
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(text)
+    except DuplicateKeyError as exc:
+        match = _DUPLICATE_RE.search(exc.problem or "")
+        key = match.group("key") if match else "?"
+        first = exc.context_mark.line + 1 if exc.context_mark else None
+        where = f" (the mapping starts at line {first})" if first else ""
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SpecError([Diagnostic(display, line, column, f"duplicate key '{key}'{where}")]) from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise SpecError([Diagnostic(display, line, column, f"invalid YAML: {problem}")]) from None
+    except Exception as exc:  # ruamel raises a few unmarked errors (reader, scanner)
+        raise SpecError([Diagnostic(display, 1, 1, f"invalid YAML: {exc}")]) from None
+
+
+def _to_plain(node: Any, path: Path_, positions: Positions) -> Any:
+    """Copy a ruamel tree into dict/list/scalars, indexing positions by path."""
+    if isinstance(node, CommentedMap):
+        if not path:
+            positions.values[()] = (node.lc.line + 1, node.lc.col + 1)
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            name = str(key)
+            child = (*path, name)
+            kline, kcol = node.lc.key(key)
+            vline, vcol = node.lc.value(key)
+            positions.keys[child] = (kline + 1, kcol + 1)
+            positions.values[child] = (vline + 1, vcol + 1) if _is_scalar(value) else (kline + 1, kcol + 1)
+            out[name] = _to_plain(value, child, positions)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, value in enumerate(node):
+            line, col = node.lc.item(index)
+            positions.values[(*path, index)] = (line + 1, col + 1)
+            positions.keys[(*path, index)] = (line + 1, col + 1)
+            items.append(_to_plain(value, (*path, index), positions))
+        return items
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return str(node)
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, CommentedMap | CommentedSeq)
+
+
+_PATTERN_HINTS = {
+    DURATION_PATTERN: "a duration such as 300ms, 30s, 5m, 1h or 1d",
+    SIZE_PATTERN: "a size such as 512KiB or 1MiB",
+    PERCENT_PATTERN: "a percentage such as 99.9%",
+}
+
+
+def _diagnostics(exc: ValidationError, plain: Any, positions: Positions) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        name = str(loc[-1]) if loc else "spec"
+        value = error.get("input")
+        if kind == "missing":
+            found.append(positions.at(loc[:-1], f"missing required key '{name}'"))
+        elif kind == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            hint = did_you_mean(name, allowed)
+            if not hint and allowed:
+                hint = f" (expected one of: {', '.join(allowed)})"
+            found.append(positions.at(loc, f"unknown key '{name}'{hint}", key=True))
+        elif kind == "literal_error":
+            expected = error.get("ctx", {}).get("expected", "")
+            choices = re.findall(r"'([^']*)'|(\d+)", expected)
+            options = [a or b for a, b in choices]
+            hint = did_you_mean(str(value), options)
+            found.append(positions.at(loc, f"{name}: '{value}' is not one of {', '.join(options)}{hint}"))
+        elif kind == "string_pattern_mismatch":
+            pattern = error.get("ctx", {}).get("pattern", "")
+            what = _PATTERN_HINTS.get(pattern, f"text matching {pattern}")
+            found.append(positions.at(loc, f"{name}: '{value}' is not {what}"))
+        elif kind in {"dict_type", "model_type", "model_attributes_type"}:
+            found.append(positions.at(loc, f"{name}: expected a mapping, found {_describe(value)}"))
+        elif kind == "list_type":
+            found.append(positions.at(loc, f"{name}: expected a list, found {_describe(value)}"))
+        elif kind == "value_error":
+            found.append(positions.at(loc, f"{name}: {error['msg'].removeprefix('Value error, ')}"))
+        else:
+            found.append(positions.at(loc, f"{name}: {_lower_first(error['msg'])}"))
+    return found
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return f"'{value}'"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the spec model accepts at `loc` (walking SpecFile's annotations)."""
+    annotation: Any = SpecFile
+    for step in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = annotation.model_fields
+            match = next((f for n, f in fields.items() if (f.alias or n) == step), None)
+            if match is None:
+                return []
+            annotation = match.annotation
+        else:
+            origin = typing.get_origin(annotation)
+            args = typing.get_args(annotation)
+            if origin is dict and args:
+                annotation = args[1]
+            elif origin is list and args:
+                annotation = args[0]
+            else:
+                return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [f.alias or n for n, f in annotation.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated down to the one model or container type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            annotation = models[0] if models else args[0]
+        else:
+            return annotation

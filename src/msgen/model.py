@@ -1,0 +1,223 @@
+"""The resolved system model: every name, type and route the renderers need.
+
+Built by ``resolve.py`` from a valid spec; renderers and templates read only
+this, never the spec or the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """A field's type, as each target spells it."""
+
+    kind: str  # a scalar kind, "object" (value object) or "list"
+    python: str  # pydantic annotation, e.g. "Decimal", "list[OrderLine]"
+    column: str  # SQLAlchemy column type expression, e.g. "sa.Numeric(12, 2)"
+    mapped: str  # the ORM attribute's type, e.g. "Decimal", "list[Any]"
+    item: FieldType | None = None
+    value_object: str | None = None
+    enum_class: str | None = None
+    enum_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    required: bool
+    unique: bool
+    read_only: bool
+    default: Any
+    description: str | None
+    constraints: dict[str, Any]  # min, max, min_length, max_length, pattern, min_items, ...
+    ref: tuple[str, str] | None = None  # (service, Entity) referenced by id
+    example: Any = None
+
+    @property
+    def nullable(self) -> bool:
+        return not self.required
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not None
+
+
+@dataclass(frozen=True)
+class ValueObject:
+    name: str
+    fields: tuple[Field, ...]
+    description: str | None
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str  # Product
+    snake: str  # product
+    table: str  # products
+    resource: str  # /products
+    fields: tuple[Field, ...]
+    description: str | None
+
+    @property
+    def writable_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if not f.read_only)
+
+
+@dataclass(frozen=True)
+class Operation:
+    op_id: str  # getProduct
+    function: str  # get_product
+    method: str
+    path: str  # /v1/products/{id}
+    route: str  # /products/{id} (below the version prefix)
+    action: str | None  # list/get/create/update/delete, None for custom
+    entity: str | None
+    request: str | None  # model class of the body
+    response: str | None  # model class of the answer
+    status: int
+    path_params: tuple[str, ...]
+    scopes: tuple[str, ...]
+    idempotent: bool
+    is_async: bool
+    cache_ttl: float | None
+    timeout: float | None
+    summary: str
+    handler_module: str  # handlers/<module>.py
+    page_size: int = 50
+    max_page_size: int = 200
+
+    @property
+    def is_custom(self) -> bool:
+        return self.action is None
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str
+    operation: str
+    timeout: float
+    retries: int
+
+
+@dataclass(frozen=True)
+class Ops:
+    replicas_min: int
+    replicas_max: int
+    cpu_target: int
+    requests: dict[str, str]
+    limits: dict[str, str]
+    cache_default_ttl: float
+    db_instances: int
+    db_storage: str
+    db_backup_schedule: str
+    db_backup_retention: str
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # order
+    package: str  # order_service
+    kebab: str  # order-service (k8s and distribution name)
+    title: str  # Order
+    description: str
+    entities: tuple[Entity, ...]
+    value_objects: tuple[ValueObject, ...]
+    operations: tuple[Operation, ...]
+    calls: tuple[Call, ...]
+    publishes: tuple[str, ...]  # event names
+    consumes: tuple[str, ...]
+    ops: Ops
+    env_prefix: str  # ORDER_
+
+    def entity(self, name: str) -> Entity:
+        return next(e for e in self.entities if e.name == name)
+
+    def handler_modules(self) -> tuple[str, ...]:
+        return tuple(sorted({op.handler_module for op in self.operations}))
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str  # order.created
+    version: int
+    class_name: str  # OrderCreated
+    topic: str  # order.created
+    schema_file: str  # order.created.v1.avsc
+    namespace: str  # shop.events
+    publisher: str
+    consumers: tuple[str, ...]
+    key: str | None
+    compatibility: str
+    fields: tuple[Field, ...]
+    value_objects: tuple[ValueObject, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class SagaStep:
+    name: str
+    service: str
+    trigger: str
+    success: str
+    failure: str | None
+    timeout: float
+    compensation_trigger: str | None
+    compensation_done: str | None
+
+
+@dataclass(frozen=True)
+class Saga:
+    name: str
+    orchestrator: str
+    start: str
+    steps: tuple[SagaStep, ...]
+    on_success: str
+    on_failure: str
+
+
+@dataclass(frozen=True)
+class Gateway:
+    issuer: str | None
+    audience: str | None
+    jwks_url: str | None
+    rate_limit_requests: int
+    rate_limit_period: float
+    rate_limit_by: str
+    timeout: float
+    max_body: int
+    cors_origins: tuple[str, ...]
+    cors_methods: tuple[str, ...]
+    cors_headers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Slos:
+    latency_p95: float
+    error_rate: float
+    availability: float
+    sample_ratio: float
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    description: str
+    broker: str
+    api_version: str
+    services: tuple[Service, ...]
+    events: tuple[Event, ...]
+    sagas: tuple[Saga, ...]
+    gateway: Gateway
+    slos: Slos
+    spec_hash: str
+    calls_graph: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def event(self, name: str) -> Event:
+        return next(e for e in self.events if e.name == name)

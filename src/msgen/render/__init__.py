@@ -1,0 +1,119 @@
+"""Render a resolved system into memory: ``{relative path: file text}``.
+
+Rendering is pure: the same system and msgen version give byte-identical
+output. Python files are formatted with ruff in one batch at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from msgen import __version__
+from msgen import model as m
+from msgen.names import snake
+from msgen.render.avro import avro_schema
+from msgen.render.formatting import format_python
+from msgen.render.migrations import initial_migration
+from msgen.render.openapi import openapi_document, to_yaml
+from msgen.render.python import handlers_view, models_view, routes_view, schemas_view, tests_view
+
+Files = dict[str, str]
+
+
+def templates_dir() -> Path:
+    """The templates shipped in the wheel, or the repository's own folder when run from a checkout."""
+    packaged = Path(str(resources.files("msgen"))) / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "templates"
+
+
+def _docstring(text: str) -> str:
+    body = text.strip().replace('"""', "'''")
+    if not body.endswith("."):
+        body += "."
+    return f'"""{body}"""'
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["pyrepr"] = repr
+    env.filters["docstring"] = _docstring
+    env.filters["snake"] = snake
+    return env
+
+
+def _render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(msgen_version=__version__, **context)
+
+
+def render_system(system: m.System, spec_text: str) -> Files:
+    """Every file of the generated project, formatted."""
+    files: Files = {}
+    for service in system.services:
+        files.update(render_service(system, service))
+    for event in system.events:
+        files[f"contracts/avro/{event.schema_file}"] = json.dumps(avro_schema(event), indent=2) + "\n"
+    files["README.md"] = _render("project/README.md.j2", system=system)
+    files[".gitignore"] = _render("project/gitignore.j2", system=system)
+    files["pyproject.toml"] = _render("project/pyproject.toml.j2", system=system)
+    files["msgen.yaml"] = spec_text
+    return format_python(files)
+
+
+def render_service(system: m.System, service: m.Service) -> Files:
+    root = f"services/{service.name}"
+    pkg = f"{root}/{service.package}"
+    ctx: dict[str, Any] = {"system": system, "service": service}
+    files: Files = {
+        f"{root}/pyproject.toml": _render("service/pyproject.toml.j2", **ctx),
+        f"{root}/alembic.ini": _render("service/alembic.ini.j2", **ctx),
+        f"{root}/README.md": _render("service/README.md.j2", **ctx),
+        f"{pkg}/__init__.py": _render("service/package/__init__.py.j2", **ctx),
+        f"{pkg}/settings.py": _render("service/package/settings.py.j2", **ctx),
+        f"{pkg}/main.py": _render("service/package/main.py.j2", **ctx),
+        f"{pkg}/models.py": _render("service/package/models.py.j2", view=models_view(service), **ctx),
+        f"{pkg}/schemas.py": _render("service/package/schemas.py.j2", view=schemas_view(service), **ctx),
+        f"{pkg}/api/__init__.py": _render("service/package/api/__init__.py.j2", **ctx),
+        f"{pkg}/api/routes.py": _render(
+            "service/package/api/routes.py.j2", view=routes_view(service, system), **ctx
+        ),
+        f"{pkg}/handlers/__init__.py": _render(
+            "service/package/handlers/__init__.py.j2", modules=service.handler_modules(), **ctx
+        ),
+        f"{pkg}/migrations/env.py": _render("service/package/migrations/env.py.j2", **ctx),
+        f"{pkg}/migrations/script.py.mako": (templates_dir() / "service/package/migrations/script.py.mako").read_text(),
+        f"{pkg}/migrations/versions/0001_initial.py": _render(
+            "service/package/migrations/versions/migration.py.j2", view=initial_migration(service), **ctx
+        ),
+        f"{root}/tests/__init__.py": "",
+        f"{root}/tests/conftest.py": _render("service/tests/conftest.py.j2", **ctx),
+        f"{root}/tests/test_api.py": _render("service/tests/test_api.py.j2", view=tests_view(service, system), **ctx),
+        f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(openapi_document(system, service)),
+    }
+    for module in service.handler_modules():
+        title = f"{service.entity(_entity_of(service, module)).name} operations" if module != "operations" else (
+            "Custom operations"
+        )
+        files[f"{pkg}/handlers/{module}.py"] = _render(
+            "service/package/handlers/module.py.j2", view=handlers_view(service, module), title=title, **ctx
+        )
+    return files
+
+
+def _entity_of(service: m.Service, module: str) -> str:
+    return next(e.name for e in service.entities if e.snake == module)

@@ -1,0 +1,105 @@
+"""Deterministic example values that satisfy a field's type and constraints.
+
+They appear in the OpenAPI contracts and drive the generated test suites.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from msgen import model as m
+
+_STRING_CANDIDATES = ("Example", "example", "EXAMPLE-1", "EX", "ex", "A1", "1", "a", "A", "example-1")
+EXAMPLE_UUID = "00000000-0000-4000-8000-000000000001"
+
+
+def string_example(
+    constraints: dict[str, Any], given: Any = None, *, seed: int = 0, kind: str = "string"
+) -> str | None:
+    """A string that fits length and pattern, or None when none is found (then the spec must give one)."""
+    low = constraints.get("min_length", 0)
+    high = constraints.get("max_length", 255)
+    pattern = constraints.get("pattern")
+    if given is not None:
+        return str(given)
+    candidates = [c for c in _STRING_CANDIDATES[seed:] + _STRING_CANDIDATES[:seed]]
+    if kind == "text":
+        candidates = ["Some example text.", *candidates]
+    for base in candidates:
+        for text in (base, (base * high)[:high], (base * max(low, 1))[: max(low, 1)]):
+            if low <= len(text) <= high and (pattern is None or re.search(pattern, text)):
+                return text
+    return None
+
+
+def field_example(f: m.Field, service: m.Service | None, *, seed: int = 0) -> Any:
+    """A JSON value for field `f`."""
+    return type_example(f.type, f.constraints, f.default, service, seed=seed, given=f.example)
+
+
+def type_example(
+    t: m.FieldType,
+    constraints: dict[str, Any],
+    default: Any,
+    service: m.Service | None,
+    *,
+    seed: int = 0,
+    given: Any = None,
+) -> Any:
+    kind = t.kind
+    if kind == "list":
+        assert t.item is not None
+        count = max(1, constraints.get("min_items", 1))
+        return [type_example(t.item, {}, None, service, seed=seed) for _ in range(count)]
+    if kind == "object":
+        vo = next(v for v in (service.value_objects if service else ()) if v.name == t.value_object)
+        return {f.name: field_example(f, service, seed=seed) for f in vo.fields if f.required or f.has_default}
+    if given is not None:
+        return given
+    if kind == "enum":
+        values = t.enum_values
+        return default if default is not None and seed == 0 else values[seed % len(values)]
+    if kind in ("string", "text"):
+        return string_example(constraints, seed=seed, kind=kind)
+    if kind == "int":
+        low = int(constraints.get("min", 0))
+        high = int(constraints.get("max", low + 100))
+        return min(max(low, 1 + seed), high)
+    if kind == "decimal":
+        low = Decimal(str(constraints.get("min", 0)))
+        high = Decimal(str(constraints.get("max", 1_000_000)))
+        scale = int(constraints.get("scale", 2))
+        value = min(max(low, Decimal("12.5") + seed), high)
+        return f"{value:.{scale}f}"
+    if kind == "bool":
+        return seed % 2 == 0
+    if kind in ("uuid", "ref"):
+        return EXAMPLE_UUID if seed == 0 else f"00000000-0000-4000-8000-{seed:012d}"
+    if kind == "datetime":
+        return f"2026-01-0{1 + seed % 9}T10:00:00Z"
+    if kind == "date":
+        return f"2026-01-0{1 + seed % 9}"
+    if kind == "email":
+        return f"someone{seed or ''}@example.com"
+    if kind == "url":
+        return f"https://example.com/{seed}"
+    raise AssertionError(kind)
+
+
+def example_payload(entity: m.Entity, service: m.Service) -> dict[str, Any]:
+    """A create body: every writable field that is required or has a default."""
+    return {f.name: field_example(f, service) for f in entity.writable_fields if f.required or f.has_default}
+
+
+def update_payload(entity: m.Entity, service: m.Service) -> dict[str, Any]:
+    """A patch body changing one plain field to another valid value ({} when none can change)."""
+    for f in entity.writable_fields:
+        if f.type.kind in ("string", "text", "int", "decimal", "bool", "enum") and not f.unique:
+            first = field_example(f, service)
+            for seed in (1, 2, 3):
+                other = field_example(f, service, seed=seed)
+                if other is not None and other != first:
+                    return {f.name: other}
+    return {}

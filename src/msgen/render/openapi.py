@@ -1,0 +1,241 @@
+"""One OpenAPI 3.1 document per service and API version, built from the model."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from msgen import model as m
+from msgen.render.examples import example_payload, field_example
+
+_FORMATS = {
+    "uuid": "uuid",
+    "ref": "uuid",
+    "datetime": "date-time",
+    "date": "date",
+    "email": "email",
+    "url": "uri",
+}
+_DECIMAL_PATTERN = r"^-?\d+(\.\d+)?$"
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def field_schema(f: m.Field, *, nullable: bool) -> dict[str, Any]:
+    schema = type_schema(f.type, f.constraints)
+    if f.description:
+        schema = {**schema, "description": f.description} if "$ref" not in schema else schema
+    if nullable:
+        return {"anyOf": [schema, {"type": "null"}]}
+    return schema
+
+
+def type_schema(t: m.FieldType, c: dict[str, Any]) -> dict[str, Any]:
+    kind = t.kind
+    if kind == "list":
+        assert t.item is not None
+        schema: dict[str, Any] = {"type": "array", "items": type_schema(t.item, {})}
+        if "min_items" in c:
+            schema["minItems"] = c["min_items"]
+        if "max_items" in c:
+            schema["maxItems"] = c["max_items"]
+        return schema
+    if kind == "object":
+        return {"$ref": f"#/components/schemas/{t.value_object}"}
+    if kind == "enum":
+        return {"type": "string", "enum": list(t.enum_values)}
+    if kind == "int":
+        schema = {"type": "integer"}
+        if "min" in c:
+            schema["minimum"] = int(c["min"])
+        if "max" in c:
+            schema["maximum"] = int(c["max"])
+        return schema
+    if kind == "decimal":
+        return {"type": "string", "format": "decimal", "pattern": _DECIMAL_PATTERN}
+    if kind == "bool":
+        return {"type": "boolean"}
+    schema = {"type": "string"}
+    if kind in _FORMATS:
+        schema["format"] = _FORMATS[kind]
+    if "min_length" in c:
+        schema["minLength"] = c["min_length"]
+    if kind in ("string", "url", "email"):
+        schema["maxLength"] = c.get("max_length", {"string": 255, "url": 2048, "email": 320}[kind])
+    if "pattern" in c:
+        schema["pattern"] = c["pattern"]
+    return schema
+
+
+def _object(fields: list[tuple[str, dict[str, Any], bool]], description: str, **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "description": description}
+    schema["properties"] = {name: sch for name, sch, _ in fields}
+    required = [name for name, _, req in fields if req]
+    if required:
+        schema["required"] = required
+    schema.update(extra)
+    return schema
+
+
+def _components(service: m.Service) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for vo in service.value_objects:
+        schemas[vo.name] = _object(
+            [(f.name, field_schema(f, nullable=not f.required), f.required and not f.has_default) for f in vo.fields],
+            vo.description or f"The {vo.name} value object.",
+            additionalProperties=False,
+        )
+    for e in service.entities:
+        writable = e.writable_fields
+        schemas[f"{e.name}Create"] = _object(
+            [(f.name, field_schema(f, nullable=not f.required), f.required and not f.has_default) for f in writable],
+            f"The body that creates a {e.name}.",
+            additionalProperties=False,
+            example=example_payload(e, service),
+        )
+        schemas[f"{e.name}Update"] = _object(
+            [(f.name, field_schema(f, nullable=True), False) for f in writable],
+            f"A partial update of a {e.name}: only the fields sent change.",
+            additionalProperties=False,
+        )
+        meta = [
+            ("id", {"type": "string", "format": "uuid"}, True),
+            *[(f.name, field_schema(f, nullable=not f.required), True) for f in e.fields],
+            ("created_at", {"type": "string", "format": "date-time"}, True),
+            ("updated_at", {"type": "string", "format": "date-time"}, True),
+        ]
+        schemas[f"{e.name}Read"] = _object(meta, f"A {e.name} as clients see it.")
+        schemas[f"{e.name}Page"] = _object(
+            [
+                ("items", {"type": "array", "items": {"$ref": f"#/components/schemas/{e.name}Read"}}, True),
+                ("total", {"type": "integer", "minimum": 0}, True),
+                ("limit", {"type": "integer", "minimum": 1}, True),
+                ("offset", {"type": "integer", "minimum": 0}, True),
+            ],
+            f"One page of {e.name} items.",
+        )
+        if any(op.is_async and op.entity == e.name for op in service.operations):
+            schemas[f"{e.name}Accepted"] = _object(
+                [("id", {"type": "string", "format": "uuid"}, True), ("status_url", {"type": "string"}, True)],
+                f"The answer to an accepted {e.name} request: where to follow it.",
+            )
+    schemas["Problem"] = _object(
+        [
+            ("type", {"type": "string"}, True),
+            ("title", {"type": "string"}, True),
+            ("status", {"type": "integer"}, True),
+            ("detail", {"type": "string"}, False),
+            ("instance", {"type": "string"}, False),
+            ("errors", {"type": "array", "items": {"type": "object"}}, False),
+        ],
+        "An error, as RFC 9457 problem details.",
+    )
+    return schemas
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
+
+
+def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "operationId": op.op_id,
+        "summary": op.summary,
+        "tags": [op.entity or service.name],
+    }
+    params: list[dict[str, Any]] = []
+    for p in op.path_params:
+        schema = {"type": "string", "format": "uuid"} if p == "id" else {"type": "string"}
+        params.append({"name": p, "in": "path", "required": True, "schema": schema})
+    if op.action == "list":
+        params.append(
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": op.max_page_size, "default": op.page_size},
+            }
+        )
+        params.append(
+            {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "default": 0}}
+        )
+    if op.idempotent:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "Makes a retry of this request safe: the first answer is replayed.",
+                "schema": {"type": "string", "maxLength": 255},
+            }
+        )
+    if params:
+        out["parameters"] = params
+    if op.request:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.request}"}}},
+        }
+    responses: dict[str, Any] = {}
+    if op.status == 204 or op.response is None:
+        responses[str(op.status)] = {"description": "Done."}
+    else:
+        ok: dict[str, Any] = {
+            "description": "Accepted: follow the Location." if op.is_async else "Success.",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.response}"}}},
+        }
+        if op.is_async:
+            ok["headers"] = {"Location": {"description": "Where to follow the request.", "schema": {"type": "string"}}}
+        responses[str(op.status)] = ok
+    if op.path_params:
+        responses["404"] = _problem("Not found.")
+    if op.action in ("create", "update"):
+        responses["409"] = _problem("Conflicts with an existing resource.")
+    if op.is_custom:
+        responses["501"] = _problem("The operation's business logic is not written yet.")
+    responses["422"] = _problem("The request does not match the contract.")
+    out["responses"] = responses
+    if op.scopes:
+        out["security"] = [{"bearerAuth": list(op.scopes)}]
+    return out
+
+
+def openapi_document(system: m.System, service: m.Service) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for op in service.operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, service)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": service.kebab,
+            "version": system.api_version,
+            "description": service.description,
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": _components(service),
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "Checked by the gateway; the scopes each operation needs are listed on it.",
+                }
+            },
+        },
+    }
+
+
+def to_yaml(document: dict[str, Any]) -> str:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.width = 100
+    buffer = io.StringIO()
+    yaml.dump(document, buffer)
+    return buffer.getvalue()
+
+
+__all__ = ["field_example", "openapi_document", "to_yaml"]

@@ -1,0 +1,458 @@
+"""Views for the Python templates: every identifier, type and import, computed here.
+
+A template only lays out what these functions return; nothing in a template
+decides a name or a type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from msgen import model as m
+from msgen.render.examples import example_payload, update_payload
+
+
+@dataclass
+class Imports:
+    """`from x import a, b` lines, collected while building a file, sorted at the end."""
+
+    names: dict[str, set[str]] = field(default_factory=dict)
+    modules: set[str] = field(default_factory=set)
+
+    def add(self, module: str, *names: str) -> None:
+        self.names.setdefault(module, set()).update(names)
+
+    def module(self, name: str) -> None:
+        self.modules.add(name)
+
+    def lines(self) -> list[str]:
+        out = [f"import {name}" for name in sorted(self.modules)]
+        out += [f"from {mod} import {', '.join(sorted(names))}" for mod, names in sorted(self.names.items())]
+        return out
+
+
+_TYPE_IMPORTS = {
+    "Decimal": ("decimal", "Decimal"),
+    "UUID": ("uuid", "UUID"),
+    "datetime": ("datetime", "datetime"),
+    "date": ("datetime", "date"),
+    "EmailStr": ("pydantic", "EmailStr"),
+}
+
+
+def _need_type(imports: Imports, ftype: m.FieldType) -> None:
+    target = ftype.item or ftype
+    if target.python in _TYPE_IMPORTS:
+        imports.add(*_TYPE_IMPORTS[target.python])
+
+
+def _py_literal(value: Any) -> str:
+    return repr(value)
+
+
+def field_constraints(f: m.Field) -> list[str]:
+    """pydantic Field(...) keyword arguments for a field's constraints."""
+    c = f.constraints
+    out: list[str] = []
+    kind = f.type.kind
+    if kind in ("int", "decimal"):
+        if "min" in c:
+            out.append(f"ge={_number(c['min'], kind)}")
+        if "max" in c:
+            out.append(f"le={_number(c['max'], kind)}")
+    if kind == "decimal":
+        out.append(f"max_digits={c.get('precision', 18)}")
+        out.append(f"decimal_places={c.get('scale', 2)}")
+    if "min_length" in c:
+        out.append(f"min_length={c['min_length']}")
+    if "max_length" in c:
+        out.append(f"max_length={c['max_length']}")
+    elif kind == "string":
+        out.append("max_length=255")
+    elif kind == "url":
+        out.append("max_length=2048")
+    if "pattern" in c:
+        out.append(f"pattern={_py_literal(c['pattern'])}")
+    elif kind == "url":
+        out.append("pattern=" + _py_literal(r"^https?://[^\s]+$"))
+    if "min_items" in c:
+        out.append(f"min_length={c['min_items']}")
+    if "max_items" in c:
+        out.append(f"max_length={c['max_items']}")
+    if f.description:
+        out.append(f"description={_py_literal(f.description)}")
+    return out
+
+
+def _number(value: Any, kind: str) -> str:
+    if kind == "int":
+        return str(int(value))
+    return f'Decimal("{Decimal(str(value)).normalize()}")' if value != int(value) else f"{int(value)}"
+
+
+def _default_literal(f: m.Field) -> str:
+    if f.type.kind == "enum":
+        return f"{f.type.enum_class}.{f.default}"
+    if f.type.kind == "decimal":
+        return f'Decimal("{f.default}")'
+    return _py_literal(f.default)
+
+
+def annotation(f: m.Field, imports: Imports, *, optional: bool) -> str:
+    _need_type(imports, f.type)
+    base = f.type.python
+    constraints = field_constraints(f)
+    if constraints:
+        imports.add("typing", "Annotated")
+        imports.add("pydantic", "Field")
+        base = f"Annotated[{base}, Field({', '.join(constraints)})]"
+    return f"{base} | None" if optional else base
+
+
+def pydantic_line(f: m.Field, imports: Imports, *, mode: str) -> str:
+    """One model attribute; mode is create, update or read."""
+    if mode == "update":
+        return f"{f.name}: {annotation(f, imports, optional=True)} = None"
+    if mode == "read":
+        return f"{f.name}: {annotation(f, imports, optional=not f.required)}"
+    if f.has_default:
+        return f"{f.name}: {annotation(f, imports, optional=not f.required)} = {_default_literal(f)}"
+    if not f.required:
+        return f"{f.name}: {annotation(f, imports, optional=True)} = None"
+    return f"{f.name}: {annotation(f, imports, optional=False)}"
+
+
+@dataclass(frozen=True)
+class ModelView:
+    name: str
+    base: str
+    doc: str
+    lines: list[str]
+    classvars: list[str] = field(default_factory=list)
+
+
+def _enums(fields: tuple[m.Field, ...]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for f in fields:
+        t = f.type.item or f.type
+        if t.enum_class:
+            found[t.enum_class] = t.enum_values
+    return found
+
+
+def schemas_view(service: m.Service) -> dict[str, Any]:
+    imports = Imports()
+    imports.add("msgen_runtime.schemas", "RequestModel", "ResponseModel")
+    enums: dict[str, tuple[str, ...]] = {}
+    models: list[ModelView] = []
+    for vo in service.value_objects:
+        enums.update(_enums(vo.fields))
+        models.append(
+            ModelView(
+                vo.name,
+                "RequestModel",
+                vo.description or f"The {vo.name} value object.",
+                [pydantic_line(f, imports, mode="create") for f in vo.fields],
+            )
+        )
+    for entity in service.entities:
+        enums.update(_enums(entity.fields))
+        writable = entity.writable_fields
+        models.append(
+            ModelView(
+                f"{entity.name}Create",
+                "RequestModel",
+                f"The body that creates a {entity.name}.",
+                [pydantic_line(f, imports, mode="create") for f in writable] or ["pass"],
+            )
+        )
+        non_null = sorted(f.name for f in writable if f.required)
+        imports.add("msgen_runtime.schemas", "PatchModel")
+        classvars = []
+        if non_null:
+            imports.add("typing", "ClassVar")
+            classvars.append(f"non_nullable: ClassVar[frozenset[str]] = frozenset({{{', '.join(map(repr, non_null))}}})")
+        models.append(
+            ModelView(
+                f"{entity.name}Update",
+                "PatchModel",
+                f"A partial update of a {entity.name}: only the fields sent change.",
+                [pydantic_line(f, imports, mode="update") for f in writable] or ["pass"],
+                classvars,
+            )
+        )
+        imports.add("uuid", "UUID")
+        imports.add("datetime", "datetime")
+        read_lines = ["id: UUID"] + [pydantic_line(f, imports, mode="read") for f in entity.fields]
+        read_lines += ["created_at: datetime", "updated_at: datetime"]
+        models.append(ModelView(f"{entity.name}Read", "ResponseModel", f"A {entity.name} as clients see it.", read_lines))
+        models.append(
+            ModelView(
+                f"{entity.name}Page",
+                "ResponseModel",
+                f"One page of {entity.name} items.",
+                [f"items: list[{entity.name}Read]", "total: int", "limit: int", "offset: int"],
+            )
+        )
+        if any(op.is_async and op.entity == entity.name for op in service.operations):
+            models.append(
+                ModelView(
+                    f"{entity.name}Accepted",
+                    "ResponseModel",
+                    f"The answer to an accepted {entity.name} request: where to follow it.",
+                    ["id: UUID", "status_url: str"],
+                )
+            )
+    if enums:
+        imports.add("enum", "StrEnum")
+    return {
+        "imports": imports.lines(),
+        "enums": [{"name": name, "members": values} for name, values in sorted(enums.items())],
+        "models": models,
+    }
+
+
+def models_view(service: m.Service) -> dict[str, Any]:
+    imports = Imports()
+    imports.module("sqlalchemy as sa")
+    imports.add("sqlalchemy.orm", "DeclarativeBase", "Mapped", "mapped_column")
+    imports.add("msgen_runtime.entities", "EntityMixin")
+    entities = []
+    for entity in service.entities:
+        columns = []
+        for f in entity.fields:
+            mapped = f.type.mapped
+            if mapped in ("Decimal", "UUID", "datetime", "date"):
+                imports.add(*_TYPE_IMPORTS[mapped])
+            if "Any" in mapped:
+                imports.add("typing", "Any")
+            if f.nullable:
+                mapped = f"{mapped} | None"
+            args = [f.type.column]
+            if f.unique:
+                args.append("unique=True")
+            if f.ref:
+                args.append("index=True")
+            args.append(f"nullable={not f.required}")
+            if f.has_default:
+                default = f.default
+                args.append(f"default={default!r}" if f.type.kind != "decimal" else f'default=Decimal("{default}")')
+                if f.type.kind == "decimal":
+                    imports.add("decimal", "Decimal")
+            comment = f"  # id of {f.ref[0]}.{f.ref[1]} (another service: no foreign key)" if f.ref else ""
+            columns.append(f"{f.name}: Mapped[{mapped}] = mapped_column({', '.join(args)}){comment}")
+        entities.append({"name": entity.name, "table": entity.table, "columns": columns, "doc": entity.description})
+    return {"imports": imports.lines(), "entities": entities}
+
+
+def json_fields(entity: m.Entity) -> tuple[str, ...]:
+    return tuple(f.name for f in entity.fields if f.type.kind in ("object", "list"))
+
+
+@dataclass(frozen=True)
+class RouteView:
+    function: str
+    decorator: str
+    params: list[str]
+    returns: str
+    doc: str
+    body: list[str]
+
+
+def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
+    imports = Imports()
+    imports.add("typing", "Annotated")
+    imports.add("fastapi", "APIRouter", "Depends")
+    imports.add("sqlalchemy.ext.asyncio", "AsyncSession")
+    imports.add("msgen_runtime.db", "get_session")
+    routes: list[RouteView] = []
+    handler_modules = set()
+    for op in service.operations:
+        handler_modules.add(op.handler_module)
+        params = ["session: SessionDep"]
+        call_args = ["session"]
+        for p in op.path_params:
+            if p == "id":
+                imports.add("uuid", "UUID")
+                params.append("id: UUID")
+            else:
+                params.append(f"{p}: str")
+            call_args.append(p)
+        decorator = [repr(op.route), f"operation_id={op.op_id!r}", f"summary={op.summary!r}", f"status_code={op.status}"]
+        if op.scopes:
+            decorator.append(f"openapi_extra={{'x-scopes': {list(op.scopes)!r}}}")
+        returns = op.response or "None"
+        body: list[str] = []
+        if op.action == "list":
+            imports.add("msgen_runtime.pagination", "PageParams", "page_params")
+            params.append(f"page: Annotated[PageParams, Depends(page_params({op.page_size}, {op.max_page_size}))]")
+            call_args.append("page")
+        if op.request:
+            params.append(f"payload: {op.request}")
+            call_args.append("payload")
+        call = f"handlers.{op.handler_module}.{op.function}({', '.join(call_args)})"
+        if op.status == 204 or op.action == "delete":
+            imports.add("fastapi", "Response")
+            decorator.append("response_class=Response")
+            returns = "Response"
+            body = [f"await {call}", "return Response(status_code=204)"]
+        elif op.is_async:
+            imports.add("fastapi", "Response")
+            params.append("response: Response")
+            body = [
+                f"created = await {call}",
+                f'location = f"/{system.api_version}{service.entity(op.entity).resource if op.entity else op.route}/{{created.id}}"',
+                'response.headers["Location"] = location',
+                f"return {returns}(id=created.id, status_url=location)",
+            ]
+            decorator.append(f"response_model={returns}")
+        elif op.response is None:
+            body = [f"await {call}"]
+            returns = "None"
+        else:
+            body = [f"return await {call}"]
+        doc = f'"""{op.summary}."""' if not op.summary.endswith(".") else f'"""{op.summary}"""'
+        routes.append(
+            RouteView(
+                function=op.function,
+                decorator=f"@router.{op.method.lower()}({', '.join(decorator)})",
+                params=params,
+                returns=returns,
+                doc=doc,
+                body=body,
+            )
+        )
+    model_names = sorted({n for op in service.operations for n in (op.request, op.response) if n})
+    if model_names:
+        imports.add(f"{service.package}.schemas", *model_names)
+    return {
+        "imports": imports.lines(),
+        "handler_modules": sorted(handler_modules),
+        "routes": routes,
+        "prefix": f"/{system.api_version}",
+    }
+
+
+@dataclass(frozen=True)
+class HandlerFunction:
+    name: str
+    params: list[str]
+    returns: str
+    doc: str
+    body: list[str]
+
+
+def handlers_view(service: m.Service, module: str) -> dict[str, Any]:
+    imports = Imports()
+    imports.add("sqlalchemy.ext.asyncio", "AsyncSession")
+    functions: list[HandlerFunction] = []
+    for op in service.operations:
+        if op.handler_module != module:
+            continue
+        params = ["session: AsyncSession"]
+        for p in op.path_params:
+            if p == "id":
+                imports.add("uuid", "UUID")
+                params.append("id: UUID")
+            else:
+                params.append(f"{p}: str")
+        if op.action == "list":
+            imports.add("msgen_runtime.pagination", "PageParams")
+            params.append("page: PageParams")
+        if op.request:
+            params.append(f"payload: {op.request}")
+            imports.add(f"{service.package}.schemas", op.request)
+        body: list[str]
+        returns = op.response or "None"
+        entity = service.entity(op.entity) if op.entity else None
+        if entity is not None and op.action is not None:
+            imports.add("msgen_runtime", "crud")
+            imports.add(f"{service.package}.models", entity.name)
+            read = f"{entity.name}Read"
+            imports.add(f"{service.package}.schemas", read)
+            jf = json_fields(entity)
+            jf_text = f", {jf!r}" if jf else ""
+            var = entity.snake
+            if op.action == "list":
+                imports.add(f"{service.package}.schemas", f"{entity.name}Page")
+                returns = f"{entity.name}Page"
+                body = [
+                    f"rows, total = await crud.list_page(session, {entity.name}, limit=page.limit, offset=page.offset)",
+                    f"return {entity.name}Page(",
+                    f"    items=[{read}.model_validate(row) for row in rows], total=total, limit=page.limit, offset=page.offset",
+                    ")",
+                ]
+            elif op.action == "get":
+                returns = read
+                body = [f"{var} = await crud.get_or_404(session, {entity.name}, id)", f"return {read}.model_validate({var})"]
+            elif op.action == "create":
+                returns = read
+                body = [
+                    f"{var} = await crud.create(session, {entity.name}, crud.row_from(payload{jf_text}))",
+                    f"return {read}.model_validate({var})",
+                ]
+            elif op.action == "update":
+                returns = read
+                body = [
+                    f"values = crud.row_from(payload{jf_text}, partial=True)",
+                    f"{var} = await crud.update(session, {entity.name}, id, values)",
+                    f"return {read}.model_validate({var})",
+                ]
+            else:
+                returns = "None"
+                body = [f"await crud.delete(session, {entity.name}, id)"]
+        else:
+            if op.response:
+                imports.add(f"{service.package}.schemas", op.response)
+            imports.add("msgen_runtime.problems", "NotImplementedYet")
+            body = [
+                f"raise NotImplementedYet({op.op_id!r}, "
+                f"{f'services/{service.name}/{service.package}/handlers/{module}.py'!r})"
+            ]
+        functions.append(
+            HandlerFunction(op.function, params, returns, f'"""{op.summary.rstrip(".")}."""', body)
+        )
+    return {"imports": imports.lines(), "functions": functions}
+
+
+def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
+    """Data for the generated test suite: sample bodies and what to expect of each operation."""
+    entities = []
+    for entity in service.entities:
+        ops = {op.action: op for op in service.operations if op.entity == entity.name and op.action}
+        if not ops:
+            continue
+        create_op = ops.get("create")
+        payload = example_payload(entity, service)
+        unique = [f.name for f in entity.writable_fields if f.unique]
+        entities.append(
+            {
+                "name": entity.name,
+                "snake": entity.snake,
+                "path": f"/{system.api_version}{entity.resource}",
+                "create_path": create_op.path if create_op else None,
+                "create_status": create_op.status if create_op else None,
+                "create_async": bool(create_op and create_op.is_async),
+                "payload": repr(payload),
+                "patch_body": repr(update_payload(entity, service)),
+                "has_list": "list" in ops,
+                "has_get": "get" in ops,
+                "has_update": "update" in ops,
+                "has_delete": "delete" in ops,
+                "unique": bool(unique),
+                "required": [f.name for f in entity.writable_fields if f.required and not f.has_default],
+            }
+        )
+    custom = [
+        {
+            "op_id": op.op_id,
+            "method": op.method,
+            "path": op.path.replace("{id}", "00000000-0000-4000-8000-000000000000"),
+            "body": "{}" if op.request else None,
+        }
+        for op in service.operations
+        if op.is_custom and not any("{" + p + "}" in op.path for p in op.path_params if p != "id") and not op.request
+    ]
+    return {"entities": entities, "custom": custom}

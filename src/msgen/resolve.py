@@ -1,0 +1,877 @@
+"""Resolve a valid spec into the system model, checking what it means.
+
+Every semantic problem is collected as a diagnostic pointing into the spec;
+if there is any, ``SpecError`` is raised with all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from msgen import model as m
+from msgen.errors import Diagnostic, SpecError, did_you_mean
+from msgen.loader import LoadedSpec, Path_
+from msgen.render.examples import string_example
+from msgen.names import (
+    ENUM_VALUE_RE,
+    EVENT_RE,
+    FIELD_RE,
+    OPERATION_RE,
+    PATH_SEGMENT_RE,
+    RESERVED_FIELDS,
+    SCOPE_RE,
+    SERVICE_RE,
+    TYPE_RE,
+    camel,
+    kebab,
+    pascal,
+    plural,
+    snake,
+    unsafe_reason,
+)
+from msgen.spec import (
+    CRUD_OPERATIONS,
+    SCALAR_TYPES,
+    EventSpec,
+    FieldSpec,
+    OperationSpec,
+    ServiceSpec,
+    SpecFile,
+    duration_seconds,
+    percent,
+    size_bytes,
+)
+
+_LIST_RE = re.compile(r"^list\[\s*([A-Za-z][A-Za-z0-9_]*)\s*\]$")
+_STRINGISH = {"string", "text", "email", "url"}
+_NUMERIC = {"int", "decimal"}
+_DEFAULT_STATUS = {"list": 200, "get": 200, "create": 201, "update": 200, "delete": 204}
+_ACTION_METHOD = {"list": "GET", "get": "GET", "create": "POST", "update": "PATCH", "delete": "DELETE"}
+
+_PY_SCALAR = {
+    "string": "str",
+    "text": "str",
+    "int": "int",
+    "decimal": "Decimal",
+    "bool": "bool",
+    "uuid": "UUID",
+    "ref": "UUID",
+    "datetime": "datetime",
+    "date": "date",
+    "email": "EmailStr",
+    "url": "str",
+}
+_MAPPED_SCALAR = {**_PY_SCALAR, "email": "str", "enum": "str"}
+
+_NAME_RULES = {
+    "service": (SERVICE_RE, "lowercase letters, digits and '_', starting with a letter", "order"),
+    "entity": (TYPE_RE, "letters and digits in PascalCase", "OrderLine"),
+    "value object": (TYPE_RE, "letters and digits in PascalCase", "OrderLine"),
+    "field": (FIELD_RE, "lowercase letters, digits and '_', starting with a letter", "unit_price"),
+    "event": (EVENT_RE, "dotted lowercase words", "order.created"),
+    "operation": (OPERATION_RE, "letters and digits in camelCase", "placeOrder"),
+    "saga": (SERVICE_RE, "lowercase letters, digits and '_', starting with a letter", "place_order"),
+    "saga step": (SERVICE_RE, "lowercase letters, digits and '_', starting with a letter", "reserve_stock"),
+    "system": (SERVICE_RE, "lowercase letters, digits and '_', starting with a letter", "shop"),
+}
+
+
+def resolve(loaded: LoadedSpec) -> m.System:
+    """Check the spec's meaning and build the system model; raise SpecError on problems."""
+    resolver = _Resolver(loaded)
+    system = resolver.run()
+    if resolver.diagnostics:
+        raise SpecError(resolver.diagnostics)
+    assert system is not None
+    return system
+
+
+class _Resolver:
+    def __init__(self, loaded: LoadedSpec) -> None:
+        self.spec: SpecFile = loaded.spec
+        self.pos = loaded.positions
+        self.text = loaded.text
+        self.diagnostics: list[Diagnostic] = []
+
+    # -- reporting ---------------------------------------------------------
+
+    def error(self, path: Path_, message: str, *, key: bool = False) -> None:
+        self.diagnostics.append(self.pos.at(path, message, key=key))
+
+    def check_name(self, kind: str, name: str, path: Path_) -> bool:
+        rule, shape, example = _NAME_RULES[kind]
+        reason = unsafe_reason(name)
+        if reason is None and not rule.match(name):
+            reason = f"use {shape} (e.g. '{example}')"
+        if reason is not None:
+            self.error(path, f"{kind} name '{name}' is not a safe identifier: {reason}", key=True)
+            return False
+        return True
+
+    def unknown(self, path: Path_, kind: str, name: str, known: Iterable[str]) -> None:
+        self.error(path, f"{kind} '{name}' is not declared{did_you_mean(name, known)}")
+
+    # -- the whole system --------------------------------------------------
+
+    def run(self) -> m.System | None:
+        spec = self.spec
+        self.check_name("system", spec.system.name, ("system", "name"))
+        for name in spec.services:
+            self.check_name("service", name, ("services", name))
+        services = [self.service(name, svc) for name, svc in spec.services.items()]
+        by_name = {s.name: s for s in services}
+        self.check_calls(by_name)
+        events = [self.event(name, ev) for name, ev in spec.events.items()]
+        sagas = [self.saga(name) for name in spec.sagas]
+        if self.diagnostics:
+            return None
+        publishes: dict[str, list[str]] = {s: [] for s in by_name}
+        consumes: dict[str, list[str]] = {s: [] for s in by_name}
+        for event in events:
+            publishes[event.publisher].append(event.name)
+            for consumer in event.consumers:
+                consumes[consumer].append(event.name)
+        services = [
+            replace(s, publishes=tuple(publishes[s.name]), consumes=tuple(consumes[s.name])) for s in services
+        ]
+        gw = spec.gateway
+        obs = spec.observability
+        return m.System(
+            name=spec.system.name,
+            description=spec.system.description or f"The {spec.system.name} system.",
+            broker=spec.system.broker,
+            api_version=spec.system.api_version,
+            services=tuple(services),
+            events=tuple(events),
+            sagas=tuple(sagas),
+            gateway=m.Gateway(
+                issuer=gw.auth.issuer if gw.auth else None,
+                audience=gw.auth.audience if gw.auth else None,
+                jwks_url=gw.auth.jwks_url if gw.auth else None,
+                rate_limit_requests=gw.rate_limit.requests,
+                rate_limit_period=duration_seconds(gw.rate_limit.per),
+                rate_limit_by=gw.rate_limit.by,
+                timeout=duration_seconds(gw.timeout),
+                max_body=size_bytes(gw.max_body),
+                cors_origins=tuple(gw.cors.origins),
+                cors_methods=tuple(gw.cors.methods),
+                cors_headers=tuple(gw.cors.headers),
+            ),
+            slos=m.Slos(
+                latency_p95=duration_seconds(obs.slos.latency_p95),
+                error_rate=percent(obs.slos.error_rate),
+                availability=percent(obs.slos.availability),
+                sample_ratio=obs.tracing.sample_ratio,
+            ),
+            spec_hash=hashlib.sha256(self.text.encode()).hexdigest(),
+            calls_graph={s.name: tuple(c.service for c in s.calls) for s in services},
+        )
+
+    # -- services ----------------------------------------------------------
+
+    def service(self, name: str, svc: ServiceSpec) -> m.Service:
+        base: Path_ = ("services", name)
+        types_seen: dict[str, str] = {}
+        for kind, table in (("entity", svc.entities), ("value object", svc.value_objects)):
+            segment = "entities" if kind == "entity" else "value_objects"
+            for type_name in table:
+                if self.check_name(kind, type_name, (*base, segment, type_name)) and type_name in types_seen:
+                    self.error(
+                        (*base, segment, type_name),
+                        f"{kind} '{type_name}' has the same name as {types_seen[type_name]} '{type_name}'",
+                        key=True,
+                    )
+                types_seen.setdefault(type_name, kind)
+        self.check_value_object_cycles(name, svc)
+        value_objects = tuple(
+            m.ValueObject(
+                name=vo_name,
+                fields=self.fields(name, svc, vo.fields, (*base, "value_objects", vo_name, "fields"), entity=False),
+                description=vo.description,
+            )
+            for vo_name, vo in svc.value_objects.items()
+        )
+        entities = tuple(
+            m.Entity(
+                name=e_name,
+                snake=snake(e_name),
+                table=plural(snake(e_name)),
+                resource="/" + plural(kebab(e_name)),
+                fields=self.fields(name, svc, ent.fields, (*base, "entities", e_name, "fields"), entity=True),
+                description=ent.description,
+            )
+            for e_name, ent in svc.entities.items()
+        )
+        operations = self.operations(name, svc, {e.name: e for e in entities})
+        ops = svc.ops
+        return m.Service(
+            name=name,
+            package=f"{name}_service",
+            kebab=f"{kebab(name)}-service",
+            title=pascal(name),
+            description=svc.description or f"The {name} service.",
+            entities=entities,
+            value_objects=value_objects,
+            operations=operations,
+            calls=tuple(
+                m.Call(c.service, c.operation, duration_seconds(c.timeout), c.retries) for c in svc.calls
+            ),
+            publishes=(),
+            consumes=(),
+            ops=m.Ops(
+                replicas_min=ops.replicas.min,
+                replicas_max=ops.replicas.max,
+                cpu_target=ops.cpu_target,
+                requests=ops.resources.requests.model_dump(),
+                limits=ops.resources.limits.model_dump(),
+                cache_default_ttl=duration_seconds(ops.cache.default_ttl),
+                db_instances=ops.database.instances,
+                db_storage=ops.database.storage,
+                db_backup_schedule=ops.database.backup_schedule,
+                db_backup_retention=ops.database.backup_retention,
+            ),
+            env_prefix=name.upper() + "_",
+        )
+
+    def check_value_object_cycles(self, service: str, svc: ServiceSpec) -> None:
+        graph = {
+            vo: {self.base_type(f.type) for f in spec.fields.values()} & set(svc.value_objects)
+            for vo, spec in svc.value_objects.items()
+        }
+        for cycle in _cycles(graph):
+            path = ("services", service, "value_objects", cycle[0])
+            self.error(path, f"value objects contain each other: {' -> '.join(cycle)}", key=True)
+
+    @staticmethod
+    def base_type(text: str) -> str:
+        match = _LIST_RE.match(text.strip())
+        return match.group(1) if match else text.strip()
+
+    def fields(
+        self,
+        service: str,
+        svc: ServiceSpec | None,
+        specs: dict[str, FieldSpec],
+        base: Path_,
+        *,
+        entity: bool,
+        owner_vos: dict[str, Any] | None = None,
+    ) -> tuple[m.Field, ...]:
+        vos = set(svc.value_objects) if svc is not None else set(owner_vos or {})
+        out: list[m.Field] = []
+        for fname, fspec in specs.items():
+            path = (*base, fname)
+            if not self.check_name("field", fname, path):
+                continue
+            if entity and fname in RESERVED_FIELDS:
+                self.error(path, f"field name '{fname}' is reserved: every entity has id, created_at, updated_at", key=True)
+                continue
+            ftype = self.field_type(fspec, vos, path, owner=pascal(f"{_owner_name(base)}_{fname}"))
+            if ftype is None:
+                continue
+            ref = self.reference(fspec, path) if ftype.kind == "ref" else None
+            self.check_constraints(fspec, ftype, path)
+            out.append(
+                m.Field(
+                    name=fname,
+                    type=ftype,
+                    required=fspec.required,
+                    unique=fspec.unique,
+                    read_only=fspec.read_only,
+                    default=fspec.default,
+                    description=fspec.description,
+                    constraints={
+                        k: v
+                        for k, v in fspec.model_dump(
+                            include={
+                                "min",
+                                "max",
+                                "min_length",
+                                "max_length",
+                                "pattern",
+                                "min_items",
+                                "max_items",
+                                "precision",
+                                "scale",
+                            }
+                        ).items()
+                        if v is not None
+                    },
+                    ref=ref,
+                    example=fspec.example,
+                )
+            )
+        return tuple(out)
+
+    def field_type(self, fspec: FieldSpec, vos: set[str], path: Path_, owner: str) -> m.FieldType | None:
+        text = fspec.type.strip()
+        tpath = (*path, "type")
+        list_match = _LIST_RE.match(text)
+        if list_match:
+            inner = list_match.group(1)
+            if inner in ("ref", "enum", "list"):
+                self.error(tpath, f"list[{inner}] is not supported: use list of a scalar or a value object")
+                return None
+            item = self.simple_type(inner, fspec, vos, tpath, owner)
+            if item is None:
+                return None
+            return m.FieldType(
+                kind="list", python=f"list[{item.python}]", column="sa.JSON()", mapped="list[Any]", item=item
+            )
+        if text.startswith("list"):
+            self.error(tpath, f"type '{text}' is not valid: write list[<type>], e.g. list[OrderLine]")
+            return None
+        return self.simple_type(text, fspec, vos, tpath, owner)
+
+    def simple_type(
+        self, text: str, fspec: FieldSpec, vos: set[str], tpath: Path_, owner: str
+    ) -> m.FieldType | None:
+        if text in vos:
+            return m.FieldType(kind="object", python=text, column="sa.JSON()", mapped="dict[str, Any]", value_object=text)
+        if text not in SCALAR_TYPES:
+            hint = did_you_mean(text, [*SCALAR_TYPES, *vos])
+            self.error(tpath, f"unknown type '{text}'{hint}")
+            return None
+        if text == "enum":
+            values = fspec.values or []
+            if not values:
+                self.error(tpath, "an enum needs 'values', a list of its allowed values")
+                return None
+            for index, value in enumerate(values):
+                if unsafe_reason(value) or not ENUM_VALUE_RE.match(value):
+                    self.error(
+                        (*tpath[:-1], "values", index),
+                        f"enum value '{value}' is not a safe identifier: use letters, digits and '_'",
+                    )
+            if len(set(values)) != len(values):
+                self.error((*tpath[:-1], "values"), "enum values must be unique")
+            width = max(len(v) for v in values)
+            return m.FieldType(
+                kind="enum",
+                python=owner,
+                column=f"sa.String({width})",
+                mapped="str",
+                enum_class=owner,
+                enum_values=tuple(values),
+            )
+        column = {
+            "string": f"sa.String({fspec.max_length or 255})",
+            "text": "sa.Text()",
+            "int": "sa.BigInteger()",
+            "decimal": f"sa.Numeric({fspec.precision or 18}, {fspec.scale if fspec.scale is not None else 2})",
+            "bool": "sa.Boolean()",
+            "uuid": "sa.Uuid()",
+            "ref": "sa.Uuid()",
+            "datetime": "sa.DateTime(timezone=True)",
+            "date": "sa.Date()",
+            "email": "sa.String(320)",
+            "url": "sa.String(2048)",
+        }[text]
+        return m.FieldType(kind=text, python=_PY_SCALAR[text], column=column, mapped=_MAPPED_SCALAR[text])
+
+    def reference(self, fspec: FieldSpec, path: Path_) -> tuple[str, str] | None:
+        if not fspec.to:
+            self.error(path, "a ref field needs 'to: <service>.<Entity>'")
+            return None
+        service, _, entity = fspec.to.partition(".")
+        services = self.spec.services
+        if service not in services:
+            self.unknown((*path, "to"), "service", service, services)
+            return None
+        if entity not in services[service].entities:
+            self.unknown((*path, "to"), f"entity of service '{service}'", entity, services[service].entities)
+            return None
+        return service, entity
+
+    def check_constraints(self, fspec: FieldSpec, ftype: m.FieldType, path: Path_) -> None:
+        kind = ftype.kind
+        rules = {
+            "min": kind in _NUMERIC,
+            "max": kind in _NUMERIC,
+            "min_length": kind in _STRINGISH,
+            "max_length": kind in {"string", "text"},
+            "pattern": kind in {"string", "text"},
+            "min_items": kind == "list",
+            "max_items": kind == "list",
+            "precision": kind == "decimal",
+            "scale": kind == "decimal",
+            "values": kind == "enum",
+            "to": kind == "ref",
+        }
+        for key, allowed in rules.items():
+            if getattr(fspec, key) is not None and not allowed:
+                self.error((*path, key), f"'{key}' does not apply to a field of type {fspec.type}", key=True)
+        for low, high in (("min", "max"), ("min_length", "max_length"), ("min_items", "max_items")):
+            lo, hi = getattr(fspec, low), getattr(fspec, high)
+            if lo is not None and hi is not None and lo > hi:
+                self.error((*path, high), f"'{high}' ({hi}) is below '{low}' ({lo})")
+        if fspec.precision is not None and fspec.scale is not None and fspec.scale > fspec.precision:
+            self.error((*path, "scale"), f"scale ({fspec.scale}) is above precision ({fspec.precision})")
+        if fspec.default is not None:
+            self.check_default(fspec, ftype, path)
+        if fspec.unique and kind in {"object", "list", "text"}:
+            self.error((*path, "unique"), f"a {kind} field cannot be unique")
+        if fspec.read_only and fspec.required and fspec.default is None:
+            self.error((*path, "read_only"), "a read-only field must have a default or be required: false")
+        if kind in ("string", "text"):
+            constraints = fspec.model_dump(include={"min_length", "max_length", "pattern"}, exclude_none=True)
+            example = string_example(constraints, fspec.example, kind=kind)
+            if example is None:
+                self.error(path, "msgen cannot find a value that matches this pattern: give an 'example'")
+            elif fspec.example is not None and fspec.pattern and not re.search(fspec.pattern, example):
+                self.error((*path, "example"), f"example {fspec.example!r} does not match the pattern")
+
+    def check_default(self, fspec: FieldSpec, ftype: m.FieldType, path: Path_) -> None:
+        value = fspec.default
+        kind = ftype.kind
+        ok = {
+            "enum": lambda: value in ftype.enum_values,
+            "bool": lambda: isinstance(value, bool),
+            "int": lambda: isinstance(value, int) and not isinstance(value, bool),
+            "decimal": lambda: isinstance(value, int | float) and not isinstance(value, bool),
+        }.get(kind, lambda: isinstance(value, str) and kind in _STRINGISH)()
+        if not ok:
+            expected = f"one of {', '.join(ftype.enum_values)}" if kind == "enum" else f"a {kind} value"
+            self.error((*path, "default"), f"default {value!r} is not {expected}")
+
+    # -- operations --------------------------------------------------------
+
+    def operations(self, service: str, svc: ServiceSpec, entities: dict[str, m.Entity]) -> tuple[m.Operation, ...]:
+        base: Path_ = ("services", service, "api")
+        ops: list[tuple[Path_, m.Operation]] = []
+        for e_name, crud in svc.api.crud.items():
+            path = (*base, "crud", e_name)
+            if e_name not in entities:
+                self.unknown(path, "entity", e_name, entities)
+                continue
+            ent = entities[e_name]
+            ttl = duration_seconds(crud.cache_ttl) if crud.cache_ttl else None
+            for action in crud.operations:
+                write = action in ("create", "update", "delete")
+                route = ent.resource if action in ("list", "create") else f"{ent.resource}/{{id}}"
+                op_id = f"{action}{pascal(plural(e_name))}" if action == "list" else f"{action}{e_name}"
+                scopes = crud.scopes.write if write else crud.scopes.read
+                self.check_scopes(scopes, (*path, "scopes", "write" if write else "read"))
+                ops.append(
+                    (
+                        path,
+                        self.make_op(
+                            op_id=op_id,
+                            method=_ACTION_METHOD[action],
+                            route=route,
+                            action=action,
+                            entity=ent,
+                            request=None,
+                            response=None,
+                            status=_DEFAULT_STATUS[action],
+                            scopes=scopes,
+                            idempotent=action == "create" and crud.idempotent_create,
+                            is_async=False,
+                            cache_ttl=ttl if action == "get" else None,
+                            timeout=None,
+                            summary=_crud_summary(action, e_name),
+                            page_size=crud.page_size,
+                            max_page_size=crud.max_page_size,
+                        ),
+                    )
+                )
+        for op_name, op in svc.api.operations.items():
+            path = (*base, "operations", op_name)
+            if not self.check_name("operation", op_name, path):
+                continue
+            resolved = self.custom_operation(op_name, op, svc, entities, path)
+            if resolved is not None:
+                ops.append((path, resolved))
+        seen_ids: dict[str, Path_] = {}
+        seen_routes: dict[tuple[str, str], str] = {}
+        for path, op in ops:
+            if op.op_id in seen_ids:
+                self.error(path, f"operation '{op.op_id}' is declared twice (also by the crud of {op.entity})", key=True)
+            seen_ids.setdefault(op.op_id, path)
+            key = (op.method, re.sub(r"\{[^}]*\}", "{}", op.route))
+            if key in seen_routes:
+                self.error(path, f"{op.method} {op.route} is already served by operation '{seen_routes[key]}'", key=True)
+            seen_routes.setdefault(key, op.op_id)
+        return tuple(op for _, op in ops)
+
+    def custom_operation(
+        self, op_name: str, op: OperationSpec, svc: ServiceSpec, entities: dict[str, m.Entity], path: Path_
+    ) -> m.Operation | None:
+        types = {*svc.entities, *svc.value_objects}
+        ok = self.check_route(op.path, (*path, "path"))
+        entity = None
+        if op.entity is not None:
+            if op.entity not in entities:
+                self.unknown((*path, "entity"), "entity", op.entity, entities)
+                ok = False
+            else:
+                entity = entities[op.entity]
+        if op.action is not None and entity is None and op.entity is None:
+            self.error((*path, "action"), f"action '{op.action}' needs 'entity', the entity it works on")
+            ok = False
+        for key in ("request", "response"):
+            value = getattr(op, key)
+            if value is not None and value not in types:
+                self.unknown((*path, key), "entity or value object", value, types)
+                ok = False
+        params = tuple(re.findall(r"\{([^}]*)\}", op.path))
+        if op.action in ("get", "update", "delete") and "id" not in params:
+            self.error((*path, "path"), f"action '{op.action}' needs an {{id}} parameter in its path")
+            ok = False
+        if op.action is not None and op.request is not None:
+            self.error((*path, "request"), f"an operation with action '{op.action}' takes the entity's own body")
+            ok = False
+        self.check_scopes(op.scopes, (*path, "scopes"))
+        if not ok:
+            return None
+        status = op.status or (202 if op.async_ else _DEFAULT_STATUS.get(op.action or "", 200))
+        if op.async_ and status != 202:
+            self.error((*path, "status"), "an async operation answers 202 Accepted")
+        return self.make_op(
+            op_id=op_name,
+            method=op.method,
+            route=op.path,
+            action=op.action,
+            entity=entity,
+            request=op.request,
+            response=op.response,
+            status=status,
+            scopes=op.scopes,
+            idempotent=op.idempotent,
+            is_async=op.async_,
+            cache_ttl=duration_seconds(op.cache_ttl) if op.cache_ttl else None,
+            timeout=duration_seconds(op.timeout) if op.timeout else None,
+            summary=op.summary or (_crud_summary(op.action, op.entity) if op.action else op_name),
+        )
+
+    def make_op(
+        self,
+        *,
+        op_id: str,
+        method: str,
+        route: str,
+        action: str | None,
+        entity: m.Entity | None,
+        request: str | None,
+        response: str | None,
+        status: int,
+        scopes: list[str],
+        idempotent: bool,
+        is_async: bool,
+        cache_ttl: float | None,
+        timeout: float | None,
+        summary: str,
+        page_size: int = 50,
+        max_page_size: int = 200,
+    ) -> m.Operation:
+        version = self.spec.system.api_version
+        if entity is not None and action is not None:
+            request = {"create": f"{entity.name}Create", "update": f"{entity.name}Update"}.get(action)
+            response = {
+                "list": f"{entity.name}Page",
+                "get": f"{entity.name}Read",
+                "create": f"{entity.name}Read",
+                "update": f"{entity.name}Read",
+                "delete": None,
+            }[action]
+            if is_async:
+                response = f"{entity.name}Accepted"
+        elif response is not None and response in self.current_entities():
+            response = f"{response}Read"
+        if request is not None and action is None and request in self.current_entities():
+            request = f"{request}Create"
+        return m.Operation(
+            op_id=op_id,
+            function=snake(op_id),
+            method=method,
+            path=f"/{version}{route}",
+            route=route,
+            action=action,
+            entity=entity.name if entity else None,
+            request=request,
+            response=response,
+            status=status,
+            path_params=tuple(re.findall(r"\{([^}]*)\}", route)),
+            scopes=tuple(scopes),
+            idempotent=idempotent,
+            is_async=is_async,
+            cache_ttl=cache_ttl,
+            timeout=timeout,
+            summary=summary,
+            handler_module=entity.snake if entity else "operations",
+            page_size=page_size,
+            max_page_size=max_page_size,
+        )
+
+    def current_entities(self) -> set[str]:
+        return {e for svc in self.spec.services.values() for e in svc.entities}
+
+    def check_route(self, route: str, path: Path_) -> bool:
+        reason = unsafe_reason(route.replace("/", "")) if "/" in route else None
+        if not route.startswith("/"):
+            self.error(path, f"path '{route}' must start with '/'")
+            return False
+        segments = route.strip("/").split("/")
+        for segment in segments:
+            if segment in ("", ".", "..") or not PATH_SEGMENT_RE.match(segment):
+                self.error(
+                    path,
+                    f"path '{route}' has an unsafe segment '{segment}': use lowercase words, '-' and {{param}}",
+                )
+                return False
+        if reason == "it contains template syntax":
+            self.error(path, f"path '{route}' contains template syntax")
+            return False
+        params = re.findall(r"\{([^}]*)\}", route)
+        if len(set(params)) != len(params):
+            self.error(path, f"path '{route}' repeats a parameter")
+            return False
+        return True
+
+    def check_scopes(self, scopes: list[str], path: Path_) -> None:
+        for index, scope in enumerate(scopes):
+            if not SCOPE_RE.match(scope):
+                self.error((*path, index), f"scope '{scope}' is not valid: use words joined by ':' (e.g. orders:create)")
+
+    # -- calls -------------------------------------------------------------
+
+    def check_calls(self, services: dict[str, m.Service]) -> None:
+        graph: dict[str, set[str]] = {name: set() for name in services}
+        for name, svc in self.spec.services.items():
+            for index, call in enumerate(svc.calls):
+                path: Path_ = ("services", name, "calls", index)
+                if call.service not in services:
+                    self.unknown((*path, "service"), "service", call.service, services)
+                    continue
+                if call.service == name:
+                    self.error((*path, "service"), f"service '{name}' calls itself: call its handlers directly")
+                    continue
+                callee_ops = {op.op_id for op in services[call.service].operations}
+                if call.operation not in callee_ops:
+                    self.unknown(
+                        (*path, "operation"), f"operation of service '{call.service}'", call.operation, callee_ops
+                    )
+                    continue
+                graph[name].add(call.service)
+        for cycle in _cycles(graph):
+            index = next(
+                i for i, c in enumerate(self.spec.services[cycle[0]].calls) if c.service == cycle[1]
+            )
+            self.error(
+                ("services", cycle[0], "calls", index),
+                f"synchronous calls form a cycle: {' -> '.join(cycle)} (break it with an event)",
+            )
+
+    # -- events and sagas --------------------------------------------------
+
+    def event(self, name: str, ev: EventSpec) -> m.Event:
+        path: Path_ = ("events", name)
+        self.check_name("event", name, path)
+        services = self.spec.services
+        publishers = [ev.publisher] if isinstance(ev.publisher, str) else list(ev.publisher)
+        publisher = publishers[0] if publishers else ""
+        if len(publishers) != 1:
+            found = f"{len(publishers)} ({', '.join(publishers)})" if publishers else "none"
+            self.error((*path, "publisher"), f"event '{name}' must have exactly one publisher, found {found}")
+        elif publisher not in services:
+            self.unknown((*path, "publisher"), "service", publisher, services)
+        for index, consumer in enumerate(ev.consumers):
+            if consumer not in services:
+                self.unknown((*path, "consumers", index), "service", consumer, services)
+            elif consumer == publisher:
+                self.error((*path, "consumers", index), f"service '{consumer}' consumes its own event '{name}'")
+        if len(set(ev.consumers)) != len(ev.consumers):
+            self.error((*path, "consumers"), "a consumer is listed twice")
+        owner = services.get(publisher)
+        vos = owner.value_objects if owner else {}
+        fields = self.fields(publisher, None, ev.fields, (*path, "fields"), entity=False, owner_vos=dict(vos))
+        if ev.key is not None and ev.key not in ev.fields:
+            self.unknown((*path, "key"), "payload field", ev.key, ev.fields)
+        used = {f.type.value_object or (f.type.item.value_object if f.type.item else None) for f in fields} - {None}
+        value_objects: tuple[m.ValueObject, ...] = ()
+        if owner is not None and used:
+            value_objects = tuple(
+                m.ValueObject(
+                    name=vo_name,
+                    fields=self.fields(
+                        publisher,
+                        owner,
+                        vo.fields,
+                        ("services", publisher, "value_objects", vo_name, "fields"),
+                        entity=False,
+                    ),
+                    description=vo.description,
+                )
+                for vo_name, vo in owner.value_objects.items()
+                if vo_name in _closure(used, owner)
+            )
+        return m.Event(
+            name=name,
+            version=ev.version,
+            class_name=pascal(name),
+            topic=name,
+            schema_file=f"{name}.v{ev.version}.avsc",
+            namespace=f"{self.spec.system.name}.events",
+            publisher=publisher,
+            consumers=tuple(ev.consumers),
+            key=ev.key,
+            compatibility=ev.compatibility,
+            fields=fields,
+            value_objects=value_objects,
+            description=ev.description or f"Published by {publisher} when {name.replace('.', ' ')}.",
+        )
+
+    def saga(self, name: str) -> m.Saga:
+        spec = self.spec.sagas[name]
+        path: Path_ = ("sagas", name)
+        self.check_name("saga", name, path)
+        events = self.spec.events
+        services = self.spec.services
+
+        def event_ok(event: str | None, where: Path_) -> bool:
+            if event is None:
+                return False
+            if event not in events:
+                self.unknown(where, "event", event, events)
+                return False
+            return True
+
+        def publisher_of(event: str) -> str:
+            pub = events[event].publisher
+            return pub if isinstance(pub, str) else ",".join(pub)
+
+        def expect_publisher(event: str | None, service: str, where: Path_) -> None:
+            if event_ok(event, where) and event is not None and publisher_of(event) != service:
+                self.error(where, f"'{event}' is published by '{publisher_of(event)}', not by '{service}'")
+
+        def expect_consumer(event: str | None, service: str, where: Path_) -> None:
+            if event is not None and event in events and service not in events[event].consumers:
+                self.error(where, f"service '{service}' does not consume '{event}': add it to the event's consumers")
+
+        orch = spec.orchestrator
+        if orch not in services:
+            self.unknown((*path, "orchestrator"), "service", orch, services)
+            return _empty_saga(name)
+        expect_publisher(spec.start, orch, (*path, "start"))
+        expect_publisher(spec.on_success, orch, (*path, "on_success"))
+        expect_publisher(spec.on_failure, orch, (*path, "on_failure"))
+        steps: list[m.SagaStep] = []
+        seen: set[str] = set()
+        previous = spec.start
+        for index, step in enumerate(spec.steps):
+            sp: Path_ = (*path, "steps", index)
+            if self.check_name("saga step", step.name, (*sp, "name")) and step.name in seen:
+                self.error((*sp, "name"), f"saga step '{step.name}' is declared twice")
+            seen.add(step.name)
+            if step.service not in services:
+                self.unknown((*sp, "service"), "service", step.service, services)
+                continue
+            if event_ok(step.trigger, (*sp, "trigger")):
+                if step.trigger != previous:
+                    what = "the saga's start" if index == 0 else f"the success event of step '{spec.steps[index - 1].name}'"
+                    self.error(
+                        (*sp, "trigger"),
+                        f"saga steps do not chain: step '{step.name}' is triggered by '{step.trigger}', "
+                        f"but {what} is '{previous}'",
+                    )
+                expect_consumer(step.trigger, step.service, (*sp, "trigger"))
+            expect_publisher(step.success, step.service, (*sp, "success"))
+            expect_consumer(step.success, orch, (*sp, "success"))
+            if step.failure is not None:
+                expect_publisher(step.failure, step.service, (*sp, "failure"))
+                expect_consumer(step.failure, orch, (*sp, "failure"))
+            comp = step.compensation
+            if comp is not None:
+                if event_ok(comp.trigger, (*sp, "compensation", "trigger")):
+                    expect_consumer(comp.trigger, step.service, (*sp, "compensation", "trigger"))
+                expect_publisher(comp.done, step.service, (*sp, "compensation", "done"))
+                expect_consumer(comp.done, orch, (*sp, "compensation", "done"))
+            previous = step.success
+            steps.append(
+                m.SagaStep(
+                    name=step.name,
+                    service=step.service,
+                    trigger=step.trigger,
+                    success=step.success,
+                    failure=step.failure,
+                    timeout=duration_seconds(step.timeout),
+                    compensation_trigger=comp.trigger if comp else None,
+                    compensation_done=comp.done if comp else None,
+                )
+            )
+        return m.Saga(
+            name=name,
+            orchestrator=orch,
+            start=spec.start,
+            steps=tuple(steps),
+            on_success=spec.on_success,
+            on_failure=spec.on_failure,
+        )
+
+
+def _empty_saga(name: str) -> m.Saga:
+    return m.Saga(name=name, orchestrator="", start="", steps=(), on_success="", on_failure="")
+
+
+def _owner_name(base: Path_) -> str:
+    # (... , "entities", "Product", "fields") -> "Product"; events -> the event name
+    return str(base[-2])
+
+
+def _crud_summary(action: str | None, entity: str | None) -> str:
+    noun = entity or "item"
+    return {
+        "list": f"List {plural(noun)}",
+        "get": f"Get a {noun} by id",
+        "create": f"Create a {noun}",
+        "update": f"Update a {noun}",
+        "delete": f"Delete a {noun}",
+    }.get(action or "", noun)
+
+
+def _closure(names: set[Any], svc: ServiceSpec) -> set[str]:
+    """The value objects `names` use, directly or through each other."""
+    todo = [n for n in names if isinstance(n, str)]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in svc.value_objects:
+            continue
+        seen.add(name)
+        for f in svc.value_objects[name].fields.values():
+            todo.append(_Resolver.base_type(f.type))
+    return seen
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each elementary cycle found by depth-first search, once, as [a, b, ..., a]."""
+    found: list[list[str]] = []
+    seen_sets: set[frozenset[str]] = set()
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt) :] + [nxt]
+                key = frozenset(cycle)
+                if key not in seen_sets:
+                    seen_sets.add(key)
+                    found.append(cycle)
+            elif nxt in graph and state.get(nxt) is None:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if state.get(node) is None:
+            visit(node, [])
+    return found
+
+
+__all__ = ["CRUD_OPERATIONS", "resolve"]

@@ -1,0 +1,330 @@
+"""The spec model: pydantic classes that mirror the YAML file, key for key.
+
+Nothing here resolves a reference or knows about code generation; the
+resolver (``resolve.py``) turns a valid ``SpecFile`` into a ``System``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+SCALAR_TYPES = (
+    "string",
+    "text",
+    "int",
+    "decimal",
+    "bool",
+    "uuid",
+    "datetime",
+    "date",
+    "email",
+    "url",
+    "enum",
+    "ref",
+)
+CRUD_OPERATIONS = ("list", "get", "create", "update", "delete")
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+BROKERS = ("nats", "kafka", "rabbitmq")
+
+DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$"
+_DURATION_RE = re.compile(DURATION_PATTERN)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+SIZE_PATTERN = r"^[0-9]+(B|KiB|MiB|GiB)$"
+_SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+PERCENT_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
+
+
+def duration_seconds(text: str) -> float:
+    """'300ms' -> 0.3; the text was checked against DURATION_PATTERN."""
+    match = _DURATION_RE.match(text)
+    assert match is not None
+    unit = match.group(2)
+    return float(text[: -len(unit)]) * _UNIT_SECONDS[unit]
+
+
+def size_bytes(text: str) -> int:
+    """'1MiB' -> 1048576; the text was checked against SIZE_PATTERN."""
+    for unit in ("KiB", "MiB", "GiB", "B"):
+        if text.endswith(unit):
+            return int(text[: -len(unit)]) * _SIZE_UNITS[unit]
+    raise AssertionError(text)
+
+
+def percent(text: str) -> float:
+    """'99.9%' -> 0.999."""
+    return float(text[:-1]) / 100.0
+
+
+DurationStr = Annotated[
+    str,
+    StringConstraints(pattern=DURATION_PATTERN),
+    Field(description="A duration such as 300ms, 30s, 5m, 1h or 1d."),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(Strict):
+    """One typed field of an entity, a value object or an event payload."""
+
+    type: str = Field(
+        description=(
+            "A scalar type (" + ", ".join(SCALAR_TYPES) + "), the name of a value object "
+            "of the same service, or list[<value object or scalar>]."
+        )
+    )
+    required: bool = True
+    unique: bool = False
+    default: str | int | float | bool | None = None
+    description: str | None = None
+    example: str | int | float | bool | None = Field(
+        None, description="A valid value, used in the contract and in generated tests (needed with a pattern)."
+    )
+    read_only: bool = Field(False, description="Set by the service, not by clients.")
+    values: list[str] | None = Field(None, description="The allowed values of an enum.")
+    to: str | None = Field(None, description="For type ref: <service>.<Entity>, referenced by id only.")
+    min: float | None = None
+    max: float | None = None
+    min_length: int | None = Field(None, ge=0)
+    max_length: int | None = Field(None, ge=1)
+    pattern: str | None = None
+    min_items: int | None = Field(None, ge=0)
+    max_items: int | None = Field(None, ge=1)
+    precision: int | None = Field(None, ge=1, le=38)
+    scale: int | None = Field(None, ge=0, le=38)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # `price: decimal` is short for `price: {type: decimal}`.
+        if isinstance(data, str):
+            return {"type": data}
+        return data
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern does not compile: {exc}") from None
+        return value
+
+
+class Fields(Strict):
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+    description: str | None = None
+
+
+class EntitySpec(Fields):
+    """A table owned by one service; it gets a uuid `id` and timestamps."""
+
+
+class ValueObjectSpec(Fields):
+    """A nested structure stored inside an entity (as JSON), never on its own."""
+
+
+class CrudScopes(Strict):
+    read: list[str] = Field(default_factory=list)
+    write: list[str] = Field(default_factory=list)
+
+
+class CrudSpec(Strict):
+    operations: list[Literal["list", "get", "create", "update", "delete"]] = Field(
+        default_factory=lambda: list(CRUD_OPERATIONS)
+    )
+    scopes: CrudScopes = Field(default_factory=CrudScopes)
+    cache_ttl: DurationStr | None = None
+    idempotent_create: bool = False
+    page_size: int = Field(50, ge=1, le=1000)
+    max_page_size: int = Field(200, ge=1, le=10000)
+
+
+class OperationSpec(Strict):
+    """A custom HTTP operation; `action` lets msgen implement it on an entity."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str = Field(description="Path under the API version prefix, e.g. /orders/{id}/cancel.")
+    summary: str | None = None
+    entity: str | None = Field(None, description="The entity the action works on.")
+    action: Literal["list", "get", "create", "update", "delete"] | None = None
+    request: str | None = Field(None, description="An entity or value object of this service.")
+    response: str | None = Field(None, description="An entity or value object of this service.")
+    status: int | None = Field(None, ge=200, le=299)
+    scopes: list[str] = Field(default_factory=list)
+    idempotent: bool = Field(False, description="Honours the Idempotency-Key header.")
+    async_: bool = Field(False, alias="async", description="Answers 202 with a status resource.")
+    cache_ttl: DurationStr | None = None
+    timeout: DurationStr | None = None
+
+
+class ApiSpec(Strict):
+    crud: dict[str, CrudSpec] = Field(default_factory=dict)
+    operations: dict[str, OperationSpec] = Field(default_factory=dict)
+
+    @field_validator("crud", mode="before")
+    @classmethod
+    def _crud_list(cls, value: Any) -> Any:
+        # `crud: [Product]` is short for `crud: {Product: {}}`.
+        if isinstance(value, list):
+            return {name: {} for name in value}
+        return value
+
+
+class CallSpec(Strict):
+    """A synchronous call from this service to an operation of another."""
+
+    service: str
+    operation: str
+    timeout: DurationStr = "500ms"
+    retries: int = Field(2, ge=0, le=10)
+
+
+class DatabaseSpec(Strict):
+    engine: Literal["postgres"] = "postgres"
+    name: str | None = None
+    instances: int = Field(2, ge=1, le=9, description="PostgreSQL instances (one primary, the rest replicas).")
+    storage: str = "10Gi"
+    backup_schedule: str = "0 3 * * *"
+    backup_retention: str = "30d"
+
+
+class CacheSpec(Strict):
+    default_ttl: DurationStr = "60s"
+
+
+class ReplicasSpec(Strict):
+    min: int = Field(3, ge=1)
+    max: int = Field(15, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplicasSpec:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        return self
+
+
+class ResourceAmounts(Strict):
+    cpu: str
+    memory: str
+
+
+class ResourcesSpec(Strict):
+    requests: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="100m", memory="128Mi"))
+    limits: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="500m", memory="256Mi"))
+
+
+class OpsSpec(Strict):
+    database: DatabaseSpec = Field(default_factory=DatabaseSpec)
+    cache: CacheSpec = Field(default_factory=CacheSpec)
+    replicas: ReplicasSpec = Field(default_factory=ReplicasSpec)
+    cpu_target: int = Field(60, ge=1, le=100)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+
+
+class ServiceSpec(Strict):
+    description: str | None = None
+    entities: dict[str, EntitySpec] = Field(default_factory=dict)
+    value_objects: dict[str, ValueObjectSpec] = Field(default_factory=dict)
+    api: ApiSpec = Field(default_factory=ApiSpec)
+    calls: list[CallSpec] = Field(default_factory=list)
+    ops: OpsSpec = Field(default_factory=OpsSpec)
+
+
+class EventSpec(Strict):
+    version: int = Field(1, ge=1)
+    description: str | None = None
+    publisher: str | list[str] = Field(description="The one service that publishes the event.")
+    consumers: list[str] = Field(default_factory=list)
+    key: str | None = Field(None, description="The payload field that orders messages (the aggregate id).")
+    compatibility: Literal["BACKWARD", "FORWARD", "FULL", "NONE"] = "BACKWARD"
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+
+
+class CompensationSpec(Strict):
+    trigger: str = Field(description="The event that makes the step's service undo its work.")
+    done: str = Field(description="The event the step's service publishes once undone.")
+
+
+class SagaStepSpec(Strict):
+    name: str
+    service: str
+    trigger: str
+    success: str
+    failure: str | None = None
+    timeout: DurationStr = "30s"
+    compensation: CompensationSpec | None = None
+
+
+class SagaSpec(Strict):
+    orchestrator: str
+    start: str = Field(description="The event, published by the orchestrator, that starts the saga.")
+    steps: list[SagaStepSpec] = Field(min_length=1)
+    on_success: str
+    on_failure: str
+
+
+class AuthSpec(Strict):
+    issuer: str
+    audience: str
+    jwks_url: str | None = None
+
+
+class RateLimitSpec(Strict):
+    requests: int = Field(100, ge=1)
+    per: DurationStr = "1s"
+    by: Literal["token", "ip"] = "token"
+
+
+class CorsSpec(Strict):
+    origins: list[str] = Field(default_factory=list)
+    methods: list[str] = Field(default_factory=lambda: list(HTTP_METHODS))
+    headers: list[str] = Field(default_factory=lambda: ["Authorization", "Content-Type"])
+
+
+class GatewaySpec(Strict):
+    auth: AuthSpec | None = None
+    rate_limit: RateLimitSpec = Field(default_factory=RateLimitSpec)
+    timeout: DurationStr = "5s"
+    max_body: str = Field("1MiB", pattern=SIZE_PATTERN)
+    cors: CorsSpec = Field(default_factory=CorsSpec)
+
+
+class SloSpec(Strict):
+    latency_p95: DurationStr = "300ms"
+    error_rate: str = Field("0.5%", pattern=PERCENT_PATTERN)
+    availability: str = Field("99.9%", pattern=PERCENT_PATTERN)
+
+
+class TracingSpec(Strict):
+    sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
+
+
+class ObservabilitySpec(Strict):
+    tracing: TracingSpec = Field(default_factory=TracingSpec)
+    slos: SloSpec = Field(default_factory=SloSpec)
+
+
+class SystemSpec(Strict):
+    name: str
+    description: str | None = None
+    broker: Literal["nats", "kafka", "rabbitmq"] = "nats"
+    api_version: str = Field("v1", pattern=r"^v[0-9]+$")
+
+
+class SpecFile(Strict):
+    """A whole msgen spec, version 1."""
+
+    msgen: Literal[1] = Field(description="The spec language version.")
+    system: SystemSpec
+    services: dict[str, ServiceSpec] = Field(min_length=1)
+    events: dict[str, EventSpec] = Field(default_factory=dict)
+    sagas: dict[str, SagaSpec] = Field(default_factory=dict)
+    gateway: GatewaySpec = Field(default_factory=GatewaySpec)
+    observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)

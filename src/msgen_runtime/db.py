@@ -1,0 +1,65 @@
+"""One database per service: an async engine, sessions, and URL conventions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def async_url(url: str) -> str:
+    """Accept the URLs people write (postgres://, postgresql://, sqlite:///) and pick the async driver."""
+    parsed = make_url(url)
+    name = parsed.drivername
+    if name in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif name == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Database:
+    """An engine and a session factory for one service's own database."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        self.url = async_url(url)
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if self.url.startswith("sqlite"):
+            # SQLite: one file, WAL so readers don't block the writer, a busy timeout for concurrent writers.
+            options["connect_args"] = {"timeout": 30}
+        else:
+            options["pool_size"] = pool_size
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        if self.url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A FastAPI dependency: a session on the database of the app serving the request."""
+    database: Database = request.app.state.database
+    async with database.sessions() as session:
+        yield session
