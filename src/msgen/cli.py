@@ -162,3 +162,31 @@ def graph(
         raise typer.Exit(1)
     else:
         sys.stdout.buffer.write(data)
+
+
+@app.command()
+def serve(
+    project: Annotated[Path, typer.Argument(help="A project made by msgen new.", file_okay=False)],
+    service: Annotated[str, typer.Argument(help="The service to run, e.g. product.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    database_url: Annotated[
+        str | None, typer.Option(help="The service's database (default: a SQLite file in its folder).")
+    ] = None,
+) -> None:
+    """Run one generated service locally: apply its migrations, then serve it with uvicorn.
+
+    Example: [bold]msgen serve shop product --port 8000[/bold]
+    """
+    from msgen.local import find_service
+    from msgen.local import serve as run
+
+    try:
+        found = find_service(project, service)
+    except MsgenError as exc:
+        raise _fail(exc) from None
+    base = f"http://{host}:{port}"
+    err.print(f"Serving [bold]{found.name}[/bold] on {base} (Ctrl-C stops it). Try:")
+    err.print(f"  curl -s {base}/health/ready", markup=False)
+    err.print(f"  open {base}/docs", markup=False)
+    run(found, host=host, port=port, database_url=database_url)

@@ -62,3 +62,13 @@ def plural(word: str) -> str:
     if re.search(r"[^aeiou]y$", word):
         return word[:-1] + "ies"
     return word + "s"
+
+
+def a(noun: str) -> str:
+    """'Order' -> 'an Order', 'Product' -> 'a Product'."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def sentence(text: str) -> str:
+    """Upper-case the first letter only: 'an Order' -> 'An Order'."""
+    return text[:1].upper() + text[1:]

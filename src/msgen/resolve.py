@@ -17,6 +17,7 @@ from msgen.errors import Diagnostic, SpecError, did_you_mean
 from msgen.loader import LoadedSpec, Path_
 from msgen.render.examples import string_example
 from msgen.names import (
+    a,
     ENUM_VALUE_RE,
     EVENT_RE,
     FIELD_RE,
@@ -60,12 +61,12 @@ _PY_SCALAR = {
     "bool": "bool",
     "uuid": "UUID",
     "ref": "UUID",
-    "datetime": "datetime",
+    "datetime": "AwareDatetime",
     "date": "date",
     "email": "EmailStr",
     "url": "str",
 }
-_MAPPED_SCALAR = {**_PY_SCALAR, "email": "str", "enum": "str"}
+_MAPPED_SCALAR = {**_PY_SCALAR, "email": "str", "enum": "str", "datetime": "datetime"}
 
 _NAME_RULES = {
     "service": (SERVICE_RE, "lowercase letters, digits and '_', starting with a letter", "order"),
@@ -366,7 +367,7 @@ class _Resolver:
             "bool": "sa.Boolean()",
             "uuid": "sa.Uuid()",
             "ref": "sa.Uuid()",
-            "datetime": "sa.DateTime(timezone=True)",
+            "datetime": "UtcDateTime()",
             "date": "sa.Date()",
             "email": "sa.String(320)",
             "url": "sa.String(2048)",
@@ -826,10 +827,10 @@ def _crud_summary(action: str | None, entity: str | None) -> str:
     noun = entity or "item"
     return {
         "list": f"List {plural(noun)}",
-        "get": f"Get a {noun} by id",
-        "create": f"Create a {noun}",
-        "update": f"Update a {noun}",
-        "delete": f"Delete a {noun}",
+        "get": f"Get {a(noun)} by id",
+        "create": f"Create {a(noun)}",
+        "update": f"Update {a(noun)}",
+        "delete": f"Delete {a(noun)}",
     }.get(action or "", noun)
 
 

@@ -25,7 +25,13 @@ def create_service_app(
         yield
         await database.dispose()
 
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        separate_input_output_schemas=False,
+    )
     install_problem_handlers(app)
     app.include_router(health_router({"database": database.ping}))
     for router in routers:

@@ -14,7 +14,8 @@ def _table_ops(entity: m.Entity) -> tuple[list[str], list[str]]:
         'sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False)',
     ]
     for f in entity.fields:
-        columns.append(f'sa.Column("{f.name}", {f.type.column}, nullable={not f.required})')
+        column_type = "sa.DateTime(timezone=True)" if f.type.kind == "datetime" else f.type.column
+        columns.append(f'sa.Column("{f.name}", {column_type}, nullable={not f.required})')
     columns.append(f'sa.PrimaryKeyConstraint("id", name="pk_{entity.table}")')
     for f in entity.fields:
         if f.unique:

@@ -8,6 +8,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from msgen import model as m
+from msgen.names import a, sentence
 from msgen.render.examples import example_payload, field_example
 
 _FORMATS = {
@@ -90,13 +91,13 @@ def _components(service: m.Service) -> dict[str, Any]:
         writable = e.writable_fields
         schemas[f"{e.name}Create"] = _object(
             [(f.name, field_schema(f, nullable=not f.required), f.required and not f.has_default) for f in writable],
-            f"The body that creates a {e.name}.",
+            f"The body that creates {a(e.name)}.",
             additionalProperties=False,
             example=example_payload(e, service),
         )
         schemas[f"{e.name}Update"] = _object(
             [(f.name, field_schema(f, nullable=True), False) for f in writable],
-            f"A partial update of a {e.name}: only the fields sent change.",
+            f"A partial update of {a(e.name)}: only the fields sent change.",
             additionalProperties=False,
         )
         meta = [
@@ -105,7 +106,7 @@ def _components(service: m.Service) -> dict[str, Any]:
             ("created_at", {"type": "string", "format": "date-time"}, True),
             ("updated_at", {"type": "string", "format": "date-time"}, True),
         ]
-        schemas[f"{e.name}Read"] = _object(meta, f"A {e.name} as clients see it.")
+        schemas[f"{e.name}Read"] = _object(meta, sentence(f"{a(e.name)} as clients see it."))
         schemas[f"{e.name}Page"] = _object(
             [
                 ("items", {"type": "array", "items": {"$ref": f"#/components/schemas/{e.name}Read"}}, True),
@@ -201,6 +202,28 @@ def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
     return out
 
 
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"].rsplit("/", 1)[-1]} if isinstance(node.get("$ref"), str) else set()
+        for value in node.values():
+            found |= _refs(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_refs(item) for item in node)) if node else set()
+    return set()
+
+
+def _used(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """Only the schemas the operations reach, directly or through each other."""
+    todo, used = list(_refs(paths)), set()
+    while todo:
+        name = todo.pop()
+        if name not in used and name in schemas:
+            used.add(name)
+            todo.extend(_refs(schemas[name]))
+    return {name: schema for name, schema in schemas.items() if name in used}
+
+
 def openapi_document(system: m.System, service: m.Service) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in service.operations:
@@ -215,7 +238,7 @@ def openapi_document(system: m.System, service: m.Service) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": _components(service),
+            "schemas": _used(paths, _components(service)),
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from msgen import model as m
+from msgen.names import a, sentence
 from msgen.render.examples import example_payload, update_payload
 
 
@@ -39,6 +40,7 @@ _TYPE_IMPORTS = {
     "datetime": ("datetime", "datetime"),
     "date": ("datetime", "date"),
     "EmailStr": ("pydantic", "EmailStr"),
+    "AwareDatetime": ("pydantic", "AwareDatetime"),
 }
 
 
@@ -164,7 +166,7 @@ def schemas_view(service: m.Service) -> dict[str, Any]:
             ModelView(
                 f"{entity.name}Create",
                 "RequestModel",
-                f"The body that creates a {entity.name}.",
+                f"The body that creates {a(entity.name)}.",
                 [pydantic_line(f, imports, mode="create") for f in writable] or ["pass"],
             )
         )
@@ -178,7 +180,7 @@ def schemas_view(service: m.Service) -> dict[str, Any]:
             ModelView(
                 f"{entity.name}Update",
                 "PatchModel",
-                f"A partial update of a {entity.name}: only the fields sent change.",
+                f"A partial update of {a(entity.name)}: only the fields sent change.",
                 [pydantic_line(f, imports, mode="update") for f in writable] or ["pass"],
                 classvars,
             )
@@ -187,7 +189,7 @@ def schemas_view(service: m.Service) -> dict[str, Any]:
         imports.add("datetime", "datetime")
         read_lines = ["id: UUID"] + [pydantic_line(f, imports, mode="read") for f in entity.fields]
         read_lines += ["created_at: datetime", "updated_at: datetime"]
-        models.append(ModelView(f"{entity.name}Read", "ResponseModel", f"A {entity.name} as clients see it.", read_lines))
+        models.append(ModelView(f"{entity.name}Read", "ResponseModel", sentence(f"{a(entity.name)} as clients see it."), read_lines))
         models.append(
             ModelView(
                 f"{entity.name}Page",
@@ -224,16 +226,20 @@ def models_view(service: m.Service) -> dict[str, Any]:
         columns = []
         for f in entity.fields:
             mapped = f.type.mapped
-            if mapped in ("Decimal", "UUID", "datetime", "date"):
+            if mapped in ("Decimal", "UUID", "date"):
                 imports.add(*_TYPE_IMPORTS[mapped])
+            if mapped == "datetime":
+                imports.add("datetime", "datetime")
             if "Any" in mapped:
                 imports.add("typing", "Any")
             if f.nullable:
                 mapped = f"{mapped} | None"
             args = [f.type.column]
+            if f.type.column.startswith("UtcDateTime"):
+                imports.add("msgen_runtime.types", "UtcDateTime")
             if f.unique:
                 args.append("unique=True")
-            if f.ref:
+            if f.ref and not f.unique:
                 args.append("index=True")
             args.append(f"nullable={not f.required}")
             if f.has_default:
@@ -241,9 +247,11 @@ def models_view(service: m.Service) -> dict[str, Any]:
                 args.append(f"default={default!r}" if f.type.kind != "decimal" else f'default=Decimal("{default}")')
                 if f.type.kind == "decimal":
                     imports.add("decimal", "Decimal")
-            comment = f"  # id of {f.ref[0]}.{f.ref[1]} (another service: no foreign key)" if f.ref else ""
-            columns.append(f"{f.name}: Mapped[{mapped}] = mapped_column({', '.join(args)}){comment}")
-        entities.append({"name": entity.name, "table": entity.table, "columns": columns, "doc": entity.description})
+            if f.ref:
+                columns.append(f"# the id of {a(f.ref[1])} of the {f.ref[0]} service: no foreign key across services")
+            columns.append(f"{f.name}: Mapped[{mapped}] = mapped_column({', '.join(args)})")
+        doc = entity.description or sentence(a(entity.name)) + "."
+        entities.append({"name": entity.name, "table": entity.table, "columns": columns, "doc": doc})
     return {"imports": imports.lines(), "entities": entities}
 
 

@@ -1,0 +1,60 @@
+"""Shared fixtures: the generated shop, and the real servers CI provides.
+
+A server variable (MSGEN_TEST_POSTGRES_URL, ...) that is not set skips the
+tests that need it; one that is set but cannot be reached fails them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from msgen.generate import Generated, generate
+from msgen.writer import write_project
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOP_SPEC = ROOT / "examples" / "shop.yaml"
+
+
+@pytest.fixture(scope="session")
+def shop() -> Generated:
+    """The shop, rendered in memory."""
+    return generate(SHOP_SPEC)
+
+
+@pytest.fixture(scope="session")
+def shop_dir(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The shop, written to a fresh directory once per test session."""
+    root = tmp_path_factory.mktemp("generated") / "shop"
+    write_project(root, shop.files, shop.system.spec_hash)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _server_url(variable: str) -> str:
+    url = os.environ.get(variable)
+    if not url:
+        pytest.skip(f"{variable} is not set")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A PostgreSQL server URL (the tests create and drop their own databases on it)."""
+    url = _server_url("MSGEN_TEST_POSTGRES_URL")
+
+    async def ping() -> None:
+        conn = await asyncpg.connect(url, timeout=5)
+        await conn.close()
+
+    try:
+        asyncio.run(ping())
+    except Exception as exc:  # a set variable with no server behind it is a failure, not a skip
+        pytest.fail(f"MSGEN_TEST_POSTGRES_URL={url} is set but cannot be reached: {exc}")
+    return url

@@ -1,0 +1,41 @@
+"""Tables of the inventory service's own database (generated from the spec)."""
+
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from msgen_runtime.entities import EntityMixin
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class StockItem(EntityMixin, Base):
+    """A StockItem."""
+
+    __tablename__ = "stock_items"
+
+    product_id: Mapped[UUID] = mapped_column(
+        sa.Uuid(), unique=True, index=True, nullable=False
+    )  # id of product.Product (another service: no foreign key)
+    quantity: Mapped[int] = mapped_column(sa.BigInteger(), nullable=False)
+
+
+class Reservation(EntityMixin, Base):
+    """A Reservation."""
+
+    __tablename__ = "reservations"
+
+    order_id: Mapped[UUID] = mapped_column(
+        sa.Uuid(), index=True, nullable=False
+    )  # id of order.Order (another service: no foreign key)
+    lines: Mapped[list[Any]] = mapped_column(sa.JSON(), nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(8), nullable=False, default="RESERVED")

@@ -1,0 +1,1 @@
+"""Takes orders and runs the place-order saga."""

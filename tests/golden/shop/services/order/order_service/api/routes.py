@@ -1,0 +1,57 @@
+"""Routes of the order service: generated from the spec; the logic lives in handlers/."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Response
+from msgen_runtime.db import get_session
+from msgen_runtime.pagination import PageParams, page_params
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_service import handlers
+from order_service.schemas import OrderAccepted, OrderCreate, OrderPage, OrderRead
+
+router = APIRouter(prefix="/v1")
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+@router.get(
+    "/orders",
+    operation_id="listOrders",
+    summary="List Orders",
+    status_code=200,
+    openapi_extra={"x-scopes": ["orders:read"]},
+)
+async def list_orders(
+    session: SessionDep, page: Annotated[PageParams, Depends(page_params(50, 200))]
+) -> OrderPage:
+    """List Orders."""
+    return await handlers.order.list_orders(session, page)
+
+
+@router.get(
+    "/orders/{id}",
+    operation_id="getOrder",
+    summary="Get a Order by id",
+    status_code=200,
+    openapi_extra={"x-scopes": ["orders:read"]},
+)
+async def get_order(session: SessionDep, id: UUID) -> OrderRead:
+    """Get a Order by id."""
+    return await handlers.order.get_order(session, id)
+
+
+@router.post(
+    "/orders",
+    operation_id="placeOrder",
+    summary="Create a Order",
+    status_code=202,
+    openapi_extra={"x-scopes": ["orders:create"]},
+    response_model=OrderAccepted,
+)
+async def place_order(session: SessionDep, payload: OrderCreate, response: Response) -> OrderAccepted:
+    """Create a Order."""
+    created = await handlers.order.place_order(session, payload)
+    location = f"/v1/orders/{created.id}"
+    response.headers["Location"] = location
+    return OrderAccepted(id=created.id, status_url=location)

@@ -1,0 +1,37 @@
+"""Order operations: business logic, yours to edit.
+
+msgen wrote a working default for each operation; change it freely.
+`msgen regen` merges what the generator changes with what you changed here.
+"""
+
+from uuid import UUID
+
+from msgen_runtime import crud
+from msgen_runtime.pagination import PageParams
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_service.models import Order
+from order_service.schemas import OrderCreate, OrderPage, OrderRead
+
+
+async def list_orders(session: AsyncSession, page: PageParams) -> OrderPage:
+    """List Orders."""
+    rows, total = await crud.list_page(session, Order, limit=page.limit, offset=page.offset)
+    return OrderPage(
+        items=[OrderRead.model_validate(row) for row in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+async def get_order(session: AsyncSession, id: UUID) -> OrderRead:
+    """Get a Order by id."""
+    order = await crud.get_or_404(session, Order, id)
+    return OrderRead.model_validate(order)
+
+
+async def place_order(session: AsyncSession, payload: OrderCreate) -> OrderRead:
+    """Create a Order."""
+    order = await crud.create(session, Order, crud.row_from(payload, ("lines",)))
+    return OrderRead.model_validate(order)

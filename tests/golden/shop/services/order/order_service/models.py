@@ -1,0 +1,33 @@
+"""Tables of the order service's own database (generated from the spec)."""
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from msgen_runtime.entities import EntityMixin
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Order(EntityMixin, Base):
+    """A Order."""
+
+    __tablename__ = "orders"
+
+    user_id: Mapped[UUID] = mapped_column(
+        sa.Uuid(), index=True, nullable=False
+    )  # id of user.User (another service: no foreign key)
+    lines: Mapped[list[Any]] = mapped_column(sa.JSON(), nullable=False)
+    total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), nullable=False)
+    currency: Mapped[str] = mapped_column(sa.String(3), nullable=False, default="EUR")
+    status: Mapped[str] = mapped_column(sa.String(15), nullable=False, default="PENDING_PAYMENT")

@@ -1,0 +1,1 @@
+"""Charges orders through the payment provider, and refunds them."""

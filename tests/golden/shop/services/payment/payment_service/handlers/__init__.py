@@ -1,0 +1,7 @@
+"""Business logic of the payment service. These modules are yours to edit."""
+
+from payment_service.handlers import payment
+
+__all__ = [
+    "payment",
+]

@@ -1,0 +1,32 @@
+"""Tables of the payment service's own database (generated from the spec)."""
+
+from decimal import Decimal
+from uuid import UUID
+
+import sqlalchemy as sa
+from msgen_runtime.entities import EntityMixin
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Payment(EntityMixin, Base):
+    """A Payment."""
+
+    __tablename__ = "payments"
+
+    order_id: Mapped[UUID] = mapped_column(
+        sa.Uuid(), unique=True, index=True, nullable=False
+    )  # id of order.Order (another service: no foreign key)
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), nullable=False)
+    currency: Mapped[str] = mapped_column(sa.String(3), nullable=False, default="EUR")
+    status: Mapped[str] = mapped_column(sa.String(10), nullable=False, default="AUTHORIZED")
+    provider_ref: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)

@@ -1,0 +1,8 @@
+"""Settings of the payment service, read from the environment."""
+
+from msgen_runtime.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "payment"
+    database_url: str = "sqlite+aiosqlite:///./payment.db"

@@ -1,0 +1,57 @@
+"""Request and response models of the user service (generated from the spec)."""
+
+from datetime import datetime
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from msgen_runtime.schemas import PatchModel, RequestModel, ResponseModel
+from pydantic import EmailStr, Field
+
+
+class Address(RequestModel):
+    """The Address value object."""
+
+    street: Annotated[str, Field(max_length=200)]
+    city: Annotated[str, Field(max_length=100)]
+    postcode: Annotated[str, Field(max_length=16)]
+    country: Annotated[str, Field(min_length=2, max_length=2, pattern="^[A-Z]{2}$")]
+
+
+class UserCreate(RequestModel):
+    """The body that creates a User."""
+
+    email: EmailStr
+    full_name: Annotated[str, Field(max_length=120)]
+    address: Address | None = None
+    active: bool = True
+
+
+class UserUpdate(PatchModel):
+    """A partial update of a User: only the fields sent change."""
+
+    non_nullable: ClassVar[frozenset[str]] = frozenset({"active", "email", "full_name"})
+    email: EmailStr | None = None
+    full_name: Annotated[str, Field(max_length=120)] | None = None
+    address: Address | None = None
+    active: bool | None = None
+
+
+class UserRead(ResponseModel):
+    """A User as clients see it."""
+
+    id: UUID
+    email: EmailStr
+    full_name: Annotated[str, Field(max_length=120)]
+    address: Address | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserPage(ResponseModel):
+    """One page of User items."""
+
+    items: list[UserRead]
+    total: int
+    limit: int
+    offset: int

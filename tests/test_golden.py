@@ -1,0 +1,54 @@
+"""The shop generated from examples/shop.yaml is committed under tests/golden/shop.
+
+Regenerate it after an intended change with:
+
+    MSGEN_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
+
+and review the diff like any other change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from msgen.generate import Generated, generate
+from msgen.writer import MANIFEST, metadata_files
+
+from tests.conftest import ROOT, SHOP_SPEC
+
+GOLDEN = ROOT / "tests" / "golden" / "shop"
+
+
+def _expected_tree(shop: Generated) -> dict[str, str]:
+    # The baseline is every file again; the golden tree keeps the manifest, which hashes them.
+    meta = metadata_files(shop.files, shop.system.spec_hash)
+    return {**shop.files, MANIFEST: meta[MANIFEST]}
+
+
+def _read_tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_generated_shop_matches_golden_tree(shop: Generated) -> None:
+    expected = _expected_tree(shop)
+    if os.environ.get("MSGEN_UPDATE_GOLDEN"):
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for path, text in expected.items():
+            target = GOLDEN / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    actual = _read_tree(GOLDEN)
+    assert sorted(actual) == sorted(expected), "files added or removed: run MSGEN_UPDATE_GOLDEN=1"
+    changed = [path for path in expected if actual[path] != expected[path]]
+    assert not changed, f"generated files differ from tests/golden/shop: {changed}"
+
+
+def test_generation_is_byte_identical() -> None:
+    first = generate(SHOP_SPEC)
+    second = generate(SHOP_SPEC)
+    assert first.files == second.files
+    assert metadata_files(first.files, first.system.spec_hash) == metadata_files(
+        second.files, second.system.spec_hash
+    )

@@ -1,0 +1,131 @@
+"""msgen_runtime, the library every generated service imports, tested on its own."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, HTTPException
+from pydantic import ValidationError
+
+from msgen_runtime.app import create_service_app
+from msgen_runtime.db import Database, async_url
+from msgen_runtime.problems import Conflict, install_problem_handlers
+from msgen_runtime.schemas import PatchModel
+from msgen_runtime.testing import temporary_database
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@db:5432/x", "postgresql+asyncpg://u:p@db:5432/x"),
+        ("postgresql://u@db/x", "postgresql+asyncpg://u@db/x"),
+        ("postgresql+asyncpg://u@db/x", "postgresql+asyncpg://u@db/x"),
+        ("sqlite:///./a.db", "sqlite+aiosqlite:///./a.db"),
+        ("sqlite+aiosqlite:///./a.db", "sqlite+aiosqlite:///./a.db"),
+    ],
+)
+def test_database_urls_get_an_async_driver(given: str, expected: str) -> None:
+    assert async_url(given) == expected
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    @app.get("/conflict")
+    async def conflict() -> None:
+        raise Conflict("already there")
+
+    @app.get("/teapot")
+    async def teapot() -> None:
+        raise HTTPException(status_code=418, detail="short and stout")
+
+    @app.get("/items/{n}")
+    async def item(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    return app
+
+
+async def _get(app: FastAPI, path: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t") as c:
+        return await c.get(path)
+
+
+async def test_an_unexpected_error_is_a_500_problem_without_internals() -> None:
+    answer = await _get(_app(), "/boom")
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "secret" not in answer.text
+    assert answer.json()["title"] == "Internal Server Error"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "title"),
+    [("/conflict", 409, "Conflict"), ("/teapot", 418, "I'm a Teapot"), ("/nowhere", 404, "Not Found")],
+)
+async def test_errors_are_problem_json(path: str, status: int, title: str) -> None:
+    answer = await _get(_app(), path)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    assert body["status"] == status and body["title"] == title and body["instance"] == path
+
+
+async def test_validation_errors_list_each_field() -> None:
+    answer = await _get(_app(), "/items/not-a-number")
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["loc"] == ["path", "n"]
+
+
+def test_patch_model_refuses_null_for_required_fields() -> None:
+    class ThingUpdate(PatchModel):
+        non_nullable: ClassVar[frozenset[str]] = frozenset({"name"})
+        name: str | None = None
+        note: str | None = None
+
+    assert ThingUpdate.model_validate({"note": None}).model_fields_set == {"note"}
+    with pytest.raises(ValidationError, match="name cannot be null"):
+        ThingUpdate.model_validate({"name": None})
+    with pytest.raises(ValidationError):
+        ThingUpdate.model_validate({"unknown": 1})
+
+
+async def test_readiness_follows_the_database(tmp_path: object) -> None:
+    broken = Database("postgresql://nobody@127.0.0.1:1/none")
+    app = create_service_app(title="t", version="v1", description="d", database=broken, routers=[APIRouter()])
+    ready = await _get(app, "/health/ready")
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "checks": {"database": "failing"}}
+    live = await _get(app, "/health/live")
+    assert live.status_code == 200
+    await broken.dispose()
+
+
+def test_temporary_database_is_created_and_dropped(postgres_url: str) -> None:
+    async def exists(name: str) -> bool:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+        finally:
+            await conn.close()
+
+    with temporary_database(postgres_url, prefix="runtime") as url:
+        name = url.rsplit("/", 1)[-1]
+        assert asyncio.run(exists(name))
+    assert not asyncio.run(exists(name))
