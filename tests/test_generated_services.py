@@ -16,14 +16,13 @@ from ruff.__main__ import find_ruff_bin
 
 from msgen.generate import Generated
 
-from tests.conftest import ROOT
 
 SERVICES = ["user", "product", "inventory", "order", "payment", "notification"]
 
 
 def _run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, timeout: int = 300) -> str:
     env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
-    env.update({"PYTHONPATH": str(ROOT / "src"), **(extra_env or {})})
+    env.update(extra_env or {})
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     assert done.returncode == 0, f"{' '.join(args)} failed in {cwd}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
@@ -83,7 +82,7 @@ def _free_port() -> int:
 def product_server(shop_dir: Path, tmp_path: Path) -> Iterator[str]:
     """product-service under a real uvicorn process, on a migrated SQLite file."""
     cwd = shop_dir / "services" / "product"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DATABASE_URL": f"sqlite:///{tmp_path / 'product.db'}"}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'product.db'}"}
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=env, check=True, timeout=60)
     port = _free_port()
     proc = subprocess.Popen(

@@ -23,9 +23,8 @@ class StockItem(EntityMixin, Base):
 
     __tablename__ = "stock_items"
 
-    product_id: Mapped[UUID] = mapped_column(
-        sa.Uuid(), unique=True, index=True, nullable=False
-    )  # id of product.Product (another service: no foreign key)
+    # the id of a Product of the product service: no foreign key across services
+    product_id: Mapped[UUID] = mapped_column(sa.Uuid(), unique=True, nullable=False)
     quantity: Mapped[int] = mapped_column(sa.BigInteger(), nullable=False)
 
 
@@ -34,8 +33,7 @@ class Reservation(EntityMixin, Base):
 
     __tablename__ = "reservations"
 
-    order_id: Mapped[UUID] = mapped_column(
-        sa.Uuid(), index=True, nullable=False
-    )  # id of order.Order (another service: no foreign key)
+    # the id of an Order of the order service: no foreign key across services
+    order_id: Mapped[UUID] = mapped_column(sa.Uuid(), index=True, nullable=False)
     lines: Mapped[list[Any]] = mapped_column(sa.JSON(), nullable=False)
     status: Mapped[str] = mapped_column(sa.String(8), nullable=False, default="RESERVED")

@@ -5,6 +5,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from msgen_runtime.entities import EntityMixin
+from msgen_runtime.types import UtcDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -23,9 +24,8 @@ class Notification(EntityMixin, Base):
 
     __tablename__ = "notifications"
 
-    order_id: Mapped[UUID] = mapped_column(
-        sa.Uuid(), index=True, nullable=False
-    )  # id of order.Order (another service: no foreign key)
+    # the id of an Order of the order service: no foreign key across services
+    order_id: Mapped[UUID] = mapped_column(sa.Uuid(), index=True, nullable=False)
     recipient: Mapped[str] = mapped_column(sa.String(320), nullable=False)
     subject: Mapped[str] = mapped_column(sa.String(200), nullable=False)
-    sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

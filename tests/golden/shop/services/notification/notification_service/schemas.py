@@ -5,7 +5,7 @@ from typing import Annotated, ClassVar
 from uuid import UUID
 
 from msgen_runtime.schemas import PatchModel, RequestModel, ResponseModel
-from pydantic import EmailStr, Field
+from pydantic import AwareDatetime, EmailStr, Field
 
 
 class NotificationCreate(RequestModel):
@@ -14,7 +14,7 @@ class NotificationCreate(RequestModel):
     order_id: UUID
     recipient: EmailStr
     subject: Annotated[str, Field(max_length=200)]
-    sent_at: datetime | None = None
+    sent_at: AwareDatetime | None = None
 
 
 class NotificationUpdate(PatchModel):
@@ -24,7 +24,7 @@ class NotificationUpdate(PatchModel):
     order_id: UUID | None = None
     recipient: EmailStr | None = None
     subject: Annotated[str, Field(max_length=200)] | None = None
-    sent_at: datetime | None = None
+    sent_at: AwareDatetime | None = None
 
 
 class NotificationRead(ResponseModel):
@@ -34,7 +34,7 @@ class NotificationRead(ResponseModel):
     order_id: UUID
     recipient: EmailStr
     subject: Annotated[str, Field(max_length=200)]
-    sent_at: datetime | None
+    sent_at: AwareDatetime | None
     created_at: datetime
     updated_at: datetime
 

@@ -20,13 +20,12 @@ class Base(DeclarativeBase):
 
 
 class Order(EntityMixin, Base):
-    """A Order."""
+    """An Order."""
 
     __tablename__ = "orders"
 
-    user_id: Mapped[UUID] = mapped_column(
-        sa.Uuid(), index=True, nullable=False
-    )  # id of user.User (another service: no foreign key)
+    # the id of an User of the user service: no foreign key across services
+    user_id: Mapped[UUID] = mapped_column(sa.Uuid(), index=True, nullable=False)
     lines: Mapped[list[Any]] = mapped_column(sa.JSON(), nullable=False)
     total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), nullable=False)
     currency: Mapped[str] = mapped_column(sa.String(3), nullable=False, default="EUR")

@@ -32,7 +32,7 @@ class OrderLine(RequestModel):
 
 
 class OrderCreate(RequestModel):
-    """The body that creates a Order."""
+    """The body that creates an Order."""
 
     user_id: UUID
     lines: Annotated[list[OrderLine], Field(min_length=1)]
@@ -41,7 +41,7 @@ class OrderCreate(RequestModel):
 
 
 class OrderUpdate(PatchModel):
-    """A partial update of a Order: only the fields sent change."""
+    """A partial update of an Order: only the fields sent change."""
 
     non_nullable: ClassVar[frozenset[str]] = frozenset({"currency", "lines", "total", "user_id"})
     user_id: UUID | None = None
@@ -51,7 +51,7 @@ class OrderUpdate(PatchModel):
 
 
 class OrderRead(ResponseModel):
-    """A Order as clients see it."""
+    """An Order as clients see it."""
 
     id: UUID
     user_id: UUID

@@ -23,9 +23,8 @@ class Payment(EntityMixin, Base):
 
     __tablename__ = "payments"
 
-    order_id: Mapped[UUID] = mapped_column(
-        sa.Uuid(), unique=True, index=True, nullable=False
-    )  # id of order.Order (another service: no foreign key)
+    # the id of an Order of the order service: no foreign key across services
+    order_id: Mapped[UUID] = mapped_column(sa.Uuid(), unique=True, nullable=False)
     amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), nullable=False)
     currency: Mapped[str] = mapped_column(sa.String(3), nullable=False, default="EUR")
     status: Mapped[str] = mapped_column(sa.String(10), nullable=False, default="AUTHORIZED")

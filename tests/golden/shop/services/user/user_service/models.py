@@ -18,7 +18,7 @@ class Base(DeclarativeBase):
 
 
 class User(EntityMixin, Base):
-    """A User."""
+    """An User."""
 
     __tablename__ = "users"
 

@@ -18,7 +18,7 @@ class Address(RequestModel):
 
 
 class UserCreate(RequestModel):
-    """The body that creates a User."""
+    """The body that creates an User."""
 
     email: EmailStr
     full_name: Annotated[str, Field(max_length=120)]
@@ -27,7 +27,7 @@ class UserCreate(RequestModel):
 
 
 class UserUpdate(PatchModel):
-    """A partial update of a User: only the fields sent change."""
+    """A partial update of an User: only the fields sent change."""
 
     non_nullable: ClassVar[frozenset[str]] = frozenset({"active", "email", "full_name"})
     email: EmailStr | None = None
@@ -37,7 +37,7 @@ class UserUpdate(PatchModel):
 
 
 class UserRead(ResponseModel):
-    """A User as clients see it."""
+    """An User as clients see it."""
 
     id: UUID
     email: EmailStr

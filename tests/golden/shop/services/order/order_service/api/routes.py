@@ -32,25 +32,25 @@ async def list_orders(
 @router.get(
     "/orders/{id}",
     operation_id="getOrder",
-    summary="Get a Order by id",
+    summary="Get an Order by id",
     status_code=200,
     openapi_extra={"x-scopes": ["orders:read"]},
 )
 async def get_order(session: SessionDep, id: UUID) -> OrderRead:
-    """Get a Order by id."""
+    """Get an Order by id."""
     return await handlers.order.get_order(session, id)
 
 
 @router.post(
     "/orders",
     operation_id="placeOrder",
-    summary="Create a Order",
+    summary="Create an Order",
     status_code=202,
     openapi_extra={"x-scopes": ["orders:create"]},
     response_model=OrderAccepted,
 )
 async def place_order(session: SessionDep, payload: OrderCreate, response: Response) -> OrderAccepted:
-    """Create a Order."""
+    """Create an Order."""
     created = await handlers.order.place_order(session, payload)
     location = f"/v1/orders/{created.id}"
     response.headers["Location"] = location

@@ -26,12 +26,12 @@ async def list_orders(session: AsyncSession, page: PageParams) -> OrderPage:
 
 
 async def get_order(session: AsyncSession, id: UUID) -> OrderRead:
-    """Get a Order by id."""
+    """Get an Order by id."""
     order = await crud.get_or_404(session, Order, id)
     return OrderRead.model_validate(order)
 
 
 async def place_order(session: AsyncSession, payload: OrderCreate) -> OrderRead:
-    """Create a Order."""
+    """Create an Order."""
     order = await crud.create(session, Order, crud.row_from(payload, ("lines",)))
     return OrderRead.model_validate(order)

@@ -32,48 +32,48 @@ async def list_users(
 @router.get(
     "/users/{id}",
     operation_id="getUser",
-    summary="Get a User by id",
+    summary="Get an User by id",
     status_code=200,
     openapi_extra={"x-scopes": ["users:read"]},
 )
 async def get_user(session: SessionDep, id: UUID) -> UserRead:
-    """Get a User by id."""
+    """Get an User by id."""
     return await handlers.user.get_user(session, id)
 
 
 @router.post(
     "/users",
     operation_id="createUser",
-    summary="Create a User",
+    summary="Create an User",
     status_code=201,
     openapi_extra={"x-scopes": ["users:write"]},
 )
 async def create_user(session: SessionDep, payload: UserCreate) -> UserRead:
-    """Create a User."""
+    """Create an User."""
     return await handlers.user.create_user(session, payload)
 
 
 @router.patch(
     "/users/{id}",
     operation_id="updateUser",
-    summary="Update a User",
+    summary="Update an User",
     status_code=200,
     openapi_extra={"x-scopes": ["users:write"]},
 )
 async def update_user(session: SessionDep, id: UUID, payload: UserUpdate) -> UserRead:
-    """Update a User."""
+    """Update an User."""
     return await handlers.user.update_user(session, id, payload)
 
 
 @router.delete(
     "/users/{id}",
     operation_id="deleteUser",
-    summary="Delete a User",
+    summary="Delete an User",
     status_code=204,
     openapi_extra={"x-scopes": ["users:write"]},
     response_class=Response,
 )
 async def delete_user(session: SessionDep, id: UUID) -> Response:
-    """Delete a User."""
+    """Delete an User."""
     await handlers.user.delete_user(session, id)
     return Response(status_code=204)

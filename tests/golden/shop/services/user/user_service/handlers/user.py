@@ -26,24 +26,24 @@ async def list_users(session: AsyncSession, page: PageParams) -> UserPage:
 
 
 async def get_user(session: AsyncSession, id: UUID) -> UserRead:
-    """Get a User by id."""
+    """Get an User by id."""
     user = await crud.get_or_404(session, User, id)
     return UserRead.model_validate(user)
 
 
 async def create_user(session: AsyncSession, payload: UserCreate) -> UserRead:
-    """Create a User."""
+    """Create an User."""
     user = await crud.create(session, User, crud.row_from(payload, ("address",)))
     return UserRead.model_validate(user)
 
 
 async def update_user(session: AsyncSession, id: UUID, payload: UserUpdate) -> UserRead:
-    """Update a User."""
+    """Update an User."""
     values = crud.row_from(payload, ("address",), partial=True)
     user = await crud.update(session, User, id, values)
     return UserRead.model_validate(user)
 
 
 async def delete_user(session: AsyncSession, id: UUID) -> None:
-    """Delete a User."""
+    """Delete an User."""
     await crud.delete(session, User, id)
