@@ -12,7 +12,6 @@ import pytest
 
 from msgen import __version__
 from msgen.schema import spec_json_schema_text
-
 from tests.conftest import ROOT, SHOP_SPEC
 
 COMMANDS = ["new", "validate", "schema", "graph", "serve"]
@@ -80,7 +79,9 @@ def test_graph_dot_and_missing_graphviz(tmp_path: Path) -> None:
     dot = msgen("graph", str(SHOP_SPEC), "--format", "dot")
     assert dot.returncode == 0 and dot.stdout.startswith('digraph "shop"')
     # With no Graphviz on PATH, an image is refused with one clear line.
-    no_dot = msgen("graph", str(SHOP_SPEC), "--format", "svg", "-o", str(tmp_path / "g.svg"), env={"PATH": str(tmp_path)})
+    no_dot = msgen(
+        "graph", str(SHOP_SPEC), "--format", "svg", "-o", str(tmp_path / "g.svg"), env={"PATH": str(tmp_path)}
+    )
     assert no_dot.returncode == 1
     assert no_dot.stderr.strip().startswith("error: Graphviz is not installed")
     assert "Traceback" not in no_dot.stderr

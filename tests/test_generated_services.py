@@ -16,7 +16,6 @@ from ruff.__main__ import find_ruff_bin
 
 from msgen.generate import Generated
 
-
 SERVICES = ["user", "product", "inventory", "order", "payment", "notification"]
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from msgen.generate import Generated, generate
 from msgen.writer import MANIFEST, metadata_files
-
 from tests.conftest import ROOT, SHOP_SPEC
 
 GOLDEN = ROOT / "tests" / "golden" / "shop"
@@ -49,6 +48,4 @@ def test_generation_is_byte_identical() -> None:
     first = generate(SHOP_SPEC)
     second = generate(SHOP_SPEC)
     assert first.files == second.files
-    assert metadata_files(first.files, first.system.spec_hash) == metadata_files(
-        second.files, second.system.spec_hash
-    )
+    assert metadata_files(first.files, first.system.spec_hash) == metadata_files(second.files, second.system.spec_hash)

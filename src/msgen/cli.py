@@ -24,7 +24,8 @@ out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 SpecArg = Annotated[
-    Path, typer.Argument(help="The spec file, e.g. examples/shop.yaml.", show_default=False, dir_okay=False)
+    Path,
+    typer.Argument(help="The spec file, e.g. examples/shop.yaml.", show_default=False, dir_okay=False, metavar="SPEC"),
 ]
 
 

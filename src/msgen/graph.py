@@ -41,8 +41,8 @@ def mermaid(system: m.System) -> str:
 
 
 def dot(system: m.System) -> str:
-    lines = [f'digraph "{system.name}" {{', "  rankdir=LR;", '  node [shape=box, style=rounded];']
-    lines.append('  gateway [shape=hexagon];')
+    lines = [f'digraph "{system.name}" {{', "  rankdir=LR;", "  node [shape=box, style=rounded];"]
+    lines.append("  gateway [shape=hexagon];")
     for s in system.services:
         lines.append(f'  "{s.name}";')
         if s.operations:

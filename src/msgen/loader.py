@@ -74,8 +74,12 @@ def read_spec_text(path: Path) -> tuple[str, str]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise SpecError([Diagnostic(display, line, 1, "not UTF-8 text: the spec must be UTF-8 YAML")]) from None
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        byte = data[exc.start : exc.start + 1].hex()
+        message = f"not UTF-8 text (byte 0x{byte}): the spec must be UTF-8 YAML"
+        raise SpecError([Diagnostic(display, line, column, message)]) from None
     return display, text
 
 
@@ -91,7 +95,7 @@ def load_spec_text(text: str, display: str, path: Path | None = None) -> LoadedS
     if tree is None:
         raise SpecError([Diagnostic(display, 1, 1, "the spec is empty: expected keys msgen, system and services")])
     if not isinstance(tree, CommentedMap):
-        kind = "a list" if isinstance(tree, CommentedSeq) else f"a {type(tree).__name__} value"
+        kind = "a list" if isinstance(tree, CommentedSeq) else _describe(tree)
         raise SpecError(
             [Diagnostic(display, 1, 1, f"the spec must be a mapping (msgen, system, services, ...), found {kind}")]
         )
@@ -113,18 +117,40 @@ def _parse_yaml(text: str, display: str) -> Any:
     except DuplicateKeyError as exc:
         match = _DUPLICATE_RE.search(exc.problem or "")
         key = match.group("key") if match else "?"
-        first = exc.context_mark.line + 1 if exc.context_mark else None
-        where = f" (the mapping starts at line {first})" if first else ""
         mark = exc.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        start = exc.context_mark.line if exc.context_mark else 0
+        first = _first_occurrence(text, key, start, line - 1, column - 1)
+        where = f" (first defined at line {first})" if first else ""
         raise SpecError([Diagnostic(display, line, column, f"duplicate key '{key}'{where}")]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "malformed YAML"
-        raise SpecError([Diagnostic(display, line, column, f"invalid YAML: {problem}")]) from None
+        raise SpecError([Diagnostic(display, line, column, f"invalid YAML: {_yaml_problem(exc)}")]) from None
     except Exception as exc:  # ruamel raises a few unmarked errors (reader, scanner)
         raise SpecError([Diagnostic(display, 1, 1, f"invalid YAML: {exc}")]) from None
+
+
+def _first_occurrence(text: str, key: str, start: int, stop: int, column: int) -> int | None:
+    """The 1-based line where `key` was first written at `column`, between lines start and stop."""
+    lines = text.splitlines()
+    for index in range(start, min(stop, len(lines))):
+        rest = lines[index][column:]
+        if lines[index][:column].strip(" -") == "" and re.match(rf"""["']?{re.escape(key)}["']?\s*:""", rest):
+            return index + 1
+    return None
+
+
+def _yaml_problem(exc: MarkedYAMLError) -> str:
+    problem = exc.problem or exc.context or "malformed YAML"
+    if "\\t" in problem:
+        return f"{problem}: indent YAML with spaces, not tabs"
+    context = exc.context_mark
+    if exc.context and context is not None and context is not exc.problem_mark:
+        problem += f" ({exc.context} that starts at line {context.line + 1}:{context.column + 1})"
+    if "<block" in problem:
+        problem += "; check the indentation of this line and the one above"
+    return problem
 
 
 def _to_plain(node: Any, path: Path_, positions: Positions) -> Any:
@@ -172,40 +198,74 @@ _PATTERN_HINTS = {
 }
 
 
+_DURATION_KEYS = {"timeout", "cache_ttl", "default_ttl", "per", "latency_p95"}
+_COLLECTION_ITEMS = {"services": "service", "fields": "field", "steps": "step"}
+
+
 def _diagnostics(exc: ValidationError, plain: Any, positions: Positions) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for error in exc.errors():
         loc = tuple(error["loc"])
-        kind = error["type"]
-        name = str(loc[-1]) if loc else "spec"
-        value = error.get("input")
-        if kind == "missing":
-            found.append(positions.at(loc[:-1], f"missing required key '{name}'"))
-        elif kind == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1])
-            hint = did_you_mean(name, allowed)
-            if not hint and allowed:
-                hint = f" (expected one of: {', '.join(allowed)})"
-            found.append(positions.at(loc, f"unknown key '{name}'{hint}", key=True))
-        elif kind == "literal_error":
-            expected = error.get("ctx", {}).get("expected", "")
-            choices = re.findall(r"'([^']*)'|(\d+)", expected)
-            options = [a or b for a, b in choices]
-            hint = did_you_mean(str(value), options)
-            found.append(positions.at(loc, f"{name}: '{value}' is not one of {', '.join(options)}{hint}"))
-        elif kind == "string_pattern_mismatch":
-            pattern = error.get("ctx", {}).get("pattern", "")
-            what = _PATTERN_HINTS.get(pattern, f"text matching {pattern}")
-            found.append(positions.at(loc, f"{name}: '{value}' is not {what}"))
-        elif kind in {"dict_type", "model_type", "model_attributes_type"}:
-            found.append(positions.at(loc, f"{name}: expected a mapping, found {_describe(value)}"))
-        elif kind == "list_type":
-            found.append(positions.at(loc, f"{name}: expected a list, found {_describe(value)}"))
-        elif kind == "value_error":
-            found.append(positions.at(loc, f"{name}: {error['msg'].removeprefix('Value error, ')}"))
-        else:
-            found.append(positions.at(loc, f"{name}: {_lower_first(error['msg'])}"))
+        message = _message(error, loc)
+        found.append(positions.at(loc, message, key=error["type"] == "extra_forbidden"))
     return found
+
+
+def _message(error: Any, loc: tuple[Any, ...]) -> str:
+    kind = error["type"]
+    name = next((str(part) for part in reversed(loc) if isinstance(part, str)), "spec")
+    value = error.get("input")
+    ctx = error.get("ctx", {})
+    if kind == "missing":
+        if loc == ("msgen",):
+            return "missing required key 'msgen': add 'msgen: 1' at the top"
+        return f"missing required key '{name}'"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = did_you_mean(name, allowed)
+        if not hint and allowed:
+            hint = f" (expected one of: {', '.join(allowed)})"
+        return f"unknown key '{name}'{hint}"
+    if loc == ("msgen",):
+        if isinstance(value, str) and value.strip() == "1":
+            return "msgen: the version must be the number 1, not the text '1' (remove the quotes)"
+        return f"msgen: unsupported spec version {_describe(value)}; this msgen reads version 1"
+    if kind == "literal_error":
+        options = [a or b for a, b in re.findall(r"'([^']*)'|(\d+)", ctx.get("expected", ""))]
+        hint = did_you_mean(str(value), options)
+        return f"{name}: '{value}' is not one of {', '.join(options)}{hint}"
+    if kind == "string_pattern_mismatch":
+        what = _PATTERN_HINTS.get(ctx.get("pattern", ""), f"text matching {ctx.get('pattern')}")
+        return f"{name}: '{value}' is not {what}"
+    if kind == "string_type" and name in _DURATION_KEYS:
+        return f"{name}: {_describe(value)} is not a duration: add a unit, e.g. {value}s or {value}ms"
+    if kind == "string_type":
+        return f"{name}: expected text, found {_describe(value)}"
+    if kind in {"dict_type", "model_type", "model_attributes_type"}:
+        return f"{name}: expected a mapping, found {_describe(value)}"
+    if kind == "list_type":
+        return f"{name}: expected a list, found {_describe(value)}"
+    if kind == "too_short" and isinstance(value, dict | list):
+        return f"{name}: declare at least one {_COLLECTION_ITEMS.get(name, 'item')}"
+    if kind in {"less_than_equal", "less_than"}:
+        return f"{name}: {_describe(value)} is above the maximum, {_number(ctx.get('le', ctx.get('lt')))}"
+    if kind in {"greater_than_equal", "greater_than"}:
+        return f"{name}: {_describe(value)} is below the minimum, {_number(ctx.get('ge', ctx.get('gt')))}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"{name}: expected true or false, found {_describe(value)}"
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return f"{name}: expected a whole number, found {_describe(value)}"
+    if kind in {"float_parsing", "float_type"}:
+        return f"{name}: expected a number, found {_describe(value)}"
+    if kind == "value_error":
+        return f"{name}: {error['msg'].removeprefix('Value error, ')}"
+    return f"{name}: {_lower_first(error['msg'])}"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _describe(value: Any) -> str:
@@ -217,6 +277,8 @@ def _describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return _number(value)
     return f"'{value}'"
 
 

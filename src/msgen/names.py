@@ -26,7 +26,7 @@ def unsafe_reason(name: str) -> str | None:
         return "it contains '..'"
     if any(mark in name for mark in ("{{", "}}", "{%", "%}", "{#", "#}", "${")):
         return "it contains template syntax"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name):
         return "it is a Python keyword"
     if name.startswith("model_"):
         return "names starting with 'model_' are reserved by pydantic"

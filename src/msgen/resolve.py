@@ -7,17 +7,16 @@ if there is any, ``SpecError`` is raised with all of them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+import itertools
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from msgen import model as m
 from msgen.errors import Diagnostic, SpecError, did_you_mean
 from msgen.loader import LoadedSpec, Path_
-from msgen.render.examples import string_example
 from msgen.names import (
-    a,
     ENUM_VALUE_RE,
     EVENT_RE,
     FIELD_RE,
@@ -27,15 +26,15 @@ from msgen.names import (
     SCOPE_RE,
     SERVICE_RE,
     TYPE_RE,
-    camel,
+    a,
     kebab,
     pascal,
     plural,
     snake,
     unsafe_reason,
 )
+from msgen.render.examples import string_example
 from msgen.spec import (
-    CRUD_OPERATIONS,
     SCALAR_TYPES,
     EventSpec,
     FieldSpec,
@@ -97,6 +96,7 @@ class _Resolver:
         self.pos = loaded.positions
         self.text = loaded.text
         self.diagnostics: list[Diagnostic] = []
+        self.bad_publishers: set[str] = set()  # events whose publisher was already reported
 
     # -- reporting ---------------------------------------------------------
 
@@ -136,9 +136,7 @@ class _Resolver:
             publishes[event.publisher].append(event.name)
             for consumer in event.consumers:
                 consumes[consumer].append(event.name)
-        services = [
-            replace(s, publishes=tuple(publishes[s.name]), consumes=tuple(consumes[s.name])) for s in services
-        ]
+        services = [replace(s, publishes=tuple(publishes[s.name]), consumes=tuple(consumes[s.name])) for s in services]
         gw = spec.gateway
         obs = spec.observability
         return m.System(
@@ -207,6 +205,7 @@ class _Resolver:
             )
             for e_name, ent in svc.entities.items()
         )
+        self.check_class_names(name, entities, value_objects)
         operations = self.operations(name, svc, {e.name: e for e in entities})
         ops = svc.ops
         return m.Service(
@@ -218,9 +217,7 @@ class _Resolver:
             entities=entities,
             value_objects=value_objects,
             operations=operations,
-            calls=tuple(
-                m.Call(c.service, c.operation, duration_seconds(c.timeout), c.retries) for c in svc.calls
-            ),
+            calls=tuple(m.Call(c.service, c.operation, duration_seconds(c.timeout), c.retries) for c in svc.calls),
             publishes=(),
             consumes=(),
             ops=m.Ops(
@@ -237,6 +234,29 @@ class _Resolver:
             ),
             env_prefix=name.upper() + "_",
         )
+
+    def check_class_names(
+        self, service: str, entities: tuple[m.Entity, ...], value_objects: tuple[m.ValueObject, ...]
+    ) -> None:
+        """The classes of schemas.py (value objects, enums, per-entity models) must not collide."""
+        owners: dict[str, str] = {}
+        for vo in value_objects:
+            owners[vo.name] = f"value object {vo.name}"
+        for entity in entities:
+            for suffix in ("Create", "Update", "Read", "Page", "Accepted"):
+                owners.setdefault(entity.name + suffix, f"entity {entity.name}")
+        for owner_kind, owner in [("entities", e) for e in entities] + [("value_objects", v) for v in value_objects]:
+            for f in owner.fields:
+                enum = (f.type.item or f.type).enum_class
+                if enum and enum in owners:
+                    self.error(
+                        ("services", service, owner_kind, owner.name, "fields", f.name),
+                        f"the enum of field '{f.name}' is named {enum}, which {owners[enum]} already uses: "
+                        "rename the field or that type",
+                        key=True,
+                    )
+                elif enum:
+                    owners[enum] = f"the enum of {owner.name}.{f.name}"
 
     def check_value_object_cycles(self, service: str, svc: ServiceSpec) -> None:
         graph = {
@@ -269,7 +289,12 @@ class _Resolver:
             if not self.check_name("field", fname, path):
                 continue
             if entity and fname in RESERVED_FIELDS:
-                self.error(path, f"field name '{fname}' is reserved: every entity has id, created_at, updated_at", key=True)
+                self.error(
+                    path,
+                    f"field name '{fname}' is reserved (every entity has id, created_at and updated_at; "
+                    "metadata and registry belong to SQLAlchemy)",
+                    key=True,
+                )
                 continue
             ftype = self.field_type(fspec, vos, path, owner=pascal(f"{_owner_name(base)}_{fname}"))
             if ftype is None:
@@ -328,11 +353,11 @@ class _Resolver:
             return None
         return self.simple_type(text, fspec, vos, tpath, owner)
 
-    def simple_type(
-        self, text: str, fspec: FieldSpec, vos: set[str], tpath: Path_, owner: str
-    ) -> m.FieldType | None:
+    def simple_type(self, text: str, fspec: FieldSpec, vos: set[str], tpath: Path_, owner: str) -> m.FieldType | None:
         if text in vos:
-            return m.FieldType(kind="object", python=text, column="sa.JSON()", mapped="dict[str, Any]", value_object=text)
+            return m.FieldType(
+                kind="object", python=text, column="sa.JSON()", mapped="dict[str, Any]", value_object=text
+            )
         if text not in SCALAR_TYPES:
             hint = did_you_mean(text, [*SCALAR_TYPES, *vos])
             self.error(tpath, f"unknown type '{text}'{hint}")
@@ -378,13 +403,18 @@ class _Resolver:
         if not fspec.to:
             self.error(path, "a ref field needs 'to: <service>.<Entity>'")
             return None
-        service, _, entity = fspec.to.partition(".")
+        service, dot, entity = fspec.to.partition(".")
         services = self.spec.services
+        if not dot or not service or not entity:
+            example = f"{snake(fspec.to)}.{fspec.to}" if fspec.to[:1].isupper() else "order.Order"
+            self.error((*path, "to"), f"to: '{fspec.to}' must be <service>.<Entity>, e.g. {example}")
+            return None
         if service not in services:
             self.unknown((*path, "to"), "service", service, services)
             return None
         if entity not in services[service].entities:
-            self.unknown((*path, "to"), f"entity of service '{service}'", entity, services[service].entities)
+            hint = did_you_mean(entity, services[service].entities)
+            self.error((*path, "to"), f"service '{service}' has no entity '{entity}'{hint}")
             return None
         return service, entity
 
@@ -415,7 +445,7 @@ class _Resolver:
         if fspec.default is not None:
             self.check_default(fspec, ftype, path)
         if fspec.unique and kind in {"object", "list", "text"}:
-            self.error((*path, "unique"), f"a {kind} field cannot be unique")
+            self.error((*path, "unique"), f"{a(kind)} field cannot be unique")
         if fspec.read_only and fspec.required and fspec.default is None:
             self.error((*path, "read_only"), "a read-only field must have a default or be required: false")
         if kind in ("string", "text"):
@@ -435,8 +465,17 @@ class _Resolver:
             "int": lambda: isinstance(value, int) and not isinstance(value, bool),
             "decimal": lambda: isinstance(value, int | float) and not isinstance(value, bool),
         }.get(kind, lambda: isinstance(value, str) and kind in _STRINGISH)()
+        if ok and kind in _NUMERIC and isinstance(value, int | float):
+            low, high = fspec.min, fspec.max
+            if (low is not None and value < low) or (high is not None and value > high):
+                self.error((*path, "default"), f"default {value!r} is outside min/max")
+        if ok and kind in _STRINGISH and isinstance(value, str):
+            if fspec.max_length is not None and len(value) > fspec.max_length:
+                self.error((*path, "default"), f"default {value!r} is longer than max_length ({fspec.max_length})")
+            if fspec.pattern and not re.search(fspec.pattern, value):
+                self.error((*path, "default"), f"default {value!r} does not match the pattern")
         if not ok:
-            expected = f"one of {', '.join(ftype.enum_values)}" if kind == "enum" else f"a {kind} value"
+            expected = f"one of {', '.join(ftype.enum_values)}" if kind == "enum" else f"{a(kind)} value"
             self.error((*path, "default"), f"default {value!r} is not {expected}")
 
     # -- operations --------------------------------------------------------
@@ -487,17 +526,21 @@ class _Resolver:
             resolved = self.custom_operation(op_name, op, svc, entities, path)
             if resolved is not None:
                 ops.append((path, resolved))
-        seen_ids: dict[str, Path_] = {}
+        seen_ids: dict[str, m.Operation] = {}
         seen_routes: dict[tuple[str, str], str] = {}
-        for path, op in ops:
-            if op.op_id in seen_ids:
-                self.error(path, f"operation '{op.op_id}' is declared twice (also by the crud of {op.entity})", key=True)
-            seen_ids.setdefault(op.op_id, path)
-            key = (op.method, re.sub(r"\{[^}]*\}", "{}", op.route))
+        for path, item in ops:
+            first = seen_ids.get(item.op_id)
+            if first is not None:
+                origin = f"the crud of {first.entity}" if first.action and first.entity else "another operation"
+                self.error(path, f"operation '{item.op_id}' is declared twice: {origin} already defines it", key=True)
+            seen_ids.setdefault(item.op_id, item)
+            key = (item.method, re.sub(r"\{[^}]*\}", "{}", item.route))
             if key in seen_routes:
-                self.error(path, f"{op.method} {op.route} is already served by operation '{seen_routes[key]}'", key=True)
-            seen_routes.setdefault(key, op.op_id)
-        return tuple(op for _, op in ops)
+                self.error(
+                    path, f"{item.method} {item.route} is already served by operation '{seen_routes[key]}'", key=True
+                )
+            seen_routes.setdefault(key, item.op_id)
+        return tuple(item for _, item in ops)
 
     def custom_operation(
         self, op_name: str, op: OperationSpec, svc: ServiceSpec, entities: dict[str, m.Entity], path: Path_
@@ -528,6 +571,14 @@ class _Resolver:
             ok = False
         self.check_scopes(op.scopes, (*path, "scopes"))
         if not ok:
+            return None
+        if op.async_ and op.action != "create":
+            self.error((*path, "async"), "async: true needs action: create (202 Accepted, then follow the entity)")
+            return None
+        allowed_methods = {"update": ("PATCH", "PUT")}.get(op.action or "", (_ACTION_METHOD.get(op.action or ""),))
+        if op.action is not None and op.method not in allowed_methods:
+            expected = " or ".join(m for m in allowed_methods if m)
+            self.error((*path, "method"), f"action '{op.action}' is served with {expected}, not {op.method}")
             return None
         status = op.status or (202 if op.async_ else _DEFAULT_STATUS.get(op.action or "", 200))
         if op.async_ and status != 202:
@@ -636,7 +687,9 @@ class _Resolver:
     def check_scopes(self, scopes: list[str], path: Path_) -> None:
         for index, scope in enumerate(scopes):
             if not SCOPE_RE.match(scope):
-                self.error((*path, index), f"scope '{scope}' is not valid: use words joined by ':' (e.g. orders:create)")
+                self.error(
+                    (*path, index), f"scope '{scope}' is not valid: use words joined by ':' (e.g. orders:create)"
+                )
 
     # -- calls -------------------------------------------------------------
 
@@ -653,19 +706,19 @@ class _Resolver:
                     continue
                 callee_ops = {op.op_id for op in services[call.service].operations}
                 if call.operation not in callee_ops:
-                    self.unknown(
-                        (*path, "operation"), f"operation of service '{call.service}'", call.operation, callee_ops
+                    hint = did_you_mean(call.operation, callee_ops)
+                    self.error(
+                        (*path, "operation"), f"service '{call.service}' has no operation '{call.operation}'{hint}"
                     )
                     continue
                 graph[name].add(call.service)
         for cycle in _cycles(graph):
-            index = next(
-                i for i, c in enumerate(self.spec.services[cycle[0]].calls) if c.service == cycle[1]
-            )
-            self.error(
-                ("services", cycle[0], "calls", index),
-                f"synchronous calls form a cycle: {' -> '.join(cycle)} (break it with an event)",
-            )
+            for caller, callee in itertools.pairwise(cycle):
+                index = next(i for i, c in enumerate(self.spec.services[caller].calls) if c.service == callee)
+                self.error(
+                    ("services", caller, "calls", index),
+                    f"synchronous calls form a cycle: {' -> '.join(cycle)} (break it with an event)",
+                )
 
     # -- events and sagas --------------------------------------------------
 
@@ -678,8 +731,10 @@ class _Resolver:
         if len(publishers) != 1:
             found = f"{len(publishers)} ({', '.join(publishers)})" if publishers else "none"
             self.error((*path, "publisher"), f"event '{name}' must have exactly one publisher, found {found}")
+            self.bad_publishers.add(name)
         elif publisher not in services:
             self.unknown((*path, "publisher"), "service", publisher, services)
+            self.bad_publishers.add(name)
         for index, consumer in enumerate(ev.consumers):
             if consumer not in services:
                 self.unknown((*path, "consumers", index), "service", consumer, services)
@@ -746,7 +801,9 @@ class _Resolver:
             return pub if isinstance(pub, str) else ",".join(pub)
 
         def expect_publisher(event: str | None, service: str, where: Path_) -> None:
-            if event_ok(event, where) and event is not None and publisher_of(event) != service:
+            if not event_ok(event, where) or event is None or event in self.bad_publishers:
+                return
+            if publisher_of(event) != service:
                 self.error(where, f"'{event}' is published by '{publisher_of(event)}', not by '{service}'")
 
         def expect_consumer(event: str | None, service: str, where: Path_) -> None:
@@ -773,7 +830,11 @@ class _Resolver:
                 continue
             if event_ok(step.trigger, (*sp, "trigger")):
                 if step.trigger != previous:
-                    what = "the saga's start" if index == 0 else f"the success event of step '{spec.steps[index - 1].name}'"
+                    what = (
+                        "the saga's start"
+                        if index == 0
+                        else f"the success event of step '{spec.steps[index - 1].name}'"
+                    )
                     self.error(
                         (*sp, "trigger"),
                         f"saga steps do not chain: step '{step.name}' is triggered by '{step.trigger}', "
@@ -859,7 +920,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt) :] + [nxt]
+                cycle = [*stack[stack.index(nxt) :], nxt]
                 key = frozenset(cycle)
                 if key not in seen_sets:
                     seen_sets.add(key)
@@ -875,4 +936,3 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-__all__ = ["CRUD_OPERATIONS", "resolve"]

@@ -21,7 +21,10 @@ def spec_json_schema() -> dict[str, Any]:
     # `crud: [Product]` is short for `crud: {Product: {}}`.
     crud = schema["$defs"]["ApiSpec"]["properties"]["crud"]
     schema["$defs"]["ApiSpec"]["properties"]["crud"] = {
-        "anyOf": [{k: v for k, v in crud.items() if k not in ("default", "title")}, {"type": "array", "items": {"type": "string"}}],
+        "anyOf": [
+            {k: v for k, v in crud.items() if k not in ("default", "title")},
+            {"type": "array", "items": {"type": "string"}},
+        ],
         "default": crud.get("default", {}),
         "title": crud.get("title", "Crud"),
     }

@@ -135,15 +135,26 @@ class CrudScopes(Strict):
     write: list[str] = Field(default_factory=list)
 
 
+CrudAction = Literal["list", "get", "create", "update", "delete"]
+
+
+def _all_crud() -> list[CrudAction]:
+    return ["list", "get", "create", "update", "delete"]
+
+
 class CrudSpec(Strict):
-    operations: list[Literal["list", "get", "create", "update", "delete"]] = Field(
-        default_factory=lambda: list(CRUD_OPERATIONS)
-    )
+    operations: list[CrudAction] = Field(default_factory=_all_crud)
     scopes: CrudScopes = Field(default_factory=CrudScopes)
     cache_ttl: DurationStr | None = None
     idempotent_create: bool = False
     page_size: int = Field(50, ge=1, le=1000)
     max_page_size: int = Field(200, ge=1, le=10000)
+
+    @model_validator(mode="after")
+    def _page_sizes(self) -> CrudSpec:
+        if self.page_size > self.max_page_size:
+            raise ValueError(f"page_size ({self.page_size}) is above max_page_size ({self.max_page_size})")
+        return self
 
 
 class OperationSpec(Strict):
@@ -158,7 +169,7 @@ class OperationSpec(Strict):
     response: str | None = Field(None, description="An entity or value object of this service.")
     status: int | None = Field(None, ge=200, le=299)
     scopes: list[str] = Field(default_factory=list)
-    idempotent: bool = Field(False, description="Honours the Idempotency-Key header.")
+    idempotent: bool = Field(False, description="Retries with the same Idempotency-Key must have one effect.")
     async_: bool = Field(False, alias="async", description="Answers 202 with a status resource.")
     cache_ttl: DurationStr | None = None
     timeout: DurationStr | None = None

@@ -35,9 +35,7 @@ async def get_or_404(session: AsyncSession, model: type[E], ident: uuid.UUID) ->
 async def list_page(session: AsyncSession, model: type[E], *, limit: int, offset: int) -> tuple[list[E], int]:
     """One page in a stable order (creation time, then id), and the total count."""
     total = await session.scalar(select(func.count()).select_from(model))
-    rows = await session.scalars(
-        select(model).order_by(model.created_at, model.id).limit(limit).offset(offset)
-    )
+    rows = await session.scalars(select(model).order_by(model.created_at, model.id).limit(limit).offset(offset))
     return list(rows), int(total or 0)
 
 

@@ -22,7 +22,10 @@ def health_router(checks: dict[str, Check]) -> APIRouter:
     async def ready() -> JSONResponse:
         results = {name: await check() for name, check in checks.items()}
         ok = all(results.values())
-        body = {"status": "ok" if ok else "unavailable", "checks": {k: "ok" if v else "failing" for k, v in results.items()}}
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "checks": {k: "ok" if v else "failing" for k, v in results.items()},
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     return router

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, model_validator
 class RequestModel(BaseModel):
     """A request body: unknown keys are refused, so typos don't pass silently."""
 
-    model_config = ConfigDict(extra="forbid")
+    # python-re: any pattern the spec's Python regex accepts works here too (look-around included).
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
 
 class PatchModel(RequestModel):
@@ -29,4 +30,4 @@ class PatchModel(RequestModel):
 class ResponseModel(BaseModel):
     """A response body read from an ORM object."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, regex_engine="python-re")

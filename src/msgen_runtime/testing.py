@@ -18,9 +18,7 @@ def temporary_database(server_url: str, *, prefix: str) -> Iterator[str]:
     """Create a uniquely named database on `server_url`, yield its URL, then drop it."""
     url = make_url(async_url(server_url))
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = url.set(drivername="postgresql", database=url.database or "postgres").render_as_string(
-        hide_password=False
-    )
+    admin = url.set(drivername="postgresql", database=url.database or "postgres").render_as_string(hide_password=False)
 
     async def run(statement: str) -> None:
         conn = await asyncpg.connect(admin)

@@ -89,9 +89,7 @@ def render_service(system: m.System, service: m.Service) -> Files:
         f"{pkg}/models.py": _render("service/package/models.py.j2", view=models_view(service), **ctx),
         f"{pkg}/schemas.py": _render("service/package/schemas.py.j2", view=schemas_view(service), **ctx),
         f"{pkg}/api/__init__.py": _render("service/package/api/__init__.py.j2", **ctx),
-        f"{pkg}/api/routes.py": _render(
-            "service/package/api/routes.py.j2", view=routes_view(service, system), **ctx
-        ),
+        f"{pkg}/api/routes.py": _render("service/package/api/routes.py.j2", view=routes_view(service, system), **ctx),
         f"{pkg}/handlers/__init__.py": _render(
             "service/package/handlers/__init__.py.j2", modules=service.handler_modules(), **ctx
         ),
@@ -106,8 +104,10 @@ def render_service(system: m.System, service: m.Service) -> Files:
         f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(openapi_document(system, service)),
     }
     for module in service.handler_modules():
-        title = f"{service.entity(_entity_of(service, module)).name} operations" if module != "operations" else (
-            "Custom operations"
+        title = (
+            f"{service.entity(_entity_of(service, module)).name} operations"
+            if module != "operations"
+            else ("Custom operations")
         )
         files[f"{pkg}/handlers/{module}.py"] = _render(
             "service/package/handlers/module.py.j2", view=handlers_view(service, module), title=title, **ctx

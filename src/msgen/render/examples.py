@@ -68,11 +68,11 @@ def type_example(
         high = int(constraints.get("max", low + 100))
         return min(max(low, 1 + seed), high)
     if kind == "decimal":
-        low = Decimal(str(constraints.get("min", 0)))
-        high = Decimal(str(constraints.get("max", 1_000_000)))
+        floor = Decimal(str(constraints.get("min", 0)))
+        ceiling = Decimal(str(constraints.get("max", 1_000_000)))
         scale = int(constraints.get("scale", 2))
-        value = min(max(low, Decimal("12.5") + seed), high)
-        return f"{value:.{scale}f}"
+        amount = min(max(floor, Decimal("12.5") + seed), ceiling)
+        return f"{amount:.{scale}f}"
     if kind == "bool":
         return seed % 2 == 0
     if kind in ("uuid", "ref"):

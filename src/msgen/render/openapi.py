@@ -62,8 +62,8 @@ def type_schema(t: m.FieldType, c: dict[str, Any]) -> dict[str, Any]:
         schema["format"] = _FORMATS[kind]
     if "min_length" in c:
         schema["minLength"] = c["min_length"]
-    if kind in ("string", "url", "email"):
-        schema["maxLength"] = c.get("max_length", {"string": 255, "url": 2048, "email": 320}[kind])
+    if kind in ("string", "url"):
+        schema["maxLength"] = c.get("max_length", {"string": 255, "url": 2048}[kind])
     if "pattern" in c:
         schema["pattern"] = c["pattern"]
     return schema
@@ -159,7 +159,12 @@ def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
             }
         )
         params.append(
-            {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "default": 0}}
+            {
+                "name": "offset",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 0, "default": 0},
+            }
         )
     if op.idempotent:
         params.append(

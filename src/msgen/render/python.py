@@ -175,7 +175,9 @@ def schemas_view(service: m.Service) -> dict[str, Any]:
         classvars = []
         if non_null:
             imports.add("typing", "ClassVar")
-            classvars.append(f"non_nullable: ClassVar[frozenset[str]] = frozenset({{{', '.join(map(repr, non_null))}}})")
+            classvars.append(
+                f"non_nullable: ClassVar[frozenset[str]] = frozenset({{{', '.join(map(repr, non_null))}}})"
+            )
         models.append(
             ModelView(
                 f"{entity.name}Update",
@@ -189,7 +191,11 @@ def schemas_view(service: m.Service) -> dict[str, Any]:
         imports.add("datetime", "datetime")
         read_lines = ["id: UUID"] + [pydantic_line(f, imports, mode="read") for f in entity.fields]
         read_lines += ["created_at: datetime", "updated_at: datetime"]
-        models.append(ModelView(f"{entity.name}Read", "ResponseModel", sentence(f"{a(entity.name)} as clients see it."), read_lines))
+        models.append(
+            ModelView(
+                f"{entity.name}Read", "ResponseModel", sentence(f"{a(entity.name)} as clients see it."), read_lines
+            )
+        )
         models.append(
             ModelView(
                 f"{entity.name}Page",
@@ -288,7 +294,12 @@ def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
             else:
                 params.append(f"{p}: str")
             call_args.append(p)
-        decorator = [repr(op.route), f"operation_id={op.op_id!r}", f"summary={op.summary!r}", f"status_code={op.status}"]
+        decorator = [
+            repr(op.route),
+            f"operation_id={op.op_id!r}",
+            f"summary={op.summary!r}",
+            f"status_code={op.status}",
+        ]
         if op.scopes:
             decorator.append(f"openapi_extra={{'x-scopes': {list(op.scopes)!r}}}")
         returns = op.response or "None"
@@ -394,7 +405,10 @@ def handlers_view(service: m.Service, module: str) -> dict[str, Any]:
                 ]
             elif op.action == "get":
                 returns = read
-                body = [f"{var} = await crud.get_or_404(session, {entity.name}, id)", f"return {read}.model_validate({var})"]
+                body = [
+                    f"{var} = await crud.get_or_404(session, {entity.name}, id)",
+                    f"return {read}.model_validate({var})",
+                ]
             elif op.action == "create":
                 returns = read
                 body = [
@@ -419,9 +433,7 @@ def handlers_view(service: m.Service, module: str) -> dict[str, Any]:
                 f"raise NotImplementedYet({op.op_id!r}, "
                 f"{f'services/{service.name}/{service.package}/handlers/{module}.py'!r})"
             ]
-        functions.append(
-            HandlerFunction(op.function, params, returns, f'"""{op.summary.rstrip(".")}."""', body)
-        )
+        functions.append(HandlerFunction(op.function, params, returns, f'"""{op.summary.rstrip(".")}."""', body))
     return {"imports": imports.lines(), "functions": functions}
 
 
