@@ -58,3 +58,16 @@ def postgres_url() -> str:
     except Exception as exc:  # a set variable with no server behind it is a failure, not a skip
         pytest.fail(f"MSGEN_TEST_POSTGRES_URL={url} is set but cannot be reached: {exc}")
     return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis server URL (tests use their own key namespace and delete it)."""
+    url = _server_url("MSGEN_TEST_REDIS_URL")
+    from redis import Redis
+
+    try:
+        Redis.from_url(url, socket_timeout=5).ping()
+    except Exception as exc:
+        pytest.fail(f"MSGEN_TEST_REDIS_URL={url} is set but cannot be reached: {exc}")
+    return url

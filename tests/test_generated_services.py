@@ -20,7 +20,7 @@ SERVICES = ["user", "product", "inventory", "order", "payment", "notification"]
 
 
 def _run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, timeout: int = 300) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL", "TEST_REDIS_URL")}
     env.update(extra_env or {})
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     assert done.returncode == 0, f"{' '.join(args)} failed in {cwd}:\n{done.stdout}\n{done.stderr}"
@@ -38,11 +38,13 @@ def test_generated_suite_passes_on_sqlite(shop_dir: Path, service: str) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_generated_suite_passes_on_postgres(shop_dir: Path, service: str, postgres_url: str) -> None:
+def test_generated_suite_passes_on_postgres_and_redis(
+    shop_dir: Path, service: str, postgres_url: str, redis_url: str
+) -> None:
     output = _run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         shop_dir / "services" / service,
-        {"TEST_DATABASE_URL": postgres_url},
+        {"TEST_DATABASE_URL": postgres_url, "TEST_REDIS_URL": redis_url},
     )
     assert " passed" in output and "failed" not in output
 

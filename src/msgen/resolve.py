@@ -62,7 +62,7 @@ _PY_SCALAR = {
     "ref": "UUID",
     "datetime": "AwareDatetime",
     "date": "date",
-    "email": "EmailStr",
+    "email": "Email",
     "url": "str",
 }
 _MAPPED_SCALAR = {**_PY_SCALAR, "email": "str", "enum": "str", "datetime": "datetime"}
@@ -934,5 +934,3 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if state.get(node) is None:
             visit(node, [])
     return found
-
-

@@ -1,15 +1,42 @@
-"""Build a service's FastAPI application from its generated routers."""
+"""Build a service's FastAPI application: routers plus everything every service does.
+
+Correlation ids, JSON logs, RED metrics, traces, problem+json errors, health,
+the cache, the idempotency-key purge and graceful shutdown are wired here, once,
+for every generated service.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
+from opentelemetry.sdk.trace.export import SpanExporter
 
+from msgen_runtime.cache import make_cache
 from msgen_runtime.db import Database
 from msgen_runtime.health import health_router
+from msgen_runtime.idempotency import IdempotencyKeyMixin, purge_expired
+from msgen_runtime.logs import configure_logging
+from msgen_runtime.metrics import MetricsMiddleware, metrics_endpoint
 from msgen_runtime.problems import install_problem_handlers
+from msgen_runtime.settings import ServiceSettings
+from msgen_runtime.tracing import configure_tracing
+
+CORRELATION_HEADER = "X-Correlation-ID"
+_VALID_CORRELATION = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_log = logging.getLogger("msgen.app")
+
+
+def valid_correlation_id(value: str) -> bool:
+    """Any short printable token is kept as is (clients choose their own formats)."""
+    return bool(_VALID_CORRELATION.match(value))
 
 
 def create_service_app(
@@ -17,13 +44,33 @@ def create_service_app(
     title: str,
     version: str,
     description: str,
-    database: Database,
+    settings: ServiceSettings,
     routers: Sequence[APIRouter],
+    idempotency_model: type[IdempotencyKeyMixin] | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level)
+    database = Database(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
+    cache = make_cache(
+        settings.service_name, settings.redis_url, settings.cache_namespace, enabled=settings.cache_enabled
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await database.dispose()
+        purger = asyncio.create_task(_purge_forever(database, idempotency_model, settings.idempotency_purge_seconds))
+        _log.info("service.started", extra={"version": version})
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            for close in on_shutdown:
+                await close()
+            await cache.close()
+            await database.dispose()
+            _log.info("service.stopped")
 
     app = FastAPI(
         title=title,
@@ -33,8 +80,38 @@ def create_service_app(
         separate_input_output_schemas=False,
     )
     install_problem_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name=CORRELATION_HEADER,
+        generator=lambda: str(uuid.uuid4()),
+        validator=valid_correlation_id,
+    )
     app.include_router(health_router({"database": database.ping}))
+    app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:
         app.include_router(router)
+    app.state.settings = settings
     app.state.database = database
+    app.state.cache = cache
+    configure_tracing(
+        app,
+        service=settings.service_name,
+        sample_ratio=settings.trace_sample_ratio,
+        engine=database.engine,
+        exporter=span_exporter,
+    )
     return app
+
+
+async def _purge_forever(database: Database, model: type[IdempotencyKeyMixin] | None, every: float) -> None:
+    if model is None:
+        return
+    while True:
+        try:
+            purged = await purge_expired(database.sessions, model)
+            if purged:
+                _log.info("idempotency.purged", extra={"keys": purged})
+        except Exception:  # a missing table before migrations, a database restart: try again later
+            _log.warning("idempotency.purge_failed", exc_info=True)
+        await asyncio.sleep(every)

@@ -1,4 +1,8 @@
-"""Generic data access for generated entities: typed, paginated, conflicts as 409."""
+"""Generic data access for generated entities: typed, paginated, conflicts as 409.
+
+These functions flush but never commit: the route commits once, so a handler
+can make several changes (and an idempotent answer) in one transaction.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from msgen_runtime.entities import EntityMixin
-from msgen_runtime.problems import Conflict, NotFound
+from msgen_runtime.problems import NotFound
+from msgen_runtime.uow import flush
 
 E = TypeVar("E", bound=EntityMixin)
 
@@ -42,7 +46,7 @@ async def list_page(session: AsyncSession, model: type[E], *, limit: int, offset
 async def create(session: AsyncSession, model: type[E], values: dict[str, Any]) -> E:
     entity = model(**values)
     session.add(entity)
-    await _commit(session, model)
+    await flush(session)
     await session.refresh(entity)
     return entity
 
@@ -51,7 +55,7 @@ async def update(session: AsyncSession, model: type[E], ident: uuid.UUID, values
     entity = await get_or_404(session, model, ident)
     for name, value in values.items():
         setattr(entity, name, value)
-    await _commit(session, model)
+    await flush(session)
     await session.refresh(entity)
     return entity
 
@@ -59,17 +63,4 @@ async def update(session: AsyncSession, model: type[E], ident: uuid.UUID, values
 async def delete(session: AsyncSession, model: type[E], ident: uuid.UUID) -> None:
     entity = await get_or_404(session, model, ident)
     await session.delete(entity)
-    await _commit(session, model)
-
-
-async def _commit(session: AsyncSession, model: type[Any]) -> None:
-    try:
-        await session.commit()
-    except IntegrityError as exc:
-        await session.rollback()
-        raise Conflict(f"{model.__name__} conflicts with an existing one: {_constraint(exc)}") from None
-
-
-def _constraint(exc: IntegrityError) -> str:
-    text = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "unique constraint"
-    return text[:200]
+    await flush(session)

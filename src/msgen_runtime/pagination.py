@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from fastapi import Query
 
+MAX_OFFSET = 1_000_000_000
+
 
 @dataclass(frozen=True)
 class PageParams:
@@ -19,7 +21,7 @@ def page_params(default: int = 50, maximum: int = 200) -> Callable[..., PagePara
 
     def params(
         limit: int = Query(default, ge=1, le=maximum, description=f"Page size, at most {maximum}."),
-        offset: int = Query(0, ge=0, description="How many items to skip."),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET, description="How many items to skip."),
     ) -> PageParams:
         return PageParams(limit=limit, offset=offset)
 

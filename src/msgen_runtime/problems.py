@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -65,8 +66,12 @@ class NotImplementedYet(Problem):
 
 
 def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    body = problem.body(instance=request.url.path)
+    cid = correlation_id.get()
+    if cid:
+        body["correlation_id"] = cid
     return JSONResponse(
-        problem.body(instance=request.url.path),
+        body,
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=problem.headers,

@@ -31,3 +31,9 @@ class ResponseModel(BaseModel):
     """A response body read from an ORM object."""
 
     model_config = ConfigDict(from_attributes=True, regex_engine="python-re")
+
+
+class ClientModel(BaseModel):
+    """A model in a generated client: a tolerant reader, fields added by the provider are ignored."""
+
+    model_config = ConfigDict(extra="ignore", regex_engine="python-re")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServiceSettings(BaseSettings):
-    """Base settings; a generated service adds its own defaults."""
+    """Base settings; a generated service adds its own defaults and downstream URLs."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -14,4 +15,12 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./service.db"
     database_echo: bool = False
     database_pool_size: int = 10
+    redis_url: str | None = Field(None, description="Shared cache; in-process cache when unset.")
+    cache_enabled: bool = True
+    cache_namespace: str | None = Field(
+        None, description="Prefix of this service's cache keys (default msgen:<service>)."
+    )
     log_level: str = "INFO"
+    trace_sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
+    idempotency_ttl_seconds: int = Field(86_400, ge=1)
+    idempotency_purge_seconds: float = Field(600.0, gt=0)

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, Field
 from sqlalchemy.engine import Dialect
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def _email(value: str) -> str:
+    """Syntax only: no DNS lookup; reserved domains (.test, .local, ...) pass, as tests and intranets use them."""
+    try:
+        return validate_email(value, check_deliverability=False, test_environment=True).normalized
+    except EmailNotValidError as exc:
+        if "special-use or reserved name" in str(exc):
+            return value  # every syntax check ran before this one, which is about deliverability
+        raise ValueError(f"not a valid email address: {exc}") from None
+
+
+Email = Annotated[str, Field(max_length=320, json_schema_extra={"format": "email"}), AfterValidator(_email)]
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):

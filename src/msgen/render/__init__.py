@@ -21,7 +21,16 @@ from msgen.render.avro import avro_schema
 from msgen.render.formatting import format_python
 from msgen.render.migrations import initial_migration
 from msgen.render.openapi import openapi_document, to_yaml
-from msgen.render.python import handlers_view, models_view, routes_view, schemas_view, tests_view
+from msgen.render.python import (
+    clients_view,
+    handlers_view,
+    main_view,
+    models_view,
+    routes_view,
+    schemas_view,
+    settings_view,
+    tests_view,
+)
 
 Files = dict[str, str]
 
@@ -84,8 +93,8 @@ def render_service(system: m.System, service: m.Service) -> Files:
         f"{root}/alembic.ini": _render("service/alembic.ini.j2", **ctx),
         f"{root}/README.md": _render("service/README.md.j2", **ctx),
         f"{pkg}/__init__.py": _render("service/package/__init__.py.j2", **ctx),
-        f"{pkg}/settings.py": _render("service/package/settings.py.j2", **ctx),
-        f"{pkg}/main.py": _render("service/package/main.py.j2", **ctx),
+        f"{pkg}/settings.py": _render("service/package/settings.py.j2", view=settings_view(service), **ctx),
+        f"{pkg}/main.py": _render("service/package/main.py.j2", view=main_view(service), **ctx),
         f"{pkg}/models.py": _render("service/package/models.py.j2", view=models_view(service), **ctx),
         f"{pkg}/schemas.py": _render("service/package/schemas.py.j2", view=schemas_view(service), **ctx),
         f"{pkg}/api/__init__.py": _render("service/package/api/__init__.py.j2", **ctx),
@@ -101,8 +110,20 @@ def render_service(system: m.System, service: m.Service) -> Files:
         f"{root}/tests/__init__.py": "",
         f"{root}/tests/conftest.py": _render("service/tests/conftest.py.j2", **ctx),
         f"{root}/tests/test_api.py": _render("service/tests/test_api.py.j2", view=tests_view(service, system), **ctx),
+        f"{root}/tests/test_contract.py": _render(
+            "service/tests/test_contract.py.j2",
+            view={"awaiting": [op.op_id for op in service.operations if op.is_custom]},
+            **ctx,
+        ),
         f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(openapi_document(system, service)),
     }
+    if service.calls:
+        view = clients_view(system, service)
+        files[f"{pkg}/clients/__init__.py"] = _render("service/package/clients/__init__.py.j2", view=view, **ctx)
+        for client in view["clients"]:
+            files[f"{pkg}/clients/{client['module']}.py"] = _render(
+                "service/package/clients/client.py.j2", client=client, **ctx
+            )
     for module in service.handler_modules():
         title = (
             f"{service.entity(_entity_of(service, module)).name} operations"

@@ -30,6 +30,26 @@ def _table_ops(entity: m.Entity) -> tuple[list[str], list[str]]:
     return up, down
 
 
+_IDEMPOTENCY_UP = [
+    'op.create_table("idempotency_keys", '
+    'sa.Column("operation", sa.String(100), nullable=False), '
+    'sa.Column("key", sa.String(255), nullable=False), '
+    'sa.Column("request_hash", sa.String(64), nullable=False), '
+    'sa.Column("state", sa.String(16), nullable=False), '
+    'sa.Column("status_code", sa.Integer(), nullable=True), '
+    'sa.Column("response_body", sa.Text(), nullable=True), '
+    'sa.Column("location", sa.String(2048), nullable=True), '
+    'sa.Column("created_at", sa.DateTime(timezone=True), nullable=False), '
+    'sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False), '
+    'sa.PrimaryKeyConstraint("operation", "key", name="pk_idempotency_keys"))',
+    'op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])',
+]
+_IDEMPOTENCY_DOWN = [
+    'op.drop_index("ix_idempotency_keys_expires_at", table_name="idempotency_keys")',
+    'op.drop_table("idempotency_keys")',
+]
+
+
 def initial_migration(service: m.Service) -> dict[str, Any]:
     upgrade: list[str] = []
     downgrade: list[str] = []
@@ -37,6 +57,9 @@ def initial_migration(service: m.Service) -> dict[str, Any]:
         up, down = _table_ops(entity)
         upgrade += up
         downgrade = down + downgrade
+    if any(op.idempotent for op in service.operations):
+        upgrade += _IDEMPOTENCY_UP
+        downgrade = _IDEMPOTENCY_DOWN + downgrade
     return {
         "message": f"Create the tables of the {service.name} service.",
         "revision": "0001",

@@ -6,12 +6,13 @@ decides a name or a type.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from msgen import model as m
-from msgen.names import a, sentence
+from msgen.names import a, kebab, pascal, sentence
 from msgen.render.examples import example_payload, update_payload
 
 
@@ -34,12 +35,16 @@ class Imports:
         return out
 
 
+# PostgreSQL text cannot hold NUL characters: refuse them at the door (422), as the contract says.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+URL_PATTERN = r"^https?://[^\s\x00]+$"
+
 _TYPE_IMPORTS = {
     "Decimal": ("decimal", "Decimal"),
     "UUID": ("uuid", "UUID"),
     "datetime": ("datetime", "datetime"),
     "date": ("datetime", "date"),
-    "EmailStr": ("pydantic", "EmailStr"),
+    "Email": ("msgen_runtime.types", "Email"),
     "AwareDatetime": ("pydantic", "AwareDatetime"),
 }
 
@@ -62,8 +67,12 @@ def field_constraints(f: m.Field) -> list[str]:
     if kind in ("int", "decimal"):
         if "min" in c:
             out.append(f"ge={_number(c['min'], kind)}")
+        elif kind == "int":
+            out.append("ge=-(2**63)")  # what a BIGINT column holds
         if "max" in c:
             out.append(f"le={_number(c['max'], kind)}")
+        elif kind == "int":
+            out.append("le=2**63 - 1")
     if kind == "decimal":
         out.append(f"max_digits={c.get('precision', 18)}")
         out.append(f"decimal_places={c.get('scale', 2)}")
@@ -78,7 +87,9 @@ def field_constraints(f: m.Field) -> list[str]:
     if "pattern" in c:
         out.append(f"pattern={_py_literal(c['pattern'])}")
     elif kind == "url":
-        out.append("pattern=" + _py_literal(r"^https?://[^\s]+$"))
+        out.append("pattern=" + _py_literal(URL_PATTERN))
+    elif kind in ("string", "text"):
+        out.append("pattern=" + _py_literal(NO_NUL_PATTERN))
     if "min_items" in c:
         out.append(f"min_length={c['min_items']}")
     if "max_items" in c:
@@ -258,7 +269,10 @@ def models_view(service: m.Service) -> dict[str, Any]:
             columns.append(f"{f.name}: Mapped[{mapped}] = mapped_column({', '.join(args)})")
         doc = entity.description or sentence(a(entity.name)) + "."
         entities.append({"name": entity.name, "table": entity.table, "columns": columns, "doc": doc})
-    return {"imports": imports.lines(), "entities": entities}
+    idempotency = any(op.idempotent for op in service.operations)
+    if idempotency:
+        imports.add("msgen_runtime.idempotency", "IdempotencyKeyMixin")
+    return {"imports": imports.lines(), "entities": entities, "idempotency": idempotency}
 
 
 def json_fields(entity: m.Entity) -> tuple[str, ...]:
@@ -275,74 +289,31 @@ class RouteView:
     body: list[str]
 
 
+def _cached_entities(service: m.Service) -> dict[str, float]:
+    """Entities whose get-by-id is cached, with its TTL."""
+    return {op.entity: op.cache_ttl for op in service.operations if op.action == "get" and op.entity and op.cache_ttl}
+
+
 def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
     imports = Imports()
     imports.add("typing", "Annotated")
     imports.add("fastapi", "APIRouter", "Depends")
     imports.add("sqlalchemy.ext.asyncio", "AsyncSession")
     imports.add("msgen_runtime.db", "get_session")
+    cached = _cached_entities(service)
     routes: list[RouteView] = []
     handler_modules = set()
+    deps: list[str] = ["SessionDep = Annotated[AsyncSession, Depends(get_session)]"]
+    if any(op.idempotent for op in service.operations):
+        imports.add("msgen_runtime.idempotency", "Idempotency", "idempotency_dependency")
+        imports.add(f"{service.package}.models", "IdempotencyKey")
+        deps.append("IdempotencyDep = Annotated[Idempotency, Depends(idempotency_dependency(IdempotencyKey))]")
+    if cached:
+        imports.add("msgen_runtime.cache", "Cache", "get_cache")
+        deps.append("CacheDep = Annotated[Cache, Depends(get_cache)]")
     for op in service.operations:
         handler_modules.add(op.handler_module)
-        params = ["session: SessionDep"]
-        call_args = ["session"]
-        for p in op.path_params:
-            if p == "id":
-                imports.add("uuid", "UUID")
-                params.append("id: UUID")
-            else:
-                params.append(f"{p}: str")
-            call_args.append(p)
-        decorator = [
-            repr(op.route),
-            f"operation_id={op.op_id!r}",
-            f"summary={op.summary!r}",
-            f"status_code={op.status}",
-        ]
-        if op.scopes:
-            decorator.append(f"openapi_extra={{'x-scopes': {list(op.scopes)!r}}}")
-        returns = op.response or "None"
-        body: list[str] = []
-        if op.action == "list":
-            imports.add("msgen_runtime.pagination", "PageParams", "page_params")
-            params.append(f"page: Annotated[PageParams, Depends(page_params({op.page_size}, {op.max_page_size}))]")
-            call_args.append("page")
-        if op.request:
-            params.append(f"payload: {op.request}")
-            call_args.append("payload")
-        call = f"handlers.{op.handler_module}.{op.function}({', '.join(call_args)})"
-        if op.status == 204 or op.action == "delete":
-            imports.add("fastapi", "Response")
-            decorator.append("response_class=Response")
-            returns = "Response"
-            body = [f"await {call}", "return Response(status_code=204)"]
-        elif op.is_async:
-            imports.add("fastapi", "Response")
-            params.append("response: Response")
-            body = [
-                f"created = await {call}",
-                f'location = f"/{system.api_version}{service.entity(op.entity).resource if op.entity else op.route}/{{created.id}}"',
-                'response.headers["Location"] = location',
-                f"return {returns}(id=created.id, status_url=location)",
-            ]
-            decorator.append(f"response_model={returns}")
-        elif op.response is None:
-            body = [f"await {call}"]
-            returns = "None"
-        else:
-            body = [f"return await {call}"]
-        doc = f'"""{op.summary}."""' if not op.summary.endswith(".") else f'"""{op.summary}"""'
-        routes.append(
-            RouteView(
-                function=op.function,
-                decorator=f"@router.{op.method.lower()}({', '.join(decorator)})",
-                params=params,
-                returns=returns,
-                doc=doc,
-                body=body,
-            )
-        )
+        routes.append(_route(op, service, system, imports, cached))
     model_names = sorted({n for op in service.operations for n in (op.request, op.response) if n})
     if model_names:
         imports.add(f"{service.package}.schemas", *model_names)
@@ -351,7 +322,101 @@ def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
         "handler_modules": sorted(handler_modules),
         "routes": routes,
         "prefix": f"/{system.api_version}",
+        "deps": deps,
     }
+
+
+def _route(
+    op: m.Operation, service: m.Service, system: m.System, imports: Imports, cached: dict[str, float]
+) -> RouteView:
+    params = ["session: SessionDep"]
+    call_args = ["session"]
+    for p in op.path_params:
+        if p == "id":
+            imports.add("uuid", "UUID")
+            params.append("id: UUID")
+        else:
+            params.append(f"{p}: str")
+        call_args.append(p)
+    if op.action == "list":
+        imports.add("msgen_runtime.pagination", "PageParams", "page_params")
+        params.append(f"page: Annotated[PageParams, Depends(page_params({op.page_size}, {op.max_page_size}))]")
+        call_args.append("page")
+    if op.request:
+        params.append(f"payload: {op.request}")
+        call_args.append("payload")
+    call = f"handlers.{op.handler_module}.{op.function}({', '.join(call_args)})"
+    decorator = [repr(op.route), f"operation_id={op.op_id!r}", f"summary={op.summary!r}", f"status_code={op.status}"]
+    if op.scopes:
+        decorator.append(f"openapi_extra={{'x-scopes': {list(op.scopes)!r}}}")
+    entity = service.entity(op.entity) if op.entity else None
+    cache_key = f'f"{entity.snake}:{{id}}"' if entity else ""
+    invalidate = entity is not None and entity.name in cached and op.action in ("update", "delete")
+    if invalidate or (op.action == "get" and entity is not None and entity.name in cached):
+        params.append("cache: CacheDep")
+    is_read = op.method == "GET"
+    returns = op.response or "None"
+    body: list[str] = []
+    location = ""
+    if op.is_async and entity is not None:
+        location = f'f"/{system.api_version}{entity.resource}/{{created.id}}"'
+    if is_read:
+        if op.action == "get" and entity is not None and entity.name in cached:
+            body = [f"return await cache.get_or_load({cache_key}, {cached[entity.name]!r}, {returns}, lambda: {call})"]
+        elif op.response is None:
+            body = [f"await {call}"]
+        else:
+            body = [f"return await {call}"]
+    elif op.idempotent:
+        params.append("idempotency: IdempotencyDep")
+        imports.add("fastapi", "Response")
+        run = [f"{op.op_id!r}", "payload" if op.request else "None", f"lambda: {call}", f"status_code={op.status}"]
+        if op.is_async:
+            run.append(f"location=lambda created: {location}")
+            run.append(f"body=lambda created: {op.response}(id=created.id, status_url={location})")
+        body = [f"answer = await idempotency.run({', '.join(run)})"]
+        if invalidate:
+            body.append(f"await cache.invalidate({cache_key})")
+        body.append("return answer")
+        if op.response and op.status != 204:
+            decorator.append(f"response_model={op.response}")
+        returns = "Response"
+    else:
+        imports.add("msgen_runtime.uow", "commit")
+        if op.status == 204 or op.action == "delete":
+            imports.add("fastapi", "Response")
+            decorator.append("response_class=Response")
+            body = [f"await {call}", "await commit(session)"]
+            if invalidate:
+                body.append(f"await cache.invalidate({cache_key})")
+            body.append("return Response(status_code=204)")
+            returns = "Response"
+        elif op.is_async:
+            imports.add("fastapi", "Response")
+            params.append("response: Response")
+            body = [
+                f"created = await {call}",
+                "await commit(session)",
+                f"location = {location}",
+                'response.headers["Location"] = location',
+                f"return {returns}(id=created.id, status_url=location)",
+            ]
+        elif op.response is None:
+            body = [f"await {call}", "await commit(session)"]
+        else:
+            body = ["result = await " + call, "await commit(session)"]
+            if invalidate:
+                body.append(f"await cache.invalidate({cache_key})")
+            body.append("return result")
+    doc = f'"""{op.summary.rstrip(".")}."""'
+    return RouteView(
+        function=op.function,
+        decorator=f"@router.{op.method.lower()}({', '.join(decorator)})",
+        params=params,
+        returns=returns,
+        doc=doc,
+        body=body,
+    )
 
 
 @dataclass(frozen=True)
@@ -437,6 +502,16 @@ def handlers_view(service: m.Service, module: str) -> dict[str, Any]:
     return {"imports": imports.lines(), "functions": functions}
 
 
+def _vary(entity: m.Entity, service: m.Service, payload: dict[str, Any]) -> dict[str, Any]:
+    """A field of the create body and another valid value for it (to send a different body)."""
+    changed = update_payload(entity, service)
+    if changed:
+        name, value = next(iter(changed.items()))
+        return {"vary_field": name, "vary_value": repr(value)}
+    name = next(iter(payload), "")
+    return {"vary_field": name, "vary_value": repr(payload.get(name))}
+
+
 def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
     """Data for the generated test suite: sample bodies and what to expect of each operation."""
     entities = []
@@ -462,6 +537,10 @@ def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
                 "has_update": "update" in ops,
                 "has_delete": "delete" in ops,
                 "unique": bool(unique),
+                "table": entity.table,
+                "idempotent_op": bool(create_op and create_op.idempotent),
+                "cached": any(op.action == "get" and op.cache_ttl for op in ops.values()),
+                **_vary(entity, service, payload),
                 "required": [f.name for f in entity.writable_fields if f.required and not f.has_default],
             }
         )
@@ -476,3 +555,132 @@ def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
         if op.is_custom and not any("{" + p + "}" in op.path for p in op.path_params if p != "id") and not op.request
     ]
     return {"entities": entities, "custom": custom}
+
+
+def downstreams(service: m.Service) -> list[dict[str, str]]:
+    """The services this one calls, once each, with their URL setting."""
+    seen: dict[str, dict[str, str]] = {}
+    for call in service.calls:
+        seen.setdefault(
+            call.service,
+            {
+                "service": call.service,
+                "kebab": f"{kebab(call.service)}-service",
+                "setting": f"{call.service}_url",
+                "env": f"{call.service.upper()}_URL",
+                "client_class": f"{pascal(call.service)}Client",
+            },
+        )
+    return list(seen.values())
+
+
+def main_view(service: m.Service) -> dict[str, Any]:
+    imports = Imports()
+    imports.add(f"{service.package}.api.routes", "router")
+    imports.add(f"{service.package}.settings", "Settings")
+    idempotency = any(op.idempotent for op in service.operations)
+    if idempotency:
+        imports.add(f"{service.package}.models", "IdempotencyKey")
+    if service.calls:
+        imports.add(f"{service.package}.clients", "configure_clients")
+    return {"imports": imports.lines(), "idempotency": idempotency, "has_clients": bool(service.calls)}
+
+
+def settings_view(service: m.Service) -> dict[str, Any]:
+    return {"downstreams": downstreams(service)}
+
+
+def _model_closure(
+    models: list[ModelView], enums: list[dict[str, Any]], roots: set[str]
+) -> tuple[list[ModelView], list[dict[str, Any]]]:
+    """The models and enums `roots` need, in their original order."""
+    by_name = {model.name: model for model in models}
+    enum_names = {enum["name"] for enum in enums}
+    wanted: set[str] = set()
+    todo = [r for r in roots if r in by_name]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(by_name[name].lines)))
+        todo.extend(w for w in words if w in by_name and w not in wanted)
+    used_words = {w for n in wanted for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(by_name[n].lines))}
+    return (
+        [model for model in models if model.name in wanted],
+        [enum for enum in enums if enum["name"] in used_words & enum_names],
+    )
+
+
+def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
+    """Typed clients for the services `service` calls, from the callees' own models."""
+    clients = []
+    for downstream in downstreams(service):
+        callee = system.service(downstream["service"])
+        calls = {c.operation: c for c in service.calls if c.service == callee.name}
+        ops = [op for op in callee.operations if op.op_id in calls]
+        callee_schemas = schemas_view(callee)
+        roots = {n for op in ops for n in (op.request, op.response) if n}
+        models, enums = _model_closure(callee_schemas["models"], callee_schemas["enums"], roots)
+        imports = Imports()
+        imports.add("msgen_runtime.http", "ServiceClient")
+        imports.add("msgen_runtime.schemas", "ClientModel")
+        for line in callee_schemas["imports"]:
+            if not line.startswith("from msgen_runtime.schemas"):
+                module, _, names = line.removeprefix("from ").partition(" import ")
+                imports.add(module, *names.split(", "))
+        methods = []
+        for op in ops:
+            params = []
+            for p in op.path_params:
+                if p == "id":
+                    imports.add("uuid", "UUID")
+                    params.append("id: UUID")
+                else:
+                    params.append(f"{p}: str")
+            options = [f"timeout={calls[op.op_id].timeout!r}"]
+            if op.action == "list":
+                params += [f"limit: int = {op.page_size}", "offset: int = 0"]
+            if op.request:
+                params.append(f"payload: {op.request}")
+                options.insert(0, 'json=payload.model_dump(mode="json")')
+            path = op.path.replace("{", "{").replace("}", "}")
+            target = f'f"{path}"' if op.path_params else repr(path)
+            if op.action == "list":
+                target = f'f"{path}?limit={{limit}}&offset={{offset}}"'
+            if op.response:
+                body = f"return await self.call({op.method!r}, {target}, {op.response}, {', '.join(options)})"
+                returns = op.response
+            else:
+                body = f"await self.request({op.method!r}, {target}, {', '.join(options)})"
+                returns = "None"
+            methods.append(
+                {
+                    "name": op.function,
+                    "params": params,
+                    "returns": returns,
+                    "doc": f'"""{op.summary.rstrip(".")} ({callee.kebab}, {op.method} {op.path})."""',
+                    "body": body,
+                }
+            )
+        client_models = [
+            ModelView(model.name, "ClientModel", model.doc, [line for line in model.lines], []) for model in models
+        ]
+        if enums:
+            imports.add("enum", "StrEnum")
+        clients.append(
+            {
+                "module": callee.name,
+                "class_name": downstream["client_class"],
+                "service": callee.name,
+                "kebab": callee.kebab,
+                "setting": downstream["setting"],
+                "timeout": max(c.timeout for c in calls.values()),
+                "retries": max(c.retries for c in calls.values()),
+                "imports": imports.lines(),
+                "enums": enums,
+                "models": client_models,
+                "methods": methods,
+            }
+        )
+    return {"clients": clients}

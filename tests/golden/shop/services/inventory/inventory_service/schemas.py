@@ -18,21 +18,21 @@ class ReservedLine(RequestModel):
     """The ReservedLine value object."""
 
     product_id: UUID
-    quantity: Annotated[int, Field(ge=1)]
+    quantity: Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class Availability(RequestModel):
     """The Availability value object."""
 
     product_id: UUID
-    available: Annotated[int, Field(ge=0)]
+    available: Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class StockItemCreate(RequestModel):
     """The body that creates a StockItem."""
 
     product_id: UUID
-    quantity: Annotated[int, Field(ge=0)]
+    quantity: Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class StockItemUpdate(PatchModel):
@@ -40,7 +40,7 @@ class StockItemUpdate(PatchModel):
 
     non_nullable: ClassVar[frozenset[str]] = frozenset({"product_id", "quantity"})
     product_id: UUID | None = None
-    quantity: Annotated[int, Field(ge=0)] | None = None
+    quantity: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
 
 
 class StockItemRead(ResponseModel):
@@ -48,7 +48,7 @@ class StockItemRead(ResponseModel):
 
     id: UUID
     product_id: UUID
-    quantity: Annotated[int, Field(ge=0)]
+    quantity: Annotated[int, Field(ge=0, le=2**63 - 1)]
     created_at: datetime
     updated_at: datetime
 

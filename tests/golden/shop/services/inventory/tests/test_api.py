@@ -1,5 +1,7 @@
 """The inventory service's API, end to end on its own database (generated)."""
 
+import json
+import re
 import uuid
 from typing import Any
 
@@ -24,6 +26,52 @@ async def test_unknown_route_is_a_problem(client: httpx.AsyncClient) -> None:
     assert answer.status_code == 404
     assert answer.headers["content-type"] == PROBLEM
     assert answer.json()["status"] == 404
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            found = ",".join(sorted(line[len(name) + 1 : line.index("}")].split(",")))
+            if found == wanted:
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_correlation_id_is_echoed_logged_and_in_problems(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = await client.get(
+        "/v1/no-such-thing",
+        headers={"X-Correlation-ID": "c-test-1", "Authorization": "Bearer secret-token"},
+    )
+    assert answer.headers["x-correlation-id"] == "c-test-1"
+    assert answer.json()["correlation_id"] == "c-test-1"
+    generated = await client.get("/health/live")
+    assert re.fullmatch(r"[0-9a-f-]{36}", generated.headers["x-correlation-id"])
+    out = capsys.readouterr().out
+    assert "secret-token" not in out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    access = [
+        line
+        for line in lines
+        if line.get("event") == "http.request" and line.get("correlation_id") == "c-test-1"
+    ]
+    assert access, out
+    assert access[0]["service"] == "inventory"
+    assert access[0]["status"] == 404
+    assert {"timestamp", "level", "trace_id"} <= set(access[0])
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    labels = {"method": "GET", "route": "unmatched", "status": "404"}
+    before = metric((await client.get("/metrics")).text, "http_requests_total", **labels)
+    await client.get("/v1/no-such-thing")
+    text = (await client.get("/metrics")).text
+    assert metric(text, "http_requests_total", **labels) == before + 1
+    assert "http_request_duration_seconds_bucket" in text
+    assert "process_cpu_seconds_total" in text or "python_gc_objects_collected_total" in text
 
 
 # -- StockItem ---------------------------------------------------------------

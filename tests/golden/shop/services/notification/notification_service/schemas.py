@@ -5,15 +5,16 @@ from typing import Annotated, ClassVar
 from uuid import UUID
 
 from msgen_runtime.schemas import PatchModel, RequestModel, ResponseModel
-from pydantic import AwareDatetime, EmailStr, Field
+from msgen_runtime.types import Email
+from pydantic import AwareDatetime, Field
 
 
 class NotificationCreate(RequestModel):
     """The body that creates a Notification."""
 
     order_id: UUID
-    recipient: EmailStr
-    subject: Annotated[str, Field(max_length=200)]
+    recipient: Email
+    subject: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
     sent_at: AwareDatetime | None = None
 
 
@@ -22,8 +23,8 @@ class NotificationUpdate(PatchModel):
 
     non_nullable: ClassVar[frozenset[str]] = frozenset({"order_id", "recipient", "subject"})
     order_id: UUID | None = None
-    recipient: EmailStr | None = None
-    subject: Annotated[str, Field(max_length=200)] | None = None
+    recipient: Email | None = None
+    subject: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")] | None = None
     sent_at: AwareDatetime | None = None
 
 
@@ -32,8 +33,8 @@ class NotificationRead(ResponseModel):
 
     id: UUID
     order_id: UUID
-    recipient: EmailStr
-    subject: Annotated[str, Field(max_length=200)]
+    recipient: Email
+    subject: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
     sent_at: AwareDatetime | None
     created_at: datetime
     updated_at: datetime

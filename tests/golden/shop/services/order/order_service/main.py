@@ -2,22 +2,25 @@
 
 from fastapi import FastAPI
 from msgen_runtime.app import create_service_app
-from msgen_runtime.db import Database
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from order_service.api.routes import router
+from order_service.clients import configure_clients
+from order_service.models import IdempotencyKey
 from order_service.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app on its own database."""
+def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter | None = None) -> FastAPI:
+    """Build the app on its own database; settings come from the environment by default."""
     settings = settings or Settings()
-    database = Database(
-        settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size
-    )
+    downstream = configure_clients(settings)
     return create_service_app(
         title="order-service",
         version="v1",
         description="Takes orders and runs the place-order saga.",
-        database=database,
+        settings=settings,
         routers=[router],
+        idempotency_model=IdempotencyKey,
+        on_shutdown=[downstream.close],
+        span_exporter=span_exporter,
     )

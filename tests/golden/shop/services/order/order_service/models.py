@@ -6,6 +6,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from msgen_runtime.entities import EntityMixin
+from msgen_runtime.idempotency import IdempotencyKeyMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -30,3 +31,9 @@ class Order(EntityMixin, Base):
     total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), nullable=False)
     currency: Mapped[str] = mapped_column(sa.String(3), nullable=False, default="EUR")
     status: Mapped[str] = mapped_column(sa.String(15), nullable=False, default="PENDING_PAYMENT")
+
+
+class IdempotencyKey(IdempotencyKeyMixin, Base):
+    """Answers of this service's idempotent operations, by Idempotency-Key."""
+
+    __tablename__ = "idempotency_keys"

@@ -1,10 +1,15 @@
 """The order service's API, end to end on its own database (generated)."""
 
+import asyncio
+import json
+import re
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
 
 pytestmark = pytest.mark.anyio
 
@@ -24,6 +29,52 @@ async def test_unknown_route_is_a_problem(client: httpx.AsyncClient) -> None:
     assert answer.status_code == 404
     assert answer.headers["content-type"] == PROBLEM
     assert answer.json()["status"] == 404
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            found = ",".join(sorted(line[len(name) + 1 : line.index("}")].split(",")))
+            if found == wanted:
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_correlation_id_is_echoed_logged_and_in_problems(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = await client.get(
+        "/v1/no-such-thing",
+        headers={"X-Correlation-ID": "c-test-1", "Authorization": "Bearer secret-token"},
+    )
+    assert answer.headers["x-correlation-id"] == "c-test-1"
+    assert answer.json()["correlation_id"] == "c-test-1"
+    generated = await client.get("/health/live")
+    assert re.fullmatch(r"[0-9a-f-]{36}", generated.headers["x-correlation-id"])
+    out = capsys.readouterr().out
+    assert "secret-token" not in out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    access = [
+        line
+        for line in lines
+        if line.get("event") == "http.request" and line.get("correlation_id") == "c-test-1"
+    ]
+    assert access, out
+    assert access[0]["service"] == "order"
+    assert access[0]["status"] == 404
+    assert {"timestamp", "level", "trace_id"} <= set(access[0])
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    labels = {"method": "GET", "route": "unmatched", "status": "404"}
+    before = metric((await client.get("/metrics")).text, "http_requests_total", **labels)
+    await client.get("/v1/no-such-thing")
+    text = (await client.get("/metrics")).text
+    assert metric(text, "http_requests_total", **labels) == before + 1
+    assert "http_request_duration_seconds_bucket" in text
+    assert "process_cpu_seconds_total" in text or "python_gc_objects_collected_total" in text
 
 
 # -- Order ---------------------------------------------------------------
@@ -64,6 +115,39 @@ async def test_order_bad_body_is_422(client: httpx.AsyncClient) -> None:
         "lines",
         "total",
     } <= {err["loc"][-1] for err in problem["errors"]}
+
+
+async def test_order_idempotency_key_replays_the_first_answer(client: httpx.AsyncClient) -> None:
+    key = {"Idempotency-Key": f"key-{uuid.uuid4()}"}
+    first = await client.post("/v1/orders", json=ORDER, headers=key)
+    assert first.status_code == 202, first.text
+    again = await client.post("/v1/orders", json=ORDER, headers=key)
+    assert again.status_code == first.status_code
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    other = await client.post("/v1/orders", json={**ORDER, "unexpected_but_different": 1}, headers=key)
+    assert other.status_code == 422
+    changed = dict(ORDER)
+    changed["total"] = "13.50"
+    different = await client.post("/v1/orders", json=changed, headers=key)
+    assert different.status_code == 422
+    assert "different request body" in different.json()["detail"]
+
+
+async def test_order_concurrent_duplicates_have_one_effect(app: FastAPI, client: httpx.AsyncClient) -> None:
+    async def count() -> int:
+        async with app.state.database.sessions() as session:
+            return int(await session.scalar(sa.text("SELECT count(*) FROM orders")) or 0)
+
+    before = await count()
+    key = {"Idempotency-Key": f"key-{uuid.uuid4()}"}
+    answers = await asyncio.gather(*(client.post("/v1/orders", json=ORDER, headers=key) for _ in range(50)))
+    assert await count() == before + 1
+    statuses = sorted({answer.status_code for answer in answers})
+    assert set(statuses) <= {202, 409}, statuses
+    bodies = {answer.text for answer in answers if answer.status_code == 202}
+    assert len(bodies) == 1
 
 
 async def test_order_unknown_id_is_404(client: httpx.AsyncClient) -> None:

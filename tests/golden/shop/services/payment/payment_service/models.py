@@ -5,6 +5,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from msgen_runtime.entities import EntityMixin
+from msgen_runtime.idempotency import IdempotencyKeyMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -29,3 +30,9 @@ class Payment(EntityMixin, Base):
     currency: Mapped[str] = mapped_column(sa.String(3), nullable=False, default="EUR")
     status: Mapped[str] = mapped_column(sa.String(10), nullable=False, default="AUTHORIZED")
     provider_ref: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+
+
+class IdempotencyKey(IdempotencyKeyMixin, Base):
+    """Answers of this service's idempotent operations, by Idempotency-Key."""
+
+    __tablename__ = "idempotency_keys"

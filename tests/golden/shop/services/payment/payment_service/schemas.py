@@ -28,7 +28,7 @@ class PaymentCreate(RequestModel):
     order_id: UUID
     amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     currency: PaymentCurrency = PaymentCurrency.EUR
-    provider_ref: Annotated[str, Field(max_length=64)] | None = None
+    provider_ref: Annotated[str, Field(max_length=64, pattern="^[^\\x00]*$")] | None = None
 
 
 class PaymentUpdate(PatchModel):
@@ -38,7 +38,7 @@ class PaymentUpdate(PatchModel):
     order_id: UUID | None = None
     amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] | None = None
     currency: PaymentCurrency | None = None
-    provider_ref: Annotated[str, Field(max_length=64)] | None = None
+    provider_ref: Annotated[str, Field(max_length=64, pattern="^[^\\x00]*$")] | None = None
 
 
 class PaymentRead(ResponseModel):
@@ -49,7 +49,7 @@ class PaymentRead(ResponseModel):
     amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     currency: PaymentCurrency
     status: PaymentStatus
-    provider_ref: Annotated[str, Field(max_length=64)] | None
+    provider_ref: Annotated[str, Field(max_length=64, pattern="^[^\\x00]*$")] | None
     created_at: datetime
     updated_at: datetime
 

@@ -2,22 +2,20 @@
 
 from fastapi import FastAPI
 from msgen_runtime.app import create_service_app
-from msgen_runtime.db import Database
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from product_service.api.routes import router
 from product_service.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app on its own database."""
+def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter | None = None) -> FastAPI:
+    """Build the app on its own database; settings come from the environment by default."""
     settings = settings or Settings()
-    database = Database(
-        settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size
-    )
     return create_service_app(
         title="product-service",
         version="v1",
         description="The catalogue of products and their prices.",
-        database=database,
+        settings=settings,
         routers=[router],
+        span_exporter=span_exporter,
     )

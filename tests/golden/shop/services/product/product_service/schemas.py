@@ -20,11 +20,11 @@ class ProductCreate(RequestModel):
     """The body that creates a Product."""
 
     sku: Annotated[str, Field(max_length=32, pattern="^[A-Z0-9-]+$")]
-    name: Annotated[str, Field(max_length=200)]
-    description: str | None = None
+    name: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
+    description: Annotated[str, Field(pattern="^[^\\x00]*$")] | None = None
     price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     currency: ProductCurrency = ProductCurrency.EUR
-    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s]+$")] | None = None
+    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")] | None = None
     released_on: date | None = None
 
 
@@ -33,11 +33,11 @@ class ProductUpdate(PatchModel):
 
     non_nullable: ClassVar[frozenset[str]] = frozenset({"currency", "name", "price", "sku"})
     sku: Annotated[str, Field(max_length=32, pattern="^[A-Z0-9-]+$")] | None = None
-    name: Annotated[str, Field(max_length=200)] | None = None
-    description: str | None = None
+    name: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")] | None = None
+    description: Annotated[str, Field(pattern="^[^\\x00]*$")] | None = None
     price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] | None = None
     currency: ProductCurrency | None = None
-    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s]+$")] | None = None
+    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")] | None = None
     released_on: date | None = None
 
 
@@ -46,11 +46,11 @@ class ProductRead(ResponseModel):
 
     id: UUID
     sku: Annotated[str, Field(max_length=32, pattern="^[A-Z0-9-]+$")]
-    name: Annotated[str, Field(max_length=200)]
-    description: str | None
+    name: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
+    description: Annotated[str, Field(pattern="^[^\\x00]*$")] | None
     price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     currency: ProductCurrency
-    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s]+$")] | None
+    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")] | None
     released_on: date | None
     created_at: datetime
     updated_at: datetime

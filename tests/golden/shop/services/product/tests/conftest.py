@@ -5,15 +5,19 @@ same suite on a throw-away PostgreSQL database created (and dropped) for it.
 """
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from msgen_runtime.migrations import upgrade
 from msgen_runtime.testing import temporary_database
+from redis.asyncio import Redis
 
 from product_service.main import create_app
+from product_service.models import Base
 from product_service.settings import Settings
 
 
@@ -37,9 +41,28 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(database_url=database_url))
+async def app(database_url: str) -> AsyncIterator[FastAPI]:
+    """The app on the migrated database, emptied first: every test starts from no rows."""
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    namespace = f"test-product-{uuid.uuid4().hex[:12]}"
+    application = create_app(
+        Settings(database_url=database_url, redis_url=redis_url, cache_namespace=namespace)
+    )
+    async with application.state.database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            await connection.execute(table.delete())
+    async with application.router.lifespan_context(application):
+        yield application
+    if redis_url:  # leave nothing behind on a shared Redis
+        redis = Redis.from_url(redis_url)
+        keys = [key async for key in redis.scan_iter(f"{namespace}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://product") as http:
         yield http
-    await app.state.database.dispose()

@@ -5,23 +5,24 @@ from typing import Annotated, ClassVar
 from uuid import UUID
 
 from msgen_runtime.schemas import PatchModel, RequestModel, ResponseModel
-from pydantic import EmailStr, Field
+from msgen_runtime.types import Email
+from pydantic import Field
 
 
 class Address(RequestModel):
     """The Address value object."""
 
-    street: Annotated[str, Field(max_length=200)]
-    city: Annotated[str, Field(max_length=100)]
-    postcode: Annotated[str, Field(max_length=16)]
+    street: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
+    city: Annotated[str, Field(max_length=100, pattern="^[^\\x00]*$")]
+    postcode: Annotated[str, Field(max_length=16, pattern="^[^\\x00]*$")]
     country: Annotated[str, Field(min_length=2, max_length=2, pattern="^[A-Z]{2}$")]
 
 
 class UserCreate(RequestModel):
     """The body that creates an User."""
 
-    email: EmailStr
-    full_name: Annotated[str, Field(max_length=120)]
+    email: Email
+    full_name: Annotated[str, Field(max_length=120, pattern="^[^\\x00]*$")]
     address: Address | None = None
     active: bool = True
 
@@ -30,8 +31,8 @@ class UserUpdate(PatchModel):
     """A partial update of an User: only the fields sent change."""
 
     non_nullable: ClassVar[frozenset[str]] = frozenset({"active", "email", "full_name"})
-    email: EmailStr | None = None
-    full_name: Annotated[str, Field(max_length=120)] | None = None
+    email: Email | None = None
+    full_name: Annotated[str, Field(max_length=120, pattern="^[^\\x00]*$")] | None = None
     address: Address | None = None
     active: bool | None = None
 
@@ -40,8 +41,8 @@ class UserRead(ResponseModel):
     """An User as clients see it."""
 
     id: UUID
-    email: EmailStr
-    full_name: Annotated[str, Field(max_length=120)]
+    email: Email
+    full_name: Annotated[str, Field(max_length=120, pattern="^[^\\x00]*$")]
     address: Address | None
     active: bool
     created_at: datetime

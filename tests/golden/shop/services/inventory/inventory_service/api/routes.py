@@ -6,6 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response
 from msgen_runtime.db import get_session
 from msgen_runtime.pagination import PageParams, page_params
+from msgen_runtime.uow import commit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory_service import handlers
@@ -58,7 +59,9 @@ async def get_stock_item(session: SessionDep, id: UUID) -> StockItemRead:
 )
 async def create_stock_item(session: SessionDep, payload: StockItemCreate) -> StockItemRead:
     """Create a StockItem."""
-    return await handlers.stock_item.create_stock_item(session, payload)
+    result = await handlers.stock_item.create_stock_item(session, payload)
+    await commit(session)
+    return result
 
 
 @router.patch(
@@ -70,7 +73,9 @@ async def create_stock_item(session: SessionDep, payload: StockItemCreate) -> St
 )
 async def update_stock_item(session: SessionDep, id: UUID, payload: StockItemUpdate) -> StockItemRead:
     """Update a StockItem."""
-    return await handlers.stock_item.update_stock_item(session, id, payload)
+    result = await handlers.stock_item.update_stock_item(session, id, payload)
+    await commit(session)
+    return result
 
 
 @router.delete(
@@ -84,6 +89,7 @@ async def update_stock_item(session: SessionDep, id: UUID, payload: StockItemUpd
 async def delete_stock_item(session: SessionDep, id: UUID) -> Response:
     """Delete a StockItem."""
     await handlers.stock_item.delete_stock_item(session, id)
+    await commit(session)
     return Response(status_code=204)
 
 

@@ -5,14 +5,17 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
 from msgen_runtime.db import get_session
+from msgen_runtime.idempotency import Idempotency, idempotency_dependency
 from msgen_runtime.pagination import PageParams, page_params
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import handlers
+from order_service.models import IdempotencyKey
 from order_service.schemas import OrderAccepted, OrderCreate, OrderPage, OrderRead
 
 router = APIRouter(prefix="/v1")
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency_dependency(IdempotencyKey))]
 
 
 @router.get(
@@ -49,9 +52,14 @@ async def get_order(session: SessionDep, id: UUID) -> OrderRead:
     openapi_extra={"x-scopes": ["orders:create"]},
     response_model=OrderAccepted,
 )
-async def place_order(session: SessionDep, payload: OrderCreate, response: Response) -> OrderAccepted:
+async def place_order(session: SessionDep, payload: OrderCreate, idempotency: IdempotencyDep) -> Response:
     """Create an Order."""
-    created = await handlers.order.place_order(session, payload)
-    location = f"/v1/orders/{created.id}"
-    response.headers["Location"] = location
-    return OrderAccepted(id=created.id, status_url=location)
+    answer = await idempotency.run(
+        "placeOrder",
+        payload,
+        lambda: handlers.order.place_order(session, payload),
+        status_code=202,
+        location=lambda created: f"/v1/orders/{created.id}",
+        body=lambda created: OrderAccepted(id=created.id, status_url=f"/v1/orders/{created.id}"),
+    )
+    return answer

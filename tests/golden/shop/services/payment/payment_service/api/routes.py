@@ -3,16 +3,19 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from msgen_runtime.db import get_session
+from msgen_runtime.idempotency import Idempotency, idempotency_dependency
 from msgen_runtime.pagination import PageParams, page_params
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment_service import handlers
+from payment_service.models import IdempotencyKey
 from payment_service.schemas import PaymentCreate, PaymentPage, PaymentRead
 
 router = APIRouter(prefix="/v1")
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency_dependency(IdempotencyKey))]
 
 
 @router.get(
@@ -47,7 +50,13 @@ async def get_payment(session: SessionDep, id: UUID) -> PaymentRead:
     summary="Create a Payment",
     status_code=201,
     openapi_extra={"x-scopes": ["payments:charge"]},
+    response_model=PaymentRead,
 )
-async def charge_payment(session: SessionDep, payload: PaymentCreate) -> PaymentRead:
+async def charge_payment(
+    session: SessionDep, payload: PaymentCreate, idempotency: IdempotencyDep
+) -> Response:
     """Create a Payment."""
-    return await handlers.payment.charge_payment(session, payload)
+    answer = await idempotency.run(
+        "chargePayment", payload, lambda: handlers.payment.charge_payment(session, payload), status_code=201
+    )
+    return answer

@@ -4,8 +4,10 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
+from msgen_runtime.cache import Cache, get_cache
 from msgen_runtime.db import get_session
 from msgen_runtime.pagination import PageParams, page_params
+from msgen_runtime.uow import commit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from product_service import handlers
@@ -13,6 +15,7 @@ from product_service.schemas import ProductCreate, ProductPage, ProductRead, Pro
 
 router = APIRouter(prefix="/v1")
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+CacheDep = Annotated[Cache, Depends(get_cache)]
 
 
 @router.get("/products", operation_id="listProducts", summary="List Products", status_code=200)
@@ -24,9 +27,11 @@ async def list_products(
 
 
 @router.get("/products/{id}", operation_id="getProduct", summary="Get a Product by id", status_code=200)
-async def get_product(session: SessionDep, id: UUID) -> ProductRead:
+async def get_product(session: SessionDep, id: UUID, cache: CacheDep) -> ProductRead:
     """Get a Product by id."""
-    return await handlers.product.get_product(session, id)
+    return await cache.get_or_load(
+        f"product:{id}", 60.0, ProductRead, lambda: handlers.product.get_product(session, id)
+    )
 
 
 @router.post(
@@ -38,7 +43,9 @@ async def get_product(session: SessionDep, id: UUID) -> ProductRead:
 )
 async def create_product(session: SessionDep, payload: ProductCreate) -> ProductRead:
     """Create a Product."""
-    return await handlers.product.create_product(session, payload)
+    result = await handlers.product.create_product(session, payload)
+    await commit(session)
+    return result
 
 
 @router.patch(
@@ -48,9 +55,14 @@ async def create_product(session: SessionDep, payload: ProductCreate) -> Product
     status_code=200,
     openapi_extra={"x-scopes": ["products:write"]},
 )
-async def update_product(session: SessionDep, id: UUID, payload: ProductUpdate) -> ProductRead:
+async def update_product(
+    session: SessionDep, id: UUID, payload: ProductUpdate, cache: CacheDep
+) -> ProductRead:
     """Update a Product."""
-    return await handlers.product.update_product(session, id, payload)
+    result = await handlers.product.update_product(session, id, payload)
+    await commit(session)
+    await cache.invalidate(f"product:{id}")
+    return result
 
 
 @router.delete(
@@ -61,7 +73,9 @@ async def update_product(session: SessionDep, id: UUID, payload: ProductUpdate) 
     openapi_extra={"x-scopes": ["products:write"]},
     response_class=Response,
 )
-async def delete_product(session: SessionDep, id: UUID) -> Response:
+async def delete_product(session: SessionDep, id: UUID, cache: CacheDep) -> Response:
     """Delete a Product."""
     await handlers.product.delete_product(session, id)
+    await commit(session)
+    await cache.invalidate(f"product:{id}")
     return Response(status_code=204)

@@ -6,6 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response
 from msgen_runtime.db import get_session
 from msgen_runtime.pagination import PageParams, page_params
+from msgen_runtime.uow import commit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from user_service import handlers
@@ -50,7 +51,9 @@ async def get_user(session: SessionDep, id: UUID) -> UserRead:
 )
 async def create_user(session: SessionDep, payload: UserCreate) -> UserRead:
     """Create an User."""
-    return await handlers.user.create_user(session, payload)
+    result = await handlers.user.create_user(session, payload)
+    await commit(session)
+    return result
 
 
 @router.patch(
@@ -62,7 +65,9 @@ async def create_user(session: SessionDep, payload: UserCreate) -> UserRead:
 )
 async def update_user(session: SessionDep, id: UUID, payload: UserUpdate) -> UserRead:
     """Update an User."""
-    return await handlers.user.update_user(session, id, payload)
+    result = await handlers.user.update_user(session, id, payload)
+    await commit(session)
+    return result
 
 
 @router.delete(
@@ -76,4 +81,5 @@ async def update_user(session: SessionDep, id: UUID, payload: UserUpdate) -> Use
 async def delete_user(session: SessionDep, id: UUID) -> Response:
     """Delete an User."""
     await handlers.user.delete_user(session, id)
+    await commit(session)
     return Response(status_code=204)

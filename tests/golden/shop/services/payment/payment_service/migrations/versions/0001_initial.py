@@ -31,8 +31,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("order_id", name="uq_payments_order_id"),
     )
     op.create_index("ix_payments_created_at", "payments", ["created_at"])
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("operation", sa.String(100), nullable=False),
+        sa.Column("key", sa.String(255), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("response_body", sa.Text(), nullable=True),
+        sa.Column("location", sa.String(2048), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("operation", "key", name="pk_idempotency_keys"),
+    )
+    op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_idempotency_keys_expires_at", table_name="idempotency_keys")
+    op.drop_table("idempotency_keys")
     op.drop_index("ix_payments_created_at", table_name="payments")
     op.drop_table("payments")

@@ -1,0 +1,138 @@
+"""Calls to other services: timeouts, bounded retries for idempotent requests, a circuit breaker.
+
+Correlation id and trace context travel in the headers of every call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import httpx
+from asgi_correlation_id import correlation_id
+from circuitbreaker import CircuitBreaker, CircuitBreakerError
+from opentelemetry import propagate
+from prometheus_client import Counter
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from msgen_runtime.problems import Problem
+
+M = TypeVar("M", bound=BaseModel)
+CALLS = Counter("http_client_requests_total", "Calls to other services.", ["target", "outcome"])
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class Unavailable(Exception):
+    """The downstream did not answer usably (transport error, timeout or 5xx): counts against the breaker."""
+
+    def __init__(self, target: str, reason: str, *, timed_out: bool = False) -> None:
+        super().__init__(f"{target}: {reason}")
+        self.target = target
+        self.reason = reason
+        self.timed_out = timed_out
+
+
+class DownstreamRefused(Problem):
+    """The downstream answered with a 4xx: our request was wrong for it (424 Failed Dependency)."""
+
+    def __init__(self, target: str, response: httpx.Response) -> None:
+        try:
+            detail: Any = response.json()
+        except ValueError:
+            detail = response.text[:500]
+        super().__init__(
+            424,
+            "Failed Dependency",
+            f"{target} refused the request with {response.status_code}",
+            extra={"downstream": {"service": target, "status": response.status_code, "problem": detail}},
+        )
+        self.response = response
+
+
+class ServiceClient:
+    """An HTTP client for one downstream service."""
+
+    def __init__(
+        self,
+        target: str,
+        base_url: str,
+        *,
+        timeout: float = 0.5,
+        retries: int = 2,
+        failure_threshold: int = 5,
+        recovery_timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.target = target
+        self.retries = retries
+        self.timeout = timeout
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self.breaker = CircuitBreaker(
+            failure_threshold=failure_threshold,
+            recovery_timeout=recovery_timeout,
+            expected_exception=Unavailable,
+            name=target,
+        )
+        # The decorated form is the one that refuses calls while the circuit is open.
+        self._guarded_send = self.breaker.decorate(self._send)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def request(
+        self, method: str, path: str, *, json: Any = None, timeout: float | None = None, idempotent: bool | None = None
+    ) -> httpx.Response:
+        """Send one request; retry only idempotent ones; fail fast with 503 while the breaker is open."""
+        safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        attempts = 1 + (self.retries if safe else 0)
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(attempts),
+                wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
+                retry=retry_if_exception_type(Unavailable),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._guarded_send(method, path, json, timeout)  # type: ignore[no-any-return]
+        except CircuitBreakerError:
+            CALLS.labels(self.target, "short_circuited").inc()
+            raise Problem(
+                503,
+                "Service Unavailable",
+                f"{self.target} is unavailable (circuit open): failing fast",
+                headers={"Retry-After": str(max(1, int(self.breaker.open_remaining)))},
+            ) from None
+        except Unavailable as exc:
+            if exc.timed_out:
+                raise Problem(504, "Gateway Timeout", f"{self.target} did not answer in time: {exc.reason}") from None
+            raise Problem(503, "Service Unavailable", f"{self.target} is unavailable: {exc.reason}") from None
+        raise AssertionError("unreachable")
+
+    async def _send(self, method: str, path: str, json: Any, timeout: float | None) -> httpx.Response:
+        headers: dict[str, str] = {}
+        cid = correlation_id.get()
+        if cid:
+            headers["X-Correlation-ID"] = cid
+        propagate.inject(headers)
+        try:
+            response = await self.http.request(
+                method, path, json=json, headers=headers, timeout=timeout if timeout is not None else self.timeout
+            )
+        except httpx.TimeoutException as exc:
+            CALLS.labels(self.target, "timeout").inc()
+            raise Unavailable(self.target, f"no answer within {timeout or self.timeout}s", timed_out=True) from exc
+        except httpx.TransportError as exc:
+            CALLS.labels(self.target, "transport_error").inc()
+            raise Unavailable(self.target, type(exc).__name__) from exc
+        if response.status_code >= 500:
+            CALLS.labels(self.target, "server_error").inc()
+            raise Unavailable(self.target, f"answered {response.status_code}")
+        CALLS.labels(self.target, "ok" if response.status_code < 400 else "refused").inc()
+        return response
+
+    async def call(self, method: str, path: str, model: type[M], **options: Any) -> M:
+        """A request whose 2xx answer is parsed into `model`; a 4xx becomes a 424 problem."""
+        response = await self.request(method, path, **options)
+        if response.status_code >= 400:
+            raise DownstreamRefused(self.target, response)
+        return model.model_validate(response.json())

@@ -1,0 +1,105 @@
+"""Structured JSON logs: one object a line, with the service, correlation id and trace id.
+
+Every record passes a redaction filter first, so a token, password or
+Authorization header never reaches the output, whatever the code logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from asgi_correlation_id import correlation_id
+from opentelemetry import trace
+from pythonjsonlogger.json import JsonFormatter
+
+REDACTED = "[REDACTED]"
+_SECRET_WORDS = ("authorization", "token", "password", "passwd", "secret", "cookie", "api_key", "apikey")
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+def is_secret(name: str) -> bool:
+    lowered = name.lower().replace("-", "_")
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def redact(value: Any) -> Any:
+    """A copy of `value` with every secret-looking key's value replaced."""
+    if isinstance(value, Mapping):
+        return {k: REDACTED if is_secret(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def current_trace_id() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+class ContextFilter(logging.Filter):
+    """Adds service, correlation_id and trace_id; redacts secrets in the record's extra fields."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.service = self.service
+        record.correlation_id = correlation_id.get()
+        record.trace_id = current_trace_id()
+        for key, value in list(record.__dict__.items()):
+            if key in _STANDARD:
+                continue
+            if is_secret(key):
+                setattr(record, key, REDACTED)
+            elif isinstance(value, Mapping | list | tuple):
+                setattr(record, key, redact(value))
+        return True
+
+
+class ServiceJsonFormatter(JsonFormatter):
+    """Renames the message to `event` and the level to `level`, as the services' log schema says."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(levelname)s %(service)s %(correlation_id)s %(trace_id)s %(message)s %(name)s",
+            rename_fields={"levelname": "level", "message": "event", "name": "logger"},
+            timestamp="timestamp",
+        )
+
+
+class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time of the record (test captures included)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Send every log record of the process, uvicorn's included, to stdout as JSON."""
+    handler = StdoutHandler()
+    handler.setFormatter(ServiceJsonFormatter())
+    handler.addFilter(ContextFilter(service))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    # The access log is ours (msgen_runtime.metrics); uvicorn's would repeat it unstructured.
+    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,93 @@
+"""RED metrics (rate, errors, duration) by route template, and the access log.
+
+Metric names follow the alert rules msgen generates:
+``sum(rate(http_server_errors_total[5m])) / sum(rate(http_requests_total[5m]))``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUESTS = Counter("http_requests_total", "HTTP requests served.", ["method", "route", "status"])
+SERVER_ERRORS = Counter("http_server_errors_total", "HTTP requests answered with a 5xx.", ["method", "route", "status"])
+DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0),
+)
+_access = logging.getLogger("msgen.access")
+_QUIET = ("/health/live", "/health/ready", "/metrics")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (/v1/orders/{id}), never the raw path: bounded label values."""
+    route = scope.get("route")
+    if route is not None and hasattr(route, "path"):
+        return str(route.path)
+    app = scope.get("app")
+    for candidate in getattr(getattr(app, "router", None), "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match == Match.FULL:
+            return str(candidate.path)
+    return "unmatched"
+
+
+class MetricsMiddleware:
+    """Counts and times every request, and writes one JSON access-log line for it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            method = scope["method"]
+            route = route_template(scope)
+            REQUESTS.labels(method, route, str(status)).inc()
+            if status >= 500:
+                SERVER_ERRORS.labels(method, route, str(status)).inc()
+            DURATION.labels(method, route).observe(elapsed)
+            if scope["path"] not in _QUIET:
+                _access.info(
+                    "http.request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+
+
+async def metrics_endpoint(_request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def counter_value(counter: Any, **labels: str) -> float:
+    """The current value of a labelled counter (for tests and diagnostics)."""
+    value = REGISTRY.get_sample_value(f"{counter._name}_total", labels)
+    return float(value or 0.0)

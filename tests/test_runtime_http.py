@@ -1,0 +1,121 @@
+"""Calls between services against real sockets: timeouts, retries, the breaker and its recovery."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from msgen_runtime.http import ServiceClient
+from msgen_runtime.problems import Problem
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Downstream:
+    """A real TCP server on 127.0.0.1 that either hangs or answers 200, and counts connections."""
+
+    mode: str = "hang"
+    connections: int = 0
+    headers: list[dict[str, str]] = field(default_factory=list)
+    port: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        raw = await reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode().split("\r\n")[1:]
+        self.headers.append({k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)})
+        if self.mode == "hang":
+            await asyncio.sleep(30)
+        body = b'{"ok": true}'
+        status = b"503 Service Unavailable" if self.mode == "fail" else b"200 OK"
+        writer.write(
+            b"HTTP/1.1 "
+            + status
+            + b"\r\ncontent-type: application/json\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\nconnection: close\r\n\r\n"
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def downstream() -> AsyncIterator[Downstream]:
+    server_state = Downstream()
+    server = await asyncio.start_server(server_state.handle, "127.0.0.1", 0)
+    server_state.port = server.sockets[0].getsockname()[1]
+    yield server_state
+    server.close()
+
+
+async def test_a_hanging_downstream_times_out_then_the_breaker_opens_then_recovers(downstream: Downstream) -> None:
+    client = ServiceClient(
+        "product",
+        f"http://127.0.0.1:{downstream.port}",
+        timeout=0.1,
+        retries=0,
+        failure_threshold=3,
+        recovery_timeout=1,
+    )
+    for _ in range(3):
+        with pytest.raises(Problem) as timed_out:
+            await client.request("GET", "/v1/products/1")
+        assert timed_out.value.status == 504
+    assert downstream.connections == 3
+
+    # Open: fail fast, without touching the downstream.
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(Problem) as open_circuit:
+        await client.request("GET", "/v1/products/1")
+    assert open_circuit.value.status == 503
+    assert "circuit open" in (open_circuit.value.detail or "")
+    assert "Retry-After" in open_circuit.value.headers
+    assert asyncio.get_running_loop().time() - started < 0.05
+    assert downstream.connections == 3
+
+    # Half-open after the recovery timeout: one trial call, which succeeds and closes the circuit.
+    downstream.mode = "ok"
+    await asyncio.sleep(1.1)
+    response = await client.request("GET", "/v1/products/1")
+    assert response.status_code == 200
+    assert client.breaker.closed
+    await client.close()
+
+
+async def test_idempotent_calls_are_retried_and_others_are_not(downstream: Downstream) -> None:
+    downstream.mode = "fail"
+    client = ServiceClient(
+        "payment", f"http://127.0.0.1:{downstream.port}", timeout=0.5, retries=2, failure_threshold=50
+    )
+    with pytest.raises(Problem) as got:
+        await client.request("GET", "/v1/payments/1")
+    assert got.value.status == 503
+    assert downstream.connections == 3  # one try and two retries
+    with pytest.raises(Problem):
+        await client.request("POST", "/v1/payments", json={})
+    assert downstream.connections == 4  # a POST is never retried
+    await client.close()
+
+
+async def test_correlation_id_travels_with_the_call(downstream: Downstream) -> None:
+    from asgi_correlation_id import correlation_id
+
+    downstream.mode = "ok"
+    client = ServiceClient("user", f"http://127.0.0.1:{downstream.port}", timeout=1)
+    token = correlation_id.set("c-42")
+    try:
+        await client.request("GET", "/v1/users/1")
+    finally:
+        correlation_id.reset(token)
+    assert downstream.headers[-1]["x-correlation-id"] == "c-42"
+    await client.close()
