@@ -12,9 +12,10 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from pydantic import ValidationError
 
 from msgen_runtime.app import create_service_app
-from msgen_runtime.db import Database, async_url
+from msgen_runtime.db import async_url
 from msgen_runtime.problems import Conflict, install_problem_handlers
 from msgen_runtime.schemas import PatchModel
+from msgen_runtime.settings import ServiceSettings
 from msgen_runtime.testing import temporary_database
 
 pytestmark = pytest.mark.anyio
@@ -108,15 +109,15 @@ def test_patch_model_refuses_null_for_required_fields() -> None:
         ThingUpdate.model_validate({"unknown": 1})
 
 
-async def test_readiness_follows_the_database(tmp_path: object) -> None:
-    broken = Database("postgresql://nobody@127.0.0.1:1/none")
-    app = create_service_app(title="t", version="v1", description="d", database=broken, routers=[APIRouter()])
+async def test_readiness_follows_the_database() -> None:
+    settings = ServiceSettings(service_name="t", database_url="postgresql://nobody@127.0.0.1:1/none")
+    app = create_service_app(title="t", version="v1", description="d", settings=settings, routers=[APIRouter()])
     ready = await _get(app, "/health/ready")
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "checks": {"database": "failing"}}
     live = await _get(app, "/health/live")
     assert live.status_code == 200
-    await broken.dispose()
+    await app.state.database.dispose()
 
 
 def test_temporary_database_is_created_and_dropped(postgres_url: str) -> None:
