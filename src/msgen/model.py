@@ -132,6 +132,7 @@ class Service:
     consumes: tuple[str, ...]
     ops: Ops
     env_prefix: str  # ORDER_
+    emails: tuple[EmailRule, ...] = ()
 
     def entity(self, name: str) -> Entity:
         return next(e for e in self.entities if e.name == name)
@@ -167,6 +168,7 @@ class SagaStep:
     timeout: float
     compensation_trigger: str | None
     compensation_done: str | None
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,24 @@ class Saga:
     steps: tuple[SagaStep, ...]
     on_success: str
     on_failure: str
+    key: str = ""  # the start event's key field: the saga's id
+    entity: str | None = None
+    status_field: str = "status"
+    status_started: str | None = None
+    status_completed: str | None = None
+    status_failed: str | None = None
+
+    @property
+    def const(self) -> str:
+        return self.name.upper()
+
+
+@dataclass(frozen=True)
+class EmailRule:
+    event: str
+    to: str
+    subject: str
+    body: str
 
 
 @dataclass(frozen=True)
@@ -200,6 +220,31 @@ class Slos:
     error_rate: float
     availability: float
     sample_ratio: float
+    consumer_lag: int = 1000  # messages
+    outbox_age: float = 60.0  # seconds
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Packaging and deployment settings (the spec's `deploy`), defaults filled in."""
+
+    kubernetes_version: str = "1.33"
+    registry: str = "ghcr.io/example"
+    base_image: str = "python:3.12.12-slim-bookworm"
+    namespace: str = "default"
+    ingress_kind: str = "ingress"  # or httproute
+    ingress_host: str = "api.example.com"
+    ingress_class: str = "nginx"
+    gateway_namespace: str = "gateway-system"
+    controller_namespace: str = "ingress-nginx"
+    tls_secret: str | None = None
+    mesh: str = "none"  # istio, linkerd
+    keda: bool = False
+    canary: tuple[str, ...] = ()
+    otel_collector: bool = True
+    chaos: bool = False
+    monitoring_namespace: str = "monitoring"
+    repo_url: str = "https://github.com/example/shop.git"
 
 
 @dataclass(frozen=True)
@@ -215,6 +260,7 @@ class System:
     slos: Slos
     spec_hash: str
     calls_graph: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    deploy: Deploy = field(default_factory=Deploy)
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)

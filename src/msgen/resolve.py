@@ -128,6 +128,8 @@ class _Resolver:
         self.check_calls(by_name)
         events = [self.event(name, ev) for name, ev in spec.events.items()]
         sagas = [self.saga(name) for name in spec.sagas]
+        self.check_emails()
+        deploy = self.deploy()
         if self.diagnostics:
             return None
         publishes: dict[str, list[str]] = {s: [] for s in by_name}
@@ -165,9 +167,41 @@ class _Resolver:
                 error_rate=percent(obs.slos.error_rate),
                 availability=percent(obs.slos.availability),
                 sample_ratio=obs.tracing.sample_ratio,
+                consumer_lag=obs.alerts.consumer_lag,
+                outbox_age=duration_seconds(obs.alerts.outbox_age),
             ),
             spec_hash=hashlib.sha256(self.text.encode()).hexdigest(),
             calls_graph={s.name: tuple(c.service for c in s.calls) for s in services},
+            deploy=deploy,
+        )
+
+    def deploy(self) -> m.Deploy:
+        spec = self.spec.deploy
+        for index, name in enumerate(spec.canary):
+            if name not in self.spec.services:
+                self.unknown(("deploy", "canary", index), "service", name, self.spec.services)
+        image = spec.base_image.split("@")[0].rsplit("/", 1)[-1]
+        if "@" not in spec.base_image and (":" not in image or image.endswith(":latest")):
+            self.error(("deploy", "base_image"), f"base image '{spec.base_image}' is not pinned: name a version tag")
+        ingress = spec.ingress
+        return m.Deploy(
+            kubernetes_version=spec.kubernetes_version,
+            registry=spec.registry,
+            base_image=spec.base_image,
+            namespace=spec.namespace or kebab(self.spec.system.name),
+            ingress_kind=ingress.kind,
+            ingress_host=ingress.host,
+            ingress_class=ingress.class_name,
+            gateway_namespace=ingress.gateway_namespace,
+            controller_namespace=ingress.controller_namespace,
+            tls_secret=ingress.tls_secret,
+            mesh=spec.mesh,
+            keda=spec.keda,
+            canary=tuple(spec.canary),
+            otel_collector=spec.otel_collector,
+            chaos=spec.chaos,
+            monitoring_namespace=spec.monitoring_namespace,
+            repo_url=spec.repo_url,
         )
 
     # -- services ----------------------------------------------------------
@@ -233,6 +267,9 @@ class _Resolver:
                 db_backup_retention=ops.database.backup_retention,
             ),
             env_prefix=name.upper() + "_",
+            emails=tuple(
+                m.EmailRule(event=e.on, to=e.to, subject=e.subject, body=e.body or e.subject) for e in svc.emails
+            ),
         )
 
     def check_class_names(
@@ -781,6 +818,32 @@ class _Resolver:
             description=ev.description or f"Published by {publisher} when {name.replace('.', ' ')}.",
         )
 
+    def check_saga_entity(self, name: str, spec: Any, orchestrator: str, path: Path_) -> None:
+        for where, message in _saga_entity_problems(spec, self.spec.services[orchestrator], self.spec.events):
+            self.error((*path, *where), message)
+
+    def check_emails(self) -> None:
+        for name, svc in self.spec.services.items():
+            for index, rule in enumerate(svc.emails):
+                path: Path_ = ("services", name, "emails", index)
+                event = self.spec.events.get(rule.on)
+                if event is None:
+                    self.unknown((*path, "on"), "event", rule.on, self.spec.events)
+                    continue
+                if name not in event.consumers:
+                    self.error(
+                        (*path, "on"), f"service '{name}' does not consume '{rule.on}': add it to the event's consumers"
+                    )
+                if rule.to not in event.fields:
+                    self.error(
+                        (*path, "to"), f"'{rule.on}' has no field '{rule.to}'{did_you_mean(rule.to, event.fields)}"
+                    )
+                for text_key in ("subject", "body"):
+                    text = getattr(rule, text_key) or ""
+                    for placeholder in re.findall(r"\{([^}]*)\}", text):
+                        if placeholder not in event.fields:
+                            self.error((*path, text_key), f"'{{{placeholder}}}' is not a field of '{rule.on}'")
+
     def saga(self, name: str) -> m.Saga:
         spec = self.spec.sagas[name]
         path: Path_ = ("sagas", name)
@@ -863,8 +926,10 @@ class _Resolver:
                     timeout=duration_seconds(step.timeout),
                     compensation_trigger=comp.trigger if comp else None,
                     compensation_done=comp.done if comp else None,
+                    status=step.status,
                 )
             )
+        self.check_saga_entity(name, spec, orch, path)
         return m.Saga(
             name=name,
             orchestrator=orch,
@@ -872,7 +937,49 @@ class _Resolver:
             steps=tuple(steps),
             on_success=spec.on_success,
             on_failure=spec.on_failure,
+            key=events[spec.start].key or "" if spec.start in events else "",
+            entity=spec.entity,
+            status_field=spec.status.field if spec.status else "status",
+            status_started=spec.status.started if spec.status else None,
+            status_completed=spec.status.completed if spec.status else None,
+            status_failed=spec.status.failed if spec.status else None,
         )
+
+
+def _saga_entity_problems(
+    spec: Any, orchestrator: Any, events: dict[str, EventSpec]
+) -> list[tuple[tuple[str, ...], str]]:
+    """What is wrong with a saga's entity and statuses (relative paths, messages)."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    if spec.start in events and not events[spec.start].key:
+        problems.append((("start",), f"the start event '{spec.start}' needs a 'key': the saga's id"))
+    if spec.entity is None:
+        if spec.status is not None:
+            problems.append((("status",), "'status' needs 'entity': the entity whose status the saga sets"))
+        return problems
+    if spec.entity not in orchestrator.entities:
+        hint = did_you_mean(spec.entity, orchestrator.entities)
+        problems.append((("entity",), f"the orchestrator has no entity '{spec.entity}'{hint}"))
+        return problems
+    if spec.status is None:
+        return problems
+    fields = orchestrator.entities[spec.entity].fields
+    status_field = fields.get(spec.status.field)
+    if status_field is None or status_field.type != "enum":
+        problems.append((("status", "field"), f"'{spec.status.field}' is not an enum field of {spec.entity}"))
+        return problems
+    allowed = status_field.values or []
+    wanted = [("started", spec.status.started), ("completed", spec.status.completed), ("failed", spec.status.failed)]
+    wanted += [(f"steps.{s.name}", s.status) for s in spec.steps]
+    for where, value in wanted:
+        if value is not None and value not in allowed:
+            problems.append(
+                (
+                    (("status", where) if "." not in where else ("steps",)),
+                    f"status '{value}' is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}",
+                )
+            )
+    return problems
 
 
 def _empty_saga(name: str) -> m.Saga:

@@ -239,12 +239,22 @@ class OpsSpec(Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
 
+class EmailSpec(Strict):
+    """A mail the service sends when it receives an event."""
+
+    on: str = Field(description="An event this service consumes.")
+    to: str = Field(description="The payload field holding the recipient's address.")
+    subject: str = Field(description="The subject; {field} is replaced by the payload's field.")
+    body: str | None = Field(None, description="The text; {field} placeholders as in the subject.")
+
+
 class ServiceSpec(Strict):
     description: str | None = None
     entities: dict[str, EntitySpec] = Field(default_factory=dict)
     value_objects: dict[str, ValueObjectSpec] = Field(default_factory=dict)
     api: ApiSpec = Field(default_factory=ApiSpec)
     calls: list[CallSpec] = Field(default_factory=list)
+    emails: list[EmailSpec] = Field(default_factory=list)
     ops: OpsSpec = Field(default_factory=OpsSpec)
 
 
@@ -271,6 +281,16 @@ class SagaStepSpec(Strict):
     failure: str | None = None
     timeout: DurationStr = "30s"
     compensation: CompensationSpec | None = None
+    status: str | None = Field(None, description="The status the saga's entity takes when this step succeeds.")
+
+
+class SagaStatusSpec(Strict):
+    """The statuses a saga gives its entity (values of one of its enum fields)."""
+
+    field: str = "status"
+    started: str | None = None
+    completed: str | None = None
+    failed: str | None = None
 
 
 class SagaSpec(Strict):
@@ -279,6 +299,8 @@ class SagaSpec(Strict):
     steps: list[SagaStepSpec] = Field(min_length=1)
     on_success: str
     on_failure: str
+    entity: str | None = Field(None, description="The orchestrator's entity the saga is about; its id is the key.")
+    status: SagaStatusSpec | None = None
 
 
 class AuthSpec(Strict):
@@ -317,9 +339,56 @@ class TracingSpec(Strict):
     sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
 
 
+class AlertsSpec(Strict):
+    consumer_lag: int = Field(1000, ge=1, description="Messages a consumer may lag behind before an alert.")
+    outbox_age: DurationStr = Field("60s", description="Age of the oldest unpublished outbox row that alerts.")
+
+
 class ObservabilitySpec(Strict):
     tracing: TracingSpec = Field(default_factory=TracingSpec)
     slos: SloSpec = Field(default_factory=SloSpec)
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+
+
+IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+HOST_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+K8S_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class IngressSpec(Strict):
+    kind: Literal["ingress", "httproute"] = Field("ingress", description="An Ingress, or a Gateway API HTTPRoute.")
+    host: str = Field("api.example.com", pattern=HOST_PATTERN)
+    class_name: str = Field(
+        "nginx", pattern=K8S_NAME_PATTERN, description="The IngressClass, or the Gateway an HTTPRoute attaches to."
+    )
+    gateway_namespace: str = Field(
+        "gateway-system", pattern=K8S_NAME_PATTERN, description="The namespace of that Gateway (kind httproute)."
+    )
+    controller_namespace: str = Field(
+        "ingress-nginx", pattern=K8S_NAME_PATTERN, description="Where the pods that forward to the gateway run."
+    )
+    tls_secret: str | None = Field(None, pattern=K8S_NAME_PATTERN, description="The TLS certificate's Secret.")
+
+
+class DeploySpec(Strict):
+    """How the system is packaged and deployed: images, Kubernetes, mesh and extras."""
+
+    kubernetes_version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$", description="The Kubernetes minor version.")
+    registry: str = Field("ghcr.io/example", pattern=r"^[a-z0-9][a-z0-9._:/-]*[a-z0-9]$")
+    base_image: str = Field(
+        "python:3.12.12-slim-bookworm",
+        pattern=IMAGE_PATTERN,
+        description="The Python base image, pinned by tag or digest (never latest).",
+    )
+    namespace: str | None = Field(None, pattern=K8S_NAME_PATTERN, description="Default: the system's name.")
+    ingress: IngressSpec = Field(default_factory=IngressSpec)
+    mesh: Literal["none", "istio", "linkerd"] = "none"
+    keda: bool = Field(False, description="Scale event consumers on consumer lag with KEDA.")
+    canary: list[str] = Field(default_factory=list, description="Services rolled out as Argo Rollouts canaries.")
+    otel_collector: bool = Field(True, description="An OpenTelemetry Collector with tail sampling.")
+    chaos: bool = Field(False, description="A Litmus pod-delete experiment in the dev overlay.")
+    monitoring_namespace: str = Field("monitoring", pattern=K8S_NAME_PATTERN)
+    repo_url: str = Field("https://github.com/example/shop.git", description="The Git repository Argo CD syncs.")
 
 
 class SystemSpec(Strict):
@@ -339,3 +408,4 @@ class SpecFile(Strict):
     sagas: dict[str, SagaSpec] = Field(default_factory=dict)
     gateway: GatewaySpec = Field(default_factory=GatewaySpec)
     observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
+    deploy: DeploySpec = Field(default_factory=DeploySpec)

@@ -19,11 +19,13 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from msgen_runtime import mail
 from msgen_runtime.cache import make_cache
 from msgen_runtime.db import Database
 from msgen_runtime.health import health_router
 from msgen_runtime.idempotency import IdempotencyKeyMixin, purge_expired
 from msgen_runtime.logs import configure_logging
+from msgen_runtime.messaging.runtime import Messaging, MessagingConfig
 from msgen_runtime.metrics import MetricsMiddleware, metrics_endpoint
 from msgen_runtime.problems import install_problem_handlers
 from msgen_runtime.settings import ServiceSettings
@@ -49,9 +51,31 @@ def create_service_app(
     idempotency_model: type[IdempotencyKeyMixin] | None = None,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     span_exporter: SpanExporter | None = None,
+    messaging: MessagingConfig | None = None,
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level)
     database = Database(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
+    mail.configure(
+        mail.MailSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+        )
+    )
+    bus = (
+        Messaging(
+            messaging,
+            service=settings.service_name,
+            broker_url=settings.broker_url,
+            database=database,
+            registry_url=settings.schema_registry_url,
+        )
+        if messaging is not None
+        else None
+    )
     cache = make_cache(
         settings.service_name, settings.redis_url, settings.cache_namespace, enabled=settings.cache_enabled
     )
@@ -59,10 +83,14 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         purger = asyncio.create_task(_purge_forever(database, idempotency_model, settings.idempotency_purge_seconds))
+        if bus is not None:
+            await bus.start()
         _log.info("service.started", extra={"version": version})
         try:
             yield
         finally:
+            if bus is not None:
+                await bus.stop()
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
@@ -87,13 +115,18 @@ def create_service_app(
         generator=lambda: str(uuid.uuid4()),
         validator=valid_correlation_id,
     )
-    app.include_router(health_router({"database": database.ping}))
+    checks: dict[str, Callable[[], Awaitable[bool]]] = {"database": database.ping}
+    if bus is not None:
+        checks["broker"] = bus.ready
+        app.include_router(bus.admin_router())
+    app.include_router(health_router(checks))
     app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:
         app.include_router(router)
     app.state.settings = settings
     app.state.database = database
     app.state.cache = cache
+    app.state.messaging = bus
     configure_tracing(
         app,
         service=settings.service_name,

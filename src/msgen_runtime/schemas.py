@@ -37,3 +37,9 @@ class ClientModel(BaseModel):
     """A model in a generated client: a tolerant reader, fields added by the provider are ignored."""
 
     model_config = ConfigDict(extra="ignore", regex_engine="python-re")
+
+
+class EventPayload(BaseModel):
+    """An event's payload, as its Avro schema says; unknown fields are ignored (tolerant reader)."""
+
+    model_config = ConfigDict(extra="ignore", regex_engine="python-re")

@@ -24,3 +24,13 @@ class ServiceSettings(BaseSettings):
     trace_sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
     idempotency_ttl_seconds: int = Field(86_400, ge=1)
     idempotency_purge_seconds: float = Field(600.0, gt=0)
+    broker_url: str | None = Field(
+        None, description="nats://, kafka:// or amqp://; the spec's broker on 127.0.0.1 when unset."
+    )
+    schema_registry_url: str | None = Field(None, description="Confluent wire format against this registry when set.")
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "no-reply@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False

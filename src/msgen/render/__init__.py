@@ -18,6 +18,7 @@ from msgen import __version__
 from msgen import model as m
 from msgen.names import snake
 from msgen.render.avro import avro_schema
+from msgen.render.events import event_handlers_view, events_view, messaging_view, orchestrated, uses_messaging
 from msgen.render.formatting import format_python
 from msgen.render.migrations import initial_migration
 from msgen.render.openapi import openapi_document, to_yaml
@@ -95,20 +96,22 @@ def render_service(system: m.System, service: m.Service) -> Files:
         f"{pkg}/__init__.py": _render("service/package/__init__.py.j2", **ctx),
         f"{pkg}/settings.py": _render("service/package/settings.py.j2", view=settings_view(service), **ctx),
         f"{pkg}/main.py": _render("service/package/main.py.j2", view=main_view(service), **ctx),
-        f"{pkg}/models.py": _render("service/package/models.py.j2", view=models_view(service), **ctx),
+        f"{pkg}/models.py": _render("service/package/models.py.j2", view=models_view(service, system.sagas), **ctx),
         f"{pkg}/schemas.py": _render("service/package/schemas.py.j2", view=schemas_view(service), **ctx),
         f"{pkg}/api/__init__.py": _render("service/package/api/__init__.py.j2", **ctx),
         f"{pkg}/api/routes.py": _render("service/package/api/routes.py.j2", view=routes_view(service, system), **ctx),
         f"{pkg}/handlers/__init__.py": _render(
-            "service/package/handlers/__init__.py.j2", modules=service.handler_modules(), **ctx
+            "service/package/handlers/__init__.py.j2", modules=handler_modules(system, service), **ctx
         ),
         f"{pkg}/migrations/env.py": _render("service/package/migrations/env.py.j2", **ctx),
         f"{pkg}/migrations/script.py.mako": (templates_dir() / "service/package/migrations/script.py.mako").read_text(),
         f"{pkg}/migrations/versions/0001_initial.py": _render(
-            "service/package/migrations/versions/migration.py.j2", view=initial_migration(service), **ctx
+            "service/package/migrations/versions/migration.py.j2", view=initial_migration(service, system.sagas), **ctx
         ),
         f"{root}/tests/__init__.py": "",
-        f"{root}/tests/conftest.py": _render("service/tests/conftest.py.j2", **ctx),
+        f"{root}/tests/conftest.py": _render(
+            "service/tests/conftest.py.j2", view={"messaging": uses_messaging(service)}, **ctx
+        ),
         f"{root}/tests/test_api.py": _render("service/tests/test_api.py.j2", view=tests_view(service, system), **ctx),
         f"{root}/tests/test_contract.py": _render(
             "service/tests/test_contract.py.j2",
@@ -124,16 +127,35 @@ def render_service(system: m.System, service: m.Service) -> Files:
             files[f"{pkg}/clients/{client['module']}.py"] = _render(
                 "service/package/clients/client.py.j2", client=client, **ctx
             )
+    start_events = {saga.entity: system.event(saga.start) for saga in orchestrated(system, service) if saga.entity}
     for module in service.handler_modules():
         title = (
-            f"{service.entity(_entity_of(service, module)).name} operations"
-            if module != "operations"
-            else ("Custom operations")
+            "Custom operations"
+            if module == "operations"
+            else f"{service.entity(_entity_of(service, module)).name} operations"
         )
         files[f"{pkg}/handlers/{module}.py"] = _render(
-            "service/package/handlers/module.py.j2", view=handlers_view(service, module), title=title, **ctx
+            "service/package/handlers/module.py.j2",
+            view=handlers_view(service, module, start_events),
+            title=title,
+            **ctx,
         )
+    if uses_messaging(service):
+        files[f"{pkg}/events.py"] = _render("service/package/events.py.j2", view=events_view(system, service), **ctx)
+        files[f"{pkg}/messaging.py"] = _render(
+            "service/package/messaging.py.j2", view=messaging_view(system, service), **ctx
+        )
+        handlers = event_handlers_view(system, service)
+        if handlers["handlers"]:
+            files[f"{pkg}/handlers/events.py"] = _render("service/package/handlers/events.py.j2", view=handlers, **ctx)
     return files
+
+
+def handler_modules(system: m.System, service: m.Service) -> tuple[str, ...]:
+    modules = set(service.handler_modules())
+    if uses_messaging(service) and event_handlers_view(system, service)["handlers"]:
+        modules.add("events")
+    return tuple(sorted(modules))
 
 
 def _entity_of(service: m.Service, module: str) -> str:

@@ -249,6 +249,29 @@ def openapi_document(system: m.System, service: m.Service) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in service.operations:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, service)
+    for saga in system.sagas:
+        if saga.orchestrator == service.name and saga.entity:
+            entity = service.entity(saga.entity)
+            final = " or ".join(s for s in (saga.status_completed, saga.status_failed) if s)
+            paths[f"/{system.api_version}{entity.resource}/{{id}}/events"] = {
+                "get": {
+                    "operationId": f"stream{entity.name}Events",
+                    "summary": f"Follow {a(entity.name)} status as Server-Sent Events",
+                    "description": f"One `status` event per status, in order, until {final}.",
+                    "tags": [entity.name],
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The status stream.",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        },
+                        "404": _problem("Not found."),
+                        "422": _problem("The request does not match the contract."),
+                    },
+                }
+            }
     return {
         "openapi": "3.1.0",
         "info": {

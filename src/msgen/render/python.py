@@ -233,7 +233,7 @@ def schemas_view(service: m.Service) -> dict[str, Any]:
     }
 
 
-def models_view(service: m.Service) -> dict[str, Any]:
+def models_view(service: m.Service, sagas: tuple[m.Saga, ...] = ()) -> dict[str, Any]:
     imports = Imports()
     imports.module("sqlalchemy as sa")
     imports.add("sqlalchemy.orm", "DeclarativeBase", "Mapped", "mapped_column")
@@ -272,7 +272,73 @@ def models_view(service: m.Service) -> dict[str, Any]:
     idempotency = any(op.idempotent for op in service.operations)
     if idempotency:
         imports.add("msgen_runtime.idempotency", "IdempotencyKeyMixin")
-    return {"imports": imports.lines(), "entities": entities, "idempotency": idempotency}
+    tables = messaging_tables(service, sagas)
+    for mixin, module in (
+        ("OutboxMessageMixin", "outbox"),
+        ("OutboxPartitionMixin", "outbox"),
+        ("InboxMessageMixin", "consumer"),
+        ("DeadLetterMixin", "consumer"),
+        ("SagaStateMixin", "saga"),
+        ("StatusLogMixin", "saga"),
+    ):
+        if any(t["mixin"] == mixin for t in tables):
+            imports.add(f"msgen_runtime.messaging.{module}", mixin)
+    return {"imports": imports.lines(), "entities": entities, "idempotency": idempotency, "messaging": tables}
+
+
+def messaging_tables(service: m.Service, sagas: tuple[m.Saga, ...]) -> list[dict[str, str]]:
+    """The runtime's tables this service needs: outbox, inbox, dead letters, saga state, status log."""
+    tables = []
+    if service.publishes:
+        tables += [
+            {
+                "name": "OutboxMessage",
+                "mixin": "OutboxMessageMixin",
+                "table": "outbox",
+                "doc": "Events waiting to be relayed, written with the business change.",
+            },
+            {
+                "name": "OutboxPartition",
+                "mixin": "OutboxPartitionMixin",
+                "table": "outbox_partitions",
+                "doc": "The partitions of the outbox a relay claims.",
+            },
+        ]
+    if service.consumes:
+        tables += [
+            {
+                "name": "InboxMessage",
+                "mixin": "InboxMessageMixin",
+                "table": "inbox",
+                "doc": "Messages already handled: a redelivery has no second effect.",
+            },
+            {
+                "name": "DeadLetter",
+                "mixin": "DeadLetterMixin",
+                "table": "dead_letters",
+                "doc": "Messages that could not be handled, for msgen dlq.",
+            },
+        ]
+    mine = [saga for saga in sagas if saga.orchestrator == service.name]
+    if mine:
+        tables.append(
+            {
+                "name": "SagaState",
+                "mixin": "SagaStateMixin",
+                "table": "saga_states",
+                "doc": "The state of each saga this service orchestrates.",
+            }
+        )
+    if any(saga.entity for saga in mine):
+        tables.append(
+            {
+                "name": "StatusLog",
+                "mixin": "StatusLogMixin",
+                "table": "status_log",
+                "doc": "Every status the saga's entity went through, in order.",
+            }
+        )
+    return tables
 
 
 def json_fields(entity: m.Entity) -> tuple[str, ...]:
@@ -314,6 +380,9 @@ def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
     for op in service.operations:
         handler_modules.add(op.handler_module)
         routes.append(_route(op, service, system, imports, cached))
+    for saga in system.sagas:
+        if saga.orchestrator == service.name and saga.entity:
+            routes.append(_status_stream_route(saga, service.entity(saga.entity), imports))
     model_names = sorted({n for op in service.operations for n in (op.request, op.response) if n})
     if model_names:
         imports.add(f"{service.package}.schemas", *model_names)
@@ -324,6 +393,39 @@ def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
         "prefix": f"/{system.api_version}",
         "deps": deps,
     }
+
+
+def status_stream_path(entity: m.Entity) -> str:
+    return f"{entity.resource}/{{id}}/events"
+
+
+def _status_stream_route(saga: m.Saga, entity: m.Entity, imports: Imports) -> RouteView:
+    """GET /<resources>/{id}/events: the entity's statuses as Server-Sent Events, until a final one."""
+    imports.add("uuid", "UUID")
+    imports.add("fastapi", "Request")
+    imports.add("sse_starlette", "EventSourceResponse")
+    imports.add("msgen_runtime", "crud")
+    imports.add("msgen_runtime.messaging.saga", "status_events")
+    imports.add(f"{saga.orchestrator}_service.models", entity.name, "StatusLog")
+    final = sorted(s for s in (saga.status_completed, saga.status_failed) if s)
+    return RouteView(
+        function=f"stream_{entity.snake}_events",
+        decorator=(
+            f"@router.get({status_stream_path(entity)!r}, operation_id='stream{entity.name}Events', "
+            f"summary='Follow {a(entity.name)} status as Server-Sent Events', response_class=EventSourceResponse, "
+            "responses={200: {'content': {'text/event-stream': {}}}})"
+        ),
+        params=["request: Request", "session: SessionDep", "id: UUID"],
+        returns="EventSourceResponse",
+        doc=f'"""Every status of the {entity.name}, in order, until it is {" or ".join(final)}."""',
+        body=[
+            f"await crud.get_or_404(session, {entity.name}, id)",
+            "stream = status_events(",
+            f"    request.app.state.database.sessions, StatusLog, str(id), final=frozenset({final!r})",
+            ")",
+            "return EventSourceResponse(stream)",
+        ],
+    )
 
 
 def _route(
@@ -428,7 +530,19 @@ class HandlerFunction:
     body: list[str]
 
 
-def handlers_view(service: m.Service, module: str) -> dict[str, Any]:
+def _from_entity(event: m.Event, entity: m.Entity, var: str) -> str:
+    """`Event.model_validate({...})` from an entity row, field by field (its id as `<entity>_id`)."""
+    names = {f.name for f in entity.fields}
+    parts = []
+    for f in event.fields:
+        if f.name == f"{entity.snake}_id":
+            parts.append(f"{f.name!r}: {var}.id")
+        elif f.name in names:
+            parts.append(f"{f.name!r}: {var}.{f.name}")
+    return f"{event.class_name}.model_validate({{{', '.join(parts)}}})"
+
+
+def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Event] | None = None) -> dict[str, Any]:
     imports = Imports()
     imports.add("sqlalchemy.ext.asyncio", "AsyncSession")
     functions: list[HandlerFunction] = []
@@ -476,10 +590,13 @@ def handlers_view(service: m.Service, module: str) -> dict[str, Any]:
                 ]
             elif op.action == "create":
                 returns = read
-                body = [
-                    f"{var} = await crud.create(session, {entity.name}, crud.row_from(payload{jf_text}))",
-                    f"return {read}.model_validate({var})",
-                ]
+                body = [f"{var} = await crud.create(session, {entity.name}, crud.row_from(payload{jf_text}))"]
+                if start_events and entity.name in start_events:
+                    event = start_events[entity.name]
+                    imports.add(f"{service.package}.events", event.class_name, "publish")
+                    body.append(f"# starts the saga: {event.name} goes out with this transaction")
+                    body.append(f"await publish(session, {_from_entity(event, entity, var)})")
+                body.append(f"return {read}.model_validate({var})")
             elif op.action == "update":
                 returns = read
                 body = [
@@ -554,7 +671,7 @@ def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
         for op in service.operations
         if op.is_custom and not any("{" + p + "}" in op.path for p in op.path_params if p != "id") and not op.request
     ]
-    return {"entities": entities, "custom": custom}
+    return {"entities": entities, "custom": custom, "messaging": bool(service.publishes or service.consumes)}
 
 
 def downstreams(service: m.Service) -> list[dict[str, str]]:
@@ -576,6 +693,9 @@ def downstreams(service: m.Service) -> list[dict[str, str]]:
 
 def main_view(service: m.Service) -> dict[str, Any]:
     imports = Imports()
+    messaging = bool(service.publishes or service.consumes)
+    if messaging:
+        imports.add(f"{service.package}.messaging", "MESSAGING")
     imports.add(f"{service.package}.api.routes", "router")
     imports.add(f"{service.package}.settings", "Settings")
     idempotency = any(op.idempotent for op in service.operations)
@@ -583,7 +703,12 @@ def main_view(service: m.Service) -> dict[str, Any]:
         imports.add(f"{service.package}.models", "IdempotencyKey")
     if service.calls:
         imports.add(f"{service.package}.clients", "configure_clients")
-    return {"imports": imports.lines(), "idempotency": idempotency, "has_clients": bool(service.calls)}
+    return {
+        "imports": imports.lines(),
+        "idempotency": idempotency,
+        "has_clients": bool(service.calls),
+        "messaging": messaging,
+    }
 
 
 def settings_view(service: m.Service) -> dict[str, Any]:

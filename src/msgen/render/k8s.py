@@ -1,0 +1,366 @@
+"""Kubernetes: a kustomize base plus `dev` and `prod` overlays under deploy/k8s/.
+
+Every name, label, port and environment variable is decided here; the
+templates under templates/deploy/k8s/ only lay the resources out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from msgen import model as m
+from msgen.names import kebab
+from msgen.render.yamltext import Renderer
+
+HTTP_PORT = 8000  # every generated service and the gateway listen here in containers
+APP_UID = 10001  # the non-root user of the images (see templates/service/Dockerfile.j2)
+POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.2"
+REDIS_IMAGE = "redis:7.4.1-alpine"
+NATS_IMAGE = "nats:2.10.22-alpine"
+KAFKA_VERSION = "3.9.0"
+OTEL_COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.114.0"
+ROLLOUTS_API = "argoproj.io/v1alpha1"
+
+# The pods each piece of the data and messaging layer runs as, for NetworkPolicies.
+_BROKER = {
+    "kafka": {"port": 9092, "operator_namespace": "strimzi"},
+    "nats": {"port": 4222, "operator_namespace": ""},
+    "rabbitmq": {"port": 5672, "operator_namespace": "rabbitmq-system"},
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A Deployment with its Service, ServiceAccount, ConfigMap, HPA and PDB."""
+
+    name: str  # order (or gateway)
+    app: str  # order-service: the Deployment, Service, ServiceAccount, ConfigMap name
+    component: str  # service or gateway
+    image: str  # registry/app:tag
+    replicas_min: int
+    replicas_max: int
+    cpu_target: int
+    requests: dict[str, str]
+    limits: dict[str, str]
+    config: dict[str, str]  # ConfigMap data (never secrets)
+    secret_env: tuple[tuple[str, str, str], ...]  # (variable, Secret, key)
+    migrate: bool  # run Alembic in an init container
+    canary: bool  # rolled out by an Argo Rollouts canary
+    keda: bool  # scaled by a KEDA ScaledObject instead of an HPA
+    consumer_lag_query: str | None = None
+    ingress_from: tuple[dict[str, Any], ...] = ()  # NetworkPolicy peers allowed in on HTTP_PORT
+    egress_to: tuple[dict[str, Any], ...] = ()  # NetworkPolicy egress rules
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def selector(self) -> dict[str, str]:
+        return {"app.kubernetes.io/name": self.app}
+
+    @property
+    def scale_target(self) -> dict[str, str]:
+        if self.canary:
+            return {"apiVersion": ROLLOUTS_API, "kind": "Rollout", "name": self.app}
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "name": self.app}
+
+
+def pod(app: str) -> dict[str, Any]:
+    """A NetworkPolicy peer: the pods of `app` in the same namespace."""
+    return {"podSelector": {"matchLabels": {"app.kubernetes.io/name": app}}}
+
+
+def namespace_peer(name: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def egress(peers: list[dict[str, Any]], *ports: int) -> dict[str, Any]:
+    rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": p} for p in ports]}
+    if peers:
+        rule["to"] = peers
+    return rule
+
+
+def image_of(system: m.System, app: str) -> str:
+    return f"{system.deploy.registry}/{app}:{IMAGE_TAG}"
+
+
+IMAGE_TAG = "0.1.0"  # the version of every generated service's distribution
+
+
+def broker_view(system: m.System) -> dict[str, Any]:
+    """Where the broker runs and how services reach it."""
+    name = kebab(system.name)
+    kind = system.broker
+    if kind == "kafka":
+        cluster = f"{name}-kafka"
+        return {
+            "kind": kind,
+            "cluster": cluster,
+            "url": f"{cluster}-kafka-bootstrap:9092",
+            "selector": {"strimzi.io/cluster": cluster},
+            "port": 9092,
+            "operator_namespace": "strimzi",
+            "version": KAFKA_VERSION,
+            "topics": [
+                {"name": topic.replace(".", "-").replace("_", "-"), "topic": topic}
+                for event in system.events
+                for topic in (event.topic, f"{event.topic}.dlq")
+            ],
+        }
+    if kind == "rabbitmq":
+        cluster = f"{name}-rabbitmq"
+        return {
+            "kind": kind,
+            "cluster": cluster,
+            "url": f"amqp://$(BROKER_USERNAME):$(BROKER_PASSWORD)@{cluster}:5672/",
+            "selector": {"app.kubernetes.io/name": cluster},
+            "port": 5672,
+            "operator_namespace": "rabbitmq-system",
+            "secret": f"{cluster}-default-user",
+        }
+    return {
+        "kind": "nats",
+        "cluster": "nats",
+        "url": "nats://nats:4222",
+        "selector": {"app.kubernetes.io/name": "nats"},
+        "port": 4222,
+        "operator_namespace": "",
+        "image": NATS_IMAGE,
+    }
+
+
+def workloads(system: m.System) -> list[Workload]:
+    """The services and the gateway, as Kubernetes workloads."""
+    deploy = system.deploy
+    broker = broker_view(system)
+    callers: dict[str, set[str]] = {s.name: set() for s in system.services}
+    for service in system.services:
+        for call in service.calls:
+            callers[call.service].add(service.kebab)
+    common_config: dict[str, str] = {"LOG_LEVEL": "INFO", "REDIS_URL": "redis://redis:6379/0"}
+    if deploy.otel_collector:
+        # The collector samples by tail (every error, a share of the rest), so services send every span.
+        common_config["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://otel-collector:4318"
+        common_config["TRACE_SAMPLE_RATIO"] = "1.0"
+    else:
+        common_config["TRACE_SAMPLE_RATIO"] = _number(system.slos.sample_ratio)
+    monitoring = namespace_peer(deploy.monitoring_namespace)
+    shared_egress = [egress([pod("redis")], 6379)]
+    if deploy.otel_collector:
+        shared_egress.append(egress([pod("otel-collector")], 4317, 4318))
+    out: list[Workload] = []
+    for service in system.services:
+        messaging = bool(service.publishes or service.consumes)
+        config = dict(common_config)
+        secret_env: list[tuple[str, str, str]] = [("DATABASE_URL", f"{kebab(service.name)}-db-app", "uri")]
+        if messaging:
+            config["BROKER_URL"] = broker["url"]
+            if broker["kind"] == "rabbitmq":
+                secret_env += [
+                    ("BROKER_USERNAME", broker["secret"], "username"),
+                    ("BROKER_PASSWORD", broker["secret"], "password"),
+                ]
+        callees = sorted({call.service for call in service.calls})
+        for callee in callees:
+            config[f"{callee.upper()}_URL"] = f"http://{kebab(callee)}-service"
+        rules = [egress([{"podSelector": {"matchLabels": {"cnpg.io/cluster": f"{kebab(service.name)}-db"}}}], 5432)]
+        if messaging:
+            rules.append(egress([{"podSelector": {"matchLabels": broker["selector"]}}], broker["port"]))
+        rules += shared_egress
+        if callees:
+            rules.append(egress([pod(f"{kebab(c)}-service") for c in callees], HTTP_PORT))
+        keda = deploy.keda and bool(service.consumes)
+        out.append(
+            Workload(
+                name=service.name,
+                app=service.kebab,
+                component="service",
+                image=image_of(system, service.kebab),
+                replicas_min=service.ops.replicas_min,
+                replicas_max=service.ops.replicas_max,
+                cpu_target=service.ops.cpu_target,
+                requests=dict(service.ops.requests),
+                limits=dict(service.ops.limits),
+                config=dict(sorted(config.items())),
+                secret_env=tuple(secret_env),
+                migrate=True,
+                canary=service.name in deploy.canary,
+                keda=keda,
+                consumer_lag_query=f'sum(msgen_consumer_lag_messages{{service="{service.name}"}})' if keda else None,
+                ingress_from=(pod("gateway"), *(pod(c) for c in sorted(callers[service.name])), monitoring),
+                egress_to=tuple(rules),
+            )
+        )
+    gateway_config = dict(common_config)
+    for service in system.services:
+        gateway_config[f"{service.name.upper()}_URL"] = f"http://{service.kebab}"
+    out.append(
+        Workload(
+            name="gateway",
+            app="gateway",
+            component="gateway",
+            image=image_of(system, "gateway"),
+            replicas_min=3,
+            replicas_max=15,
+            cpu_target=60,
+            requests={"cpu": "100m", "memory": "128Mi"},
+            limits={"cpu": "500m", "memory": "256Mi"},
+            config=dict(sorted(gateway_config.items())),
+            secret_env=(),
+            migrate=False,
+            canary=False,
+            keda=False,
+            ingress_from=(namespace_peer(deploy.controller_namespace), monitoring),
+            egress_to=(*shared_egress, egress([pod(s.kebab) for s in system.services], HTTP_PORT)),
+        )
+    )
+    return out
+
+
+def routes(system: m.System) -> list[str]:
+    """The path prefixes the gateway serves: the first segment of every operation, under the API version."""
+    prefixes = {
+        f"/{system.api_version}/{op.route.strip('/').split('/')[0]}" for s in system.services for op in s.operations
+    }
+    return sorted(prefixes)
+
+
+def network_view(system: m.System, items: list[Workload]) -> dict[str, Any]:
+    """Default deny, then exactly the flows the system needs."""
+    deploy = system.deploy
+    broker = broker_view(system)
+    monitoring = namespace_peer(deploy.monitoring_namespace)
+    services = [w for w in items if w.component == "service"]
+    messaging = [s.kebab for s in system.services if s.publishes or s.consumes]
+    databases = [
+        {
+            "name": f"{kebab(s.name)}-db",
+            "client": s.kebab,
+        }
+        for s in system.services
+    ]
+    mesh_egress: list[dict[str, Any]] = []
+    mesh_ingress_ports: list[int] = []
+    if deploy.mesh == "istio":
+        mesh_egress = [egress([namespace_peer("istio-system")], 15012, 15017)]
+    elif deploy.mesh == "linkerd":
+        mesh_egress = [egress([namespace_peer("linkerd")], 8080, 8086, 8090)]
+        mesh_ingress_ports = [4143]  # the linkerd proxy's inbound port, between meshed pods
+    return {
+        "workloads": items,
+        "services": services,
+        "databases": databases,
+        "broker": broker,
+        "broker_clients": [pod(app) for app in messaging],
+        "monitoring": monitoring,
+        "mesh_egress": mesh_egress,
+        "mesh_ingress_ports": mesh_ingress_ports,
+        "otel": deploy.otel_collector,
+        "all_apps": [pod(w.app) for w in items],
+    }
+
+
+def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
+    """deploy/k8s/base and its overlays."""
+    deploy = system.deploy
+    items = workloads(system)
+    broker = broker_view(system)
+    base = "deploy/k8s/base"
+    ctx: dict[str, Any] = {
+        "system": system,
+        "deploy": deploy,
+        "http_port": HTTP_PORT,
+        "uid": APP_UID,
+        "broker": broker,
+        "routes": routes(system),
+    }
+    files: dict[str, str] = {}
+    resources: list[str] = []
+    for w in items:
+        path = f"workloads/{w.app}.yaml"
+        files[f"{base}/{path}"] = r.render("deploy/k8s/workload.yaml.j2", w=w, **ctx)
+        resources.append(path)
+    files[f"{base}/gateway-route.yaml"] = r.render("deploy/k8s/gateway-route.yaml.j2", **ctx)
+    resources.append("gateway-route.yaml")
+    files[f"{base}/databases.yaml"] = r.render(
+        "deploy/k8s/databases.yaml.j2", databases=database_view(system), postgres_image=POSTGRES_IMAGE, **ctx
+    )
+    resources.append("databases.yaml")
+    files[f"{base}/broker.yaml"] = r.render("deploy/k8s/broker-" + broker["kind"] + ".yaml.j2", **ctx)
+    resources.append("broker.yaml")
+    files[f"{base}/redis.yaml"] = r.render("deploy/k8s/redis.yaml.j2", redis_image=REDIS_IMAGE, **ctx)
+    resources.append("redis.yaml")
+    files[f"{base}/network-policies.yaml"] = r.render(
+        "deploy/k8s/network-policies.yaml.j2", net=network_view(system, items), **ctx
+    )
+    resources.append("network-policies.yaml")
+    if deploy.otel_collector:
+        files[f"{base}/otel-collector.yaml"] = r.render(
+            "deploy/k8s/otel-collector.yaml.j2",
+            image=OTEL_COLLECTOR_IMAGE,
+            sampling_percentage=_number(system.slos.sample_ratio * 100),
+            **ctx,
+        )
+        resources.append("otel-collector.yaml")
+    if deploy.mesh == "istio":
+        files[f"{base}/mesh.yaml"] = r.render("deploy/k8s/mesh-istio.yaml.j2", **ctx)
+        resources.append("mesh.yaml")
+    canaries = [w for w in items if w.canary]
+    if canaries:
+        files[f"{base}/canary.yaml"] = r.render(
+            "deploy/k8s/canary.yaml.j2", canaries=canaries, max_error_ratio=_number(system.slos.error_rate), **ctx
+        )
+        resources.append("canary.yaml")
+    scaled = [w for w in items if w.keda]
+    if scaled:
+        files[f"{base}/keda.yaml"] = r.render(
+            "deploy/k8s/keda.yaml.j2", scaled=scaled, lag_per_replica=max(1, system.slos.consumer_lag // 10), **ctx
+        )
+        resources.append("keda.yaml")
+    resources.append("monitoring.yaml")  # rendered by observability.py
+    files[f"{base}/kustomization.yaml"] = r.render("deploy/k8s/base-kustomization.yaml.j2", resources=resources, **ctx)
+    for overlay in ("dev", "prod"):
+        namespace = deploy.namespace if overlay == "prod" else f"{deploy.namespace}-dev"
+        root = f"deploy/k8s/overlays/{overlay}"
+        octx = {**ctx, "overlay": overlay, "namespace": namespace, "workloads": items}
+        files[f"{root}/namespace.yaml"] = r.render("deploy/k8s/namespace.yaml.j2", **octx)
+        extra: list[str] = []
+        if overlay == "dev" and deploy.chaos:
+            target = chaos_target(system)
+            files[f"{root}/chaos.yaml"] = r.render("deploy/k8s/chaos.yaml.j2", target=target, **octx)
+            extra.append("chaos.yaml")
+        files[f"{root}/kustomization.yaml"] = r.render("deploy/k8s/overlay-kustomization.yaml.j2", extra=extra, **octx)
+    return files
+
+
+def database_view(system: m.System) -> list[dict[str, Any]]:
+    out = []
+    for s in system.services:
+        schedule = s.ops.db_backup_schedule
+        # CloudNativePG schedules have a leading seconds field.
+        cnpg_schedule = schedule if len(schedule.split()) == 6 else f"0 {schedule}"
+        out.append(
+            {
+                "name": f"{kebab(s.name)}-db",
+                "service": s.name,
+                "client": s.kebab,
+                "instances": s.ops.db_instances,
+                "storage": s.ops.db_storage,
+                "schedule": cnpg_schedule,
+                "retention": s.ops.db_backup_retention,
+                "database": s.name,
+            }
+        )
+    return out
+
+
+def chaos_target(system: m.System) -> Workload:
+    """The service whose pods the pod-delete experiment kills: a saga's orchestrator, else the first service."""
+    name = system.sagas[0].orchestrator if system.sagas else system.services[0].name
+    return next(w for w in workloads(system) if w.name == name)
+
+
+def _number(value: float) -> str:
+    """A float as short, exact-looking text: 0.01 -> '0.01', 1.0 -> '1.0', 0.0144 -> '0.0144'."""
+    text = f"{value:.10g}"
+    return text if any(c in text for c in ".e") else text + ".0"

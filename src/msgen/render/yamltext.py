@@ -1,0 +1,69 @@
+"""Helpers the YAML and Dockerfile templates of deploy/ and observability/ call.
+
+YAML is whitespace- and quote-sensitive: templates never write a value
+themselves, they ask `q` (one scalar), `flow` (a small mapping or list on one
+line) or `block` (a nested structure, indented) for it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from msgen import __version__
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, strings that look like other types quoted, no aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def q(value: Any) -> str:
+    """One YAML scalar: strings double-quoted (JSON is YAML), numbers and booleans as YAML writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def flow(value: Any) -> str:
+    """A mapping or list on one line, e.g. `{"app": "order"}` (JSON is YAML flow style)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def block(value: Any, indent: int) -> str:
+    """A nested structure in block style; lines after the first are indented by `indent` spaces."""
+    text: str = yaml.dump(
+        value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True
+    )
+    lines = text.rstrip("\n").split("\n")
+    pad = " " * indent
+    return "\n".join([lines[0], *(pad + line if line else line for line in lines[1:])])
+
+
+def dump(value: Any) -> str:
+    """A whole YAML document in block style, in the value's own key order."""
+    text: str = yaml.dump(
+        value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True
+    )
+    return text
+
+
+class Renderer:
+    """Renders templates of the shared environment with the YAML helpers in scope."""
+
+    def render(self, template: str, **context: Any) -> str:
+        from msgen.render import environment  # the package imports this module: import late
+
+        return (
+            environment()
+            .get_template(template)
+            .render(msgen_version=__version__, q=q, flow=flow, block=block, **context)
+        )

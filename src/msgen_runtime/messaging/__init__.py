@@ -1,0 +1,1 @@
+"""Events between services: Avro on the wire, a transactional outbox, idempotent consumers, sagas."""

@@ -1,0 +1,173 @@
+"""One interface over FastStream's NATS JetStream, Kafka and RabbitMQ brokers.
+
+Generated code never sees the broker: it publishes through the outbox and
+receives through `Consumer`, so the same handlers run on all three.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+Handler = Callable[[bytes, dict[str, str]], Awaitable[None]]
+_log = logging.getLogger("msgen.broker")
+
+
+class Broker(Protocol):
+    kind: str
+
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None: ...
+
+    async def publish(self, topic: str, body: bytes, headers: dict[str, str], key: str | None) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def lag(self, topic: str, group: str) -> int | None: ...
+
+
+def _safe(name: str) -> str:
+    return name.replace(".", "-").replace(">", "all").replace("*", "any")
+
+
+class NatsJetStream:
+    """NATS with JetStream: one stream for the system's topics and their dead-letter topics."""
+
+    kind = "nats"
+
+    def __init__(self, url: str, *, stream: str, topics: Sequence[str], ack_wait: float = 10.0) -> None:
+        from faststream.nats import JStream, NatsBroker
+
+        self.broker = NatsBroker(url, logger=None, reconnect_time_wait=1, max_reconnect_attempts=-1)
+        self.stream_name = stream
+        subjects = sorted({*topics, *(f"{t}.dlq" for t in topics)})
+        self.stream = JStream(name=stream, subjects=subjects, declare=True)
+        self.ack_wait = ack_wait
+
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+        from faststream.nats import PullSub
+        from faststream.nats.annotations import NatsMessage
+        from nats.js.api import ConsumerConfig
+
+        async def receive(msg: NatsMessage) -> None:
+            await handler(msg.body, {k: str(v) for k, v in (msg.headers or {}).items()})
+
+        self.broker.subscriber(
+            topic,
+            stream=self.stream,
+            durable=f"{group}-{_safe(topic)}",
+            pull_sub=PullSub(batch_size=16, timeout=1.0),
+            config=ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1),
+        )(receive)
+
+    async def publish(self, topic: str, body: bytes, headers: dict[str, str], key: str | None) -> None:
+        await self.broker.publish(body, topic, headers=headers, stream=self.stream_name, timeout=5.0)
+
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+
+    async def lag(self, topic: str, group: str) -> int | None:
+        try:
+            js = self.broker._connection_state.stream  # type: ignore[attr-defined]
+            info = await js.consumer_info(self.stream_name, f"{group}-{_safe(topic)}")
+            return int(info.num_pending)
+        except Exception:
+            return None
+
+
+class Kafka:
+    """Kafka through aiokafka: topic per event, consumer group per service."""
+
+    kind = "kafka"
+
+    def __init__(self, url: str) -> None:
+        from faststream.kafka import KafkaBroker
+
+        parsed = urlparse(url)
+        bootstrap = parsed.netloc or parsed.path
+        self.broker = KafkaBroker(bootstrap, logger=None)
+
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+        from faststream.kafka.annotations import KafkaMessage
+
+        async def receive(msg: KafkaMessage) -> None:
+            await handler(msg.body, {k: str(v) for k, v in (msg.headers or {}).items()})
+
+        self.broker.subscriber(topic, group_id=group, auto_offset_reset="earliest")(receive)
+
+    async def publish(self, topic: str, body: bytes, headers: dict[str, str], key: str | None) -> None:
+        await self.broker.publish(body, topic, key=key.encode() if key else None, headers=headers)
+
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+
+    async def lag(self, topic: str, group: str) -> int | None:
+        return None
+
+
+class RabbitMQ:
+    """RabbitMQ: one durable topic exchange for the system, one durable queue per consumer and topic."""
+
+    kind = "rabbitmq"
+
+    def __init__(self, url: str, *, exchange: str) -> None:
+        from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange
+
+        self.broker = RabbitBroker(url, logger=None)
+        self.exchange = RabbitExchange(exchange, type=ExchangeType.TOPIC, durable=True)
+
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+        from faststream.rabbit import RabbitQueue
+        from faststream.rabbit.annotations import RabbitMessage
+
+        async def receive(msg: RabbitMessage) -> None:
+            await handler(msg.body, {k: str(v) for k, v in (msg.headers or {}).items()})
+
+        queue = RabbitQueue(f"{group}.{topic}", durable=True, routing_key=topic)
+        self.broker.subscriber(queue, self.exchange)(receive)
+
+    async def publish(self, topic: str, body: bytes, headers: dict[str, str], key: str | None) -> None:
+        await self.broker.publish(
+            body, routing_key=topic, exchange=self.exchange, headers=dict[str, Any](headers), persist=True
+        )
+
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+
+    async def lag(self, topic: str, group: str) -> int | None:
+        return None
+
+
+def make_broker(url: str, *, system: str, topics: Sequence[str]) -> Broker:
+    """The broker BROKER_URL names: nats://, kafka://, amqp://."""
+    scheme = urlparse(url).scheme
+    if scheme in ("nats", "tls"):
+        return NatsJetStream(url, stream=system, topics=topics)
+    if scheme == "kafka":
+        return Kafka(url)
+    if scheme in ("amqp", "amqps"):
+        return RabbitMQ(url, exchange=system)
+    raise ValueError(f"unsupported broker URL {url!r}: use nats://, kafka:// or amqp://")
+
+
+def default_broker_url(kind: str) -> str:
+    return {
+        "nats": "nats://127.0.0.1:4222",
+        "kafka": "kafka://127.0.0.1:9092",
+        "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+    }[kind]
+
+
+__all__: list[Any] = ["Broker", "Handler", "make_broker"]

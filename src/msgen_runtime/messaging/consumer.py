@@ -1,0 +1,216 @@
+"""Idempotent consumers: an inbox row per processed message, in the handler's transaction.
+
+A redelivered message finds its inbox row and has no second effect. A handler
+that fails is retried with exponential backoff; after the last attempt the
+message goes to `<topic>.dlq` (and the service's dead_letters table, for
+`msgen dlq`), with the error, the attempts and the original headers. A message
+that cannot be decoded goes there at once, and the consumer keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from asgi_correlation_id import correlation_id
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from prometheus_client import Counter, Histogram
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from msgen_runtime.entities import utcnow
+from msgen_runtime.messaging import codec
+from msgen_runtime.messaging.broker import Broker
+from msgen_runtime.types import UtcDateTime
+
+_log = logging.getLogger("msgen.consumer")
+PROCESSED = Counter("msgen_messages_processed_total", "Messages handled.", ["service", "topic"])
+DUPLICATES = Counter("msgen_messages_duplicate_total", "Redelivered messages skipped.", ["service", "topic"])
+FAILED = Counter("msgen_messages_failed_total", "Failed handling attempts.", ["service", "topic"])
+DEAD = Counter("msgen_messages_dead_lettered_total", "Messages sent to the dead-letter topic.", ["service", "topic"])
+AGE = Histogram(
+    "msgen_message_age_seconds",
+    "Time from publication to handling.",
+    ["service", "topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+
+EventHandler = Callable[[AsyncSession, Any], Awaitable[None]]
+
+
+class InboxMessageMixin:
+    """Columns of a service's inbox: the ids of messages already handled."""
+
+    message_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(sa.String(200))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeadLetterMixin:
+    """Columns of a service's dead letters, for listing and replay."""
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
+    message_id: Mapped[str] = mapped_column(sa.String(64))
+    topic: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    headers: Mapped[dict[str, str]] = mapped_column(sa.JSON())
+    error: Mapped[str] = mapped_column(sa.Text())
+    attempts: Mapped[int] = mapped_column(sa.Integer())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    replayed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    event: codec.EventType[Any]
+    handler: EventHandler
+
+
+class Consumer:
+    """Receives the messages of the subscribed topics and runs each handler at most once per message."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        sessions: async_sessionmaker[AsyncSession],
+        inbox: type[InboxMessageMixin],
+        dead_letters: type[DeadLetterMixin],
+        broker: Broker,
+        subscriptions: list[Subscription],
+        attempts: int = 4,
+        backoff: float = 0.05,
+        registry: bool = False,
+    ) -> None:
+        self.service = service
+        self.sessions = sessions
+        self.inbox = inbox
+        self.dead_letters = dead_letters
+        self.broker = broker
+        self.by_topic = {s.event.topic: s for s in subscriptions}
+        self.attempts = attempts
+        self.backoff = backoff
+        self.registry = registry
+
+    def attach(self) -> None:
+        for topic in self.by_topic:
+            self.broker.subscribe(topic, self.service, self._receiver(topic))
+
+    def _receiver(self, topic: str) -> Callable[[bytes, dict[str, str]], Awaitable[None]]:
+        async def receive(body: bytes, headers: dict[str, str]) -> None:
+            await self.receive(topic, body, headers)
+
+        return receive
+
+    async def receive(self, topic: str, body: bytes, headers: dict[str, str]) -> str:
+        """Handle one message; returns processed, duplicate or dead-lettered."""
+        subscription = self.by_topic[topic]
+        message_id = headers.get(codec.HEADER_MESSAGE_ID) or hashlib.sha256(body).hexdigest()
+        cid_token = correlation_id.set(headers.get(codec.HEADER_CORRELATION) or message_id)
+        trace_token = otel_context.attach(propagate.extract(headers))
+        try:
+            self._observe_age(topic, headers)
+            try:
+                payload = subscription.event.decode(body, registry=self.registry)
+            except codec.DecodeError as exc:
+                await self.dead_letter(topic, message_id, body, headers, str(exc), attempts=0)
+                return "dead-lettered"
+            error = ""
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    outcome = await self._handle_once(topic, message_id, payload, subscription.handler)
+                    if outcome == "duplicate":
+                        DUPLICATES.labels(self.service, topic).inc()
+                    else:
+                        PROCESSED.labels(self.service, topic).inc()
+                    return outcome
+                except Exception as exc:
+                    FAILED.labels(self.service, topic).inc()
+                    error = f"{type(exc).__name__}: {exc}"
+                    _log.warning(
+                        "message.failed",
+                        extra={"topic": topic, "message_id": message_id, "attempt": attempt, "error": error},
+                    )
+                    if attempt < self.attempts:
+                        await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+            await self.dead_letter(topic, message_id, body, headers, error, attempts=self.attempts)
+            return "dead-lettered"
+        finally:
+            otel_context.detach(trace_token)
+            correlation_id.reset(cid_token)
+
+    async def _handle_once(self, topic: str, message_id: str, payload: BaseModel, handler: EventHandler) -> str:
+        async with self.sessions() as session:
+            session.add(self.inbox(message_id=message_id, topic=topic, received_at=utcnow()))  # type: ignore[call-arg]
+            try:
+                await session.flush()
+            except IntegrityError:
+                await session.rollback()
+                return "duplicate"
+            await handler(session, payload)
+            await session.commit()
+        _log.info("message.processed", extra={"topic": topic, "message_id": message_id})
+        return "processed"
+
+    async def dead_letter(
+        self, topic: str, message_id: str, body: bytes, headers: dict[str, str], error: str, *, attempts: int
+    ) -> None:
+        """Publish to `<topic>.dlq` and keep a copy; raises if the broker is down, so the message is redelivered."""
+        dlq_headers = {
+            **headers,
+            "dlq-error": error[:1000],
+            "dlq-attempts": str(attempts),
+            "dlq-consumer": self.service,
+        }
+        await self.broker.publish(f"{topic}.dlq", body, dlq_headers, headers.get(codec.HEADER_KEY))
+        async with self.sessions() as session:
+            session.add(
+                self.dead_letters(  # type: ignore[call-arg]
+                    message_id=message_id,
+                    topic=topic,
+                    body=body,
+                    headers=headers,
+                    error=error[:4000],
+                    attempts=attempts,
+                    created_at=utcnow(),
+                )
+            )
+            await session.commit()
+        DEAD.labels(self.service, topic).inc()
+        _log.error("message.dead_lettered", extra={"topic": topic, "message_id": message_id, "error": error})
+
+    def _observe_age(self, topic: str, headers: dict[str, str]) -> None:
+        stamp = headers.get(codec.HEADER_TIMESTAMP)
+        if stamp:
+            try:
+                AGE.labels(self.service, topic).observe(
+                    max((utcnow() - datetime.fromisoformat(stamp)).total_seconds(), 0)
+                )
+            except ValueError:
+                pass
+
+    async def replay(self, dead_letter_id: uuid.UUID) -> str:
+        """Run a dead letter through its handler again (its inbox row never existed, so it can take effect)."""
+        async with self.sessions() as session:
+            letter = await session.get(self.dead_letters, dead_letter_id)
+            if letter is None or letter.replayed_at is not None:
+                return "unknown"
+            topic, body, headers = letter.topic, letter.body, dict(letter.headers)
+        outcome = await self.receive(topic, body, headers)
+        if outcome != "dead-lettered":
+            async with self.sessions() as session:
+                letter = await session.get(self.dead_letters, dead_letter_id)
+                if letter is not None:
+                    letter.replayed_at = utcnow()
+                    await session.commit()
+        return outcome

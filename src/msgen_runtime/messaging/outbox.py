@@ -1,0 +1,259 @@
+"""The transactional outbox: an event is a row written in the business transaction, then relayed.
+
+The relay publishes pending rows in id order within a partition (a hash of the
+aggregate key), so each aggregate's events keep their order. On PostgreSQL each
+partition is claimed with `SELECT ... FOR UPDATE SKIP LOCKED`, so several
+replicas relay side by side without ever publishing one aggregate out of order.
+A crash between publish and commit publishes again: consumers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import zlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from asgi_correlation_id import correlation_id
+from opentelemetry import propagate
+from prometheus_client import Counter, Gauge
+from pydantic import BaseModel
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from msgen_runtime.entities import utcnow
+from msgen_runtime.messaging import codec
+from msgen_runtime.messaging.broker import Broker
+from msgen_runtime.types import UtcDateTime
+
+PARTITIONS = 8
+_log = logging.getLogger("msgen.outbox")
+PENDING = Gauge("msgen_outbox_pending", "Outbox rows not yet published.", ["service"])
+OLDEST = Gauge("msgen_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row.", ["service"])
+PUBLISHED = Counter("msgen_messages_published_total", "Events published by the outbox relay.", ["service", "topic"])
+PUBLISH_FAILURES = Counter("msgen_outbox_publish_failures_total", "Failed attempts to publish.", ["service"])
+
+_wakeup: asyncio.Event | None = None
+
+
+def _wake() -> None:
+    if _wakeup is not None:
+        _wakeup.set()
+
+
+class OutboxMessageMixin:
+    """Columns of a service's outbox table."""
+
+    __table_args__ = (sa.Index("ix_outbox_pending", "partition", "sent_at", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    message_id: Mapped[str] = mapped_column(sa.String(36), unique=True)  # uq_outbox_message_id
+    topic: Mapped[str] = mapped_column(sa.String(200))
+    event: Mapped[str] = mapped_column(sa.String(200))
+    version: Mapped[int] = mapped_column(sa.Integer())
+    key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    partition: Mapped[int] = mapped_column(sa.Integer())
+    body: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    headers: Mapped[dict[str, str]] = mapped_column(sa.JSON())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer(), default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
+
+
+class OutboxPartitionMixin:
+    """One row per partition: the row a relay locks to own that partition for a batch."""
+
+    partition: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=False)
+
+
+def partition_of(key: str | None, message_id: str) -> int:
+    return zlib.crc32((key or message_id).encode()) % PARTITIONS
+
+
+def message_headers(event: codec.EventType[Any], message_id: str, key: str | None) -> dict[str, str]:
+    """Headers captured when the event is written: correlation and trace context of the business request."""
+    headers = {
+        codec.HEADER_EVENT: event.name,
+        codec.HEADER_VERSION: str(event.version),
+        codec.HEADER_MESSAGE_ID: message_id,
+        codec.HEADER_TIMESTAMP: codec.now_iso(),
+        "content-type": codec.CONTENT_TYPE,
+    }
+    if key is not None:
+        headers[codec.HEADER_KEY] = key
+    cid = correlation_id.get()
+    if cid:
+        headers[codec.HEADER_CORRELATION] = cid
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    headers.update(carrier)
+    return headers
+
+
+async def stage(
+    session: AsyncSession, model: type[OutboxMessageMixin], event: codec.EventType[Any], payload: BaseModel
+) -> str:
+    """Write `payload` as an outbox row in the session's transaction; returns its message id."""
+    message_id = str(uuid.uuid4())
+    key = event.key_of(payload)
+    session.add(
+        model(  # type: ignore[call-arg]
+            message_id=message_id,
+            topic=event.topic,
+            event=event.name,
+            version=event.version,
+            key=key,
+            partition=partition_of(key, message_id),
+            body=event.encode(payload),
+            headers=message_headers(event, message_id, key),
+            created_at=utcnow(),
+            attempts=0,
+        )
+    )
+    sa_event.listen(session.sync_session, "after_commit", lambda _s: _wake(), once=True)
+    return message_id
+
+
+class Relay:
+    """Publishes pending outbox rows; runs as a task of the service process."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        sessions: async_sessionmaker[AsyncSession],
+        model: type[OutboxMessageMixin],
+        partitions: type[OutboxPartitionMixin],
+        broker: Broker,
+        batch: int = 100,
+        poll_interval: float = 0.5,
+        retention: timedelta = timedelta(hours=1),
+        registry: codec.SchemaRegistry | None = None,
+        event_types: dict[tuple[str, int], codec.EventType[Any]] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.event_types = event_types or {}
+        self.service = service
+        self.sessions = sessions
+        self.model = model
+        self.partitions = partitions
+        self.broker = broker
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self.retention = retention
+        self._stopping = False
+        self._locking: bool | None = None
+
+    async def prepare(self) -> None:
+        """Make sure every partition row exists (idempotent)."""
+        async with self.sessions() as session:
+            existing = set((await session.scalars(sa.select(self.partitions.partition))).all())
+            for p in range(PARTITIONS):
+                if p not in existing:
+                    session.add(self.partitions(partition=p))  # type: ignore[call-arg]
+            await session.commit()
+            self._locking = session.get_bind().dialect.name == "postgresql"
+
+    async def run(self) -> None:
+        global _wakeup
+        _wakeup = asyncio.Event()
+        await self.prepare()
+        backoff = 0.1
+        last_cleanup = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            _wakeup.clear()
+            try:
+                published = await self.relay_once()
+                backoff = 0.1
+            except Exception as exc:  # broker down, database restarting: retry with backoff
+                PUBLISH_FAILURES.labels(self.service).inc()
+                _log.warning("outbox.publish_failed", extra={"error": str(exc), "retry_in": backoff})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if loop.time() - last_cleanup > 60:
+                await self._cleanup()
+                last_cleanup = loop.time()
+            if not published:
+                try:
+                    await asyncio.wait_for(_wakeup.wait(), self.poll_interval)
+                except TimeoutError:
+                    pass
+
+    def stop(self) -> None:
+        self._stopping = True
+        _wake()
+
+    async def relay_once(self) -> int:
+        """One pass over every partition; returns how many messages were published."""
+        total = 0
+        for p in range(PARTITIONS):
+            total += await self._relay_partition(p)
+        await self._measure()
+        return total
+
+    async def _relay_partition(self, p: int) -> int:
+        m = self.model
+        async with self.sessions() as session:
+            if self._locking:
+                owned = await session.scalar(
+                    sa.select(self.partitions.partition)
+                    .where(self.partitions.partition == p)
+                    .with_for_update(skip_locked=True)
+                )
+                if owned is None:
+                    return 0  # another replica relays this partition right now
+            rows = list(
+                await session.scalars(
+                    sa.select(m).where(m.partition == p, m.sent_at.is_(None)).order_by(m.id).limit(self.batch)
+                )
+            )
+            published = 0
+            try:
+                for row in rows:
+                    await self.broker.publish(row.topic, await self._wire(row), dict(row.headers), row.key)
+                    row.sent_at = utcnow()
+                    published += 1
+                    PUBLISHED.labels(self.service, row.topic).inc()
+            except Exception as exc:
+                if published < len(rows):
+                    failed = rows[published]
+                    failed.attempts += 1
+                    failed.last_error = str(exc)[:500]
+                await session.commit()  # keep what was published, and the attempt
+                raise
+            await session.commit()
+            return published
+
+    async def _wire(self, row: OutboxMessageMixin) -> bytes:
+        """The bytes on the wire: the Avro body, behind the registry's magic byte and schema id when configured."""
+        if self.registry is None:
+            return row.body
+        schema_id = await self.registry.id_for(self.event_types[(row.event, row.version)])
+        return b"\x00" + schema_id.to_bytes(4, "big") + row.body
+
+    async def _measure(self) -> None:
+        m = self.model
+        async with self.sessions() as session:
+            count, oldest = (
+                await session.execute(sa.select(sa.func.count(), sa.func.min(m.created_at)).where(m.sent_at.is_(None)))
+            ).one()
+        PENDING.labels(self.service).set(count or 0)
+        if oldest is not None and not isinstance(oldest, datetime):
+            oldest = datetime.fromisoformat(str(oldest))
+        age = (utcnow() - oldest.replace(tzinfo=oldest.tzinfo or utcnow().tzinfo)).total_seconds() if oldest else 0.0
+        OLDEST.labels(self.service).set(max(age, 0.0))
+
+    async def _cleanup(self) -> None:
+        m = self.model
+        async with self.sessions() as session:
+            await session.execute(sa.delete(m).where(m.sent_at.is_not(None), m.sent_at < utcnow() - self.retention))
+            await session.commit()

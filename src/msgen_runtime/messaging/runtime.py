@@ -1,0 +1,184 @@
+"""Messaging inside a service process: the broker connection, the outbox relay, consumers, saga timers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from prometheus_client import Gauge
+
+from msgen_runtime.db import Database
+from msgen_runtime.messaging.broker import Broker, default_broker_url, make_broker
+from msgen_runtime.messaging.codec import EventType, SchemaRegistry
+from msgen_runtime.messaging.consumer import Consumer, DeadLetterMixin, InboxMessageMixin, Subscription
+from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin, Relay
+from msgen_runtime.messaging.saga import SagaDefinition
+from msgen_runtime.problems import NotFound
+
+LAG = Gauge(
+    "msgen_consumer_lag_messages", "Messages waiting for this consumer (where the broker tells).", ["service", "topic"]
+)
+_log = logging.getLogger("msgen.messaging")
+
+
+@dataclass(frozen=True)
+class MessagingConfig:
+    """What a generated service publishes and consumes (built by its messaging.py)."""
+
+    system: str
+    default_broker: str
+    topics: Sequence[str]  # every topic of the system, for the NATS stream
+    outbox: type[OutboxMessageMixin] | None = None
+    partitions: type[OutboxPartitionMixin] | None = None
+    inbox: type[InboxMessageMixin] | None = None
+    dead_letters: type[DeadLetterMixin] | None = None
+    subscriptions: Sequence[Subscription] = ()
+    published: Sequence[EventType[Any]] = ()
+    sagas: Sequence[SagaDefinition] = field(default_factory=tuple)
+
+
+class Messaging:
+    def __init__(
+        self,
+        config: MessagingConfig,
+        *,
+        service: str,
+        broker_url: str | None,
+        database: Database,
+        registry_url: str | None = None,
+    ) -> None:
+        self.config = config
+        self.service = service
+        self.url = broker_url or default_broker_url(config.default_broker)
+        self.database = database
+        self.broker: Broker = make_broker(self.url, system=config.system, topics=config.topics)
+        self.relay: Relay | None = None
+        self.consumer: Consumer | None = None
+        if config.outbox is not None and config.partitions is not None:
+            self.relay = Relay(
+                service=service,
+                sessions=database.sessions,
+                model=config.outbox,
+                partitions=config.partitions,
+                broker=self.broker,
+                registry=SchemaRegistry(registry_url) if registry_url else None,
+                event_types={(e.name, e.version): e for e in config.published},
+            )
+        if config.subscriptions and config.inbox is not None and config.dead_letters is not None:
+            self.consumer = Consumer(
+                service=service,
+                sessions=database.sessions,
+                inbox=config.inbox,
+                dead_letters=config.dead_letters,
+                broker=self.broker,
+                subscriptions=list(config.subscriptions),
+                registry=registry_url is not None,
+            )
+            self.consumer.attach()
+        self.connected = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Connect in the background (the API stays up while the broker is away) and start the loops."""
+        self._tasks.append(asyncio.create_task(self._connect()))
+        if self.config.sagas:
+            self._tasks.append(asyncio.create_task(self._expire_sagas()))
+
+    async def _connect(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.broker.start()
+                break
+            except Exception as exc:
+                _log.warning("broker.unreachable", extra={"url": self.url, "error": str(exc), "retry_in": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.connected = True
+        _log.info("broker.connected", extra={"broker": self.broker.kind})
+        if self.relay is not None:
+            self._tasks.append(asyncio.create_task(self.relay.run()))
+        if self.consumer is not None:
+            self._tasks.append(asyncio.create_task(self._measure_lag()))
+
+    async def ready(self) -> bool:
+        return self.connected
+
+    async def stop(self) -> None:
+        """Flush the outbox once more, then close the broker (in-flight handlers finish first)."""
+        if self.relay is not None:
+            self.relay.stop()
+            if self.connected:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.relay.relay_once(), 5)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.connected:
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+
+    async def _expire_sagas(self) -> None:
+        while True:
+            for saga in self.config.sagas:
+                try:
+                    await saga.expire(self.database.sessions)
+                except Exception:
+                    _log.warning("saga.expire_failed", exc_info=True)
+            await asyncio.sleep(1.0)
+
+    async def _measure_lag(self) -> None:
+        assert self.consumer is not None
+        while True:
+            for topic in self.consumer.by_topic:
+                lag = await self.broker.lag(topic, self.service)
+                if lag is not None:
+                    LAG.labels(self.service, topic).set(lag)
+            await asyncio.sleep(5.0)
+
+    def admin_router(self) -> APIRouter:
+        """/admin/dead-letters: list them, replay one (what `msgen dlq` calls)."""
+        router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
+        consumer = self.consumer
+        dead_letters = self.config.dead_letters
+
+        @router.get("/dead-letters")
+        async def list_dead_letters(request: Request) -> list[dict[str, Any]]:
+            if dead_letters is None:
+                return []
+            async with self.database.sessions() as session:
+                rows = await session.scalars(
+                    sa.select(dead_letters).where(dead_letters.replayed_at.is_(None)).order_by(dead_letters.created_at)
+                )
+                return [
+                    {
+                        "id": str(row.id),
+                        "topic": row.topic,
+                        "message_id": row.message_id,
+                        "error": row.error,
+                        "attempts": row.attempts,
+                        "created_at": row.created_at.isoformat(),
+                        "event": row.headers.get("event"),
+                    }
+                    for row in rows
+                ]
+
+        @router.post("/dead-letters/{ident}/replay")
+        async def replay(ident: uuid.UUID) -> dict[str, str]:
+            if consumer is None:
+                raise NotFound("dead letter", ident)
+            outcome = await consumer.replay(ident)
+            if outcome == "unknown":
+                raise NotFound("dead letter", ident)
+            return {"id": str(ident), "outcome": outcome}
+
+        return router

@@ -1,0 +1,282 @@
+"""Sagas orchestrated by one service: state in its database, steps triggered by events.
+
+Each step waits for its success or failure event until its deadline. On a
+failure or a timeout, the steps already done are compensated in reverse order:
+the orchestrator publishes a compensation's trigger when it owns that event
+(otherwise the failing step's own event triggers it) and waits for its `done`
+event. The saga then ends with its on_success or on_failure event, and the
+saga's entity gets the matching status, logged for the status stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import Counter
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from msgen_runtime.entities import utcnow
+from msgen_runtime.messaging import codec
+from msgen_runtime.messaging.outbox import OutboxMessageMixin, stage
+from msgen_runtime.types import UtcDateTime
+
+RUNNING, COMPENSATING, COMPLETED, FAILED = "RUNNING", "COMPENSATING", "COMPLETED", "FAILED"
+_log = logging.getLogger("msgen.saga")
+FINISHED = Counter("msgen_sagas_finished_total", "Sagas that ended.", ["saga", "outcome"])
+
+
+class SagaStateMixin:
+    """Columns of a service's saga_states table."""
+
+    saga: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    step: Mapped[int] = mapped_column(sa.Integer())
+    done: Mapped[list[int]] = mapped_column(sa.JSON())
+    awaiting: Mapped[list[str]] = mapped_column(sa.JSON())
+    context: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
+    reason: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StatusLogMixin:
+    """Every status an entity went through, in order (for the Server-Sent Events stream)."""
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    entity_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    status: Mapped[str] = mapped_column(sa.String(100))
+    cause: Mapped[str] = mapped_column(sa.String(200))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    success: str
+    failure: str | None
+    timeout: float
+    compensation_trigger: str | None = None
+    compensation_done: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class EntityStatus:
+    """The orchestrator's entity the saga is about, and the statuses the saga gives it."""
+
+    table: Any
+    field: str
+    started: str | None
+    completed: str | None
+    failed: str | None
+
+
+@dataclass(frozen=True)
+class SagaDefinition:
+    name: str
+    start: str
+    key: str
+    steps: tuple[Step, ...]
+    on_success: str
+    on_failure: str
+    events: dict[str, codec.EventType[Any]]  # the events the orchestrator publishes
+    state: type[SagaStateMixin]
+    outbox: type[OutboxMessageMixin]
+    status_log: type[StatusLogMixin] | None = None
+    entity: EntityStatus | None = None
+    listens: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = {s.success for s in self.steps} | {s.failure for s in self.steps if s.failure}
+        names |= {s.compensation_done for s in self.steps if s.compensation_done}
+        object.__setattr__(self, "listens", frozenset(n for n in names if n))
+
+    # -- transitions ---------------------------------------------------------------
+
+    async def started(self, session: AsyncSession, payload: BaseModel) -> None:
+        """Called in the transaction that publishes the start event."""
+        data = payload.model_dump(mode="json")
+        key = str(data[self.key])
+        now = utcnow()
+        session.add(
+            self.state(  # type: ignore[call-arg]
+                saga=self.name,
+                key=key,
+                status=RUNNING,
+                step=0,
+                done=[],
+                awaiting=[],
+                context=data,
+                deadline=now + timedelta(seconds=self.steps[0].timeout),
+                updated_at=now,
+            )
+        )
+        if self.entity and self.entity.started:
+            await self._set_status(session, key, self.entity.started, self.start)
+
+    async def handle(self, session: AsyncSession, event: str, payload: BaseModel) -> bool:
+        """Advance the saga the event belongs to; False when the event is not expected (ignored)."""
+        data = payload.model_dump(mode="json")
+        if self.key not in data:
+            return False
+        state = await session.get(self.state, (self.name, str(data[self.key])), with_for_update=True)
+        if state is None or state.status in (COMPLETED, FAILED):
+            _log.info("saga.event_ignored", extra={"saga": self.name, "event": event, "key": data[self.key]})
+            return False
+        state.context = {**state.context, **data}
+        current = self.steps[state.step] if state.step < len(self.steps) else None
+        if state.status == RUNNING and current is not None and event == current.success:
+            state.done = [*state.done, state.step]
+            if current.status and self.entity:
+                await self._set_status(session, state.key, current.status, event)
+            if state.step + 1 == len(self.steps):
+                await self._finish(session, state, COMPLETED, event)
+            else:
+                state.step += 1
+                state.deadline = utcnow() + timedelta(seconds=self.steps[state.step].timeout)
+        elif state.status == RUNNING and current is not None and event == current.failure:
+            await self._compensate(session, state, str(data.get("reason") or f"{current.name} failed"), event)
+        elif state.status == COMPENSATING and event in state.awaiting:
+            remaining = list(state.awaiting)
+            remaining.remove(event)
+            state.awaiting = remaining
+            if not remaining:
+                await self._finish(session, state, FAILED, event)
+        else:
+            _log.info("saga.event_ignored", extra={"saga": self.name, "event": event, "key": state.key})
+            return False
+        state.updated_at = utcnow()
+        return True
+
+    async def expire(self, sessions: async_sessionmaker[AsyncSession]) -> int:
+        """Compensate (or end) sagas whose current step is past its deadline."""
+        expired = 0
+        async with sessions() as session:
+            keys = list(
+                await session.scalars(
+                    sa.select(self.state.key).where(
+                        self.state.saga == self.name,
+                        self.state.status.in_((RUNNING, COMPENSATING)),
+                        self.state.deadline < utcnow(),
+                    )
+                )
+            )
+        for key in keys:
+            async with sessions() as session:
+                state = await session.get(self.state, (self.name, key), with_for_update=True)
+                if state is None or state.deadline >= utcnow() or state.status not in (RUNNING, COMPENSATING):
+                    continue
+                if state.status == RUNNING:
+                    await self._compensate(session, state, f"{self.steps[state.step].name} timed out", "timeout")
+                else:
+                    await self._finish(session, state, FAILED, "timeout", note="compensation timed out")
+                state.updated_at = utcnow()
+                await session.commit()
+                expired += 1
+        return expired
+
+    async def _compensate(self, session: AsyncSession, state: SagaStateMixin, reason: str, cause: str) -> None:
+        state.reason = reason
+        waiting: list[str] = []
+        for index in reversed(state.done):
+            step = self.steps[index]
+            if not step.compensation_done:
+                continue
+            trigger = step.compensation_trigger
+            if trigger in self.events:  # ours to publish; otherwise the failure event itself triggers it
+                await self._publish(session, trigger, state.context)
+            waiting.append(step.compensation_done)
+        if waiting:
+            state.status = COMPENSATING
+            state.awaiting = waiting
+            state.deadline = utcnow() + timedelta(seconds=max(s.timeout for s in self.steps))
+        else:
+            await self._finish(session, state, FAILED, cause)
+
+    async def _finish(
+        self, session: AsyncSession, state: SagaStateMixin, outcome: str, cause: str, note: str = ""
+    ) -> None:
+        state.status = outcome
+        ending = self.on_success if outcome == COMPLETED else self.on_failure
+        context = dict(state.context)
+        if outcome == FAILED:
+            context.setdefault("reason", state.reason or note or cause)
+            context["reason"] = state.reason or note or context["reason"]
+        await self._publish(session, ending, context)
+        if self.entity:
+            status = self.entity.completed if outcome == COMPLETED else self.entity.failed
+            if status:
+                await self._set_status(session, state.key, status, ending)
+        FINISHED.labels(self.name, outcome.lower()).inc()
+        _log.info(
+            "saga.finished", extra={"saga": self.name, "key": state.key, "outcome": outcome, "reason": state.reason}
+        )
+
+    async def _publish(self, session: AsyncSession, event: str, context: dict[str, Any]) -> None:
+        event_type = self.events[event]
+        fields = event_type.model.model_fields
+        payload = event_type.model.model_validate({name: context[name] for name in fields if name in context})
+        await stage(session, self.outbox, event_type, payload)
+
+    async def _set_status(self, session: AsyncSession, key: str, status: str, cause: str) -> None:
+        assert self.entity is not None
+        import uuid
+
+        table = self.entity.table
+        await session.execute(
+            sa.update(table)
+            .where(table.id == uuid.UUID(key))
+            .values({self.entity.field: status, "updated_at": utcnow()})
+        )
+        if self.status_log is not None:
+            session.add(self.status_log(entity_id=key, status=status, cause=cause, at=utcnow()))  # type: ignore[call-arg]
+
+
+async def status_events(
+    sessions: async_sessionmaker[AsyncSession],
+    log: type[StatusLogMixin],
+    key: str,
+    *,
+    final: frozenset[str],
+    poll: float = 0.05,
+    limit: float = 300.0,
+) -> AsyncIterator[dict[str, str]]:
+    """Every status of one entity, in order, as SSE events; ends after a final status (or `limit` seconds)."""
+    import asyncio
+
+    last = 0
+    deadline = asyncio.get_running_loop().time() + limit
+    while asyncio.get_running_loop().time() < deadline:
+        async with sessions() as session:
+            rows = list(
+                await session.scalars(sa.select(log).where(log.entity_id == key, log.id > last).order_by(log.id))
+            )
+        for row in rows:
+            last = row.id
+            yield {
+                "event": "status",
+                "id": str(row.id),
+                "data": f'{{"status": "{row.status}", "cause": "{row.cause}", "at": "{row.at.isoformat()}"}}',
+            }
+            if row.status in final:
+                return
+        await asyncio.sleep(poll)
+
+
+def saga_handler(saga: SagaDefinition, event: str) -> Callable[[AsyncSession, BaseModel], Awaitable[None]]:
+    """A consumer handler that advances `saga` with `event`."""
+
+    async def handle(session: AsyncSession, payload: BaseModel) -> None:
+        await saga.handle(session, event, payload)
+
+    return handle
