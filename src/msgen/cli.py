@@ -191,3 +191,41 @@ def serve(
     err.print(f"  curl -s {base}/health/ready", markup=False)
     err.print(f"  open {base}/docs", markup=False)
     run(found, host=host, port=port, database_url=database_url)
+
+
+@app.command()
+def deploy(
+    project: Annotated[Path, typer.Argument(help="A project made by msgen new.", file_okay=False)] = Path("."),
+    k8s: Annotated[bool, typer.Option("--k8s", help="Deploy to Kubernetes (the only target so far).")] = False,
+    overlay: Annotated[str, typer.Option(help="The kustomize overlay: dev or prod.")] = "prod",
+    context: Annotated[str | None, typer.Option(help="The kubectl context (default: the current one).")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Deploy into this namespace instead of the overlay's.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Build and validate only; apply nothing.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the validated manifests to this file.")
+    ] = None,
+) -> None:
+    """Build a kustomize overlay of PROJECT, validate it, apply it server-side and wait for the rollouts.
+
+    Example: [bold]msgen deploy --k8s shop --overlay prod --dry-run --out all.yaml[/bold]
+    """
+    from msgen import deploy as k8s_deploy
+
+    if not k8s:
+        err.print("error: choose a target: --k8s (the only one so far)", markup=False)
+        raise typer.Exit(2)
+    try:
+        built = k8s_deploy.render_and_validate(project, overlay, namespace)
+        summary = ", ".join(f"{count} {kind}" for kind, count in built.kinds().items())
+        err.print(f"{overlay}: {len(built.documents)} resources built and valid ({summary})", markup=False)
+        if output is not None:
+            output.write_text(built.text)
+            err.print(f"wrote {output}", markup=False)
+        if dry_run:
+            if output is None:
+                sys.stdout.write(built.text)
+            return
+        k8s_deploy.apply(built, context=context, progress=lambda line: err.print(line, markup=False))
+    except MsgenError as exc:
+        raise _fail(exc) from None
+    err.print(f"{overlay} is deployed and every rollout finished", markup=False)

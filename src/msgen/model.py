@@ -166,9 +166,13 @@ class SagaStep:
     success: str
     failure: str | None
     timeout: float
-    compensation_trigger: str | None
+    compensation_triggers: tuple[str, ...]
     compensation_done: str | None
     status: str | None = None
+
+    @property
+    def compensation_trigger(self) -> str | None:
+        return self.compensation_triggers[0] if self.compensation_triggers else None
 
 
 @dataclass(frozen=True)

@@ -911,8 +911,15 @@ class _Resolver:
                 expect_consumer(step.failure, orch, (*sp, "failure"))
             comp = step.compensation
             if comp is not None:
-                if event_ok(comp.trigger, (*sp, "compensation", "trigger")):
-                    expect_consumer(comp.trigger, step.service, (*sp, "compensation", "trigger"))
+                triggers = [comp.trigger] if isinstance(comp.trigger, str) else comp.trigger
+                for index_t, trigger in enumerate(triggers):
+                    where: Path_ = (
+                        (*sp, "compensation", "trigger")
+                        if isinstance(comp.trigger, str)
+                        else (*sp, "compensation", "trigger", index_t)
+                    )
+                    if event_ok(trigger, where):
+                        expect_consumer(trigger, step.service, where)
                 expect_publisher(comp.done, step.service, (*sp, "compensation", "done"))
                 expect_consumer(comp.done, orch, (*sp, "compensation", "done"))
             previous = step.success
@@ -924,7 +931,9 @@ class _Resolver:
                     success=step.success,
                     failure=step.failure,
                     timeout=duration_seconds(step.timeout),
-                    compensation_trigger=comp.trigger if comp else None,
+                    compensation_triggers=((comp.trigger,) if isinstance(comp.trigger, str) else tuple(comp.trigger))
+                    if comp
+                    else (),
                     compensation_done=comp.done if comp else None,
                     status=step.status,
                 )

@@ -269,7 +269,10 @@ class EventSpec(Strict):
 
 
 class CompensationSpec(Strict):
-    trigger: str = Field(description="The event that makes the step's service undo its work.")
+    trigger: str | list[str] = Field(
+        description="The event (or events) that make the step's service undo its work; list the saga's "
+        "on_failure event too, so that a timeout, which the orchestrator ends with it, also undoes the step."
+    )
     done: str = Field(description="The event the step's service publishes once undone.")
 
 

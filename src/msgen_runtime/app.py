@@ -72,6 +72,8 @@ def create_service_app(
             broker_url=settings.broker_url,
             database=database,
             registry_url=settings.schema_registry_url,
+            attempts=settings.consumer_attempts,
+            backoff=settings.consumer_backoff_seconds,
         )
         if messaging is not None
         else None

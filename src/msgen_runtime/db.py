@@ -29,8 +29,11 @@ class Database:
         self.url = async_url(url)
         options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
         if self.url.startswith("sqlite"):
-            # SQLite: one file, WAL so readers don't block the writer, a busy timeout for concurrent writers.
+            # SQLite has one writer at a time, and its busy handler sleeps up to 100 ms between retries:
+            # one connection per process queues the work instead (SQLite is for local runs and tests).
             options["connect_args"] = {"timeout": 30}
+            options["pool_size"] = 1
+            options["max_overflow"] = 0
         else:
             options["pool_size"] = pool_size
         self.engine: AsyncEngine = create_async_engine(self.url, **options)

@@ -28,6 +28,10 @@ class ServiceSettings(BaseSettings):
         None, description="nats://, kafka:// or amqp://; the spec's broker on 127.0.0.1 when unset."
     )
     schema_registry_url: str | None = Field(None, description="Confluent wire format against this registry when set.")
+    consumer_attempts: int = Field(
+        5, ge=1, le=20, description="Tries of a failing handler before the dead-letter topic."
+    )
+    consumer_backoff_seconds: float = Field(0.1, ge=0, description="First retry delay; it doubles each time.")
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_from: str = "no-reply@localhost"

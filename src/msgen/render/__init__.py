@@ -18,7 +18,15 @@ from msgen import __version__
 from msgen import model as m
 from msgen.names import snake
 from msgen.render.avro import avro_schema
-from msgen.render.events import event_handlers_view, events_view, messaging_view, orchestrated, uses_messaging
+from msgen.render.deploy import render_deploy
+from msgen.render.events import (
+    event_handlers_view,
+    events_view,
+    messaging_tests_view,
+    messaging_view,
+    orchestrated,
+    uses_messaging,
+)
 from msgen.render.formatting import format_python
 from msgen.render.migrations import initial_migration
 from msgen.render.openapi import openapi_document, to_yaml
@@ -82,6 +90,7 @@ def render_system(system: m.System, spec_text: str) -> Files:
     files[".gitignore"] = _render("project/gitignore.j2", system=system)
     files["pyproject.toml"] = _render("project/pyproject.toml.j2", system=system)
     files["msgen.yaml"] = spec_text
+    files.update(render_deploy(system))  # Dockerfiles, compose, CI, deploy/k8s, observability
     return format_python(files)
 
 
@@ -144,6 +153,9 @@ def render_service(system: m.System, service: m.Service) -> Files:
         files[f"{pkg}/events.py"] = _render("service/package/events.py.j2", view=events_view(system, service), **ctx)
         files[f"{pkg}/messaging.py"] = _render(
             "service/package/messaging.py.j2", view=messaging_view(system, service), **ctx
+        )
+        files[f"{root}/tests/test_messaging.py"] = _render(
+            "service/tests/test_messaging.py.j2", view=messaging_tests_view(system, service), **ctx
         )
         handlers = event_handlers_view(system, service)
         if handlers["handlers"]:

@@ -100,11 +100,11 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
             )
         steps = [
             f"Step(name={s.name!r}, success={s.success!r}, failure={s.failure!r}, timeout={s.timeout!r}, "
-            f"compensation_trigger={s.compensation_trigger!r}, compensation_done={s.compensation_done!r}, "
+            f"compensation_triggers={s.compensation_triggers!r}, compensation_done={s.compensation_done!r}, "
             f"status={s.status!r})"
             for s in saga.steps
         ]
-        own = [t for t in published]
+        own = list(published)
         saga_views.append(
             {
                 "const": saga.const,
@@ -127,7 +127,7 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
         "types": types,
         "published": published,
         "sagas": saga_views,
-        "publish_union": " | ".join(t["model"] for t in published),
+        "publish_union": " | ".join(str(t["model"]) for t in published),
     }
 
 
@@ -188,10 +188,11 @@ def event_handlers_view(system: m.System, service: m.Service) -> dict[str, Any]:
     handlers: list[EventHandler] = []
     steps = {s.trigger: (saga, s) for saga in system.sagas for s in saga.steps if s.service == service.name}
     compensations = {
-        s.compensation_trigger: (saga, s)
+        trigger: (saga, s)
         for saga in system.sagas
         for s in saga.steps
-        if s.service == service.name and s.compensation_trigger
+        if s.service == service.name
+        for trigger in s.compensation_triggers
     }
     emails = {rule.event: rule for rule in service.emails}
     for name in service.consumes:
@@ -278,3 +279,91 @@ def messaging_view(system: m.System, service: m.Service) -> dict[str, Any]:
         "has_outbox": bool(published),
         "has_inbox": bool(subscriptions),
     }
+
+
+def event_example(event: m.Event, **overrides: Any) -> dict[str, Any]:
+    """A valid payload of `event` (deterministic), with some fields set."""
+    from msgen.render.examples import type_example
+
+    holder = m.Service(
+        name="_",
+        package="_",
+        kebab="_",
+        title="_",
+        description="",
+        entities=(),
+        value_objects=event.value_objects,
+        operations=(),
+        calls=(),
+        publishes=(),
+        consumes=(),
+        ops=None,  # type: ignore[arg-type]
+        env_prefix="",
+    )
+    payload = {
+        f.name: type_example(f.type, f.constraints, f.default, holder, given=f.example)
+        for f in event.fields
+        if f.required or f.has_default
+    }
+    payload.update(overrides)
+    return payload
+
+
+def messaging_tests_view(system: m.System, service: m.Service) -> dict[str, Any]:
+    """Data for tests/test_messaging.py: consumed samples, a published sample, saga walks."""
+    consumed = []
+    for name in service.consumes:
+        event = system.event(name)
+        consumed.append({"topic": name, "const": const(name), "sample": repr(event_example(event))})
+    published = None
+    if service.publishes:
+        event = system.event(service.publishes[0])
+        published = {"topic": event.name, "model": event.class_name, "sample": repr(event_example(event))}
+    sagas = []
+    for saga in orchestrated(system, service):
+        if not saga.entity:
+            continue
+        entity = service.entity(saga.entity)
+        create = next((op for op in service.operations if op.entity == entity.name and op.action == "create"), None)
+        if create is None:
+            continue
+        from msgen.render.examples import example_payload
+
+        key = saga.key
+        happy = [(step.success, const(step.success)) for step in saga.steps]
+        failing_index = max((i for i, s in enumerate(saga.steps) if s.failure), default=None)
+        failure = None
+        if failing_index is not None:
+            before = [(s.success, const(s.success)) for s in saga.steps[:failing_index]]
+            fail = saga.steps[failing_index].failure or ""
+            compensations = [
+                (s.compensation_done, const(s.compensation_done))
+                for s in reversed(saga.steps[:failing_index])
+                if s.compensation_done
+            ]
+            failure = {"before": before, "fail": (fail, const(fail)), "compensations": compensations}
+        sagas.append(
+            {
+                "name": saga.name,
+                "create_path": create.path,
+                "create_status": create.status,
+                "payload": repr(example_payload(entity, service)),
+                "key": key,
+                "happy": happy,
+                "failure": failure,
+                "samples": {
+                    e.name: repr(event_example(e))
+                    for e in system.events
+                    if e.name in {x for st in saga.steps for x in (st.success, st.failure, st.compensation_done) if x}
+                },
+                "field": saga.status_field,
+                "statuses": [saga.status_started]
+                + [s.status for s in saga.steps if s.status]
+                + [saga.status_completed],
+                "failed_status": saga.status_failed,
+                "on_success": saga.on_success,
+                "on_failure": saga.on_failure,
+                "path": f"/{system.api_version}{entity.resource}",
+            }
+        )
+    return {"consumed": consumed, "published": published, "sagas": sagas}

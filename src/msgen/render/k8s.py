@@ -11,7 +11,7 @@ from typing import Any
 
 from msgen import model as m
 from msgen.names import kebab
-from msgen.render.yamltext import Renderer
+from msgen.render.yamltext import Renderer, number
 
 HTTP_PORT = 8000  # every generated service and the gateway listen here in containers
 APP_UID = 10001  # the non-root user of the images (see templates/service/Dockerfile.j2)
@@ -96,7 +96,7 @@ def broker_view(system: m.System) -> dict[str, Any]:
         return {
             "kind": kind,
             "cluster": cluster,
-            "url": f"{cluster}-kafka-bootstrap:9092",
+            "url": f"kafka://{cluster}-kafka-bootstrap:9092",
             "selector": {"strimzi.io/cluster": cluster},
             "port": 9092,
             "operator_namespace": "strimzi",
@@ -143,7 +143,7 @@ def workloads(system: m.System) -> list[Workload]:
         common_config["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://otel-collector:4318"
         common_config["TRACE_SAMPLE_RATIO"] = "1.0"
     else:
-        common_config["TRACE_SAMPLE_RATIO"] = _number(system.slos.sample_ratio)
+        common_config["TRACE_SAMPLE_RATIO"] = number(system.slos.sample_ratio)
     monitoring = namespace_peer(deploy.monitoring_namespace)
     shared_egress = [egress([pod("redis")], 6379)]
     if deploy.otel_collector:
@@ -273,6 +273,7 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
         "uid": APP_UID,
         "broker": broker,
         "routes": routes(system),
+        "gateway_timeout": duration(system.gateway.timeout),
     }
     files: dict[str, str] = {}
     resources: list[str] = []
@@ -298,7 +299,7 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
         files[f"{base}/otel-collector.yaml"] = r.render(
             "deploy/k8s/otel-collector.yaml.j2",
             image=OTEL_COLLECTOR_IMAGE,
-            sampling_percentage=_number(system.slos.sample_ratio * 100),
+            sampling_percentage=number(system.slos.sample_ratio * 100),
             **ctx,
         )
         resources.append("otel-collector.yaml")
@@ -308,7 +309,7 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
     canaries = [w for w in items if w.canary]
     if canaries:
         files[f"{base}/canary.yaml"] = r.render(
-            "deploy/k8s/canary.yaml.j2", canaries=canaries, max_error_ratio=_number(system.slos.error_rate), **ctx
+            "deploy/k8s/canary.yaml.j2", canaries=canaries, max_error_ratio=number(system.slos.error_rate), **ctx
         )
         resources.append("canary.yaml")
     scaled = [w for w in items if w.keda]
@@ -319,6 +320,7 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
         resources.append("keda.yaml")
     resources.append("monitoring.yaml")  # rendered by observability.py
     files[f"{base}/kustomization.yaml"] = r.render("deploy/k8s/base-kustomization.yaml.j2", resources=resources, **ctx)
+    files["deploy/k8s/README.md"] = r.render("deploy/k8s/README.md.j2", **readme_view(system), **ctx)
     for overlay in ("dev", "prod"):
         namespace = deploy.namespace if overlay == "prod" else f"{deploy.namespace}-dev"
         root = f"deploy/k8s/overlays/{overlay}"
@@ -331,6 +333,39 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
             extra.append("chaos.yaml")
         files[f"{root}/kustomization.yaml"] = r.render("deploy/k8s/overlay-kustomization.yaml.j2", extra=extra, **octx)
     return files
+
+
+def readme_view(system: m.System) -> dict[str, Any]:
+    """The operators the manifests need and the optional files, for deploy/k8s/README.md."""
+    deploy = system.deploy
+    broker = {
+        "kafka": ("Kafka in KRaft mode (Strimzi) and a KafkaTopic per event and dead-letter topic", "Strimzi"),
+        "rabbitmq": ("a RabbitmqCluster", "the RabbitMQ Cluster Operator"),
+        "nats": ("NATS with JetStream, a StatefulSet", None),
+    }[system.broker]
+    operators = ["CloudNativePG (PostgreSQL)", *([broker[1]] if broker[1] else []), "the Prometheus Operator"]
+    optional: list[tuple[str, str]] = []
+    if deploy.otel_collector:
+        operators.append("the OpenTelemetry Operator")
+        optional.append(("otel-collector.yaml", "the OpenTelemetry Collector, tail sampling"))
+    if deploy.mesh == "istio":
+        operators.append("Istio (with its CNI plugin: the namespace enforces the baseline Pod Security level)")
+        optional.append(("mesh.yaml", "mTLS STRICT (PeerAuthentication)"))
+    elif deploy.mesh == "linkerd":
+        operators.append("Linkerd")
+    if deploy.canary:
+        operators.append("Argo Rollouts")
+        optional.append(("canary.yaml", "Rollouts and their error-ratio AnalysisTemplates"))
+    if deploy.keda and any(s.consumes for s in system.services):
+        operators.append("KEDA")
+        optional.append(("keda.yaml", "ScaledObjects on consumer lag"))
+    if deploy.chaos:
+        operators.append("Litmus (dev overlay only) and its pod-delete ChaosExperiment")
+    if deploy.ingress_kind == "httproute":
+        operators.append(f"a Gateway API implementation serving the Gateway '{deploy.ingress_class}'")
+    else:
+        operators.append(f"an ingress controller of class '{deploy.ingress_class}'")
+    return {"broker_title": broker[0], "operators": operators, "optional": optional}
 
 
 def database_view(system: m.System) -> list[dict[str, Any]]:
@@ -348,7 +383,7 @@ def database_view(system: m.System) -> list[dict[str, Any]]:
                 "storage": s.ops.db_storage,
                 "schedule": cnpg_schedule,
                 "retention": s.ops.db_backup_retention,
-                "database": s.name,
+                "database": "app",  # CloudNativePG's default database and owner; the cluster is the service's alone
             }
         )
     return out
@@ -360,7 +395,6 @@ def chaos_target(system: m.System) -> Workload:
     return next(w for w in workloads(system) if w.name == name)
 
 
-def _number(value: float) -> str:
-    """A float as short, exact-looking text: 0.01 -> '0.01', 1.0 -> '1.0', 0.0144 -> '0.0144'."""
-    text = f"{value:.10g}"
-    return text if any(c in text for c in ".e") else text + ".0"
+def duration(seconds: float) -> str:
+    """A Gateway API duration: 5.0 -> '5s', 0.25 -> '250ms'."""
+    return f"{round(seconds)}s" if seconds >= 1 and seconds == round(seconds) else f"{round(seconds * 1000)}ms"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from msgen import model as m
-from msgen.render.yamltext import Renderer, dump
+from msgen.render.yamltext import Renderer, dump, number
 
 # What msgen_runtime exports, by name (histograms by their series names).
 RUNTIME_METRICS = frozenset(
@@ -53,11 +53,6 @@ class Alert:
     quiet: dict[str, str] = field(default_factory=dict)  # a healthy input on which it stays silent
 
 
-def number(value: float) -> str:
-    text = f"{round(value, 12):.10g}"
-    return text if any(c in text for c in ".e") else text + ".0"
-
-
 def _expand(text: str, labels: dict[str, str]) -> str:
     for key, value in labels.items():
         text = text.replace("{{ $labels." + key + " }}", value)
@@ -68,14 +63,17 @@ def alerts(system: m.System) -> list[Alert]:
     slos = system.slos
     budget = 1.0 - slos.availability
     svc = system.services[0].name
-    traffic = {
-        f'http_requests_total{{service="{svc}",method="GET",route="/x",status="200"}}': "0+600x40",
-        f'http_server_errors_total{{service="{svc}",method="GET",route="/x",status="500"}}': "0+30x40",
-    }  # 10 requests a second, 5% of them failing
-    healthy = {
-        f'http_requests_total{{service="{svc}",method="GET",route="/x",status="200"}}': "0+600x40",
-        f'http_server_errors_total{{service="{svc}",method="GET",route="/x",status="500"}}': "0+0x40",
-    }
+
+    def traffic(error_ratio: float) -> dict[str, str]:
+        """10 requests a second to one route of the first service, `error_ratio` of them failing."""
+        where = f'service="{svc}",method="GET",route="/x"'
+        return {
+            f'http_requests_total{{{where},status="200"}}': "0+600x40",
+            f'http_server_errors_total{{{where},status="500"}}': f"0+{number(600 * min(error_ratio, 1.0))}x40",
+        }
+
+    # Each scenario sits on the right side of its own threshold: twice above it, or at half of it.
+    fast, slow = 6 * budget, budget  # the lower clause of each burn-rate alert
     ratio = "service:http_error_ratio:rate"
     out = [
         Alert(
@@ -85,9 +83,9 @@ def alerts(system: m.System) -> list[Alert]:
             severity="page",
             summary="Error rate above 2% for 10 minutes",
             description="More than 2% of all requests to the system ended in a 5xx over the last 5 minutes.",
-            series=traffic,
+            series=traffic(2 * 0.02),
             labels={},
-            quiet=healthy,
+            quiet=traffic(0.02 / 2),
         ),
         Alert(
             name="ErrorRateAboveSlo",
@@ -96,9 +94,9 @@ def alerts(system: m.System) -> list[Alert]:
             severity="ticket",
             summary=f"{{{{ $labels.service }}}}: 5xx ratio above the {number(slos.error_rate * 100)}% SLO",
             description="The service answered more 5xx than its error-rate objective allows for 10 minutes.",
-            series=traffic,
+            series=traffic(2 * slos.error_rate),
             labels={"service": svc},
-            quiet=healthy,
+            quiet=traffic(slos.error_rate / 2),
         ),
         Alert(
             name="LatencyP95AboveSlo",
@@ -124,9 +122,9 @@ def alerts(system: m.System) -> list[Alert]:
                 f"At this rate the {number(slos.availability * 100)}% availability objective's 30-day error budget "
                 "is gone in two days (multi-window burn rate: 1h and 5m above 14.4x, or 6h and 30m above 6x)."
             ),
-            series=traffic,
+            series=traffic(2 * 14.4 * budget),
             labels={"service": svc},
-            quiet=healthy,
+            quiet=traffic(fast / 2),
         ),
         Alert(
             name="ErrorBudgetBurnSlow",
@@ -141,9 +139,9 @@ def alerts(system: m.System) -> list[Alert]:
                 f"At this rate the {number(slos.availability * 100)}% availability objective's 30-day error budget "
                 "runs out before the month ends (1d and 2h above 3x, or 3d and 6h above 1x)."
             ),
-            series=traffic,
+            series=traffic(2 * 3 * budget),
             labels={"service": svc},
-            quiet=healthy,
+            quiet=traffic(slow / 2),
         ),
     ]
     if system.events:
@@ -169,7 +167,7 @@ def alerts(system: m.System) -> list[Alert]:
                 severity="ticket",
                 summary="{{ $labels.service }} dead-lettered messages of {{ $labels.topic }}",
                 description="Messages could not be processed after their retries and went to the dead-letter topic.",
-                series={f"msgen_messages_dead_lettered_total{{{where}}}": "0+0x10 1+0x30"},
+                series={f"msgen_messages_dead_lettered_total{{{where}}}": "0+0x25 1+0x15"},
                 labels={"service": consumer, "topic": event.topic},
                 quiet={f"msgen_messages_dead_lettered_total{{{where}}}": "4+0x40"},
             ),

@@ -415,14 +415,14 @@ def _status_stream_route(saga: m.Saga, entity: m.Entity, imports: Imports) -> Ro
             f"summary='Follow {a(entity.name)} status as Server-Sent Events', response_class=EventSourceResponse, "
             "responses={200: {'content': {'text/event-stream': {}}}})"
         ),
-        params=["request: Request", "session: SessionDep", "id: UUID"],
+        params=["request: Request", "id: UUID"],
         returns="EventSourceResponse",
         doc=f'"""Every status of the {entity.name}, in order, until it is {" or ".join(final)}."""',
         body=[
-            f"await crud.get_or_404(session, {entity.name}, id)",
-            "stream = status_events(",
-            f"    request.app.state.database.sessions, StatusLog, str(id), final=frozenset({final!r})",
-            ")",
+            "sessions = request.app.state.database.sessions",
+            "async with sessions() as session:  # not held while streaming",
+            f"    await crud.get_or_404(session, {entity.name}, id)",
+            f"stream = status_events(sessions, StatusLog, str(id), final=frozenset({final!r}))",
             "return EventSourceResponse(stream)",
         ],
     )

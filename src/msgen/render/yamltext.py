@@ -15,11 +15,17 @@ import yaml
 from msgen import __version__
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no types
     """Block style, strings that look like other types quoted, no aliases."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def number(value: float) -> str:
+    """A float as short text that reads as a float: 0.01 -> '0.01', 1.0 -> '1.0', 14.4 * 0.001 -> '0.0144'."""
+    text = f"{round(value, 12):.10g}"
+    return text if any(c in text for c in ".e") else text + ".0"
 
 
 def q(value: Any) -> str:

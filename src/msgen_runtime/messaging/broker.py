@@ -4,8 +4,7 @@ Generated code never sees the broker: it publishes through the outbox and
 receives through `Consumer`, so the same handlers run on all three.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastStream resolves the handlers' annotations at runtime.
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -13,6 +12,7 @@ from urllib.parse import urlparse
 
 Handler = Callable[[bytes, dict[str, str]], Awaitable[None]]
 _log = logging.getLogger("msgen.broker")
+_faststream_log = logging.getLogger("msgen.faststream")  # through the service's JSON log handler
 
 
 class Broker(Protocol):
@@ -41,7 +41,7 @@ class NatsJetStream:
     def __init__(self, url: str, *, stream: str, topics: Sequence[str], ack_wait: float = 10.0) -> None:
         from faststream.nats import JStream, NatsBroker
 
-        self.broker = NatsBroker(url, logger=None, reconnect_time_wait=1, max_reconnect_attempts=-1)
+        self.broker = NatsBroker(url, logger=_faststream_log, reconnect_time_wait=1, max_reconnect_attempts=-1)
         self.stream_name = stream
         subjects = sorted({*topics, *(f"{t}.dlq" for t in topics)})
         self.stream = JStream(name=stream, subjects=subjects, declare=True)
@@ -74,7 +74,7 @@ class NatsJetStream:
 
     async def lag(self, topic: str, group: str) -> int | None:
         try:
-            js = self.broker._connection_state.stream  # type: ignore[attr-defined]
+            js = self.broker.config.connection_state.stream
             info = await js.consumer_info(self.stream_name, f"{group}-{_safe(topic)}")
             return int(info.num_pending)
         except Exception:
@@ -91,7 +91,7 @@ class Kafka:
 
         parsed = urlparse(url)
         bootstrap = parsed.netloc or parsed.path
-        self.broker = KafkaBroker(bootstrap, logger=None)
+        self.broker = KafkaBroker(bootstrap, logger=_faststream_log)
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
         from faststream.kafka.annotations import KafkaMessage
@@ -122,7 +122,7 @@ class RabbitMQ:
     def __init__(self, url: str, *, exchange: str) -> None:
         from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange
 
-        self.broker = RabbitBroker(url, logger=None)
+        self.broker = RabbitBroker(url, logger=_faststream_log)
         self.exchange = RabbitExchange(exchange, type=ExchangeType.TOPIC, durable=True)
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:

@@ -10,6 +10,7 @@ that cannot be decoded goes there at once, and the consumer keeps going.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -192,12 +193,10 @@ class Consumer:
     def _observe_age(self, topic: str, headers: dict[str, str]) -> None:
         stamp = headers.get(codec.HEADER_TIMESTAMP)
         if stamp:
-            try:
+            with contextlib.suppress(ValueError):
                 AGE.labels(self.service, topic).observe(
                     max((utcnow() - datetime.fromisoformat(stamp)).total_seconds(), 0)
                 )
-            except ValueError:
-                pass
 
     async def replay(self, dead_letter_id: uuid.UUID) -> str:
         """Run a dead letter through its handler again (its inbox row never existed, so it can take effect)."""

@@ -10,6 +10,7 @@ A crash between publish and commit publishes again: consumers are idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 import zlib
@@ -183,10 +184,8 @@ class Relay:
                 await self._cleanup()
                 last_cleanup = loop.time()
             if not published:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_wakeup.wait(), self.poll_interval)
-                except TimeoutError:
-                    pass
 
     def stop(self) -> None:
         self._stopping = True

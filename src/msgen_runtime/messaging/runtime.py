@@ -53,6 +53,8 @@ class Messaging:
         broker_url: str | None,
         database: Database,
         registry_url: str | None = None,
+        attempts: int = 5,
+        backoff: float = 0.1,
     ) -> None:
         self.config = config
         self.service = service
@@ -80,6 +82,8 @@ class Messaging:
                 broker=self.broker,
                 subscriptions=list(config.subscriptions),
                 registry=registry_url is not None,
+                attempts=attempts,
+                backoff=backoff,
             )
             self.consumer.attach()
         self.connected = False

@@ -10,6 +10,8 @@ saga's entity gets the matching status, logged for the status stream.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from prometheus_client import Counter
 from pydantic import BaseModel
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +31,25 @@ from msgen_runtime.messaging.outbox import OutboxMessageMixin, stage
 from msgen_runtime.types import UtcDateTime
 
 RUNNING, COMPENSATING, COMPLETED, FAILED = "RUNNING", "COMPENSATING", "COMPLETED", "FAILED"
+_changed: asyncio.Event | None = None
+EARLY = "__early_events__"  # context key: events that arrived before their step
+
+
+def _status_event() -> asyncio.Event:
+    global _changed
+    if _changed is None:
+        _changed = asyncio.Event()
+    return _changed
+
+
+def _status_committed() -> None:
+    """Wake every status stream of this process (they re-read the log), then arm a new event."""
+    global _changed
+    if _changed is not None:
+        _changed.set()
+    _changed = asyncio.Event()
+
+
 _log = logging.getLogger("msgen.saga")
 FINISHED = Counter("msgen_sagas_finished_total", "Sagas that ended.", ["saga", "outcome"])
 
@@ -65,7 +87,7 @@ class Step:
     success: str
     failure: str | None
     timeout: float
-    compensation_trigger: str | None = None
+    compensation_triggers: tuple[str, ...] = ()
     compensation_done: str | None = None
     status: str | None = None
 
@@ -134,18 +156,16 @@ class SagaDefinition:
             _log.info("saga.event_ignored", extra={"saga": self.name, "event": event, "key": data[self.key]})
             return False
         state.context = {**state.context, **data}
-        current = self.steps[state.step] if state.step < len(self.steps) else None
-        if state.status == RUNNING and current is not None and event == current.success:
-            state.done = [*state.done, state.step]
-            if current.status and self.entity:
-                await self._set_status(session, state.key, current.status, event)
-            if state.step + 1 == len(self.steps):
-                await self._finish(session, state, COMPLETED, event)
-            else:
-                state.step += 1
-                state.deadline = utcnow() + timedelta(seconds=self.steps[state.step].timeout)
-        elif state.status == RUNNING and current is not None and event == current.failure:
-            await self._compensate(session, state, str(data.get("reason") or f"{current.name} failed"), event)
+        later = {name for step in self.steps[state.step + 1 :] for name in (step.success, step.failure) if name}
+        if state.status == RUNNING and event in later:
+            # Events of different topics can overtake each other: keep it for when its step comes.
+            state.context = {**state.context, EARLY: [*state.context.get(EARLY, []), event]}
+            state.updated_at = utcnow()
+            return True
+        if state.status == RUNNING and event in self._current_events(state):
+            await self._advance(session, state, event, data)
+            while state.status == RUNNING and (early := self._early_for_current(state)):
+                await self._advance(session, state, early, state.context)
         elif state.status == COMPENSATING and event in state.awaiting:
             remaining = list(state.awaiting)
             remaining.remove(event)
@@ -157,6 +177,33 @@ class SagaDefinition:
             return False
         state.updated_at = utcnow()
         return True
+
+    def _current_events(self, state: SagaStateMixin) -> set[str]:
+        step = self.steps[state.step]
+        return {name for name in (step.success, step.failure) if name}
+
+    def _early_for_current(self, state: SagaStateMixin) -> str | None:
+        early: list[str] = [str(name) for name in state.context.get(EARLY, [])]
+        for name in early:
+            if name in self._current_events(state):
+                early.remove(name)
+                state.context = {**state.context, EARLY: early}
+                return name
+        return None
+
+    async def _advance(self, session: AsyncSession, state: SagaStateMixin, event: str, data: dict[str, Any]) -> None:
+        current = self.steps[state.step]
+        if event == current.success:
+            state.done = [*state.done, state.step]
+            if current.status and self.entity:
+                await self._set_status(session, state.key, current.status, event)
+            if state.step + 1 == len(self.steps):
+                await self._finish(session, state, COMPLETED, event)
+            else:
+                state.step += 1
+                state.deadline = utcnow() + timedelta(seconds=self.steps[state.step].timeout)
+        else:
+            await self._compensate(session, state, str(data.get("reason") or f"{current.name} failed"), event)
 
     async def expire(self, sessions: async_sessionmaker[AsyncSession]) -> int:
         """Compensate (or end) sagas whose current step is past its deadline."""
@@ -188,15 +235,22 @@ class SagaDefinition:
     async def _compensate(self, session: AsyncSession, state: SagaStateMixin, reason: str, cause: str) -> None:
         state.reason = reason
         waiting: list[str] = []
+        ends_it = False
         for index in reversed(state.done):
             step = self.steps[index]
             if not step.compensation_done:
                 continue
-            trigger = step.compensation_trigger
-            if trigger in self.events:  # ours to publish; otherwise the failure event itself triggers it
-                await self._publish(session, trigger, state.context)
-            waiting.append(step.compensation_done)
-        if waiting:
+            ours = [t for t in step.compensation_triggers if t in self.events and t != self.on_failure]
+            if ours:  # a command of ours: publish it and wait until the step is undone
+                await self._publish(session, ours[0], state.context)
+                waiting.append(step.compensation_done)
+            elif cause in step.compensation_triggers:  # the failure event itself undoes the step
+                waiting.append(step.compensation_done)
+            elif self.on_failure in step.compensation_triggers:
+                ends_it = True  # the saga's own end (on_failure) undoes it: nothing to wait for
+            else:
+                _log.error("saga.cannot_compensate", extra={"saga": self.name, "key": state.key, "step": step.name})
+        if waiting and not ends_it:
             state.status = COMPENSATING
             state.awaiting = waiting
             state.deadline = utcnow() + timedelta(seconds=max(s.timeout for s in self.steps))
@@ -240,6 +294,7 @@ class SagaDefinition:
         )
         if self.status_log is not None:
             session.add(self.status_log(entity_id=key, status=status, cause=cause, at=utcnow()))  # type: ignore[call-arg]
+            sa_event.listen(session.sync_session, "after_commit", lambda _s: _status_committed(), once=True)
 
 
 async def status_events(
@@ -248,12 +303,14 @@ async def status_events(
     key: str,
     *,
     final: frozenset[str],
-    poll: float = 0.05,
+    poll: float = 1.0,
     limit: float = 300.0,
 ) -> AsyncIterator[dict[str, str]]:
-    """Every status of one entity, in order, as SSE events; ends after a final status (or `limit` seconds)."""
-    import asyncio
+    """Every status of one entity, in order, as SSE events; ends after a final status (or `limit` seconds).
 
+    The stream wakes when this process commits a status, and re-reads the log at least every `poll`
+    seconds for statuses written by other replicas.
+    """
     last = 0
     deadline = asyncio.get_running_loop().time() + limit
     while asyncio.get_running_loop().time() < deadline:
@@ -270,7 +327,8 @@ async def status_events(
             }
             if row.status in final:
                 return
-        await asyncio.sleep(poll)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_status_event().wait(), poll)
 
 
 def saga_handler(saga: SagaDefinition, event: str) -> Callable[[AsyncSession, BaseModel], Awaitable[None]]:

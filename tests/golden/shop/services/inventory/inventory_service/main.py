@@ -6,6 +6,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from inventory_service.api.routes import router
 from inventory_service.clients import configure_clients
+from inventory_service.messaging import MESSAGING
 from inventory_service.settings import Settings
 
 
@@ -21,4 +22,5 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         routers=[router],
         on_shutdown=[downstream.close],
         span_exporter=span_exporter,
+        messaging=MESSAGING,
     )

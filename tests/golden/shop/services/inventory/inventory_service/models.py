@@ -5,6 +5,8 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from msgen_runtime.entities import EntityMixin
+from msgen_runtime.messaging.consumer import DeadLetterMixin, InboxMessageMixin
+from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -36,4 +38,28 @@ class Reservation(EntityMixin, Base):
     # the id of an Order of the order service: no foreign key across services
     order_id: Mapped[UUID] = mapped_column(sa.Uuid(), index=True, nullable=False)
     lines: Mapped[list[Any]] = mapped_column(sa.JSON(), nullable=False)
-    status: Mapped[str] = mapped_column(sa.String(8), nullable=False, default="RESERVED")
+    status: Mapped[str] = mapped_column(sa.String(8), nullable=False, default="PENDING")
+
+
+class OutboxMessage(OutboxMessageMixin, Base):
+    """Events waiting to be relayed, written with the business change."""
+
+    __tablename__ = "outbox"
+
+
+class OutboxPartition(OutboxPartitionMixin, Base):
+    """The partitions of the outbox a relay claims."""
+
+    __tablename__ = "outbox_partitions"
+
+
+class InboxMessage(InboxMessageMixin, Base):
+    """Messages already handled: a redelivery has no second effect."""
+
+    __tablename__ = "inbox"
+
+
+class DeadLetter(DeadLetterMixin, Base):
+    """Messages that could not be handled, for msgen dlq."""
+
+    __tablename__ = "dead_letters"

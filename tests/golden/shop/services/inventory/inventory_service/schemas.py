@@ -10,7 +10,9 @@ from pydantic import Field
 
 
 class ReservationStatus(StrEnum):
+    PENDING = "PENDING"
     RESERVED = "RESERVED"
+    REJECTED = "REJECTED"
     RELEASED = "RELEASED"
 
 
@@ -67,7 +69,7 @@ class ReservationCreate(RequestModel):
 
     order_id: UUID
     lines: list[ReservedLine]
-    status: ReservationStatus = ReservationStatus.RESERVED
+    status: ReservationStatus = ReservationStatus.PENDING
 
 
 class ReservationUpdate(PatchModel):

@@ -5,6 +5,7 @@ from msgen_runtime.app import create_service_app
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from notification_service.api.routes import router
+from notification_service.messaging import MESSAGING
 from notification_service.settings import Settings
 
 
@@ -18,4 +19,5 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         settings=settings,
         routers=[router],
         span_exporter=span_exporter,
+        messaging=MESSAGING,
     )

@@ -5,6 +5,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from msgen_runtime.entities import EntityMixin
+from msgen_runtime.messaging.consumer import DeadLetterMixin, InboxMessageMixin
 from msgen_runtime.types import UtcDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,3 +30,15 @@ class Notification(EntityMixin, Base):
     recipient: Mapped[str] = mapped_column(sa.String(320), nullable=False)
     subject: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class InboxMessage(InboxMessageMixin, Base):
+    """Messages already handled: a redelivery has no second effect."""
+
+    __tablename__ = "inbox"
+
+
+class DeadLetter(DeadLetterMixin, Base):
+    """Messages that could not be handled, for msgen dlq."""
+
+    __tablename__ = "dead_letters"

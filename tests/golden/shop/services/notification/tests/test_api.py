@@ -18,7 +18,7 @@ async def test_live_and_ready(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health/live")).json() == {"status": "ok"}
     ready = await client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
 
 
 async def test_unknown_route_is_a_problem(client: httpx.AsyncClient) -> None:

@@ -6,6 +6,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from order_service.api.routes import router
 from order_service.clients import configure_clients
+from order_service.messaging import MESSAGING
 from order_service.models import IdempotencyKey
 from order_service.settings import Settings
 
@@ -23,4 +24,5 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         idempotency_model=IdempotencyKey,
         on_shutdown=[downstream.close],
         span_exporter=span_exporter,
+        messaging=MESSAGING,
     )

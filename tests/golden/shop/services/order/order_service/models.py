@@ -7,6 +7,9 @@ from uuid import UUID
 import sqlalchemy as sa
 from msgen_runtime.entities import EntityMixin
 from msgen_runtime.idempotency import IdempotencyKeyMixin
+from msgen_runtime.messaging.consumer import DeadLetterMixin, InboxMessageMixin
+from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin
+from msgen_runtime.messaging.saga import SagaStateMixin, StatusLogMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -27,8 +30,9 @@ class Order(EntityMixin, Base):
 
     # the id of an User of the user service: no foreign key across services
     user_id: Mapped[UUID] = mapped_column(sa.Uuid(), index=True, nullable=False)
+    email: Mapped[str] = mapped_column(sa.String(320), nullable=False)
     lines: Mapped[list[Any]] = mapped_column(sa.JSON(), nullable=False)
-    total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), nullable=False)
     currency: Mapped[str] = mapped_column(sa.String(3), nullable=False, default="EUR")
     status: Mapped[str] = mapped_column(sa.String(15), nullable=False, default="PENDING_PAYMENT")
 
@@ -37,3 +41,39 @@ class IdempotencyKey(IdempotencyKeyMixin, Base):
     """Answers of this service's idempotent operations, by Idempotency-Key."""
 
     __tablename__ = "idempotency_keys"
+
+
+class OutboxMessage(OutboxMessageMixin, Base):
+    """Events waiting to be relayed, written with the business change."""
+
+    __tablename__ = "outbox"
+
+
+class OutboxPartition(OutboxPartitionMixin, Base):
+    """The partitions of the outbox a relay claims."""
+
+    __tablename__ = "outbox_partitions"
+
+
+class InboxMessage(InboxMessageMixin, Base):
+    """Messages already handled: a redelivery has no second effect."""
+
+    __tablename__ = "inbox"
+
+
+class DeadLetter(DeadLetterMixin, Base):
+    """Messages that could not be handled, for msgen dlq."""
+
+    __tablename__ = "dead_letters"
+
+
+class SagaState(SagaStateMixin, Base):
+    """The state of each saga this service orchestrates."""
+
+    __tablename__ = "saga_states"
+
+
+class StatusLog(StatusLogMixin, Base):
+    """Every status the saga's entity went through, in order."""
+
+    __tablename__ = "status_log"

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar
 from uuid import UUID
 
 from msgen_runtime.schemas import PatchModel, RequestModel, ResponseModel
+from msgen_runtime.types import Email
 from pydantic import Field
 
 
@@ -35,18 +36,20 @@ class OrderCreate(RequestModel):
     """The body that creates an Order."""
 
     user_id: UUID
+    email: Annotated[Email, Field(description="Where the customer hears about the order.")]
     lines: Annotated[list[OrderLine], Field(min_length=1)]
-    total: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     currency: OrderCurrency = OrderCurrency.EUR
 
 
 class OrderUpdate(PatchModel):
     """A partial update of an Order: only the fields sent change."""
 
-    non_nullable: ClassVar[frozenset[str]] = frozenset({"currency", "lines", "total", "user_id"})
+    non_nullable: ClassVar[frozenset[str]] = frozenset({"amount", "currency", "email", "lines", "user_id"})
     user_id: UUID | None = None
+    email: Annotated[Email, Field(description="Where the customer hears about the order.")] | None = None
     lines: Annotated[list[OrderLine], Field(min_length=1)] | None = None
-    total: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] | None = None
+    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] | None = None
     currency: OrderCurrency | None = None
 
 
@@ -55,8 +58,9 @@ class OrderRead(ResponseModel):
 
     id: UUID
     user_id: UUID
+    email: Annotated[Email, Field(description="Where the customer hears about the order.")]
     lines: Annotated[list[OrderLine], Field(min_length=1)]
-    total: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
     currency: OrderCurrency
     status: OrderStatus
     created_at: datetime

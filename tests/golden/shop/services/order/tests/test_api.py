@@ -21,7 +21,7 @@ async def test_live_and_ready(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health/live")).json() == {"status": "ok"}
     ready = await client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
 
 
 async def test_unknown_route_is_a_problem(client: httpx.AsyncClient) -> None:
@@ -81,8 +81,9 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 
 ORDER: dict[str, Any] = {
     "user_id": "00000000-0000-4000-8000-000000000001",
+    "email": "someone@example.com",
     "lines": [{"product_id": "00000000-0000-4000-8000-000000000001", "quantity": 1, "unit_price": "12.50"}],
-    "total": "12.50",
+    "amount": "12.50",
     "currency": "EUR",
 }
 
@@ -112,8 +113,9 @@ async def test_order_bad_body_is_422(client: httpx.AsyncClient) -> None:
     assert {
         "unexpected",
         "user_id",
+        "email",
         "lines",
-        "total",
+        "amount",
     } <= {err["loc"][-1] for err in problem["errors"]}
 
 
@@ -129,7 +131,7 @@ async def test_order_idempotency_key_replays_the_first_answer(client: httpx.Asyn
     other = await client.post("/v1/orders", json={**ORDER, "unexpected_but_different": 1}, headers=key)
     assert other.status_code == 422
     changed = dict(ORDER)
-    changed["total"] = "13.50"
+    changed["amount"] = "13.50"
     different = await client.post("/v1/orders", json=changed, headers=key)
     assert different.status_code == 422
     assert "different request body" in different.json()["detail"]

@@ -5,6 +5,7 @@ from msgen_runtime.app import create_service_app
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from payment_service.api.routes import router
+from payment_service.messaging import MESSAGING
 from payment_service.models import IdempotencyKey
 from payment_service.settings import Settings
 
@@ -20,4 +21,5 @@ def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter 
         routers=[router],
         idempotency_model=IdempotencyKey,
         span_exporter=span_exporter,
+        messaging=MESSAGING,
     )

@@ -6,6 +6,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from msgen_runtime.entities import EntityMixin
 from msgen_runtime.idempotency import IdempotencyKeyMixin
+from msgen_runtime.messaging.consumer import DeadLetterMixin, InboxMessageMixin
+from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -36,3 +38,27 @@ class IdempotencyKey(IdempotencyKeyMixin, Base):
     """Answers of this service's idempotent operations, by Idempotency-Key."""
 
     __tablename__ = "idempotency_keys"
+
+
+class OutboxMessage(OutboxMessageMixin, Base):
+    """Events waiting to be relayed, written with the business change."""
+
+    __tablename__ = "outbox"
+
+
+class OutboxPartition(OutboxPartitionMixin, Base):
+    """The partitions of the outbox a relay claims."""
+
+    __tablename__ = "outbox_partitions"
+
+
+class InboxMessage(InboxMessageMixin, Base):
+    """Messages already handled: a redelivery has no second effect."""
+
+    __tablename__ = "inbox"
+
+
+class DeadLetter(DeadLetterMixin, Base):
+    """Messages that could not be handled, for msgen dlq."""
+
+    __tablename__ = "dead_letters"

@@ -4,6 +4,7 @@ SQLite by default; set TEST_DATABASE_URL to a PostgreSQL server URL to run the
 same suite on a throw-away PostgreSQL database created (and dropped) for it.
 """
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from msgen_runtime.migrations import upgrade
-from msgen_runtime.testing import temporary_database
+from msgen_runtime.testing import nats_server, temporary_database
 from redis.asyncio import Redis
 
 from payment_service.main import create_app
@@ -40,18 +41,37 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """TEST_BROKER_URL, or a real nats-server (JetStream) started for this test run."""
+    given = os.environ.get("TEST_BROKER_URL")
+    if given:
+        yield given
+        return
+    with nats_server(str(tmp_path_factory.mktemp("nats"))) as url:
+        yield url
+
+
 @pytest.fixture
-async def app(database_url: str) -> AsyncIterator[FastAPI]:
+async def app(database_url: str, broker_url: str) -> AsyncIterator[FastAPI]:
     """The app on the migrated database, emptied first: every test starts from no rows."""
     redis_url = os.environ.get("TEST_REDIS_URL")
     namespace = f"test-payment-{uuid.uuid4().hex[:12]}"
-    application = create_app(
-        Settings(database_url=database_url, redis_url=redis_url, cache_namespace=namespace)
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        cache_namespace=namespace,
+        broker_url=broker_url,
     )
+    application = create_app(settings)
     async with application.state.database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(table.delete())
     async with application.router.lifespan_context(application):
+        for _ in range(200):  # the broker connects in the background
+            if application.state.messaging.connected:
+                break
+            await asyncio.sleep(0.05)
         yield application
     if redis_url:  # leave nothing behind on a shared Redis
         redis = Redis.from_url(redis_url)

@@ -45,9 +45,12 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
     """The app on the migrated database, emptied first: every test starts from no rows."""
     redis_url = os.environ.get("TEST_REDIS_URL")
     namespace = f"test-user-{uuid.uuid4().hex[:12]}"
-    application = create_app(
-        Settings(database_url=database_url, redis_url=redis_url, cache_namespace=namespace)
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        cache_namespace=namespace,
     )
+    application = create_app(settings)
     async with application.state.database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(table.delete())

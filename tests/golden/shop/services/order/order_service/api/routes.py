@@ -3,14 +3,17 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
+from msgen_runtime import crud
 from msgen_runtime.db import get_session
 from msgen_runtime.idempotency import Idempotency, idempotency_dependency
+from msgen_runtime.messaging.saga import status_events
 from msgen_runtime.pagination import PageParams, page_params
 from sqlalchemy.ext.asyncio import AsyncSession
+from sse_starlette import EventSourceResponse
 
 from order_service import handlers
-from order_service.models import IdempotencyKey
+from order_service.models import IdempotencyKey, Order, StatusLog
 from order_service.schemas import OrderAccepted, OrderCreate, OrderPage, OrderRead
 
 router = APIRouter(prefix="/v1")
@@ -63,3 +66,19 @@ async def place_order(session: SessionDep, payload: OrderCreate, idempotency: Id
         body=lambda created: OrderAccepted(id=created.id, status_url=f"/v1/orders/{created.id}"),
     )
     return answer
+
+
+@router.get(
+    "/orders/{id}/events",
+    operation_id="streamOrderEvents",
+    summary="Follow an Order status as Server-Sent Events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_order_events(request: Request, id: UUID) -> EventSourceResponse:
+    """Every status of the Order, in order, until it is CANCELLED or CONFIRMED."""
+    sessions = request.app.state.database.sessions
+    async with sessions() as session:  # not held while streaming
+        await crud.get_or_404(session, Order, id)
+    stream = status_events(sessions, StatusLog, str(id), final=frozenset(["CANCELLED", "CONFIRMED"]))
+    return EventSourceResponse(stream)

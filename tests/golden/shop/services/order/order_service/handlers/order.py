@@ -11,6 +11,7 @@ from msgen_runtime import crud
 from msgen_runtime.pagination import PageParams
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from order_service.events import OrderCreated, publish
 from order_service.models import Order
 from order_service.schemas import OrderCreate, OrderPage, OrderRead
 
@@ -35,4 +36,18 @@ async def get_order(session: AsyncSession, id: UUID) -> OrderRead:
 async def place_order(session: AsyncSession, payload: OrderCreate) -> OrderRead:
     """Create an Order."""
     order = await crud.create(session, Order, crud.row_from(payload, ("lines",)))
+    # starts the saga: order.created goes out with this transaction
+    await publish(
+        session,
+        OrderCreated.model_validate(
+            {
+                "order_id": order.id,
+                "user_id": order.user_id,
+                "email": order.email,
+                "amount": order.amount,
+                "currency": order.currency,
+                "lines": order.lines,
+            }
+        ),
+    )
     return OrderRead.model_validate(order)

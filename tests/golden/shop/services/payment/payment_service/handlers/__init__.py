@@ -1,7 +1,8 @@
 """Business logic of the payment service. These modules are yours to edit."""
 
-from payment_service.handlers import payment
+from payment_service.handlers import events, payment
 
 __all__ = [
+    "events",
     "payment",
 ]

@@ -30,9 +30,31 @@ def upgrade() -> None:
     )
     op.create_index("ix_notifications_created_at", "notifications", ["created_at"])
     op.create_index("ix_notifications_order_id", "notifications", ["order_id"])
+    op.create_table(
+        "inbox",
+        sa.Column("message_id", sa.String(64), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("message_id", name="pk_inbox"),
+    )
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("message_id", sa.String(64), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("replayed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_dead_letters"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("dead_letters")
+    op.drop_table("inbox")
     op.drop_index("ix_notifications_created_at", table_name="notifications")
     op.drop_index("ix_notifications_order_id", table_name="notifications")
     op.drop_table("notifications")

@@ -23,8 +23,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("email", sa.String(320), nullable=False),
         sa.Column("lines", sa.JSON(), nullable=False),
-        sa.Column("total", sa.Numeric(12, 2), nullable=False),
+        sa.Column("amount", sa.Numeric(12, 2), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("status", sa.String(15), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_orders"),
@@ -45,9 +46,91 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("operation", "key", name="pk_idempotency_keys"),
     )
     op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])
+    op.create_table(
+        "outbox",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("message_id", sa.String(36), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("event", sa.String(200), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(200), nullable=True),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox"),
+        sa.UniqueConstraint("message_id", name="uq_outbox_message_id"),
+    )
+    op.create_index("ix_outbox_pending", "outbox", ["partition", "sent_at", "id"], unique=False)
+    op.create_table(
+        "outbox_partitions",
+        sa.Column("partition", sa.Integer(), autoincrement=False, nullable=False),
+        sa.PrimaryKeyConstraint("partition", name="pk_outbox_partitions"),
+    )
+    op.create_table(
+        "inbox",
+        sa.Column("message_id", sa.String(64), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("message_id", name="pk_inbox"),
+    )
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("message_id", sa.String(64), nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("replayed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_dead_letters"),
+    )
+    op.create_table(
+        "saga_states",
+        sa.Column("saga", sa.String(100), nullable=False),
+        sa.Column("key", sa.String(100), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("done", sa.JSON(), nullable=False),
+        sa.Column("awaiting", sa.JSON(), nullable=False),
+        sa.Column("context", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("deadline", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("saga", "key", name="pk_saga_states"),
+    )
+    op.create_index("ix_saga_states_deadline", "saga_states", ["deadline"], unique=False)
+    op.create_table(
+        "status_log",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("entity_id", sa.String(100), nullable=False),
+        sa.Column("status", sa.String(100), nullable=False),
+        sa.Column("cause", sa.String(200), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_status_log"),
+    )
+    op.create_index("ix_status_log_entity_id", "status_log", ["entity_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_status_log_entity_id", table_name="status_log")
+    op.drop_table("status_log")
+    op.drop_index("ix_saga_states_deadline", table_name="saga_states")
+    op.drop_table("saga_states")
+    op.drop_table("dead_letters")
+    op.drop_table("inbox")
+    op.drop_table("outbox_partitions")
+    op.drop_index("ix_outbox_pending", table_name="outbox")
+    op.drop_table("outbox")
     op.drop_index("ix_idempotency_keys_expires_at", table_name="idempotency_keys")
     op.drop_table("idempotency_keys")
     op.drop_index("ix_orders_created_at", table_name="orders")

@@ -1,0 +1,138 @@
+"""Shipping the system: images, compose, CI, Kubernetes, observability and Argo CD.
+
+``render_deploy`` is the one entry point ``render_system`` calls; it gathers
+the Dockerfiles and compose files laid out here, the Kubernetes manifests of
+``k8s.py`` and the rules and dashboards of ``observability.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgen import model as m
+from msgen.names import kebab
+from msgen.render.k8s import APP_UID, HTTP_PORT, POSTGRES_IMAGE, broker_view, image_of, render_k8s, workloads
+from msgen.render.observability import render_observability
+from msgen.render.yamltext import Renderer, number
+
+# Images of the local stack (deploy/compose.yaml), pinned.
+COMPOSE_IMAGES = {
+    "postgres": "postgres:17.2-alpine",
+    "kafka": "apache/kafka:3.9.0",
+    "rabbitmq": "rabbitmq:4.0.5-management-alpine",
+    "nats": "nats:2.10.22-alpine",
+    "redis": "redis:7.4.1-alpine",
+    "jaeger": "jaegertracing/all-in-one:1.63.0",
+    "prometheus": "prom/prometheus:v2.55.1",
+    "grafana": "grafana/grafana:11.3.1",
+}
+# What goes into a service image besides its installed package.
+_IMAGE_FILES = ("alembic.ini",)
+
+
+def image_view(system: m.System, service: m.Service) -> dict[str, Any]:
+    return {
+        "app": service.kebab,
+        "dir": f"services/{service.name}",
+        "module": f"{service.package}.main:create_app",
+        "tag": image_of(system, service.kebab),
+        "files": _IMAGE_FILES,
+    }
+
+
+def _gh(expression: str) -> str:
+    """A GitHub Actions expression, written where Jinja would read braces."""
+    return "${{ " + expression + " }}"
+
+
+def compose_view(system: m.System) -> dict[str, Any]:
+    broker = broker_view(system)
+    broker_url = {
+        "kafka": "kafka://kafka:9092",
+        "rabbitmq": f"amqp://{system.name}:${{RABBITMQ_PASSWORD:-{system.name}}}@rabbitmq:5672/",
+        "nats": "nats://nats:4222",
+    }[broker["kind"]]
+    broker_host = {"kafka": "kafka", "rabbitmq": "rabbitmq", "nats": "nats"}[broker["kind"]]
+    common = {
+        "LOG_LEVEL": "INFO",
+        "REDIS_URL": "redis://redis:6379/0",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
+        "TRACE_SAMPLE_RATIO": number(system.slos.sample_ratio),
+    }
+    services = []
+    for index, service in enumerate(system.services):
+        name = service.name
+        db = f"{kebab(name)}-db"
+        password_var = f"{name.upper()}_DB_PASSWORD"
+        # CloudNativePG's default database and owner, "app", here too (and never a reserved word such as user)
+        database_url = f"postgresql://app:${{{password_var}:-app}}@{db}:5432/app"
+        env = {**common, "DATABASE_URL": database_url}
+        depends = ["redis"]
+        if service.publishes or service.consumes:
+            env["BROKER_URL"] = broker_url
+            depends.append(broker_host)
+        for callee in sorted({c.service for c in service.calls}):
+            env[f"{callee.upper()}_URL"] = f"http://{callee}:{HTTP_PORT}"
+        services.append(
+            {
+                "name": name,
+                "db": db,
+                "image": image_of(system, service.kebab),
+                "dockerfile": f"services/{name}/Dockerfile",
+                "database_url": database_url,
+                "password_var": password_var,
+                "environment": dict(sorted(env.items())),
+                "host_port": 8001 + index,
+                "depends_on": sorted(depends),
+            }
+        )
+    gateway_env = {**common, **{f"{s.name.upper()}_URL": f"http://{s.name}:{HTTP_PORT}" for s in system.services}}
+    return {
+        "services": services,
+        "gateway": {"image": image_of(system, "gateway"), "environment": dict(sorted(gateway_env.items()))},
+        "broker": broker,
+        "images": COMPOSE_IMAGES,
+        "postgres_image": COMPOSE_IMAGES["postgres"],
+    }
+
+
+def render_deploy(system: m.System) -> dict[str, str]:
+    """Every deployment-related file of the generated project."""
+    r = Renderer()
+    deploy = system.deploy
+    ctx: dict[str, Any] = {"system": system, "deploy": deploy, "http_port": HTTP_PORT, "uid": APP_UID}
+    files: dict[str, str] = {
+        ".dockerignore": r.render("project/dockerignore.j2", **ctx),
+        "wheels/README.md": r.render("project/wheels-README.md.j2", **ctx),
+    }
+    for service in system.services:
+        files[f"services/{service.name}/Dockerfile"] = r.render(
+            "service/Dockerfile.j2", image=image_view(system, service), base_image=deploy.base_image, **ctx
+        )
+    compose = compose_view(system)
+    files["deploy/compose.yaml"] = r.render("deploy/compose/compose.yaml.j2", **compose, **ctx)
+    files["deploy/prometheus/prometheus.yml"] = r.render(
+        "deploy/compose/prometheus.yml.j2", services=system.services, **ctx
+    )
+    files["deploy/grafana/provisioning/datasources/datasources.yaml"] = r.render(
+        "deploy/compose/grafana-datasources.yaml.j2", **ctx
+    )
+    files["deploy/grafana/provisioning/dashboards/dashboards.yaml"] = r.render(
+        "deploy/compose/grafana-dashboards.yaml.j2", **ctx
+    )
+    images = {w.app: w.image.rsplit(":", 1)[0] for w in workloads(system)}
+    files[".github/workflows/ci.yaml"] = r.render(
+        "deploy/ci/ci.yaml.j2",
+        services=[{"name": s.name, "package": s.package, "image_name": images[s.kebab]} for s in system.services],
+        postgres_image=COMPOSE_IMAGES["postgres"],
+        registry_host=deploy.registry.split("/", 1)[0],
+        gh=_gh,
+        **ctx,
+    )
+    files["deploy/argocd/application.yaml"] = r.render("deploy/argocd-application.yaml.j2", **ctx)
+    files.update(render_k8s(system, r))
+    files.update(render_observability(system, r))
+    return files
+
+
+__all__ = ["POSTGRES_IMAGE", "render_deploy"]

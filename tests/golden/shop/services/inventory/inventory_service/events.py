@@ -1,0 +1,174 @@
+"""Events of the inventory service: payload models and Avro types (generated from the spec).
+
+The schemas are those of contracts/avro/. Publish with `await publish(session, Event(...))`:
+the event is written to the outbox in your transaction and relayed after the commit.
+"""
+
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from msgen_runtime.messaging.codec import EventType
+from msgen_runtime.messaging.outbox import stage
+from msgen_runtime.schemas import EventPayload
+from msgen_runtime.types import Email
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory_service.models import OutboxMessage
+
+
+class OrderLine(EventPayload):
+    """OrderLine, as events carry it."""
+
+    product_id: UUID
+    quantity: Annotated[int, Field(ge=1, le=1000)]
+    unit_price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+
+class OrderCreated(EventPayload):
+    """order.created v1: Published by order when order created."""
+
+    order_id: UUID
+    user_id: UUID
+    email: Email
+    amount: Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+    currency: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
+    lines: list[OrderLine]
+
+
+class PaymentAuthorized(EventPayload):
+    """payment.authorized v1: Published by payment when payment authorized."""
+
+    order_id: UUID
+    payment_id: UUID
+    amount: Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+
+
+class InventoryReserved(EventPayload):
+    """inventory.reserved v1: Published by inventory when inventory reserved."""
+
+    order_id: UUID
+    reservation_id: UUID
+
+
+class InventoryRejected(EventPayload):
+    """inventory.rejected v1: Published by inventory when inventory rejected."""
+
+    order_id: UUID
+    reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
+
+
+ORDER_CREATED = EventType(
+    name="order.created",
+    version=1,
+    model=OrderCreated,
+    key="order_id",
+    schema={
+        "type": "record",
+        "name": "OrderCreated",
+        "namespace": "shop.events",
+        "doc": "Published by order when order created.",
+        "fields": [
+            {"name": "order_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "user_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "email", "type": "string"},
+            {
+                "name": "amount",
+                "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2},
+            },
+            {"name": "currency", "type": "string"},
+            {
+                "name": "lines",
+                "type": {
+                    "type": "array",
+                    "items": {
+                        "type": "record",
+                        "name": "OrderLine",
+                        "fields": [
+                            {"name": "product_id", "type": {"type": "string", "logicalType": "uuid"}},
+                            {"name": "quantity", "type": "long"},
+                            {
+                                "name": "unit_price",
+                                "type": {
+                                    "type": "bytes",
+                                    "logicalType": "decimal",
+                                    "precision": 12,
+                                    "scale": 2,
+                                },
+                            },
+                        ],
+                    },
+                },
+            },
+        ],
+        "msgen.event": "order.created",
+        "msgen.version": 1,
+    },
+)
+PAYMENT_AUTHORIZED = EventType(
+    name="payment.authorized",
+    version=1,
+    model=PaymentAuthorized,
+    key="order_id",
+    schema={
+        "type": "record",
+        "name": "PaymentAuthorized",
+        "namespace": "shop.events",
+        "doc": "Published by payment when payment authorized.",
+        "fields": [
+            {"name": "order_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "payment_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {
+                "name": "amount",
+                "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 2},
+            },
+        ],
+        "msgen.event": "payment.authorized",
+        "msgen.version": 1,
+    },
+)
+INVENTORY_RESERVED = EventType(
+    name="inventory.reserved",
+    version=1,
+    model=InventoryReserved,
+    key="order_id",
+    schema={
+        "type": "record",
+        "name": "InventoryReserved",
+        "namespace": "shop.events",
+        "doc": "Published by inventory when inventory reserved.",
+        "fields": [
+            {"name": "order_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "reservation_id", "type": {"type": "string", "logicalType": "uuid"}},
+        ],
+        "msgen.event": "inventory.reserved",
+        "msgen.version": 1,
+    },
+)
+INVENTORY_REJECTED = EventType(
+    name="inventory.rejected",
+    version=1,
+    model=InventoryRejected,
+    key="order_id",
+    schema={
+        "type": "record",
+        "name": "InventoryRejected",
+        "namespace": "shop.events",
+        "doc": "Published by inventory when inventory rejected.",
+        "fields": [
+            {"name": "order_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "reason", "type": "string"},
+        ],
+        "msgen.event": "inventory.rejected",
+        "msgen.version": 1,
+    },
+)
+
+
+async def publish(session: AsyncSession, event: InventoryReserved | InventoryRejected) -> None:
+    """Write `event` to the outbox, in the session's transaction."""
+    if isinstance(event, InventoryReserved):
+        await stage(session, OutboxMessage, INVENTORY_RESERVED, event)
+    elif isinstance(event, InventoryRejected):
+        await stage(session, OutboxMessage, INVENTORY_REJECTED, event)

@@ -1,0 +1,337 @@
+"""The Place Order saga end to end: six services as real processes, a real nats-server, a real SMTP server.
+
+The payment and inventory handlers are written here the way a user writes them
+in the generated project: payment refuses amounts above 1000, inventory reserves
+real stock. Then orders go through, are refused, survive kill -9 of services and
+a broker outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from msgen.generate import Generated
+from msgen.localrun import LocalSystem, Options, free_port, plan, prepare_databases
+from msgen.writer import write_project
+
+pytestmark = pytest.mark.slow
+
+PAYMENT_HANDLERS = '''
+"""Payment: charge the order (refused above 1000), refund it when the stock is refused or the order cancelled."""
+
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payment_service.events import (
+    InventoryRejected,
+    OrderCancelled,
+    OrderCreated,
+    PaymentAuthorized,
+    PaymentFailed,
+    PaymentRefunded,
+    publish,
+)
+from payment_service.models import Payment
+
+
+async def on_order_created(session: AsyncSession, event: OrderCreated) -> None:
+    if await session.scalar(select(Payment).where(Payment.order_id == event.order_id)) is not None:
+        return
+    if event.amount > 1000:
+        session.add(Payment(order_id=event.order_id, amount=event.amount, currency=event.currency, status="FAILED"))
+        await publish(session, PaymentFailed(order_id=event.order_id, reason="amount above the card limit"))
+        return
+    payment = Payment(order_id=event.order_id, amount=event.amount, currency=event.currency, status="AUTHORIZED")
+    session.add(payment)
+    await session.flush()
+    await publish(session, PaymentAuthorized(order_id=event.order_id, payment_id=payment.id, amount=event.amount))
+
+
+async def refund(session: AsyncSession, order_id: UUID) -> None:
+    payment = await session.scalar(select(Payment).where(Payment.order_id == order_id))
+    if payment is None or payment.status != "AUTHORIZED":
+        return
+    payment.status = "REFUNDED"
+    await publish(session, PaymentRefunded(order_id=order_id, payment_id=payment.id, amount=payment.amount))
+
+
+async def on_inventory_rejected(session: AsyncSession, event: InventoryRejected) -> None:
+    await refund(session, event.order_id)
+
+
+async def on_order_cancelled(session: AsyncSession, event: OrderCancelled) -> None:
+    await refund(session, event.order_id)
+'''
+
+INVENTORY_HANDLERS = '''
+"""Inventory: remember what each order needs, reserve it once paid."""
+
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory_service.events import InventoryRejected, InventoryReserved, OrderCreated, PaymentAuthorized, publish
+from inventory_service.models import Reservation, StockItem
+
+
+async def on_order_created(session: AsyncSession, event: OrderCreated) -> None:
+    lines = [{"product_id": str(line.product_id), "quantity": line.quantity} for line in event.lines]
+    session.add(Reservation(order_id=event.order_id, lines=lines, status="PENDING"))
+
+
+async def on_payment_authorized(session: AsyncSession, event: PaymentAuthorized) -> None:
+    reservation = await session.scalar(select(Reservation).where(Reservation.order_id == event.order_id))
+    if reservation is None:
+        raise LookupError("order.created has not arrived yet")  # retried
+    if reservation.status != "PENDING":
+        return
+    items = []
+    for line in reservation.lines:
+        item = await session.scalar(select(StockItem).where(StockItem.product_id == UUID(line["product_id"])))
+        if item is None or item.quantity < line["quantity"]:
+            reservation.status = "REJECTED"
+            await publish(session, InventoryRejected(order_id=event.order_id, reason="not enough stock"))
+            return
+        items.append((item, line["quantity"]))
+    for item, quantity in items:
+        item.quantity -= quantity
+    reservation.status = "RESERVED"
+    await publish(session, InventoryReserved(order_id=event.order_id, reservation_id=reservation.id))
+'''
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content = envelope.content.decode(errors="replace")
+        subject = next((line[9:] for line in content.splitlines() if line.startswith("Subject: ")), "")
+        self.messages.extend((rcpt, subject) for rcpt in envelope.rcpt_tos)
+        return "250 OK"
+
+
+@dataclass
+class Shop:
+    system: LocalSystem
+    mailbox: Mailbox
+    workdir: Path
+    product_id: str
+    scarce_id: str
+
+    @property
+    def orders(self) -> str:
+        return self.system.url("order")
+
+
+@pytest.fixture(scope="module")
+def shop_running(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    root = tmp_path_factory.mktemp("e2e") / "shop"
+    write_project(root, shop.files, shop.system.spec_hash)
+    (root / "services/payment/payment_service/handlers/events.py").write_text(PAYMENT_HANDLERS)
+    (root / "services/inventory/inventory_service/handlers/events.py").write_text(INVENTORY_HANDLERS)
+    mailbox = Mailbox()
+    smtp_port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    workdir = root.parent / "run"
+    options = Options(workdir=workdir, smtp=("127.0.0.1", smtp_port), log_level="WARNING")
+    specs = plan(root, options)
+    prepare_databases(specs, options)
+    system = LocalSystem(specs, workdir / "logs")
+    try:
+        system.start_all()
+        product = httpx.post(
+            f"{system.url('product')}/v1/products", json={"sku": "TEAPOT-1", "name": "Teapot", "price": "19.90"}
+        ).json()
+        stock = httpx.post(
+            f"{system.url('inventory')}/v1/stock-items", json={"product_id": product["id"], "quantity": 100_000}
+        )
+        assert stock.status_code == 201, stock.text
+        scarce = httpx.post(
+            f"{system.url('product')}/v1/products", json={"sku": "RARE-1", "name": "Rare vase", "price": "99.00"}
+        ).json()
+        httpx.post(f"{system.url('inventory')}/v1/stock-items", json={"product_id": scarce["id"], "quantity": 1})
+        yield Shop(system=system, mailbox=mailbox, workdir=workdir, product_id=product["id"], scarce_id=scarce["id"])
+    finally:
+        system.stop_all()
+        controller.stop()
+
+
+def order_body(shop: Shop, *, amount: str = "39.80", quantity: int = 2, product: str | None = None) -> dict[str, Any]:
+    return {
+        "user_id": str(uuid.uuid4()),
+        "email": f"customer-{uuid.uuid4().hex[:8]}@shop.test",
+        "lines": [{"product_id": product or shop.product_id, "quantity": quantity, "unit_price": "19.90"}],
+        "amount": amount,
+        "currency": "EUR",
+    }
+
+
+async def place(client: httpx.AsyncClient, shop: Shop, body: dict[str, Any]) -> str:
+    """POST with an Idempotency-Key, retried until the order service answers (it may be restarting)."""
+    key = str(uuid.uuid4())
+    for _ in range(300):
+        try:
+            answer = await client.post(f"{shop.orders}/v1/orders", json=body, headers={"Idempotency-Key": key})
+            if answer.status_code == 202:
+                assert answer.headers["location"].endswith(answer.json()["id"])
+                return str(answer.json()["id"])
+            assert answer.status_code in (409, 503), answer.text
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the order service never accepted the order")
+
+
+async def final_status(client: httpx.AsyncClient, shop: Shop, ident: str, timeout: float = 60) -> str:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            status = (await client.get(f"{shop.orders}/v1/orders/{ident}")).json()["status"]
+            if status in ("CONFIRMED", "CANCELLED"):
+                return str(status)
+        except (httpx.TransportError, KeyError):
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"order {ident} did not reach a final status")
+
+
+def rows(shop: Shop, service: str, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(shop.workdir / f"{service}.db") as db:
+        return list(db.execute(query))
+
+
+def test_an_order_is_confirmed_and_the_customer_mailed(shop_running: Shop) -> None:
+    async def run() -> tuple[str, str, list[str]]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            body = order_body(shop_running)
+            ident = await place(client, shop_running, body)
+            statuses = []
+            async with client.stream("GET", f"{shop_running.orders}/v1/orders/{ident}/events") as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:"):
+                        statuses.append(json.loads(line[5:])["status"])
+            return ident, body["email"], statuses
+
+    ident, email, statuses = asyncio.run(run())
+    assert statuses == ["PENDING_PAYMENT", "PAID", "CONFIRMED"]
+    for _ in range(100):
+        if (email, f"Your order {ident} is confirmed") in shop_running.mailbox.messages:
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    assert (email, f"Your order {ident} is confirmed") in shop_running.mailbox.messages
+
+
+def test_a_refused_payment_cancels_the_order(shop_running: Shop) -> None:
+    async def run() -> tuple[str, str]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            ident = await place(client, shop_running, order_body(shop_running, amount="5000.00"))
+            return ident, await final_status(client, shop_running, ident)
+
+    ident, status = asyncio.run(run())
+    assert status == "CANCELLED"
+    assert rows(shop_running, "payment", f"SELECT status FROM payments WHERE order_id = '{uuid.UUID(ident).hex}'") == [
+        ("FAILED",)
+    ]
+
+
+def test_refused_stock_refunds_the_payment_then_cancels(shop_running: Shop) -> None:
+    async def run() -> tuple[str, str]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            ident = await place(
+                client, shop_running, order_body(shop_running, quantity=5, product=shop_running.scarce_id)
+            )
+            return ident, await final_status(client, shop_running, ident)
+
+    ident, status = asyncio.run(run())
+    assert status == "CANCELLED"
+    hexed = uuid.UUID(ident).hex
+    assert rows(shop_running, "payment", f"SELECT status FROM payments WHERE order_id = '{hexed}'") == [("REFUNDED",)]
+    refunds = rows(
+        shop_running, "payment", f"SELECT count(*) FROM outbox WHERE topic = 'payment.refunded' AND key = '{ident}'"
+    )
+    assert refunds == [(1,)]
+    log = rows(shop_running, "order", f"SELECT status FROM status_log WHERE entity_id = '{ident}' ORDER BY id")
+    assert [status for (status,) in log] == ["PENDING_PAYMENT", "PAID", "CANCELLED"]
+
+
+def _no_dead_letters(shop: Shop) -> None:
+    for service in ("inventory", "notification", "order", "payment"):
+        assert rows(shop, service, "SELECT count(*) FROM dead_letters") == [(0,)], service
+        assert httpx.get(f"{shop.system.url(service)}/admin/dead-letters").json() == []
+
+
+def test_two_hundred_orders_survive_kill_9_of_order_and_payment(shop_running: Shop) -> None:
+    async def run() -> list[tuple[str, str]]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            idents: list[str] = []
+            for batch in range(10):
+                if batch == 3:
+                    shop_running.system.stop("order", kill=True)
+                    shop_running.system.start("order")
+                if batch == 6:
+                    shop_running.system.stop("payment", kill=True)
+                    shop_running.system.start("payment")
+                amounts = ["39.80" if (batch * 20 + i) % 5 else "5000.00" for i in range(20)]
+                started = asyncio.get_running_loop().time()
+                idents += await asyncio.gather(
+                    *(place(client, shop_running, order_body(shop_running, amount=a)) for a in amounts)
+                )
+                # a steady flow: 20 orders a second
+                await asyncio.sleep(max(0.0, 1.0 - (asyncio.get_running_loop().time() - started)))
+            shop_running.system.wait_ready(["order", "payment"])
+            return [(i, await final_status(client, shop_running, i, timeout=120)) for i in idents]
+
+    results = asyncio.run(run())
+    assert len(results) == 200
+    confirmed = {i for i, s in results if s == "CONFIRMED"}
+    assert len(confirmed) == 160 and len(results) - len(confirmed) == 40
+    # money follows the orders: every confirmed order charged, every cancelled one not (or refunded)
+    authorized = {
+        uuid.UUID(hex=o)
+        for (o,) in rows(shop_running, "payment", "SELECT order_id FROM payments WHERE status = 'AUTHORIZED'")
+    }
+    ours = {uuid.UUID(i) for i, _ in results}
+    assert authorized & ours == {uuid.UUID(i) for i in confirmed}
+    # every payment charged at most once, every event delivered, nothing dead-lettered
+    assert rows(shop_running, "payment", "SELECT order_id FROM payments GROUP BY order_id HAVING count(*) > 1") == []
+    charged = rows(
+        shop_running, "payment", "SELECT key, count(*) FROM outbox WHERE topic = 'payment.authorized' GROUP BY key"
+    )
+    assert all(count == 1 for _key, count in charged)
+    mailed = rows(shop_running, "notification", "SELECT count(*) FROM inbox WHERE topic = 'order.confirmed'")
+    assert mailed[0][0] >= len(confirmed)
+    for ident in confirmed:
+        assert rows(
+            shop_running, "order", f"SELECT count(*) FROM outbox WHERE topic = 'order.confirmed' AND key = '{ident}'"
+        ) == [(1,)]
+    _no_dead_letters(shop_running)
+
+
+def test_orders_complete_after_a_ten_second_broker_outage(shop_running: Shop) -> None:
+    async def run() -> list[str]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            shop_running.system.stop("nats")
+            idents = await asyncio.gather(*(place(client, shop_running, order_body(shop_running)) for _ in range(20)))
+            await asyncio.sleep(10)
+            shop_running.system.start("nats")
+            return [await final_status(client, shop_running, i, timeout=120) for i in idents]
+
+    statuses = asyncio.run(run())
+    assert statuses == ["CONFIRMED"] * 20
+    _no_dead_letters(shop_running)
