@@ -71,3 +71,21 @@ def redis_url() -> str:
     except Exception as exc:
         pytest.fail(f"MSGEN_TEST_REDIS_URL={url} is set but cannot be reached: {exc}")
     return url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """A RabbitMQ server URL (tests declare their own exchange and queues and delete them)."""
+    url = _server_url("MSGEN_TEST_RABBITMQ_URL")
+
+    async def ping() -> None:
+        import aio_pika
+
+        connection = await aio_pika.connect_robust(url, timeout=5)
+        await connection.close()
+
+    try:
+        asyncio.run(ping())
+    except Exception as exc:
+        pytest.fail(f"MSGEN_TEST_RABBITMQ_URL={url} is set but cannot be reached: {exc}")
+    return url

@@ -54,7 +54,8 @@ def test_avro_schema_round_trips_an_order_created(shop: Generated) -> None:
     record = {
         "order_id": UUID("6f1c4a52-8f9e-4a59-9d1c-2b8c1f0e7a11"),
         "user_id": UUID("0b7e8a8e-1c1f-4b5e-9a44-2c1de8d1f0aa"),
-        "total": Decimal("39.80"),
+        "email": "customer@shop.test",
+        "amount": Decimal("39.80"),
         "currency": "EUR",
         "lines": [
             {"product_id": UUID("7f1c4a52-8f9e-4a59-9d1c-2b8c1f0e7a12"), "quantity": 2, "unit_price": Decimal("19.90")}

@@ -335,3 +335,46 @@ def test_orders_complete_after_a_ten_second_broker_outage(shop_running: Shop) ->
     statuses = asyncio.run(run())
     assert statuses == ["CONFIRMED"] * 20
     _no_dead_letters(shop_running)
+
+
+def test_a_poison_message_is_dead_lettered_listed_and_the_flow_goes_on(shop_running: Shop) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import nats
+
+    async def poison() -> None:
+        connection = await nats.connect(shop_running.system.specs["order"].env["BROKER_URL"])
+        await connection.jetstream().publish(
+            "order.created", b"\x00not avro", headers={"message-id": "poison-e2e", "event": "order.created"}
+        )
+        await connection.close()
+
+    asyncio.run(poison())
+    inventory = shop_running.system.url("inventory")
+    for _ in range(100):
+        letters = httpx.get(f"{inventory}/admin/dead-letters").json()
+        if letters:
+            break
+        asyncio.run(asyncio.sleep(0.1))
+    assert [letter["message_id"] for letter in letters] == ["poison-e2e"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "msgen", "dlq", inventory],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert listed.returncode == 0 and "poison-e2e" not in listed.stderr and "order.created" in listed.stdout
+    replayed = subprocess.run(
+        [sys.executable, "-m", "msgen", "dlq", inventory, "--replay-all"], capture_output=True, text=True, check=False
+    )
+    assert replayed.returncode == 1 and "dead-lettered" in replayed.stdout  # still poison: back to the dead letters
+
+    async def still_flowing() -> str:
+        async with httpx.AsyncClient(timeout=10) as client:
+            ident = await place(client, shop_running, order_body(shop_running))
+            return await final_status(client, shop_running, ident)
+
+    assert asyncio.run(still_flowing()) == "CONFIRMED"

@@ -229,3 +229,44 @@ def deploy(
     except MsgenError as exc:
         raise _fail(exc) from None
     err.print(f"{overlay} is deployed and every rollout finished", markup=False)
+
+
+@app.command()
+def dlq(
+    url: Annotated[str, typer.Argument(help="A running service, e.g. http://127.0.0.1:8001.")],
+    replay: Annotated[list[str] | None, typer.Option("--replay", help="Replay this dead letter (repeatable).")] = None,
+    replay_all: Annotated[bool, typer.Option("--replay-all", help="Replay every dead letter.")] = False,
+) -> None:
+    """List a service's dead letters, or replay them through their handlers.
+
+    Example: [bold]msgen dlq http://127.0.0.1:8001 --replay-all[/bold]
+    """
+    import httpx
+
+    base = url.rstrip("/")
+    try:
+        letters = httpx.get(f"{base}/admin/dead-letters", timeout=10).raise_for_status().json()
+    except httpx.HTTPError as exc:
+        err.print(f"error: cannot list the dead letters of {base}: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    chosen = [letter["id"] for letter in letters] if replay_all else list(replay or [])
+    if not chosen:
+        table = Table(title=f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''} at {base}", show_edge=False)
+        for column in ("id", "topic", "event", "attempts", "error", "created_at"):
+            table.add_column(column)
+        for letter in letters:
+            table.add_row(
+                *(str(letter.get(k, "")) for k in ("id", "topic", "event", "attempts", "error", "created_at"))
+            )
+        out.print(table)
+        return
+    failed = 0
+    for ident in chosen:
+        answer = httpx.post(f"{base}/admin/dead-letters/{ident}/replay", timeout=60)
+        outcome = (
+            answer.json().get("outcome", answer.text) if answer.status_code == 200 else f"HTTP {answer.status_code}"
+        )
+        failed += outcome not in ("processed", "duplicate")
+        out.print(f"{ident}: {outcome}", markup=False)
+    if failed:
+        raise typer.Exit(1)

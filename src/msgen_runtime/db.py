@@ -19,6 +19,8 @@ def async_url(url: str) -> str:
         parsed = parsed.set(drivername="postgresql+asyncpg")
     elif name == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
+    if parsed.drivername.startswith("sqlite"):
+        return f"{parsed.drivername}:///{parsed.database or ''}"  # a path, not percent-escaped
     return parsed.render_as_string(hide_password=False)
 
 
@@ -32,8 +34,9 @@ class Database:
             # SQLite has one writer at a time, and its busy handler sleeps up to 100 ms between retries:
             # one connection per process queues the work instead (SQLite is for local runs and tests).
             options["connect_args"] = {"timeout": 30}
-            options["pool_size"] = 1
-            options["max_overflow"] = 0
+            if make_url(self.url).database not in (None, "", ":memory:"):  # in memory: one connection already
+                options["pool_size"] = 1
+                options["max_overflow"] = 0
         else:
             options["pool_size"] = pool_size
         self.engine: AsyncEngine = create_async_engine(self.url, **options)

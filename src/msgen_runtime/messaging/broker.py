@@ -45,6 +45,7 @@ class NatsJetStream:
         self.stream_name = stream
         subjects = sorted({*topics, *(f"{t}.dlq" for t in topics)})
         self.stream = JStream(name=stream, subjects=subjects, declare=True)
+        self.subjects = subjects
         self.ack_wait = ack_wait
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
@@ -59,7 +60,8 @@ class NatsJetStream:
             topic,
             stream=self.stream,
             durable=f"{group}-{_safe(topic)}",
-            pull_sub=PullSub(batch_size=16, timeout=1.0),
+            # one message at a time: FastStream handles a fetched batch concurrently, which would reorder an aggregate
+            pull_sub=PullSub(batch_size=1, timeout=1.0),
             config=ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1),
         )(receive)
 
@@ -68,6 +70,14 @@ class NatsJetStream:
 
     async def start(self) -> None:
         await self.broker.start()
+        # FastStream declares the stream for subscribers only; a service that only publishes needs it too.
+        from nats.js.errors import NotFoundError
+
+        js = self.broker.config.connection_state.stream
+        try:
+            await js.stream_info(self.stream_name)
+        except NotFoundError:
+            await js.add_stream(name=self.stream_name, subjects=self.subjects)
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -126,14 +136,15 @@ class RabbitMQ:
         self.exchange = RabbitExchange(exchange, type=ExchangeType.TOPIC, durable=True)
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
-        from faststream.rabbit import RabbitQueue
+        from faststream.rabbit import Channel, RabbitQueue
         from faststream.rabbit.annotations import RabbitMessage
 
         async def receive(msg: RabbitMessage) -> None:
             await handler(msg.body, {k: str(v) for k, v in (msg.headers or {}).items()})
 
         queue = RabbitQueue(f"{group}.{topic}", durable=True, routing_key=topic)
-        self.broker.subscriber(queue, self.exchange)(receive)
+        # prefetch 1 on its own channel: one message at a time, so an aggregate's events keep their order
+        self.broker.subscriber(queue, self.exchange, channel=Channel(prefetch_count=1))(receive)
 
     async def publish(self, topic: str, body: bytes, headers: dict[str, str], key: str | None) -> None:
         await self.broker.publish(

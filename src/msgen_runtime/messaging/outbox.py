@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from msgen_runtime.entities import utcnow
 from msgen_runtime.messaging import codec
@@ -49,7 +49,10 @@ def _wake() -> None:
 class OutboxMessageMixin:
     """Columns of a service's outbox table."""
 
-    __table_args__ = (sa.Index("ix_outbox_pending", "partition", "sent_at", "id"),)
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        # a new Index per table: an Index object belongs to one table only
+        return (sa.Index("ix_outbox_pending", "partition", "sent_at", "id"),)
 
     id: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -200,21 +203,25 @@ class Relay:
         return total
 
     async def _relay_partition(self, p: int) -> int:
+        if self._locking:
+            return await self._relay_locked(p)
+        return await self._relay_unlocked(p)
+
+    def _pending(self, p: int) -> Any:
         m = self.model
+        return sa.select(m).where(m.partition == p, m.sent_at.is_(None)).order_by(m.id).limit(self.batch)
+
+    async def _relay_locked(self, p: int) -> int:
+        """PostgreSQL: own the partition (row lock, SKIP LOCKED) for the whole batch, publish, mark, commit."""
         async with self.sessions() as session:
-            if self._locking:
-                owned = await session.scalar(
-                    sa.select(self.partitions.partition)
-                    .where(self.partitions.partition == p)
-                    .with_for_update(skip_locked=True)
-                )
-                if owned is None:
-                    return 0  # another replica relays this partition right now
-            rows = list(
-                await session.scalars(
-                    sa.select(m).where(m.partition == p, m.sent_at.is_(None)).order_by(m.id).limit(self.batch)
-                )
+            owned = await session.scalar(
+                sa.select(self.partitions.partition)
+                .where(self.partitions.partition == p)
+                .with_for_update(skip_locked=True)
             )
+            if owned is None:
+                return 0  # another replica relays this partition right now
+            rows = list(await session.scalars(self._pending(p)))
             published = 0
             try:
                 for row in rows:
@@ -224,13 +231,46 @@ class Relay:
                     PUBLISHED.labels(self.service, row.topic).inc()
             except Exception as exc:
                 if published < len(rows):
-                    failed = rows[published]
-                    failed.attempts += 1
-                    failed.last_error = str(exc)[:500]
+                    rows[published].attempts += 1
+                    rows[published].last_error = str(exc)[:500]
                 await session.commit()  # keep what was published, and the attempt
                 raise
             await session.commit()
             return published
+
+    async def _relay_unlocked(self, p: int) -> int:
+        """SQLite (one relay per database): no transaction is held while publishing."""
+        m = self.model
+        async with self.sessions() as session:
+            rows = [
+                (row.id, row.topic, await self._wire(row), dict(row.headers), row.key)
+                for row in await session.scalars(self._pending(p))
+            ]
+        sent: list[int] = []
+        try:
+            for ident, topic, body, headers, key in rows:
+                await self.broker.publish(topic, body, headers, key)
+                sent.append(ident)
+                PUBLISHED.labels(self.service, topic).inc()
+        except Exception as exc:
+            async with self.sessions() as session:
+                failed = rows[len(sent)][0]
+                await session.execute(
+                    sa.update(m).where(m.id == failed).values(attempts=m.attempts + 1, last_error=str(exc)[:500])
+                )
+                await self._mark(session, sent)
+                await session.commit()
+            raise
+        if sent:
+            async with self.sessions() as session:
+                await self._mark(session, sent)
+                await session.commit()
+        return len(sent)
+
+    async def _mark(self, session: AsyncSession, idents: list[int]) -> None:
+        if idents:
+            m = self.model
+            await session.execute(sa.update(m).where(m.id.in_(idents)).values(sent_at=utcnow()))
 
     async def _wire(self, row: OutboxMessageMixin) -> bytes:
         """The bytes on the wire: the Avro body, behind the registry's magic byte and schema id when configured."""

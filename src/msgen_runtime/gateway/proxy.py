@@ -1,0 +1,177 @@
+"""Forwarding to upstream services: streaming, per-route deadlines, a breaker per upstream, retried reads.
+
+Only reaching the upstream is guarded: a transport error, a timeout, or a
+502/503/504 answer counts against the upstream's circuit breaker, and only
+idempotent reads are retried (with backoff, within the route's deadline). Any
+answer the upstream did give is passed through as it came, body streamed
+chunk by chunk, so Server-Sent Events reach the client unbuffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+
+import httpx
+from circuitbreaker import CircuitBreaker
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
+
+from msgen_runtime.http import CALLS
+from msgen_runtime.problems import Problem
+
+_log = logging.getLogger("msgen.gateway.proxy")
+
+# Connection-level headers (RFC 9110 section 7.6.1) belong to one hop, never forwarded.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Set again by the gateway's own server and middleware.
+_RESPONSE_OWN = frozenset({"date", "server", "x-correlation-id"})
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not be reached in time, or said it cannot serve: counts against its breaker."""
+
+    def __init__(self, reason: str, *, timed_out: bool = False, response: httpx.Response | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.timed_out = timed_out
+        self.response = response  # the upstream's own 502/503/504 answer, passed through when it is the last
+
+
+class Upstream:
+    """One upstream service: a pooled HTTP client and a circuit breaker."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        retries: int = 2,
+        failure_threshold: int = 5,
+        recovery_timeout: float = 5.0,
+        max_connections: int = 200,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.retries = retries
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections // 2),
+            follow_redirects=False,
+        )
+        self.breaker = CircuitBreaker(
+            failure_threshold=failure_threshold,
+            recovery_timeout=recovery_timeout,
+            expected_exception=UpstreamUnavailable,
+            name=f"gateway:{name}",
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def _circuit_open(self) -> Problem:
+        CALLS.labels(self.name, "short_circuited").inc()
+        return Problem(
+            503,
+            "Service Unavailable",
+            f"{self.name} is unavailable (circuit open): failing fast",
+            headers={"Retry-After": str(max(1, int(self.breaker.open_remaining)))},
+        )
+
+    async def open(
+        self,
+        method: str,
+        target: str,
+        *,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        timeout: float,
+        idempotent: bool,
+        stream: bool,
+    ) -> httpx.Response:
+        """The upstream's response with its body not read yet; a Problem (503/504) when it cannot be had."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        attempts = 1 + (self.retries if idempotent else 0)
+        for attempt in range(attempts):
+            if self.breaker.opened:
+                raise self._circuit_open()
+            remaining = deadline - loop.time()
+            try:
+                with self.breaker:
+                    return await self._send(method, target, headers, body, remaining, stream)
+            except UpstreamUnavailable as exc:
+                pause = min(1.0, 0.05 * 2**attempt) + random.uniform(0, 0.05)
+                last = attempt + 1 == attempts or deadline - loop.time() <= pause
+                if not last:
+                    if exc.response is not None:
+                        await exc.response.aclose()
+                    await asyncio.sleep(pause)
+                    continue
+                if exc.response is not None:
+                    return exc.response
+                if exc.timed_out:
+                    raise Problem(504, "Gateway Timeout", f"{self.name} did not answer within {timeout:g}s") from None
+                raise Problem(503, "Service Unavailable", f"{self.name} is unavailable: {exc.reason}") from None
+        raise AssertionError("unreachable")
+
+    async def _send(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, remaining: float, stream: bool
+    ) -> httpx.Response:
+        if remaining <= 0:
+            raise UpstreamUnavailable("no time left", timed_out=True)
+        # A stream's body has no time limit between events; every other body must keep coming.
+        timeout = httpx.Timeout(remaining, read=None if stream else remaining)
+        request = self.http.build_request(method, target, headers=headers, content=body, timeout=timeout)
+        try:
+            async with asyncio.timeout(remaining):  # connect, send and the response headers
+                response = await self.http.send(request, stream=True)
+        except (TimeoutError, httpx.TimeoutException):
+            CALLS.labels(self.name, "timeout").inc()
+            raise UpstreamUnavailable(f"no answer within {remaining:.3g}s", timed_out=True) from None
+        except httpx.TransportError as exc:
+            CALLS.labels(self.name, "transport_error").inc()
+            raise UpstreamUnavailable(type(exc).__name__) from None
+        if response.status_code in UNAVAILABLE_STATUSES:
+            CALLS.labels(self.name, "server_error").inc()
+            raise UpstreamUnavailable(f"answered {response.status_code}", response=response)
+        CALLS.labels(self.name, "ok" if response.status_code < 400 else "refused").inc()
+        return response
+
+
+def relay(response: httpx.Response) -> StreamingResponse:
+    """The upstream's answer for the client: status and headers as they came, the body as it arrives."""
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in response.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:  # the upstream went away mid-body: end the client's response too
+            _log.warning("proxy.body_interrupted", extra={"error": type(exc).__name__})
+        finally:
+            await response.aclose()
+
+    out = StreamingResponse(body(), status_code=response.status_code, background=BackgroundTask(response.aclose))
+    out.raw_headers = [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.headers.multi_items()
+        if name.lower() not in HOP_BY_HOP and name.lower() not in _RESPONSE_OWN
+    ]
+    return out

@@ -1,0 +1,74 @@
+"""The gateway's route table: which upstream serves a method and path, and what the route needs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class Route:
+    """One public operation: `method path` is served by `upstream`."""
+
+    method: str
+    path: str  # the template, e.g. /v1/orders/{id}; also the `route` label of the metrics
+    upstream: str  # the service name, e.g. order
+    scopes: tuple[str, ...] = ()  # every one is needed; none: a public route
+    timeout: float | None = None  # seconds; None: the gateway's default
+    idempotent_read: bool = False  # retried when the upstream cannot be reached
+    sse: bool = False  # a Server-Sent Events stream: no read timeout on the body
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    route: Route
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    route: Route
+    pattern: re.Pattern[str]
+    literals: int  # segments without a parameter: the more, the more specific
+
+
+@dataclass
+class RouteTable:
+    """Matches a request to a route; literal segments win over parameters (/orders/search before /orders/{id})."""
+
+    routes: tuple[Route, ...]
+    _compiled: list[_Compiled] = field(init=False, repr=False)
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes = tuple(routes)
+        compiled = []
+        for route in self.routes:
+            regex = "".join(
+                f"(?P<{part[1:-1]}>[^/]+)" if _PARAM.fullmatch(part) else re.escape(part)
+                for part in re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", route.path)
+                if part
+            )
+            literals = sum(1 for segment in route.path.split("/") if segment and not _PARAM.search(segment))
+            compiled.append(_Compiled(route, re.compile(f"^{regex}$"), literals))
+        self._compiled = sorted(compiled, key=lambda c: -c.literals)
+
+    def upstreams(self) -> tuple[str, ...]:
+        return tuple(sorted({route.upstream for route in self.routes}))
+
+    def match(self, method: str, path: str) -> tuple[RouteMatch | None, tuple[str, ...]]:
+        """The route for `method path`, or None and the methods the path does allow (empty: unknown path)."""
+        if any(segment in (".", "..") for segment in path.split("/")):
+            return None, ()
+        allowed: list[str] = []
+        for candidate in self._compiled:
+            found = candidate.pattern.match(path)
+            if found is None:
+                continue
+            if candidate.route.method == method:
+                return RouteMatch(candidate.route, found.groupdict()), ()
+            allowed.append(candidate.route.method)
+        return None, tuple(sorted(set(allowed)))

@@ -1,0 +1,72 @@
+"""The gateway's settings, read from the environment; the generated gateway fills in the spec's values."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """Base settings; the generated `Settings` adds one `<service>_url` per upstream (env `<SERVICE>_URL`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    service_name: str = "gateway"
+    realm: str = Field("api", description="The realm named in WWW-Authenticate.")
+    log_level: str = "INFO"
+    trace_sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
+    redis_url: str | None = Field(
+        None, description="Rate-limit counters shared by the replicas; in-process when unset."
+    )
+
+    oidc_issuer: str | None = Field(None, description="The `iss` of accepted tokens; no OIDC issuer when unset.")
+    oidc_audience: str | None = Field(None, description="The `aud` every token must name.")
+    oidc_jwks_url: str | None = Field(None, description="The issuer's JWKS; OIDC discovery from the issuer when unset.")
+    jwks_cache_seconds: float = Field(300.0, gt=0, description="How long fetched signing keys are used.")
+    jwks_min_refresh_seconds: float = Field(
+        10.0, ge=0, description="Least time between two fetches triggered by an unknown key id."
+    )
+    jwks_fetch_timeout: float = Field(2.0, gt=0)
+    token_leeway_seconds: float = Field(30.0, ge=0, description="Clock skew allowed on exp and nbf.")
+
+    dev_issuer_enabled: bool = Field(
+        False, description="Trust the project's dev issuer (local runs only: `msgen up` sets it; never in production)."
+    )
+    dev_issuer: str = "urn:msgen:dev-issuer"
+    dev_issuer_dir: str | None = Field(None, description="The dev issuer's key directory (created when missing).")
+
+    rate_limit_requests: int = Field(100, ge=1)
+    rate_limit_period: float = Field(1.0, gt=0)
+    rate_limit_by: Literal["token", "ip"] = "token"
+    rate_limit_strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = "moving-window"
+    rate_limit_namespace: str | None = Field(
+        None, description="Prefix of the Redis keys (default msgen:<realm>:gateway)."
+    )
+
+    timeout: float = Field(5.0, gt=0, description="Default time limit of a proxied request (until its headers).")
+    max_body: int = Field(1_048_576, ge=0, description="Largest request body, in bytes.")
+    cors_origins: list[str] = Field(default_factory=list)
+    cors_methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE"])
+    cors_headers: list[str] = Field(default_factory=lambda: ["Authorization", "Content-Type"])
+
+    upstream_retries: int = Field(2, ge=0, le=10, description="Retries of an idempotent read that did not get through.")
+    upstream_max_connections: int = Field(200, ge=1)
+    breaker_failure_threshold: int = Field(5, ge=1)
+    breaker_recovery_seconds: float = Field(5.0, gt=0)
+    ready_checks_upstreams: bool = Field(True, description="Ready only while every upstream is ready.")
+    ready_timeout: float = Field(0.5, gt=0)
+    ready_cache_seconds: float = Field(2.0, ge=0)
+
+    @field_validator("oidc_issuer", "oidc_audience", "oidc_jwks_url", "redis_url", "dev_issuer_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def upstream_url(self, name: str) -> str:
+        """The base URL of upstream `name`: the `<name>_url` setting."""
+        value = getattr(self, f"{name}_url", None)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"no URL for upstream {name!r}: set {name.upper()}_URL")
+        return value.rstrip("/")
