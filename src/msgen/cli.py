@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -270,3 +271,215 @@ def dlq(
         out.print(f"{ident}: {outcome}", markup=False)
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def up(
+    project: Annotated[Path, typer.Argument(help="A project made by msgen new.", file_okay=False)] = Path("."),
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Place an order, follow it to its end, print the saga, then stop.")
+    ] = False,
+    broker: Annotated[
+        str | None, typer.Option("--broker", help="Use this broker instead of a local nats-server.")
+    ] = None,
+    postgres: Annotated[
+        str | None, typer.Option("--postgres", help="A PostgreSQL server URL: one database per service on it.")
+    ] = None,
+    redis: Annotated[str | None, typer.Option("--redis", help="A Redis URL for caches and rate limits.")] = None,
+    smtp: Annotated[str | None, typer.Option("--smtp", help="HOST:PORT of an SMTP server for the mails.")] = None,
+) -> None:
+    """Run the whole system locally: nats-server, every service, the gateway; Ctrl-C stops it all.
+
+    Example: [bold]msgen up shop --demo[/bold]
+    """
+    from msgen.localrun import Options, RunError
+    from msgen.up import run
+
+    smtp_target = None
+    if smtp:
+        host, _, port = smtp.rpartition(":")
+        smtp_target = (host or "127.0.0.1", int(port))
+    options = Options(
+        workdir=(project / ".msgen" / "run").resolve(),
+        broker_url=broker,
+        postgres_url=postgres,
+        redis_url=redis,
+        smtp=smtp_target,
+    )
+    try:
+        result = run(project, options, console=err, demo=demo, token=_dev_token_minter(project))
+    except (MsgenError, RunError) as exc:
+        raise _fail(exc) from None
+    if result.failed:
+        raise typer.Exit(1)
+    if demo and result.demo_status != "CONFIRMED":
+        raise typer.Exit(1)
+
+
+def _dev_token_minter(project: Path) -> Callable[[list[str]], str] | None:
+    """A function minting dev tokens for the project's gateway, when it has one."""
+    try:
+        from msgen_runtime.gateway.devtokens import mint
+    except ImportError:
+        return None
+    if not (project / "gateway").is_dir():
+        return None
+
+    def minter(scopes: list[str]) -> str:
+        return str(mint(project, scopes=scopes, sub="demo-user", ttl=600))
+
+    return minter
+
+
+# -- regen, diff, add-service: living with the generated code --------------------------
+
+if TYPE_CHECKING:
+    import msgen.regen as regen_plan
+
+ProjectDirArg = Annotated[
+    Path, typer.Argument(help="A project made by msgen new (default: the current directory).", file_okay=False)
+]
+RegenSpecOption = Annotated[
+    Path | None,
+    typer.Option("--spec", help="Render from this spec instead of the project's msgen.yaml.", dir_okay=False),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Write even when the project's git work tree has uncommitted changes.")
+]
+_CHANGE_STYLE = {
+    "added": "green",
+    "updated": "cyan",
+    "merged": "yellow",
+    "conflict": "bold red",
+    "removed": "magenta",
+    "orphaned": "dim",
+    "not recreated": "dim",
+}
+
+
+def _changes_table(plan: regen_plan.Plan, title: str) -> Table:
+    from msgen.regen import WHY
+
+    table = Table(title=title, show_edge=False)
+    for column in ("file", "change", "why"):
+        table.add_column(column)
+    for change in plan.changes:
+        style = _CHANGE_STYLE.get(change.action, "")
+        table.add_row(change.path, f"[{style}]{change.action}[/{style}]", WHY[change.action])
+    return table
+
+
+def _print_changes(console: Console, plan: regen_plan.Plan, title: str) -> None:
+    # Paths are never cut: the table is as wide as its longest row needs, terminal or not.
+    needed = max((len(c.path) for c in plan.changes), default=0) + 80
+    wide = Console(
+        file=console.file,
+        width=max(console.width, needed),
+        color_system=console.color_system,  # type: ignore[arg-type]
+        force_terminal=console.is_terminal,
+        soft_wrap=True,
+        highlight=False,
+    )
+    wide.print(_changes_table(plan, title))
+
+
+def _counts(plan: regen_plan.Plan) -> str:
+    counts: dict[str, int] = {}
+    for change in plan.changes:
+        counts[change.action] = counts.get(change.action, 0) + 1
+    return ", ".join(f"{n} {action}" for action, n in counts.items())
+
+
+def _report_regen(plan: regen_plan.Plan, project: Path) -> None:
+    if not plan.changes:
+        out.print(f"Nothing to change: {project} is in step with its spec.")
+        return
+    _print_changes(out, plan, f"msgen regen {project}")
+    out.print(f"{_counts(plan)}.", markup=False)
+    if plan.conflicts:
+        err.print(f"{len(plan.conflicts)} file(s) have conflicts, marked <<<<<<< yours ... >>>>>>> generated now:")
+        for path in plan.conflicts:
+            err.print(f"  {path}", markup=False)
+        err.print("Resolve them, then run msgen diff to check that the project is in step.", markup=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def regen(
+    project: ProjectDirArg = Path("."),
+    spec: RegenSpecOption = None,
+    force: ForceOption = False,
+) -> None:
+    """Generate PROJECT again from its spec, keeping your edits: a 3-way merge per file.
+
+    Files you did not change are replaced, files you changed are merged, and
+    where both sides changed the same lines the file gets conflict markers and
+    the exit code is 1. A change that breaks a published event schema or API is
+    refused (exit code 2) until its version is raised.
+
+    Example: [bold]msgen regen shop[/bold]
+    """
+    from msgen.regen import regen as run_regen
+
+    try:
+        done = run_regen(project, spec=spec, force=force)
+    except MsgenError as exc:
+        raise _fail(exc) from None
+    _report_regen(done, project)
+
+
+@app.command()
+def diff(
+    project: ProjectDirArg = Path("."),
+    spec: RegenSpecOption = None,
+) -> None:
+    """Show what msgen regen would change in PROJECT, writing nothing; exit code 1 when it would change something.
+
+    The unified diff goes to standard output, the summary table to standard error.
+
+    Example: [bold]msgen diff shop[/bold]
+    """
+    from msgen.regen import plan, unified_diff
+
+    try:
+        planned = plan(project, spec=spec)
+    except MsgenError as exc:
+        raise _fail(exc) from None
+    for change in planned.writes:
+        sys.stdout.write(unified_diff(change))
+    if not planned.writes:
+        err.print(f"No difference: {project} is in step with its spec.")
+        if planned.changes:
+            _print_changes(err, planned, "kept as they are")
+        return
+    _print_changes(err, planned, f"msgen regen {project} would change")
+    err.print(f"{_counts(planned)}.", markup=False)
+    raise typer.Exit(1)
+
+
+@app.command(name="add-service")
+def add_service(
+    name: Annotated[str, typer.Argument(help="The new service's name, e.g. review.")],
+    project: ProjectDirArg = Path("."),
+    entity: Annotated[
+        str | None, typer.Option(help="Its first entity (default: the name in PascalCase; '' for none).")
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="Its description.")] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="Edit this spec instead of the project's msgen.yaml.", dir_okay=False),
+    ] = None,
+    force: ForceOption = False,
+) -> None:
+    """Add service NAME to PROJECT's spec (its comments and order kept) and generate it.
+
+    Example: [bold]msgen add-service review shop[/bold]
+    """
+    from msgen.add_service import add_service as run_add
+
+    try:
+        done = run_add(project, name, spec=spec, entity=entity, description=description, force=force)
+    except MsgenError as exc:
+        raise _fail(exc) from None
+    out.print(f"Added service [bold]{name}[/bold] to the spec.")
+    _report_regen(done, project)

@@ -150,9 +150,11 @@ def prepare_databases(specs: list[ProcessSpec], options: Options) -> None:
     """Create the PostgreSQL databases if needed, then apply every service's migrations."""
     if options.postgres_url:
         asyncio.run(_create_databases(options.postgres_url, [s.env["DATABASE_URL"] for s in specs if s.ready_url]))
-    for spec in specs:
-        if spec.ready_url is None:
-            continue
+    from concurrent.futures import ThreadPoolExecutor
+
+    def migrate(spec: ProcessSpec) -> None:
+        if not (spec.cwd / "alembic.ini").is_file():
+            return
         done = subprocess.run(
             [sys.executable, "-m", "alembic", "upgrade", "head"],
             cwd=spec.cwd,
@@ -163,6 +165,10 @@ def prepare_databases(specs: list[ProcessSpec], options: Options) -> None:
         )
         if done.returncode != 0:
             raise RunError(f"migrations of {spec.name} failed:\n{done.stderr[-2000:]}")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(migrate, spec) for spec in specs if spec.ready_url]:
+            future.result()
 
 
 async def _create_databases(server: str, urls: list[str]) -> None:

@@ -1,0 +1,196 @@
+"""`msgen up`: the whole generated system on this machine, supervised by honcho.
+
+Migrations run first; then honcho starts the nats-server and every service (and
+the gateway when the project has one), prefixes their logs with coloured names,
+and stops them all on Ctrl-C or SIGTERM. A watcher thread waits for every
+/health/ready, shows the status table, and with --demo places an order and
+follows it to the end.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import shlex
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from honcho.manager import Manager
+from honcho.printer import Printer
+from rich.console import Console
+from rich.table import Table
+
+from msgen.localrun import Options, ProcessSpec, RunError, plan, prepare_databases
+
+
+class RecordingPrinter(Printer):  # type: ignore[misc]
+    """honcho's printer, keeping the last lines of each process to show when one fails."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last: dict[str, collections.deque[str]] = collections.defaultdict(lambda: collections.deque(maxlen=30))
+
+    def write(self, message: Any) -> None:
+        data = message.data if isinstance(message.data, str) else message.data.decode(errors="replace")
+        self.last[message.name].extend(data.splitlines())
+        super().write(message)
+
+
+@dataclass
+class UpResult:
+    ready: bool = False
+    ready_after: float = 0.0
+    failed: str | None = None
+    demo_status: str | None = None
+    pids: dict[str, int] = field(default_factory=dict)
+
+
+def run(
+    project: Path,
+    options: Options,
+    *,
+    console: Console,
+    demo: bool = False,
+    token: Callable[[list[str]], str] | None = None,
+) -> UpResult:
+    """Start everything, block until Ctrl-C/SIGTERM (or the demo's end), stop everything."""
+    started = time.monotonic()
+    specs = plan(project, options)
+    from msgen.generate import load_system
+
+    publishers = {e.name: e.publisher for e in load_system(project / "msgen.yaml").events}
+    console.print(f"Applying migrations of {sum(1 for s in specs if s.ready_url)} services…")
+    prepare_databases(specs, options)
+    printer = RecordingPrinter()
+    manager = Manager(printer=printer)
+    for spec in specs:
+        manager.add_process(spec.name, shlex.join(spec.args), env={**_base_env(), **spec.env}, cwd=str(spec.cwd))
+    result = UpResult()
+    watcher = threading.Thread(
+        target=_watch, args=(manager, specs, console, result, started, demo, token, publishers), daemon=True
+    )
+    watcher.start()
+    manager.loop()
+    result.pids = {name: int(p["pid"]) for name, p in manager._processes.items() if p.get("pid")}
+    if result.failed is None and not result.ready and not demo:
+        stopped = [name for name, p in manager._processes.items() if p.get("returncode") not in (None, 0, -15)]
+        if stopped:
+            result.failed = stopped[0]
+    if result.failed:
+        console.print(f"[red]{result.failed} failed to start[/red]; its last lines:")
+        for line in printer.last.get(result.failed, []):
+            console.print(f"  {line}", markup=False)
+    return result
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def _watch(
+    manager: Manager,
+    specs: list[ProcessSpec],
+    console: Console,
+    result: UpResult,
+    started: float,
+    demo: bool,
+    token: Callable[[list[str]], str] | None,
+    publishers: dict[str, str],
+) -> None:
+    services = [s for s in specs if s.ready_url]
+    deadline = time.monotonic() + 90
+    ready: set[str] = set()
+    while time.monotonic() < deadline and len(ready) < len(services):
+        if manager._terminating:
+            return
+        for spec in services:
+            if spec.name in ready:
+                continue
+            returncode = manager._processes[spec.name].get("returncode")
+            if returncode is not None:
+                result.failed = spec.name
+                manager.terminate()
+                return
+            try:
+                if httpx.get(spec.ready_url or "", timeout=1).status_code == 200:
+                    ready.add(spec.name)
+            except httpx.TransportError:
+                pass
+        time.sleep(0.2)
+    if len(ready) < len(services):
+        result.failed = next(s.name for s in services if s.name not in ready)
+        manager.terminate()
+        return
+    result.ready = True
+    result.ready_after = time.monotonic() - started
+    table = Table(title=f"ready in {result.ready_after:.1f} s — Ctrl-C stops everything", show_edge=False)
+    for column in ("service", "url", "pid", "ready"):
+        table.add_column(column)
+    for spec in specs:
+        pid = manager._processes[spec.name].get("pid")
+        url = f"http://127.0.0.1:{spec.port}" if spec.ready_url else f"nats://127.0.0.1:{spec.port}"
+        table.add_row(spec.name, url, str(pid), "yes" if spec.name in ready or not spec.ready_url else "no")
+    console.print(table)
+    if demo:
+        try:
+            result.demo_status = _demo(specs, console, token, publishers)
+        except Exception as exc:  # the demo's failure is reported, and everything still stops cleanly
+            console.print(f"[red]demo failed:[/red] {exc}")
+            result.demo_status = "FAILED"
+        manager.terminate()
+
+
+def _demo(
+    specs: list[ProcessSpec],
+    console: Console,
+    token: Callable[[list[str]], str] | None,
+    publishers: dict[str, str],
+) -> str:
+    by_name = {s.name: s for s in specs}
+    front = by_name.get("gateway") or by_name["order"]
+    base = f"http://127.0.0.1:{front.port}"
+    headers = {"X-Correlation-ID": f"demo-{uuid.uuid4().hex[:8]}"}
+    if "gateway" in by_name and token is not None:
+        headers["Authorization"] = f"Bearer {token(['orders:create', 'orders:read'])}"
+    body = {
+        "user_id": str(uuid.uuid4()),
+        "email": "demo@shop.test",
+        "lines": [{"product_id": str(uuid.uuid4()), "quantity": 2, "unit_price": "19.90"}],
+        "amount": "39.80",
+        "currency": "EUR",
+    }
+    console.print(f"Placing an order through {'the gateway' if 'gateway' in by_name else 'the order service'}…")
+    t0 = time.monotonic()
+    with httpx.Client(timeout=30) as client:
+        answer = client.post(f"{base}/v1/orders", json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+        if answer.status_code != 202:
+            raise RunError(f"POST /v1/orders answered {answer.status_code}: {answer.text}")
+        ident = answer.json()["id"]
+        console.print(f"202 Accepted: order {ident}, Location {answer.headers.get('location')}")
+        timeline = Table(title=f"saga place_order for order {ident}", show_edge=False)
+        for column in ("after", "status", "because of", "published by"):
+            timeline.add_column(column)
+        status = ""
+        with client.stream("GET", f"{base}/v1/orders/{ident}/events", headers=headers) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                event = json.loads(line[5:])
+                status = event["status"]
+                timeline.add_row(
+                    f"{(time.monotonic() - t0) * 1000:.0f} ms",
+                    status,
+                    event["cause"],
+                    publishers.get(event["cause"], "?"),
+                )
+    console.print(timeline)
+    console.print(f"Order {ident} is [bold]{status}[/bold].")
+    return status

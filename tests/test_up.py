@@ -1,0 +1,92 @@
+"""`msgen up` as a user runs it: the demo confirms an order; SIGTERM stops everything it started."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from msgen.generate import Generated
+from msgen.writer import write_project
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def project(shop: Generated, tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    write_project(root, shop.files, shop.system.spec_hash)
+    return root
+
+
+def _pids(output: str) -> list[int]:
+    return [int(p) for p in re.findall(r"│\s*(\d{2,7})\s*│\s*yes", output)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "msgen", "up", str(project), "--demo"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert re.search(r"Order [0-9a-f-]{36} is CONFIRMED", output)
+    for status in ("PENDING_PAYMENT", "PAID", "CONFIRMED"):
+        assert status in output
+    pids = _pids(output)
+    assert len(pids) >= 7  # nats-server and the six services
+    time.sleep(0.5)
+    assert [pid for pid in pids if _alive(pid)] == []
+
+
+def test_sigterm_stops_every_process(project: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msgen", "up", str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while len(_pids("".join(lines))) < 7:  # the status table, once everything is ready
+        line = proc.stdout.readline()
+        assert line, "".join(lines)[-3000:]
+        lines.append(line)
+    pids = _pids("".join(lines))
+    assert len(pids) >= 7, "".join(lines)[-3000:]
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    time.sleep(0.5)
+    assert [pid for pid in pids if _alive(pid)] == []
+
+
+def test_a_service_that_cannot_start_is_reported(project: Path) -> None:
+    (project / "services/product/product_service/main.py").write_text("raise SystemExit('broken on purpose')\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "msgen", "up", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 1
+    assert "product failed to start" in done.stderr
+    assert "broken on purpose" in done.stderr
