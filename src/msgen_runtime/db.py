@@ -27,7 +27,7 @@ def async_url(url: str) -> str:
 class Database:
     """An engine and a session factory for one service's own database."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None) -> None:
         self.url = async_url(url)
         options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
         if self.url.startswith("sqlite"):
@@ -35,10 +35,10 @@ class Database:
             # one connection per process queues the work instead (SQLite is for local runs and tests).
             options["connect_args"] = {"timeout": 30}
             if make_url(self.url).database not in (None, "", ":memory:"):  # in memory: one connection already
-                options["pool_size"] = 1
+                options["pool_size"] = pool_size or 1
                 options["max_overflow"] = 0
         else:
-            options["pool_size"] = pool_size
+            options["pool_size"] = pool_size or 10
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

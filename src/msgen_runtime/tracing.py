@@ -27,7 +27,7 @@ def configure_tracing(
     *,
     service: str,
     sample_ratio: float,
-    engine: AsyncEngine,
+    engine: AsyncEngine | None = None,
     exporter: SpanExporter | None = None,
 ) -> TracerProvider | None:
     """Instrument the app when an exporter is given or OTLP is configured; return the provider."""
@@ -48,10 +48,14 @@ def configure_tracing(
     )
     provider.add_span_processor(processor)
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, excluded_urls="/health/live,/health/ready,/metrics"
+        app,
+        tracer_provider=provider,
+        excluded_urls="/health/live,/health/ready,/metrics",
+        exclude_spans=["receive", "send"],  # one span per request, not one per ASGI message
     )
-    # The instrumentation's version check lags SQLAlchemy 2.1, whose engine events it uses unchanged.
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True)
+    if engine is not None:  # the gateway has no database
+        # The instrumentation's version check lags SQLAlchemy 2.1, whose engine events it uses unchanged.
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True)
     _instrument_httpx(provider)
     trace.set_tracer_provider(provider)
     return provider
