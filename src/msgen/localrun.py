@@ -47,6 +47,7 @@ class Options:
     redis_url: str | None = None
     smtp: tuple[str, int] | None = None
     log_level: str = "INFO"
+    gateway_port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -134,6 +135,39 @@ def plan(project: Path, options: Options) -> list[ProcessSpec]:
                 env=env,
                 ready_url=f"http://127.0.0.1:{port}/health/ready",
                 port=port,
+            )
+        )
+    gateway = project / "gateway"
+    if (gateway / "pyproject.toml").is_file():
+        port = free_port()
+        env = {
+            **{f"{name.upper()}_URL": f"http://127.0.0.1:{ports[name]}" for name in services},
+            "DEV_ISSUER_ENABLED": "true",  # local runs only: msgen token signs with the project's dev key
+            "DEV_ISSUER_DIR": str(gateway / "dev-issuer"),
+            "LOG_LEVEL": options.log_level,
+            "PYTHONUNBUFFERED": "1",
+            **({"REDIS_URL": options.redis_url} if options.redis_url else {}),
+            **options.extra_env,
+        }
+        specs.append(
+            ProcessSpec(
+                name="gateway",
+                args=[
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "gateway_app.main:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(options.gateway_port or port),
+                    "--no-access-log",
+                ],
+                cwd=gateway,
+                env=env,
+                ready_url=f"http://127.0.0.1:{options.gateway_port or port}/health/ready",
+                port=options.gateway_port or port,
             )
         )
     return specs
