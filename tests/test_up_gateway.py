@@ -1,0 +1,149 @@
+"""The front door of a running shop: the generated gateway under the local run, with real tokens.
+
+The system runs as real processes (nats-server from the wheel, six services,
+the gateway); tokens come from the project's dev issuer (`msgen token`) or are
+forged here to be refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from msgen.generate import Generated
+from msgen.localrun import LocalSystem, Options, plan, prepare_databases
+from msgen.writer import write_project
+from msgen_runtime.gateway.devtokens import mint
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Front:
+    system: LocalSystem
+    project: Path
+
+    @property
+    def url(self) -> str:
+        return self.system.url("gateway")
+
+    def token(self, *scopes: str, ttl: str = "10m", sub: str = "u-1") -> str:
+        return mint(self.project, scopes=scopes, sub=sub, ttl=ttl)
+
+
+@pytest.fixture(scope="module")
+def front(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    root = tmp_path_factory.mktemp("front") / "shop"
+    write_project(root, shop.files, shop.system.spec_hash)
+    options = Options(workdir=root.parent / "run", log_level="WARNING")
+    specs = plan(root, options)
+    assert "gateway" in {s.name for s in specs}
+    prepare_databases(specs, options)
+    system = LocalSystem(specs, root.parent / "run" / "logs")
+    try:
+        system.start_all()
+        yield Front(system=system, project=root)
+    finally:
+        system.stop_all()
+
+
+def _order() -> dict[str, object]:
+    return {
+        "user_id": "0b7e8a8e-1c1f-4b5e-9a44-2c1de8d1f0aa",
+        "email": "front@shop.test",
+        "lines": [{"product_id": "7f1c4a52-8f9e-4a59-9d1c-2b8c1f0e7a12", "quantity": 1, "unit_price": "5.00"}],
+        "amount": "5.00",
+        "currency": "EUR",
+    }
+
+
+def _problem(answer: httpx.Response, status: int) -> dict[str, object]:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    return dict(answer.json())
+
+
+def test_an_order_with_a_valid_token_is_confirmed(front: Front) -> None:
+    auth = {"Authorization": f"Bearer {front.token('orders:create', 'orders:read')}"}
+    placed = httpx.post(f"{front.url}/v1/orders", json=_order(), headers=auth)
+    assert placed.status_code == 202, placed.text
+    ident = placed.json()["id"]
+    for _ in range(100):
+        status = httpx.get(f"{front.url}/v1/orders/{ident}", headers=auth).json()["status"]
+        if status == "CONFIRMED":
+            break
+        time.sleep(0.1)
+    assert status == "CONFIRMED"
+
+
+def test_no_token_is_401_and_a_missing_scope_403(front: Front) -> None:
+    missing = _problem(httpx.post(f"{front.url}/v1/orders", json=_order()), 401)
+    assert missing["status"] == 401
+    wrong = httpx.post(
+        f"{front.url}/v1/orders", json=_order(), headers={"Authorization": f"Bearer {front.token('orders:read')}"}
+    )
+    _problem(wrong, 403)
+    assert "insufficient_scope" in wrong.headers["www-authenticate"]
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def test_expired_foreign_and_unsigned_tokens_are_401(front: Front) -> None:
+    good = front.token("orders:create")
+    claims = jwt.decode(good, options={"verify_signature": False})
+    an_hour_ago = int(time.time()) - 3600
+    expired = mint(
+        front.project,
+        scopes=["orders:create"],
+        claims={"iat": an_hour_ago - 60, "nbf": an_hour_ago - 60, "exp": an_hour_ago},
+    )
+    foreign_key = ec.generate_private_key(ec.SECP256R1())
+    foreign = jwt.encode(
+        claims, foreign_key, algorithm="ES256", headers={"kid": jwt.get_unverified_header(good)["kid"]}
+    )
+    unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+    for token in (expired, foreign, unsigned, "not-a-jwt"):
+        answer = httpx.post(f"{front.url}/v1/orders", json=_order(), headers={"Authorization": f"Bearer {token}"})
+        _problem(answer, 401)
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_exceeding_the_rate_limit_is_429_with_retry_after(front: Front) -> None:
+    auth = {"Authorization": f"Bearer {front.token('products:write', sub='greedy')}"}
+    statuses = []
+    with httpx.Client(timeout=10) as client:
+        for _ in range(150):  # the shop allows 100 requests a second per token
+            answer = client.get(f"{front.url}/v1/products", headers=auth)
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                assert int(answer.headers["retry-after"]) >= 0
+                break
+    assert 429 in statuses
+
+
+def test_an_upstream_that_is_down_is_a_quick_503_then_recovers(front: Front) -> None:
+    front.system.stop("product")
+    try:
+        started = time.monotonic()
+        answer = httpx.get(f"{front.url}/v1/products", timeout=10)
+        _problem(answer, 503)
+        assert time.monotonic() - started < 2.0
+    finally:
+        front.system.start("product")
+        front.system.wait_ready(["product"])
+    for _ in range(100):
+        if httpx.get(f"{front.url}/v1/products", timeout=10).status_code == 200:
+            break
+        time.sleep(0.2)
+    assert httpx.get(f"{front.url}/v1/products", timeout=10).status_code == 200
