@@ -12,6 +12,8 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cache
+from importlib import util
 from pathlib import Path
 
 from msgen import __version__
@@ -20,6 +22,7 @@ from msgen.errors import OutputError
 META_DIR = ".msgen"
 MANIFEST = f"{META_DIR}/manifest.json"
 BASELINE = f"{META_DIR}/baseline.json"
+GENERATOR = f"{META_DIR}/generator.json"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,35 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@cache
+def generator_fingerprint() -> str:
+    """A digest of msgen's code, its templates and the ruff that formats the output.
+
+    Two runs with the same spec and the same fingerprint render the same files, so
+    ``regen`` can skip rendering; the version alone would not see an edited checkout.
+    """
+    package = Path(__file__).resolve().parent
+    templates = package / "templates"
+    if not templates.is_dir():  # a checkout: the templates sit beside src/
+        templates = package.parents[1] / "templates"
+    sources = [(p.relative_to(package).as_posix(), p) for p in package.rglob("*.py")]
+    sources += [(p.relative_to(templates).as_posix(), p) for p in templates.rglob("*") if p.is_file()]
+    h = hashlib.sha256(_ruff_version().encode())
+    for name, path in sorted(set(sources)):
+        if "__pycache__" not in name:
+            h.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _ruff_version() -> str:
+    """ruff's version from its dist-info folder (importlib.metadata scans every package: too slow here)."""
+    spec = util.find_spec("ruff")
+    if spec is None or spec.origin is None:
+        return ""
+    found = sorted(p.name for p in Path(spec.origin).parents[1].glob("ruff-*.dist-info"))
+    return found[-1] if found else ""
+
+
 def metadata_files(files: dict[str, str], spec_hash: str) -> dict[str, str]:
     """The provenance files that go with a rendering (deterministic: no timestamps)."""
     manifest = {
@@ -40,9 +72,12 @@ def metadata_files(files: dict[str, str], spec_hash: str) -> dict[str, str]:
         "spec_hash": spec_hash,
         "files": {path: digest(text) for path, text in sorted(files.items())},
     }
+    generator = {"msgen_version": __version__, "fingerprint": generator_fingerprint()}
     return {
         MANIFEST: json.dumps(manifest, indent=2, sort_keys=True) + "\n",
         BASELINE: json.dumps(dict(sorted(files.items())), indent=1, sort_keys=True) + "\n",
+        # Kept apart from the manifest: it changes with every edit of msgen, the manifest must not.
+        GENERATOR: json.dumps(generator, indent=2, sort_keys=True) + "\n",
     }
 
 

@@ -14,7 +14,9 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     database_url: str = "sqlite+aiosqlite:///./service.db"
     database_echo: bool = False
-    database_pool_size: int | None = Field(None, ge=1, description="Connections per process (default: 1 on SQLite, 10 otherwise).")
+    database_pool_size: int | None = Field(
+        None, ge=1, description="Connections per process (default: 1 on SQLite, 10 otherwise)."
+    )
     redis_url: str | None = Field(None, description="Shared cache; in-process cache when unset.")
     cache_enabled: bool = True
     cache_namespace: str | None = Field(

@@ -1,0 +1,101 @@
+"""Helpers of the regen, gates and add-service tests: projects in temporary folders, spec edits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from msgen.generate import Generated, generate
+from msgen.writer import write_project
+from tests.conftest import ROOT
+
+# A small spec with everything regen deals with: entities, a crud API, a custom
+# operation, an event between two services. It renders in a fraction of the shop's time.
+SMALL_SPEC = """\
+# A small system for the regen tests.
+msgen: 1
+system:
+  name: mini
+services:
+  catalog:
+    description: Items for sale.
+    entities:
+      Item:
+        fields:
+          name: { type: string, max_length: 100 }
+          note: { type: text, required: false }
+          price: { type: decimal, min: 0, precision: 12, scale: 2 }
+    api:
+      crud:
+        Item:
+          scopes: { read: [catalog:read], write: [catalog:write] }
+  stock:
+    description: How many of each item there are.
+    entities:
+      Level:
+        fields:
+          item_id: { type: ref, to: catalog.Item }
+          quantity: { type: int, min: 0 }
+    api:
+      crud:
+        Level:
+          scopes: { read: [stock:read], write: [stock:write] }
+events:
+  item.priced:
+    publisher: catalog
+    consumers: [stock]
+    key: item_id
+    fields:
+      item_id: uuid
+      price: { type: decimal, precision: 12, scale: 2 }
+"""
+
+
+def write_generated(root: Path, generated: Generated) -> Path:
+    write_project(root, generated.files, generated.system.spec_hash)
+    return root
+
+
+def new_project(tmp_path: Path, spec_text: str = SMALL_SPEC, name: str = "project") -> Path:
+    """A project generated from `spec_text` into tmp_path/name."""
+    spec = tmp_path / f"{name}.spec.yaml"
+    spec.write_text(spec_text)
+    return write_generated(tmp_path / name, generate(spec))
+
+
+def edit_spec(root: Path, old: str, new: str) -> None:
+    """Replace `old` by `new` in the project's msgen.yaml (exactly once)."""
+    spec = root / "msgen.yaml"
+    text = spec.read_text()
+    assert text.count(old) == 1, f"{old!r} is not in the spec exactly once"
+    spec.write_text(text.replace(old, new))
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under root (msgen's run folder aside), by relative path."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def msgen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "msgen", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def git(root: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env=env, check=True)
+    return done.stdout

@@ -1,0 +1,184 @@
+"""Evolution gates: a spec change that breaks a published event schema or API is refused until versioned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from msgen import regen as r
+from msgen.gates import EvolutionError, contract_breaks, schema_incompatibilities
+from tests.regen_support import SMALL_SPEC, edit_spec, msgen, new_project, tree
+
+EVENT = """  item.priced:
+    publisher: catalog
+"""
+EVENT_FIELDS = """      item_id: uuid
+      price: { type: decimal, precision: 12, scale: 2 }
+"""
+
+
+def _event(compatibility: str | None = None, version: int | None = None) -> str:
+    extra = (f"    compatibility: {compatibility}\n" if compatibility else "") + (
+        f"    version: {version}\n" if version else ""
+    )
+    return EVENT.replace("  item.priced:\n", "  item.priced:\n" + extra)
+
+
+def _refused(root: Path, *needles: str) -> EvolutionError:
+    before = tree(root)
+    with pytest.raises(EvolutionError) as caught:
+        r.regen(root)
+    assert tree(root) == before, "a refused regen must write nothing"
+    text = str(caught.value)
+    for needle in needles:
+        assert needle in text, text
+    return caught.value
+
+
+# -- events -------------------------------------------------------------------------
+
+
+def test_an_event_that_drops_a_required_field_without_a_version_bump_is_refused(tmp_path: Path) -> None:
+    """FORWARD: consumers still on the previous schema need the field, which has no default."""
+    root = new_project(tmp_path, SMALL_SPEC.replace(EVENT, _event("FORWARD")))
+    edit_spec(root, EVENT_FIELDS, "      item_id: uuid\n")
+    error = _refused(root, "event 'item.priced' v1 is not FORWARD compatible", "field 'price' was removed")
+    assert "Raise its version to 2" in str(error)
+    done = msgen("regen", str(root))
+    assert done.returncode == 2
+    assert "msgen.yaml:" in done.stderr and "nothing was written" in done.stderr
+
+
+def test_the_same_drop_with_a_new_version_is_accepted_and_the_old_schema_stays(tmp_path: Path) -> None:
+    root = new_project(tmp_path, SMALL_SPEC.replace(EVENT, _event("FORWARD")))
+    spec = root / "msgen.yaml"
+    spec.write_text(
+        spec.read_text()
+        .replace(EVENT_FIELDS, "      item_id: uuid\n")
+        .replace("    compatibility: FORWARD\n", "    compatibility: FORWARD\n    version: 2\n")
+    )
+    r.regen(root)
+    avro = root / "contracts/avro"
+    assert json.loads((avro / "item.priced.v2.avsc").read_text())["msgen.version"] == 2
+    assert json.loads((avro / "item.priced.v1.avsc").read_text())["msgen.version"] == 1  # kept for old consumers
+    assert r.plan(root).is_noop
+
+
+def test_backward_default_refuses_a_new_required_field(tmp_path: Path) -> None:
+    root = new_project(tmp_path)
+    edit_spec(root, EVENT_FIELDS, EVENT_FIELDS + "      currency: string\n")
+    _refused(root, "not BACKWARD compatible", "field 'currency' was added without a default")
+
+
+def test_backward_default_accepts_a_new_optional_field_and_a_dropped_one(tmp_path: Path) -> None:
+    """Avro's BACKWARD rule: a reader on the new schema ignores what it no longer declares."""
+    root = new_project(tmp_path)
+    edit_spec(root, EVENT_FIELDS, "      item_id: uuid\n      currency: { type: string, required: false }\n")
+    done = r.regen(root)
+    assert "contracts/avro/item.priced.v1.avsc" in {c.path for c in done.changes}
+
+
+def test_full_checks_both_ways(tmp_path: Path) -> None:
+    root = new_project(tmp_path, SMALL_SPEC.replace(EVENT, _event("FULL")))
+    edit_spec(root, EVENT_FIELDS, "      item_id: uuid\n      currency: string\n")
+    error = _refused(root, "field 'currency' was added without a default", "field 'price' was removed")
+    assert "not FULL compatible" in str(error)
+
+
+def test_none_accepts_anything(tmp_path: Path) -> None:
+    root = new_project(tmp_path, SMALL_SPEC.replace(EVENT, _event("NONE")))
+    edit_spec(root, EVENT_FIELDS, "      item_id: string\n      currency: string\n")
+    r.regen(root)
+
+
+def test_a_changed_field_type_and_a_decimal_scale_are_refused(tmp_path: Path) -> None:
+    root = new_project(tmp_path)
+    edit_spec(root, EVENT_FIELDS, "      item_id: int\n      price: { type: decimal, precision: 12, scale: 3 }\n")
+    _refused(root, "field 'item_id' changed incompatibly", "field 'price' changed its decimal")
+
+
+def test_a_version_going_down_is_refused(tmp_path: Path) -> None:
+    root = new_project(tmp_path, SMALL_SPEC.replace(EVENT, _event(version=2)))
+    edit_spec(root, "    version: 2\n", "    version: 1\n")
+    _refused(root, "went back from version 2 to 1")
+
+
+def test_schema_incompatibilities_name_nested_fields() -> None:
+    line = {"type": "record", "name": "Line", "fields": [{"name": "quantity", "type": "long"}]}
+    old: dict[str, Any] = {
+        "type": "record",
+        "name": "E",
+        "fields": [{"name": "id", "type": "string"}, {"name": "lines", "type": {"type": "array", "items": line}}],
+    }
+    new = json.loads(json.dumps(old))
+    new["fields"][1]["type"]["items"]["fields"][0]["type"] = "string"
+    reasons = schema_incompatibilities(old, new, "BACKWARD")
+    assert [name for name, _ in reasons] == ["lines"]
+    assert "reader type: string not compatible with writer type: long" in reasons[0][1]
+    assert schema_incompatibilities(old, old, "FULL") == []
+
+
+# -- HTTP -------------------------------------------------------------------------
+
+
+def test_removing_an_operation_is_refused_without_a_new_api_version(tmp_path: Path) -> None:
+    root = new_project(tmp_path)
+    edit_spec(
+        root,
+        "        Level:\n          scopes:",
+        "        Level:\n          operations: [list, get, create, update]\n          scopes:",
+    )
+    _refused(root, "service 'stock' API v1: operation deleteLevel (DELETE /v1/levels/{id}) was removed")
+
+
+def test_making_an_optional_request_field_required_is_refused(tmp_path: Path) -> None:
+    root = new_project(tmp_path)
+    edit_spec(root, "note: { type: text, required: false }", "note: { type: text }")
+    error = _refused(root, "field 'note' became required in the request of createItem")
+    assert (
+        error.diagnostics[0].line
+        == SMALL_SPEC.splitlines().index("          note: { type: text, required: false }") + 1
+    )
+
+
+def test_removing_a_response_field_is_refused(tmp_path: Path) -> None:
+    root = new_project(tmp_path)
+    edit_spec(root, "          note: { type: text, required: false }\n", "")
+    _refused(root, "field 'note' was removed from the answer of createItem, getItem, updateItem")
+
+
+def test_a_new_api_version_accepts_the_breaking_change(tmp_path: Path) -> None:
+    root = new_project(tmp_path)
+    spec = root / "msgen.yaml"
+    spec.write_text(
+        spec.read_text()
+        .replace("          note: { type: text, required: false }\n", "")
+        .replace("  name: mini\n", "  name: mini\n  api_version: v2\n")
+    )
+    done = r.regen(root)
+    actions = {c.path: c.action for c in done.changes}
+    assert actions["contracts/openapi/catalog.v1.yaml"] == "removed"
+    assert actions["contracts/openapi/catalog.v2.yaml"] == "added"
+    revision = root / "services/catalog/catalog_service/migrations/versions/0002_drop_items_note.py"
+    assert 'batch.drop_column("note")' in revision.read_text()
+
+
+def test_contract_breaks_on_documents() -> None:
+    def doc(required: list[str], props: dict[str, Any], ops: tuple[str, ...] = ("get", "post")) -> dict[str, Any]:
+        body = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/T"}}}}
+        paths = {method: {"operationId": f"{method}T", "responses": {"200": body}} for method in ops}
+        if "post" in paths:
+            paths["post"]["requestBody"] = body
+        schema = {"type": "object", "properties": props, "required": required}
+        return {"paths": {"/t": paths}, "components": {"schemas": {"T": schema}}}
+
+    both = {"a": {"type": "string"}, "b": {"anyOf": [{"type": "string"}, {"type": "null"}]}}
+    assert contract_breaks(doc(["a"], both), doc(["a"], both)) == []
+    assert contract_breaks(doc(["a"], both), doc(["a", "b"], both)) == [("request", "b", "postT")]
+    assert ("response", "b", "getT") in contract_breaks(doc(["a"], both), doc(["a"], {"a": both["a"]}))
+    assert contract_breaks(doc([], both), doc([], both, ops=("get",))) == [
+        ("operation", "postT (POST /t)", "postT (POST /t)")
+    ]
