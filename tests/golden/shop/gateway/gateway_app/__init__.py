@@ -1,0 +1,1 @@
+"""The shop API gateway: the public API's front door, generated from the spec."""
