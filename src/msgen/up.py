@@ -79,9 +79,7 @@ def run(
     manager.loop()
     result.pids = {name: int(p["pid"]) for name, p in manager._processes.items() if p.get("pid")}
     if result.failed is None and not result.ready and not demo:
-        stopped = [name for name, p in manager._processes.items() if p.get("returncode") not in (None, 0, -15)]
-        if stopped:
-            result.failed = stopped[0]
+        result.failed = _culprit(manager, [s for s in specs if s.ready_url])
     if result.failed:
         console.print(f"[red]{result.failed} failed to start[/red]; its last lines:")
         for line in printer.last.get(result.failed, []):
@@ -116,7 +114,7 @@ def _watch(
                 continue
             returncode = manager._processes[spec.name].get("returncode")
             if returncode is not None:
-                result.failed = spec.name
+                result.failed = _culprit(manager, services) or spec.name
                 manager.terminate()
                 return
             try:
@@ -146,6 +144,16 @@ def _watch(
             console.print(f"[red]demo failed:[/red] {exc}")
             result.demo_status = "FAILED"
         manager.terminate()
+
+
+def _culprit(manager: Manager, services: list[ProcessSpec]) -> str | None:
+    """The process that exited on its own: honcho stops the others with SIGTERM (-15) right after."""
+    time.sleep(0.5)  # let the exit codes of the others arrive
+    for spec in services:
+        code = manager._processes[spec.name].get("returncode")
+        if code is not None and code not in (0, -15, -9):
+            return spec.name
+    return None
 
 
 def _demo(
