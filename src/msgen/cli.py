@@ -64,7 +64,7 @@ def new(
     spec: SpecArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory to create.")] = Path("out"),
     force: Annotated[
-        bool, typer.Option("--force", help="Write even into a non-empty directory msgen did not generate.")
+        bool, typer.Option("--force", help="Write into a non-empty directory anyway (overwriting files msgen generates there).")
     ] = False,
 ) -> None:
     """Generate a new project from SPEC.
@@ -297,8 +297,10 @@ def up(
 
     smtp_target = None
     if smtp:
-        host, _, port = smtp.rpartition(":")
-        smtp_target = (host or "127.0.0.1", int(port))
+        host, _, port = smtp.partition(":")
+        if port and not port.isdigit():
+            raise _fail(MsgenError(f"--smtp {smtp}: expected HOST or HOST:PORT"))
+        smtp_target = (host or "127.0.0.1", int(port or 25))
     options = Options(
         workdir=(project / ".msgen" / "run").resolve(),
         broker_url=broker,

@@ -7,6 +7,7 @@ if there is any, ``SpecError`` is raised with all of them.
 from __future__ import annotations
 
 import hashlib
+import string
 import itertools
 import re
 from collections.abc import Iterable
@@ -840,6 +841,11 @@ class _Resolver:
                     )
                 for text_key in ("subject", "body"):
                     text = getattr(rule, text_key) or ""
+                    try:
+                        list(string.Formatter().parse(text))
+                    except ValueError as exc:
+                        self.error((*path, text_key), f"{text_key}: {exc} (write {{{{ and }}}} for literal braces)")
+                        continue
                     for placeholder in re.findall(r"\{([^}]*)\}", text):
                         if placeholder not in event.fields:
                             self.error((*path, text_key), f"'{{{placeholder}}}' is not a field of '{rule.on}'")

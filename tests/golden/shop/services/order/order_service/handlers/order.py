@@ -1,8 +1,8 @@
 """Order operations: business logic, yours to edit.
 
-msgen wrote a working default for each operation; change it freely: this module
-is never overwritten by msgen, while the routes, schemas and models around it
-follow the spec.
+msgen wrote a working default for each operation; change it freely: `msgen regen`
+merges what the generator changes into your version and never drops your edits,
+while the routes, schemas and models around it follow the spec.
 """
 
 from uuid import UUID
