@@ -64,7 +64,10 @@ def new(
     spec: SpecArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory to create.")] = Path("out"),
     force: Annotated[
-        bool, typer.Option("--force", help="Write into a non-empty directory anyway (overwriting files msgen generates there).")
+        bool,
+        typer.Option(
+            "--force", help="Write into a non-empty directory anyway (overwriting files msgen generates there)."
+        ),
     ] = False,
 ) -> None:
     """Generate a new project from SPEC.

@@ -7,9 +7,9 @@ if there is any, ``SpecError`` is raised with all of them.
 from __future__ import annotations
 
 import hashlib
-import string
 import itertools
 import re
+import string
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
