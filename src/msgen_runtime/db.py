@@ -29,7 +29,9 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None) -> None:
         self.url = async_url(url)
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        options: dict[str, Any] = {"echo": echo}
+        if not self.url.startswith("sqlite"):
+            options["pool_pre_ping"] = True  # a server may have dropped idle connections; a file cannot
         if self.url.startswith("sqlite"):
             # SQLite has one writer at a time, and its busy handler sleeps up to 100 ms between retries:
             # one connection per process queues the work instead (SQLite is for local runs and tests).
