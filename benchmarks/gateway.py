@@ -43,7 +43,9 @@ def main() -> None:
             capture_output=True,
         )
         # the shop allows 100 requests a second per client: lift it to measure the proxy itself
-        options = Options(workdir=Path(tmp) / "run", log_level="WARNING", extra_env={"RATE_LIMIT_REQUESTS": "100000000"})
+        options = Options(
+            workdir=Path(tmp) / "run", log_level="WARNING", extra_env={"RATE_LIMIT_REQUESTS": "100000000"}
+        )
         started = time.monotonic()
         specs = plan(project, options)
         prepare_databases(specs, options)
