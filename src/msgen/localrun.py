@@ -9,7 +9,6 @@ end-to-end tests use, and `msgen up` hands the same specs to honcho.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -300,7 +299,3 @@ class LocalSystem:
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def describe(specs: list[ProcessSpec]) -> str:
-    return json.dumps({s.name: {"port": s.port, "ready": s.ready_url} for s in specs}, indent=2)

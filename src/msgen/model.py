@@ -131,7 +131,6 @@ class Service:
     publishes: tuple[str, ...]  # event names
     consumes: tuple[str, ...]
     ops: Ops
-    env_prefix: str  # ORDER_
     emails: tuple[EmailRule, ...] = ()
 
     def entity(self, name: str) -> Entity:
@@ -263,7 +262,6 @@ class System:
     gateway: Gateway
     slos: Slos
     spec_hash: str
-    calls_graph: dict[str, tuple[str, ...]] = field(default_factory=dict)
     deploy: Deploy = field(default_factory=Deploy)
 
     def service(self, name: str) -> Service:

@@ -46,11 +46,6 @@ def pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[._\-\s]+", name) if part)
 
 
-def camel(name: str) -> str:
-    text = pascal(name)
-    return text[:1].lower() + text[1:]
-
-
 def kebab(name: str) -> str:
     return snake(name).replace("_", "-")
 

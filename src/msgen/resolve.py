@@ -172,7 +172,6 @@ class _Resolver:
                 outbox_age=duration_seconds(obs.alerts.outbox_age),
             ),
             spec_hash=hashlib.sha256(self.text.encode()).hexdigest(),
-            calls_graph={s.name: tuple(c.service for c in s.calls) for s in services},
             deploy=deploy,
         )
 
@@ -267,7 +266,6 @@ class _Resolver:
                 db_backup_schedule=ops.database.backup_schedule,
                 db_backup_retention=ops.database.backup_retention,
             ),
-            env_prefix=name.upper() + "_",
             emails=tuple(
                 m.EmailRule(event=e.on, to=e.to, subject=e.subject, body=e.body or e.subject) for e in svc.emails
             ),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from starlette.requests import Request
@@ -85,9 +84,3 @@ class MetricsMiddleware:
 
 async def metrics_endpoint(_request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
-
-def counter_value(counter: Any, **labels: str) -> float:
-    """The current value of a labelled counter (for tests and diagnostics)."""
-    value = REGISTRY.get_sample_value(f"{counter._name}_total", labels)
-    return float(value or 0.0)

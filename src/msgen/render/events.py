@@ -283,28 +283,9 @@ def messaging_view(system: m.System, service: m.Service) -> dict[str, Any]:
 
 def event_example(event: m.Event, **overrides: Any) -> dict[str, Any]:
     """A valid payload of `event` (deterministic), with some fields set."""
-    from msgen.render.examples import type_example
+    from msgen.render.examples import field_example
 
-    holder = m.Service(
-        name="_",
-        package="_",
-        kebab="_",
-        title="_",
-        description="",
-        entities=(),
-        value_objects=event.value_objects,
-        operations=(),
-        calls=(),
-        publishes=(),
-        consumes=(),
-        ops=None,  # type: ignore[arg-type]
-        env_prefix="",
-    )
-    payload = {
-        f.name: type_example(f.type, f.constraints, f.default, holder, given=f.example)
-        for f in event.fields
-        if f.required or f.has_default
-    }
+    payload = {f.name: field_example(f, event.value_objects) for f in event.fields if f.required or f.has_default}
     payload.update(overrides)
     return payload
 

@@ -34,16 +34,16 @@ def string_example(
     return None
 
 
-def field_example(f: m.Field, service: m.Service | None, *, seed: int = 0) -> Any:
-    """A JSON value for field `f`."""
-    return type_example(f.type, f.constraints, f.default, service, seed=seed, given=f.example)
+def field_example(f: m.Field, value_objects: tuple[m.ValueObject, ...], *, seed: int = 0) -> Any:
+    """A JSON value for field `f` (value objects are looked up in `value_objects`)."""
+    return type_example(f.type, f.constraints, f.default, value_objects, seed=seed, given=f.example)
 
 
 def type_example(
     t: m.FieldType,
     constraints: dict[str, Any],
     default: Any,
-    service: m.Service | None,
+    value_objects: tuple[m.ValueObject, ...],
     *,
     seed: int = 0,
     given: Any = None,
@@ -52,10 +52,10 @@ def type_example(
     if kind == "list":
         assert t.item is not None
         count = max(1, constraints.get("min_items", 1))
-        return [type_example(t.item, {}, None, service, seed=seed) for _ in range(count)]
+        return [type_example(t.item, {}, None, value_objects, seed=seed) for _ in range(count)]
     if kind == "object":
-        vo = next(v for v in (service.value_objects if service else ()) if v.name == t.value_object)
-        return {f.name: field_example(f, service, seed=seed) for f in vo.fields if f.required or f.has_default}
+        vo = next(v for v in value_objects if v.name == t.value_object)
+        return {f.name: field_example(f, value_objects, seed=seed) for f in vo.fields if f.required or f.has_default}
     if given is not None:
         return given
     if kind == "enum":
@@ -90,16 +90,17 @@ def type_example(
 
 def example_payload(entity: m.Entity, service: m.Service) -> dict[str, Any]:
     """A create body: every writable field that is required or has a default."""
-    return {f.name: field_example(f, service) for f in entity.writable_fields if f.required or f.has_default}
+    vos = service.value_objects
+    return {f.name: field_example(f, vos) for f in entity.writable_fields if f.required or f.has_default}
 
 
 def update_payload(entity: m.Entity, service: m.Service) -> dict[str, Any]:
     """A patch body changing one plain field to another valid value ({} when none can change)."""
     for f in entity.writable_fields:
         if f.type.kind in ("string", "text", "int", "decimal", "bool", "enum") and not f.unique:
-            first = field_example(f, service)
+            first = field_example(f, service.value_objects)
             for seed in (1, 2, 3):
-                other = field_example(f, service, seed=seed)
+                other = field_example(f, service.value_objects, seed=seed)
                 if other is not None and other != first:
                     return {f.name: other}
     return {}

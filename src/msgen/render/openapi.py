@@ -8,7 +8,7 @@ import yaml
 
 from msgen import model as m
 from msgen.names import a, sentence
-from msgen.render.examples import example_payload, field_example
+from msgen.render.examples import example_payload
 from msgen.render.python import NO_NUL_PATTERN, URL_PATTERN
 
 _FORMATS = {
@@ -293,4 +293,4 @@ def to_yaml(document: dict[str, Any]) -> str:
     return text
 
 
-__all__ = ["field_example", "openapi_document", "to_yaml"]
+__all__ = ["openapi_document", "to_yaml"]

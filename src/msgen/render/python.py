@@ -395,6 +395,13 @@ def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
     }
 
 
+def path_param_declarations(op: m.Operation, imports: Imports) -> list[str]:
+    """`id: UUID` for an entity id, `name: str` for any other path parameter."""
+    if "id" in op.path_params:
+        imports.add("uuid", "UUID")
+    return ["id: UUID" if p == "id" else f"{p}: str" for p in op.path_params]
+
+
 def status_stream_path(entity: m.Entity) -> str:
     return f"{entity.resource}/{{id}}/events"
 
@@ -431,15 +438,8 @@ def _status_stream_route(saga: m.Saga, entity: m.Entity, imports: Imports) -> Ro
 def _route(
     op: m.Operation, service: m.Service, system: m.System, imports: Imports, cached: dict[str, float]
 ) -> RouteView:
-    params = ["session: SessionDep"]
-    call_args = ["session"]
-    for p in op.path_params:
-        if p == "id":
-            imports.add("uuid", "UUID")
-            params.append("id: UUID")
-        else:
-            params.append(f"{p}: str")
-        call_args.append(p)
+    params = ["session: SessionDep", *path_param_declarations(op, imports)]
+    call_args = ["session", *op.path_params]
     if op.action == "list":
         imports.add("msgen_runtime.pagination", "PageParams", "page_params")
         params.append(f"page: Annotated[PageParams, Depends(page_params({op.page_size}, {op.max_page_size}))]")
@@ -549,13 +549,7 @@ def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Eve
     for op in service.operations:
         if op.handler_module != module:
             continue
-        params = ["session: AsyncSession"]
-        for p in op.path_params:
-            if p == "id":
-                imports.add("uuid", "UUID")
-                params.append("id: UUID")
-            else:
-                params.append(f"{p}: str")
+        params = ["session: AsyncSession", *path_param_declarations(op, imports)]
         if op.action == "list":
             imports.add("msgen_runtime.pagination", "PageParams")
             params.append("page: PageParams")
@@ -756,13 +750,7 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
                 imports.add(module, *names.split(", "))
         methods = []
         for op in ops:
-            params = []
-            for p in op.path_params:
-                if p == "id":
-                    imports.add("uuid", "UUID")
-                    params.append("id: UUID")
-                else:
-                    params.append(f"{p}: str")
+            params = path_param_declarations(op, imports)
             options = [f"timeout={calls[op.op_id].timeout!r}"]
             if op.action == "list":
                 params += [f"limit: int = {op.page_size}", "offset: int = 0"]

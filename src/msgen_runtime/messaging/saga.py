@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -284,8 +286,6 @@ class SagaDefinition:
 
     async def _set_status(self, session: AsyncSession, key: str, status: str, cause: str) -> None:
         assert self.entity is not None
-        import uuid
-
         table = self.entity.table
         await session.execute(
             sa.update(table)
@@ -323,7 +323,7 @@ async def status_events(
             yield {
                 "event": "status",
                 "id": str(row.id),
-                "data": f'{{"status": "{row.status}", "cause": "{row.cause}", "at": "{row.at.isoformat()}"}}',
+                "data": json.dumps({"status": row.status, "cause": row.cause, "at": row.at.isoformat()}),
             }
             if row.status in final:
                 return
