@@ -141,6 +141,47 @@ class Service:
 
 
 @dataclass(frozen=True)
+class TemplateService:
+    """A service whose code a Copier or Cookiecutter template made once; msgen deploys, routes and watches it."""
+
+    name: str  # search
+    package: str  # search_service (the default ASGI app's package, and an answer to the template)
+    kebab: str  # search-service
+    title: str  # Search
+    description: str
+    source: str  # the template's folder, as the spec wrote it (relative to the spec's folder)
+    engine: str | None  # copier, cookiecutter, or None: told by the folder
+    data: tuple[tuple[str, Any], ...]  # more answers
+    trust: bool  # run the template's tasks, extensions and hooks
+    port: int
+    health_path: str
+    ready_path: str
+    metrics_path: str | None
+    prefix: str | None  # the gateway's path prefix; None: not routed
+    read_scopes: tuple[str, ...]
+    write_scopes: tuple[str, ...]
+    app: str  # module:attribute, run by msgen's Dockerfile
+    own_dockerfile: bool  # the template writes services/<name>/Dockerfile, msgen does not
+    env: tuple[tuple[str, str], ...]
+    ops: Ops
+
+    def answers(self, system: str) -> dict[str, Any]:
+        """What msgen tells the template, before the spec's own `data`."""
+        return {
+            "service_name": self.name,
+            "package": self.package,
+            "description": self.description,
+            "system_name": system,
+            "port": self.port,
+            "api_prefix": self.prefix or "",
+            "health_path": self.health_path,
+            "ready_path": self.ready_path,
+            "metrics_path": self.metrics_path or "",
+            **dict(self.data),
+        }
+
+
+@dataclass(frozen=True)
 class Event:
     name: str  # order.created
     version: int
@@ -263,6 +304,7 @@ class System:
     slos: Slos
     spec_hash: str
     deploy: Deploy = field(default_factory=Deploy)
+    templated: tuple[TemplateService, ...] = ()  # services made from a template, not by msgen
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)

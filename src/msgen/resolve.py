@@ -124,9 +124,11 @@ class _Resolver:
         self.check_name("system", spec.system.name, ("system", "name"))
         for name in spec.services:
             self.check_name("service", name, ("services", name))
-        services = [self.service(name, svc) for name, svc in spec.services.items()]
+        services = [self.service(name, svc) for name, svc in spec.services.items() if svc.template is None]
+        templated = [self.templated(name, svc) for name, svc in spec.services.items() if svc.template is not None]
         by_name = {s.name: s for s in services}
         self.check_calls(by_name)
+        self.check_templated(services, templated)
         events = [self.event(name, ev) for name, ev in spec.events.items()]
         sagas = [self.saga(name) for name in spec.sagas]
         self.check_emails()
@@ -173,6 +175,7 @@ class _Resolver:
             ),
             spec_hash=hashlib.sha256(self.text.encode()).hexdigest(),
             deploy=deploy,
+            templated=tuple(templated),
         )
 
     def deploy(self) -> m.Deploy:
@@ -727,6 +730,122 @@ class _Resolver:
                     (*path, index), f"scope '{scope}' is not valid: use words joined by ':' (e.g. orders:create)"
                 )
 
+    # -- services made from a template --------------------------------------
+
+    def templated(self, name: str, svc: ServiceSpec) -> m.TemplateService:
+        """A service whose code comes from a Copier or Cookiecutter template: only what msgen deploys and routes."""
+        template = svc.template
+        assert template is not None
+        base: Path_ = ("services", name)
+        for key in ("entities", "value_objects", "api", "calls", "emails"):
+            if key in svc.model_fields_set and getattr(svc, key):
+                self.error(
+                    (*base, key),
+                    f"service '{name}' is made from a template: its code is the template's, so it declares no {key}",
+                    key=True,
+                )
+        where: Path_ = (*base, "template")
+        for key in ("health", "ready", "metrics"):
+            value = getattr(template, key)
+            if value is not None and _bad_http_path(value):
+                self.error((*where, key), f"path '{value}' has an empty, '.' or '..' segment")
+        prefix: str | None = None
+        read: tuple[str, ...] = ()
+        write: tuple[str, ...] = ()
+        if template.api is not None:
+            prefix = (template.api.prefix or f"/{self.spec.system.api_version}/{kebab(name)}").rstrip("/")
+            if not prefix or _bad_http_path(prefix):
+                self.error(
+                    (*where, "api", "prefix"),
+                    f"prefix '{template.api.prefix}' must name at least one segment, none empty, '.' or '..'",
+                )
+            self.check_scopes(template.api.scopes.read, (*where, "api", "scopes", "read"))
+            self.check_scopes(template.api.scopes.write, (*where, "api", "scopes", "write"))
+            read, write = tuple(template.api.scopes.read), tuple(template.api.scopes.write)
+        for variable in template.env:
+            if not re.match(r"^[A-Z_][A-Z0-9_]*$", variable):
+                self.error(
+                    (*where, "env", variable),
+                    f"'{variable}' is not an environment variable name: use A-Z, 0-9 and _",
+                    key=True,
+                )
+        ops = svc.ops
+        return m.TemplateService(
+            name=name,
+            package=f"{name}_service",
+            kebab=f"{kebab(name)}-service",
+            title=pascal(name),
+            description=svc.description or f"The {name} service.",
+            source=template.source,
+            engine=template.engine,
+            data=tuple(sorted(template.data.items())),
+            trust=template.trust,
+            port=template.port,
+            health_path=template.health,
+            ready_path=template.ready,
+            metrics_path=template.metrics,
+            prefix=prefix,
+            read_scopes=read,
+            write_scopes=write,
+            app=template.app or f"{name}_service.main:app",
+            own_dockerfile=template.dockerfile == "template",
+            env=tuple(sorted(template.env.items())),
+            ops=m.Ops(
+                replicas_min=ops.replicas.min,
+                replicas_max=ops.replicas.max,
+                cpu_target=ops.cpu_target,
+                requests=ops.resources.requests.model_dump(),
+                limits=ops.resources.limits.model_dump(),
+                cache_default_ttl=duration_seconds(ops.cache.default_ttl),
+                db_instances=0,  # no database: the template brings its own storage, if any
+                db_storage="",
+                db_backup_schedule="",
+                db_backup_retention="",
+            ),
+        )
+
+    def check_templated(self, services: list[m.Service], templated: list[m.TemplateService]) -> None:
+        """A template service takes no part in events and sagas, and its prefix is its own."""
+        if not templated:
+            return
+        names = {t.name for t in templated}
+        if not services:
+            self.error(("services",), "every service is made from a template: msgen needs one it generates", key=True)
+        for event_name, event in self.spec.events.items():
+            publishers = [event.publisher] if isinstance(event.publisher, str) else event.publisher
+            places: list[tuple[Path_, str]] = [
+                (("events", event_name, "publisher"), p) for p in publishers if len(publishers) == 1
+            ]
+            places += [(("events", event_name, "consumers", i), c) for i, c in enumerate(event.consumers)]
+            for where, service in places:
+                if service in names:
+                    self.error(
+                        where, f"service '{service}' is made from a template: it cannot publish or consume events"
+                    )
+        for saga_name, saga in self.spec.sagas.items():
+            places = [(("sagas", saga_name, "orchestrator"), saga.orchestrator)]
+            places += [(("sagas", saga_name, "steps", i, "service"), s.service) for i, s in enumerate(saga.steps)]
+            for where, service in places:
+                if service in names:
+                    self.error(where, f"service '{service}' is made from a template: it cannot take part in a saga")
+        owners: list[tuple[str, str]] = [(op.path, s.name) for s in services for op in s.operations]
+        for t in templated:
+            if t.prefix is None:
+                continue
+            for path, owner in owners:
+                if _under(path, t.prefix):
+                    self.error(
+                        ("services", t.name, "template", "api", "prefix"),
+                        f"prefix '{t.prefix}' of '{t.name}' covers '{path}' of service '{owner}': choose another prefix",
+                    )
+                    break
+            for other in templated:
+                if other.name != t.name and other.prefix is not None and _under(t.prefix, other.prefix):
+                    self.error(
+                        ("services", t.name, "template", "api", "prefix"),
+                        f"prefix '{t.prefix}' of '{t.name}' is under the prefix of '{other.name}': choose another prefix",
+                    )
+
     # -- calls -------------------------------------------------------------
 
     def check_calls(self, services: dict[str, m.Service]) -> None:
@@ -734,6 +853,13 @@ class _Resolver:
         for name, svc in self.spec.services.items():
             for index, call in enumerate(svc.calls):
                 path: Path_ = ("services", name, "calls", index)
+                callee = self.spec.services.get(call.service)
+                if callee is not None and callee.template is not None:
+                    self.error(
+                        (*path, "service"),
+                        f"service '{call.service}' is made from a template: msgen knows none of its operations to call",
+                    )
+                    continue
                 if call.service not in services:
                     self.unknown((*path, "service"), "service", call.service, services)
                     continue
@@ -993,6 +1119,16 @@ def _saga_entity_problems(
                 )
             )
     return problems
+
+
+def _bad_http_path(path: str) -> bool:
+    """A path with an empty, '.' or '..' segment (the one '/' alone excepted)."""
+    return path != "/" and any(segment in ("", ".", "..") for segment in path[1:].split("/"))
+
+
+def _under(path: str, prefix: str) -> bool:
+    """/v1/search/items is under /v1/search; /v1/searches is not."""
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def _empty_saga(name: str) -> m.Saga:

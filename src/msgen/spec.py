@@ -248,8 +248,64 @@ class EmailSpec(Strict):
     body: str | None = Field(None, description="The text; {field} placeholders as in the subject.")
 
 
+TEMPLATE_ENGINES = ("copier", "cookiecutter")
+HTTP_PATH_PATTERN = r"^/[A-Za-z0-9._~/-]*$"
+
+
+class TemplateApiSpec(Strict):
+    """What the gateway forwards to a template service: one path prefix, with scopes for reads and writes."""
+
+    prefix: str | None = Field(
+        None,
+        pattern=HTTP_PATH_PATTERN,
+        description="The public path prefix; the gateway forwards it and everything under it, unchanged "
+        "(default: /<api_version>/<service name with - for _>).",
+    )
+    scopes: CrudScopes = Field(
+        default_factory=CrudScopes, description="read: for GET and HEAD; write: for POST, PUT, PATCH and DELETE."
+    )
+
+
+class TemplateSpec(Strict):
+    """A service msgen does not generate: its code comes from a Copier or Cookiecutter template, once."""
+
+    source: str = Field(
+        min_length=1, description="The template's folder (a local path, relative to the spec's folder)."
+    )
+    engine: Literal["copier", "cookiecutter"] | None = Field(
+        None, description="Default: copier when the folder holds copier.yml or copier.yaml, else cookiecutter."
+    )
+    data: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="More answers for the template's questions."
+    )
+    trust: bool = Field(
+        False, description="Run the template's own code: Copier tasks and extensions, Cookiecutter hooks."
+    )
+    port: int = Field(8000, ge=1, le=65535, description="The port the service listens on in its container.")
+    health: str = Field("/healthz", pattern=HTTP_PATH_PATTERN, description="The liveness and startup probe's path.")
+    ready: str = Field("/readyz", pattern=HTTP_PATH_PATTERN, description="The readiness probe's path.")
+    metrics: str | None = Field(
+        "/metrics", pattern=HTTP_PATH_PATTERN, description="Where Prometheus scrapes; null: not scraped."
+    )
+    api: TemplateApiSpec | None = Field(
+        default_factory=TemplateApiSpec, description="The gateway route; null: an internal service."
+    )
+    app: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$",
+        description="The ASGI app msgen's Dockerfile runs with uvicorn (default: <name>_service.main:app).",
+    )
+    dockerfile: Literal["msgen", "template"] = Field(
+        "msgen", description="Who writes services/<name>/Dockerfile: msgen, or the template (its own)."
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="More environment variables (its ConfigMap).")
+
+
 class ServiceSpec(Strict):
     description: str | None = None
+    template: TemplateSpec | None = Field(
+        None, description="Generated from a Copier or Cookiecutter template instead of by msgen."
+    )
     entities: dict[str, EntitySpec] = Field(default_factory=dict)
     value_objects: dict[str, ValueObjectSpec] = Field(default_factory=dict)
     api: ApiSpec = Field(default_factory=ApiSpec)

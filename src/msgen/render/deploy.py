@@ -40,6 +40,19 @@ def image_view(system: m.System, service: m.Service) -> dict[str, Any]:
     }
 
 
+def templated_image_view(system: m.System, service: m.TemplateService) -> dict[str, Any]:
+    """msgen's Dockerfile for a template service: its folder installed with pip, its ASGI app run by uvicorn."""
+    return {
+        "app": service.kebab,
+        "name": service.name,
+        "dir": f"services/{service.name}",
+        "module": service.app,
+        "tag": image_of(system, service.kebab),
+        "port": service.port,
+        "health": service.health_path,
+    }
+
+
 def _gh(expression: str) -> str:
     """A GitHub Actions expression, written where Jinja would read braces."""
     return "${{ " + expression + " }}"
@@ -109,6 +122,14 @@ def render_deploy(system: m.System) -> dict[str, str]:
         files[f"services/{service.name}/Dockerfile"] = r.render(
             "service/Dockerfile.j2", image=image_view(system, service), base_image=deploy.base_image, **ctx
         )
+    for templated in system.templated:
+        if not templated.own_dockerfile:
+            files[f"services/{templated.name}/Dockerfile"] = r.render(
+                "service/Dockerfile-templated.j2",
+                image=templated_image_view(system, templated),
+                base_image=deploy.base_image,
+                **ctx,
+            )
     compose = compose_view(system)
     files["deploy/compose.yaml"] = r.render("deploy/compose/compose.yaml.j2", **compose, **ctx)
     files["deploy/prometheus/prometheus.yml"] = r.render(

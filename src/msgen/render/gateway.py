@@ -72,7 +72,29 @@ def gateway_routes(system: m.System) -> list[dict[str, Any]]:
                 "sse": True,
             }
         )
-    return routes
+    return routes + templated_routes(system)
+
+
+TEMPLATED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def templated_routes(system: m.System) -> list[dict[str, Any]]:
+    """A template service's prefix, and everything under it, for each method: reads and writes have their scopes."""
+    return [
+        {
+            "method": method,
+            "path": t.prefix,
+            "upstream": t.name,
+            "scopes": t.read_scopes if method in READ_METHODS else t.write_scopes,
+            "timeout": None,
+            "idempotent_read": method in READ_METHODS,
+            "sse": False,
+            "prefix": True,
+        }
+        for t in system.templated
+        if t.prefix is not None
+        for method in TEMPLATED_METHODS
+    ]
 
 
 def _route_expression(route: dict[str, Any]) -> str:
@@ -86,6 +108,8 @@ def _route_expression(route: dict[str, Any]) -> str:
         args.append("idempotent_read=True")
     if route["sse"]:
         args.append("sse=True")
+    if route.get("prefix"):
+        args.append("prefix=True")
     return f"Route({', '.join(args)})"
 
 
@@ -98,7 +122,7 @@ def upstreams_view(system: m.System, routes: list[dict[str, Any]]) -> list[dict[
             "env": f"{service.name.upper()}_URL",
             "default": f"http://{service.kebab}",
         }
-        for service in system.services
+        for service in (*system.services, *system.templated)
         if service.name in used
     ]
 
@@ -139,6 +163,7 @@ def tests_view(system: m.System, routes: list[dict[str, Any]]) -> dict[str, Any]
             out = out[:start] + _EXAMPLE_ID + out[end + 1 :]
         return out
 
+    routes = [r for r in routes if not r.get("prefix")]  # a template service's answers are not msgen's to test
     secured = next(r for r in routes if r["method"] == "GET" and r["scopes"] and not r["sse"]) if routes else None
     write = next((r for r in routes if r["method"] == "POST" and r["scopes"]), None)
     stream = next((r for r in routes if r["sse"]), None)

@@ -52,6 +52,9 @@ class Workload:
     ingress_from: tuple[dict[str, Any], ...] = ()  # NetworkPolicy peers allowed in on HTTP_PORT
     egress_to: tuple[dict[str, Any], ...] = ()  # NetworkPolicy egress rules
     annotations: dict[str, str] = field(default_factory=dict)
+    port: int = HTTP_PORT  # the container's port (a template service chooses its own)
+    live_path: str = "/health/live"  # startup and liveness probes
+    ready_path: str = "/health/ready"
 
     @property
     def selector(self) -> dict[str, str]:
@@ -191,9 +194,14 @@ def workloads(system: m.System) -> list[Workload]:
                 egress_to=tuple(rules),
             )
         )
+    out += [templated_workload(system, t, common_config, shared_egress) for t in system.templated]
     gateway_config = dict(common_config)
     for service in system.services:
         gateway_config[f"{service.name.upper()}_URL"] = f"http://{service.kebab}"
+    for t in system.templated:
+        if t.prefix is not None:
+            gateway_config[f"{t.name.upper()}_URL"] = f"http://{t.kebab}"
+    to_templated = [egress([pod(t.kebab)], t.port) for t in system.templated if t.prefix is not None]
     out.append(
         Workload(
             name="gateway",
@@ -211,10 +219,41 @@ def workloads(system: m.System) -> list[Workload]:
             canary=False,
             keda=False,
             ingress_from=(namespace_peer(deploy.controller_namespace), monitoring),
-            egress_to=(*shared_egress, egress([pod(s.kebab) for s in system.services], HTTP_PORT)),
+            egress_to=(*shared_egress, egress([pod(s.kebab) for s in system.services], HTTP_PORT), *to_templated),
         )
     )
     return out
+
+
+def templated_workload(
+    system: m.System, t: m.TemplateService, common_config: dict[str, str], shared_egress: list[dict[str, Any]]
+) -> Workload:
+    """A service made from a template: the same Deployment, probes, HPA, PDB and policies, without a database."""
+    deploy = system.deploy
+    ingress = [namespace_peer(deploy.monitoring_namespace)]
+    if t.prefix is not None:
+        ingress.insert(0, pod("gateway"))
+    return Workload(
+        name=t.name,
+        app=t.kebab,
+        component="service",
+        image=image_of(system, t.kebab),
+        replicas_min=t.ops.replicas_min,
+        replicas_max=t.ops.replicas_max,
+        cpu_target=t.ops.cpu_target,
+        requests=dict(t.ops.requests),
+        limits=dict(t.ops.limits),
+        config=dict(sorted({**common_config, **dict(t.env)}.items())),
+        secret_env=(),
+        migrate=False,
+        canary=t.name in deploy.canary,
+        keda=False,
+        ingress_from=tuple(ingress),
+        egress_to=tuple(shared_egress),
+        port=t.port,
+        live_path=t.health_path,
+        ready_path=t.ready_path,
+    )
 
 
 def routes(system: m.System) -> list[str]:
@@ -222,6 +261,7 @@ def routes(system: m.System) -> list[str]:
     prefixes = {
         f"/{system.api_version}/{op.route.strip('/').split('/')[0]}" for s in system.services for op in s.operations
     }
+    prefixes |= {t.prefix for t in system.templated if t.prefix is not None}
     return sorted(prefixes)
 
 

@@ -36,6 +36,8 @@ RUNTIME_METRICS = frozenset(
         "process_open_fds",
     }
 )
+# What Prometheus itself records for every target it scrapes (the template services' alerts use it).
+SCRAPE_METRICS = frozenset({"up"})
 BURN_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
 
@@ -51,6 +53,7 @@ class Alert:
     series: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     quiet: dict[str, str] = field(default_factory=dict)  # a healthy input on which it stays silent
+    rule_labels: dict[str, str] = field(default_factory=dict)  # set by the rule itself, beside its severity
 
 
 def _expand(text: str, labels: dict[str, str]) -> str:
@@ -186,6 +189,35 @@ def alerts(system: m.System) -> list[Alert]:
                 quiet={f'msgen_outbox_oldest_age_seconds{{service="{event.publisher}"}}': "1+0x40"},
             ),
         ]
+    return out + templated_alerts(system)
+
+
+def templated_alerts(system: m.System) -> list[Alert]:
+    """One ServiceDown alert per scraped template service: msgen knows none of its metrics but `up`.
+
+    `absent(up{...} == 1)` also fires when no pod is left to scrape at all.
+    """
+    scraped = [t.name for t in system.templated if t.metrics_path is not None]
+    out: list[Alert] = []
+    for name in scraped:
+        healthy = {f'up{{service="{other}",job="{other}",pod="{other}-1"}}': "1+0x40" for other in scraped}
+        out.append(
+            Alert(
+                name="ServiceDown",
+                expr=f'absent(up{{service="{name}"}} == 1)',
+                duration="5m",
+                severity="page",
+                summary=f"{name}: no instance answers",
+                description=(
+                    f"Prometheus has scraped no instance of {name} (made from a template) for 5 minutes: "
+                    "its pods are down, not ready, or no longer serve their metrics."
+                ),
+                series={**healthy, f'up{{service="{name}",job="{name}",pod="{name}-1"}}': "0+0x40"},
+                labels={"service": name},
+                quiet=healthy,
+                rule_labels={"service": name},
+            )
+        )
     return out
 
 
@@ -222,7 +254,7 @@ def rule_groups(system: m.System) -> list[dict[str, Any]]:
             "alert": a.name,
             "expr": a.expr,
             "for": a.duration,
-            "labels": {"severity": a.severity},
+            "labels": {"severity": a.severity, **a.rule_labels},
             "annotations": {"summary": a.summary, "description": a.description},
         }
         for a in alerts(system)
@@ -505,5 +537,6 @@ def render_observability(system: m.System, r: Renderer) -> dict[str, str]:
 
 
 def _scraped(system: m.System) -> list[dict[str, str]]:
-    apps = [{"name": s.name, "app": s.kebab} for s in system.services]
-    return [*apps, {"name": "gateway", "app": "gateway"}]
+    apps = [{"name": s.name, "app": s.kebab, "path": "/metrics"} for s in system.services]
+    apps += [{"name": t.name, "app": t.kebab, "path": t.metrics_path} for t in system.templated if t.metrics_path]
+    return [*apps, {"name": "gateway", "app": "gateway", "path": "/metrics"}]

@@ -21,6 +21,7 @@ class Route:
     timeout: float | None = None  # seconds; None: the gateway's default
     idempotent_read: bool = False  # retried when the upstream cannot be reached
     sse: bool = False  # a Server-Sent Events stream: no read timeout on the body
+    prefix: bool = False  # also every path under `path` (a service made from a template: its paths are its own)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class _Compiled:
     route: Route
     pattern: re.Pattern[str]
     literals: int  # segments without a parameter: the more, the more specific
+    prefix: bool  # an exact route wins over a prefix route of as many literal segments
 
 
 @dataclass
@@ -53,8 +55,9 @@ class RouteTable:
                 if part
             )
             literals = sum(1 for segment in route.path.split("/") if segment and not _PARAM.search(segment))
-            compiled.append(_Compiled(route, re.compile(f"^{regex}$"), literals))
-        self._compiled = sorted(compiled, key=lambda c: -c.literals)
+            tail = "(?:/.*)?" if route.prefix else ""
+            compiled.append(_Compiled(route, re.compile(f"^{regex}{tail}$"), literals, route.prefix))
+        self._compiled = sorted(compiled, key=lambda c: (-c.literals, c.prefix))
 
     def upstreams(self) -> tuple[str, ...]:
         return tuple(sorted({route.upstream for route in self.routes}))
