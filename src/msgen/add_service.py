@@ -22,6 +22,7 @@ from msgen.errors import MsgenError
 
 if TYPE_CHECKING:
     from msgen.regen import Plan
+    from msgen.service_template import TemplateOptions
 
 
 class AddServiceError(MsgenError):
@@ -82,8 +83,15 @@ def service_node(name: str, entity: str | None, description: str | None) -> Comm
     return node
 
 
-def add_service_text(text: str, name: str, *, entity: str | None = None, description: str | None = None) -> str:
-    """`text` with service `name` added at the end of `services` (checked by msgen only when generated)."""
+def add_service_text(
+    text: str,
+    name: str,
+    *,
+    entity: str | None = None,
+    description: str | None = None,
+    node: CommentedMap | None = None,
+) -> str:
+    """`text` with service `name` (or `node`) added at the end of `services` (checked by msgen only when generated)."""
     yaml = _yaml(text)
     try:
         data = yaml.load(text)
@@ -95,7 +103,7 @@ def add_service_text(text: str, name: str, *, entity: str | None = None, descrip
     if name in services:
         raise AddServiceError(f"service '{name}' is already declared in the spec")
     before = _dump(yaml, data)
-    services[name] = service_node(name, entity, description)
+    services[name] = node if node is not None else service_node(name, entity, description)
     after = _dump(yaml, data)
     return splice(text, before, after)
 
@@ -139,10 +147,12 @@ def add_service(
     entity: str | None = None,
     description: str | None = None,
     force: bool = False,
+    template: TemplateOptions | None = None,
 ) -> Plan:
     """Add service `name` to the project's spec (or to `spec`), then regenerate the project from it.
 
     Nothing is written unless the edited spec is valid and the regeneration may proceed.
+    With `template`, the service's code comes from a Copier or Cookiecutter template.
     """
     from msgen.loader import read_spec_text
     from msgen.regen import SPEC_FILE, apply, check_clean, plan
@@ -150,6 +160,10 @@ def add_service(
     root = root.resolve()
     source = spec.resolve() if spec is not None else root / SPEC_FILE
     _, text = read_spec_text(source)
+    if template is not None:
+        from msgen.service_template import add_templated_service
+
+        return add_templated_service(root, name, source, text, template, description=description, force=force)
     edited = add_service_text(text, name, entity=entity, description=description)
     done = plan(root, spec=source, spec_text=edited)
     if done.writes and not force:

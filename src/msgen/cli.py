@@ -475,15 +475,40 @@ def add_service(
         typer.Option("--spec", help="Edit this spec instead of the project's msgen.yaml.", dir_okay=False),
     ] = None,
     force: ForceOption = False,
+    template: Annotated[
+        Path | None,
+        typer.Option(help="A Copier or Cookiecutter template (a local folder) that makes the service's code."),
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="copier or cookiecutter (default: told by the folder).")] = None,
+    port: Annotated[int | None, typer.Option(help="With --template: the port it listens on (8000).")] = None,
+    health: Annotated[str | None, typer.Option(help="With --template: its liveness path (/healthz).")] = None,
+    ready: Annotated[str | None, typer.Option(help="With --template: its readiness path (/readyz).")] = None,
+    prefix: Annotated[str | None, typer.Option(help="With --template: the path prefix the gateway routes.")] = None,
+    read_scope: Annotated[
+        list[str] | None, typer.Option(help="With --template: a scope GET needs (repeatable).")
+    ] = None,
+    write_scope: Annotated[
+        list[str] | None, typer.Option(help="With --template: a scope writes need (repeatable).")
+    ] = None,
+    data: Annotated[list[str] | None, typer.Option(help="With --template: an answer, KEY=VALUE (repeatable).")] = None,
+    trust: Annotated[bool, typer.Option(help="With --template: run its tasks and hooks (they run code).")] = False,
 ) -> None:
     """Add service NAME to PROJECT's spec (its comments and order kept) and generate it.
 
-    Example: [bold]msgen add-service review shop[/bold]
+    Example: [bold]msgen add-service review shop[/bold]; from a template:
+    [bold]msgen add-service search shop --template ../templates/search[/bold]
     """
     from msgen.add_service import add_service as run_add
 
     try:
-        done = run_add(project, name, spec=spec, entity=entity, description=description, force=force)
+        options = None
+        if template is not None:
+            from msgen.service_template import template_options
+
+            options = template_options(
+                template, engine, port, health, ready, prefix, read_scope, write_scope, data, trust, entity
+            )
+        done = run_add(project, name, spec=spec, entity=entity, description=description, force=force, template=options)
     except MsgenError as exc:
         raise _fail(exc) from None
     out.print(f"Added service [bold]{name}[/bold] to the spec.")

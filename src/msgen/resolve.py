@@ -12,6 +12,7 @@ import re
 import string
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from msgen import model as m
@@ -761,7 +762,10 @@ class _Resolver:
                 )
             self.check_scopes(template.api.scopes.read, (*where, "api", "scopes", "read"))
             self.check_scopes(template.api.scopes.write, (*where, "api", "scopes", "write"))
-            read, write = tuple(template.api.scopes.read), tuple(template.api.scopes.write)
+            scopes = template.api.scopes
+            read = tuple(scopes.read)
+            # Writes need the read scopes too unless the spec says otherwise: a prefix covers unknown routes.
+            write = tuple(scopes.write) if "write" in scopes.model_fields_set else read
         for variable in template.env:
             if not re.match(r"^[A-Z_][A-Z0-9_]*$", variable):
                 self.error(
@@ -853,8 +857,8 @@ class _Resolver:
         for name, svc in self.spec.services.items():
             for index, call in enumerate(svc.calls):
                 path: Path_ = ("services", name, "calls", index)
-                callee = self.spec.services.get(call.service)
-                if callee is not None and callee.template is not None:
+                target = self.spec.services.get(call.service)
+                if target is not None and target.template is not None:
                     self.error(
                         (*path, "service"),
                         f"service '{call.service}' is made from a template: msgen knows none of its operations to call",
@@ -1119,6 +1123,31 @@ def _saga_entity_problems(
                 )
             )
     return problems
+
+
+def template_folder(source: str, base: Path) -> Path:
+    """The folder of a template `source`, as the spec wrote it: relative paths are from the spec's folder."""
+    return (base / Path(source).expanduser()).resolve()
+
+
+def check_template_sources(loaded: LoadedSpec, names: Iterable[str], base: Path) -> None:
+    """The templates of services `names` exist and are of their engine; else SpecError pointing at `source`.
+
+    Checked when a template is about to run (add-service), not by `resolve`: once run, a
+    template is no longer needed, and a regen must not fail because its folder moved.
+    """
+    from msgen.service_template import source_problem
+
+    problems: list[Diagnostic] = []
+    for name in names:
+        svc = loaded.spec.services.get(name)
+        if svc is None or svc.template is None:
+            continue
+        problem = source_problem(template_folder(svc.template.source, base), svc.template.engine)
+        if problem is not None:
+            problems.append(loaded.positions.at(("services", name, "template", "source"), problem))
+    if problems:
+        raise SpecError(problems)
 
 
 def _bad_http_path(path: str) -> bool:

@@ -262,7 +262,8 @@ class TemplateApiSpec(Strict):
         "(default: /<api_version>/<service name with - for _>).",
     )
     scopes: CrudScopes = Field(
-        default_factory=CrudScopes, description="read: for GET and HEAD; write: for POST, PUT, PATCH and DELETE."
+        default_factory=CrudScopes,
+        description="read: for GET and HEAD; write: for POST, PUT, PATCH and DELETE (default: the read scopes).",
     )
 
 

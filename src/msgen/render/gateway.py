@@ -115,6 +115,7 @@ def _route_expression(route: dict[str, Any]) -> str:
 
 def upstreams_view(system: m.System, routes: list[dict[str, Any]]) -> list[dict[str, str]]:
     used = {route["upstream"] for route in routes}
+    services: list[m.Service | m.TemplateService] = [*system.services, *system.templated]
     return [
         {
             "name": service.name,
@@ -122,7 +123,7 @@ def upstreams_view(system: m.System, routes: list[dict[str, Any]]) -> list[dict[
             "env": f"{service.name.upper()}_URL",
             "default": f"http://{service.kebab}",
         }
-        for service in (*system.services, *system.templated)
+        for service in services
         if service.name in used
     ]
 
