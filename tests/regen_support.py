@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 from msgen.generate import Generated, generate
 from msgen.writer import write_project
 from tests.conftest import ROOT
+
+# The shop as the previous msgen release generated it, .msgen/ included (tests/fixtures/make_shop_previous.py).
+PREVIOUS_SHOP = ROOT / "tests" / "fixtures" / "shop-previous.tar.gz"
 
 # A small spec with everything regen deals with: entities, a crud API, a custom
 # operation, an event between two services. It renders in a fraction of the shop's time.
@@ -99,3 +105,56 @@ def git(root: Path, *args: str) -> str:
     }
     done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env=env, check=True)
     return done.stdout
+
+
+def commit_all(root: Path, message: str) -> None:
+    """Commit everything in `root`'s work tree, making it a git repository first if it is none."""
+    if not (root / ".git").exists():
+        git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--allow-empty", "-m", message)
+
+
+def git_status(root: Path) -> list[str]:
+    """`git status --porcelain` of root, one entry per line (untracked files listed one by one)."""
+    return git(root, "status", "--porcelain", "--untracked-files=all").splitlines()
+
+
+def project_files(root: Path) -> dict[str, bytes]:
+    """Every file of the project under root: like tree(), without git's own folder."""
+    return {path: data for path, data in tree(root).items() if not path.startswith(".git/")}
+
+
+def msgen_new(spec: Path, out: Path) -> Path:
+    """A fresh project from `spec`, made by the real `msgen new`."""
+    done = msgen("new", str(spec), "-o", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def write_tree_archive(root: Path, archive: Path) -> None:
+    """Every file under root in a .tar.gz that depends on nothing but their paths and bytes.
+
+    Members in sorted order, mtime 0, owner root, mode 0644 (0755 for executables),
+    and a gzip header without a file name or a time.
+    """
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+            info.size = len(data)
+            info.mtime = 0
+            info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    with archive.open("wb") as out, gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+        gz.write(raw.getvalue())
+
+
+def extract_tree_archive(archive: Path, root: Path) -> Path:
+    """The project stored by write_tree_archive, written under root."""
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(root, filter="data")
+    return root

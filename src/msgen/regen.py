@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,7 @@ from msgen.merge import merge_texts
 from msgen.writer import BASELINE, GENERATOR, MANIFEST, META_DIR, generator_fingerprint, metadata_files
 
 if TYPE_CHECKING:  # imported lazily: an unchanged project is checked without loading the renderer
+    from msgen import migrations_diff as md
     from msgen import model as m
     from msgen.migrations_diff import Revision
 
@@ -246,6 +247,7 @@ def with_history(files: dict[str, str], system: m.System, baseline: Mapping[str,
                 out.setdefault(path, text)
     old_system: m.System | None = None
     pending: dict[str, str] = {}
+    resumed: dict[str, tuple[str, str, str]] = {}  # new revision's path -> (a file on disk, its text, the alternative)
     for service in system.services:
         versions = f"services/{service.name}/{service.package}/migrations/versions/"
         carried = {p: t for p, t in baseline.items() if p.startswith(versions) and "/" not in p[len(versions) :]}
@@ -256,19 +258,47 @@ def with_history(files: dict[str, str], system: m.System, baseline: Mapping[str,
         old_service = next((s for s in old_system.services if s.name == service.name), None) if old_system else None
         if old_system is None or old_service is None:
             continue
-        known = [
-            md.read_revision(p[len(versions) :], t) for p, t in {**_user_revisions(root, versions), **carried}.items()
-        ]
-        head, highest = md.head_of(r for r in known if r is not None)
-        revision = md.next_revision(old_service, service, old_system.sagas, system.sagas, highest + 1)
-        if revision is not None:
-            pending[versions + revision.filename] = _revision_text(revision, head)
+        revision = md.next_revision(old_service, service, old_system.sagas, system.sagas, 0)
+        if revision is None:
+            continue
+        on_disk = _user_revisions(root, versions)
+        # The chain alembic sees is the folder's: a revision the user deleted is not followed (its number is
+        # not used again either), one the user added is.
+        present = {**({} if on_disk else carried), **on_disk}
+        known = _known_revisions(versions, present)
+        head, _ = md.head_of(known.values())
+        _, highest = md.head_of(_known_revisions(versions, {**carried, **present}).values())
+        path = versions + replace(revision, number=highest + 1).filename
+        pending[path] = _revision_text(replace(revision, number=highest + 1), head)
+        # A run interrupted before it wrote the baseline may have written this very revision already; then
+        # the folder's head is that file, unknown to the baseline, and it is what this run would write after
+        # the head before it.
+        last = next((p for p, r in known.items() if r.revision == head), None)
+        if last is not None and last not in carried:
+            before, _ = md.head_of(r for p, r in known.items() if p != last)
+            again = replace(revision, number=known[last].number)
+            if versions + again.filename == last:
+                resumed[path] = (last, present[last], _revision_text(again, before))
     if pending:
         from msgen.render.formatting import format_python
 
-        formatted = format_python({"pyproject.toml": files.get("pyproject.toml", ""), **pending})
-        out.update({p: formatted[p] for p in pending})
+        alternatives = {f"{path}.resumed.py": alt for path, (_, _, alt) in resumed.items()}
+        formatted = format_python({"pyproject.toml": files.get("pyproject.toml", ""), **pending, **alternatives})
+        for path in pending:
+            if path in resumed and formatted[f"{path}.resumed.py"] == resumed[path][1]:
+                last, text, _ = resumed[path]
+                out[last] = text
+            else:
+                out[path] = formatted[path]
     return out
+
+
+def _known_revisions(versions: str, files: Mapping[str, str]) -> dict[str, md.KnownRevision]:
+    """The migration files among `files` whose revision id can be read, by path."""
+    from msgen import migrations_diff as md
+
+    known = {p: md.read_revision(p[len(versions) :], t) for p, t in files.items()}
+    return {p: r for p, r in known.items() if r is not None and r.revision is not None}
 
 
 def _user_revisions(root: Path, versions: str) -> dict[str, str]:
@@ -386,9 +416,16 @@ def dirty_paths(root: Path) -> list[str] | None:
     return paths
 
 
-def check_clean(root: Path) -> None:
-    """Refuse to write over uncommitted work (regen's result would be mixed with it in `git diff`)."""
+def check_clean(root: Path, rendering: Mapping[str, str] | None = None) -> None:
+    """Refuse to write over uncommitted work (regen's result would be mixed with it in `git diff`).
+
+    With the `rendering` a run is about to record, a file that already is as that
+    rendering has it (written, or removed, by a run that was interrupted before its
+    end) is not the user's work, and does not count.
+    """
     dirty = dirty_paths(root)
+    if dirty and rendering is not None:
+        dirty = [path for path in dirty if _read(root / path) != rendering.get(path)]
     if dirty:
         shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
         raise DirtyTreeError(
@@ -445,7 +482,7 @@ def regen(root: Path, *, spec: Path | None = None, force: bool = False, spec_tex
     """Plan, check the work tree, write; returns what was done."""
     p = plan(root, spec=spec, spec_text=spec_text)
     if p.writes and not force:
-        check_clean(p.root)
+        check_clean(p.root, p.rendering)
     apply(p)
     return p
 
