@@ -30,6 +30,7 @@ from msgen.render.events import (
 from msgen.render.formatting import format_python
 from msgen.render.migrations import initial_migration
 from msgen.render.openapi import openapi_document, to_yaml
+from msgen.render.pact import consumer_tests_view, provider_tests_view, render_pacts
 from msgen.render.python import (
     clients_view,
     handlers_view,
@@ -90,6 +91,7 @@ def render_system(system: m.System, spec_text: str) -> Files:
     files[".gitignore"] = _render("project/gitignore.j2", system=system)
     files["pyproject.toml"] = _render("project/pyproject.toml.j2", system=system)
     files["msgen.yaml"] = spec_text
+    files.update(render_pacts(system))  # pacts/: what each consumer expects of its providers
     files.update(render_deploy(system))  # Dockerfiles, compose, CI, deploy/k8s, observability
     from msgen.render.gateway import render_gateway
 
@@ -132,6 +134,16 @@ def render_service(system: m.System, service: m.Service) -> Files:
         ),
         f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(openapi_document(system, service)),
     }
+    consumer_view = consumer_tests_view(system, service)
+    if consumer_view is not None:
+        files[f"{root}/tests/test_pact_consumer.py"] = _render(
+            "service/tests/test_pact_consumer.py.j2", view=consumer_view, **ctx
+        )
+    provider_view = provider_tests_view(system, service)
+    if provider_view is not None:
+        files[f"{root}/tests/test_pact_provider.py"] = _render(
+            "service/tests/test_pact_provider.py.j2", view=provider_view, **ctx
+        )
     if service.calls:
         view = clients_view(system, service)
         files[f"{pkg}/clients/__init__.py"] = _render("service/package/clients/__init__.py.j2", view=view, **ctx)

@@ -1,0 +1,325 @@
+"""Consumer-driven contracts with Pact.
+
+A consumer states what it expects of a provider as plain data (`Expectations`):
+the HTTP requests it sends with the answers it needs, and the events it reads.
+`build_pact` turns that into a Pact (V4, through pact-python) whose bodies are
+matched by type, so a provider may add fields but not drop or retype one. The
+consumer's own test exercises its real client against the Pact mock server and
+writes the pact to the project's `pacts/` folder.
+
+The provider side replays every pact of its consumers against the real service
+(`verify`): HTTP interactions against the app served by uvicorn, with each
+provider state seeded in its database, and message interactions against the
+publisher's own event types, encoded and decoded through its Avro codec, as the
+outbox relay sends them. `msgen contracts verify` runs that per provider and
+reports per consumer/provider pair (`python -m msgen_runtime.contracts`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+from pact import Pact, Verifier, match
+from pact.types import Message
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from msgen_runtime.messaging.codec import EventType
+
+PACT_SPECIFICATION = "V4"
+
+
+class HttpExpectation(TypedDict):
+    """One request a consumer sends, and the answer it needs."""
+
+    description: str
+    state: str | None  # the provider state, e.g. "a Product exists"
+    params: dict[str, Any]  # its parameters, e.g. {"id": "..."}
+    method: str
+    path: str
+    query: dict[str, str]  # the query parameters, e.g. {"limit": "50"}
+    body: Any  # the request body, or None
+    status: int
+    response: Any  # an example of the answer: matched by type, not by value
+
+
+class MessageExpectation(TypedDict):
+    """One event a consumer reads: an example of the payload, matched by type."""
+
+    description: str
+    event: str
+    version: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Expectations:
+    consumer: str
+    provider: str
+    http: tuple[HttpExpectation, ...] = ()
+    messages: tuple[MessageExpectation, ...] = ()
+
+
+def build_pact(expected: Expectations) -> Pact:
+    """The consumer's pact with the provider: every expectation as an interaction."""
+    pact = Pact(expected.consumer, expected.provider).with_specification(PACT_SPECIFICATION)
+    for item in expected.http:
+        interaction = pact.upon_receiving(item["description"])
+        if item["state"]:
+            interaction.given(item["state"], parameters=item["params"])
+        interaction.with_request(item["method"], item["path"])
+        if item["query"]:
+            interaction.with_query_parameters(item["query"])
+        if item["body"] is not None:
+            interaction.with_body(item["body"], content_type="application/json", part="Request")
+        interaction.will_respond_with(item["status"])
+        if item["response"] is not None:
+            interaction.with_body(match.like(item["response"]), content_type="application/json", part="Response")
+    for message in expected.messages:
+        (
+            pact.upon_receiving(message["description"], "Async")
+            .with_body(match.like(message["body"]), content_type="application/json")
+            .with_metadata({"event": message["event"], "version": str(message["version"])})
+        )
+    return pact
+
+
+def pact_file(directory: Path, consumer: str, provider: str) -> Path:
+    """Where pact-python writes the pact of a pair."""
+    return directory / f"{consumer}-{provider}.json"
+
+
+def pact_text(expected: Expectations) -> str:
+    """The pact file's text, exactly as the consumer's test writes it."""
+    with tempfile.TemporaryDirectory(prefix="msgen-pact-") as scratch:
+        build_pact(expected).write_file(scratch, overwrite=True)
+        return pact_file(Path(scratch), expected.consumer, expected.provider).read_text()
+
+
+def write_pact(pact: Pact, directory: Path) -> None:
+    """Write a consumer's pact into `directory`, replacing the pair's previous one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pact.write_file(directory, overwrite=True)
+
+
+def event_reader(*event_types: EventType[Any]) -> Callable[[str | bytes | None, dict[str, object]], None]:
+    """A consumer's handling of pact messages: each must parse into its event model and fit its Avro schema."""
+    by_name = {event_type.name: event_type for event_type in event_types}
+
+    def read(body: str | bytes | None, metadata: dict[str, object]) -> None:
+        event_type = by_name[str(metadata["event"])]
+        payload = event_type.model.model_validate_json(body or b"")
+        event_type.decode(event_type.encode(payload))
+
+    return read
+
+
+# -- the provider side ---------------------------------------------------------------------------------
+
+
+class Seed:
+    """A provider state: one row of `model`, its id taken from the state's parameters.
+
+    Called by the Pact verifier from its own thread before each interaction;
+    the table holds that row alone afterwards, so replaying a state is harmless.
+    """
+
+    def __init__(self, database_url: str, model: type[Any], values: Mapping[str, Any]) -> None:
+        self.database_url = database_url
+        self.model = model
+        self.values = dict(values)
+
+    def __call__(self, parameters: dict[str, Any] | None = None) -> None:
+        params = _state_params(parameters)
+        row = self.model(**self.values)
+        if "id" in params:
+            row.id = uuid.UUID(str(params["id"]))
+        asyncio.run(self._replace(row))
+
+    async def _replace(self, row: Any) -> None:
+        from sqlalchemy import delete
+
+        engine = create_async_engine(self.database_url)
+        try:
+            async with AsyncSession(engine) as session, session.begin():
+                await session.execute(delete(self.model))  # the state is this row alone: unique fields are free
+                session.add(row)
+        finally:
+            await engine.dispose()
+
+
+def _state_params(parameters: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A state's parameters, as the verifier's callback passes them (nested under "parameters")."""
+    params = parameters or {}
+    inner = params.get("parameters")
+    return inner if isinstance(inner, Mapping) else params
+
+
+class Clear:
+    """A provider state where no `model` row exists (before a create, so unique fields are free)."""
+
+    def __init__(self, database_url: str, model: type[Any]) -> None:
+        self.database_url = database_url
+        self.model = model
+
+    def __call__(self, parameters: dict[str, Any] | None = None) -> None:
+        asyncio.run(self._clear())
+
+    async def _clear(self) -> None:
+        from sqlalchemy import delete
+
+        engine = create_async_engine(self.database_url)
+        try:
+            async with AsyncSession(engine) as session, session.begin():
+                await session.execute(delete(self.model))
+        finally:
+            await engine.dispose()
+
+
+def seed(database_url: str, model: type[Any], payload: BaseModel, json_fields: Iterable[str] = ()) -> Seed:
+    """A provider state that stores `payload` (a create body of the provider) as a `model` row."""
+    from msgen_runtime.crud import row_from
+
+    return Seed(database_url, model, row_from(payload, json_fields))
+
+
+def event_message(event_type: EventType[Any], example: Mapping[str, Any]) -> Callable[[], Message]:
+    """The message a publisher sends for `example`, built by its own event type and Avro codec."""
+
+    def produce() -> Message:
+        payload = event_type.model.model_validate(dict(example))
+        wire = event_type.encode(payload)  # what the outbox stores and the relay publishes
+        received = event_type.decode(wire)
+        return Message(
+            contents=received.model_dump_json().encode(),
+            metadata={"event": event_type.name, "version": str(event_type.version)},
+            content_type="application/json",
+        )
+
+    return produce
+
+
+@dataclass
+class Provider:
+    """What a provider needs to be verified: its name, its app, its states and its messages."""
+
+    name: str
+    app: Any = None  # the ASGI app, served by uvicorn for HTTP interactions
+    states: Mapping[str, Callable[..., None]] = field(default_factory=dict)
+    messages: Mapping[str, Callable[[], Message]] = field(default_factory=dict)
+
+
+@dataclass
+class PairResult:
+    consumer: str
+    provider: str
+    pact: str
+    interactions: int
+    passed: bool
+    output: str = ""
+
+
+def pacts_for(provider: str, directory: Path) -> list[Path]:
+    """The pacts in `directory` whose provider is `provider`, by consumer."""
+    found = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if document.get("provider", {}).get("name") == provider:
+            found.append(path)
+    return found
+
+
+def verify(provider: Provider, directory: Path) -> list[PairResult]:
+    """Replay every pact of `provider`'s consumers found in `directory`; one result per pair."""
+    from msgen_runtime.testing import serve_app
+
+    paths = pacts_for(provider.name, directory)
+    if not paths:
+        return []
+    served = serve_app(provider.app) if provider.app is not None else nullcontext(None)
+    with served as base_url:
+        return [_verify_pair(provider, path, base_url) for path in paths]
+
+
+def _verify_pair(provider: Provider, path: Path, base_url: str | None) -> PairResult:
+    document = json.loads(path.read_text())
+    verifier = Verifier(provider.name, host="127.0.0.1").set_coloured_output(enabled=False)
+    if base_url is not None:
+        verifier.add_transport(url=base_url)
+    if provider.states:
+        verifier.state_handler(dict(provider.states))
+    if provider.messages:
+        verifier.message_handler(dict(provider.messages))
+    verifier.add_source(path)
+    passed = True
+    try:
+        verifier.verify()
+    except RuntimeError:
+        passed = False
+    return PairResult(
+        consumer=document["consumer"]["name"],
+        provider=provider.name,
+        pact=path.name,
+        interactions=len(document.get("interactions", [])),
+        passed=passed,
+        output="" if passed else verifier.output(strip_ansi=True),
+    )
+
+
+def failures(results: Iterable[PairResult]) -> str:
+    """The verifier's report of every failed pair, for an assertion message."""
+    return "\n\n".join(f"{r.consumer} -> {r.provider} ({r.pact}):\n{r.output}" for r in results if not r.passed)
+
+
+# -- `python -m msgen_runtime.contracts`: one provider of a generated project --------------------------
+
+
+@contextmanager
+def _scratch_database(package: str) -> Iterator[str]:
+    from msgen_runtime.migrations import upgrade
+
+    folder = Path(tempfile.mkdtemp(prefix=f"msgen-contracts-{package}-"))
+    try:
+        url = f"sqlite+aiosqlite:///{folder / 'provider.db'}"
+        upgrade(package, url)
+        yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def verify_service(service_dir: Path, package: str, pacts: Path) -> list[PairResult]:
+    """Verify one generated service, as its tests/test_pact_provider.py describes it, on a scratch database."""
+    sys.path.insert(0, str(service_dir))
+    module = importlib.import_module("tests.test_pact_provider")
+    with _scratch_database(package) as database_url:
+        return verify(module.provider(database_url), pacts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m msgen_runtime.contracts")
+    parser.add_argument("service_dir", type=Path)
+    parser.add_argument("package")
+    parser.add_argument("pacts", type=Path)
+    args = parser.parse_args(argv)
+    results = verify_service(args.service_dir.resolve(), args.package, args.pacts.resolve())
+    print(json.dumps([asdict(r) for r in results]))
+    return 0 if all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
