@@ -1,7 +1,9 @@
 """msgen regen and msgen diff: the spec changes, the user's edits stay.
 
 Scenarios on the shop and on a small spec; the property-based test that no
-edit is ever lost is in test_regen_properties.py.
+edit is ever lost is in test_regen_properties.py, and the issue's scenarios
+through the CLI in a git work tree (a renamed event among them) are in
+test_regen_scenarios.py.
 """
 
 from __future__ import annotations
@@ -175,17 +177,6 @@ def test_removing_a_service_removes_its_untouched_files_and_keeps_edited_ones(sh
         "notification.py"
     ]
     assert r.plan(shop_project).is_noop
-
-
-def test_renaming_an_event_replaces_its_schema(shop_project: Path) -> None:
-    spec = shop_project / "msgen.yaml"
-    spec.write_text(spec.read_text().replace("order.confirmed", "order.completed"))
-    done = r.regen(shop_project)
-    assert not done.conflicts
-    avro = shop_project / "contracts/avro"
-    assert not (avro / "order.confirmed.v1.avsc").exists()
-    assert json.loads((avro / "order.completed.v1.avsc").read_text())["msgen.event"] == "order.completed"
-    assert "order.completed" in (shop_project / "services/order/order_service/events.py").read_text()
 
 
 def test_an_upgrade_of_msgen_replaces_untouched_files_and_merges_edited_ones(shop_project: Path) -> None:
