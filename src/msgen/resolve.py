@@ -837,7 +837,7 @@ class _Resolver:
             if t.prefix is None:
                 continue
             for path, owner in owners:
-                if _under(path, t.prefix):
+                if _may_be_under(path, t.prefix):
                     self.error(
                         ("services", t.name, "template", "api", "prefix"),
                         f"prefix '{t.prefix}' of '{t.name}' covers '{path}' of service '{owner}': choose another prefix",
@@ -1158,6 +1158,14 @@ def _bad_http_path(path: str) -> bool:
 def _under(path: str, prefix: str) -> bool:
     """/v1/search/items is under /v1/search; /v1/searches is not."""
     return path == prefix or path.startswith(prefix + "/")
+
+
+def _may_be_under(path: str, prefix: str) -> bool:
+    """Whether some request to the operation `path` falls under `prefix`: /v1/as/{id} may, for /v1/as/x."""
+    segments, wanted = path.strip("/").split("/"), prefix.strip("/").split("/")
+    return len(segments) >= len(wanted) and all(
+        s == w or s.startswith("{") for s, w in zip(segments, wanted, strict=False)
+    )
 
 
 def _empty_saga(name: str) -> m.Saga:
