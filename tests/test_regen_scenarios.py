@@ -322,6 +322,12 @@ def test_a_removed_service_leaves_only_what_the_user_changed_or_added(shop_repo:
 
 
 def test_a_project_of_the_previous_release_is_regenerated_by_this_one(tmp_path: Path) -> None:
+    """The fixture is the shop as commit f47ff87 generated it, .msgen/ included.
+
+    It was made by that commit's own code in a git worktree and checked against
+    its golden tree (tests/fixtures/make_shop_previous.py says how). "This one"
+    is whatever msgen is now: the reference is a fresh msgen new, made here.
+    """
     root = extract_tree_archive(PREVIOUS_SHOP, tmp_path / "shop")
     previous = project_files(root)
     previous_baseline = json.loads(previous[BASELINE])
