@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 class RequestModel(BaseModel):
@@ -25,6 +27,20 @@ class PatchModel(RequestModel):
         if nulled:
             raise ValueError(f"{', '.join(nulled)} cannot be null")
         return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The served schema says what the validator does: a non-nullable field may be left out, not sent as null."""
+        schema = handler(core_schema)
+        properties = handler.resolve_ref_schema(schema).get("properties", {})
+        for name in cls.non_nullable:
+            prop = properties.get(name)
+            branches = prop.get("anyOf") if isinstance(prop, dict) else None
+            if isinstance(branches, list) and {"type": "null"} in branches:
+                kept = [b for b in branches if b != {"type": "null"}]
+                rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+                properties[name] = {**kept[0], **rest} if len(kept) == 1 else {"anyOf": kept, **rest}
+        return schema
 
 
 class ResponseModel(BaseModel):

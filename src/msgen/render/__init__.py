@@ -37,10 +37,10 @@ from msgen.render.python import (
     main_view,
     models_view,
     routes_view,
-    schemas_view,
     settings_view,
     tests_view,
 )
+from msgen.render.schemas import service_models
 
 Files = dict[str, str]
 
@@ -103,6 +103,7 @@ def render_service(system: m.System, service: m.Service) -> Files:
     root = f"services/{service.name}"
     pkg = f"{root}/{service.package}"
     ctx: dict[str, Any] = {"system": system, "service": service}
+    contract = openapi_document(system, service)
     files: Files = {
         f"{root}/pyproject.toml": _render("service/pyproject.toml.j2", **ctx),
         f"{root}/alembic.ini": _render("service/alembic.ini.j2", **ctx),
@@ -111,7 +112,8 @@ def render_service(system: m.System, service: m.Service) -> Files:
         f"{pkg}/settings.py": _render("service/package/settings.py.j2", view=settings_view(service), **ctx),
         f"{pkg}/main.py": _render("service/package/main.py.j2", view=main_view(service), **ctx),
         f"{pkg}/models.py": _render("service/package/models.py.j2", view=models_view(service, system.sagas), **ctx),
-        f"{pkg}/schemas.py": _render("service/package/schemas.py.j2", view=schemas_view(service), **ctx),
+        # generated from the contract below by datamodel-code-generator (render/schemas.py)
+        f"{pkg}/schemas.py": service_models(system, service, contract),
         f"{pkg}/api/__init__.py": _render("service/package/api/__init__.py.j2", **ctx),
         f"{pkg}/api/routes.py": _render("service/package/api/routes.py.j2", view=routes_view(service, system), **ctx),
         f"{pkg}/handlers/__init__.py": _render(
@@ -132,7 +134,7 @@ def render_service(system: m.System, service: m.Service) -> Files:
             view={"awaiting": [op.op_id for op in service.operations if op.is_custom]},
             **ctx,
         ),
-        f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(openapi_document(system, service)),
+        f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(contract),
     }
     consumer_view = consumer_tests_view(system, service)
     if consumer_view is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -24,13 +25,21 @@ MAX_OFFSET = 1_000_000_000
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def field_schema(f: m.Field, *, nullable: bool) -> dict[str, Any]:
+def field_schema(f: m.Field, *, nullable: bool, default: bool = False) -> dict[str, Any]:
+    """A field's schema; `default`: with the spec's default (in bodies that create)."""
     schema = type_schema(f.type, f.constraints)
     if f.description:
         schema = {**schema, "description": f.description} if "$ref" not in schema else schema
     if nullable:
-        return {"anyOf": [schema, {"type": "null"}]}
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    if default and f.has_default:
+        schema["default"] = str(f.default) if f.type.kind == "decimal" else f.default
     return schema
+
+
+def decimal_text(value: Any) -> str:
+    """A decimal bound as exact text: 0.0 -> "0", 0.010 -> "0.01"."""
+    return format(Decimal(str(value)).normalize(), "f")
 
 
 def type_schema(t: m.FieldType, c: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +74,13 @@ def type_schema(t: m.FieldType, c: dict[str, Any]) -> dict[str, Any]:
         bounds = [f"at least {c['min']}" if "min" in c else "", f"at most {c['max']}" if "max" in c else ""]
         if any(bounds):
             schema["description"] = f"A decimal number, {' and '.join(b for b in bounds if b)}."
+        # What JSON Schema cannot say of a number sent as a string; the models are generated from it.
+        facts: dict[str, Any] = {"precision": precision, "scale": scale}
+        if "min" in c:
+            facts["minimum"] = decimal_text(c["min"])
+        if "max" in c:
+            facts["maximum"] = decimal_text(c["max"])
+        schema["x-msgen-decimal"] = facts
         return schema
     if kind == "bool":
         return {"type": "boolean"}
@@ -98,14 +114,20 @@ def _components(service: m.Service) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for vo in service.value_objects:
         schemas[vo.name] = _object(
-            [(f.name, field_schema(f, nullable=not f.required), f.required and not f.has_default) for f in vo.fields],
+            [
+                (f.name, field_schema(f, nullable=not f.required, default=True), f.required and not f.has_default)
+                for f in vo.fields
+            ],
             vo.description or f"The {vo.name} value object.",
             additionalProperties=False,
         )
     for e in service.entities:
         writable = e.writable_fields
         schemas[f"{e.name}Create"] = _object(
-            [(f.name, field_schema(f, nullable=not f.required), f.required and not f.has_default) for f in writable],
+            [
+                (f.name, field_schema(f, nullable=not f.required, default=True), f.required and not f.has_default)
+                for f in writable
+            ],
             f"The body that creates {a(e.name)}.",
             additionalProperties=False,
             example=example_payload(e, service),

@@ -6,7 +6,6 @@ decides a name or a type.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -153,84 +152,6 @@ def _enums(fields: tuple[m.Field, ...]) -> dict[str, tuple[str, ...]]:
         if t.enum_class:
             found[t.enum_class] = t.enum_values
     return found
-
-
-def schemas_view(service: m.Service) -> dict[str, Any]:
-    imports = Imports()
-    imports.add("msgen_runtime.schemas", "RequestModel", "ResponseModel")
-    enums: dict[str, tuple[str, ...]] = {}
-    models: list[ModelView] = []
-    for vo in service.value_objects:
-        enums.update(_enums(vo.fields))
-        models.append(
-            ModelView(
-                vo.name,
-                "RequestModel",
-                vo.description or f"The {vo.name} value object.",
-                [pydantic_line(f, imports, mode="create") for f in vo.fields],
-            )
-        )
-    for entity in service.entities:
-        enums.update(_enums(entity.fields))
-        writable = entity.writable_fields
-        models.append(
-            ModelView(
-                f"{entity.name}Create",
-                "RequestModel",
-                f"The body that creates {a(entity.name)}.",
-                [pydantic_line(f, imports, mode="create") for f in writable] or ["pass"],
-            )
-        )
-        non_null = sorted(f.name for f in writable if f.required)
-        imports.add("msgen_runtime.schemas", "PatchModel")
-        classvars = []
-        if non_null:
-            imports.add("typing", "ClassVar")
-            classvars.append(
-                f"non_nullable: ClassVar[frozenset[str]] = frozenset({{{', '.join(map(repr, non_null))}}})"
-            )
-        models.append(
-            ModelView(
-                f"{entity.name}Update",
-                "PatchModel",
-                f"A partial update of {a(entity.name)}: only the fields sent change.",
-                [pydantic_line(f, imports, mode="update") for f in writable] or ["pass"],
-                classvars,
-            )
-        )
-        imports.add("uuid", "UUID")
-        imports.add("datetime", "datetime")
-        read_lines = ["id: UUID"] + [pydantic_line(f, imports, mode="read") for f in entity.fields]
-        read_lines += ["created_at: datetime", "updated_at: datetime"]
-        models.append(
-            ModelView(
-                f"{entity.name}Read", "ResponseModel", sentence(f"{a(entity.name)} as clients see it."), read_lines
-            )
-        )
-        models.append(
-            ModelView(
-                f"{entity.name}Page",
-                "ResponseModel",
-                f"One page of {entity.name} items.",
-                [f"items: list[{entity.name}Read]", "total: int", "limit: int", "offset: int"],
-            )
-        )
-        if any(op.is_async and op.entity == entity.name for op in service.operations):
-            models.append(
-                ModelView(
-                    f"{entity.name}Accepted",
-                    "ResponseModel",
-                    f"The answer to an accepted {entity.name} request: where to follow it.",
-                    ["id: UUID", "status_url: str"],
-                )
-            )
-    if enums:
-        imports.add("enum", "StrEnum")
-    return {
-        "imports": imports.lines(),
-        "enums": [{"name": name, "members": values} for name, values in sorted(enums.items())],
-        "models": models,
-    }
 
 
 def models_view(service: m.Service, sagas: tuple[m.Saga, ...] = ()) -> dict[str, Any]:
@@ -709,43 +630,23 @@ def settings_view(service: m.Service) -> dict[str, Any]:
     return {"downstreams": downstreams(service)}
 
 
-def _model_closure(
-    models: list[ModelView], enums: list[dict[str, Any]], roots: set[str]
-) -> tuple[list[ModelView], list[dict[str, Any]]]:
-    """The models and enums `roots` need, in their original order."""
-    by_name = {model.name: model for model in models}
-    enum_names = {enum["name"] for enum in enums}
-    wanted: set[str] = set()
-    todo = [r for r in roots if r in by_name]
-    while todo:
-        name = todo.pop()
-        if name in wanted:
-            continue
-        wanted.add(name)
-        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(by_name[name].lines)))
-        todo.extend(w for w in words if w in by_name and w not in wanted)
-    used_words = {w for n in wanted for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(by_name[n].lines))}
-    return (
-        [model for model in models if model.name in wanted],
-        [enum for enum in enums if enum["name"] in used_words & enum_names],
-    )
-
-
 def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
-    """Typed clients for the services `service` calls, from the callees' own models."""
+    """Typed clients for the services `service` calls, with models generated from the callees' contracts."""
+    from msgen.render.schemas import client_models, service_models
+
     clients = []
     for downstream in downstreams(service):
         callee = system.service(downstream["service"])
         calls = {c.operation: c for c in service.calls if c.service == callee.name}
         ops = [op for op in callee.operations if op.op_id in calls]
-        callee_schemas = schemas_view(callee)
+        # The callee's own generated models (from its contract), re-based on ClientModel: ruff drops unused imports.
         roots = {n for op in ops for n in (op.request, op.response) if n}
-        models, enums = _model_closure(callee_schemas["models"], callee_schemas["enums"], roots)
+        model_imports, models_code = client_models(service_models(system, callee), roots)
         imports = Imports()
         imports.add("msgen_runtime.http", "ServiceClient")
         imports.add("msgen_runtime.schemas", "ClientModel")
-        for line in callee_schemas["imports"]:
-            if not line.startswith("from msgen_runtime.schemas"):
+        for line in model_imports:
+            if line.startswith("from ") and not line.startswith("from msgen_runtime.schemas"):
                 module, _, names = line.removeprefix("from ").partition(" import ")
                 imports.add(module, *names.split(", "))
         methods = []
@@ -776,11 +677,6 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
                     "body": body,
                 }
             )
-        client_models = [
-            ModelView(model.name, "ClientModel", model.doc, [line for line in model.lines], []) for model in models
-        ]
-        if enums:
-            imports.add("enum", "StrEnum")
         clients.append(
             {
                 "module": callee.name,
@@ -791,8 +687,7 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
                 "timeout": max(c.timeout for c in calls.values()),
                 "retries": max(c.retries for c in calls.values()),
                 "imports": imports.lines(),
-                "enums": enums,
-                "models": client_models,
+                "models_code": models_code,
                 "methods": methods,
             }
         )

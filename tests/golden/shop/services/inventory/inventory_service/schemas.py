@@ -1,12 +1,62 @@
-"""Request and response models of the inventory service (generated from the spec)."""
+"""Request and response models of the inventory service.
 
-from datetime import datetime
+Generated from its contract, contracts/openapi/inventory.v1.yaml, by datamodel-code-generator.
+"""
+
 from enum import StrEnum
 from typing import Annotated, ClassVar
 from uuid import UUID
 
 from msgen_runtime.schemas import PatchModel, RequestModel, ResponseModel
-from pydantic import Field
+from pydantic import AwareDatetime, Field
+
+
+class ReservedLine(RequestModel):
+    """The ReservedLine value object."""
+
+    product_id: UUID
+    quantity: Annotated[int, Field(ge=1, le=9223372036854775807)]
+
+
+class Availability(RequestModel):
+    """The Availability value object."""
+
+    product_id: UUID
+    available: Annotated[int, Field(ge=0, le=9223372036854775807)]
+
+
+class StockItemCreate(RequestModel):
+    """The body that creates a StockItem."""
+
+    product_id: UUID
+    quantity: Annotated[int, Field(ge=0, le=9223372036854775807)]
+
+
+class StockItemUpdate(PatchModel):
+    """A partial update of a StockItem: only the fields sent change."""
+
+    non_nullable: ClassVar[frozenset[str]] = frozenset({"product_id", "quantity"})
+    product_id: UUID | None = None
+    quantity: Annotated[int | None, Field(ge=0, le=9223372036854775807)] = None
+
+
+class StockItemRead(ResponseModel):
+    """A StockItem as clients see it."""
+
+    id: UUID
+    product_id: UUID
+    quantity: Annotated[int, Field(ge=0, le=9223372036854775807)]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class StockItemPage(ResponseModel):
+    """One page of StockItem items."""
+
+    items: list[StockItemRead]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1)]
+    offset: Annotated[int, Field(ge=0)]
 
 
 class ReservationStatus(StrEnum):
@@ -16,71 +66,6 @@ class ReservationStatus(StrEnum):
     RELEASED = "RELEASED"
 
 
-class ReservedLine(RequestModel):
-    """The ReservedLine value object."""
-
-    product_id: UUID
-    quantity: Annotated[int, Field(ge=1, le=2**63 - 1)]
-
-
-class Availability(RequestModel):
-    """The Availability value object."""
-
-    product_id: UUID
-    available: Annotated[int, Field(ge=0, le=2**63 - 1)]
-
-
-class StockItemCreate(RequestModel):
-    """The body that creates a StockItem."""
-
-    product_id: UUID
-    quantity: Annotated[int, Field(ge=0, le=2**63 - 1)]
-
-
-class StockItemUpdate(PatchModel):
-    """A partial update of a StockItem: only the fields sent change."""
-
-    non_nullable: ClassVar[frozenset[str]] = frozenset({"product_id", "quantity"})
-    product_id: UUID | None = None
-    quantity: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
-
-
-class StockItemRead(ResponseModel):
-    """A StockItem as clients see it."""
-
-    id: UUID
-    product_id: UUID
-    quantity: Annotated[int, Field(ge=0, le=2**63 - 1)]
-    created_at: datetime
-    updated_at: datetime
-
-
-class StockItemPage(ResponseModel):
-    """One page of StockItem items."""
-
-    items: list[StockItemRead]
-    total: int
-    limit: int
-    offset: int
-
-
-class ReservationCreate(RequestModel):
-    """The body that creates a Reservation."""
-
-    order_id: UUID
-    lines: list[ReservedLine]
-    status: ReservationStatus = ReservationStatus.PENDING
-
-
-class ReservationUpdate(PatchModel):
-    """A partial update of a Reservation: only the fields sent change."""
-
-    non_nullable: ClassVar[frozenset[str]] = frozenset({"lines", "order_id", "status"})
-    order_id: UUID | None = None
-    lines: list[ReservedLine] | None = None
-    status: ReservationStatus | None = None
-
-
 class ReservationRead(ResponseModel):
     """A Reservation as clients see it."""
 
@@ -88,14 +73,14 @@ class ReservationRead(ResponseModel):
     order_id: UUID
     lines: list[ReservedLine]
     status: ReservationStatus
-    created_at: datetime
-    updated_at: datetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
 
 
 class ReservationPage(ResponseModel):
     """One page of Reservation items."""
 
     items: list[ReservationRead]
-    total: int
-    limit: int
-    offset: int
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1)]
+    offset: Annotated[int, Field(ge=0)]

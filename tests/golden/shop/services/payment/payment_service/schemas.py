@@ -1,13 +1,15 @@
-"""Request and response models of the payment service (generated from the spec)."""
+"""Request and response models of the payment service.
 
-from datetime import datetime
+Generated from its contract, contracts/openapi/payment.v1.yaml, by datamodel-code-generator.
+"""
+
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated
 from uuid import UUID
 
-from msgen_runtime.schemas import PatchModel, RequestModel, ResponseModel
-from pydantic import Field
+from msgen_runtime.schemas import RequestModel, ResponseModel
+from pydantic import AwareDatetime, Field
 
 
 class PaymentCurrency(StrEnum):
@@ -26,19 +28,11 @@ class PaymentCreate(RequestModel):
     """The body that creates a Payment."""
 
     order_id: UUID
-    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    amount: Annotated[
+        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=12)
+    ]
     currency: PaymentCurrency = PaymentCurrency.EUR
-    provider_ref: Annotated[str, Field(max_length=64, pattern="^[^\\x00]*$")] | None = None
-
-
-class PaymentUpdate(PatchModel):
-    """A partial update of a Payment: only the fields sent change."""
-
-    non_nullable: ClassVar[frozenset[str]] = frozenset({"amount", "currency", "order_id"})
-    order_id: UUID | None = None
-    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] | None = None
-    currency: PaymentCurrency | None = None
-    provider_ref: Annotated[str, Field(max_length=64, pattern="^[^\\x00]*$")] | None = None
+    provider_ref: Annotated[str | None, Field(max_length=64, pattern="^[^\\x00]*$")] = None
 
 
 class PaymentRead(ResponseModel):
@@ -46,18 +40,20 @@ class PaymentRead(ResponseModel):
 
     id: UUID
     order_id: UUID
-    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    amount: Annotated[
+        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=12)
+    ]
     currency: PaymentCurrency
     status: PaymentStatus
-    provider_ref: Annotated[str, Field(max_length=64, pattern="^[^\\x00]*$")] | None
-    created_at: datetime
-    updated_at: datetime
+    provider_ref: Annotated[str | None, Field(max_length=64, pattern="^[^\\x00]*$")]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
 
 
 class PaymentPage(ResponseModel):
     """One page of Payment items."""
 
     items: list[PaymentRead]
-    total: int
-    limit: int
-    offset: int
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1)]
+    offset: Annotated[int, Field(ge=0)]

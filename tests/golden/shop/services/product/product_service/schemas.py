@@ -1,13 +1,16 @@
-"""Request and response models of the product service (generated from the spec)."""
+"""Request and response models of the product service.
 
-from datetime import date, datetime
+Generated from its contract, contracts/openapi/product.v1.yaml, by datamodel-code-generator.
+"""
+
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar
 from uuid import UUID
 
 from msgen_runtime.schemas import PatchModel, RequestModel, ResponseModel
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 
 class ProductCurrency(StrEnum):
@@ -21,10 +24,12 @@ class ProductCreate(RequestModel):
 
     sku: Annotated[str, Field(max_length=32, pattern="^[A-Z0-9-]+$")]
     name: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
-    description: Annotated[str, Field(pattern="^[^\\x00]*$")] | None = None
-    price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    description: Annotated[str | None, Field(pattern="^[^\\x00]*$")] = None
+    price: Annotated[
+        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=12)
+    ]
     currency: ProductCurrency = ProductCurrency.EUR
-    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")] | None = None
+    image_url: Annotated[str | None, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")] = None
     released_on: date | None = None
 
 
@@ -32,12 +37,15 @@ class ProductUpdate(PatchModel):
     """A partial update of a Product: only the fields sent change."""
 
     non_nullable: ClassVar[frozenset[str]] = frozenset({"currency", "name", "price", "sku"})
-    sku: Annotated[str, Field(max_length=32, pattern="^[A-Z0-9-]+$")] | None = None
-    name: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")] | None = None
-    description: Annotated[str, Field(pattern="^[^\\x00]*$")] | None = None
-    price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] | None = None
+    sku: Annotated[str | None, Field(max_length=32, pattern="^[A-Z0-9-]+$")] = None
+    name: Annotated[str | None, Field(max_length=200, pattern="^[^\\x00]*$")] = None
+    description: Annotated[str | None, Field(pattern="^[^\\x00]*$")] = None
+    price: Annotated[
+        Decimal | None,
+        Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=12),
+    ] = None
     currency: ProductCurrency | None = None
-    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")] | None = None
+    image_url: Annotated[str | None, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")] = None
     released_on: date | None = None
 
 
@@ -47,19 +55,21 @@ class ProductRead(ResponseModel):
     id: UUID
     sku: Annotated[str, Field(max_length=32, pattern="^[A-Z0-9-]+$")]
     name: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
-    description: Annotated[str, Field(pattern="^[^\\x00]*$")] | None
-    price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    description: Annotated[str | None, Field(pattern="^[^\\x00]*$")]
+    price: Annotated[
+        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=12)
+    ]
     currency: ProductCurrency
-    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")] | None
+    image_url: Annotated[str | None, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")]
     released_on: date | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
 
 
 class ProductPage(ResponseModel):
     """One page of Product items."""
 
     items: list[ProductRead]
-    total: int
-    limit: int
-    offset: int
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1)]
+    offset: Annotated[int, Field(ge=0)]

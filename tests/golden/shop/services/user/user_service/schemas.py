@@ -1,12 +1,14 @@
-"""Request and response models of the user service (generated from the spec)."""
+"""Request and response models of the user service.
 
-from datetime import datetime
+Generated from its contract, contracts/openapi/user.v1.yaml, by datamodel-code-generator.
+"""
+
 from typing import Annotated, ClassVar
 from uuid import UUID
 
 from msgen_runtime.schemas import PatchModel, RequestModel, ResponseModel
 from msgen_runtime.types import Email
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 
 class Address(RequestModel):
@@ -15,7 +17,7 @@ class Address(RequestModel):
     street: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
     city: Annotated[str, Field(max_length=100, pattern="^[^\\x00]*$")]
     postcode: Annotated[str, Field(max_length=16, pattern="^[^\\x00]*$")]
-    country: Annotated[str, Field(min_length=2, max_length=2, pattern="^[A-Z]{2}$")]
+    country: Annotated[str, Field(max_length=2, min_length=2, pattern="^[A-Z]{2}$")]
 
 
 class UserCreate(RequestModel):
@@ -32,7 +34,7 @@ class UserUpdate(PatchModel):
 
     non_nullable: ClassVar[frozenset[str]] = frozenset({"active", "email", "full_name"})
     email: Email | None = None
-    full_name: Annotated[str, Field(max_length=120, pattern="^[^\\x00]*$")] | None = None
+    full_name: Annotated[str | None, Field(max_length=120, pattern="^[^\\x00]*$")] = None
     address: Address | None = None
     active: bool | None = None
 
@@ -45,14 +47,14 @@ class UserRead(ResponseModel):
     full_name: Annotated[str, Field(max_length=120, pattern="^[^\\x00]*$")]
     address: Address | None
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
 
 
 class UserPage(ResponseModel):
     """One page of User items."""
 
     items: list[UserRead]
-    total: int
-    limit: int
-    offset: int
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1)]
+    offset: Annotated[int, Field(ge=0)]

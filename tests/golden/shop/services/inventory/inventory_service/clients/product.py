@@ -3,7 +3,7 @@
 Its models read tolerantly: fields the product service adds later are ignored.
 """
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -11,7 +11,7 @@ from uuid import UUID
 
 from msgen_runtime.http import ServiceClient
 from msgen_runtime.schemas import ClientModel
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 
 class ProductCurrency(StrEnum):
@@ -26,13 +26,15 @@ class ProductRead(ClientModel):
     id: UUID
     sku: Annotated[str, Field(max_length=32, pattern="^[A-Z0-9-]+$")]
     name: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
-    description: Annotated[str, Field(pattern="^[^\\x00]*$")] | None
-    price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    description: Annotated[str | None, Field(pattern="^[^\\x00]*$")]
+    price: Annotated[
+        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=12)
+    ]
     currency: ProductCurrency
-    image_url: Annotated[str, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")] | None
+    image_url: Annotated[str | None, Field(max_length=2048, pattern="^https?://[^\\s\\x00]+$")]
     released_on: date | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
 
 
 class ProductClient(ServiceClient):

@@ -3,14 +3,13 @@
 Its models read tolerantly: fields the user service adds later are ignored.
 """
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from msgen_runtime.http import ServiceClient
 from msgen_runtime.schemas import ClientModel
 from msgen_runtime.types import Email
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 
 class Address(ClientModel):
@@ -19,7 +18,7 @@ class Address(ClientModel):
     street: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")]
     city: Annotated[str, Field(max_length=100, pattern="^[^\\x00]*$")]
     postcode: Annotated[str, Field(max_length=16, pattern="^[^\\x00]*$")]
-    country: Annotated[str, Field(min_length=2, max_length=2, pattern="^[A-Z]{2}$")]
+    country: Annotated[str, Field(max_length=2, min_length=2, pattern="^[A-Z]{2}$")]
 
 
 class UserRead(ClientModel):
@@ -30,8 +29,8 @@ class UserRead(ClientModel):
     full_name: Annotated[str, Field(max_length=120, pattern="^[^\\x00]*$")]
     address: Address | None
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
 
 
 class UserClient(ServiceClient):
