@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -39,6 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from msgen_runtime.messaging.codec import EventType
 
 PACT_SPECIFICATION = "V4"
+# Pact's core reports anonymous usage over the network unless told not to: generated projects stay quiet.
+os.environ.setdefault("PACT_DO_NOT_TRACK", "true")
 
 
 class HttpExpectation(TypedDict):
@@ -78,7 +81,7 @@ def build_pact(expected: Expectations) -> Pact:
     for item in expected.http:
         interaction = pact.upon_receiving(item["description"])
         if item["state"]:
-            interaction.given(item["state"], parameters=item["params"])
+            interaction.given(item["state"], item["params"])
         interaction.with_request(item["method"], item["path"])
         if item["query"]:
             interaction.with_query_parameters(item["query"])
@@ -142,7 +145,7 @@ class Seed:
         self.values = dict(values)
 
     def __call__(self, parameters: dict[str, Any] | None = None) -> None:
-        params = _state_params(parameters)
+        params = parameters or {}
         row = self.model(**self.values)
         if "id" in params:
             row.id = uuid.UUID(str(params["id"]))
@@ -158,13 +161,6 @@ class Seed:
                 session.add(row)
         finally:
             await engine.dispose()
-
-
-def _state_params(parameters: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """A state's parameters, as the verifier's callback passes them (nested under "parameters")."""
-    params = parameters or {}
-    inner = params.get("parameters")
-    return inner if isinstance(inner, Mapping) else params
 
 
 class Clear:
@@ -277,7 +273,7 @@ def _verify_pair(provider: Provider, path: Path, base_url: str | None) -> PairRe
         pact=path.name,
         interactions=len(document.get("interactions", [])),
         passed=passed,
-        output="" if passed else verifier.output(strip_ansi=True),
+        output="" if passed else str(verifier.output(strip_ansi=True)),
     )
 
 
@@ -312,12 +308,13 @@ def verify_service(service_dir: Path, package: str, pacts: Path) -> list[PairRes
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m msgen_runtime.contracts")
-    parser.add_argument("service_dir", type=Path)
-    parser.add_argument("package")
-    parser.add_argument("pacts", type=Path)
+    parser.add_argument("service_dir", type=Path, help="services/<name> of a generated project")
+    parser.add_argument("package", help="its package, e.g. product_service")
+    parser.add_argument("pacts", type=Path, help="the folder of pact files")
+    parser.add_argument("report", type=Path, help="where to write the results (JSON)")
     args = parser.parse_args(argv)
     results = verify_service(args.service_dir.resolve(), args.package, args.pacts.resolve())
-    print(json.dumps([asdict(r) for r in results]))
+    args.report.write_text(json.dumps([asdict(r) for r in results]))
     return 0 if all(r.passed for r in results) else 1
 
 

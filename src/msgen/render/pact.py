@@ -155,8 +155,7 @@ def _client_call(provider: m.Service, item: HttpExpectation, system: m.System, c
 
 def consumer_tests_view(system: m.System, consumer: m.Service) -> dict[str, Any] | None:
     """Data for tests/test_pact_consumer.py, or None when the service expects nothing of anyone."""
-    pairs = []
-    requests: set[str] = set()
+    pairs: list[dict[str, Any]] = []
     event_consts: set[str] = set()
     skipped = [
         f"{call.service}.{call.operation}"
@@ -165,7 +164,6 @@ def consumer_tests_view(system: m.System, consumer: m.Service) -> dict[str, Any]
     ]
     for provider, expected in expectations(system, consumer):
         calls = [_client_call(provider, item, system, consumer) for item in expected.http]
-        requests.update(c["request"] for c in calls if c["request"])
         consts = [const(message["event"]) for message in expected.messages]
         event_consts.update(consts)
         pairs.append(

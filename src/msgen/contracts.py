@@ -1,0 +1,123 @@
+"""``msgen contracts verify``: replay every pact of a generated project against its providers.
+
+Each provider is verified in its own Python process (its package and tests on
+the path, a scratch SQLite database migrated for it), through the
+`provider()` its tests/test_pact_provider.py describes; the processes run side
+by side. The result is one line per consumer/provider pair, and pacts that no
+service of the project can verify are failures too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from msgen.errors import MsgenError
+
+
+class ContractsError(MsgenError):
+    """The project cannot be verified at all (exit code 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class PairReport:
+    consumer: str
+    provider: str
+    pact: str
+    interactions: int
+    passed: bool
+    output: str
+
+
+@dataclass(frozen=True)
+class ProviderDir:
+    name: str  # product-service, as pacts name it
+    directory: Path  # services/product
+    package: str  # product_service
+
+
+def providers(project: Path) -> dict[str, ProviderDir]:
+    """The project's services that verify pacts, by the name pacts give them."""
+    found = {}
+    for test in sorted(project.glob("services/*/tests/test_pact_provider.py")):
+        service_dir = test.parents[1]
+        packages = [p.parent.name for p in service_dir.glob("*/main.py") if (p.parent / "__init__.py").exists()]
+        if len(packages) != 1:
+            continue
+        name = f"{service_dir.name.replace('_', '-')}-service"
+        found[name] = ProviderDir(name, service_dir, packages[0])
+    return found
+
+
+def _pact_pairs(pacts: Path) -> list[tuple[str, str, str, int]]:
+    pairs = []
+    for path in sorted(pacts.glob("*.json")):
+        try:
+            document = json.loads(path.read_text())
+            pairs.append(
+                (
+                    document["consumer"]["name"],
+                    document["provider"]["name"],
+                    path.name,
+                    len(document.get("interactions", [])),
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ContractsError(f"{path}: not a pact file ({exc})") from None
+    return pairs
+
+
+def _verify_provider(provider: ProviderDir, pacts: Path) -> list[PairReport]:
+    with tempfile.TemporaryDirectory(prefix="msgen-contracts-") as scratch:
+        report = Path(scratch) / "report.json"
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "msgen_runtime.contracts",
+                str(provider.directory),
+                provider.package,
+                str(pacts),
+                str(report),
+            ],
+            cwd=provider.directory,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            check=False,
+        )
+        if not report.exists():
+            tail = "\n".join((completed.stderr or completed.stdout).strip().splitlines()[-20:])
+            return [PairReport("?", provider.name, "-", 0, False, f"the verification did not run:\n{tail}")]
+        return [PairReport(**item) for item in json.loads(report.read_text())]
+
+
+def verify_project(project: Path, pacts: Path | None = None) -> list[PairReport]:
+    """Verify every pact in `pacts` (default: the project's pacts/) against the project's providers."""
+    pacts = (pacts or project / "pacts").resolve()
+    if not pacts.is_dir():
+        raise ContractsError(f"{pacts}: no such folder; a project made by msgen new keeps its pacts in pacts/")
+    pairs = _pact_pairs(pacts)
+    if not pairs:
+        raise ContractsError(f"{pacts}: no pact files")
+    known = providers(project.resolve())
+    wanted = sorted({provider for _, provider, _, _ in pairs if provider in known})
+    workers = max(1, min(len(wanted), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = [r for batch in pool.map(lambda n: _verify_provider(known[n], pacts), wanted) for r in batch]
+    for consumer, provider, pact, interactions in pairs:
+        if provider not in known:
+            results.append(
+                PairReport(
+                    consumer, provider, pact, interactions, False, f"no service of {project} verifies {provider}"
+                )
+            )
+    return sorted(results, key=lambda r: (r.consumer, r.provider))

@@ -1,0 +1,172 @@
+"""Consumer-driven contracts of the order service: what it needs of the services it calls and the events it reads.
+
+Each test states one pair's expectations as data, holds the service's real
+client and event models to them through Pact, and writes the pact to pacts/
+(PACT_DIR overrides the folder), where the provider's tests and
+`msgen contracts verify` replay it against the provider. When this service comes
+to need more of a provider (a field, a call), say so here: the provider's
+verification then tells whether it gets it.
+"""
+
+import os
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from msgen_runtime.contracts import Expectations, build_pact, event_reader, write_pact
+
+from order_service.clients.product import ProductClient
+from order_service.clients.user import UserClient
+from order_service.events import (
+    INVENTORY_REJECTED,
+    INVENTORY_RESERVED,
+    PAYMENT_AUTHORIZED,
+    PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
+)
+
+PACTS = Path(os.environ.get("PACT_DIR") or Path(__file__).resolve().parents[3] / "pacts")
+pytestmark = pytest.mark.anyio
+
+INVENTORY = Expectations(
+    consumer="order-service",
+    provider="inventory-service",
+    messages=(
+        {
+            "description": "inventory.reserved v1",
+            "event": "inventory.reserved",
+            "version": 1,
+            "body": {
+                "order_id": "00000000-0000-4000-8000-000000000001",
+                "reservation_id": "00000000-0000-4000-8000-000000000001",
+            },
+        },
+        {
+            "description": "inventory.rejected v1",
+            "event": "inventory.rejected",
+            "version": 1,
+            "body": {"order_id": "00000000-0000-4000-8000-000000000001", "reason": "Example"},
+        },
+    ),
+)
+PAYMENT = Expectations(
+    consumer="order-service",
+    provider="payment-service",
+    messages=(
+        {
+            "description": "payment.authorized v1",
+            "event": "payment.authorized",
+            "version": 1,
+            "body": {
+                "order_id": "00000000-0000-4000-8000-000000000001",
+                "payment_id": "00000000-0000-4000-8000-000000000001",
+                "amount": "12.50",
+            },
+        },
+        {
+            "description": "payment.failed v1",
+            "event": "payment.failed",
+            "version": 1,
+            "body": {"order_id": "00000000-0000-4000-8000-000000000001", "reason": "Example"},
+        },
+        {
+            "description": "payment.refunded v1",
+            "event": "payment.refunded",
+            "version": 1,
+            "body": {
+                "order_id": "00000000-0000-4000-8000-000000000001",
+                "payment_id": "00000000-0000-4000-8000-000000000001",
+                "amount": "12.50",
+            },
+        },
+    ),
+)
+PRODUCT = Expectations(
+    consumer="order-service",
+    provider="product-service",
+    http=(
+        {
+            "description": "getProduct: GET /v1/products/{id}",
+            "state": "a Product exists",
+            "params": {"id": "00000000-0000-4000-8000-000000000001"},
+            "method": "GET",
+            "path": "/v1/products/00000000-0000-4000-8000-000000000001",
+            "query": {},
+            "body": None,
+            "status": 200,
+            "response": {
+                "id": "00000000-0000-4000-8000-000000000001",
+                "sku": "E",
+                "name": "Example",
+                "description": "Some example text.",
+                "price": "12.50",
+                "currency": "EUR",
+                "image_url": "https://example.com/0",
+                "released_on": "2026-01-01",
+                "created_at": "2026-01-01T10:00:00Z",
+                "updated_at": "2026-01-01T10:00:00Z",
+            },
+        },
+    ),
+)
+USER = Expectations(
+    consumer="order-service",
+    provider="user-service",
+    http=(
+        {
+            "description": "getUser: GET /v1/users/{id}",
+            "state": "a User exists",
+            "params": {"id": "00000000-0000-4000-8000-000000000001"},
+            "method": "GET",
+            "path": "/v1/users/00000000-0000-4000-8000-000000000001",
+            "query": {},
+            "body": None,
+            "status": 200,
+            "response": {
+                "id": "00000000-0000-4000-8000-000000000001",
+                "email": "someone@example.com",
+                "full_name": "Example",
+                "address": {"street": "Example", "city": "Example", "postcode": "Example", "country": "EX"},
+                "active": True,
+                "created_at": "2026-01-01T10:00:00Z",
+                "updated_at": "2026-01-01T10:00:00Z",
+            },
+        },
+    ),
+)
+
+
+def test_order_needs_of_inventory() -> None:
+    pact = build_pact(INVENTORY)
+    pact.verify(event_reader(INVENTORY_RESERVED, INVENTORY_REJECTED), "Async")
+    write_pact(pact, PACTS)
+
+
+def test_order_needs_of_payment() -> None:
+    pact = build_pact(PAYMENT)
+    pact.verify(event_reader(PAYMENT_AUTHORIZED, PAYMENT_FAILED, PAYMENT_REFUNDED), "Async")
+    write_pact(pact, PACTS)
+
+
+async def test_order_needs_of_product() -> None:
+    pact = build_pact(PRODUCT)
+    with pact.serve() as server:
+        client = ProductClient("product", str(server.url), retries=0)
+        try:
+            result = await client.get_product(UUID("00000000-0000-4000-8000-000000000001"))
+            assert result.id == UUID("00000000-0000-4000-8000-000000000001")
+        finally:
+            await client.close()
+    write_pact(pact, PACTS)
+
+
+async def test_order_needs_of_user() -> None:
+    pact = build_pact(USER)
+    with pact.serve() as server:
+        client = UserClient("user", str(server.url), retries=0)
+        try:
+            result = await client.get_user(UUID("00000000-0000-4000-8000-000000000001"))
+            assert result.id == UUID("00000000-0000-4000-8000-000000000001")
+        finally:
+            await client.close()
+    write_pact(pact, PACTS)

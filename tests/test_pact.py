@@ -1,0 +1,174 @@
+"""Consumer-driven contracts: the pacts msgen writes, the tests that write them, and `msgen contracts verify`.
+
+The verification is real: each provider's app under uvicorn with its states
+stored in a scratch database, each publisher's messages built by its own event
+types and Avro codec, all checked by Pact's own verifier.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from msgen.cli import app
+from msgen.generate import Generated, generate
+from msgen.writer import write_project
+
+SHOP_SPEC = Path(__file__).resolve().parents[1] / "examples" / "shop.yaml"
+PAIRS = {
+    ("inventory-service", "order-service"),
+    ("inventory-service", "payment-service"),
+    ("inventory-service", "product-service"),
+    ("notification-service", "order-service"),
+    ("order-service", "inventory-service"),
+    ("order-service", "payment-service"),
+    ("order-service", "product-service"),
+    ("order-service", "user-service"),
+    ("payment-service", "inventory-service"),
+    ("payment-service", "order-service"),
+}
+
+
+def _pact(files: dict[str, str], consumer: str, provider: str) -> dict[str, object]:
+    return json.loads(files[f"pacts/{consumer}-{provider}.json"])
+
+
+def test_a_pact_for_every_call_and_every_event_a_service_reads(shop: Generated) -> None:
+    pacts = [json.loads(text) for path, text in shop.files.items() if path.startswith("pacts/")]
+    assert {(p["consumer"]["name"], p["provider"]["name"]) for p in pacts} == PAIRS
+
+    product = _pact(shop.files, "order-service", "product-service")
+    (get_product,) = product["interactions"]  # type: ignore[misc]
+    assert get_product["type"] == "Synchronous/HTTP"
+    assert get_product["providerStates"] == [
+        {"name": "a Product exists", "params": {"id": "00000000-0000-4000-8000-000000000001"}}
+    ]
+    assert get_product["request"]["method"] == "GET"
+    body = get_product["response"]["body"]["content"]
+    assert {"id", "sku", "name", "price", "currency", "created_at"} <= set(body)
+    # matched by type: a provider may add fields, not drop or retype one
+    assert get_product["response"]["matchingRules"]["body"]["$"]["matchers"] == [{"match": "type"}]
+
+    payment = _pact(shop.files, "order-service", "payment-service")
+    messages = {i["description"]: i for i in payment["interactions"]}  # type: ignore[attr-defined]
+    assert set(messages) == {"payment.authorized v1", "payment.failed v1", "payment.refunded v1"}
+    authorized = messages["payment.authorized v1"]
+    assert authorized["type"] == "Asynchronous/Messages"
+    assert authorized["metadata"]["event"] == "payment.authorized"
+    assert set(authorized["contents"]["content"]) == {"order_id", "payment_id", "amount"}
+
+
+def test_each_side_gets_its_test(shop: Generated) -> None:
+    tests = {p for p in shop.files if "/tests/test_pact_" in p}
+    assert tests == {
+        "services/inventory/tests/test_pact_consumer.py",
+        "services/inventory/tests/test_pact_provider.py",
+        "services/notification/tests/test_pact_consumer.py",
+        "services/order/tests/test_pact_consumer.py",
+        "services/order/tests/test_pact_provider.py",
+        "services/payment/tests/test_pact_consumer.py",
+        "services/payment/tests/test_pact_provider.py",
+        "services/product/tests/test_pact_provider.py",
+        "services/user/tests/test_pact_provider.py",
+    }
+    consumer = shop.files["services/order/tests/test_pact_consumer.py"]
+    assert "ProductClient(" in consumer and "await client.get_product(" in consumer  # the real client
+    assert "event_reader(PAYMENT_AUTHORIZED, PAYMENT_FAILED, PAYMENT_REFUNDED)" in consumer
+
+
+def test_the_consumer_tests_write_exactly_the_committed_pacts(shop_dir: Path, tmp_path: Path) -> None:
+    """What msgen commits in pacts/ is what the consumers' own tests write, byte for byte."""
+    env = {**os.environ, "PACT_DIR": str(tmp_path)}
+    for service in ("inventory", "notification", "order", "payment"):
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_pact_consumer.py"],
+            cwd=shop_dir / "services" / service,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    written = {p.name: p.read_text() for p in tmp_path.glob("*.json")}
+    committed = {p.name: p.read_text() for p in (shop_dir / "pacts").glob("*.json")}
+    assert written == committed
+
+
+def _project(root: Path, spec_text: str) -> Path:
+    root.mkdir(parents=True)
+    spec = root / "spec.yaml"
+    spec.write_text(spec_text)
+    result = generate(spec)
+    project = root / "project"
+    write_project(project, result.files, result.system.spec_hash)
+    return project
+
+
+def _verify(project: Path) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["contracts", "verify", str(project)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_contracts_verify_passes_for_the_generated_shop_and_fails_when_a_provider_breaks_them(tmp_path: Path) -> None:
+    spec = SHOP_SPEC.read_text()
+    project = _project(tmp_path / "v1", spec)
+    code, out, err = _verify(project)
+    assert code == 0, out + err
+    assert "All 10 pairs verified." in out
+    for consumer, provider in PAIRS:
+        assert consumer in out and provider in out
+
+    # The providers' next versions, deployed on their own: the product's sku becomes a number,
+    # payment.authorized's amount an integer. The consumers' pacts are the ones they committed.
+    changed = spec.replace(
+        'sku: { type: string, unique: true, max_length: 32, pattern: "^[A-Z0-9-]+$" }',
+        "sku: { type: int, unique: true, min: 1 }",
+    ).replace(
+        "      payment_id: uuid\n      amount: { type: decimal, precision: 12, scale: 2 }\n  payment.failed:",
+        "      payment_id: uuid\n      amount: int\n  payment.failed:",
+    )
+    assert changed.count("type: int, unique: true") == 1 and "amount: int" in changed
+    next_version = _project(tmp_path / "v2", changed)
+    for service in ("product", "payment"):
+        shutil.rmtree(project / "services" / service)
+        shutil.copytree(next_version / "services" / service, project / "services" / service)
+
+    code, out, err = _verify(project)
+    assert code == 1
+    failed = {
+        tuple(line.removesuffix(":").split(" (")[0].split(" -> "))
+        for line in err.splitlines()
+        if " -> " in line and line.endswith(".json):")
+    }
+    assert failed == {
+        ("inventory-service", "product-service"),
+        ("order-service", "product-service"),
+        ("inventory-service", "payment-service"),
+        ("order-service", "payment-service"),
+    }
+    assert "4 of 10 pairs failed verification." in err
+    assert "$.sku" in err  # the verifier says which field broke
+    assert "$.amount" in err
+
+
+def test_contracts_verify_refuses_a_folder_without_pacts(tmp_path: Path) -> None:
+    code, _, err = _verify(tmp_path)
+    assert code == 2
+    assert "pacts" in err
+
+
+@pytest.mark.parametrize("broken", ["{not json", '{"consumer": {}}'])
+def test_contracts_verify_names_a_file_that_is_no_pact(tmp_path: Path, broken: str) -> None:
+    (tmp_path / "pacts").mkdir()
+    (tmp_path / "pacts" / "a-b.json").write_text(broken)
+    code, _, err = _verify(tmp_path)
+    assert code == 2
+    assert "a-b.json: not a pact file" in err
