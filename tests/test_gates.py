@@ -156,11 +156,11 @@ def test_a_new_api_version_accepts_the_breaking_change(tmp_path: Path) -> None:
     spec.write_text(
         spec.read_text()
         .replace("          note: { type: text, required: false }\n", "")
-        .replace("  name: mini\n", "  name: mini\n  api_version: v2\n")
+        .replace("  name: mini\n", "  name: mini\n  api_version: v2\n  served_versions: []\n")
     )
     done = r.regen(root)
     actions = {c.path: c.action for c in done.changes}
-    assert actions["contracts/openapi/catalog.v1.yaml"] == "removed"
+    assert actions["contracts/openapi/catalog.v1.yaml"] == "removed"  # v1 no longer served (test_api_versions)
     assert actions["contracts/openapi/catalog.v2.yaml"] == "added"
     revision = root / "services/catalog/catalog_service/migrations/versions/0002_drop_items_note.py"
     assert 'batch.drop_column("note")' in revision.read_text()

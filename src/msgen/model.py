@@ -305,6 +305,8 @@ class System:
     spec_hash: str
     deploy: Deploy = field(default_factory=Deploy)
     templated: tuple[TemplateService, ...] = ()  # services made from a template, not by msgen
+    # older API versions served beside api_version (None: every one the project has a frozen contract of)
+    served_versions: tuple[str, ...] | None = None
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)

@@ -184,7 +184,7 @@ def _render(root: Path, baseline: dict[str, str], text: str, display: str, path:
     loaded = load_spec_text(text, display, path)
     system = resolve(loaded)
     _cache_compiled_templates()
-    files = render_system(system, text)
+    files = render_system(system, text, frozen=baseline)  # older API versions' contracts stay as they were
     check_evolution(baseline, files, system, loaded.positions)
     return with_history(files, system, baseline, root)
 

@@ -150,6 +150,7 @@ class _Resolver:
             description=spec.system.description or f"The {spec.system.name} system.",
             broker=spec.system.broker,
             api_version=spec.system.api_version,
+            served_versions=None if spec.system.served_versions is None else tuple(spec.system.served_versions),
             services=tuple(services),
             events=tuple(events),
             sagas=tuple(sagas),

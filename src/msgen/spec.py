@@ -456,6 +456,11 @@ class SystemSpec(Strict):
     description: str | None = None
     broker: Literal["nats", "kafka", "rabbitmq"] = "nats"
     api_version: str = Field("v1", pattern=r"^v[0-9]+$")
+    served_versions: list[Annotated[str, Field(pattern=r"^v[0-9]+$")]] | None = Field(
+        None,
+        description="Older API versions still served beside api_version, from their frozen contracts "
+        "(default: every older version the project has; [] stops serving them).",
+    )
 
 
 class SpecFile(Strict):

@@ -7,6 +7,7 @@ output. Python files are formatted with ruff in one batch at the end.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -80,11 +81,18 @@ def _render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(msgen_version=__version__, **context)
 
 
-def render_system(system: m.System, spec_text: str) -> Files:
-    """Every file of the generated project, formatted."""
+def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | None = None) -> Files:
+    """Every file of the generated project, formatted.
+
+    `frozen`: the files of an earlier rendering (regen's baseline), where the contracts of older API
+    versions still served are kept (render/versions.py).
+    """
+    from msgen.render.versions import frozen_contracts
+
+    older = frozen_contracts(frozen or {}, system)
     files: Files = {}
     for service in system.services:
-        files.update(render_service(system, service))
+        files.update(render_service(system, service, older.get(service.name, {})))
     for event in system.events:
         files[f"contracts/avro/{event.schema_file}"] = json.dumps(avro_schema(event), indent=2) + "\n"
     files["README.md"] = _render("project/README.md.j2", system=system)
@@ -95,11 +103,11 @@ def render_system(system: m.System, spec_text: str) -> Files:
     files.update(render_deploy(system))  # Dockerfiles, compose, CI, deploy/k8s, observability
     from msgen.render.gateway import render_gateway
 
-    files.update(render_gateway(system))  # gateway/: routes, settings, tests, Dockerfile
+    files.update(render_gateway(system, older))  # gateway/: routes, settings, tests, Dockerfile
     return format_python(files)
 
 
-def render_service(system: m.System, service: m.Service) -> Files:
+def render_service(system: m.System, service: m.Service, older: Mapping[str, str] | None = None) -> Files:
     root = f"services/{service.name}"
     pkg = f"{root}/{service.package}"
     ctx: dict[str, Any] = {"system": system, "service": service}
@@ -110,7 +118,9 @@ def render_service(system: m.System, service: m.Service) -> Files:
         f"{root}/README.md": _render("service/README.md.j2", **ctx),
         f"{pkg}/__init__.py": _render("service/package/__init__.py.j2", **ctx),
         f"{pkg}/settings.py": _render("service/package/settings.py.j2", view=settings_view(service), **ctx),
-        f"{pkg}/main.py": _render("service/package/main.py.j2", view=main_view(service), **ctx),
+        f"{pkg}/main.py": _render(
+            "service/package/main.py.j2", view=main_view(service, tuple(sorted(older or {}))), **ctx
+        ),
         f"{pkg}/models.py": _render("service/package/models.py.j2", view=models_view(service, system.sagas), **ctx),
         # generated from the contract below by datamodel-code-generator (render/schemas.py)
         f"{pkg}/schemas.py": service_models(system, service, contract),
@@ -136,6 +146,10 @@ def render_service(system: m.System, service: m.Service) -> Files:
         ),
         f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(contract),
     }
+    if older:  # older API versions served beside this one, from their frozen contracts
+        from msgen.render.versions import render_older_versions
+
+        files.update(render_older_versions(system, service, contract, older)[0])
     consumer_view = consumer_tests_view(system, service)
     if consumer_view is not None:
         files[f"{root}/tests/test_pact_consumer.py"] = _render(

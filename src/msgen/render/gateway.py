@@ -11,6 +11,7 @@ project, a baseline or a golden tree.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from msgen import model as m
@@ -37,8 +38,13 @@ def audience(system: m.System) -> str:
     return system.gateway.audience or f"{system.name}-api"
 
 
-def gateway_routes(system: m.System) -> list[dict[str, Any]]:
-    """Every public route, in spec order: the services' operations, then the saga status streams."""
+def gateway_routes(system: m.System, older: Mapping[str, Mapping[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Every public route, in spec order: the services' operations, then the saga status streams.
+
+    `older`: service -> {older API version: its frozen contract}; their routes come after (render/versions.py).
+    """
+    from msgen.render.versions import older_routes
+
     routes: list[dict[str, Any]] = []
     for service in system.services:
         for op in service.operations:
@@ -72,7 +78,7 @@ def gateway_routes(system: m.System) -> list[dict[str, Any]]:
                 "sse": True,
             }
         )
-    return routes + templated_routes(system)
+    return routes + older_routes(older or {}) + templated_routes(system)
 
 
 TEMPLATED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -203,8 +209,8 @@ def dev_issuer_config(system: m.System) -> str:
     )
 
 
-def gateway_view(system: m.System) -> dict[str, Any]:
-    routes = gateway_routes(system)
+def gateway_view(system: m.System, older: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+    routes = gateway_routes(system, older)
     return {
         "package": GATEWAY_PACKAGE,
         "distribution": f"{system.name.replace('_', '-')}-gateway",
@@ -219,10 +225,10 @@ def gateway_view(system: m.System) -> dict[str, Any]:
     }
 
 
-def render_gateway(system: m.System) -> dict[str, str]:
+def render_gateway(system: m.System, older: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, str]:
     """Every file of gateway/ (Python files are formatted with the rest by render_system)."""
     r = Renderer()
-    view = gateway_view(system)
+    view = gateway_view(system, older)
     ctx: dict[str, Any] = {"system": system, "view": view}
     root, pkg = GATEWAY_DIR, f"{GATEWAY_DIR}/{GATEWAY_PACKAGE}"
     image = {

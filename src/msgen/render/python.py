@@ -606,8 +606,13 @@ def downstreams(service: m.Service) -> list[dict[str, str]]:
     return list(seen.values())
 
 
-def main_view(service: m.Service) -> dict[str, Any]:
+def main_view(service: m.Service, older_versions: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`older_versions`: API versions served beside the current one, each by its own router."""
     imports = Imports()
+    routers = ["router"]
+    for version in older_versions:
+        imports.add(f"{service.package}.api.routes_{version}", f"router as router_{version}")
+        routers.append(f"router_{version}")
     messaging = bool(service.publishes or service.consumes)
     if messaging:
         imports.add(f"{service.package}.messaging", "MESSAGING")
@@ -623,6 +628,7 @@ def main_view(service: m.Service) -> dict[str, Any]:
         "idempotency": idempotency,
         "has_clients": bool(service.calls),
         "messaging": messaging,
+        "routers": routers,
     }
 
 
