@@ -172,3 +172,20 @@ def test_contracts_verify_names_a_file_that_is_no_pact(tmp_path: Path, broken: s
     code, _, err = _verify(tmp_path)
     assert code == 2
     assert "a-b.json: not a pact file" in err
+
+
+def test_a_provider_state_that_cannot_be_set_up_fails_its_pairs_at_once(tmp_path: Path) -> None:
+    project = _project(tmp_path / "shop", SHOP_SPEC.read_text())
+    provider_test = project / "services" / "product" / "tests" / "test_pact_provider.py"
+    text = provider_test.read_text()
+    assert text.count("seed(\n                database_url,") == 1
+    # the state's database is one that cannot be opened
+    provider_test.write_text(
+        text.replace(
+            "seed(\n                database_url,", 'seed(\n                "sqlite+aiosqlite:////nonexistent/db",'
+        )
+    )
+    code, _, err = _verify(project)
+    assert code == 1
+    assert "2 of 10 pairs failed verification." in err
+    assert "provider state 'a Product exists' could not be set up: OperationalError" in err

@@ -257,8 +257,9 @@ def _verify_pair(provider: Provider, path: Path, base_url: str | None) -> PairRe
     verifier = Verifier(provider.name, host="127.0.0.1").set_coloured_output(enabled=False)
     if base_url is not None:
         verifier.add_transport(url=base_url)
+    state_errors: list[str] = []
     if provider.states:
-        verifier.state_handler(dict(provider.states))
+        verifier.state_handler({name: _guarded(name, h, state_errors) for name, h in provider.states.items()})
     if provider.messages:
         verifier.message_handler(dict(provider.messages))
     verifier.add_source(path)
@@ -267,14 +268,35 @@ def _verify_pair(provider: Provider, path: Path, base_url: str | None) -> PairRe
         verifier.verify()
     except RuntimeError:
         passed = False
+    output = "" if passed else str(verifier.output(strip_ansi=True))
+    if state_errors:
+        passed = False
+        output = "\n".join(state_errors) + ("\n\n" + output if output else "")
     return PairResult(
         consumer=document["consumer"]["name"],
         provider=provider.name,
         pact=path.name,
         interactions=len(document.get("interactions", [])),
         passed=passed,
-        output="" if passed else str(verifier.output(strip_ansi=True)),
+        output=output,
     )
+
+
+def _guarded(name: str, handler: Callable[..., None], errors: list[str]) -> Callable[..., None]:
+    """A state handler whose failure is reported with the pair at once.
+
+    The verifier answers a failed state change by retrying it with a growing
+    back-off, for minutes; the interaction then fails on its own (a missing
+    row is a 404), and the reason is in the pair's report.
+    """
+
+    def set_up(parameters: dict[str, Any] | None = None) -> None:
+        try:
+            handler(parameters=parameters)
+        except Exception as exc:  # any failure of the state is the pair's failure
+            errors.append(f"provider state {name!r} could not be set up: {type(exc).__name__}: {exc}")
+
+    return set_up
 
 
 def failures(results: Iterable[PairResult]) -> str:
