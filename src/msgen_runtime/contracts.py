@@ -30,14 +30,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pact import Pact, Verifier, match
 from pact.types import Message
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from msgen_runtime.messaging.codec import EventType
+if TYPE_CHECKING:  # the database and the codec are for the provider's side: msgen renders pacts without them
+    from pydantic import BaseModel
+
+    from msgen_runtime.messaging.codec import EventType
 
 PACT_SPECIFICATION = "V4"
 # Pact's core reports anonymous usage over the network unless told not to: generated projects stay quiet.
@@ -153,6 +154,7 @@ class Seed:
 
     async def _replace(self, row: Any) -> None:
         from sqlalchemy import delete
+        from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
         engine = create_async_engine(self.database_url)
         try:
@@ -175,6 +177,7 @@ class Clear:
 
     async def _clear(self) -> None:
         from sqlalchemy import delete
+        from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
         engine = create_async_engine(self.database_url)
         try:
