@@ -90,8 +90,22 @@ def _http(provider: m.Service, op: m.Operation) -> HttpExpectation | None:
     )
 
 
+_last: tuple[m.System, dict[str, list[tuple[m.Service, Expectations]]]] | None = None
+
+
 def expectations(system: m.System, consumer: m.Service) -> list[tuple[m.Service, Expectations]]:
-    """The consumer's expectations, one per provider it calls or reads events from, by provider name."""
+    """The consumer's expectations, one per provider it calls or reads events from, by provider name.
+
+    Every service's test views ask for them, so they are worked out once per system (the last one
+    rendered is kept, compared by identity).
+    """
+    global _last
+    if _last is None or _last[0] is not system:
+        _last = (system, {service.name: _expectations(system, service) for service in system.services})
+    return _last[1][consumer.name]
+
+
+def _expectations(system: m.System, consumer: m.Service) -> list[tuple[m.Service, Expectations]]:
     http: dict[str, list[HttpExpectation]] = {}
     for call in consumer.calls:
         provider = system.service(call.service)

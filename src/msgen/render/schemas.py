@@ -331,12 +331,18 @@ def _generate(document: dict[str, Any], header: str, patches: Mapping[str, list[
 def classes(code: str) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
     """(import lines, class name -> its source, class name -> the names its body uses) of a generated module."""
     tree = ast.parse(code)
-    imports = [ast.get_source_segment(code, n) or "" for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    lines = code.splitlines(keepends=True)
+
+    def segment(node: ast.stmt) -> str:
+        # a top-level statement spans whole lines; ast.get_source_segment would split the module again per node
+        return "".join(lines[node.lineno - 1 : node.end_lineno]).rstrip("\n")
+
+    imports = [segment(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     sources: dict[str, str] = {}
     uses: dict[str, set[str]] = {}
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            sources[node.name] = ast.get_source_segment(code, node) or ""
+            sources[node.name] = segment(node)
             uses[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
     return imports, sources, uses
 
