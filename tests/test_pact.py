@@ -189,3 +189,41 @@ def test_a_provider_state_that_cannot_be_set_up_fails_its_pairs_at_once(tmp_path
     assert code == 1
     assert "2 of 10 pairs failed verification." in err
     assert "provider state 'a Product exists' could not be set up: OperationalError" in err
+
+
+def test_a_pair_with_calls_and_events_and_a_provider_with_a_broker(tmp_path: Path) -> None:
+    """Three services in a ring: each calls the previous one and reads its event, so each pair holds
+    HTTP and message interactions, and each HTTP provider also publishes (its app runs without a broker)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from synthetic import synthetic_spec
+    finally:
+        sys.path.pop(0)
+    project = _project(tmp_path / "ring", synthetic_spec(3))
+    kinds = {
+        path: sorted({i["type"] for i in json.loads(text)["interactions"]})
+        for path, text in ((p.name, p.read_text()) for p in (project / "pacts").glob("*.json"))
+    }
+    assert kinds == {
+        "svc001-service-svc003-service.json": ["Asynchronous/Messages"],  # the ring's one call goes the other way
+        "svc002-service-svc001-service.json": ["Asynchronous/Messages", "Synchronous/HTTP"],
+        "svc003-service-svc002-service.json": ["Asynchronous/Messages", "Synchronous/HTTP"],
+    }
+    written = tmp_path / "written"
+    for service in ("svc001", "svc002", "svc003"):
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_pact_consumer.py"],
+            cwd=project / "services" / service,
+            env={**os.environ, "PACT_DIR": str(written)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert {p.name: p.read_text() for p in written.glob("*.json")} == {
+        p.name: p.read_text() for p in (project / "pacts").glob("*.json")
+    }
+    code, out, err = _verify(project)
+    assert code == 0, out + err
+    assert "All 3 pairs verified." in out

@@ -75,7 +75,7 @@ def create_service_app(
             attempts=settings.consumer_attempts,
             backoff=settings.consumer_backoff_seconds,
         )
-        if messaging is not None
+        if messaging is not None and settings.messaging_enabled
         else None
     )
     cache = make_cache(

@@ -2,7 +2,7 @@
 
 A consumer states what it expects of a provider as plain data (`Expectations`):
 the HTTP requests it sends with the answers it needs, and the events it reads.
-`build_pact` turns that into a Pact (V4, through pact-python) whose bodies are
+`build_pacts` turns that into a Pact (V4, through pact-python) whose bodies are
 matched by type, so a provider may add fields but not drop or retype one. The
 consumer's own test exercises its real client against the Pact mock server and
 writes the pact to the project's `pacts/` folder.
@@ -76,11 +76,31 @@ class Expectations:
     messages: tuple[MessageExpectation, ...] = ()
 
 
-def build_pact(expected: Expectations) -> Pact:
+@dataclass
+class PairPacts:
+    """A consumer's pact with one provider, built from its expectations.
+
+    Pact's mock server serves HTTP interactions only, so they and the messages are
+    built apart (`http`, `messages`) and written into the pair's one pact file.
+    """
+
+    expected: Expectations
+    http: Pact
+    messages: Pact
+
+    def write(self, directory: Path | str) -> None:
+        """Write the pair's pact into `directory`, replacing the previous one."""
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        parts = [p for p, items in ((self.http, self.expected.http), (self.messages, self.expected.messages)) if items]
+        for i, pact in enumerate(parts):
+            pact.write_file(directory, overwrite=i == 0)  # the second part is merged into the first
+
+
+def build_pacts(expected: Expectations) -> PairPacts:
     """The consumer's pact with the provider: every expectation as an interaction."""
-    pact = Pact(expected.consumer, expected.provider).with_specification(PACT_SPECIFICATION)
+    http = Pact(expected.consumer, expected.provider).with_specification(PACT_SPECIFICATION)
     for item in expected.http:
-        interaction = pact.upon_receiving(item["description"])
+        interaction = http.upon_receiving(item["description"])
         if item["state"]:
             interaction.given(item["state"], item["params"])
         interaction.with_request(item["method"], item["path"])
@@ -91,13 +111,14 @@ def build_pact(expected: Expectations) -> Pact:
         interaction.will_respond_with(item["status"])
         if item["response"] is not None:
             interaction.with_body(match.like(item["response"]), content_type="application/json", part="Response")
+    messages = Pact(expected.consumer, expected.provider).with_specification(PACT_SPECIFICATION)
     for message in expected.messages:
         (
-            pact.upon_receiving(message["description"], "Async")
+            messages.upon_receiving(message["description"], "Async")
             .with_body(match.like(message["body"]), content_type="application/json")
             .with_metadata({"event": message["event"], "version": str(message["version"])})
         )
-    return pact
+    return PairPacts(expected, http, messages)
 
 
 def pact_file(directory: Path, consumer: str, provider: str) -> Path:
@@ -108,14 +129,8 @@ def pact_file(directory: Path, consumer: str, provider: str) -> Path:
 def pact_text(expected: Expectations) -> str:
     """The pact file's text, exactly as the consumer's test writes it."""
     with tempfile.TemporaryDirectory(prefix="msgen-pact-") as scratch:
-        build_pact(expected).write_file(scratch, overwrite=True)
+        build_pacts(expected).write(scratch)
         return pact_file(Path(scratch), expected.consumer, expected.provider).read_text()
-
-
-def write_pact(pact: Pact, directory: Path) -> None:
-    """Write a consumer's pact into `directory`, replacing the pair's previous one."""
-    directory.mkdir(parents=True, exist_ok=True)
-    pact.write_file(directory, overwrite=True)
 
 
 def event_reader(*event_types: EventType[Any]) -> Callable[[str | bytes | None, dict[str, object]], None]:

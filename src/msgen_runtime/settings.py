@@ -29,6 +29,10 @@ class ServiceSettings(BaseSettings):
     broker_url: str | None = Field(
         None, description="nats://, kafka:// or amqp://; the spec's broker on 127.0.0.1 when unset."
     )
+    messaging_enabled: bool = Field(
+        True,
+        description="Connect to the broker: relay the outbox and consume. Off, events still wait in the outbox.",
+    )
     schema_registry_url: str | None = Field(None, description="Confluent wire format against this registry when set.")
     consumer_attempts: int = Field(
         5, ge=1, le=20, description="Tries of a failing handler before the dead-letter topic."

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from msgen import model as m
-from msgen.render.events import const, event_example
+from msgen.render.events import const, event_example, uses_messaging
 from msgen.render.examples import EXAMPLE_UUID, field_example
 from msgen.render.python import json_fields
 from msgen_runtime.contracts import Expectations, HttpExpectation, MessageExpectation, pact_text
@@ -246,6 +246,7 @@ def provider_tests_view(system: m.System, provider: m.Service) -> dict[str, Any]
         "consumers": sorted(consumers),
         "consumer_names": sorted(system.service(name).kebab for name in consumers),
         "http": http,
+        "messaging": uses_messaging(provider),
         "models": sorted({s["model"] for s in states.values()}),
         "creates": sorted({s["create"] for s in states.values() if not s["empty"]}),
         "seeds": any(not s["empty"] for s in states.values()),

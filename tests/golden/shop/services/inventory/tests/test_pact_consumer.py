@@ -13,7 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from msgen_runtime.contracts import Expectations, build_pact, event_reader, write_pact
+from msgen_runtime.contracts import Expectations, build_pacts, event_reader
 
 from inventory_service.clients.product import ProductClient
 from inventory_service.events import ORDER_CREATED, PAYMENT_AUTHORIZED
@@ -93,24 +93,24 @@ PRODUCT = Expectations(
 
 
 def test_inventory_needs_of_order() -> None:
-    pact = build_pact(ORDER)
-    pact.verify(event_reader(ORDER_CREATED), "Async")
-    write_pact(pact, PACTS)
+    pacts = build_pacts(ORDER)
+    pacts.messages.verify(event_reader(ORDER_CREATED), "Async")
+    pacts.write(PACTS)
 
 
 def test_inventory_needs_of_payment() -> None:
-    pact = build_pact(PAYMENT)
-    pact.verify(event_reader(PAYMENT_AUTHORIZED), "Async")
-    write_pact(pact, PACTS)
+    pacts = build_pacts(PAYMENT)
+    pacts.messages.verify(event_reader(PAYMENT_AUTHORIZED), "Async")
+    pacts.write(PACTS)
 
 
 async def test_inventory_needs_of_product() -> None:
-    pact = build_pact(PRODUCT)
-    with pact.serve() as server:
+    pacts = build_pacts(PRODUCT)
+    with pacts.http.serve() as server:
         client = ProductClient("product", str(server.url), retries=0)
         try:
             result = await client.get_product(UUID("00000000-0000-4000-8000-000000000001"))
             assert result.id == UUID("00000000-0000-4000-8000-000000000001")
         finally:
             await client.close()
-    write_pact(pact, PACTS)
+    pacts.write(PACTS)

@@ -11,7 +11,7 @@ verification then tells whether it gets it.
 import os
 from pathlib import Path
 
-from msgen_runtime.contracts import Expectations, build_pact, event_reader, write_pact
+from msgen_runtime.contracts import Expectations, build_pacts, event_reader
 
 from notification_service.events import ORDER_CANCELLED, ORDER_CONFIRMED
 
@@ -47,6 +47,6 @@ ORDER = Expectations(
 
 
 def test_notification_needs_of_order() -> None:
-    pact = build_pact(ORDER)
-    pact.verify(event_reader(ORDER_CONFIRMED, ORDER_CANCELLED), "Async")
-    write_pact(pact, PACTS)
+    pacts = build_pacts(ORDER)
+    pacts.messages.verify(event_reader(ORDER_CONFIRMED, ORDER_CANCELLED), "Async")
+    pacts.write(PACTS)

@@ -13,7 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from msgen_runtime.contracts import Expectations, build_pact, event_reader, write_pact
+from msgen_runtime.contracts import Expectations, build_pacts, event_reader
 
 from order_service.clients.product import ProductClient
 from order_service.clients.user import UserClient
@@ -137,36 +137,36 @@ USER = Expectations(
 
 
 def test_order_needs_of_inventory() -> None:
-    pact = build_pact(INVENTORY)
-    pact.verify(event_reader(INVENTORY_RESERVED, INVENTORY_REJECTED), "Async")
-    write_pact(pact, PACTS)
+    pacts = build_pacts(INVENTORY)
+    pacts.messages.verify(event_reader(INVENTORY_RESERVED, INVENTORY_REJECTED), "Async")
+    pacts.write(PACTS)
 
 
 def test_order_needs_of_payment() -> None:
-    pact = build_pact(PAYMENT)
-    pact.verify(event_reader(PAYMENT_AUTHORIZED, PAYMENT_FAILED, PAYMENT_REFUNDED), "Async")
-    write_pact(pact, PACTS)
+    pacts = build_pacts(PAYMENT)
+    pacts.messages.verify(event_reader(PAYMENT_AUTHORIZED, PAYMENT_FAILED, PAYMENT_REFUNDED), "Async")
+    pacts.write(PACTS)
 
 
 async def test_order_needs_of_product() -> None:
-    pact = build_pact(PRODUCT)
-    with pact.serve() as server:
+    pacts = build_pacts(PRODUCT)
+    with pacts.http.serve() as server:
         client = ProductClient("product", str(server.url), retries=0)
         try:
             result = await client.get_product(UUID("00000000-0000-4000-8000-000000000001"))
             assert result.id == UUID("00000000-0000-4000-8000-000000000001")
         finally:
             await client.close()
-    write_pact(pact, PACTS)
+    pacts.write(PACTS)
 
 
 async def test_order_needs_of_user() -> None:
-    pact = build_pact(USER)
-    with pact.serve() as server:
+    pacts = build_pacts(USER)
+    with pacts.http.serve() as server:
         client = UserClient("user", str(server.url), retries=0)
         try:
             result = await client.get_user(UUID("00000000-0000-4000-8000-000000000001"))
             assert result.id == UUID("00000000-0000-4000-8000-000000000001")
         finally:
             await client.close()
-    write_pact(pact, PACTS)
+    pacts.write(PACTS)

@@ -11,7 +11,7 @@ verification then tells whether it gets it.
 import os
 from pathlib import Path
 
-from msgen_runtime.contracts import Expectations, build_pact, event_reader, write_pact
+from msgen_runtime.contracts import Expectations, build_pacts, event_reader
 
 from payment_service.events import INVENTORY_REJECTED, ORDER_CANCELLED, ORDER_CREATED
 
@@ -68,12 +68,12 @@ ORDER = Expectations(
 
 
 def test_payment_needs_of_inventory() -> None:
-    pact = build_pact(INVENTORY)
-    pact.verify(event_reader(INVENTORY_REJECTED), "Async")
-    write_pact(pact, PACTS)
+    pacts = build_pacts(INVENTORY)
+    pacts.messages.verify(event_reader(INVENTORY_REJECTED), "Async")
+    pacts.write(PACTS)
 
 
 def test_payment_needs_of_order() -> None:
-    pact = build_pact(ORDER)
-    pact.verify(event_reader(ORDER_CREATED, ORDER_CANCELLED), "Async")
-    write_pact(pact, PACTS)
+    pacts = build_pacts(ORDER)
+    pacts.messages.verify(event_reader(ORDER_CREATED, ORDER_CANCELLED), "Async")
+    pacts.write(PACTS)
