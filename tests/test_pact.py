@@ -8,9 +8,7 @@ types and Avro codec, all checked by Pact's own verifier.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from typer.testing import CliRunner
 from msgen.cli import app
 from msgen.generate import Generated, generate
 from msgen.writer import write_project
+from tests.pact_support import committed_pacts, write_pacts_from_consumer_tests
 
 SHOP_SPEC = Path(__file__).resolve().parents[1] / "examples" / "shop.yaml"
 PAIRS = {
@@ -85,21 +84,8 @@ def test_each_side_gets_its_test(shop: Generated) -> None:
 
 def test_the_consumer_tests_write_exactly_the_committed_pacts(shop_dir: Path, tmp_path: Path) -> None:
     """What msgen commits in pacts/ is what the consumers' own tests write, byte for byte."""
-    env = {**os.environ, "PACT_DIR": str(tmp_path)}
-    for service in ("inventory", "notification", "order", "payment"):
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_pact_consumer.py"],
-            cwd=shop_dir / "services" / service,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-    written = {p.name: p.read_text() for p in tmp_path.glob("*.json")}
-    committed = {p.name: p.read_text() for p in (shop_dir / "pacts").glob("*.json")}
-    assert written == committed
+    written = write_pacts_from_consumer_tests(shop_dir, ["inventory", "notification", "order", "payment"], tmp_path)
+    assert written == committed_pacts(shop_dir)
 
 
 def _project(root: Path, spec_text: str) -> Path:
@@ -209,21 +195,8 @@ def test_a_pair_with_calls_and_events_and_a_provider_with_a_broker(tmp_path: Pat
         "svc002-service-svc001-service.json": ["Asynchronous/Messages", "Synchronous/HTTP"],
         "svc003-service-svc002-service.json": ["Asynchronous/Messages", "Synchronous/HTTP"],
     }
-    written = tmp_path / "written"
-    for service in ("svc001", "svc002", "svc003"):
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_pact_consumer.py"],
-            cwd=project / "services" / service,
-            env={**os.environ, "PACT_DIR": str(written)},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-    assert {p.name: p.read_text() for p in written.glob("*.json")} == {
-        p.name: p.read_text() for p in (project / "pacts").glob("*.json")
-    }
+    written = write_pacts_from_consumer_tests(project, ["svc001", "svc002", "svc003"], tmp_path / "written")
+    assert written == committed_pacts(project)
     code, out, err = _verify(project)
     assert code == 0, out + err
     assert "All 3 pairs verified." in out
