@@ -348,6 +348,11 @@ def test_ci_workflow_tests_every_service_and_builds_every_image(shop_dir: Path) 
     assert tested == ["user", "product", "inventory", "order", "payment", "notification"]
     assert jobs["images"]["needs"] == ["services", "contracts", "deploy"]
     assert workflow["permissions"] == {"contents": "read"}
+    contract_steps = [step.get("run", "") for step in jobs["contracts"]["steps"]]
+    assert "msgen contracts verify ." in contract_steps  # every provider keeps its consumers' pacts
+    assert "msgen diff ." in contract_steps  # the generated code is in step with the spec
+    service_steps = [step.get("run", "") for step in jobs["services"]["steps"]]
+    assert "git diff --exit-code -- ../../pacts" in service_steps  # pacts are what the consumer tests write
 
 
 # -- observability -------------------------------------------------------------------
