@@ -90,3 +90,50 @@ def test_a_service_that_cannot_start_is_reported(project: Path) -> None:
     assert done.returncode == 1
     assert "product failed to start" in done.stderr
     assert "broken on purpose" in done.stderr
+
+
+@pytest.mark.parametrize("driver", ["postgresql", "postgresql+asyncpg", "postgres"])
+def test_up_makes_each_service_a_database_on_the_given_server_whatever_its_url_says(
+    postgres_url: str, driver: str, tmp_path: Path
+) -> None:
+    import asyncio
+    import uuid
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from msgen.localrun import Options, _create_databases, database_url
+
+    server = make_url(postgres_url).set(drivername=driver, query={"application_name": "msgen-up"})
+    options = Options(workdir=tmp_path, postgres_url=server.render_as_string(hide_password=False))
+    system = f"up_{uuid.uuid4().hex[:8]}"
+    url = make_url(database_url("order", system, options))
+    assert (url.drivername, url.database, dict(url.query)) == (
+        driver,
+        f"{system}_order",
+        {"application_name": "msgen-up"},
+    )
+
+    admin = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def exists() -> bool:
+        conn = await asyncpg.connect(admin)
+        try:
+            return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", url.database))
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(_create_databases(options.postgres_url or "", [url.render_as_string(hide_password=False)]))
+        assert asyncio.run(exists())
+        # a second run finds it there and leaves it
+        asyncio.run(_create_databases(options.postgres_url or "", [url.render_as_string(hide_password=False)]))
+    finally:
+        asyncio.run(drop())

@@ -174,8 +174,10 @@ def plan(project: Path, options: Options) -> list[ProcessSpec]:
 
 def database_url(service: str, system: str, options: Options) -> str:
     if options.postgres_url:
-        base = options.postgres_url.rsplit("/", 1)[0]
-        return f"{base}/{system}_{service}"
+        from sqlalchemy.engine import make_url
+
+        # the server's URL as given (any driver, query kept), naming the service's own database
+        return make_url(options.postgres_url).set(database=f"{system}_{service}").render_as_string(hide_password=False)
     return f"sqlite+aiosqlite:///{options.workdir / (service + '.db')}"
 
 
@@ -206,11 +208,15 @@ def prepare_databases(specs: list[ProcessSpec], options: Options) -> None:
 
 async def _create_databases(server: str, urls: list[str]) -> None:
     import asyncpg
+    from sqlalchemy.engine import make_url
 
-    conn = await asyncpg.connect(server)
+    def plain(url: str) -> str:  # asyncpg speaks postgresql:// only, whatever driver SQLAlchemy was told
+        return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    conn = await asyncpg.connect(plain(server))
     try:
         for url in urls:
-            name = url.rsplit("/", 1)[1]
+            name = make_url(url).database
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
                 await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
