@@ -964,6 +964,21 @@ class _Resolver:
                     self.error(
                         (*path, "on"), f"service '{name}' does not consume '{rule.on}': add it to the event's consumers"
                     )
+                for saga_name, saga in self.spec.sagas.items():
+                    if saga.orchestrator != name:
+                        continue
+                    step_events = {
+                        e
+                        for step in saga.steps
+                        for e in (step.success, step.failure, step.compensation.done if step.compensation else None)
+                    }
+                    if rule.on in step_events:
+                        self.error(
+                            (*path, "on"),
+                            f"service '{name}' orchestrates saga '{saga_name}' and handles '{rule.on}' as its step "
+                            f"result, so no handler of its own would send this mail: mail from a service that only "
+                            f"consumes '{rule.on}'",
+                        )
                 if rule.to not in event.fields:
                     self.error(
                         (*path, "to"), f"'{rule.on}' has no field '{rule.to}'{did_you_mean(rule.to, event.fields)}"
