@@ -1107,11 +1107,20 @@ class _Resolver:
 
 def _saga_entity_problems(
     spec: Any, orchestrator: Any, events: dict[str, EventSpec]
-) -> list[tuple[tuple[str, ...], str]]:
+) -> list[tuple[tuple[str | int, ...], str]]:
     """What is wrong with a saga's entity and statuses (relative paths, messages)."""
-    problems: list[tuple[tuple[str, ...], str]] = []
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     if spec.start in events and not events[spec.start].key:
         problems.append((("start",), f"the start event '{spec.start}' needs a 'key': the saga's id"))
+    if spec.status is None:
+        for index, step in enumerate(spec.steps):
+            if step.status is not None:
+                problems.append(
+                    (
+                        ("steps", index, "status"),
+                        "a step's 'status' needs the saga's 'status' (and 'entity'): the field it sets",
+                    )
+                )
     if spec.entity is None:
         if spec.status is not None:
             problems.append((("status",), "'status' needs 'entity': the entity whose status the saga sets"))
@@ -1128,15 +1137,16 @@ def _saga_entity_problems(
         problems.append((("status", "field"), f"'{spec.status.field}' is not an enum field of {spec.entity}"))
         return problems
     allowed = status_field.values or []
-    wanted = [("started", spec.status.started), ("completed", spec.status.completed), ("failed", spec.status.failed)]
-    wanted += [(f"steps.{s.name}", s.status) for s in spec.steps]
+    wanted: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("status", "started"), spec.status.started),
+        (("status", "completed"), spec.status.completed),
+        (("status", "failed"), spec.status.failed),
+    ]
+    wanted += [(("steps", index, "status"), step.status) for index, step in enumerate(spec.steps)]
     for where, value in wanted:
         if value is not None and value not in allowed:
             problems.append(
-                (
-                    (("status", where) if "." not in where else ("steps",)),
-                    f"status '{value}' is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}",
-                )
+                (where, f"status '{value}' is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}")
             )
     return problems
 
