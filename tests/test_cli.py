@@ -72,7 +72,22 @@ def test_graph_draws_calls_events_and_the_saga() -> None:
     assert text.startswith("flowchart LR")
     assert 'order -- "getProduct" --> product' in text
     assert 'order -. "order.created" .-> payment' in text
-    assert "sequenceDiagram" in text and "order->>payment: order.created (authorize_payment)" in text
+    assert "sequenceDiagram" not in text  # a Mermaid text holds one diagram
+
+    saga = msgen("graph", str(SHOP_SPEC), "--saga", "place_order")
+    assert saga.returncode == 0, saga.stderr
+    assert saga.stdout.startswith("sequenceDiagram\n  title saga place_order")
+    assert "order->>payment: order.created (authorize_payment)" in saga.stdout
+
+    unknown = msgen("graph", str(SHOP_SPEC), "--saga", "place_ordr")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "error: no saga 'place_ordr' in shop (its sagas: place_order)"
+
+    doc = msgen("graph", str(SHOP_SPEC), "--format", "markdown")
+    assert doc.returncode == 0, doc.stderr
+    blocks = doc.stdout.split("```mermaid\n")[1:]
+    assert [b.split("\n", 1)[0] for b in blocks] == ["flowchart LR", "sequenceDiagram"]
+    assert all(b.count("```") == 1 for b in blocks)  # each block closed once
 
 
 def test_graph_dot_and_missing_graphviz(tmp_path: Path) -> None:

@@ -138,26 +138,39 @@ def schema(
 def graph(
     spec: SpecArg,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="mermaid, dot, svg or png (svg and png need Graphviz).")
+        str,
+        typer.Option("--format", "-f", help="mermaid, markdown, dot, svg or png (svg and png need Graphviz)."),
     ] = "mermaid",
+    saga: Annotated[
+        str | None, typer.Option("--saga", help="With mermaid: the sequence diagram of this saga instead.")
+    ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Draw the services, calls, events and sagas of SPEC.
+
+    mermaid is the flowchart of services, calls and events (or, with --saga, one saga's
+    sequence diagram); markdown holds every diagram, each in its own mermaid block.
 
     Example: [bold]msgen graph examples/shop.yaml > shop.mmd[/bold]
     """
     from msgen import graph as graphs
     from msgen.generate import load_system
 
-    if fmt not in ("mermaid", "dot", "svg", "png"):
-        err.print(f"error: unknown format '{fmt}': use mermaid, dot, svg or png", markup=False)
+    if fmt not in ("mermaid", "markdown", "dot", "svg", "png"):
+        err.print(f"error: unknown format '{fmt}': use mermaid, markdown, dot, svg or png", markup=False)
+        raise typer.Exit(2)
+    if saga is not None and fmt != "mermaid":
+        err.print("error: --saga draws a Mermaid sequence diagram: use it with --format mermaid", markup=False)
         raise typer.Exit(2)
     try:
         system = load_system(spec)
         if fmt in ("svg", "png"):
             data = graphs.render_image(system, fmt)
+        elif fmt == "mermaid":
+            text = graphs.saga_sequence(graphs.saga(system, saga)) if saga is not None else graphs.mermaid(system)
+            data = text.encode()
         else:
-            data = (graphs.mermaid(system) if fmt == "mermaid" else graphs.dot(system)).encode()
+            data = (graphs.markdown(system) if fmt == "markdown" else graphs.dot(system)).encode()
     except MsgenError as exc:
         raise _fail(exc) from None
     if output is not None:

@@ -9,8 +9,14 @@ from msgen import model as m
 from msgen.errors import MsgenError
 
 
+class GraphError(MsgenError):
+    """The diagram asked for does not exist (exit code 2)."""
+
+    exit_code = 2
+
+
 def mermaid(system: m.System) -> str:
-    """A flowchart of services, calls and events, then one sequence diagram per saga."""
+    """A Mermaid flowchart of services, their databases, calls and events (one diagram, as Mermaid wants)."""
     lines = ["flowchart LR", "  client([client]) --> gateway{{gateway}}"]
     for s in system.services:
         lines.append(f"  {s.name}[{s.name}]")
@@ -24,20 +30,42 @@ def mermaid(system: m.System) -> str:
     for event in system.events:
         for consumer in event.consumers:
             lines.append(f'  {event.publisher} -. "{event.name}" .-> {consumer}')
-    for saga in system.sagas:
-        lines += ["", "sequenceDiagram", f"  title saga {saga.name}"]
-        lines.append(f"  Note over {saga.orchestrator}: publishes {saga.start}")
-        for step in saga.steps:
-            lines.append(f"  {saga.orchestrator}->>{step.service}: {step.trigger} ({step.name})")
-            lines.append(f"  {step.service}-->>{saga.orchestrator}: {step.success}")
-            if step.failure:
-                lines.append(f"  {step.service}--x{saga.orchestrator}: {step.failure}")
-            if step.compensation_trigger:
-                lines.append(
-                    f"  Note over {step.service}: on {step.compensation_trigger} undoes, publishes {step.compensation_done}"
-                )
-        lines.append(f"  Note over {saga.orchestrator}: {saga.on_success} or {saga.on_failure}")
     return "\n".join(lines) + "\n"
+
+
+def saga_sequence(saga: m.Saga) -> str:
+    """A Mermaid sequence diagram of one saga: its steps, their outcomes and compensations."""
+    lines = ["sequenceDiagram", f"  title saga {saga.name}"]
+    lines.append(f"  Note over {saga.orchestrator}: publishes {saga.start}")
+    for step in saga.steps:
+        lines.append(f"  {saga.orchestrator}->>{step.service}: {step.trigger} ({step.name})")
+        lines.append(f"  {step.service}-->>{saga.orchestrator}: {step.success}")
+        if step.failure:
+            lines.append(f"  {step.service}--x{saga.orchestrator}: {step.failure}")
+        if step.compensation_trigger:
+            lines.append(
+                f"  Note over {step.service}: on {step.compensation_trigger} undoes, publishes {step.compensation_done}"
+            )
+    lines.append(f"  Note over {saga.orchestrator}: {saga.on_success} or {saga.on_failure}")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(system: m.System) -> str:
+    """Every diagram, each in its own ```mermaid block: the flowchart, then one sequence diagram per saga."""
+    parts = [f"# {system.name}\n", "```mermaid\n" + mermaid(system) + "```\n"]
+    for saga in system.sagas:
+        parts.append(f"## Saga {saga.name}\n")
+        parts.append("```mermaid\n" + saga_sequence(saga) + "```\n")
+    return "\n".join(parts)
+
+
+def saga(system: m.System, name: str) -> m.Saga:
+    """The saga called `name`, or an error that lists the others."""
+    for candidate in system.sagas:
+        if candidate.name == name:
+            return candidate
+    known = ", ".join(s.name for s in system.sagas) or "none"
+    raise GraphError(f"no saga '{name}' in {system.name} (its sagas: {known})")
 
 
 def dot(system: m.System) -> str:
