@@ -10,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -26,19 +23,14 @@ from msgen_runtime.health import health_router
 from msgen_runtime.idempotency import IdempotencyKeyMixin, purge_expired
 from msgen_runtime.logs import configure_logging
 from msgen_runtime.messaging.runtime import Messaging, MessagingConfig
-from msgen_runtime.metrics import MetricsMiddleware, metrics_endpoint
+from msgen_runtime.metrics import metrics_endpoint
+from msgen_runtime.middleware import CORRELATION_HEADER, ServiceMiddleware, valid_correlation_id
 from msgen_runtime.problems import install_problem_handlers
 from msgen_runtime.settings import ServiceSettings
 from msgen_runtime.tracing import configure_tracing
 
-CORRELATION_HEADER = "X-Correlation-ID"
-_VALID_CORRELATION = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+__all__ = ["CORRELATION_HEADER", "create_service_app", "valid_correlation_id"]
 _log = logging.getLogger("msgen.app")
-
-
-def valid_correlation_id(value: str) -> bool:
-    """Any short printable token is kept as is (clients choose their own formats)."""
-    return bool(_VALID_CORRELATION.match(value))
 
 
 def create_service_app(
@@ -110,13 +102,8 @@ def create_service_app(
         separate_input_output_schemas=False,
     )
     install_problem_handlers(app)
-    app.add_middleware(MetricsMiddleware)
-    app.add_middleware(
-        CorrelationIdMiddleware,
-        header_name=CORRELATION_HEADER,
-        generator=lambda: str(uuid.uuid4()),
-        validator=valid_correlation_id,
-    )
+    # Correlation id, RED metrics and the access log, in one pure-ASGI layer.
+    app.add_middleware(ServiceMiddleware, header_name=CORRELATION_HEADER)
     checks: dict[str, Callable[[], Awaitable[bool]]] = {"database": database.ping}
     if bus is not None:
         checks["broker"] = bus.ready
@@ -133,7 +120,7 @@ def create_service_app(
         app,
         service=settings.service_name,
         sample_ratio=settings.trace_sample_ratio,
-        engine=database.engine,
+        engine=database.engines,
         exporter=span_exporter,
     )
     return app

@@ -157,7 +157,7 @@ def make_cache(service: str, redis_url: str | None, namespace: str | None = None
     return MemoryCache(service)
 
 
-def get_cache(request: Request) -> Cache:
-    """A FastAPI dependency: the cache of the app serving the request."""
+async def get_cache(request: Request) -> Cache:
+    """A FastAPI dependency: the cache of the app serving the request (async: FastAPI runs a plain def in a thread)."""
     cache: Cache = request.app.state.cache
     return cache

@@ -24,8 +24,18 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SQLITE_READERS = 4
+
+
 class Database:
-    """An engine and a session factory for one service's own database."""
+    """An engine and a session factory for one service's own database.
+
+    On a SQLite file, writes go through one connection (`engine`, `sessions`), and the reads of safe
+    requests (GET, HEAD) through a small pool of their own (`read_engine`, `read_sessions`): in WAL
+    mode readers neither wait for the writer nor make it wait, so concurrent GETs no longer queue for
+    the one connection. Elsewhere both names are the same engine and factory.
+    """
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None) -> None:
         self.url = async_url(url)
@@ -45,6 +55,13 @@ class Database:
         if self.url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine = self.engine
+        self.read_sessions = self.sessions
+        if options.get("pool_size") and self.url.startswith("sqlite"):  # a file, not memory
+            readers = {**options, "pool_size": max(SQLITE_READERS, options["pool_size"]), "max_overflow": 0}
+            self.read_engine = create_async_engine(self.url, **readers)
+            event.listen(self.read_engine.sync_engine, "connect", _sqlite_pragmas)
+            self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     async def ping(self) -> bool:
         try:
@@ -54,8 +71,13 @@ class Database:
             return False
         return True
 
+    @property
+    def engines(self) -> list[AsyncEngine]:
+        return [self.engine] if self.read_engine is self.engine else [self.engine, self.read_engine]
+
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -67,7 +89,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A FastAPI dependency: a session on the database of the app serving the request."""
+    """A FastAPI dependency: a session on the database of the app serving the request (GETs read apart).
+
+    Closed directly rather than through `async with`: SQLAlchemy's context manager closes in a task of
+    its own to survive a cancellation, which FastAPI already prevents by shielding a dependency's exit.
+    """
     database: Database = request.app.state.database
-    async with database.sessions() as session:
+    session = database.read_sessions() if request.method in SAFE_METHODS else database.sessions()
+    try:
         yield session
+    finally:
+        await session.close()

@@ -23,8 +23,8 @@ DURATION = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0),
 )
-_access = logging.getLogger("msgen.access")
-_QUIET = ("/health/live", "/health/ready", "/metrics")
+access_log = logging.getLogger("msgen.access")
+QUIET_PATHS = frozenset({"/health/live", "/health/ready", "/metrics"})  # counted, but not in the access log
 
 
 def route_template(scope: Scope) -> str:
@@ -69,8 +69,8 @@ class MetricsMiddleware:
             if status >= 500:
                 SERVER_ERRORS.labels(method, route, str(status)).inc()
             DURATION.labels(method, route).observe(elapsed)
-            if scope["path"] not in _QUIET:
-                _access.info(
+            if scope["path"] not in QUIET_PATHS:
+                access_log.info(
                     "http.request",
                     extra={
                         "method": method,
