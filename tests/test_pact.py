@@ -52,8 +52,12 @@ def test_a_pact_for_every_call_and_every_event_a_service_reads(shop: Generated) 
     assert get_product["request"]["method"] == "GET"
     body = get_product["response"]["body"]["content"]
     assert {"id", "sku", "name", "price", "currency", "created_at"} <= set(body)
-    # matched by type: a provider may add fields, not drop or retype one
-    assert get_product["response"]["matchingRules"]["body"]["$"]["matchers"] == [{"match": "type"}]
+    # matched by type and format, not by value: a provider may add fields, not drop, retype or reshape one
+    rules = {path: rule["matchers"][0] for path, rule in get_product["response"]["matchingRules"]["body"].items()}
+    assert rules["$.name"] == {"match": "type"}
+    assert rules["$.currency"] == {"match": "regex", "regex": "^(EUR|USD|GBP)$"}
+    assert rules["$.price"]["regex"] == r"^-?\d+(\.\d+)?$"
+    assert rules["$.created_at"]["match"] == "regex" and rules["$.id"]["match"] == "regex"
 
     payment = _pact(shop.files, "order-service", "payment-service")
     messages = {i["description"]: i for i in payment["interactions"]}  # type: ignore[attr-defined]
@@ -113,15 +117,15 @@ def test_contracts_verify_passes_for_the_generated_shop_and_fails_when_a_provide
         assert consumer in out and provider in out
 
     # The providers' next versions, deployed on their own: the product's sku becomes a number,
-    # payment.authorized's amount an integer. The consumers' pacts are the ones they committed.
+    # payment.authorized's payment_id any string. The consumers' pacts are the ones they committed.
     changed = spec.replace(
         'sku: { type: string, unique: true, max_length: 32, pattern: "^[A-Z0-9-]+$" }',
         "sku: { type: int, unique: true, min: 1 }",
     ).replace(
         "      payment_id: uuid\n      amount: { type: decimal, precision: 12, scale: 2 }\n  payment.failed:",
-        "      payment_id: uuid\n      amount: int\n  payment.failed:",
+        "      payment_id: string\n      amount: { type: decimal, precision: 12, scale: 2 }\n  payment.failed:",
     )
-    assert changed.count("type: int, unique: true") == 1 and "amount: int" in changed
+    assert changed.count("type: int, unique: true") == 1 and "payment_id: string\n      amount" in changed
     next_version = _project(tmp_path / "v2", changed)
     for service in ("product", "payment"):
         shutil.rmtree(project / "services" / service)
@@ -142,7 +146,7 @@ def test_contracts_verify_passes_for_the_generated_shop_and_fails_when_a_provide
     }
     assert "4 of 10 pairs failed verification." in err
     assert "$.sku" in err  # the verifier says which field broke
-    assert "$.amount" in err
+    assert "$.payment_id" in err
 
 
 def test_contracts_verify_refuses_a_folder_without_pacts(tmp_path: Path) -> None:
@@ -200,3 +204,114 @@ def test_a_pair_with_calls_and_events_and_a_provider_with_a_broker(tmp_path: Pat
     code, out, err = _verify(project)
     assert code == 0, out + err
     assert "All 3 pairs verified." in out
+
+
+MARKET_SPEC = Path(__file__).resolve().parent / "fixtures" / "market.yaml"
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _project(tmp_path_factory.mktemp("market") / "v1", MARKET_SPEC.read_text())
+
+
+def test_every_kind_of_call_and_an_event_with_optional_fields_verify(market: Path, tmp_path: Path) -> None:
+    (pact,) = [json.loads(p.read_text()) for p in (market / "pacts").glob("*.json")]
+    described = sorted(i["description"] for i in pact["interactions"])
+    assert described == [
+        "createItem: POST /v1/items",
+        "deleteItem: DELETE /v1/items/{id}",
+        "getItem: GET /v1/items/{id}",
+        "item.changed v1",
+        "listItems: GET /v1/items",
+        "updateItem: PATCH /v1/items/{id}",
+    ]
+    update = next(i for i in pact["interactions"] if i["description"].startswith("updateItem"))
+    assert update["request"]["body"]["content"] != {}  # a real change, sent as the client sends it
+    message = next(i for i in pact["interactions"] if i["description"] == "item.changed v1")
+    assert "note" in message["contents"]["content"]  # optional fields are expected too, by type
+
+    written = write_pacts_from_consumer_tests(market, ["shop"], tmp_path)
+    assert written == committed_pacts(market)
+    code, out, err = _verify(market)
+    assert code == 0, out + err
+    assert "All 1 pairs verified." in out
+
+
+def _market_with_catalog(root: Path, market: Path, spec_text: str | None = None) -> Path:
+    """The market with its consumer's committed pacts, and the catalog of `spec_text` (default: as it was)."""
+    project = root / "project"
+    shutil.copytree(market, project)
+    if spec_text is not None:
+        next_version = _project(root / "next", spec_text)
+        shutil.rmtree(project / "services" / "catalog")
+        shutil.copytree(next_version / "services" / "catalog", project / "services" / "catalog")
+    return project
+
+
+@pytest.mark.parametrize(
+    ("change", "broken"),
+    [
+        ("an enum's values", "$.status"),
+        ("a field of the listed items", "$.items[0] -> Actual map is missing the following keys: name"),
+        ("an empty list", "$.items"),
+    ],
+)
+def test_a_provider_change_the_consumer_relies_on_fails_verification(
+    market: Path, tmp_path: Path, change: str, broken: str
+) -> None:
+    spec = MARKET_SPEC.read_text()
+    if change == "an enum's values":
+        project = _market_with_catalog(
+            tmp_path,
+            market,
+            spec.replace("values: [DRAFT, LIVE], default: DRAFT", "values: [ACTIVE, RETIRED], default: ACTIVE"),
+        )
+    elif change == "a field of the listed items":
+        project = _market_with_catalog(
+            tmp_path,
+            market,
+            spec.replace("          name: { type: string, max_length: 100 }\n          status", "          status"),
+        )
+    else:
+        project = _market_with_catalog(tmp_path, market)
+        handler = project / "services" / "catalog" / "catalog_service" / "handlers" / "item.py"
+        text = handler.read_text()
+        assert text.count("items=[ItemRead.model_validate(row) for row in rows],") == 1
+        handler.write_text(text.replace("items=[ItemRead.model_validate(row) for row in rows],", "items=[],"))
+    code, _, err = _verify(project)
+    assert code == 1
+    assert "1 of 1 pairs failed verification." in err
+    assert broken in err
+
+
+def test_a_pact_whose_provider_is_not_in_the_project_fails(market: Path, tmp_path: Path) -> None:
+    project = _market_with_catalog(tmp_path, market)
+    document = json.loads((project / "pacts" / "shop-service-catalog-service.json").read_text())
+    document["provider"]["name"] = "search-service"
+    (project / "pacts" / "x.json").write_text(json.dumps(document))
+    code, _out, err = _verify(project)
+    assert code == 1
+    assert "no service of" in err and "verifies search-service" in err
+    assert "1 of 2 pairs failed verification." in err
+
+
+def test_a_provider_whose_verification_crashes_fails_each_of_its_pairs(market: Path, tmp_path: Path) -> None:
+    project = _market_with_catalog(tmp_path, market)
+    provider_test = project / "services" / "catalog" / "tests" / "test_pact_provider.py"
+    provider_test.write_text("raise SystemExit(3)\n" + provider_test.read_text())
+    code, _out, err = _verify(project)
+    assert code == 1
+    assert "shop-service -> catalog-service (shop-service-catalog-service.json):" in err
+    assert "the verification of catalog-service stopped (exit code 3)" in err
+
+
+def test_a_project_without_pairs_has_nothing_to_verify(tmp_path: Path) -> None:
+    spec = MARKET_SPEC.read_text()
+    alone = spec[: spec.index("  shop:\n")] + spec[spec.index("events:\n") :].replace(
+        "consumers: [shop]", "consumers: []"
+    )
+    project = _project(tmp_path / "alone", alone)
+    assert not (project / "pacts").exists()
+    code, out, err = _verify(project)
+    assert code == 0, out + err
+    assert "No pacts in" in out

@@ -500,6 +500,9 @@ def contracts_verify(
         results = verify_project(project, pacts)
     except MsgenError as exc:
         raise _fail(exc) from None
+    if not results:
+        out.print(f"No pacts in {project}: its services neither call one another nor read one another's events.")
+        return
     table = Table(title=f"Pacts of {project}")
     for column in ("consumer", "provider", "interactions", "result"):
         table.add_column(column)

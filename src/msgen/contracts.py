@@ -75,44 +75,63 @@ def _pact_pairs(pacts: Path) -> list[tuple[str, str, str, int]]:
     return pairs
 
 
-def _verify_provider(provider: ProviderDir, pacts: Path) -> list[PairReport]:
+PROVIDER_TIMEOUT = 600  # seconds for one provider's pacts: a hung state or app fails its pairs, not CI
+
+
+def _verify_provider(provider: ProviderDir, pacts: Path, pairs: list[tuple[str, str, str, int]]) -> list[PairReport]:
     with tempfile.TemporaryDirectory(prefix="msgen-contracts-") as scratch:
         report = Path(scratch) / "report.json"
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "msgen_runtime.contracts",
-                str(provider.directory),
-                provider.package,
-                str(pacts),
-                str(report),
-            ],
-            cwd=provider.directory,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-            check=False,
-        )
-        if not report.exists():
+        command = [sys.executable, "-m", "msgen_runtime.contracts"]
+        command += [str(provider.directory), provider.package, str(pacts), str(report)]
+        try:
+            completed = subprocess.run(
+                command,
+                cwd=provider.directory,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                check=False,
+                timeout=PROVIDER_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            reason = f"the verification of {provider.name} did not finish in {PROVIDER_TIMEOUT} s"
+        else:
+            if report.exists():
+                return [PairReport(**item) for item in json.loads(report.read_text())]
             tail = "\n".join((completed.stderr or completed.stdout).strip().splitlines()[-20:])
-            return [PairReport("?", provider.name, "-", 0, False, f"the verification did not run:\n{tail}")]
-        return [PairReport(**item) for item in json.loads(report.read_text())]
+            reason = f"the verification of {provider.name} stopped (exit code {completed.returncode}):\n{tail}"
+    # every pair of this provider failed with it, named as its pact names it
+    return [
+        PairReport(consumer, name, pact, interactions, False, reason)
+        for consumer, name, pact, interactions in pairs
+        if name == provider.name
+    ]
 
 
 def verify_project(project: Path, pacts: Path | None = None) -> list[PairReport]:
-    """Verify every pact in `pacts` (default: the project's pacts/) against the project's providers."""
-    pacts = (pacts or project / "pacts").resolve()
-    if not pacts.is_dir():
-        raise ContractsError(f"{pacts}: no such folder; a project made by msgen new keeps its pacts in pacts/")
-    pairs = _pact_pairs(pacts)
+    """Verify every pact in `pacts` (default: the project's pacts/) against the project's providers.
+
+    A project whose spec has no consumer/provider pair has no pacts: that verifies nothing, and passes.
+    """
+    if not project.is_dir():
+        raise ContractsError(f"{project}: no such project folder")
+    is_project = (project / "msgen.yaml").is_file()
+    folder = (pacts or project / "pacts").resolve()
+    if not folder.is_dir():
+        if pacts is None and is_project:
+            return []
+        raise ContractsError(f"{folder}: no such folder; a project made by msgen new keeps its pacts in pacts/")
+    pairs = _pact_pairs(folder)
     if not pairs:
-        raise ContractsError(f"{pacts}: no pact files")
+        if is_project:
+            return []
+        raise ContractsError(f"{folder}: no pact files")
     known = providers(project.resolve())
     wanted = sorted({provider for _, provider, _, _ in pairs if provider in known})
     workers = max(1, min(len(wanted), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = [r for batch in pool.map(lambda n: _verify_provider(known[n], pacts), wanted) for r in batch]
+        batches = pool.map(lambda name: _verify_provider(known[name], folder, pairs), wanted)
+        results = [r for batch in batches for r in batch]
     for consumer, provider, pact, interactions in pairs:
         if provider not in known:
             results.append(

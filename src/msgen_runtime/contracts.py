@@ -22,6 +22,7 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -56,7 +57,8 @@ class HttpExpectation(TypedDict):
     query: dict[str, str]  # the query parameters, e.g. {"limit": "50"}
     body: Any  # the request body, or None
     status: int
-    response: Any  # an example of the answer: matched by type, not by value
+    response: Any  # an example of the answer: matched by type and format, not by value
+    formats: dict[str, Any]  # field name -> "uuid", "datetime", "date", "decimal", or the enum's values
 
 
 class MessageExpectation(TypedDict):
@@ -66,6 +68,7 @@ class MessageExpectation(TypedDict):
     event: str
     version: int
     body: dict[str, Any]
+    formats: dict[str, Any]  # as for HTTP answers
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,40 @@ class Expectations:
     provider: str
     http: tuple[HttpExpectation, ...] = ()
     messages: tuple[MessageExpectation, ...] = ()
+
+
+FORMATS = {
+    "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    "datetime": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
+    "date": r"^\d{4}-\d{2}-\d{2}$",
+    "decimal": r"^-?\d+(\.\d+)?$",
+}
+
+
+def matching(example: Any, formats: Mapping[str, Any]) -> Any:
+    """`example` with a matcher on every value: what a consumer relies on, not the example's values.
+
+    A value is matched by its JSON type, and by its format where `formats` names one for its key
+    (a uuid, a date-time, a date, a decimal string, or one of an enum's values); a list must hold
+    at least one item, each like the example's first. Keys the provider adds are always allowed.
+    """
+    if isinstance(example, dict):
+        return {key: _matching_value(key, value, formats) for key, value in example.items()}
+    return _matching_value("", example, formats)
+
+
+def _matching_value(key: str, value: Any, formats: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict):
+        return matching(value, formats)
+    if isinstance(value, list):
+        return match.each_like(_matching_value(key, value[0], formats), min=1) if value else []
+    if value is None:
+        return None  # null, as the example says
+    rule = formats.get(key)
+    if isinstance(value, str) and rule is not None:
+        pattern = "^(" + "|".join(re.escape(v) for v in rule) + ")$" if isinstance(rule, list) else FORMATS[rule]
+        return match.regex(value, regex=pattern)
+    return match.like(value)
 
 
 @dataclass
@@ -110,12 +147,13 @@ def build_pacts(expected: Expectations) -> PairPacts:
             interaction.with_body(item["body"], content_type="application/json", part="Request")
         interaction.will_respond_with(item["status"])
         if item["response"] is not None:
-            interaction.with_body(match.like(item["response"]), content_type="application/json", part="Response")
+            body = matching(item["response"], item["formats"])
+            interaction.with_body(body, content_type="application/json", part="Response")
     messages = Pact(expected.consumer, expected.provider).with_specification(PACT_SPECIFICATION)
     for message in expected.messages:
         (
             messages.upon_receiving(message["description"], "Async")
-            .with_body(match.like(message["body"]), content_type="application/json")
+            .with_body(matching(message["body"], message["formats"]), content_type="application/json")
             .with_metadata({"event": message["event"], "version": str(message["version"])})
         )
     return PairPacts(expected, http, messages)
@@ -279,7 +317,7 @@ def _verify_pair(provider: Provider, path: Path, base_url: str | None) -> PairRe
     if provider.states:
         verifier.state_handler({name: _guarded(name, h, state_errors) for name, h in provider.states.items()})
     if provider.messages:
-        verifier.message_handler(dict(provider.messages))
+        verifier.message_handler({name: _reported(name, h, state_errors) for name, h in provider.messages.items()})
     verifier.add_source(path)
     passed = True
     try:
@@ -289,7 +327,7 @@ def _verify_pair(provider: Provider, path: Path, base_url: str | None) -> PairRe
     output = "" if passed else str(verifier.output(strip_ansi=True))
     if state_errors:
         passed = False
-        output = "\n".join(state_errors) + ("\n\n" + output if output else "")
+        output = "\n".join(state_errors) + ("\n\n" + output if output else "")  # states' and messages' failures
     return PairResult(
         consumer=document["consumer"]["name"],
         provider=provider.name,
@@ -298,6 +336,19 @@ def _verify_pair(provider: Provider, path: Path, base_url: str | None) -> PairRe
         passed=passed,
         output=output,
     )
+
+
+def _reported(name: str, produce: Callable[[], Message], errors: list[str]) -> Callable[[], Message]:
+    """A message builder whose failure reaches the pair's report (the verifier only sees no message)."""
+
+    def build() -> Message:
+        try:
+            return produce()
+        except Exception as exc:
+            errors.append(f"message {name!r} could not be built: {type(exc).__name__}: {exc}")
+            raise
+
+    return build
 
 
 def _guarded(name: str, handler: Callable[..., None], errors: list[str]) -> Callable[..., None]:

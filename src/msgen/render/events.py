@@ -56,7 +56,7 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
                     vo.name,
                     "EventPayload",
                     vo.description or f"{vo.name}, as events carry it.",
-                    [pydantic_line(f, imports, mode="read") for f in vo.fields],
+                    [pydantic_line(f, imports, mode="event") for f in vo.fields],
                 )
             )
         enums.update(_enums(event.fields))
@@ -65,7 +65,7 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
                 event.class_name,
                 "EventPayload",
                 f"{event.name} v{event.version}: {event.description}",
-                [pydantic_line(f, imports, mode="read") for f in event.fields],
+                [pydantic_line(f, imports, mode="event") for f in event.fields],
             )
         )
         types.append(

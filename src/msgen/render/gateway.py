@@ -171,7 +171,7 @@ def tests_view(system: m.System, routes: list[dict[str, Any]]) -> dict[str, Any]
         return out
 
     routes = [r for r in routes if not r.get("prefix")]  # a template service's answers are not msgen's to test
-    secured = next(r for r in routes if r["method"] == "GET" and r["scopes"] and not r["sse"]) if routes else None
+    secured = next((r for r in routes if r["method"] == "GET" and r["scopes"] and not r["sse"]), None)
     write = next((r for r in routes if r["method"] == "POST" and r["scopes"]), None)
     stream = next((r for r in routes if r["sse"]), None)
     public = next((r for r in routes if r["method"] == "GET" and not r["scopes"]), None)

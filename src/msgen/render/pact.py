@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from msgen import model as m
-from msgen.render.events import const, event_example, uses_messaging
-from msgen.render.examples import EXAMPLE_UUID, field_example
+from msgen.render.events import const, uses_messaging
+from msgen.render.examples import EXAMPLE_UUID, field_example, update_payload
 from msgen.render.python import json_fields
 from msgen_runtime.contracts import Expectations, HttpExpectation, MessageExpectation, pact_text
 
@@ -39,19 +39,78 @@ def empty_state_name(entity: str) -> str:
     return f"no {entity} exists"
 
 
+def _value(f: m.Field, value_objects: tuple[m.ValueObject, ...]) -> Any:
+    """An example of `f` with every field of its value objects set, optional ones too."""
+    t = f.type
+    if t.kind == "object" and t.value_object:
+        return _object(t.value_object, value_objects)
+    if t.kind == "list" and t.item is not None and t.item.kind == "object" and t.item.value_object:
+        count = max(1, int(f.constraints.get("min_items", 1)))
+        return [_object(t.item.value_object, value_objects) for _ in range(count)]
+    return field_example(f, value_objects)
+
+
+def _object(name: str, value_objects: tuple[m.ValueObject, ...]) -> dict[str, Any]:
+    vo = next(v for v in value_objects if v.name == name)
+    return {f.name: _value(f, value_objects) for f in vo.fields}
+
+
 def full_example(entity: m.Entity, service: m.Service) -> dict[str, Any]:
     """Every writable field of `entity` set, optional ones included: what a provider state stores."""
-    return {f.name: field_example(f, service.value_objects) for f in entity.writable_fields}
+    return {f.name: _value(f, service.value_objects) for f in entity.writable_fields}
 
 
 def read_example(entity: m.Entity, service: m.Service) -> dict[str, Any]:
-    """An entity as its provider answers it (the example of a read model)."""
+    """An entity as its provider answers it for the row `full_example` stored."""
     body: dict[str, Any] = {"id": EXAMPLE_UUID}
     for f in entity.fields:
-        body[f.name] = field_example(f, service.value_objects)
+        # a read-only field is set by the provider's own logic: a stored row has its default, or nothing
+        unset = f.read_only and not f.has_default
+        body[f.name] = None if unset else _value(f, service.value_objects)
     body["created_at"] = READ_STAMP
     body["updated_at"] = READ_STAMP
     return body
+
+
+def event_body(event: m.Event) -> dict[str, Any]:
+    """An event's payload with every field set, optional ones included."""
+    return {f.name: _value(f, event.value_objects) for f in event.fields}
+
+
+_FORMAT_OF_KIND = {"uuid": "uuid", "ref": "uuid", "datetime": "datetime", "date": "date", "decimal": "decimal"}
+
+
+def formats(fields: tuple[m.Field, ...], value_objects: tuple[m.ValueObject, ...], **extra: Any) -> dict[str, Any]:
+    """What each field name's values must look like beyond their JSON type (see msgen_runtime.contracts.matching).
+
+    Nested value objects' fields are included; a name two fields use differently is left to type matching.
+    """
+    found: dict[str, Any] = dict(extra)
+    clashes: set[str] = set()
+    seen: set[str] = set()
+
+    def add(name: str, rule: Any) -> None:
+        if name in found and found[name] != rule:
+            clashes.add(name)
+        found[name] = rule
+
+    def visit(name: str, t: m.FieldType) -> None:
+        if t.kind == "list" and t.item is not None:
+            visit(name, t.item)
+        elif t.kind == "object" and t.value_object:
+            if t.value_object not in seen:
+                seen.add(t.value_object)
+                vo = next(v for v in value_objects if v.name == t.value_object)
+                for g in vo.fields:
+                    visit(g.name, g.type)
+        elif t.kind == "enum":
+            add(name, list(t.enum_values))
+        elif t.kind in _FORMAT_OF_KIND:
+            add(name, _FORMAT_OF_KIND[t.kind])
+
+    for f in fields:
+        visit(f.name, f.type)
+    return {name: rule for name, rule in sorted(found.items()) if name not in clashes}
 
 
 def _http(provider: m.Service, op: m.Operation) -> HttpExpectation | None:
@@ -73,7 +132,7 @@ def _http(provider: m.Service, op: m.Operation) -> HttpExpectation | None:
         if op.is_async:
             response = {"id": EXAMPLE_UUID, "status_url": f"{op.path.rstrip('/')}/{EXAMPLE_UUID}"}
     elif action == "update":
-        body = {}
+        body = update_payload(entity, provider)  # one field changed, as a real update would
     elif action == "delete":
         response = None
     needs_row = action in ("list", "get", "update", "delete")
@@ -87,6 +146,9 @@ def _http(provider: m.Service, op: m.Operation) -> HttpExpectation | None:
         body=body,
         status=op.status,
         response=response,
+        formats=formats(entity.fields, provider.value_objects, id="uuid", created_at="datetime", updated_at="datetime")
+        if response is not None
+        else {},
     )
 
 
@@ -123,7 +185,8 @@ def _expectations(system: m.System, consumer: m.Service) -> list[tuple[m.Service
                 description=f"{event.name} v{event.version}",
                 event=event.name,
                 version=event.version,
-                body=event_example(event),
+                body=event_body(event),
+                formats=formats(event.fields, event.value_objects),
             )
         )
     pairs = []
@@ -152,19 +215,20 @@ def render_pacts(system: m.System) -> dict[str, str]:
     return files
 
 
-def _client_call(provider: m.Service, item: HttpExpectation, system: m.System, consumer: m.Service) -> dict[str, Any]:
+def _client_call(provider: m.Service, item: HttpExpectation) -> dict[str, Any]:
+    """The consumer's real client making the request of `item`, and what its answer must say."""
     op = next(o for o in provider.operations if item["description"].startswith(f"{o.op_id}:"))
     args = [f'UUID("{EXAMPLE_UUID}")' for _ in op.path_params]
     if op.request and item["body"] is not None:
         args.append(f"{op.request}.model_validate({item['body']!r})")
-    check = None
-    if op.action == "get" or (op.action == "create" and not op.is_async) or op.action == "update":
-        check = f'result.id == UUID("{EXAMPLE_UUID}")'
-    elif op.action == "list":
-        check = "result.total == 1"
-    elif op.is_async:
-        check = f'result.id == UUID("{EXAMPLE_UUID}")'
-    return {"call": f"{op.function}({', '.join(args)})", "check": check, "request": op.request}
+    call = f"await client.{op.function}({', '.join(args)})"
+    if op.action == "list":
+        statement = f"assert ({call}).total == 1"
+    elif op.response is None:
+        statement = call
+    else:
+        statement = f'assert ({call}).id == UUID("{EXAMPLE_UUID}")'
+    return {"statement": statement, "request": op.request}
 
 
 def consumer_tests_view(system: m.System, consumer: m.Service) -> dict[str, Any] | None:
@@ -177,7 +241,7 @@ def consumer_tests_view(system: m.System, consumer: m.Service) -> dict[str, Any]
         if _http(system.service(call.service), _operation(system, call)) is None
     ]
     for provider, expected in expectations(system, consumer):
-        calls = [_client_call(provider, item, system, consumer) for item in expected.http]
+        calls = [_client_call(provider, item) for item in expected.http]
         consts = [const(message["event"]) for message in expected.messages]
         event_consts.update(consts)
         pairs.append(
@@ -237,7 +301,7 @@ def provider_tests_view(system: m.System, provider: m.Service) -> dict[str, Any]
                 }
             for message in expected.messages:
                 event = system.event(message["event"])
-                messages[message["description"]] = {"const": const(event.name), "example": repr(event_example(event))}
+                messages[message["description"]] = {"const": const(event.name), "example": repr(event_body(event))}
     if not consumers:
         return None
     return {

@@ -124,11 +124,18 @@ def annotation(f: m.Field, imports: Imports, *, optional: bool) -> str:
 
 
 def pydantic_line(f: m.Field, imports: Imports, *, mode: str) -> str:
-    """One model attribute; mode is create, update or read."""
+    """One model attribute; mode is create, update, read or event.
+
+    An event's optional field may be left out, as its Avro schema's default (null) says.
+    """
     if mode == "update":
         return f"{f.name}: {annotation(f, imports, optional=True)} = None"
     if mode == "read":
         return f"{f.name}: {annotation(f, imports, optional=not f.required)}"
+    if mode == "event" and not f.required:
+        return f"{f.name}: {annotation(f, imports, optional=True)} = None"
+    if mode == "event":
+        return f"{f.name}: {annotation(f, imports, optional=False)}"
     if f.has_default:
         return f"{f.name}: {annotation(f, imports, optional=not f.required)} = {_default_literal(f)}"
     if not f.required:
@@ -663,7 +670,9 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
                 params += [f"limit: int = {op.page_size}", "offset: int = 0"]
             if op.request:
                 params.append(f"payload: {op.request}")
-                options.insert(0, 'json=payload.model_dump(mode="json")')
+                # a partial update sends only the fields set: null would clear them, or be refused
+                dump = 'mode="json", exclude_unset=True' if op.action == "update" else 'mode="json"'
+                options.insert(0, f"json=payload.model_dump({dump})")
             path = op.path.replace("{", "{").replace("}", "}")
             target = f'f"{path}"' if op.path_params else repr(path)
             if op.action == "list":

@@ -43,6 +43,13 @@ ORDER = Expectations(
                     }
                 ],
             },
+            "formats": {
+                "amount": "decimal",
+                "order_id": "uuid",
+                "product_id": "uuid",
+                "unit_price": "decimal",
+                "user_id": "uuid",
+            },
         },
     ),
 )
@@ -59,6 +66,7 @@ PAYMENT = Expectations(
                 "payment_id": "00000000-0000-4000-8000-000000000001",
                 "amount": "12.50",
             },
+            "formats": {"amount": "decimal", "order_id": "uuid", "payment_id": "uuid"},
         },
     ),
 )
@@ -87,6 +95,14 @@ PRODUCT = Expectations(
                 "created_at": "2026-01-01T10:00:00Z",
                 "updated_at": "2026-01-01T10:00:00Z",
             },
+            "formats": {
+                "created_at": "datetime",
+                "currency": ["EUR", "USD", "GBP"],
+                "id": "uuid",
+                "price": "decimal",
+                "released_on": "date",
+                "updated_at": "datetime",
+            },
         },
     ),
 )
@@ -109,8 +125,9 @@ async def test_inventory_needs_of_product() -> None:
     with pacts.http.serve() as server:
         client = ProductClient("product", str(server.url), retries=0)
         try:
-            result = await client.get_product(UUID("00000000-0000-4000-8000-000000000001"))
-            assert result.id == UUID("00000000-0000-4000-8000-000000000001")
+            assert (await client.get_product(UUID("00000000-0000-4000-8000-000000000001"))).id == UUID(
+                "00000000-0000-4000-8000-000000000001"
+            )
         finally:
             await client.close()
     pacts.write(PACTS)

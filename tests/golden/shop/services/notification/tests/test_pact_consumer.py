@@ -30,6 +30,7 @@ ORDER = Expectations(
                 "user_id": "00000000-0000-4000-8000-000000000001",
                 "email": "someone@example.com",
             },
+            "formats": {"order_id": "uuid", "user_id": "uuid"},
         },
         {
             "description": "order.cancelled v1",
@@ -41,6 +42,7 @@ ORDER = Expectations(
                 "email": "someone@example.com",
                 "reason": "Example",
             },
+            "formats": {"order_id": "uuid", "user_id": "uuid"},
         },
     ),
 )

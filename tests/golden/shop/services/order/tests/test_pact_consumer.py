@@ -40,12 +40,14 @@ INVENTORY = Expectations(
                 "order_id": "00000000-0000-4000-8000-000000000001",
                 "reservation_id": "00000000-0000-4000-8000-000000000001",
             },
+            "formats": {"order_id": "uuid", "reservation_id": "uuid"},
         },
         {
             "description": "inventory.rejected v1",
             "event": "inventory.rejected",
             "version": 1,
             "body": {"order_id": "00000000-0000-4000-8000-000000000001", "reason": "Example"},
+            "formats": {"order_id": "uuid"},
         },
     ),
 )
@@ -62,12 +64,14 @@ PAYMENT = Expectations(
                 "payment_id": "00000000-0000-4000-8000-000000000001",
                 "amount": "12.50",
             },
+            "formats": {"amount": "decimal", "order_id": "uuid", "payment_id": "uuid"},
         },
         {
             "description": "payment.failed v1",
             "event": "payment.failed",
             "version": 1,
             "body": {"order_id": "00000000-0000-4000-8000-000000000001", "reason": "Example"},
+            "formats": {"order_id": "uuid"},
         },
         {
             "description": "payment.refunded v1",
@@ -78,6 +82,7 @@ PAYMENT = Expectations(
                 "payment_id": "00000000-0000-4000-8000-000000000001",
                 "amount": "12.50",
             },
+            "formats": {"amount": "decimal", "order_id": "uuid", "payment_id": "uuid"},
         },
     ),
 )
@@ -106,6 +111,14 @@ PRODUCT = Expectations(
                 "created_at": "2026-01-01T10:00:00Z",
                 "updated_at": "2026-01-01T10:00:00Z",
             },
+            "formats": {
+                "created_at": "datetime",
+                "currency": ["EUR", "USD", "GBP"],
+                "id": "uuid",
+                "price": "decimal",
+                "released_on": "date",
+                "updated_at": "datetime",
+            },
         },
     ),
 )
@@ -131,6 +144,7 @@ USER = Expectations(
                 "created_at": "2026-01-01T10:00:00Z",
                 "updated_at": "2026-01-01T10:00:00Z",
             },
+            "formats": {"created_at": "datetime", "id": "uuid", "updated_at": "datetime"},
         },
     ),
 )
@@ -153,8 +167,9 @@ async def test_order_needs_of_product() -> None:
     with pacts.http.serve() as server:
         client = ProductClient("product", str(server.url), retries=0)
         try:
-            result = await client.get_product(UUID("00000000-0000-4000-8000-000000000001"))
-            assert result.id == UUID("00000000-0000-4000-8000-000000000001")
+            assert (await client.get_product(UUID("00000000-0000-4000-8000-000000000001"))).id == UUID(
+                "00000000-0000-4000-8000-000000000001"
+            )
         finally:
             await client.close()
     pacts.write(PACTS)
@@ -165,8 +180,9 @@ async def test_order_needs_of_user() -> None:
     with pacts.http.serve() as server:
         client = UserClient("user", str(server.url), retries=0)
         try:
-            result = await client.get_user(UUID("00000000-0000-4000-8000-000000000001"))
-            assert result.id == UUID("00000000-0000-4000-8000-000000000001")
+            assert (await client.get_user(UUID("00000000-0000-4000-8000-000000000001"))).id == UUID(
+                "00000000-0000-4000-8000-000000000001"
+            )
         finally:
             await client.close()
     pacts.write(PACTS)

@@ -26,6 +26,7 @@ INVENTORY = Expectations(
             "event": "inventory.rejected",
             "version": 1,
             "body": {"order_id": "00000000-0000-4000-8000-000000000001", "reason": "Example"},
+            "formats": {"order_id": "uuid"},
         },
     ),
 )
@@ -51,6 +52,13 @@ ORDER = Expectations(
                     }
                 ],
             },
+            "formats": {
+                "amount": "decimal",
+                "order_id": "uuid",
+                "product_id": "uuid",
+                "unit_price": "decimal",
+                "user_id": "uuid",
+            },
         },
         {
             "description": "order.cancelled v1",
@@ -62,6 +70,7 @@ ORDER = Expectations(
                 "email": "someone@example.com",
                 "reason": "Example",
             },
+            "formats": {"order_id": "uuid", "user_id": "uuid"},
         },
     ),
 )
