@@ -130,3 +130,23 @@ def test_missing_spec_file_is_one_line() -> None:
     done = msgen("validate", "no-such.yaml")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+
+
+def test_the_minimal_spec_of_the_docs_generates_and_its_suites_pass(tmp_path: Path) -> None:
+    """docs/spec.md's minimal spec: one service, crud with no scopes, no gateway section."""
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "spec.md").read_text()
+    minimal = docs.split("## A minimal spec", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = tmp_path / "minimal.yaml"
+    spec.write_text(minimal)
+    done = msgen("new", str(spec), "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    for suite in ("gateway", "services/product"):
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            cwd=tmp_path / "out" / suite,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
