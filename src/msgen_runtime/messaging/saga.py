@@ -33,23 +33,16 @@ from msgen_runtime.messaging.outbox import OutboxMessageMixin, stage
 from msgen_runtime.types import UtcDateTime
 
 RUNNING, COMPENSATING, COMPLETED, FAILED = "RUNNING", "COMPENSATING", "COMPLETED", "FAILED"
-_changed: asyncio.Event | None = None
 EARLY = "__early_events__"  # context key: events that arrived before their step
+# The status streams of this process waiting on each entity: a commit of a status wakes the streams of
+# that entity only. An event stays set until its stream re-reads, so a commit made while the stream
+# was reading is never missed.
+_watchers: dict[str, set[asyncio.Event]] = {}
 
 
-def _status_event() -> asyncio.Event:
-    global _changed
-    if _changed is None:
-        _changed = asyncio.Event()
-    return _changed
-
-
-def _status_committed() -> None:
-    """Wake every status stream of this process (they re-read the log), then arm a new event."""
-    global _changed
-    if _changed is not None:
-        _changed.set()
-    _changed = asyncio.Event()
+def _status_committed(key: str) -> None:
+    for watcher in _watchers.get(key, ()):
+        watcher.set()
 
 
 _log = logging.getLogger("msgen.saga")
@@ -294,7 +287,7 @@ class SagaDefinition:
         )
         if self.status_log is not None:
             session.add(self.status_log(entity_id=key, status=status, cause=cause, at=utcnow()))  # type: ignore[call-arg]
-            sa_event.listen(session.sync_session, "after_commit", lambda _s: _status_committed(), once=True)
+            sa_event.listen(session.sync_session, "after_commit", lambda _s: _status_committed(key), once=True)
 
 
 async def status_events(
@@ -313,22 +306,32 @@ async def status_events(
     """
     last = 0
     deadline = asyncio.get_running_loop().time() + limit
-    while asyncio.get_running_loop().time() < deadline:
-        async with sessions() as session:
-            rows = list(
-                await session.scalars(sa.select(log).where(log.entity_id == key, log.id > last).order_by(log.id))
-            )
-        for row in rows:
-            last = row.id
-            yield {
-                "event": "status",
-                "id": str(row.id),
-                "data": json.dumps({"status": row.status, "cause": row.cause, "at": row.at.isoformat()}),
-            }
-            if row.status in final:
-                return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_status_event().wait(), poll)
+    changed = asyncio.Event()
+    _watchers.setdefault(key, set()).add(changed)
+    try:
+        while asyncio.get_running_loop().time() < deadline:
+            changed.clear()  # before reading: a status committed from now on wakes the next wait
+            async with sessions() as session:
+                rows = list(
+                    await session.scalars(sa.select(log).where(log.entity_id == key, log.id > last).order_by(log.id))
+                )
+            for row in rows:
+                last = row.id
+                yield {
+                    "event": "status",
+                    "id": str(row.id),
+                    "data": json.dumps({"status": row.status, "cause": row.cause, "at": row.at.isoformat()}),
+                }
+                if row.status in final:
+                    return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), poll)
+    finally:
+        watchers = _watchers.get(key)
+        if watchers is not None:
+            watchers.discard(changed)
+            if not watchers:
+                del _watchers[key]
 
 
 def saga_handler(saga: SagaDefinition, event: str) -> Callable[[AsyncSession, BaseModel], Awaitable[None]]:
