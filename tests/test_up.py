@@ -137,3 +137,14 @@ def test_up_makes_each_service_a_database_on_the_given_server_whatever_its_url_s
         asyncio.run(_create_databases(options.postgres_url or "", [url.render_as_string(hide_password=False)]))
     finally:
         asyncio.run(drop())
+
+
+def test_ports_for_the_local_run_stay_out_of_the_range_outgoing_connections_take() -> None:
+    """A service's port is picked seconds before it binds it; in the ephemeral range, an outgoing
+    connection of another service (to the broker, say) could take it first (seen: errno 98)."""
+    from msgen.localrun import _ephemeral_range, free_port
+
+    low, _ = _ephemeral_range()
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    assert all(port < low for port in ports)
