@@ -132,3 +132,55 @@ def test_temporary_database_is_created_and_dropped(postgres_url: str) -> None:
         name = url.rsplit("/", 1)[-1]
         assert asyncio.run(exists(name))
     assert not asyncio.run(exists(name))
+
+
+def _admin_app(token: str | None) -> FastAPI:
+    """A service's admin routes as the messaging runtime mounts them: behind require_token(token)."""
+    from msgen_runtime.admin import require_token
+
+    app = FastAPI()
+    install_problem_handlers(app)
+    router = APIRouter(prefix="/admin", dependencies=[require_token(token)])
+
+    @router.get("/dead-letters")
+    async def dead_letters() -> list[dict[str, str]]:
+        return [{"id": "00000000-0000-4000-8000-000000000001", "topic": "order.created"}]
+
+    app.include_router(router)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [(None, 401), ("Bearer wrong", 401), ("Basic s3cret", 401), ("Bearer s3cret", 200), ("bearer s3cret", 200)],
+)
+async def test_admin_routes_ask_for_the_admin_token(authorization: str | None, status: int) -> None:
+    transport = httpx.ASGITransport(app=_admin_app("s3cret"))
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        headers = {"Authorization": authorization} if authorization else {}
+        answer = await client.get("/admin/dead-letters", headers=headers)
+    assert answer.status_code == status
+    if status == 401:
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["www-authenticate"] == 'Bearer realm="admin"'
+        assert "s3cret" not in answer.text
+
+
+async def test_admin_routes_without_a_token_are_open() -> None:
+    transport = httpx.ASGITransport(app=_admin_app(None))
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        assert (await client.get("/admin/dead-letters")).status_code == 200
+
+
+def test_msgen_dlq_sends_the_admin_token() -> None:
+    from typer.testing import CliRunner
+
+    from msgen.cli import app as cli
+    from msgen_runtime.testing import serve_app
+
+    with serve_app(_admin_app("s3cret")) as url:
+        refused = CliRunner().invoke(cli, ["dlq", url])
+        listed = CliRunner().invoke(cli, ["dlq", url], env={"MSGEN_ADMIN_TOKEN": "s3cret"})
+    assert refused.exit_code == 1 and "401" in refused.stderr
+    assert listed.exit_code == 0, listed.stderr
+    assert "order.created" in listed.stdout

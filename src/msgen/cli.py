@@ -253,6 +253,10 @@ def dlq(
     url: Annotated[str, typer.Argument(help="A running service, e.g. http://127.0.0.1:8001.")],
     replay: Annotated[list[str] | None, typer.Option("--replay", help="Replay this dead letter (repeatable).")] = None,
     replay_all: Annotated[bool, typer.Option("--replay-all", help="Replay every dead letter.")] = False,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="MSGEN_ADMIN_TOKEN", help="The service's ADMIN_TOKEN, when it has one."),
+    ] = None,
 ) -> None:
     """List a service's dead letters, or replay them through their handlers.
 
@@ -261,8 +265,9 @@ def dlq(
     import httpx
 
     base = url.rstrip("/")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        letters = httpx.get(f"{base}/admin/dead-letters", timeout=10).raise_for_status().json()
+        letters = httpx.get(f"{base}/admin/dead-letters", headers=headers, timeout=10).raise_for_status().json()
     except httpx.HTTPError as exc:
         err.print(f"error: cannot list the dead letters of {base}: {exc}", markup=False)
         raise typer.Exit(1) from None
@@ -279,7 +284,7 @@ def dlq(
         return
     failed = 0
     for ident in chosen:
-        answer = httpx.post(f"{base}/admin/dead-letters/{ident}/replay", timeout=60)
+        answer = httpx.post(f"{base}/admin/dead-letters/{ident}/replay", headers=headers, timeout=60)
         outcome = (
             answer.json().get("outcome", answer.text) if answer.status_code == 200 else f"HTTP {answer.status_code}"
         )

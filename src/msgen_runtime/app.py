@@ -107,7 +107,8 @@ def create_service_app(
     checks: dict[str, Callable[[], Awaitable[bool]]] = {"database": database.ping}
     if bus is not None:
         checks["broker"] = bus.ready
-        app.include_router(bus.admin_router())
+        admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        app.include_router(bus.admin_router(admin_token))
     app.include_router(health_router(checks))
     app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:

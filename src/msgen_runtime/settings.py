@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,9 @@ class ServiceSettings(BaseSettings):
     idempotency_purge_seconds: float = Field(600.0, gt=0)
     broker_url: str | None = Field(
         None, description="nats://, kafka:// or amqp://; the spec's broker on 127.0.0.1 when unset."
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="When set, /admin/* (dead letters) asks for 'Authorization: Bearer <token>'."
     )
     messaging_enabled: bool = Field(
         True,

@@ -55,6 +55,8 @@ class Workload:
     port: int = HTTP_PORT  # the container's port (a template service chooses its own)
     live_path: str = "/health/live"  # startup and liveness probes
     ready_path: str = "/health/ready"
+    # (variable, Secret, key) the service starts without when the Secret is not there
+    optional_secret_env: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def selector(self) -> dict[str, str]:
@@ -186,6 +188,8 @@ def workloads(system: m.System) -> list[Workload]:
                 limits=dict(service.ops.limits),
                 config=dict(sorted(config.items())),
                 secret_env=tuple(secret_env),
+                # the token of /admin/dead-letters: create the Secret to turn it on (docs/events.md)
+                optional_secret_env=(("ADMIN_TOKEN", f"{service.kebab}-admin", "token"),) if messaging else (),
                 migrate=True,
                 canary=service.name in deploy.canary,
                 keda=keda,

@@ -149,9 +149,13 @@ class Messaging:
                     LAG.labels(self.service, topic).set(lag)
             await asyncio.sleep(5.0)
 
-    def admin_router(self) -> APIRouter:
-        """/admin/dead-letters: list them, replay one (what `msgen dlq` calls)."""
-        router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
+    def admin_router(self, token: str | None = None) -> APIRouter:
+        """/admin/dead-letters: list them, replay one (what `msgen dlq` calls); behind `token` when given."""
+        from msgen_runtime.admin import require_token
+
+        router = APIRouter(
+            prefix="/admin", tags=["admin"], include_in_schema=False, dependencies=[require_token(token)]
+        )
         consumer = self.consumer
         dead_letters = self.config.dead_letters
 
