@@ -148,3 +148,29 @@ def test_ports_for_the_local_run_stay_out_of_the_range_outgoing_connections_take
     ports = [free_port() for _ in range(50)]
     assert len(set(ports)) == 50
     assert all(port < low for port in ports)
+
+
+def test_the_demo_follows_the_first_saga_with_an_entity_and_statuses(shop: Generated) -> None:
+    from msgen.up import demo_plan
+
+    scenario = demo_plan(shop.system)
+    assert (scenario.saga, scenario.entity, scenario.service) == ("place_order", "Order", "order")
+    assert (scenario.create_path, scenario.stream_path) == ("/v1/orders", "/v1/orders/{id}/events")
+    assert scenario.scopes == ("orders:create", "orders:read")
+    assert scenario.completed == "CONFIRMED"
+    assert {"user_id", "email", "lines", "amount"} <= set(scenario.body)
+
+
+def test_the_demo_of_a_spec_without_such_a_saga_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    spec = Path(__file__).resolve().parent / "fixtures" / "market.yaml"
+    project = tmp_path / "market"
+    made = subprocess.run(
+        [sys.executable, "-m", "msgen", "new", str(spec), "-o", str(project)], capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "msgen", "up", str(project), "--demo"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "--demo follows a saga" in done.stderr
+    assert not (project / ".msgen" / "run").exists() or not any((project / ".msgen" / "run").glob("*.db"))

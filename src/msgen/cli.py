@@ -335,7 +335,7 @@ def up(
         raise _fail(exc) from None
     if result.failed:
         raise typer.Exit(1)
-    if demo and result.demo_status != "CONFIRMED":
+    if demo and result.demo_status != result.demo_expected:
         raise typer.Exit(1)
 
 

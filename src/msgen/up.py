@@ -26,6 +26,7 @@ from honcho.printer import Printer
 from rich.console import Console
 from rich.table import Table
 
+from msgen import model as m
 from msgen.localrun import Options, ProcessSpec, RunError, plan, prepare_databases
 
 
@@ -48,7 +49,59 @@ class UpResult:
     ready_after: float = 0.0
     failed: str | None = None
     demo_status: str | None = None
+    demo_expected: str | None = None  # the status that makes the demo a success (the saga's completed one)
     pids: dict[str, int] = field(default_factory=dict)
+
+
+class DemoError(RunError):
+    """The spec has nothing --demo can follow (exit code 2: nothing was started)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """What --demo does: start the saga through its entity's create operation, follow its status stream."""
+
+    service: str  # the orchestrator (answers when there is no gateway)
+    saga: str
+    entity: str
+    create_path: str  # /v1/orders
+    stream_path: str  # /v1/orders/{id}/events
+    body: dict[str, Any]
+    scopes: tuple[str, ...]
+    completed: str  # CONFIRMED
+
+
+def demo_plan(system: m.System) -> DemoPlan:
+    """The demo of `system`: its first saga with an entity and statuses, started by an asynchronous create."""
+    from msgen.render.examples import example_payload
+    from msgen.render.python import status_stream_path
+
+    for saga in system.sagas:
+        if saga.entity is None or saga.status_completed is None:
+            continue
+        service = system.service(saga.orchestrator)
+        entity = service.entity(saga.entity)
+        ops = [op for op in service.operations if op.entity == entity.name]
+        create = next((op for op in ops if op.action == "create" and op.is_async), None)
+        if create is None:
+            continue
+        reads = [scope for op in ops if op.action == "get" for scope in op.scopes]
+        return DemoPlan(
+            service=service.name,
+            saga=saga.name,
+            entity=entity.name,
+            create_path=create.path,
+            stream_path=f"/{system.api_version}{status_stream_path(entity)}",
+            body=example_payload(entity, service),
+            scopes=tuple(dict.fromkeys([*create.scopes, *reads])),
+            completed=saga.status_completed,
+        )
+    raise DemoError(
+        "--demo follows a saga through its status stream: this spec has no saga with an 'entity' and a "
+        "'status', started by an asynchronous create operation (async: true) of that entity"
+    )
 
 
 def run(
@@ -61,24 +114,26 @@ def run(
 ) -> UpResult:
     """Start everything, block until Ctrl-C/SIGTERM (or the demo's end), stop everything."""
     started = time.monotonic()
-    specs = plan(project, options)
     from msgen.generate import load_system
 
-    publishers = {e.name: e.publisher for e in load_system(project / "msgen.yaml").events}
+    system = load_system(project / "msgen.yaml")
+    scenario = demo_plan(system) if demo else None  # before anything starts: a spec without one is refused
+    specs = plan(project, options)
+    publishers = {e.name: e.publisher for e in system.events}
     console.print(f"Applying migrations of {sum(1 for s in specs if s.ready_url)} services…")
     prepare_databases(specs, options)
     printer = RecordingPrinter()
     manager = Manager(printer=printer)
     for spec in specs:
         manager.add_process(spec.name, shlex.join(spec.args), env={**_base_env(), **spec.env}, cwd=str(spec.cwd))
-    result = UpResult()
+    result = UpResult(demo_expected=scenario.completed if scenario else None)
     watcher = threading.Thread(
-        target=_watch, args=(manager, specs, console, result, started, demo, token, publishers), daemon=True
+        target=_watch, args=(manager, specs, console, result, started, scenario, token, publishers), daemon=True
     )
     watcher.start()
     manager.loop()
     result.pids = {name: int(p["pid"]) for name, p in manager._processes.items() if p.get("pid")}
-    if result.failed is None and not result.ready and not demo:
+    if result.failed is None and not result.ready and scenario is None:
         result.failed = _culprit(manager, [s for s in specs if s.ready_url])
     if result.failed:
         console.print(f"[red]{result.failed} failed to start[/red]; its last lines:")
@@ -99,7 +154,7 @@ def _watch(
     console: Console,
     result: UpResult,
     started: float,
-    demo: bool,
+    scenario: DemoPlan | None,
     token: Callable[[list[str]], str] | None,
     publishers: dict[str, str],
 ) -> None:
@@ -137,9 +192,9 @@ def _watch(
         url = f"http://127.0.0.1:{spec.port}" if spec.ready_url else f"nats://127.0.0.1:{spec.port}"
         table.add_row(spec.name, url, str(pid), "yes" if spec.name in ready or not spec.ready_url else "no")
     console.print(table)
-    if demo:
+    if scenario is not None:
         try:
-            result.demo_status = _demo(specs, console, token, publishers)
+            result.demo_status = _demo(specs, console, token, publishers, scenario)
         except Exception as exc:  # the demo's failure is reported, and everything still stops cleanly
             console.print(f"[red]demo failed:[/red] {exc}")
             result.demo_status = "FAILED"
@@ -161,33 +216,36 @@ def _demo(
     console: Console,
     token: Callable[[list[str]], str] | None,
     publishers: dict[str, str],
+    scenario: DemoPlan,
 ) -> str:
     by_name = {s.name: s for s in specs}
-    front = by_name.get("gateway") or by_name["order"]
+    front = by_name.get("gateway") or by_name[scenario.service]
     base = f"http://127.0.0.1:{front.port}"
     headers = {"X-Correlation-ID": f"demo-{uuid.uuid4().hex[:8]}"}
     if "gateway" in by_name and token is not None:
-        headers["Authorization"] = f"Bearer {token(['orders:create', 'orders:read'])}"
-    body = {
-        "user_id": str(uuid.uuid4()),
-        "email": "demo@shop.test",
-        "lines": [{"product_id": str(uuid.uuid4()), "quantity": 2, "unit_price": "19.90"}],
-        "amount": "39.80",
-        "currency": "EUR",
-    }
-    console.print(f"Placing an order through {'the gateway' if 'gateway' in by_name else 'the order service'}…")
+        headers["Authorization"] = f"Bearer {token(list(scenario.scopes))}"
+    noun = scenario.entity.lower()
+    where = "the gateway" if "gateway" in by_name else f"the {scenario.service} service"
+    console.print(
+        f"Placing an {noun} through {where}…" if noun[:1] in "aeiou" else f"Placing a {noun} through {where}…"
+    )
     t0 = time.monotonic()
     with httpx.Client(timeout=30) as client:
-        answer = client.post(f"{base}/v1/orders", json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+        answer = client.post(
+            f"{base}{scenario.create_path}",
+            json=scenario.body,
+            headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+        )
         if answer.status_code != 202:
-            raise RunError(f"POST /v1/orders answered {answer.status_code}: {answer.text}")
+            raise RunError(f"POST {scenario.create_path} answered {answer.status_code}: {answer.text}")
         ident = answer.json()["id"]
-        console.print(f"202 Accepted: order {ident}, Location {answer.headers.get('location')}")
-        timeline = Table(title=f"saga place_order for order {ident}", show_edge=False)
+        console.print(f"202 Accepted: {noun} {ident}, Location {answer.headers.get('location')}")
+        timeline = Table(title=f"saga {scenario.saga} for {noun} {ident}", show_edge=False)
         for column in ("after", "status", "because of", "published by"):
             timeline.add_column(column)
         status = ""
-        with client.stream("GET", f"{base}/v1/orders/{ident}/events", headers=headers) as stream:
+        stream_url = f"{base}{scenario.stream_path.replace('{id}', ident)}"
+        with client.stream("GET", stream_url, headers=headers) as stream:
             for line in stream.iter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -200,5 +258,5 @@ def _demo(
                     publishers.get(event["cause"], "?"),
                 )
     console.print(timeline)
-    console.print(f"Order {ident} is [bold]{status}[/bold].")
+    console.print(f"{scenario.entity} {ident} is [bold]{status}[/bold].")
     return status
