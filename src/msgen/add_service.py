@@ -19,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from msgen.errors import MsgenError
+from msgen.names import pascal
 
 if TYPE_CHECKING:
     from msgen.regen import Plan
@@ -29,11 +30,6 @@ class AddServiceError(MsgenError):
     """The service cannot be added to this spec (exit code 2: nothing was written)."""
 
     exit_code = 2
-
-
-def pascal(name: str) -> str:
-    """order_item -> OrderItem: the default name of the new service's entity."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
 
 
 def _guess_indent(text: str) -> tuple[int, int, int]:

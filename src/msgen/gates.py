@@ -21,7 +21,6 @@ from msgen.errors import SpecError
 from msgen.loader import Positions
 
 AVRO_FILE = re.compile(r"^contracts/avro/(?P<event>.+)\.v(?P<version>\d+)\.avsc$")
-OPENAPI_FILE = re.compile(r"^contracts/openapi/(?P<service>[^/]+)\.(?P<version>v\d+)\.yaml$")
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 

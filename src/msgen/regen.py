@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -226,9 +225,6 @@ def _old_system(baseline: Mapping[str, str]) -> m.System | None:
         return None
 
 
-_AVRO = re.compile(r"^contracts/avro/(?P<event>.+)\.v(?P<version>\d+)\.avsc$")
-
-
 def with_history(files: dict[str, str], system: m.System, baseline: Mapping[str, str], root: Path) -> dict[str, str]:
     """`files` plus what was generated before and must not change: migrations and older event schemas.
 
@@ -237,10 +233,11 @@ def with_history(files: dict[str, str], system: m.System, baseline: Mapping[str,
     of an event's earlier versions stays beside the new one.
     """
     from msgen import migrations_diff as md
+    from msgen.gates import AVRO_FILE
 
     out = dict(files)
     for path, text in baseline.items():
-        match = _AVRO.match(path)
+        match = AVRO_FILE.match(path)
         if match is not None:
             event = next((e for e in system.events if e.name == match["event"]), None)
             if event is not None and int(match["version"]) < event.version:

@@ -246,7 +246,6 @@ class _Resolver:
         )
         self.check_class_names(name, entities, value_objects)
         operations = self.operations(name, svc, {e.name: e for e in entities})
-        ops = svc.ops
         return m.Service(
             name=name,
             package=f"{name}_service",
@@ -259,18 +258,7 @@ class _Resolver:
             calls=tuple(m.Call(c.service, c.operation, duration_seconds(c.timeout), c.retries) for c in svc.calls),
             publishes=(),
             consumes=(),
-            ops=m.Ops(
-                replicas_min=ops.replicas.min,
-                replicas_max=ops.replicas.max,
-                cpu_target=ops.cpu_target,
-                requests=ops.resources.requests.model_dump(),
-                limits=ops.resources.limits.model_dump(),
-                cache_default_ttl=duration_seconds(ops.cache.default_ttl),
-                db_instances=ops.database.instances,
-                db_storage=ops.database.storage,
-                db_backup_schedule=ops.database.backup_schedule,
-                db_backup_retention=ops.database.backup_retention,
-            ),
+            ops=_ops(svc.ops, database=True),
             emails=tuple(
                 m.EmailRule(event=e.on, to=e.to, subject=e.subject, body=e.body or e.subject) for e in svc.emails
             ),
@@ -774,7 +762,6 @@ class _Resolver:
                     f"'{variable}' is not an environment variable name: use A-Z, 0-9 and _",
                     key=True,
                 )
-        ops = svc.ops
         return m.TemplateService(
             name=name,
             package=f"{name}_service",
@@ -795,18 +782,7 @@ class _Resolver:
             app=template.app or f"{name}_service.main:app",
             own_dockerfile=template.dockerfile == "template",
             env=tuple(sorted(template.env.items())),
-            ops=m.Ops(
-                replicas_min=ops.replicas.min,
-                replicas_max=ops.replicas.max,
-                cpu_target=ops.cpu_target,
-                requests=ops.resources.requests.model_dump(),
-                limits=ops.resources.limits.model_dump(),
-                cache_default_ttl=duration_seconds(ops.cache.default_ttl),
-                db_instances=0,  # no database: the template brings its own storage, if any
-                db_storage="",
-                db_backup_schedule="",
-                db_backup_retention="",
-            ),
+            ops=_ops(svc.ops, database=False),  # no database: the template brings its own storage, if any
         )
 
     def check_templated(self, services: list[m.Service], templated: list[m.TemplateService]) -> None:
@@ -1253,3 +1229,19 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if state.get(node) is None:
             visit(node, [])
     return found
+
+
+def _ops(ops: Any, *, database: bool) -> m.Ops:
+    """A service's operational settings; without a database, none of its settings."""
+    return m.Ops(
+        replicas_min=ops.replicas.min,
+        replicas_max=ops.replicas.max,
+        cpu_target=ops.cpu_target,
+        requests=ops.resources.requests.model_dump(),
+        limits=ops.resources.limits.model_dump(),
+        cache_default_ttl=duration_seconds(ops.cache.default_ttl),
+        db_instances=ops.database.instances if database else 0,
+        db_storage=ops.database.storage if database else "",
+        db_backup_schedule=ops.database.backup_schedule if database else "",
+        db_backup_retention=ops.database.backup_retention if database else "",
+    )

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from msgen import model as m
-from msgen.localrun import Options, ProcessSpec, RunError, plan, prepare_databases
+from msgen.localrun import Options, ProcessSpec, RunError, load_project, plan, prepare_databases
 
 
 class RecordingPrinter(Printer):  # type: ignore[misc]
@@ -114,11 +114,9 @@ def run(
 ) -> UpResult:
     """Start everything, block until Ctrl-C/SIGTERM (or the demo's end), stop everything."""
     started = time.monotonic()
-    from msgen.generate import load_system
-
-    system = load_system(project / "msgen.yaml")
+    system = load_project(project)
     scenario = demo_plan(system) if demo else None  # before anything starts: a spec without one is refused
-    specs = plan(project, options)
+    specs = plan(project, options, system)
     publishers = {e.name: e.publisher for e in system.events}
     console.print(f"Applying migrations of {sum(1 for s in specs if s.ready_url)} services…")
     prepare_databases(specs, options)

@@ -187,22 +187,24 @@ def event_reader(*event_types: EventType[Any]) -> Callable[[str | bytes | None, 
 
 
 class Seed:
-    """A provider state: one row of `model`, its id taken from the state's parameters.
+    """A provider state: one row of `model`, its id taken from the state's parameters (no row without values).
 
     Called by the Pact verifier from its own thread before each interaction;
     the table holds that row alone afterwards, so replaying a state is harmless.
     """
 
-    def __init__(self, database_url: str, model: type[Any], values: Mapping[str, Any]) -> None:
+    def __init__(self, database_url: str, model: type[Any], values: Mapping[str, Any] | None) -> None:
         self.database_url = database_url
         self.model = model
-        self.values = dict(values)
+        self.values = dict(values) if values is not None else None
 
     def __call__(self, parameters: dict[str, Any] | None = None) -> None:
-        params = parameters or {}
-        row = self.model(**self.values)
-        if "id" in params:
-            row.id = uuid.UUID(str(params["id"]))
+        row = None
+        if self.values is not None:
+            row = self.model(**self.values)
+            params = parameters or {}
+            if "id" in params:
+                row.id = uuid.UUID(str(params["id"]))
         asyncio.run(self._replace(row))
 
     async def _replace(self, row: Any) -> None:
@@ -213,31 +215,17 @@ class Seed:
         try:
             async with AsyncSession(engine) as session, session.begin():
                 await session.execute(delete(self.model))  # the state is this row alone: unique fields are free
-                session.add(row)
+                if row is not None:
+                    session.add(row)
         finally:
             await engine.dispose()
 
 
-class Clear:
+class Clear(Seed):
     """A provider state where no `model` row exists (before a create, so unique fields are free)."""
 
     def __init__(self, database_url: str, model: type[Any]) -> None:
-        self.database_url = database_url
-        self.model = model
-
-    def __call__(self, parameters: dict[str, Any] | None = None) -> None:
-        asyncio.run(self._clear())
-
-    async def _clear(self) -> None:
-        from sqlalchemy import delete
-        from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-
-        engine = create_async_engine(self.database_url)
-        try:
-            async with AsyncSession(engine) as session, session.begin():
-                await session.execute(delete(self.model))
-        finally:
-            await engine.dispose()
+        super().__init__(database_url, model, None)
 
 
 def seed(database_url: str, model: type[Any], payload: BaseModel, json_fields: Iterable[str] = ()) -> Seed:

@@ -7,13 +7,12 @@ Metric names follow the alert rules msgen generates:
 from __future__ import annotations
 
 import logging
-import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 REQUESTS = Counter("http_requests_total", "HTTP requests served.", ["method", "route", "status"])
 SERVER_ERRORS = Counter("http_server_errors_total", "HTTP requests answered with a 5xx.", ["method", "route", "status"])
@@ -38,48 +37,6 @@ def route_template(scope: Scope) -> str:
         if match == Match.FULL:
             return str(candidate.path)
     return "unmatched"
-
-
-class MetricsMiddleware:
-    """Counts and times every request, and writes one JSON access-log line for it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            elapsed = time.perf_counter() - start
-            method = scope["method"]
-            route = route_template(scope)
-            REQUESTS.labels(method, route, str(status)).inc()
-            if status >= 500:
-                SERVER_ERRORS.labels(method, route, str(status)).inc()
-            DURATION.labels(method, route).observe(elapsed)
-            if scope["path"] not in QUIET_PATHS:
-                access_log.info(
-                    "http.request",
-                    extra={
-                        "method": method,
-                        "path": scope["path"],
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                    },
-                )
 
 
 async def metrics_endpoint(_request: Request) -> Response:

@@ -34,8 +34,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from msgen_runtime.metrics import QUIET_PATHS
+
 _httpx_instrumented = False
-EXCLUDED_PATHS = frozenset({"/health/live", "/health/ready", "/metrics"})
+EXCLUDED_PATHS = QUIET_PATHS  # probes and scrapes: no spans
 
 
 def configure_tracing(
@@ -162,14 +164,6 @@ class ServerSpanMiddleware:
                 span.update_name(f"{scope['method']} {route}")
             otel_context.detach(token)
             span.end()
-
-
-def suppressed_unless_sampled(parent: otel_context.Context) -> otel_context.Context:
-    """`parent` with the instrumentations switched off when its span is valid but not sampled."""
-    span_context = trace.get_current_span(parent).get_span_context()
-    if span_context.is_valid and not span_context.trace_flags.sampled:
-        return otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, parent)
-    return parent
 
 
 def _instrument_httpx(provider: TracerProvider) -> None:

@@ -149,7 +149,7 @@ def render_service(system: m.System, service: m.Service, older: Mapping[str, str
     if older:  # older API versions served beside this one, from their frozen contracts
         from msgen.render.versions import render_older_versions
 
-        files.update(render_older_versions(system, service, contract, older)[0])
+        files.update(render_older_versions(system, service, contract, older))
     consumer_view = consumer_tests_view(system, service)
     if consumer_view is not None:
         files[f"{root}/tests/test_pact_consumer.py"] = _render(

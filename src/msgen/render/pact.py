@@ -12,6 +12,7 @@ replay them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from msgen import model as m
@@ -152,11 +153,20 @@ def _http(provider: m.Service, op: m.Operation) -> HttpExpectation | None:
     )
 
 
-_last: tuple[m.System, dict[str, list[tuple[m.Service, Expectations]]]] | None = None
+@dataclass(frozen=True)
+class Pair:
+    """A consumer's expectations of one provider, with the provider's operation behind each HTTP one."""
+
+    provider: m.Service
+    expected: Expectations
+    operations: tuple[m.Operation, ...]  # in the order of expected.http
 
 
-def expectations(system: m.System, consumer: m.Service) -> list[tuple[m.Service, Expectations]]:
-    """The consumer's expectations, one per provider it calls or reads events from, by provider name.
+_last: tuple[m.System, dict[str, list[Pair]]] | None = None
+
+
+def expectations(system: m.System, consumer: m.Service) -> list[Pair]:
+    """The consumer's expectations, one pair per provider it calls or reads events from, by provider name.
 
     Every service's test views ask for them, so they are worked out once per system (the last one
     rendered is kept, compared by identity).
@@ -167,14 +177,14 @@ def expectations(system: m.System, consumer: m.Service) -> list[tuple[m.Service,
     return _last[1][consumer.name]
 
 
-def _expectations(system: m.System, consumer: m.Service) -> list[tuple[m.Service, Expectations]]:
-    http: dict[str, list[HttpExpectation]] = {}
+def _expectations(system: m.System, consumer: m.Service) -> list[Pair]:
+    http: dict[str, list[tuple[m.Operation, HttpExpectation]]] = {}
     for call in consumer.calls:
         provider = system.service(call.service)
-        op = next(o for o in provider.operations if o.op_id == call.operation)
+        op = _operation(system, call)
         item = _http(provider, op)
         if item is not None:
-            http.setdefault(provider.name, []).append(item)
+            http.setdefault(provider.name, []).append((op, item))
     messages: dict[str, list[MessageExpectation]] = {}
     for name in consumer.consumes:
         event = system.event(name)
@@ -192,17 +202,14 @@ def _expectations(system: m.System, consumer: m.Service) -> list[tuple[m.Service
     pairs = []
     for name in sorted(set(http) | set(messages)):
         provider = system.service(name)
-        pairs.append(
-            (
-                provider,
-                Expectations(
-                    consumer=participant(consumer),
-                    provider=participant(provider),
-                    http=tuple(http.get(name, ())),
-                    messages=tuple(messages.get(name, ())),
-                ),
-            )
+        calls = http.get(name, [])
+        expected = Expectations(
+            consumer=participant(consumer),
+            provider=participant(provider),
+            http=tuple(item for _, item in calls),
+            messages=tuple(messages.get(name, ())),
         )
+        pairs.append(Pair(provider, expected, tuple(op for op, _ in calls)))
     return pairs
 
 
@@ -210,14 +217,13 @@ def render_pacts(system: m.System) -> dict[str, str]:
     """pacts/<consumer>-<provider>.json for every pair, as the consumers' tests write them."""
     files = {}
     for consumer in system.services:
-        for _, expected in expectations(system, consumer):
-            files[f"pacts/{expected.consumer}-{expected.provider}.json"] = pact_text(expected)
+        for pair in expectations(system, consumer):
+            files[f"pacts/{pair.expected.consumer}-{pair.expected.provider}.json"] = pact_text(pair.expected)
     return files
 
 
-def _client_call(provider: m.Service, item: HttpExpectation) -> dict[str, Any]:
-    """The consumer's real client making the request of `item`, and what its answer must say."""
-    op = next(o for o in provider.operations if item["description"].startswith(f"{o.op_id}:"))
+def _client_call(op: m.Operation, item: HttpExpectation) -> dict[str, Any]:
+    """The consumer's real client making the request of `item` to `op`, and what its answer must say."""
     args = [f'UUID("{EXAMPLE_UUID}")' for _ in op.path_params]
     if op.request and item["body"] is not None:
         args.append(f"{op.request}.model_validate({item['body']!r})")
@@ -235,22 +241,20 @@ def consumer_tests_view(system: m.System, consumer: m.Service) -> dict[str, Any]
     """Data for tests/test_pact_consumer.py, or None when the service expects nothing of anyone."""
     pairs: list[dict[str, Any]] = []
     event_consts: set[str] = set()
-    skipped = [
-        f"{call.service}.{call.operation}"
-        for call in consumer.calls
-        if _http(system.service(call.service), _operation(system, call)) is None
-    ]
-    for provider, expected in expectations(system, consumer):
-        calls = [_client_call(provider, item) for item in expected.http]
-        consts = [const(message["event"]) for message in expected.messages]
+    found = expectations(system, consumer)
+    covered = {(p.provider.name, op.op_id) for p in found for op in p.operations}
+    skipped = [f"{c.service}.{c.operation}" for c in consumer.calls if (c.service, c.operation) not in covered]
+    for pair in found:
+        calls = [_client_call(op, item) for op, item in zip(pair.operations, pair.expected.http, strict=True)]
+        consts = [const(message["event"]) for message in pair.expected.messages]
         event_consts.update(consts)
         pairs.append(
             {
-                "provider": provider.name,
-                "constant": provider.name.upper(),
-                "client_module": provider.name,
-                "client_class": f"{provider.title}Client",
-                "expectations": expected,
+                "provider": pair.provider.name,
+                "constant": pair.provider.name.upper(),
+                "client_module": pair.provider.name,
+                "client_class": f"{pair.provider.title}Client",
+                "expectations": pair.expected,
                 "calls": calls,
                 "events": consts,
             }
@@ -279,27 +283,23 @@ def provider_tests_view(system: m.System, provider: m.Service) -> dict[str, Any]
     states: dict[str, dict[str, Any]] = {}
     messages: dict[str, dict[str, Any]] = {}
     consumers: set[str] = set()
-    http = False
     for consumer in system.services:
-        for prov, expected in expectations(system, consumer):
-            if prov.name != provider.name:
+        for pair in expectations(system, consumer):
+            if pair.provider.name != provider.name:
                 continue
             consumers.add(consumer.name)
-            http = http or bool(expected.http)
-            for item in expected.http:
-                if not item["state"] or item["state"] in states:
+            for op, item in zip(pair.operations, pair.expected.http, strict=True):
+                if item["state"] is None or item["state"] in states or op.entity is None:
                     continue
-                name = item["state"]
-                empty = name.startswith("no ")
-                entity = provider.entity(name.removeprefix("no ").removeprefix("a ").removesuffix(" exists"))
-                states[name] = {
+                entity = provider.entity(op.entity)
+                states[item["state"]] = {
                     "model": entity.name,
-                    "empty": empty,
+                    "empty": op.action == "create",  # "no X exists": the table is emptied
                     "create": f"{entity.name}Create",
                     "values": repr(full_example(entity, provider)),
                     "json_fields": repr(json_fields(entity)),
                 }
-            for message in expected.messages:
+            for message in pair.expected.messages:
                 event = system.event(message["event"])
                 messages[message["description"]] = {"const": const(event.name), "example": repr(event_body(event))}
     if not consumers:
@@ -309,7 +309,7 @@ def provider_tests_view(system: m.System, provider: m.Service) -> dict[str, Any]
         "messages": dict(sorted(messages.items())),
         "consumers": sorted(consumers),
         "consumer_names": sorted(system.service(name).kebab for name in consumers),
-        "http": http,
+        "http": bool(states),  # every HTTP interaction names a state
         "messaging": uses_messaging(provider),
         "models": sorted({s["model"] for s in states.values()}),
         "creates": sorted({s["create"] for s in states.values() if not s["empty"]}),

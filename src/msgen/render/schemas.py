@@ -36,6 +36,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -171,42 +172,16 @@ class _Copy:
         return out
 
 
-def generator_input(contract: Mapping[str, Any], roots: Iterable[str] | None = None) -> dict[str, Any]:
-    """The document handed to datamodel-code-generator: the contract's schemas (or those `roots` reach), adapted."""
+def generator_input(contract: Mapping[str, Any]) -> dict[str, Any]:
+    """The document handed to datamodel-code-generator: the contract's schemas, adapted."""
     schemas: Mapping[str, Any] = (contract.get("components") or {}).get("schemas") or {}
     names = [name for name in schemas if name != "Problem"]
-    if roots is not None:
-        names = [name for name in names if name in reachable(schemas, roots)]
     return {
         "openapi": contract.get("openapi", "3.1.0"),
         "info": {"title": "models", "version": "1"},
         "paths": {},
         "components": {"schemas": _Copy(schemas).build(names)},
     }
-
-
-def reachable(schemas: Mapping[str, Any], roots: Iterable[str]) -> set[str]:
-    """The schemas `roots` name, directly or through $refs."""
-    todo, found = [r for r in roots if r in schemas], set()
-    while todo:
-        name = todo.pop()
-        if name in found:
-            continue
-        found.add(name)
-        todo.extend(ref for ref in _refs(schemas[name]) if ref in schemas and ref not in found)
-    return found
-
-
-def _refs(node: Any) -> Iterable[str]:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            yield ref.rsplit("/", 1)[-1]
-        for value in node.values():
-            yield from _refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _refs(item)
 
 
 def non_nullable(contract: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -310,11 +285,6 @@ def _add_import(code: str, line: str) -> str:
     return "".join([*lines[:at], "\n" + line + "\n", *lines[at:]])
 
 
-def generate_models(contract: Mapping[str, Any], header: str, roots: Iterable[str] | None = None) -> str:
-    """The models of `contract` (or of the schemas `roots` reach), as Python source, unformatted."""
-    return _generate(generator_input(contract, roots), header, non_nullable(contract))
-
-
 def _generate(document: dict[str, Any], header: str, patches: Mapping[str, list[str]]) -> str:
     """One datamodel-code-generator call, in process, and the post-step."""
     if not document["components"]["schemas"]:
@@ -347,8 +317,8 @@ def classes(code: str) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
     return imports, sources, uses
 
 
-def client_models(provider_models: str, roots: Iterable[str], base: str = "ClientModel") -> tuple[list[str], str]:
-    """The provider's generated models that `roots` need, re-based on `base`: (import lines, class sources)."""
+def client_models(provider_models: str, roots: Iterable[str]) -> tuple[list[str], str]:
+    """The provider's generated models that `roots` need, re-based on ClientModel: (import lines, class sources)."""
     imports, sources, uses = classes(provider_models)
     wanted: set[str] = set()
     todo = [r for r in roots if r in sources]
@@ -362,7 +332,10 @@ def client_models(provider_models: str, roots: Iterable[str], base: str = "Clien
         if name not in wanted:
             continue
         source = re.sub(
-            rf"^class {name}\((RequestModel|PatchModel|ResponseModel)\):", f"class {name}({base}):", source, count=1
+            rf"^class {name}\((RequestModel|PatchModel|ResponseModel)\):",
+            f"class {name}(ClientModel):",
+            source,
+            count=1,
         )
         source = re.sub(r"\n    non_nullable: ClassVar\[frozenset\[str\]\] = frozenset\(\{[^}]*\}\)\n", "\n", source)
         out.append(source)
@@ -392,9 +365,9 @@ def service_models(system: Any, service: Any, contract: Mapping[str, Any] | None
     return cached_models(contract, header)
 
 
-def cached_models(contract: Mapping[str, Any], header: str, roots: Iterable[str] | None = None) -> str:
-    """generate_models, once per distinct input in this process (regen renders two specs that mostly agree)."""
-    document = generator_input(contract, roots)
+def cached_models(contract: Mapping[str, Any], header: str) -> str:
+    """The models of `contract`, once per distinct input in this process (regen renders two specs that mostly agree)."""
+    document = generator_input(contract)
     key = _memo_key(document, header)
     if key not in _MEMO:
         if len(_MEMO) > 1024:
@@ -416,14 +389,18 @@ def _disk_cache(key: str) -> Path | None:
     """
     if os.environ.get("MSGEN_NO_CACHE"):
         return None
-    from importlib.metadata import version
-
-    digest = hashlib.sha256()
-    digest.update(Path(__file__).read_bytes())
-    digest.update(version("datamodel-code-generator").encode())
+    digest = hashlib.sha256(_generator_fingerprint())
     digest.update(key.encode())
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "msgen" / "models" / f"{digest.hexdigest()}.py"
+
+
+@cache
+def _generator_fingerprint() -> bytes:
+    """This module's code and the generator's version: read once per process (metadata lookups are slow)."""
+    from importlib.metadata import version
+
+    return Path(__file__).read_bytes() + version("datamodel-code-generator").encode()
 
 
 def _store(path: Path | None, code: str) -> None:

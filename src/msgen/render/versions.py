@@ -99,11 +99,10 @@ def _ops(doc: Any) -> list[tuple[str, str, dict[str, Any]]]:
 
 def render_older_versions(
     system: m.System, service: m.Service, contract: dict[str, Any], frozen: Mapping[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    """The files of each older version `frozen` holds for `service`, and the routers main.py includes."""
+) -> dict[str, str]:
+    """The files of each older version `frozen` holds for `service`."""
     pkg_dir = f"services/{service.name}/{service.package}"
     files: dict[str, str] = {}
-    routers: list[str] = []
     current_ops = {(method, path): op for method, path, op in _ops(contract)}
     if frozen:
         files[f"{pkg_dir}/adapters/__init__.py"] = '"""Adapters between older API versions and the current one."""\n'
@@ -119,8 +118,7 @@ def render_older_versions(
         routes, adapters = _routes_and_adapters(system, service, version, doc, contract, current_ops)
         files[f"{pkg_dir}/api/routes_{version}.py"] = routes
         files[f"{pkg_dir}/adapters/{version}.py"] = adapters
-        routers.append(version)
-    return files, routers
+    return files
 
 
 def _routes_and_adapters(

@@ -12,21 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from msgen_runtime.app import CORRELATION_HEADER, valid_correlation_id
 from msgen_runtime.gateway.auth import AuthError, KeySource, LocalJwks, Principal, RemoteJwks, TokenVerifier
 from msgen_runtime.gateway.devtokens import JWKS_FILE, ensure_keys
 from msgen_runtime.gateway.proxy import HOP_BY_HOP, Upstream, relay
@@ -35,7 +33,8 @@ from msgen_runtime.gateway.routing import Route, RouteTable
 from msgen_runtime.gateway.settings import GatewaySettings
 from msgen_runtime.health import health_router
 from msgen_runtime.logs import configure_logging
-from msgen_runtime.metrics import MetricsMiddleware, metrics_endpoint
+from msgen_runtime.metrics import metrics_endpoint
+from msgen_runtime.middleware import CORRELATION_HEADER, ServiceMiddleware
 from msgen_runtime.problems import Problem, install_problem_handlers, problem_response
 from msgen_runtime.tracing import configure_tracing
 
@@ -210,13 +209,7 @@ def create_gateway_app(
         expose_headers=EXPOSED_HEADERS,
         max_age=600,
     )
-    app.add_middleware(MetricsMiddleware)
-    app.add_middleware(
-        CorrelationIdMiddleware,
-        header_name=CORRELATION_HEADER,
-        generator=lambda: str(uuid.uuid4()),
-        validator=valid_correlation_id,
-    )
+    app.add_middleware(ServiceMiddleware)  # correlation id, RED metrics and the access log, as in the services
     checks = {name: readiness.check(name) for name in upstreams} if settings.ready_checks_upstreams else {}
     app.include_router(health_router(checks))
     app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
@@ -235,8 +228,7 @@ def create_gateway_app(
                 return problem_response(problem, request)
             return problem_response(Problem(404, "Not Found", "no such route"), request)
         route = matched.route
-        request.scope["route"] = route  # the metrics' route label: the template, never the raw path
-        trace.get_current_span().set_attribute("http.route", route.path)
+        request.scope["route"] = route  # the metrics' and the span's route: the template, never the raw path
 
         principal: Principal | None = None
         token, auth_error = _bearer(request)
