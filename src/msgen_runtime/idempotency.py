@@ -19,7 +19,7 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -73,7 +73,7 @@ class Idempotency:
     model: type[IdempotencyKeyMixin]
     ttl: timedelta
     lease: timedelta = timedelta(seconds=30)
-    _stamp: datetime | None = None  # when this attempt claimed the key: its fence
+    _stamp: datetime | None = field(default=None, init=False, repr=False)  # when this attempt claimed the key
 
     async def run(
         self,
