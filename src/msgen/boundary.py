@@ -92,7 +92,13 @@ class ProjectTree:
     def _parent(self, rel: str, *, create: bool = False) -> Iterator[int | None]:
         """A descriptor of the folder that holds `rel`'s last part; None when a folder on the way is missing."""
         parts = rel.split("/")
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            if create:
+                raise MsgenError(f"{self.root} is not a folder: nothing can be written into it") from None
+            yield None  # no project there: every file of it is absent
+            return
         try:
             for i, name in enumerate(parts[:-1]):
                 try:
