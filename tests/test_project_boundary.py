@@ -146,6 +146,14 @@ def test_a_manifest_entry_leaving_the_project_is_refused(project: Path) -> None:
         r.plan(project)
 
 
+@pytest.mark.parametrize("name", [MANIFEST, BASELINE])
+def test_json_nested_beyond_the_stack_is_a_damaged_project(project: Path, name: str) -> None:
+    (project / name).write_text("[" * 200_000 + "]" * 200_000)
+    done = msgen("diff", str(project))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "is damaged (nested too deeply)" in one_error_line(done.stderr)
+
+
 # -- symbolic links in the project -------------------------------------------------------
 
 

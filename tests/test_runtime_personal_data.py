@@ -51,6 +51,7 @@ def test_emails_in_extra_fields_and_arguments_are_masked_by_default(capsys: pyte
 def test_the_setting_turns_masking_off_for_local_debugging(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("LOG_PERSONAL_DATA", raising=False)
     assert ServiceSettings().log_personal_data is False
     monkeypatch.setenv("LOG_PERSONAL_DATA", "true")
     settings = ServiceSettings()

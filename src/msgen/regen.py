@@ -126,11 +126,12 @@ def read_project(root: Path) -> Project:
         if raw_baseline is None:
             raise ProjectError(f"{root}/{BASELINE} is missing: regenerate with msgen new --force")
         baseline = json.loads(raw_baseline)
-    except (OSError, ValueError) as exc:
-        raise ProjectError(f"{root}/{META_DIR} is damaged ({exc}): regenerate with msgen new --force") from None
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested beyond Python's stack
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ProjectError(f"{root}/{META_DIR} is damaged ({reason}): regenerate with msgen new --force") from None
     try:
         generator = json.loads(tree.read_bytes(GENERATOR, limit=MAX_METADATA_BYTES) or b"{}")
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         generator = {}  # made before msgen recorded it: render in full
     if not isinstance(manifest, dict):
         raise ProjectError(f"{root}/{MANIFEST} is not a manifest msgen wrote")
