@@ -332,7 +332,7 @@ def _user_revisions(root: Path, versions: str) -> dict[str, str]:
     tree = ProjectTree(root)
     found: dict[str, str] = {}
     for name in tree.file_names(versions.rstrip("/")):
-        if name.endswith(".py") and not name.startswith("."):
+        if name.endswith(".py"):
             path = versions + checked(name, versions)
             data = tree.read_bytes(path)
             if data is not None:
