@@ -226,6 +226,21 @@ def test_a_linked_revision_of_the_user_is_refused(project: Path, outside: Path) 
         r.plan(project)
 
 
+def test_links_msgen_does_not_need_are_left_alone(project: Path, outside: Path, tmp_path: Path) -> None:
+    """The project's folder may be a link (the user named it); a link the user added elsewhere is not msgen's."""
+    (outside / "notes.md").write_text(SECRET)
+    (project / "notes").symlink_to(outside, target_is_directory=True)
+    (project / "services" / "docs").symlink_to(outside, target_is_directory=True)
+    edit_spec(project, LEVEL_BEFORE, LEVEL_AFTER)
+    via_link = tmp_path / "project-link"
+    via_link.symlink_to(project, target_is_directory=True)
+    done = r.regen(via_link, force=True)
+    assert STOCK_MODELS in {c.path for c in done.writes}
+    assert "note: Mapped" in (project / STOCK_MODELS).read_text()
+    assert [p.name for p in outside.iterdir()] == ["notes.md"] and (outside / "notes.md").read_text() == SECRET
+    assert r.plan(project).is_noop
+
+
 def test_new_force_over_a_project_does_not_write_through_a_link(small: Generated, project: Path, outside: Path) -> None:
     target = link_folder_outside(project, outside, STOCK)
     before = tree(target)
