@@ -21,6 +21,7 @@ from msgen import regen as r
 from msgen.boundary import BoundaryError, ProjectTree, checked
 from msgen.generate import Generated, generate
 from msgen.writer import BASELINE, GENERATOR, MANIFEST, write_project
+from tests.conftest import ROOT
 from tests.regen_support import SMALL_SPEC, edit_spec, msgen, tree
 
 STOCK = "services/stock"
@@ -214,6 +215,19 @@ def test_a_linked_project_spec_is_refused_by_add_service(project: Path, outside:
         add_service(project, "review", force=True)
     assert spec.read_text() == text
     assert not (project / "services" / "review").exists()
+
+
+def test_a_template_service_is_not_moved_through_a_linked_folder(project: Path, outside: Path) -> None:
+    from msgen.add_service import add_service
+    from msgen.service_template import TemplateOptions
+
+    target = link_folder_outside(project, outside, "services")
+    before, spec = tree(target), (project / "msgen.yaml").read_text()
+    template = TemplateOptions(path=ROOT / "tests" / "fixtures" / "templates" / "copier-service")
+    with pytest.raises(BoundaryError, match=r"^services is a symbolic link, on the way to 'services/search':"):
+        add_service(project, "search", template=template, force=True)
+    assert tree(target) == before and not (target / "search").exists()
+    assert (project / "msgen.yaml").read_text() == spec
 
 
 def test_a_linked_revision_of_the_user_is_refused(project: Path, outside: Path) -> None:

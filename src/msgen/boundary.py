@@ -126,6 +126,7 @@ class ProjectTree:
 
     def _refusal(self, fd: int, name: str, rel: str, prefix: list[str], exc: OSError) -> MsgenError:
         where = "/".join(prefix)
+        rel = rel.removesuffix("/.")  # a folder's own path, as check_folder and file_names walk it
         try:
             mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
         except OSError:
