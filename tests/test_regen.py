@@ -328,11 +328,11 @@ def test_an_interrupted_regen_is_finished_by_the_next_one(tmp_path: Path, monkey
     real = os.replace
     moved = {"n": 0}
 
-    def crash_after_three(src: os.PathLike[str] | str, dst: os.PathLike[str] | str) -> None:
+    def crash_after_three(src: os.PathLike[str] | str, dst: os.PathLike[str] | str, **at: int | None) -> None:
         moved["n"] += 1
         if moved["n"] > 3:
             raise OSError(28, "No space left on device")
-        real(src, dst)
+        real(src, dst, **at)  # regen moves files into folders it opened (dst_dir_fd)
 
     monkeypatch.setattr(os, "replace", crash_after_three)
     with pytest.raises(OSError):

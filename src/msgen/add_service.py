@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from msgen.boundary import ProjectTree
 from msgen.errors import MsgenError
 from msgen.names import pascal
 
@@ -155,6 +156,8 @@ def add_service(
 
     root = root.resolve()
     source = spec.resolve() if spec is not None else root / SPEC_FILE
+    if spec is None:
+        ProjectTree(root).read_bytes(SPEC_FILE)  # the project's own spec: a link or a special file is refused
     _, text = read_spec_text(source)
     if template is not None:
         from msgen.service_template import add_templated_service

@@ -186,6 +186,7 @@ def add_templated_service(
     again if writing the rest fails.
     """
     from msgen.add_service import AddServiceError, add_service_text
+    from msgen.boundary import ProjectTree
     from msgen.loader import load_spec_text
     from msgen.regen import SPEC_FILE, apply, check_clean, plan
     from msgen.resolve import check_template_sources, resolve
@@ -198,6 +199,7 @@ def add_templated_service(
     engine = options.engine or detect_engine(folder)
     assert engine is not None
     target = root / "services" / name
+    ProjectTree(root).check_folder(f"services/{name}")  # the output moves there: never through a link
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise AddServiceError(f"{target} already exists: the template's output would mix with it")
     base = spec.parent

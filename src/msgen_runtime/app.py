@@ -45,7 +45,7 @@ def create_service_app(
     span_exporter: SpanExporter | None = None,
     messaging: MessagingConfig | None = None,
 ) -> FastAPI:
-    configure_logging(settings.service_name, settings.log_level)
+    configure_logging(settings.service_name, settings.log_level, mask_personal_data=not settings.log_personal_data)
     database = Database(settings.database_url, echo=settings.database_echo, pool_size=settings.database_pool_size)
     mail.configure(
         mail.MailSettings(

@@ -1,7 +1,10 @@
 """Structured JSON logs: one object a line, with the service, correlation id and trace id.
 
 Every record passes a redaction filter first, so a token, password or
-Authorization header never reaches the output, whatever the code logs.
+Authorization header never reaches the output, whatever the code logs. Then,
+unless a developer turns it off for local debugging (``LOG_PERSONAL_DATA=true``),
+the email addresses in a record's extra fields and arguments are masked
+(``j***@example.com``): logs are kept and shipped far more widely than the data.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -24,6 +28,31 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 # Not repeated as extra fields: the standard attributes and the ones the formatter names itself.
 _SKIPPED = frozenset(_STANDARD | {"taskName", "service", "correlation_id", "trace_id"})
+# An email address; the look-behind starts a match only where a run of address characters starts, so a
+# long string without '@' is scanned once (linear), not once per position.
+_EMAIL = re.compile(r"(?<![\w.%+-])([\w.%+-])[\w.%+-]*@((?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]+)")
+_masking = True  # configure_logging(mask_personal_data=False) turns it off, for local debugging only
+
+
+def mask_email(address: str) -> str:
+    """`john.doe@example.com` -> `j***@example.com`: enough to tell two recipients apart, not to write to one."""
+    return _EMAIL.sub(r"\1***@\2", address)
+
+
+def mask_personal(value: Any) -> Any:
+    """A copy of `value` with every email address in its strings masked (in mappings, lists and tuples too)."""
+    if isinstance(value, str):
+        return mask_email(value) if "@" in value else value
+    if isinstance(value, Mapping):
+        return {k: mask_personal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_personal(v) for v in value]
+    return value
+
+
+def personal(value: str) -> str:
+    """`value` as a log line may show it: masked, unless masking was turned off."""
+    return mask_email(value) if _masking and "@" in value else value
 
 
 @functools.lru_cache(maxsize=4096)
@@ -65,6 +94,25 @@ class ContextFilter(logging.Filter):
                 setattr(record, key, REDACTED)
             elif type(value) not in _SCALARS and isinstance(value, Mapping | list | tuple):
                 setattr(record, key, redact(value))
+        return True
+
+
+class PersonalDataFilter(logging.Filter):
+    """Masks email addresses in a record's extra fields and in its arguments (not in the message's constant text)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in list(record.__dict__.items()):
+            if key in _STANDARD or (type(value) in _SCALARS and not isinstance(value, str)):
+                continue
+            masked = mask_personal(value)
+            if masked != value:
+                setattr(record, key, masked)
+        if isinstance(record.msg, dict):
+            record.msg = mask_personal(record.msg)
+        if isinstance(record.args, Mapping):
+            record.args = mask_personal(record.args)
+        elif record.args:
+            record.args = tuple(mask_personal(arg) for arg in record.args)
         return True
 
 
@@ -122,11 +170,18 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send every log record of the process, uvicorn's included, to stdout as JSON."""
+def configure_logging(service: str, level: str = "INFO", *, mask_personal_data: bool = True) -> None:
+    """Send every log record of the process, uvicorn's included, to stdout as JSON.
+
+    Email addresses are masked unless `mask_personal_data` is False (``LOG_PERSONAL_DATA=true``, local debugging).
+    """
+    global _masking
+    _masking = mask_personal_data
     handler = StdoutHandler()
     handler.setFormatter(ServiceJsonFormatter())
     handler.addFilter(ContextFilter(service))
+    if mask_personal_data:
+        handler.addFilter(PersonalDataFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -8,6 +8,8 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
+from msgen_runtime.logs import personal
+
 _log = logging.getLogger("msgen.mail")
 
 
@@ -33,7 +35,10 @@ def configure(settings: MailSettings) -> None:
 async def send(to: str, subject: str, body: str) -> bool:
     """Send one message; without SMTP_HOST it is only logged (local runs without a mail server)."""
     if not _settings.host:
-        _log.info("email.not_sent", extra={"to": to, "subject": subject, "why": "SMTP_HOST is not set"})
+        # The recipient is personal data: masked (j***@example.com) unless LOG_PERSONAL_DATA=true.
+        _log.info(
+            "email.not_sent", extra={"to": personal(to), "subject": personal(subject), "why": "SMTP_HOST is not set"}
+        )
         return False
     message = EmailMessage()
     message["From"] = _settings.sender
@@ -49,5 +54,5 @@ async def send(to: str, subject: str, body: str) -> bool:
         start_tls=_settings.starttls,
         timeout=_settings.timeout,
     )
-    _log.info("email.sent", extra={"to": to, "subject": subject})
+    _log.info("email.sent", extra={"to": personal(to), "subject": personal(subject)})
     return True

@@ -23,6 +23,9 @@ class ServiceSettings(BaseSettings):
         None, description="Prefix of this service's cache keys (default msgen:<service>)."
     )
     log_level: str = "INFO"
+    log_personal_data: bool = Field(
+        False, description="Log email addresses as they are (local debugging only); masked (j***@example.com) when off."
+    )
     trace_sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
     idempotency_ttl_seconds: int = Field(86_400, ge=1)
     idempotency_purge_seconds: float = Field(600.0, gt=0)
