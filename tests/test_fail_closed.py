@@ -300,3 +300,16 @@ async def test_docs_are_served_in_dev_mode_only(tmp_path: Path, dev_mode: bool) 
 def test_a_short_internal_secret_is_refused() -> None:
     with pytest.raises(InsecureConfiguration, match="at least 32"):
         InternalAuth("short", issuer="gateway")
+
+
+def test_a_local_run_is_dev_mode_with_the_projects_admin_token_and_this_runs_secret(
+    project: Path, tmp_path: Path
+) -> None:
+    from msgen.localrun import Options, plan
+
+    specs = plan(project, Options(workdir=tmp_path, broker_url="nats://127.0.0.1:1", internal_auth_secret=SECRET))
+    by_name = {spec.name: spec.env for spec in specs}
+    for name in ("user", "order", "gateway"):
+        assert by_name[name]["MSGEN_DEV_MODE"] == "1" and by_name[name]["INTERNAL_AUTH_SECRET"] == SECRET
+    assert by_name["order"]["ADMIN_TOKEN"] == local_admin_token(project)
+    assert "ADMIN_TOKEN" not in by_name["gateway"]
