@@ -191,6 +191,7 @@ def create_gateway_app(
 ) -> FastAPI:
     """The gateway for `routes`; upstream URLs come from `settings.<name>_url` (`transports` for tests)."""
     configure_logging(settings.service_name, settings.log_level)
+    signer = check_secure(settings)  # before anything is opened: an insecure gateway does not start
     table = RouteTable(routes)
     transports = transports or {}
     upstreams = {
@@ -205,7 +206,6 @@ def create_gateway_app(
         )
         for name in table.upstreams()
     }
-    signer = check_secure(settings)
     verifier = build_verifier(settings)
     if verifier is None:
         _log.warning("gateway.authentication_disabled", extra={"reason": "MSGEN_DEV_MODE=1 and no issuer"})
