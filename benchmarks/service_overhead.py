@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,9 @@ import threading
 from pathlib import Path
 
 import httpx
+
+from msgen_runtime.callers import HEADER as CREDENTIAL_HEADER
+from msgen_runtime.callers import InternalAuth
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import HEADER, Server, free_port, require_wrk, run_wrk
@@ -66,8 +70,14 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
+        secret = secrets.token_urlsafe(32)
+        # production settings: every call carries the gateway's credential, which the service verifies
+        credential = {
+            CREDENTIAL_HEADER: InternalAuth(secret, issuer="gateway", ttl=args.seconds * 3 + 120).mint("bench")
+        }
         generated_env = {
             **env,
+            "INTERNAL_AUTH_SECRET": secret,
             "TRACE_SAMPLE_RATIO": "0.01",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_port}",
         }
@@ -82,10 +92,16 @@ def main() -> None:
                 env={**generated_env, **extra},
                 ready_url=f"{base}/health/ready",
             ):
-                created = httpx.post(f"{base}/v1/products", json={"sku": f"B-{port}", "name": "Bench", "price": "9.99"})
+                created = httpx.post(
+                    f"{base}/v1/products",
+                    json={"sku": f"B-{port}", "name": "Bench", "price": "9.99"},
+                    headers=credential,
+                )
                 url = f"{base}/v1/products/{created.json()['id']}"
-                run_wrk("warm-up", url, seconds=2, connections=args.connections)
-                results.append(run_wrk(name, url, seconds=args.seconds, connections=args.connections))
+                run_wrk("warm-up", url, seconds=2, connections=args.connections, headers=credential)
+                results.append(
+                    run_wrk(name, url, seconds=args.seconds, connections=args.connections, headers=credential)
+                )
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         with Server(

@@ -93,7 +93,7 @@ def catalog(tmp_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         upgrade("catalog_service", url)
         main = importlib.import_module("catalog_service.main")
         settings = importlib.import_module("catalog_service.settings")
-        app = main.create_app(settings.Settings(database_url=url))
+        app = main.create_app(settings.Settings(database_url=url, dev_mode=True))
         contract = yaml.safe_load((root / "contracts/openapi/catalog.v1.yaml").read_text())
         with serve_app(app) as base:
             yield base, contract

@@ -206,7 +206,7 @@ def _served_openapi(service_dir: Path, service: str) -> dict:  # type: ignore[ty
     try:
         module = importlib.import_module(f"{service}_service.main")
         settings = importlib.import_module(f"{service}_service.settings")
-        app = module.create_app(settings.Settings(database_url="sqlite+aiosqlite:///:memory:"))
+        app = module.create_app(settings.Settings(database_url="sqlite+aiosqlite:///:memory:", dev_mode=True))
         with serve_app(app) as url:
             answer = httpx.get(f"{url}/openapi.json", timeout=10)
         assert answer.status_code == 200

@@ -235,6 +235,30 @@ def test_each_service_has_hpa_pdb_probes_and_a_hardened_pod(
     assert (order["minReplicas"], order["maxReplicas"]) == (3, 15)
 
 
+def test_the_prod_overlay_requires_the_secrets_that_keep_the_system_closed(
+    built: dict[tuple[str, str], Path], shop: Generated
+) -> None:
+    """Every service and the gateway take INTERNAL_AUTH_SECRET, and messaging services ADMIN_TOKEN, from
+    Secrets the pods wait for (never optional, never a value); nothing turns dev mode on."""
+    deployments = {
+        d["metadata"]["name"]: d
+        for d in _docs(built[("shop", "prod")])
+        if d["kind"] in ("Deployment", "Rollout") and d["spec"].get("template")
+    }
+    messaging = {s.kebab for s in shop.system.services if s.publishes or s.consumes}
+    for app in [*(s.kebab for s in shop.system.services), "gateway"]:
+        container = deployments[app]["spec"]["template"]["spec"]["containers"][0]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container.get("env", []) if "valueFrom" in e}
+        assert refs["INTERNAL_AUTH_SECRET"] == {"name": "shop-internal-auth", "key": "secret"}, app
+        if app in messaging:
+            assert refs["ADMIN_TOKEN"] == {"name": f"{app}-admin", "key": "token"}, app
+        assert all("optional" not in ref for ref in refs.values()), app
+    for path in built.values():
+        for doc in _docs(path):
+            if doc["kind"] == "ConfigMap":
+                assert not {"MSGEN_DEV_MODE", "DEV_ISSUER_ENABLED", "INTERNAL_AUTH_SECRET"} & set(doc.get("data", {}))
+
+
 def test_network_policies_allow_only_the_flows_of_the_spec(built: dict[tuple[str, str], Path], shop: Generated) -> None:
     policies = {
         d["metadata"]["name"]: d["spec"] for d in _docs(built[("shop", "prod")]) if d["kind"] == "NetworkPolicy"
@@ -336,6 +360,9 @@ def test_compose_runs_every_piece_from_the_project(shop_dir: Path) -> None:
     assert {"nats", "redis", "jaeger", "prometheus", "grafana"} <= set(services)
     assert services["gateway"]["profiles"] == ["gateway"]
     assert services["order"]["environment"]["PRODUCT_URL"] == "http://product:8000"
+    # a developer's machine: dev mode, and the checks of production when the secret is exported
+    assert services["order"]["environment"]["MSGEN_DEV_MODE"] == "1"
+    assert services["order"]["environment"]["INTERNAL_AUTH_SECRET"] == "${INTERNAL_AUTH_SECRET:-}"
     for volume in services["prometheus"]["volumes"] + services["grafana"]["volumes"]:
         assert (shop_dir / "deploy" / volume.split(":")[0]).exists(), volume
 

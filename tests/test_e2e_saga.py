@@ -137,6 +137,10 @@ class Shop:
     def orders(self) -> str:
         return self.system.url("order")
 
+    def admin(self, service: str) -> dict[str, str]:
+        """The admin token msgen up gives the services (the project's own, made on first use)."""
+        return {"Authorization": f"Bearer {self.system.specs[service].env['ADMIN_TOKEN']}"}
+
 
 @pytest.fixture(scope="module")
 def shop_running(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
@@ -273,7 +277,7 @@ def test_refused_stock_refunds_the_payment_then_cancels(shop_running: Shop) -> N
 def _no_dead_letters(shop: Shop) -> None:
     for service in ("inventory", "notification", "order", "payment"):
         assert rows(shop, service, "SELECT count(*) FROM dead_letters") == [(0,)], service
-        assert httpx.get(f"{shop.system.url(service)}/admin/dead-letters").json() == []
+        assert httpx.get(f"{shop.system.url(service)}/admin/dead-letters", headers=shop.admin(service)).json() == []
 
 
 def test_two_hundred_orders_survive_kill_9_of_order_and_payment(shop_running: Shop) -> None:
@@ -354,13 +358,14 @@ def test_a_poison_message_is_dead_lettered_listed_and_the_flow_goes_on(shop_runn
     asyncio.run(poison())
     inventory = shop_running.system.url("inventory")
     for _ in range(100):
-        letters = httpx.get(f"{inventory}/admin/dead-letters").json()
+        letters = httpx.get(f"{inventory}/admin/dead-letters", headers=shop_running.admin("inventory")).json()
         if letters:
             break
         asyncio.run(asyncio.sleep(0.1))
     assert [letter["message_id"] for letter in letters] == ["poison-e2e"]
     listed = subprocess.run(
-        [sys.executable, "-m", "msgen", "dlq", inventory],
+        [sys.executable, "-m", "msgen", "dlq", inventory],  # the token: the one msgen up made in the project
+        cwd=shop_running.system.specs["inventory"].cwd.parents[1],
         capture_output=True,
         text=True,
         check=False,
@@ -368,7 +373,11 @@ def test_a_poison_message_is_dead_lettered_listed_and_the_flow_goes_on(shop_runn
     )
     assert listed.returncode == 0 and "poison-e2e" not in listed.stderr and "order.created" in listed.stdout
     replayed = subprocess.run(
-        [sys.executable, "-m", "msgen", "dlq", inventory, "--replay-all"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "msgen", "dlq", inventory, "--replay-all"],
+        cwd=shop_running.system.specs["inventory"].cwd.parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert replayed.returncode == 1 and "dead-lettered" in replayed.stdout  # still poison: back to the dead letters
 

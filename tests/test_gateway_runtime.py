@@ -93,6 +93,7 @@ def start(upstream: FakeUpstream, dev: DevIssuer) -> Callable[..., AbstractConte
             "breaker_recovery_seconds": 0.5,
             "ready_cache_seconds": 0,
             "realm": "test",
+            "internal_auth_secret": "gateway-runtime-test-secret-0123456789abcdef",
             **overrides,
         }
         with serve_app(create_gateway_app(Settings(**values), ROUTES)) as url, httpx.Client(base_url=url) as http:
@@ -490,10 +491,10 @@ def test_refusals_are_problems_with_www_authenticate_and_rate_limit_headers(
         assert http.get("/v1/orders", headers=bearer(dev.mint(["orders:read"], sub="fresh"))).status_code == 200
 
 
-def test_a_gateway_without_issuers_lets_every_route_through(
+def test_a_gateway_without_issuers_in_dev_mode_lets_every_route_through(
     start: Callable[..., AbstractContextManager[httpx.Client]],
 ) -> None:
-    with start(oidc_issuer=None, dev_issuer_enabled=False) as http:
+    with start(oidc_issuer=None, dev_issuer_enabled=False, dev_mode=True) as http:
         assert http.get("/v1/orders").status_code == 200
 
 

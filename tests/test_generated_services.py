@@ -17,6 +17,8 @@ from ruff.__main__ import find_ruff_bin
 from msgen.generate import Generated
 
 SERVICES = ["user", "product", "inventory", "order", "payment", "notification"]
+# The key the gateway and product-service share here: the service answers only calls made with it.
+INTERNAL_AUTH_SECRET = "generated-services-test-secret-0123456789"
 
 
 def _run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, timeout: int = 300) -> str:
@@ -83,7 +85,11 @@ def _free_port() -> int:
 def product_server(shop_dir: Path, tmp_path: Path) -> Iterator[str]:
     """product-service under a real uvicorn process, on a migrated SQLite file."""
     cwd = shop_dir / "services" / "product"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'product.db'}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'product.db'}",
+        "INTERNAL_AUTH_SECRET": INTERNAL_AUTH_SECRET,
+    }
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=env, check=True, timeout=60)
     port = _free_port()
     proc = subprocess.Popen(
@@ -116,19 +122,24 @@ def product_server(shop_dir: Path, tmp_path: Path) -> Iterator[str]:
 
 
 def test_product_service_serves_crud_under_uvicorn(product_server: str) -> None:
+    from msgen_runtime.callers import HEADER, InternalAuth
+
     body = {"sku": "SKU-1", "name": "Teapot", "price": "19.90"}
-    created = httpx.post(f"{product_server}/v1/products", json=body)
-    assert created.status_code == 201, created.text
-    product = created.json()
-    assert product["currency"] == "EUR" and product["price"] == "19.90"
-    fetched = httpx.get(f"{product_server}/v1/products/{product['id']}")
-    assert fetched.json() == product
-    listed = httpx.get(f"{product_server}/v1/products").json()
-    assert [p["id"] for p in listed["items"]] == [product["id"]]
-    bad = httpx.post(f"{product_server}/v1/products", json={**body, "price": "-1"})
-    assert bad.status_code == 422
-    assert bad.headers["content-type"] == "application/problem+json"
-    assert httpx.delete(f"{product_server}/v1/products/{product['id']}").status_code == 204
+    assert httpx.post(f"{product_server}/v1/products", json=body).status_code == 401  # no caller credential
+    credential = {HEADER: InternalAuth(INTERNAL_AUTH_SECRET, issuer="gateway").mint("u-1")}
+    with httpx.Client(base_url=product_server, headers=credential) as http:
+        created = http.post("/v1/products", json=body)
+        assert created.status_code == 201, created.text
+        product = created.json()
+        assert product["currency"] == "EUR" and product["price"] == "19.90"
+        fetched = http.get(f"/v1/products/{product['id']}")
+        assert fetched.json() == product
+        listed = http.get("/v1/products").json()
+        assert [p["id"] for p in listed["items"]] == [product["id"]]
+        bad = http.post("/v1/products", json={**body, "price": "-1"})
+        assert bad.status_code == 422
+        assert bad.headers["content-type"] == "application/problem+json"
+        assert http.delete(f"/v1/products/{product['id']}").status_code == 204
 
 
 # -- the gateway -----------------------------------------------------------------
@@ -194,6 +205,7 @@ def test_gateway_under_uvicorn_fronts_product_service_with_dev_tokens(
         "PRODUCT_URL": product_server,
         "DEV_ISSUER_ENABLED": "true",
         "DEV_ISSUER_DIR": str(tmp_path / "gateway" / "dev-issuer"),
+        "INTERNAL_AUTH_SECRET": INTERNAL_AUTH_SECRET,
     }
     token = mint(tmp_path, ["products:write"], sub="u-1", ttl="5m")
     proc = subprocess.Popen(

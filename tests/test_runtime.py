@@ -166,10 +166,15 @@ async def test_admin_routes_ask_for_the_admin_token(authorization: str | None, s
         assert "s3cret" not in answer.text
 
 
-async def test_admin_routes_without_a_token_are_open() -> None:
-    transport = httpx.ASGITransport(app=_admin_app(None))
+@pytest.mark.parametrize("configured", [None, ""])
+async def test_admin_routes_without_a_token_are_closed(configured: str | None) -> None:
+    transport = httpx.ASGITransport(app=_admin_app(configured))
     async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
-        assert (await client.get("/admin/dead-letters")).status_code == 200
+        for authorization in (None, "Bearer ", "Bearer None"):
+            headers = {"Authorization": authorization} if authorization else {}
+            answer = await client.get("/admin/dead-letters", headers=headers)
+            assert answer.status_code == 403
+            assert answer.headers["content-type"] == "application/problem+json"
 
 
 def test_msgen_dlq_sends_the_admin_token() -> None:

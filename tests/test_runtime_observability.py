@@ -80,7 +80,7 @@ async def traced(
     exporter = InMemorySpanExporter()
     path = tmp_path_factory.mktemp("traced") / "t.db"
     settings = ServiceSettings(
-        service_name="traced", database_url=f"sqlite+aiosqlite:///{path}", trace_sample_ratio=1.0
+        service_name="traced", database_url=f"sqlite+aiosqlite:///{path}", trace_sample_ratio=1.0, dev_mode=True
     )
     app = create_service_app(
         title="t",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -255,8 +256,15 @@ def dlq(
     replay_all: Annotated[bool, typer.Option("--replay-all", help="Replay every dead letter.")] = False,
     token: Annotated[
         str | None,
-        typer.Option("--token", envvar="MSGEN_ADMIN_TOKEN", help="The service's ADMIN_TOKEN, when it has one."),
+        typer.Option(
+            "--token",
+            envvar="MSGEN_ADMIN_TOKEN",
+            help="The service's ADMIN_TOKEN (default: the one msgen up made for --project).",
+        ),
     ] = None,
+    project: Annotated[
+        Path, typer.Option("--project", help="The project run by msgen up, for its admin token.", file_okay=False)
+    ] = Path("."),
 ) -> None:
     """List a service's dead letters, or replay them through their handlers.
 
@@ -264,7 +272,12 @@ def dlq(
     """
     import httpx
 
+    from msgen.localrun import ADMIN_TOKEN_FILE, LOCAL_SECRETS
+
     base = url.rstrip("/")
+    local = project / LOCAL_SECRETS / ADMIN_TOKEN_FILE
+    if token is None and local.is_file():
+        token = local.read_text().strip()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         letters = httpx.get(f"{base}/admin/dead-letters", headers=headers, timeout=10).raise_for_status().json()
@@ -328,6 +341,7 @@ def up(
         postgres_url=postgres,
         redis_url=redis,
         smtp=smtp_target,
+        internal_auth_secret=secrets.token_urlsafe(32),  # this run's: the gateway's calls carry its tokens
     )
     try:
         result = run(project, options, console=err, demo=demo, token=_dev_token_minter(project))

@@ -40,6 +40,13 @@ def serve(service: LocalService, *, host: str, port: int, database_url: str | No
 
     url = database_url or os.environ.get("DATABASE_URL") or service.default_database_url()
     os.environ["DATABASE_URL"] = url
+    # A developer's machine, as under msgen up: direct calls and /docs allowed (unless
+    # INTERNAL_AUTH_SECRET is set), /admin behind the project's local admin token.
+    os.environ.setdefault("MSGEN_DEV_MODE", "1")
+    if not os.environ.get("ADMIN_TOKEN"):
+        from msgen.localrun import local_admin_token
+
+        os.environ["ADMIN_TOKEN"] = local_admin_token(service.root.parents[1])
     sys.path.insert(0, str(service.root))
     upgrade(service.package, url)
     uvicorn.run(f"{service.package}.main:create_app", factory=True, host=host, port=port, log_level="info")

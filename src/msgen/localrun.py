@@ -9,12 +9,15 @@ end-to-end tests use, and `msgen up` hands the same specs to honcho.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +52,41 @@ class Options:
     smtp: tuple[str, int] | None = None
     log_level: str = "INFO"
     gateway_port: int | None = None
+    # The key the gateway and the services share; None: services answer calls without a credential
+    # (MSGEN_DEV_MODE). `msgen up` makes one per run, so local runs check callers as production does.
+    internal_auth_secret: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+
+
+LOCAL_SECRETS = Path(".msgen") / "local"  # per checkout, never committed (its own .gitignore)
+ADMIN_TOKEN_FILE = "admin-token"
+
+
+def local_admin_token(project: Path) -> str:
+    """The project's admin token for local runs: random, made on first use, kept in `.msgen/local/`.
+
+    Never rendered (rendering is deterministic, so a generated token would be the same for
+    everyone with the spec); `msgen dlq` reads it from there. Safe when several processes race.
+    """
+    directory = project / LOCAL_SECRETS
+    path = directory / ADMIN_TOKEN_FILE
+    if not path.is_file():
+        directory.mkdir(parents=True, exist_ok=True)
+        ignore = directory / ".gitignore"
+        if not ignore.is_file():
+            ignore.write_text("# Secrets of local runs (msgen up): never committed.\n*\n")
+        fd, staging = tempfile.mkstemp(prefix=".admin-token-", dir=directory)
+        try:
+            with os.fdopen(fd, "w") as out:  # mkstemp: mode 0600
+                out.write(secrets.token_urlsafe(32) + "\n")
+            with contextlib.suppress(FileExistsError):  # another process got there first: theirs stands
+                os.link(staging, path)  # atomic
+        finally:
+            os.unlink(staging)
+    token = path.read_text().strip()
+    if not token:
+        raise RunError(f"{path} is empty: delete it and msgen up makes a new one")
+    return token
 
 
 _handed_out: set[int] = set()
@@ -134,6 +171,11 @@ def plan(project: Path, options: Options, system: m.System | None = None) -> lis
         )
         broker = f"nats://127.0.0.1:{port}"
     ports = {name: free_port() for name in services}
+    admin_token = local_admin_token(project)
+    # Local development: /docs on; the gateway may trust only the dev issuer (loud in its log).
+    trust = {"MSGEN_DEV_MODE": "1"}
+    if options.internal_auth_secret:
+        trust["INTERNAL_AUTH_SECRET"] = options.internal_auth_secret
     for name in services:
         root = project / "services" / name
         env = {
@@ -141,6 +183,8 @@ def plan(project: Path, options: Options, system: m.System | None = None) -> lis
             "BROKER_URL": broker,
             "LOG_LEVEL": options.log_level,
             "PYTHONUNBUFFERED": "1",
+            "ADMIN_TOKEN": admin_token,
+            **trust,
             **{
                 f"{callee.upper()}_URL": f"http://127.0.0.1:{ports[callee]}"
                 for caller, callee in calls
@@ -186,6 +230,7 @@ def plan(project: Path, options: Options, system: m.System | None = None) -> lis
             "DEV_ISSUER_DIR": str(gateway / "dev-issuer"),
             "LOG_LEVEL": options.log_level,
             "PYTHONUNBUFFERED": "1",
+            **trust,
             **({"REDIS_URL": options.redis_url} if options.redis_url else {}),
             **options.extra_env,
         }

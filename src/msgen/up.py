@@ -222,6 +222,11 @@ def _demo(
     headers = {"X-Correlation-ID": f"demo-{uuid.uuid4().hex[:8]}"}
     if "gateway" in by_name and token is not None:
         headers["Authorization"] = f"Bearer {token(list(scenario.scopes))}"
+    secret = front.env.get("INTERNAL_AUTH_SECRET")
+    if "gateway" not in by_name and secret:  # straight to the service: the credential the gateway would send
+        from msgen_runtime.callers import HEADER, InternalAuth
+
+        headers[HEADER] = InternalAuth(secret, issuer="msgen-up", ttl=300).mint("demo")
     noun = scenario.entity.lower()
     where = "the gateway" if "gateway" in by_name else f"the {scenario.service} service"
     console.print(

@@ -1,4 +1,4 @@
-"""The guard of a service's /admin routes: a bearer token, when the service is given one (ADMIN_TOKEN)."""
+"""The guard of a service's /admin routes: a bearer token (ADMIN_TOKEN); closed when none is configured."""
 
 from __future__ import annotations
 
@@ -20,16 +20,25 @@ class Unauthorized(Problem):
         )
 
 
-def require_token(token: str | None) -> Any:
-    """A dependency refusing requests without `token` as their bearer token; none when `token` is None.
+class Closed(Problem):
+    def __init__(self) -> None:
+        super().__init__(
+            403,
+            "Forbidden",
+            "the admin routes of this service are closed: it has no ADMIN_TOKEN",
+        )
 
-    Without a token the routes are open, and only the network may reach them (the Kubernetes
-    NetworkPolicies let no one but the namespace's own pods in).
+
+def require_token(token: str | None) -> Any:
+    """A dependency refusing requests without `token` as their bearer token; refusing all when it is None.
+
+    A service without an admin token never serves its admin routes (fail closed): `msgen up`
+    makes one per project, the prod overlay takes it from a Secret.
     """
 
     async def check(request: Request) -> None:
-        if token is None:
-            return
+        if not token:
+            raise Closed()
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):

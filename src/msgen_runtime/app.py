@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from msgen_runtime import mail
+from msgen_runtime import callers, mail
 from msgen_runtime.cache import make_cache
 from msgen_runtime.db import Database
 from msgen_runtime.health import health_router
@@ -94,12 +94,20 @@ def create_service_app(
             await database.dispose()
             _log.info("service.stopped")
 
+    # Who may call: the internal credential on every API route; /docs and /openapi.json in dev mode only.
+    secret = settings.internal_auth_secret.get_secret_value() if settings.internal_auth_secret else None
+    signer, caller_check = callers.service_guard(secret, service=settings.service_name, dev_mode=settings.dev_mode)
+    callers.configure(signer)
+    docs = settings.dev_mode
     app = FastAPI(
         title=title,
         version=version,
         description=description,
         lifespan=lifespan,
         separate_input_output_schemas=False,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     install_problem_handlers(app)
     # Inside the correlation id and the logs, so a shed request is counted and logged like any other.
@@ -116,7 +124,7 @@ def create_service_app(
     app.include_router(health_router(checks))
     app.add_api_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[caller_check])
     app.state.settings = settings
     app.state.database = database
     app.state.cache = cache

@@ -1,6 +1,7 @@
 """Calls to other services: timeouts, bounded retries for idempotent requests, a circuit breaker.
 
-Correlation id and trace context travel in the headers of every call.
+Correlation id, trace context and the internal credential (`msgen_runtime.callers`) travel in the
+headers of every call.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from msgen_runtime import callers
 from msgen_runtime.problems import Problem
 
 M = TypeVar("M", bound=BaseModel)
@@ -114,6 +116,7 @@ class ServiceClient:
         if cid:
             headers["X-Correlation-ID"] = cid
         propagate.inject(headers)
+        headers.update(callers.outgoing_headers())
         try:
             response = await self.http.request(
                 method, path, json=json, headers=headers, timeout=timeout if timeout is not None else self.timeout

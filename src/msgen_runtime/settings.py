@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,8 +47,17 @@ class ServiceSettings(BaseSettings):
     broker_url: str | None = Field(
         None, description="nats://, kafka:// or amqp://; the spec's broker on 127.0.0.1 when unset."
     )
+    dev_mode: bool = Field(
+        False,
+        validation_alias=AliasChoices("MSGEN_DEV_MODE", "dev_mode"),
+        description="Local development (msgen up, compose, tests): /docs on, API calls without a credential "
+        "accepted while no INTERNAL_AUTH_SECRET is set. Never in production.",
+    )
+    internal_auth_secret: SecretStr | None = Field(
+        None, description="The key shared with the gateway and the other services: API calls must carry its token."
+    )
     admin_token: SecretStr | None = Field(
-        None, description="When set, /admin/* (dead letters) asks for 'Authorization: Bearer <token>'."
+        None, description="/admin/* (dead letters) asks for 'Authorization: Bearer <token>'; closed when unset."
     )
     messaging_enabled: bool = Field(
         True,
@@ -69,3 +78,8 @@ class ServiceSettings(BaseSettings):
     def idempotency_lease(self) -> float:
         """Seconds an in-flight Idempotency-Key is held: past the request deadline, its attempt is over."""
         return self.idempotency_lease_seconds or self.request_timeout_seconds + 2.0
+
+    @field_validator("admin_token", "internal_auth_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value

@@ -71,6 +71,10 @@ def compose_view(system: m.System) -> dict[str, Any]:
         "REDIS_URL": "redis://redis:6379/0",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
         "TRACE_SAMPLE_RATIO": number(system.slos.sample_ratio),
+        # A developer's machine: direct calls and /docs allowed, unless INTERNAL_AUTH_SECRET is exported
+        # (then the gateway and the services check it as in production).
+        "MSGEN_DEV_MODE": "1",
+        "INTERNAL_AUTH_SECRET": "${INTERNAL_AUTH_SECRET:-}",
     }
     services = []
     for index, service in enumerate(system.services):
@@ -83,6 +87,7 @@ def compose_view(system: m.System) -> dict[str, Any]:
         depends = ["redis"]
         if service.publishes or service.consumes:
             env["BROKER_URL"] = broker_url
+            env["ADMIN_TOKEN"] = "${ADMIN_TOKEN:-}"  # /admin stays closed unless you export one
             depends.append(broker_host)
         for callee in sorted({c.service for c in service.calls}):
             env[f"{callee.upper()}_URL"] = f"http://{callee}:{HTTP_PORT}"

@@ -55,8 +55,8 @@ class Workload:
     port: int = HTTP_PORT  # the container's port (a template service chooses its own)
     live_path: str = "/health/live"  # startup and liveness probes
     ready_path: str = "/health/ready"
-    # (variable, Secret, key) the service starts without when the Secret is not there
-    optional_secret_env: tuple[tuple[str, str, str], ...] = ()
+    # (variable, Secret, key) of the app container only (not the migrations): who may call it
+    auth_secret_env: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def selector(self) -> dict[str, str]:
@@ -153,6 +153,8 @@ def workloads(system: m.System) -> list[Workload]:
     shared_egress = [egress([pod("redis")], 6379)]
     if deploy.otel_collector:
         shared_egress.append(egress([pod("otel-collector")], 4317, 4318))
+    # The key the gateway and the services share (docs/gateway.md#who-may-call-what): a Secret you create.
+    internal_auth = ("INTERNAL_AUTH_SECRET", internal_auth_secret(system), "secret")
     out: list[Workload] = []
     for service in system.services:
         messaging = bool(service.publishes or service.consumes)
@@ -188,8 +190,11 @@ def workloads(system: m.System) -> list[Workload]:
                 limits=dict(service.ops.limits),
                 config=dict(sorted(config.items())),
                 secret_env=tuple(secret_env),
-                # the token of /admin/dead-letters: create the Secret to turn it on (docs/events.md)
-                optional_secret_env=(("ADMIN_TOKEN", f"{service.kebab}-admin", "token"),) if messaging else (),
+                # the token of /admin/dead-letters (closed without it): the pod waits for its Secret
+                auth_secret_env=(
+                    internal_auth,
+                    *((("ADMIN_TOKEN", f"{service.kebab}-admin", "token"),) if messaging else ()),
+                ),
                 migrate=True,
                 canary=service.name in deploy.canary,
                 keda=keda,
@@ -219,6 +224,7 @@ def workloads(system: m.System) -> list[Workload]:
             limits={"cpu": "500m", "memory": "256Mi"},
             config=dict(sorted(gateway_config.items())),
             secret_env=(),
+            auth_secret_env=(internal_auth,),
             migrate=False,
             canary=False,
             keda=False,
@@ -227,6 +233,11 @@ def workloads(system: m.System) -> list[Workload]:
         )
     )
     return out
+
+
+def internal_auth_secret(system: m.System) -> str:
+    """The Secret holding the key the gateway and the services share (key `secret`)."""
+    return f"{kebab(system.name)}-internal-auth"
 
 
 def templated_workload(
@@ -409,7 +420,14 @@ def readme_view(system: m.System) -> dict[str, Any]:
         operators.append(f"a Gateway API implementation serving the Gateway '{deploy.ingress_class}'")
     else:
         operators.append(f"an ingress controller of class '{deploy.ingress_class}'")
-    return {"broker_title": broker[0], "operators": operators, "optional": optional}
+    admin = [f"{s.kebab}-admin" for s in system.services if s.publishes or s.consumes]
+    return {
+        "broker_title": broker[0],
+        "operators": operators,
+        "optional": optional,
+        "internal_auth_secret": internal_auth_secret(system),
+        "admin_secrets": admin,
+    }
 
 
 def database_view(system: m.System) -> list[dict[str, Any]]:

@@ -25,6 +25,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from msgen_runtime.callers import HEADER as INTERNAL_HEADER
+from msgen_runtime.callers import InsecureConfiguration, InternalAuth
 from msgen_runtime.gateway.auth import AuthError, KeySource, LocalJwks, Principal, RemoteJwks, TokenVerifier
 from msgen_runtime.gateway.devtokens import JWKS_FILE, ensure_keys
 from msgen_runtime.gateway.proxy import HOP_BY_HOP, Upstream, relay
@@ -42,7 +44,15 @@ _log = logging.getLogger("msgen.gateway")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Replaced by the gateway: the client's word on these is not passed on as is.
 _REQUEST_OWN = frozenset(
-    {"host", "content-length", "x-correlation-id", "x-forwarded-for", "x-forwarded-proto", TIMEOUT_HEADER.lower()}
+    {
+        "host",
+        "content-length",
+        "x-correlation-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        TIMEOUT_HEADER.lower(),
+        INTERNAL_HEADER.lower(),
+    }
 )
 EXPOSED_HEADERS = [
     CORRELATION_HEADER,
@@ -116,6 +126,33 @@ def build_verifier(settings: GatewaySettings) -> TokenVerifier | None:
     return TokenVerifier(issuers, audience=settings.oidc_audience, leeway=settings.token_leeway_seconds)
 
 
+def check_secure(settings: GatewaySettings) -> InternalAuth | None:
+    """Refuse settings that would open the system; the signer of the services' internal credential.
+
+    Without MSGEN_DEV_MODE the gateway needs an issuer whose keys it can find, and the secret it
+    shares with the services. In dev mode each may be missing, and the gateway says so loudly.
+    """
+    problems: list[str] = []
+    if not settings.oidc_issuer and not settings.dev_issuer_enabled:
+        problems.append("no token issuer: set OIDC_ISSUER (and OIDC_AUDIENCE)")
+    if (
+        settings.oidc_issuer
+        and not settings.oidc_jwks_url
+        and not settings.oidc_issuer.startswith(("https://", "http://"))
+    ):
+        problems.append(f"no JWKS for issuer {settings.oidc_issuer!r}: set OIDC_JWKS_URL (discovery needs a URL)")
+    if settings.internal_auth_secret is None:
+        problems.append("no INTERNAL_AUTH_SECRET: the services would refuse every forwarded call")
+    if problems and not settings.dev_mode:
+        message = "the gateway refuses to start: " + "; ".join(problems) + " (MSGEN_DEV_MODE=1 on a dev machine only)"
+        _log.error("gateway.insecure_configuration", extra={"problems": problems})
+        raise InsecureConfiguration(message)
+    for problem in problems:
+        _log.warning("gateway.dev_mode_insecure", extra={"detail": problem})
+    secret = settings.internal_auth_secret
+    return InternalAuth(secret.get_secret_value(), issuer=settings.service_name) if secret else None
+
+
 def _www_authenticate(realm: str, error: AuthError | None) -> str:
     value = f'Bearer realm="{realm}"'
     if error is None:
@@ -162,6 +199,7 @@ def create_gateway_app(
 ) -> FastAPI:
     """The gateway for `routes`; upstream URLs come from `settings.<name>_url` (`transports` for tests)."""
     configure_logging(settings.service_name, settings.log_level)
+    signer = check_secure(settings)  # before anything is opened: an insecure gateway does not start
     table = RouteTable(routes)
     transports = transports or {}
     upstreams = {
@@ -178,7 +216,7 @@ def create_gateway_app(
     }
     verifier = build_verifier(settings)
     if verifier is None:
-        _log.warning("gateway.authentication_disabled")
+        _log.warning("gateway.authentication_disabled", extra={"reason": "MSGEN_DEV_MODE=1 and no issuer"})
     limiter = GatewayRateLimiter(
         settings.rate_limit_requests,
         settings.rate_limit_period,
@@ -288,6 +326,8 @@ def create_gateway_app(
         cid = correlation_id.get()
         if cid:
             headers.append((CORRELATION_HEADER, cid))
+        if signer is not None:  # the services' proof that the call came through here, for this user
+            headers.append((INTERNAL_HEADER, signer.mint(principal.subject if principal else "anonymous")))
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         headers.extend(carrier.items())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +37,15 @@ class GatewaySettings(BaseSettings):
     dev_issuer: str = "urn:msgen:dev-issuer"
     dev_issuer_dir: str | None = Field(None, description="The dev issuer's key directory (created when missing).")
 
+    dev_mode: bool = Field(
+        False,
+        validation_alias=AliasChoices("MSGEN_DEV_MODE", "dev_mode"),
+        description="Local development only (msgen up): start without an issuer or an internal secret.",
+    )
+    internal_auth_secret: SecretStr | None = Field(
+        None, description="The key shared with the services: every forwarded request carries a token made with it."
+    )
+
     rate_limit_requests: int = Field(100, ge=1)
     rate_limit_period: float = Field(1.0, gt=0)
     rate_limit_by: Literal["token", "ip"] = "token"
@@ -62,7 +71,15 @@ class GatewaySettings(BaseSettings):
     ready_timeout: float = Field(0.5, gt=0)
     ready_cache_seconds: float = Field(2.0, ge=0)
 
-    @field_validator("oidc_issuer", "oidc_audience", "oidc_jwks_url", "redis_url", "dev_issuer_dir", mode="before")
+    @field_validator(
+        "oidc_issuer",
+        "oidc_audience",
+        "oidc_jwks_url",
+        "redis_url",
+        "dev_issuer_dir",
+        "internal_auth_secret",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

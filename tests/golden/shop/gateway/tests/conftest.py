@@ -6,6 +6,7 @@ counters in Redis (under a key prefix of their own, deleted afterwards).
 """
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from msgen_runtime.callers import InternalAuth
 from msgen_runtime.gateway.devtokens import DevIssuer
 from msgen_runtime.gateway.testing import FakeUpstream, GatewayFactory, TestIssuer
 from msgen_runtime.testing import serve_app
@@ -21,6 +23,15 @@ from redis import Redis
 from gateway_app.main import create_app
 from gateway_app.routes import ROUTES
 from gateway_app.settings import Settings
+
+# The key the gateway shares with the services, made for this run.
+INTERNAL_AUTH_SECRET = secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="session")
+def internal_auth() -> InternalAuth:
+    """What a service does with the gateway's credential: verify it with the shared key."""
+    return InternalAuth(INTERNAL_AUTH_SECRET, issuer="test-service")
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +80,7 @@ def start_gateway(upstream: FakeUpstream, idp: TestIssuer, dev_issuer: DevIssuer
             "rate_limit_requests": 10_000,
             "breaker_recovery_seconds": 0.5,
             "ready_cache_seconds": 0,
+            "internal_auth_secret": INTERNAL_AUTH_SECRET,
             **overrides,
         }
         with serve_app(create_app(Settings(**values))) as url:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from msgen_runtime.callers import InternalAuth
 from msgen_runtime.gateway.devtokens import DevIssuer
 from msgen_runtime.gateway.testing import (
     FakeUpstream,
@@ -69,10 +70,13 @@ def test_a_missing_token_is_a_401_problem_with_www_authenticate(
 
 
 def test_a_dev_token_with_the_scope_reaches_the_service(
-    client: httpx.Client, upstream: FakeUpstream, dev_issuer: DevIssuer
+    client: httpx.Client, upstream: FakeUpstream, dev_issuer: DevIssuer, internal_auth: InternalAuth
 ) -> None:
     token = dev_issuer.mint(SECURED_SCOPES, sub="u-1")
-    answer = client.get(SECURED_PATH, headers={**bearer(token), "X-Correlation-ID": "gateway-test-1"})
+    forged = {"X-Internal-Token": "forged-by-the-client"}
+    answer = client.get(
+        SECURED_PATH, headers={**bearer(token), **forged, "X-Correlation-ID": "gateway-test-1"}
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"method": "GET", "path": SECURED_PATH}
     assert answer.headers["x-correlation-id"] == "gateway-test-1"
@@ -80,6 +84,8 @@ def test_a_dev_token_with_the_scope_reaches_the_service(
     forwarded = upstream.seen[-1]["headers"]
     assert forwarded["x-correlation-id"] == "gateway-test-1"
     assert forwarded["x-forwarded-for"] == "127.0.0.1"
+    # The service's proof that the call came through the gateway, for this user (the client's is dropped).
+    assert internal_auth.verify(forwarded["x-internal-token"]).subject == "u-1"
 
 
 def test_a_correlation_id_is_created_and_forwarded(

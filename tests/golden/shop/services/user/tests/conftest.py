@@ -47,6 +47,7 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
     namespace = f"test-user-{uuid.uuid4().hex[:12]}"
     settings = Settings(
         database_url=database_url,
+        dev_mode=True,  # called directly, without the gateway's credential; /docs on
         redis_url=redis_url,
         cache_namespace=namespace,
     )

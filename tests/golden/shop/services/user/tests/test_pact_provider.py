@@ -23,7 +23,7 @@ def provider(database_url: str) -> Provider:
     """This service as its consumers' pacts see it, on the database at `database_url`."""
     return Provider(
         name="user-service",
-        app=create_app(Settings(database_url=database_url)),
+        app=create_app(Settings(database_url=database_url, dev_mode=True)),
         states={
             "a User exists": seed(
                 database_url,

@@ -1,0 +1,163 @@
+"""Who may call a service: the internal credential the gateway and the other services send.
+
+The gateway verifies the user's token, then mints a short-lived internal token
+(an HS256 JWT under the system's shared `INTERNAL_AUTH_SECRET`) naming itself
+as issuer and the user as subject, and sends it in `X-Internal-Token`. A
+service's own clients (`msgen_runtime.http`) mint one too, for the user of the
+request being served, or for the service itself when an event handler calls.
+A service checks it on every route of its API: without it, 401 problem+json.
+
+Production is the default: a service with no secret refuses every API call.
+Only `MSGEN_DEV_MODE=1` (`msgen up`, compose, the generated tests) lets a
+service without a secret answer calls that carry no credential.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cachetools import LRUCache
+from fastapi import Depends, Request
+
+from msgen_runtime.problems import Problem
+
+HEADER = "X-Internal-Token"
+AUDIENCE = "msgen-internal"
+ALGORITHM = "HS256"
+MIN_SECRET_LENGTH = 32
+DEFAULT_TTL = 60.0
+LEEWAY = 5.0
+_CACHE_SIZE = 4096
+_log = logging.getLogger("msgen.callers")
+
+
+class InsecureConfiguration(RuntimeError):
+    """A setting that would leave the system open: the process refuses to start with it."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the calling component (`issuer`) and the user or service it acts for."""
+
+    issuer: str
+    subject: str
+
+
+_current: ContextVar[Caller | None] = ContextVar("msgen_caller", default=None)
+
+
+def current_caller() -> Caller | None:
+    """The verified caller of the request being served (None outside a request or in dev mode)."""
+    return _current.get()
+
+
+class InternalAuth:
+    """Mints and verifies the internal credential with the system's shared secret."""
+
+    def __init__(self, secret: str, *, issuer: str, ttl: float = DEFAULT_TTL) -> None:
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise InsecureConfiguration(
+                f"INTERNAL_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        self._secret = secret
+        self.issuer = issuer
+        self.ttl = ttl
+        # Signing and checking a JWT costs tens of microseconds: a subject's token is reused for the
+        # first half of its life, and a verified token is remembered until it expires.
+        self._minted: LRUCache[str, tuple[str, float]] = LRUCache(maxsize=_CACHE_SIZE)
+        self._verified: LRUCache[str, tuple[Caller, float]] = LRUCache(maxsize=_CACHE_SIZE)
+
+    def mint(self, subject: str | None = None) -> str:
+        """A token valid `ttl` seconds: from this component, for `subject` (default: itself)."""
+        subject = subject or self.issuer
+        now = time.time()
+        cached = self._minted.get(subject)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        issued = int(now)
+        claims = {"iss": self.issuer, "sub": subject, "aud": AUDIENCE, "iat": issued, "exp": issued + int(self.ttl)}
+        token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        self._minted[subject] = (token, now + self.ttl / 2)
+        return token
+
+    def verify(self, token: str) -> Caller:
+        """The caller a token speaks for; `Unauthenticated` when it is not one of ours or has expired."""
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1] + LEEWAY:
+            return known[0]
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                leeway=LEEWAY,
+                options={"require": ["iss", "sub", "aud", "exp", "iat"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the internal token has expired") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("the internal token is not valid") from None
+        caller = Caller(issuer=str(claims["iss"]), subject=str(claims["sub"]))
+        self._verified[token] = (caller, float(claims["exp"]))
+        return caller
+
+
+class Unauthenticated(Problem):
+    def __init__(self, detail: str) -> None:
+        super().__init__(401, "Unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="internal"'})
+
+
+_signer: InternalAuth | None = None
+
+
+def configure(signer: InternalAuth | None) -> None:
+    """The credential this process's service clients send (set by the app factory)."""
+    global _signer
+    _signer = signer
+
+
+def outgoing_headers() -> dict[str, str]:
+    """The credential of a call to another service: for the current request's user, else this service."""
+    if _signer is None:
+        return {}
+    caller = _current.get()
+    return {HEADER: _signer.mint(caller.subject if caller else None)}
+
+
+def require_caller(auth: InternalAuth | None, *, required: bool) -> Any:
+    """A dependency admitting only requests with a valid internal token (when `required`).
+
+    `required` with no `auth` (no secret configured) refuses every request: fail closed.
+    """
+
+    async def check(request: Request) -> None:
+        token = request.headers.get(HEADER)
+        if auth is None:
+            if required:
+                raise Unauthenticated("this service has no INTERNAL_AUTH_SECRET: it answers no API call")
+            return
+        if token is None:
+            if required:
+                raise Unauthenticated(f"calls to this service need the {HEADER} header the gateway sends")
+            return
+        _current.set(auth.verify(token.strip()))
+
+    return Depends(check)
+
+
+def service_guard(secret: str | None, *, service: str, dev_mode: bool) -> tuple[InternalAuth | None, Any]:
+    """The signer of a service's outgoing calls and the dependency guarding its API routes."""
+    auth = InternalAuth(secret, issuer=service) if secret else None
+    required = auth is not None or not dev_mode
+    if auth is None and required:
+        _log.error("service.internal_auth_unconfigured", extra={"detail": "set INTERNAL_AUTH_SECRET"})
+    elif auth is None:
+        _log.warning("service.caller_check_disabled", extra={"reason": "MSGEN_DEV_MODE=1 and no secret"})
+    return auth, require_caller(auth, required=required)

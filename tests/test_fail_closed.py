@@ -1,0 +1,315 @@
+"""The generated system fails closed: no issuer, no caller credential, no admin token means no entry.
+
+The gateway and the services run as real uvicorn processes of a generated shop;
+the in-process tests cover what the runtime does between them (the credential
+a service's clients send, /docs by settings).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Request
+
+from msgen.generate import Generated
+from msgen.localrun import free_port, local_admin_token
+from msgen.writer import write_project
+from msgen_runtime import callers
+from msgen_runtime.app import create_service_app
+from msgen_runtime.callers import HEADER, InsecureConfiguration, InternalAuth
+from msgen_runtime.gateway.devtokens import mint
+from msgen_runtime.http import ServiceClient
+from msgen_runtime.settings import ServiceSettings
+from msgen_runtime.testing import nats_server, serve_app
+
+SECRET = "fail-closed-test-secret-0123456789abcdefgh"
+PROBLEM = "application/problem+json"
+USER = {"email": "someone@example.com", "full_name": "Example", "active": True}
+# Settings a developer's shell may carry that would change what these processes do.
+_SCRUBBED = ("MSGEN_DEV_MODE", "DEV_MODE", "INTERNAL_AUTH_SECRET", "ADMIN_TOKEN", "DEV_ISSUER_ENABLED")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def project(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("failclosed") / "shop"
+    write_project(root, shop.files, shop.system.spec_hash)
+    return root
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _SCRUBBED and not k.upper().startswith("OIDC_")}
+    return {**env, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO", **values}
+
+
+def _uvicorn(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port)]
+
+
+@contextmanager
+def running(args: list[str], cwd: Path, env: dict[str, str], log: Path, port: int) -> Iterator[str]:
+    """A process in its own group, until /health/live answers; ended (the whole group) afterwards."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _migrate(service_dir: Path, database_url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=service_dir,
+        env=_env(DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"OIDC_ISSUER": "", "INTERNAL_AUTH_SECRET": SECRET}, "no token issuer: set OIDC_ISSUER"),
+        ({"OIDC_ISSUER": "urn:example:idp", "OIDC_JWKS_URL": "", "INTERNAL_AUTH_SECRET": SECRET}, "no JWKS"),
+        ({}, "no INTERNAL_AUTH_SECRET"),
+    ],
+    ids=["empty-issuer", "no-jwks", "no-internal-secret"],
+)
+def test_the_gateway_refuses_to_start_open(project: Path, settings: dict[str, str], reason: str) -> None:
+    done = subprocess.run(
+        _uvicorn("gateway_app.main:create_app", free_port()),
+        cwd=project / "gateway",
+        env=_env(**settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "the gateway refuses to start" in done.stderr and reason in done.stderr, done.stderr[-3000:]
+
+
+def test_the_dev_switch_lets_the_gateway_start_without_an_issuer_and_says_so(project: Path, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "gateway.log"
+    env = _env(OIDC_ISSUER="", MSGEN_DEV_MODE="1", READY_CHECKS_UPSTREAMS="false")
+    with running(_uvicorn("gateway_app.main:create_app", port), project / "gateway", env, log, port) as url:
+        assert httpx.get(f"{url}/health/ready", timeout=10).status_code == 200
+    text = log.read_text()
+    assert "gateway.authentication_disabled" in text and "gateway.dev_mode_insecure" in text, text
+
+
+def test_a_service_in_production_settings_answers_only_the_gateways_credential(project: Path, tmp_path: Path) -> None:
+    service = project / "services" / "user"
+    database = f"sqlite+aiosqlite:///{tmp_path / 'user.db'}"
+    _migrate(service, database)
+    port, gateway_port = free_port(), free_port()
+    env = _env(DATABASE_URL=database, INTERNAL_AUTH_SECRET=SECRET)
+    gateway_env = _env(
+        USER_URL=f"http://127.0.0.1:{port}",
+        INTERNAL_AUTH_SECRET=SECRET,
+        DEV_ISSUER_ENABLED="true",
+        READY_CHECKS_UPSTREAMS="false",
+    )
+    with (
+        running(_uvicorn("user_service.main:create_app", port), service, env, tmp_path / "user.log", port) as url,
+        running(
+            _uvicorn("gateway_app.main:create_app", gateway_port),
+            project / "gateway",
+            gateway_env,
+            tmp_path / "gateway.log",
+            gateway_port,
+        ) as front,
+        httpx.Client(timeout=10) as http,
+    ):
+        # Straight to the service: nothing, a forged credential, an expired one.
+        missing = http.post(f"{url}/v1/users", json=USER)
+        assert missing.status_code == 401 and missing.headers["content-type"] == PROBLEM, missing.text
+        assert "X-Internal-Token" in missing.json()["detail"]
+        forged = InternalAuth("another-secret-0123456789abcdefghijklmnop", issuer="gateway").mint("u-1")
+        assert http.post(f"{url}/v1/users", json=USER, headers={HEADER: forged}).status_code == 401
+        expired = InternalAuth(SECRET, issuer="gateway", ttl=-60).mint("u-1")
+        answer = http.post(f"{url}/v1/users", json=USER, headers={HEADER: expired})
+        assert answer.status_code == 401 and "expired" in answer.json()["detail"]
+        assert http.get(f"{url}/v1/users").status_code == 401
+        # Probes and metrics stay open; the API's documentation is off in production settings.
+        assert http.get(f"{url}/health/ready").status_code == 200
+        assert http.get(f"{url}/metrics").status_code == 200
+        assert http.get(f"{url}/docs").status_code == 404
+        assert http.get(f"{url}/openapi.json").status_code == 404
+        # With the credential the gateway makes (same secret), the service answers.
+        good = InternalAuth(SECRET, issuer="gateway").mint("u-1")
+        assert http.post(f"{url}/v1/users", json=USER, headers={HEADER: good}).status_code == 201
+        # Through the gateway: a user's token in, the gateway's credential on to the service.
+        token = mint(project, ["users:write", "users:read"], sub="u-2")
+        created = http.post(
+            f"{front}/v1/users",
+            json={**USER, "email": "other@example.com"},
+            headers={"Authorization": f"Bearer {token}", HEADER: "forged-by-the-client"},
+        )
+        assert created.status_code == 201, created.text
+        assert http.post(f"{front}/v1/users", json=USER).status_code == 401  # no user token: the gateway refuses
+
+
+def test_a_service_with_no_secret_in_production_settings_answers_no_api_call(project: Path, tmp_path: Path) -> None:
+    service = project / "services" / "user"
+    database = f"sqlite+aiosqlite:///{tmp_path / 'user.db'}"
+    _migrate(service, database)
+    port = free_port()
+    env = _env(DATABASE_URL=database)
+    with running(_uvicorn("user_service.main:create_app", port), service, env, tmp_path / "user.log", port) as url:
+        answer = httpx.post(f"{url}/v1/users", json=USER, timeout=10)
+        assert answer.status_code == 401 and "INTERNAL_AUTH_SECRET" in answer.json()["detail"]
+        forged = InternalAuth(SECRET, issuer="gateway").mint("u-1")
+        assert httpx.post(f"{url}/v1/users", json=USER, headers={HEADER: forged}, timeout=10).status_code == 401
+    assert "service.internal_auth_unconfigured" in (tmp_path / "user.log").read_text()
+
+
+def test_admin_routes_need_the_admin_token_and_are_closed_without_one(project: Path, tmp_path: Path) -> None:
+    service = project / "services" / "inventory"
+    database = f"sqlite+aiosqlite:///{tmp_path / 'inventory.db'}"
+    _migrate(service, database)
+    admin = local_admin_token(project)
+    assert admin == local_admin_token(project) and len(admin) >= 32  # made once per project, then kept
+    assert (project / ".msgen/local/.gitignore").read_text().endswith("*\n")
+    with nats_server(str(tmp_path / "nats")) as broker:
+        base = _env(DATABASE_URL=database, BROKER_URL=broker, INTERNAL_AUTH_SECRET=SECRET)
+        for token, expected in ((None, {None: 403, "Bearer x": 403}), (admin, {None: 401, "Bearer x": 401})):
+            port = free_port()
+            env = {**base, **({"ADMIN_TOKEN": token} if token else {})}
+            args = _uvicorn("inventory_service.main:create_app", port)
+            with running(args, service, env, tmp_path / f"inventory-{port}.log", port) as url:
+                for authorization, status in expected.items():
+                    headers = {"Authorization": authorization} if authorization else {}
+                    answer = httpx.get(f"{url}/admin/dead-letters", headers=headers, timeout=10)
+                    assert answer.status_code == status, answer.text
+                    assert answer.headers["content-type"] == PROBLEM
+                if token:
+                    listed = httpx.get(f"{url}/admin/dead-letters", headers={"Authorization": f"Bearer {admin}"})
+                    assert listed.status_code == 200 and listed.json() == []
+                    # msgen dlq finds the project's token by itself
+                    dlq = subprocess.run(
+                        [sys.executable, "-m", "msgen", "dlq", url, "--project", str(project)],
+                        capture_output=True,
+                        text=True,
+                        env=_env(),
+                        check=False,
+                        timeout=120,
+                    )
+                    assert dlq.returncode == 0, dlq.stderr
+
+
+def _who_router(downstream: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/v1/chain")
+    async def chain() -> Any:
+        client = ServiceClient("down", downstream, timeout=5)
+        try:
+            return (await client.request("GET", "/who")).json()
+        finally:
+            await client.close()
+
+    return router
+
+
+def _downstream() -> FastAPI:
+    app = FastAPI()
+    auth = InternalAuth(SECRET, issuer="down")
+
+    @app.get("/who")
+    async def who(request: Request) -> dict[str, str]:
+        caller = auth.verify(request.headers[HEADER])
+        return {"issuer": caller.issuer, "subject": caller.subject}
+
+    return app
+
+
+@pytest.mark.anyio
+async def test_calls_to_other_services_carry_the_credential_for_the_user_or_the_service(tmp_path: Path) -> None:
+    with serve_app(_downstream()) as downstream:
+        settings = ServiceSettings(
+            service_name="order",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'o.db'}",
+            internal_auth_secret=SECRET,
+        )
+        app = create_service_app(
+            title="t", version="v1", description="d", settings=settings, routers=[_who_router(downstream)]
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://order") as client:
+            token = InternalAuth(SECRET, issuer="gateway").mint("u-7")
+            answer = await client.get("/v1/chain", headers={HEADER: token})
+            assert answer.json() == {"issuer": "order", "subject": "u-7"}  # on behalf of the request's user
+            assert (await client.get("/v1/chain")).status_code == 401
+        # Outside a request (an event handler's task, started with the app): the service speaks for itself.
+        # (In process the request ran in this very task, so its caller is still set here.)
+        headers = contextvars.Context().run(callers.outgoing_headers)
+        outside = InternalAuth(SECRET, issuer="x").verify(headers[HEADER])
+        assert (outside.issuer, outside.subject) == ("order", "order")
+    callers.configure(None)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("dev_mode", [False, True])
+async def test_docs_are_served_in_dev_mode_only(tmp_path: Path, dev_mode: bool) -> None:
+    settings = ServiceSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 's.db'}", dev_mode=dev_mode)
+    app = create_service_app(title="t", version="v1", description="d", settings=settings, routers=[APIRouter()])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client:
+        for path in ("/docs", "/openapi.json"):
+            assert (await client.get(path)).status_code == (200 if dev_mode else 404)
+    callers.configure(None)
+
+
+def test_a_short_internal_secret_is_refused() -> None:
+    with pytest.raises(InsecureConfiguration, match="at least 32"):
+        InternalAuth("short", issuer="gateway")
+
+
+def test_a_local_run_is_dev_mode_with_the_projects_admin_token_and_this_runs_secret(
+    project: Path, tmp_path: Path
+) -> None:
+    from msgen.localrun import Options, plan
+
+    specs = plan(project, Options(workdir=tmp_path, broker_url="nats://127.0.0.1:1", internal_auth_secret=SECRET))
+    by_name = {spec.name: spec.env for spec in specs}
+    for name in ("user", "order", "gateway"):
+        assert by_name[name]["MSGEN_DEV_MODE"] == "1" and by_name[name]["INTERNAL_AUTH_SECRET"] == SECRET
+    assert by_name["order"]["ADMIN_TOKEN"] == local_admin_token(project)
+    assert "ADMIN_TOKEN" not in by_name["gateway"]
