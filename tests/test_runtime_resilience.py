@@ -147,6 +147,7 @@ def service(database_url: str, workdir: Path, **env: str) -> Iterator[Service]:
         "PYTHONPATH": path,
         "PYTHONUNBUFFERED": "1",
         "SERVICE_NAME": "resilience",
+        "MSGEN_DEV_MODE": "1",  # the runtime under test, not the caller check (tests/test_fail_closed.py)
         "DATABASE_URL": database_url,
         **env,
     }
@@ -366,7 +367,11 @@ def test_the_gateway_sheds_too_and_a_refused_client_never_gets_its_thing_later(t
     routes = [Route("POST", "/things", "things", timeout=1.0), Route("GET", "/slow", "things")]
     with service(url, tmp_path, RESIL_HOLD_FILE=str(hold)) as svc:
         settings = GatewaySettingsForThings(
-            things_url=svc.url, max_in_flight_requests=3, rate_limit_requests=1000, ready_checks_upstreams=False
+            things_url=svc.url,
+            max_in_flight_requests=3,
+            rate_limit_requests=1000,
+            ready_checks_upstreams=False,
+            dev_mode=True,
         )
         with serve_app(create_gateway_app(settings, routes)) as gateway:
             refused = httpx.post(f"{gateway}/things", json={"name": "late"}, headers={"Idempotency-Key": "k1"})
