@@ -45,16 +45,14 @@ class SagaStepMixin:
 
 
 def _insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: dict[str, Any]) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).values(values).on_conflict_do_nothing()
-    if dialect == "sqlite":
+    """`INSERT ... ON CONFLICT DO NOTHING` on the two databases the runtime runs on."""
+    if session.get_bind().dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         return sqlite_insert(table).values(values).on_conflict_do_nothing()
-    return sa.insert(table).values(values).prefix_with("IGNORE")  # MySQL / MariaDB
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).values(values).on_conflict_do_nothing()
 
 
 @dataclass(frozen=True)
@@ -78,11 +76,6 @@ class Participant:
             )
         ).scalar_one()
         return row
-
-    async def status(self, session: AsyncSession, key: object) -> str | None:
-        """What the ledger holds for this step of the saga `key` (None when it never heard of it)."""
-        row = await session.get(self.ledger, (self.saga, str(key), self.step))
-        return row.status if row is not None else None
 
     async def apply(self, session: AsyncSession, key: object) -> bool:
         """True when the caller must perform the step now (first trigger, saga not failed)."""

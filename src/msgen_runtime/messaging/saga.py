@@ -6,6 +6,13 @@ the orchestrator publishes a compensation's trigger when it owns that event
 (otherwise the failing step's own event triggers it) and waits for its `done`
 event. The saga then ends with its on_success or on_failure event, and the
 saga's entity gets the matching status, logged for the status stream.
+
+A step's deadline counts from when its trigger was published: for a trigger the
+orchestrator wrote to its outbox, from that row's `sent_at` (read when the first
+deadline passes), so the relay's backlog never eats a step's time. A timeout is
+decided once, under the state row's lock; a success arriving after the saga
+failed never flips the outcome, it is compensated (the participants' ledgers,
+`participant.py`, undo it on the saga's failure event).
 """
 
 from __future__ import annotations
