@@ -33,21 +33,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from msgen.errors import SpecError
 from msgen.generate import generate
+from msgen.writer import write_project
 from msgen_runtime.entities import utcnow
 
 SERVICES = ("order", "payment", "inventory")
+TRIP_SERVICES = ("trip", "hotel", "bank")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def packages(shop_dir: Path) -> Iterator[dict[str, dict[str, ModuleType]]]:
-    """The generated modules of the three services, imported from the written shop."""
-    paths = [str(shop_dir / "services" / name) for name in SERVICES]
+def _import(root: Path, services: tuple[str, ...]) -> Iterator[dict[str, dict[str, ModuleType]]]:
+    paths = [str(root / "services" / name) for name in services]
     sys.path[:0] = paths
     try:
         yield {
             name: {part: import_module(f"{name}_service.{part}") for part in ("models", "events", "messaging")}
-            for name in SERVICES
+            for name in services
         }
     finally:
         for path in paths:
@@ -55,10 +55,25 @@ def packages(shop_dir: Path) -> Iterator[dict[str, dict[str, ModuleType]]]:
 
 
 @pytest.fixture(scope="module")
+def packages(shop_dir: Path) -> Iterator[dict[str, dict[str, ModuleType]]]:
+    """The generated modules of the shop's three saga services, imported from the written shop."""
+    yield from _import(shop_dir, SERVICES)
+
+
+@pytest.fixture(scope="module")
+def trip_packages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, ModuleType]]]:
+    """The generated modules of tests/fixtures/trip.yaml: its orchestrator owns a compensation command."""
+    generated = generate(ROOT / "tests" / "fixtures" / "trip.yaml")
+    root = tmp_path_factory.mktemp("trips") / "trips"
+    write_project(root, generated.files, generated.system.spec_hash)
+    yield from _import(root, TRIP_SERVICES)
+
+
+@pytest.fixture(scope="module")
 def postgres_databases(postgres_url: str) -> Iterator[dict[str, str]]:
     """One PostgreSQL database per service, created for this module and dropped after it."""
     suffix = uuid.uuid4().hex[:8]
-    names = {name: f"msgen_books_{name}_{suffix}" for name in SERVICES}
+    names = {name: f"msgen_books_{name}_{suffix}" for name in SERVICES + TRIP_SERVICES}
 
     async def run(statement: str) -> None:
         conn = await asyncpg.connect(postgres_url)
@@ -79,7 +94,7 @@ def postgres_databases(postgres_url: str) -> Iterator[dict[str, str]]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def urls(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     if request.param == "sqlite":
-        return {name: f"sqlite+aiosqlite:///{tmp_path / name}.db" for name in SERVICES}
+        return {name: f"sqlite+aiosqlite:///{tmp_path / name}.db" for name in SERVICES + TRIP_SERVICES}
     databases: dict[str, str] = request.getfixturevalue("postgres_databases")
     return databases
 
@@ -105,13 +120,17 @@ class Shop:
     """The three services and the messages relayed but not yet delivered."""
 
     nodes: dict[str, Node]
+    orchestrator: str = "order"
+    saga_name: str = "place_order"
+    key: str = "order_id"
     in_flight: list[Message] = field(default_factory=list)
+    published: list[tuple[str, str]] = field(default_factory=list)  # (topic, key) of every message relayed
     orders: list[uuid.UUID] = field(default_factory=list)
     refunds: list[tuple[str, Decimal]] = field(default_factory=list)
 
     @property
     def saga(self) -> Any:
-        return self.nodes["order"].events.PLACE_ORDER
+        return getattr(self.nodes[self.orchestrator].events, self.saga_name.upper())
 
     async def relay(self) -> None:
         """Publish every unsent outbox row: each subscribed service gets the message in flight."""
@@ -123,6 +142,7 @@ class Shop:
                 )
                 for row in rows:
                     row.sent_at = utcnow()
+                    self.published.append((row.topic, str(row.key)))
                     if row.topic == "payment.refunded":  # every refund published, once each
                         refund = node.events.PAYMENT_REFUNDED.decode(row.body)
                         self.refunds.append((str(refund.order_id), refund.amount))
@@ -182,15 +202,15 @@ class Shop:
         return order.id
 
     async def state(self, order_id: uuid.UUID) -> Any:
-        node = self.nodes["order"]
+        node = self.nodes[self.orchestrator]
         async with node.sessions() as session:
-            return await session.get(node.models.SagaState, ("place_order", str(order_id)))
+            return await session.get(node.models.SagaState, (self.saga_name, str(order_id)))
 
     async def time_out(self, order_id: uuid.UUID, *, sent_ago: float = 3600) -> None:
         """The deadline of the saga's current step passes, its trigger sent `sent_ago` seconds ago."""
-        node = self.nodes["order"]
+        node = self.nodes[self.orchestrator]
         async with node.sessions() as session:
-            state = await session.get(node.models.SagaState, ("place_order", str(order_id)))
+            state = await session.get(node.models.SagaState, (self.saga_name, str(order_id)))
             assert state is not None
             state.deadline = utcnow() - timedelta(seconds=1)
             outbox = node.models.OutboxMessage
@@ -206,7 +226,7 @@ class Shop:
         node = self.nodes[service]
         model = getattr(node.models, table)
         async with node.sessions() as session:
-            return list(await session.scalars(sa.select(model).where(model.order_id == order_id)))
+            return list(await session.scalars(sa.select(model).where(getattr(model, self.key) == order_id)))
 
     async def assert_books(self) -> dict[str, str]:
         """The books invariant for every order placed; returns each order's final status."""
@@ -238,22 +258,30 @@ class Shop:
                 was_charged = [p.amount for p in payments if p.status == "REFUNDED"]
                 assert sorted(refunded) == sorted(was_charged), (refunded, was_charged)
             outcomes[str(order_id)] = order.status
+        await self.assert_quiet()
+        return outcomes
+
+    async def assert_quiet(self) -> None:
+        """Nothing in flight, no outbox row unsent, no dead letter."""
+        assert not self.in_flight
         for node in self.nodes.values():
             async with node.sessions() as session:
                 outbox = node.models.OutboxMessage
                 unsent = await session.scalar(sa.select(sa.func.count()).where(outbox.sent_at.is_(None)))
                 letters = await session.scalar(sa.select(sa.func.count()).select_from(node.models.DeadLetter))
             assert unsent == 0 and letters == 0
-        return outcomes
 
 
 def run_shop(
-    packages: dict[str, dict[str, ModuleType]], urls: dict[str, str], scenario: Callable[[Shop], Awaitable[None]]
+    packages: dict[str, dict[str, ModuleType]],
+    urls: dict[str, str],
+    scenario: Callable[[Shop], Awaitable[None]],
+    **saga: str,
 ) -> None:
     async def main() -> None:
         nodes = {}
         engines = []
-        for name in SERVICES:
+        for name in packages:
             engine = create_async_engine(urls[name])
             engines.append(engine)
             async with engine.begin() as conn:
@@ -261,7 +289,7 @@ def run_shop(
             sessions = async_sessionmaker(engine, expire_on_commit=False)
             nodes[name] = Node(name, **packages[name], sessions=sessions)
         try:
-            await scenario(Shop(nodes))
+            await scenario(Shop(nodes, **saga))
         finally:
             for engine in engines:
                 await engine.dispose()
@@ -418,7 +446,7 @@ def _key(shop: Shop, message: Message) -> str:
     for node in shop.nodes.values():
         for sub in node.messaging.MESSAGING.subscriptions:
             if sub.event.topic == message.topic:
-                return str(sub.event.decode(message.body).order_id)
+                return str(getattr(sub.event.decode(message.body), shop.key))
     return ""
 
 
@@ -463,3 +491,99 @@ def test_a_compensation_without_done_is_only_the_failure_events(tmp_path: Path) 
     messages = [d.message for d in error.value.diagnostics]
     assert any("a compensation without 'done' can only be triggered by" in m for m in messages)
     assert any("list the saga's on_failure event 'order.cancelled' among the triggers" in m for m in messages)
+
+
+# -- a saga whose orchestrator owns a compensation command ------------------------------------------
+
+TRIP = {"orchestrator": "trip", "saga_name": "book_trip", "key": "trip_id"}
+
+
+async def request_trip(shop: Shop, amount: str = "300.00") -> uuid.UUID:
+    node = shop.nodes["trip"]
+    trip_id = uuid.uuid4()
+    async with node.sessions() as session:
+        await node.events.publish(session, node.events.TripRequested(trip_id=trip_id, amount=Decimal(amount)))
+        await session.commit()
+    shop.orders.append(trip_id)
+    return trip_id
+
+
+async def assert_trip_books(shop: Shop) -> dict[str, str]:
+    """Each trip: COMPLETED with its booking BOOKED and its charge CHARGED, or FAILED with neither held."""
+    outcomes = {}
+    for trip_id in shop.orders:
+        state = await shop.state(trip_id)
+        bookings = await shop.rows("hotel", "Booking", trip_id)
+        charges = await shop.rows("bank", "Charge", trip_id)
+        assert len(bookings) <= 1 and len(charges) <= 1
+        released = [k for topic, k in shop.published if topic == "hotel.released" and k == str(trip_id)]
+        if state.status == "COMPLETED":
+            assert [b.status for b in bookings] == ["BOOKED"] and [c.status for c in charges] == ["CHARGED"]
+            assert released == []
+        else:
+            assert state.status == "FAILED", state.status
+            assert all(b.status == "RELEASED" for b in bookings) and all(c.status == "REFUNDED" for c in charges)
+            assert len(released) == len(bookings)  # undone once, and only what was done
+        outcomes[str(trip_id)] = state.status
+    await shop.assert_quiet()
+    return outcomes
+
+
+def test_another_saga_refused_by_its_last_step_releases_the_first(trip_packages: Any, urls: dict[str, str]) -> None:
+    async def scenario(shop: Shop) -> None:
+        trip_id = await request_trip(shop)
+        await shop.pump(hold=lambda m: m.to == "bank")
+        shop.in_flight.clear()  # the bank refuses instead of running its default handler
+        bank = shop.nodes["bank"]
+        async with bank.sessions() as session:
+            await bank.events.publish(session, bank.events.BankRefused(trip_id=trip_id, reason="card declined"))
+            await session.commit()
+        await shop.pump()
+        assert ("hotel.release_requested", str(trip_id)) in shop.published  # the orchestrator's own command
+        assert await shop.rows("bank", "Charge", trip_id) == []
+        assert list((await assert_trip_books(shop)).values()) == ["FAILED"]
+
+    run_shop(trip_packages, urls, scenario, **TRIP)
+
+
+def test_another_sagas_late_success_is_undone_by_the_orchestrators_command(
+    trip_packages: Any, urls: dict[str, str]
+) -> None:
+    async def scenario(shop: Shop) -> None:
+        trip_id = await request_trip(shop)
+        await shop.pump(hold=lambda m: m.to == "trip" or m.topic == "hotel.booked")
+        await shop.time_out(trip_id)
+        assert (await shop.state(trip_id)).status == "FAILED"
+        await shop.relay()
+        late = [m for m in shop.in_flight if m.topic == "hotel.booked" and m.to == "trip"]
+        for message in late:  # the hotel's late success reaches the orchestrator first
+            shop.in_flight.remove(message)
+            await shop.deliver(message)
+        await shop.pump()
+        assert shop.published.count(("hotel.release_requested", str(trip_id))) == 1
+        assert [b.status for b in await shop.rows("hotel", "Booking", trip_id)] == ["RELEASED"]
+        assert list((await assert_trip_books(shop)).values()) == ["FAILED"]
+
+    run_shop(trip_packages, urls, scenario, **TRIP)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_another_saga_keeps_its_books_in_random_orderings(trip_packages: Any, urls: dict[str, str], seed: int) -> None:
+    async def scenario(shop: Shop) -> None:
+        rng = random.Random(seed)
+        trips = [await request_trip(shop) for _ in range(4)]
+        down = {t: rng.choice(["hotel", "bank", "trip", None]) for t in trips}
+
+        def hold(message: Message) -> bool:
+            return down[uuid.UUID(_key(shop, message))] == message.to
+
+        await shop.pump(hold=hold, rng=rng)
+        for _ in range(3):  # time out what waits (a step, then a compensation), then let everything arrive
+            for trip_id in trips:
+                if (await shop.state(trip_id)).status in ("RUNNING", "COMPENSATING"):
+                    await shop.time_out(trip_id)
+            await shop.pump(rng=rng)
+        outcomes = await assert_trip_books(shop)
+        assert all(outcomes[str(t)] == "COMPLETED" for t, svc in down.items() if svc is None)
+
+    run_shop(trip_packages, urls, scenario, **TRIP)
