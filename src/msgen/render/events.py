@@ -351,15 +351,18 @@ def _compensation_body(
     imports.module("sqlalchemy as sa")
     imports.add(f"{service.package}.models", books.entity.name)
     entity = books.entity.name
+    status = f"{entity}.{books.books.field}"
+    # only a row the step holds is undone: a failure path that recorded another status has nothing to undo
     body += [
-        f"    {books.var} = (await session.scalars(sa.select({entity}).where("
-        f"{entity}.{books.books.key_field} == {key}))).one()",
-        f"    {books.var}.{books.books.field} = {books.books.compensated!r}",
-        "    "
+        f"    {books.var} = await session.scalar(sa.select({entity}).where("
+        f"{entity}.{books.books.key_field} == {key}, {status} == {books.books.applied!r}))",
+        f"    if {books.var} is not None:",
+        f"        {books.var}.{books.books.field} = {books.books.compensated!r}",
+        "        "
         + _log_ids(f"{step.name}.compensated", [(saga.key, key), (f"{books.entity.snake}_id", f"{books.var}.id")]),
     ]
     if done is not None:
-        body.append(f"    await publish(session, {_build_from_row(done, books, event, imports, key=saga.key)})")
+        body.append(f"        await publish(session, {_build_from_row(done, books, event, imports, key=saga.key)})")
     return body
 
 
