@@ -45,11 +45,14 @@ async def on_payment_authorized(session: AsyncSession, event: PaymentAuthorized)
 async def on_order_cancelled(session: AsyncSession, event: OrderCancelled) -> None:
     """Compensation of step 'reserve_inventory' (saga 'place_order'): undo it; nothing when it never acted."""
     if await PLACE_ORDER_RESERVE_INVENTORY.compensate(session, event.order_id):
-        reservation = (
-            await session.scalars(sa.select(Reservation).where(Reservation.order_id == event.order_id))
-        ).one()
-        reservation.status = "RELEASED"
-        logging.getLogger(__name__).info(
-            "reserve_inventory.compensated",
-            extra={"order_id": str(event.order_id), "reservation_id": str(reservation.id)},
+        reservation = await session.scalar(
+            sa.select(Reservation).where(
+                Reservation.order_id == event.order_id, Reservation.status == "RESERVED"
+            )
         )
+        if reservation is not None:
+            reservation.status = "RELEASED"
+            logging.getLogger(__name__).info(
+                "reserve_inventory.compensated",
+                extra={"order_id": str(event.order_id), "reservation_id": str(reservation.id)},
+            )

@@ -43,32 +43,38 @@ async def on_order_created(session: AsyncSession, event: OrderCreated) -> None:
 async def on_inventory_rejected(session: AsyncSession, event: InventoryRejected) -> None:
     """Compensation of step 'authorize_payment' (saga 'place_order'): undo it, then publish payment.refunded; nothing when it never acted."""
     if await PLACE_ORDER_AUTHORIZE_PAYMENT.compensate(session, event.order_id):
-        payment = (await session.scalars(sa.select(Payment).where(Payment.order_id == event.order_id))).one()
-        payment.status = "REFUNDED"
-        logging.getLogger(__name__).info(
-            "authorize_payment.compensated",
-            extra={"order_id": str(event.order_id), "payment_id": str(payment.id)},
+        payment = await session.scalar(
+            sa.select(Payment).where(Payment.order_id == event.order_id, Payment.status == "AUTHORIZED")
         )
-        await publish(
-            session,
-            PaymentRefunded.model_validate(
-                {"order_id": event.order_id, "payment_id": payment.id, "amount": payment.amount}
-            ),
-        )
+        if payment is not None:
+            payment.status = "REFUNDED"
+            logging.getLogger(__name__).info(
+                "authorize_payment.compensated",
+                extra={"order_id": str(event.order_id), "payment_id": str(payment.id)},
+            )
+            await publish(
+                session,
+                PaymentRefunded.model_validate(
+                    {"order_id": event.order_id, "payment_id": payment.id, "amount": payment.amount}
+                ),
+            )
 
 
 async def on_order_cancelled(session: AsyncSession, event: OrderCancelled) -> None:
     """Compensation of step 'authorize_payment' (saga 'place_order'): undo it, then publish payment.refunded; nothing when it never acted."""
     if await PLACE_ORDER_AUTHORIZE_PAYMENT.compensate(session, event.order_id):
-        payment = (await session.scalars(sa.select(Payment).where(Payment.order_id == event.order_id))).one()
-        payment.status = "REFUNDED"
-        logging.getLogger(__name__).info(
-            "authorize_payment.compensated",
-            extra={"order_id": str(event.order_id), "payment_id": str(payment.id)},
+        payment = await session.scalar(
+            sa.select(Payment).where(Payment.order_id == event.order_id, Payment.status == "AUTHORIZED")
         )
-        await publish(
-            session,
-            PaymentRefunded.model_validate(
-                {"order_id": event.order_id, "payment_id": payment.id, "amount": payment.amount}
-            ),
-        )
+        if payment is not None:
+            payment.status = "REFUNDED"
+            logging.getLogger(__name__).info(
+                "authorize_payment.compensated",
+                extra={"order_id": str(event.order_id), "payment_id": str(payment.id)},
+            )
+            await publish(
+                session,
+                PaymentRefunded.model_validate(
+                    {"order_id": event.order_id, "payment_id": payment.id, "amount": payment.amount}
+                ),
+            )
