@@ -587,3 +587,25 @@ def test_another_saga_keeps_its_books_in_random_orderings(trip_packages: Any, ur
         assert all(outcomes[str(t)] == "COMPLETED" for t, svc in down.items() if svc is None)
 
     run_shop(trip_packages, urls, scenario, **TRIP)
+
+
+def test_a_failure_path_written_by_the_user_is_not_refunded(packages: Any, urls: dict[str, str]) -> None:
+    async def scenario(shop: Shop) -> None:
+        order_id = await shop.place("2000.00")
+        await shop.relay()
+        [created] = [m for m in shop.in_flight if m.to == "payment"]
+        shop.in_flight.remove(created)
+        payment = shop.nodes["payment"]
+        async with payment.sessions() as session:  # a handler the user wrote: refused above the card limit
+            event = payment.events.ORDER_CREATED.decode(created.body)
+            assert await payment.events.PLACE_ORDER_AUTHORIZE_PAYMENT.apply(session, event.order_id)
+            session.add(payment.models.Payment(order_id=event.order_id, amount=event.amount, status="FAILED"))
+            await payment.events.publish(session, payment.events.PaymentFailed(order_id=order_id, reason="limit"))
+            await session.commit()
+        await shop.pump()
+        assert [p.status for p in await shop.rows("payment", "Payment", order_id)] == ["FAILED"]
+        assert shop.refunds == []  # order.cancelled reached payment: nothing was charged, nothing refunded
+        assert ("order.cancelled", str(order_id)) in shop.published
+        assert list((await shop.assert_books()).values()) == ["CANCELLED"]
+
+    run_shop(packages, urls, scenario)
