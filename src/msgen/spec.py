@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from msgen.patterns import PatternError, check_pattern
+
 SCALAR_TYPES = (
     "string",
     "text",
@@ -111,9 +113,9 @@ class FieldSpec(Strict):
     def _pattern_compiles(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"pattern does not compile: {exc}") from None
+                check_pattern(value)
+            except PatternError as exc:
+                raise ValueError(f"the pattern is not supported: {exc}") from None
         return value
 
 
