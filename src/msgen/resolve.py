@@ -18,7 +18,6 @@ from typing import Any
 from msgen import model as m
 from msgen.errors import Diagnostic, SpecError, did_you_mean
 from msgen.loader import LoadedSpec, Path_
-from msgen.patterns import pattern_matches
 from msgen.names import (
     ENUM_VALUE_RE,
     EVENT_RE,
@@ -36,6 +35,7 @@ from msgen.names import (
     snake,
     unsafe_reason,
 )
+from msgen.patterns import pattern_matches
 from msgen.render.examples import string_example
 from msgen.spec import (
     SCALAR_TYPES,
