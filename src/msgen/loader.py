@@ -29,9 +29,11 @@ from msgen.spec import DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, SpecFile
 Path_ = tuple[str | int, ...]
 
 # Limits that keep every spec answered in bounded time and memory (docs/spec.md, "Limits").
-# Parsing with positions costs about 5 ms per KiB, so a spec at the size limit is read in
-# about a second; a real spec of fifty services is well under 100 KiB.
-MAX_SPEC_BYTES = 256 * 1024
+# Parsing with positions costs several milliseconds per KiB and per hundred values, so a spec
+# at either limit is read in about a second; a real spec of fifty services is about 80 KiB
+# and 5,000 values.
+MAX_SPEC_BYTES = 128 * 1024
+MAX_NODES = 20_000
 # Nodes from the document's root down to the deepest value; ruamel counts every node.
 MAX_DEPTH = 32
 
@@ -164,14 +166,19 @@ class _Refused(Exception):
 
 
 class _SpecComposer(Composer):
-    """ruamel's composer, refusing anchors, aliases and tags other than YAML's core ones.
+    """ruamel's composer, refusing anchors, aliases, tags other than YAML's core ones, and too many nodes.
 
     Aliases let a few lines expand into an exponentially large tree (an alias bomb), and
     tags construct types a spec has no use for; both are refused where they are written.
     """
 
+    nodes = 0
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.parser.peek_event()
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Refused(event.start_mark, f"the spec holds more than {MAX_NODES} values, the most msgen reads")
         if isinstance(event, AliasEvent) or event.anchor is not None:
             raise _Refused(event.start_mark, "YAML anchors and aliases (&name, *name) are not allowed in a spec")
         tag = getattr(event, "tag", None)

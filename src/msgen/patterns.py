@@ -26,11 +26,11 @@ class PatternError(ValueError):
 @functools.lru_cache(maxsize=256)
 def _validator(pattern: str) -> SchemaValidator:
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise PatternError(f"the pattern is {len(pattern)} characters long; at most {MAX_PATTERN_LENGTH} are allowed")
+        raise PatternError(f"it is {len(pattern)} characters long; at most {MAX_PATTERN_LENGTH} are allowed")
     try:
         return SchemaValidator(core_schema.str_schema(pattern=pattern, regex_engine="rust-regex"))
     except SchemaError as exc:
-        raise PatternError(_reason(str(exc))) from None
+        raise PatternError(f"the services' regex engine cannot use it: {_reason(str(exc))}") from None
 
 
 def _reason(text: str) -> str:
@@ -49,7 +49,7 @@ def check_pattern(pattern: str) -> None:
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise PatternError(str(exc)) from None
+        raise PatternError(f"it does not compile as a Python regular expression: {exc}") from None
 
 
 def pattern_matches(pattern: str, text: str) -> bool:

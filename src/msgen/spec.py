@@ -115,7 +115,7 @@ class FieldSpec(Strict):
             try:
                 check_pattern(value)
             except PatternError as exc:
-                raise ValueError(f"the pattern is not supported: {exc}") from None
+                raise ValueError(str(exc)) from None
         return value
 
 
