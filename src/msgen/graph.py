@@ -89,7 +89,9 @@ def render_image(system: m.System, fmt: str) -> bytes:
     """SVG or PNG bytes, drawn by Graphviz's `dot`."""
     binary = shutil.which("dot")
     if binary is None:
-        raise ToolMissingError(f"Graphviz is not installed ('dot' not found): use --format mermaid or dot instead of {fmt}")
+        raise ToolMissingError(
+            f"Graphviz is not installed ('dot' not found): use --format mermaid or dot instead of {fmt}"
+        )
     done = subprocess.run([binary, f"-T{fmt}"], input=dot(system).encode(), capture_output=True, check=False)
     if done.returncode != 0:
         raise MsgenError(f"Graphviz failed: {done.stderr.decode(errors='replace').strip()}")
