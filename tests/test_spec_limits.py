@@ -10,7 +10,10 @@ down) under 200 MB.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -20,11 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from msgen.cli import app
+from msgen.generate import generate
 from msgen.loader import MAX_DEPTH, MAX_NODES, MAX_SPEC_BYTES
+from msgen.writer import write_project
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = (ROOT / "examples" / "shop.yaml").read_text(encoding="utf-8")
@@ -347,3 +353,61 @@ def test_generated_models_match_patterns_in_linear_time() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
     )
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_generated_service_answers_a_backtracking_body_at_once(tmp_path: Path) -> None:
+    """product-service under a real uvicorn, its sku pattern ^(a+)+$: 30 'a's and a '!' are a quick 422.
+
+    Python's re takes minutes on that body (2^30 ways to split the 'a's); the service
+    must refuse it at once and keep answering its health probe.
+    """
+    sku = '          sku: { type: string, unique: true, max_length: 32, pattern: "^[A-Z0-9-]+$" }\n'
+    assert sku in SHOP
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SHOP.replace(sku, sku.replace("^[A-Z0-9-]+$", "^(a+)+$"), 1), encoding="utf-8")
+    generated = generate(spec)
+    project = tmp_path / "shop"
+    write_project(project, generated.files, generated.system.spec_hash)
+    cwd = project / "services" / "product"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'product.db'}"}
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=env, check=True, timeout=120)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "product_service.main:create_app", "--factory", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, "product-service exited"
+            assert time.monotonic() < deadline, "product-service did not become ready"
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        body = {"sku": "a" * 30 + "!", "name": "Teapot", "price": "19.90"}
+        refused = httpx.post(f"{base}/v1/products", json=body, timeout=30)
+        assert refused.status_code == 422, refused.text
+        assert "sku" in refused.text
+        assert httpx.get(f"{base}/health/live", timeout=30).status_code == 200
+        accepted = httpx.post(f"{base}/v1/products", json={**body, "sku": "a" * 30}, timeout=30)
+        assert accepted.status_code == 201, accepted.text
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
