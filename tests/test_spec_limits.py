@@ -29,8 +29,9 @@ from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from msgen.cli import app
+from msgen.errors import SpecError
 from msgen.generate import generate
-from msgen.loader import MAX_DEPTH, MAX_NODES, MAX_SPEC_BYTES
+from msgen.loader import MAX_DEPTH, MAX_NODES, MAX_SPEC_BYTES, load_spec_text
 from msgen.writer import write_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -423,3 +424,18 @@ def test_a_generated_service_answers_a_backtracking_body_at_once(tmp_path: Path)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("msgen: 1\nx: a\x00b\n", "m.yaml:2:5: not a text file (a NUL byte): the spec must be UTF-8 YAML"),
+        ("msgen: 1\n  x: \x1b\n", "m.yaml:2:6: control character U+001B: a spec holds printable text only"),
+        ("x: " + "é" * MAX_SPEC_BYTES, f"m.yaml:1:{4 + (MAX_SPEC_BYTES - 3) // 2}: the spec is larger than 256 KiB"),
+    ],
+)
+def test_text_loaded_without_a_file_has_the_same_limits(text: str, message: str) -> None:
+    """regen and add-service hand the loader text (from git, from an edit): the same checks apply."""
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text, "m.yaml")
+    assert str(caught.value).startswith(message)

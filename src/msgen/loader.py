@@ -101,12 +101,25 @@ def read_spec_text(path: Path) -> tuple[str, str]:
         byte = data[exc.start : exc.start + 1].hex()
         message = f"not UTF-8 text (byte 0x{byte}): the spec must be UTF-8 YAML"
         raise SpecError([Diagnostic(display, line, column, message)]) from None
+    _check_text(text, display)
+    return display, text
+
+
+def _check_text(text: str, display: str) -> None:
+    """Refuse, at its place, text that is too large or holds a NUL or a control character."""
+    if len(text) > MAX_SPEC_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        cut = text.encode("utf-8", "surrogatepass")[:MAX_SPEC_BYTES].decode("utf-8", "ignore")
+        line, column = _text_position(text, len(cut))
+        message = f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB, the most msgen reads"
+        raise SpecError([Diagnostic(display, line, column, message)])
     bad = _NOT_PRINTABLE.search(text)
     if bad is not None:
         line, column = _text_position(text, bad.start())
-        message = f"control character U+{ord(bad.group()):04X}: a spec holds printable text only"
+        if bad.group() == "\x00":
+            message = "not a text file (a NUL byte): the spec must be UTF-8 YAML"
+        else:
+            message = f"control character U+{ord(bad.group()):04X}: a spec holds printable text only"
         raise SpecError([Diagnostic(display, line, column, message)])
-    return display, text
 
 
 def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
@@ -129,6 +142,7 @@ def load_spec(path: Path) -> LoadedSpec:
 
 def load_spec_text(text: str, display: str, path: Path | None = None) -> LoadedSpec:
     positions = Positions(display)
+    _check_text(text, display)
     tree = _parse_yaml(text, display)
     if tree is None:
         line, column = _text_position(text, len(text))
