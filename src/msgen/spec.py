@@ -6,6 +6,7 @@ resolver (``resolve.py``) turns a valid ``SpecFile`` into a ``System``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -107,6 +108,14 @@ class FieldSpec(Strict):
         if isinstance(data, str):
             return {"type": data}
         return data
+
+    @field_validator("min", "max", "default", "example")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        # .nan and .inf are YAML floats, but no contract, column or Python literal can carry them.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        return value
 
     @field_validator("pattern")
     @classmethod
