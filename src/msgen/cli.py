@@ -2,18 +2,73 @@
 
 from __future__ import annotations
 
+import errno
 import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from msgen import __version__
-from msgen.errors import MsgenError, SpecError
+from msgen.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    MsgenError,
+    SpecError,
+    printable,
+)
+
+
+class _Handled(TyperGroup):
+    """The one place where what a command raises becomes a one-line message and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):  # typer's own exits and usage errors
+            raise
+        except MsgenError as exc:
+            raise _fail(exc) from None
+        except KeyboardInterrupt:
+            err.print("interrupted", markup=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # click closes a broken pipe quietly
+            err.print(f"error: {_os_error(exc)}", markup=False)
+            raise typer.Exit(EXIT_ENVIRONMENT) from None
+        except Exception as exc:
+            err.print(
+                printable(
+                    f"internal error: {type(exc).__name__}: {exc}; this is a bug in msgen {__version__}, "
+                    "please report it with the command and the spec that caused it"
+                ),
+                markup=False,
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _shown(value: object) -> str:
+    """A value for a rich message: control characters escaped, no markup in it."""
+    return escape(printable(str(value)))
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError as 'path: reason' (or 'path -> other: reason'), on one line."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return printable(reason)
+    where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+    return printable(f"{where}: {reason}")
+
 
 app = typer.Typer(
     name="msgen",
@@ -21,9 +76,11 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    cls=_Handled,
 )
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+# emoji=False: rich would print a position such as 'shop.yaml:100:24:' as 'shop.yaml💯24:'.
+out = Console(soft_wrap=True, highlight=False, emoji=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
 SpecArg = Annotated[
     Path,
@@ -38,7 +95,7 @@ def _fail(exc: MsgenError) -> typer.Exit:
         count = len(exc.diagnostics)
         err.print(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", markup=False)
     else:
-        err.print(f"error: {exc}", markup=False)
+        err.print(printable(f"error: {exc}"), markup=False)
     return typer.Exit(exc.exit_code)
 
 
@@ -86,9 +143,9 @@ def new(
     system = result.system
     out.print(
         f"Generated [bold]{system.name}[/bold]: {len(system.services)} services, {len(system.events)} events, "
-        f"{len(system.sagas)} sagas, {written.written} files in {output}"
+        f"{len(system.sagas)} sagas, {written.written} files in {_shown(output)}"
     )
-    out.print(f"Next: [bold]cd {output}/services/{system.services[0].name} && python -m pytest[/bold]")
+    out.print(f"Next: [bold]cd {_shown(output)}/services/{system.services[0].name} && python -m pytest[/bold]")
 
 
 @app.command()
@@ -103,7 +160,7 @@ def validate(spec: SpecArg) -> None:
         system = load_system(spec)
     except MsgenError as exc:
         raise _fail(exc) from None
-    table = Table(title=f"{spec}: valid", show_edge=False)
+    table = Table(title=f"{_shown(spec)}: valid", show_edge=False)
     for column in ("service", "entities", "operations", "calls", "publishes", "consumes"):
         table.add_column(column)
     for s in system.services:
@@ -286,12 +343,14 @@ def dlq(
         raise typer.Exit(1) from None
     chosen = [letter["id"] for letter in letters] if replay_all else list(replay or [])
     if not chosen:
-        table = Table(title=f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''} at {base}", show_edge=False)
+        table = Table(
+            title=f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''} at {_shown(base)}", show_edge=False
+        )
         for column in ("id", "topic", "event", "attempts", "error", "created_at"):
             table.add_column(column)
         for letter in letters:
             table.add_row(
-                *(str(letter.get(k, "")) for k in ("id", "topic", "event", "attempts", "error", "created_at"))
+                *(_shown(letter.get(k, "")) for k in ("id", "topic", "event", "attempts", "error", "created_at"))
             )
         out.print(table)
         return
@@ -402,7 +461,7 @@ def _changes_table(plan: regen_plan.Plan, title: str) -> Table:
         table.add_column(column)
     for change in plan.changes:
         style = _CHANGE_STYLE.get(change.action, "")
-        table.add_row(change.path, f"[{style}]{change.action}[/{style}]", WHY[change.action])
+        table.add_row(_shown(change.path), f"[{style}]{change.action}[/{style}]", WHY[change.action])
     return table
 
 
@@ -416,6 +475,7 @@ def _print_changes(console: Console, plan: regen_plan.Plan, title: str) -> None:
         force_terminal=console.is_terminal,
         soft_wrap=True,
         highlight=False,
+        emoji=False,
     )
     wide.print(_changes_table(plan, title))
 
@@ -429,9 +489,9 @@ def _counts(plan: regen_plan.Plan) -> str:
 
 def _report_regen(plan: regen_plan.Plan, project: Path) -> None:
     if not plan.changes:
-        out.print(f"Nothing to change: {project} is in step with its spec.")
+        out.print(f"Nothing to change: {_shown(project)} is in step with its spec.")
         return
-    _print_changes(out, plan, f"msgen regen {project}")
+    _print_changes(out, plan, f"msgen regen {_shown(project)}")
     out.print(f"{_counts(plan)}.", markup=False)
     if plan.conflicts:
         err.print(f"{len(plan.conflicts)} file(s) have conflicts, marked <<<<<<< yours ... >>>>>>> generated now:")
@@ -485,11 +545,11 @@ def diff(
     for change in planned.writes:
         sys.stdout.write(unified_diff(change))
     if not planned.writes:
-        err.print(f"No difference: {project} is in step with its spec.")
+        err.print(f"No difference: {_shown(project)} is in step with its spec.")
         if planned.changes:
             _print_changes(err, planned, "kept as they are")
         return
-    _print_changes(err, planned, f"msgen regen {project} would change")
+    _print_changes(err, planned, f"msgen regen {_shown(project)} would change")
     err.print(f"{_counts(planned)}.", markup=False)
     raise typer.Exit(1)
 
@@ -520,9 +580,11 @@ def contracts_verify(
     except MsgenError as exc:
         raise _fail(exc) from None
     if not results:
-        out.print(f"No pacts in {project}: its services neither call one another nor read one another's events.")
+        out.print(
+            f"No pacts in {_shown(project)}: its services neither call one another nor read one another's events."
+        )
         return
-    table = Table(title=f"Pacts of {project}")
+    table = Table(title=f"Pacts of {_shown(project)}")
     for column in ("consumer", "provider", "interactions", "result"):
         table.add_column(column)
     for r in results:
@@ -588,7 +650,7 @@ def add_service(
         done = run_add(project, name, spec=spec, entity=entity, description=description, force=force, template=options)
     except MsgenError as exc:
         raise _fail(exc) from None
-    out.print(f"Added service [bold]{name}[/bold] to the spec.")
+    out.print(f"Added service [bold]{_shown(name)}[/bold] to the spec.")
     _report_regen(done, project)
 
 

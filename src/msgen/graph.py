@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 from msgen import model as m
-from msgen.errors import MsgenError
+from msgen.errors import MsgenError, ToolMissingError
 
 
 class GraphError(MsgenError):
@@ -88,7 +88,9 @@ def render_image(system: m.System, fmt: str) -> bytes:
     """SVG or PNG bytes, drawn by Graphviz's `dot`."""
     binary = shutil.which("dot")
     if binary is None:
-        raise MsgenError(f"Graphviz is not installed ('dot' not found): use --format mermaid or dot instead of {fmt}")
+        raise ToolMissingError(
+            f"Graphviz is not installed ('dot' not found): use --format mermaid or dot instead of {fmt}"
+        )
     done = subprocess.run([binary, f"-T{fmt}"], input=dot(system).encode(), capture_output=True, check=False)
     if done.returncode != 0:
         raise MsgenError(f"Graphviz failed: {done.stderr.decode(errors='replace').strip()}")

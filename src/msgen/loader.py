@@ -18,13 +18,28 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
 from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, StreamMark
+from ruamel.yaml.events import AliasEvent
 
 from msgen.errors import Diagnostic, MsgenError, SpecError, did_you_mean
 from msgen.spec import DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, SpecFile
 
 Path_ = tuple[str | int, ...]
+
+# Limits that keep every spec answered in bounded time and memory (docs/spec.md, "Limits").
+# Parsing with positions and resolving cost about 90 us per value, so a spec at the value
+# limit is read in one to two seconds of CPU; the synthetic spec of 100 services of the
+# generation benchmark (about 200 KiB, 24,000 values) fits.
+MAX_SPEC_BYTES = 256 * 1024
+MAX_NODES = 25_000
+# Nodes from the document's root down to the deepest value; ruamel counts every node.
+MAX_DEPTH = 32
+
+_CORE_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq"))
+# What YAML 1.2 does not allow in a stream: anything outside its printable set.
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass
@@ -66,21 +81,57 @@ def read_spec_text(path: Path) -> tuple[str, str]:
     """Return (display name, text) of a spec file, or raise one clear error."""
     display = str(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise SpecFileError(f"{display}: cannot read the spec: {exc.strerror or exc}") from None
-    if b"\x00" in data:
-        raise SpecError([Diagnostic(display, 1, 1, "not a text file: the spec must be UTF-8 YAML")])
+    nul = data.find(b"\x00", 0, MAX_SPEC_BYTES)
+    if nul >= 0:
+        line, column = _byte_position(data, nul)
+        message = "not a text file (a NUL byte): the spec must be UTF-8 YAML"
+        raise SpecError([Diagnostic(display, line, column, message)])
+    if len(data) > MAX_SPEC_BYTES:
+        line, column = _byte_position(data, MAX_SPEC_BYTES)
+        message = f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB, the most msgen reads"
+        raise SpecError([Diagnostic(display, line, column, message)])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        line, column = _byte_position(data, exc.start)
         byte = data[exc.start : exc.start + 1].hex()
         message = f"not UTF-8 text (byte 0x{byte}): the spec must be UTF-8 YAML"
         raise SpecError([Diagnostic(display, line, column, message)]) from None
+    _check_text(text, display)
     return display, text
+
+
+def _check_text(text: str, display: str) -> None:
+    """Refuse, at its place, text that is too large or holds a NUL or a control character."""
+    if len(text) > MAX_SPEC_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        cut = text.encode("utf-8", "surrogatepass")[:MAX_SPEC_BYTES].decode("utf-8", "ignore")
+        line, column = _text_position(text, len(cut))
+        message = f"the spec is larger than {MAX_SPEC_BYTES // 1024} KiB, the most msgen reads"
+        raise SpecError([Diagnostic(display, line, column, message)])
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is not None:
+        line, column = _text_position(text, bad.start())
+        if bad.group() == "\x00":
+            message = "not a text file (a NUL byte): the spec must be UTF-8 YAML"
+        else:
+            message = f"control character U+{ord(bad.group()):04X}: a spec holds printable text only"
+        raise SpecError([Diagnostic(display, line, column, message)])
+
+
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of byte `offset` of `data`."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[start:offset].decode("utf-8", "replace")) + 1
+    return data.count(b"\n", 0, offset) + 1, column
+
+
+def _text_position(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of character `offset` of `text`."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def load_spec(path: Path) -> LoadedSpec:
@@ -91,14 +142,17 @@ def load_spec(path: Path) -> LoadedSpec:
 
 def load_spec_text(text: str, display: str, path: Path | None = None) -> LoadedSpec:
     positions = Positions(display)
+    _check_text(text, display)
     tree = _parse_yaml(text, display)
     if tree is None:
-        raise SpecError([Diagnostic(display, 1, 1, "the spec is empty: expected keys msgen, system and services")])
+        line, column = _text_position(text, len(text))
+        message = "the spec is empty: expected keys msgen, system and services"
+        raise SpecError([Diagnostic(display, line, column, message)])
     if not isinstance(tree, CommentedMap):
         kind = "a list" if isinstance(tree, CommentedSeq) else _describe(tree)
-        raise SpecError(
-            [Diagnostic(display, 1, 1, f"the spec must be a mapping (msgen, system, services, ...), found {kind}")]
-        )
+        line, column = (tree.lc.line + 1, tree.lc.col + 1) if isinstance(tree, CommentedSeq) else _first_value(text)
+        message = f"the spec must be a mapping (msgen, system, services, ...), found {kind}"
+        raise SpecError([Diagnostic(display, line, column, message)])
     plain = _to_plain(tree, (), positions)
     try:
         spec = SpecFile.model_validate(plain)
@@ -107,13 +161,63 @@ def load_spec_text(text: str, display: str, path: Path | None = None) -> LoadedS
     return LoadedSpec(spec=spec, positions=positions, path=path or Path(display), text=text)
 
 
+def _first_value(text: str) -> tuple[int, int]:
+    """Where the document's content starts: past blank lines, comments, directives and '---'."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        content = line.lstrip(" ")
+        if content and not content.startswith(("#", "%", "---")):
+            return number, len(line) - len(content) + 1
+    return 1, 1
+
+
+class _Refused(Exception):
+    """A YAML feature the spec language does not allow, at the place it was used."""
+
+    def __init__(self, mark: StreamMark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _SpecComposer(Composer):
+    """ruamel's composer, refusing anchors, aliases, tags other than YAML's core ones, and too many nodes.
+
+    Aliases let a few lines expand into an exponentially large tree (an alias bomb), and
+    tags construct types a spec has no use for; both are refused where they are written.
+    """
+
+    nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Refused(event.start_mark, f"the spec holds more than {MAX_NODES} values, the most msgen reads")
+        if isinstance(event, AliasEvent) or event.anchor is not None:
+            raise _Refused(event.start_mark, "YAML anchors and aliases (&name, *name) are not allowed in a spec")
+        tag = getattr(event, "tag", None)
+        if tag is not None and str(tag) not in _CORE_TAGS:
+            shown = str(tag).replace("tag:yaml.org,2002:", "!!")
+            raise _Refused(event.start_mark, f"the YAML tag {shown} is not allowed in a spec")
+        return super().compose_node(parent, index)
+
+
 _DUPLICATE_RE = re.compile(r'found duplicate key "(?P<key>.*?)"')
 
 
 def _parse_yaml(text: str, display: str) -> Any:
     yaml = YAML(typ="rt")
+    yaml.Composer = _SpecComposer
+    yaml.max_depth = MAX_DEPTH
     try:
         return yaml.load(text)
+    except _Refused as exc:
+        raise SpecError([Diagnostic(display, exc.mark.line + 1, exc.mark.column + 1, exc.message)]) from None
+    except MaxDepthExceededError as exc:
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"the spec is nested more than {MAX_DEPTH} levels deep"
+        raise SpecError([Diagnostic(display, line, column, message)]) from None
     except DuplicateKeyError as exc:
         match = _DUPLICATE_RE.search(exc.problem or "")
         key = match.group("key") if match else "?"

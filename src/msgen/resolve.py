@@ -35,6 +35,7 @@ from msgen.names import (
     snake,
     unsafe_reason,
 )
+from msgen.patterns import pattern_matches
 from msgen.render.examples import string_example
 from msgen.spec import (
     SCALAR_TYPES,
@@ -482,7 +483,7 @@ class _Resolver:
             example = string_example(constraints, fspec.example, kind=kind)
             if example is None:
                 self.error(path, "msgen cannot find a value that matches this pattern: give an 'example'")
-            elif fspec.example is not None and fspec.pattern and not re.search(fspec.pattern, example):
+            elif fspec.example is not None and fspec.pattern and not pattern_matches(fspec.pattern, example):
                 self.error((*path, "example"), f"example {fspec.example!r} does not match the pattern")
 
     def check_default(self, fspec: FieldSpec, ftype: m.FieldType, path: Path_) -> None:
@@ -501,7 +502,7 @@ class _Resolver:
         if ok and kind in _STRINGISH and isinstance(value, str):
             if fspec.max_length is not None and len(value) > fspec.max_length:
                 self.error((*path, "default"), f"default {value!r} is longer than max_length ({fspec.max_length})")
-            if fspec.pattern and not re.search(fspec.pattern, value):
+            if fspec.pattern and not pattern_matches(fspec.pattern, value):
                 self.error((*path, "default"), f"default {value!r} does not match the pattern")
         if not ok:
             expected = f"one of {', '.join(ftype.enum_values)}" if kind == "enum" else f"{a(kind)} value"

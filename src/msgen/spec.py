@@ -6,10 +6,13 @@ resolver (``resolve.py``) turns a valid ``SpecFile`` into a ``System``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from msgen.patterns import PatternError, check_pattern
 
 SCALAR_TYPES = (
     "string",
@@ -106,14 +109,22 @@ class FieldSpec(Strict):
             return {"type": data}
         return data
 
+    @field_validator("min", "max", "default", "example")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        # .nan and .inf are YAML floats, but no contract, column or Python literal can carry them.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        return value
+
     @field_validator("pattern")
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"pattern does not compile: {exc}") from None
+                check_pattern(value)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
 

@@ -12,8 +12,9 @@ from pydantic_core import CoreSchema
 class RequestModel(BaseModel):
     """A request body: unknown keys are refused, so typos don't pass silently."""
 
-    # python-re: any pattern the spec's Python regex accepts works here too (look-around included).
-    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+    # pydantic's default regex engine (Rust's regex crate) matches in linear time: a pattern cannot be
+    # made to backtrack on a hostile body. msgen accepts only patterns that engine compiles.
+    model_config = ConfigDict(extra="forbid")
 
 
 class PatchModel(RequestModel):
@@ -46,16 +47,16 @@ class PatchModel(RequestModel):
 class ResponseModel(BaseModel):
     """A response body read from an ORM object."""
 
-    model_config = ConfigDict(from_attributes=True, regex_engine="python-re")
+    model_config = ConfigDict(from_attributes=True)
 
 
 class ClientModel(BaseModel):
     """A model in a generated client: a tolerant reader, fields added by the provider are ignored."""
 
-    model_config = ConfigDict(extra="ignore", regex_engine="python-re")
+    model_config = ConfigDict(extra="ignore")
 
 
 class EventPayload(BaseModel):
     """An event's payload, as its Avro schema says; unknown fields are ignored (tolerant reader)."""
 
-    model_config = ConfigDict(extra="ignore", regex_engine="python-re")
+    model_config = ConfigDict(extra="ignore")

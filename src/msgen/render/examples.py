@@ -5,11 +5,11 @@ They appear in the OpenAPI contracts and drive the generated test suites.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
 from msgen import model as m
+from msgen.patterns import pattern_matches
 
 _STRING_CANDIDATES = ("Example", "example", "EXAMPLE-1", "EX", "ex", "A1", "1", "a", "A", "example-1")
 EXAMPLE_UUID = "00000000-0000-4000-8000-000000000001"
@@ -29,7 +29,7 @@ def string_example(
         candidates = ["Some example text.", *candidates]
     for base in candidates:
         for text in (base, (base * high)[:high], (base * max(low, 1))[: max(low, 1)]):
-            if low <= len(text) <= high and (pattern is None or re.search(pattern, text)):
+            if low <= len(text) <= high and (pattern is None or pattern_matches(pattern, text)):
                 return text
     return None
 

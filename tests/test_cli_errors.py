@@ -1,0 +1,114 @@
+"""The CLI's one error handler: one line on stderr, a distinct exit code, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from msgen import schema as schema_module
+from msgen.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOP_SPEC = ROOT / "examples" / "shop.yaml"
+
+
+def msgen(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "msgen", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_schema_into_a_missing_folder_is_an_environment_error() -> None:
+    done = msgen("schema", "-o", "/nonexistent/x.json")
+    assert one_line(done) == "error: /nonexistent/x.json: No such file or directory"
+    assert done.returncode == 3
+
+
+def test_graph_into_a_missing_folder_is_an_environment_error() -> None:
+    done = msgen("graph", str(SHOP_SPEC), "-o", "/nonexistent/graph.mmd")
+    assert one_line(done) == "error: /nonexistent/graph.mmd: No such file or directory"
+    assert done.returncode == 3
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_new_into_proc_is_an_environment_error(tmp_path: Path) -> None:
+    done = msgen("new", str(SHOP_SPEC), "-o", "/proc/x", cwd=tmp_path)
+    assert one_line(done).startswith("error: /proc/")
+    assert done.returncode == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_spec_is_bad_input(tmp_path: Path) -> None:
+    done = msgen("validate", "missing.yaml", cwd=tmp_path)
+    assert one_line(done) == "error: missing.yaml: cannot read the spec: No such file or directory"
+    assert done.returncode == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux's /proc/<pid>/wchan")
+def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path: Path) -> None:
+    """A real SIGINT while msgen waits to open a FIFO (no writer ever comes)."""
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "msgen", "validate", str(fifo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wchan = Path(f"/proc/{process.pid}/wchan")
+        deadline = time.monotonic() + 120
+        while wchan.read_text() != "wait_for_partner":  # blocked in open(), Python's handler is in place
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "msgen never reached the FIFO"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert stderr == "interrupted\n"
+    assert process.returncode == 130
+
+
+def test_an_unexpected_exception_is_an_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real bug can be produced on demand: one is planted in the command's library call."""
+
+    def broken() -> str:
+        raise RuntimeError("boom\x1b[2J")
+
+    monkeypatch.setattr(schema_module, "spec_json_schema_text", broken)
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 70
+    assert result.stdout == ""
+    assert result.stderr.startswith("internal error: RuntimeError: boom\\x1b[2J; this is a bug in msgen ")
+    assert result.stderr.rstrip().endswith("please report it with the command and the spec that caused it")
+    assert result.stderr.count("\n") == 1
+
+
+def test_usage_errors_stay_exit_code_2() -> None:
+    result = CliRunner().invoke(app, ["graph", str(SHOP_SPEC), "--format", "gif"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown format 'gif': use mermaid, markdown, dot, svg or png\n"
