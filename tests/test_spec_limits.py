@@ -388,7 +388,7 @@ def test_a_generated_service_answers_a_backtracking_body_at_once(tmp_path: Path)
     project = tmp_path / "shop"
     write_project(project, generated.files, generated.system.spec_hash)
     cwd = project / "services" / "product"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'product.db'}"}
+    env = {**os.environ, "MSGEN_DEV_MODE": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'product.db'}"}
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=env, check=True, timeout=120)
     port = _free_port()
     server = subprocess.Popen(
