@@ -175,7 +175,7 @@ async def test_a_batch_keeps_each_aggregates_order_end_to_end(database: Database
     publisher = NatsJetStream(nats_url, stream=stream, topics=[STEP.topic])
     receiver = NatsJetStream(nats_url, stream=stream, topics=[STEP.topic])
     seen = Seen()
-    _consumer(database, receiver, seen)
+    consumer = _consumer(database, receiver, seen)
     relay = Relay(service="tester", sessions=database.sessions, model=Outbox, partitions=Partition, broker=publisher)
     keys = [uuid.uuid4() for _ in range(8)]
     await publisher.start()
@@ -190,6 +190,10 @@ async def test_a_batch_keeps_each_aggregates_order_end_to_end(database: Database
             published += step
         assert published == 200 and await _pending(database) == 0
         await seen.wait_for(200)
+        # a redelivery finds its inbox row (a Core insert that fails on the key) and has no second effect
+        async with database.sessions() as session:
+            row = (await session.scalars(sa.select(Outbox).limit(1))).one()
+        assert await consumer.receive(STEP.topic, row.body, dict(row.headers)) == "duplicate"
     finally:
         await receiver.stop()
         await publisher.stop()
