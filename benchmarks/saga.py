@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -62,6 +63,20 @@ def percentile(values: list[float], q: float) -> float:
 def load_line() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min) {five:.2f} (5 min), {os.cpu_count()} CPUs"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -206,8 +221,9 @@ async def drop_databases(server: str, urls: list[str]) -> None:
         await conn.close()
 
 
-def bare_insert_rate(database_url: str, seconds: int) -> float:
-    """Inserts per second of benchmarks/bare_app.py (one uvicorn worker), wrk with 16 connections."""
+def bare_insert_rate(database_url: str, seconds: int) -> tuple[float, float]:
+    """Inserts per second of benchmarks/bare_app.py (one uvicorn worker), wrk with 16 connections,
+    and the app's CPU milliseconds per insert."""
     port = free_port()
     with Server(
         [
@@ -224,13 +240,15 @@ def bare_insert_rate(database_url: str, seconds: int) -> float:
         cwd=Path(__file__).resolve().parent,
         env={"DATABASE_URL": database_url, "BENCH_ROWS": "1"},
         ready_url=f"http://127.0.0.1:{port}/health/ready",
-    ):
+    ) as server:
         url = f"http://127.0.0.1:{port}/v1/rows"
         run_wrk("warm-up", url, seconds=2, connections=16, post_json='{"note": "warm-up"}')
+        before = cpu_seconds(server.proc.pid)
         result = run_wrk("bare insert", url, seconds=seconds, connections=16, post_json='{"note": "bench"}')
+        used = cpu_seconds(server.proc.pid) - before
     if result.errors:
         print(f"bare app: {result.errors} errors")
-    return result.requests_per_s
+    return result.requests_per_s, 1000 * used / max(1.0, result.requests_per_s * seconds)
 
 
 def capacity(args: argparse.Namespace) -> None:
@@ -263,12 +281,21 @@ def capacity(args: argparse.Namespace) -> None:
                 if over is None:
                     rate *= 1.5
                 elif best is None:
+                    if rate < 1:
+                        break  # not even one order a second
                     rate = rate / 2
                 elif over / best.rate <= 1.12:
                     break
                 else:
                     rate = (best.rate + over) / 2
-            bare = bare_insert_rate(order_db, args.bare_seconds)
+            # CPU per order, per process: what the saga costs, much less disturbed by other jobs than the rate
+            names = [n for n in system.procs if n not in ("user", "product")]
+            before = {n: cpu_seconds(system.procs[n].pid) for n in names}
+            mine = own_cpu()
+            costed = asyncio.run(steady(base, metrics, args.cpu_rate, args.step_seconds, headers))
+            client = own_cpu() - mine
+            costs = {n: cpu_seconds(system.procs[n].pid) - before[n] for n in names}
+            bare, bare_cpu = bare_insert_rate(order_db, args.bare_seconds)
         print(f"after: {load_line()}")
     db = "PostgreSQL" if args.postgres else "SQLite"
     found = best.rate if best else 0.0
@@ -283,6 +310,16 @@ def capacity(args: argparse.Namespace) -> None:
     print(f"bare FastAPI insert, one row per POST: {bare:.0f} inserts/s")
     ratio = found / bare if bare else 0.0
     print(f"ratio: {ratio:.3f} (target >= 0.25: {'PASS' if ratio >= 0.25 else 'MISS'})")
+    n = len(costed.orders)
+    print(f"CPU per order at {args.cpu_rate:g} orders/s ({n} orders, {costed.errors} errors), ms:")
+    print(
+        "  "
+        + "  ".join(f"{name} {1000 * used / n:.1f}" for name, used in costs.items())
+        + f"  client {1000 * client / n:.1f}"
+    )
+    services = sum(costs.values()) * 1000 / n
+    print(f"  services, gateway and nats together: {services:.1f} ms; the bare app: {bare_cpu:.2f} ms per insert")
+    print(f"  CPU ratio (bare ms per insert / system ms per order): {bare_cpu / services:.3f}")
 
 
 def single(args: argparse.Namespace) -> None:
@@ -311,6 +348,7 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=12.0, help="capacity: seconds at each rate")
     parser.add_argument("--max-steps", type=int, default=9, help="capacity: rates tried at most")
     parser.add_argument("--bare-seconds", type=int, default=10, help="capacity: seconds of the bare insert run")
+    parser.add_argument("--cpu-rate", type=float, default=10.0, help="capacity: the rate of the CPU-per-order run")
     args = parser.parse_args()
     if args.postgres:
         assert "127.0.0.1" in args.postgres or "localhost" in args.postgres, "benchmarks target only 127.0.0.1"
