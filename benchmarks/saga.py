@@ -14,7 +14,9 @@ Server-Sent Events stream until it is final (CONFIRMED or CANCELLED).
         mints it) with p95 POST -> final < 300 ms, every order final within 2 s of
         the last POST (no growing lag) and no error; then, in the same run and on the
         same database, the rate of a bare FastAPI app inserting one row per POST
-        (benchmarks/bare_app.py, wrk). Prints both, the ratio and the machine's load.
+        (benchmarks/bare_app.py, wrk). Prints both, the ratio and the machine's load,
+        then the CPU time each process spends per order at --cpu-rate against the
+        bare app's per insert (steadier than rates on a shared machine).
         Target: capacity >= 0.25 x the bare insert rate.
 
 Everything targets 127.0.0.1 and stops by itself; the PostgreSQL databases are
