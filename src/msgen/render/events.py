@@ -7,6 +7,7 @@ from typing import Any
 
 from msgen import model as m
 from msgen.render.avro import avro_schema
+from msgen.render.escape import plain
 from msgen.render.python import Imports, ModelView, _enums, pydantic_line
 
 
@@ -64,7 +65,7 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
             ModelView(
                 event.class_name,
                 "EventPayload",
-                f"{event.name} v{event.version}: {event.description}",
+                f"{event.name} v{event.version}: " + plain(event.description),
                 [pydantic_line(f, imports, mode="event") for f in event.fields],
             )
         )
