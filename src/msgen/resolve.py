@@ -130,6 +130,10 @@ class _Resolver:
                 reason = f"must be {shape[1]}"
             if reason is not None:
                 self.error(path, f"{_place_name(path)} {reason}")
+        for path, text in _ops_values(self.spec):
+            rule, wanted = _OPS_SHAPES[str(path[-1])]
+            if not rule.match(text):
+                self.error(path, f"{path[-1]} {text[:40]!r} is not {wanted}")
 
     # -- the whole system --------------------------------------------------
 
@@ -1192,6 +1196,36 @@ def _free_text_places(spec: SpecFile) -> Iterator[tuple[Path_, str, bool]]:
         for index, value in enumerate(getattr(gw.cors, key)):
             yield ("gateway", "cors", key, index), value, True
     yield ("deploy", "repo_url"), spec.deploy.repo_url, True
+
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
+_CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
+_OPS_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    "cpu": (_QUANTITY, "a Kubernetes quantity such as 500m or 2"),
+    "memory": (_QUANTITY, "a Kubernetes quantity such as 256Mi"),
+    "storage": (_QUANTITY, "a Kubernetes quantity such as 10Gi"),
+    "backup_schedule": (
+        re.compile(rf"^(@[a-z]+|{_CRON_FIELD}( {_CRON_FIELD}){{4,5}})$"),
+        "a cron schedule such as '0 3 * * *'",
+    ),
+    "backup_retention": (re.compile(r"^[1-9][0-9]*[dwm]$"), "a retention such as 30d, 4w or 6m"),
+    "name": (re.compile(r"^[a-z_][a-z0-9_]{0,62}$"), "a database name: lowercase letters, digits and _"),
+}
+
+
+def _ops_values(spec: SpecFile) -> Iterator[tuple[Path_, str]]:
+    """The services' operational strings that reach Kubernetes manifests as they are."""
+    for name, svc in spec.services.items():
+        base: Path_ = ("services", name, "ops")
+        db = svc.ops.database
+        for key in ("storage", "backup_schedule", "backup_retention", "name"):
+            value = getattr(db, key)
+            if value is not None:
+                yield (*base, "database", key), value
+        for kind in ("requests", "limits"):
+            amounts = getattr(svc.ops.resources, kind)
+            yield (*base, "resources", kind, "cpu"), amounts.cpu
+            yield (*base, "resources", kind, "memory"), amounts.memory
 
 
 def _field_texts(base: Path_, fields: dict[str, FieldSpec]) -> Iterator[tuple[Path_, str, bool]]:

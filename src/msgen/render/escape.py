@@ -17,7 +17,7 @@ import json
 import re
 import shlex
 import unicodedata
-from typing import Any
+from typing import Any, SupportsIndex
 
 import yaml
 
@@ -29,6 +29,38 @@ class SpecText(str):
 
     def __format__(self, format_spec: str) -> str:
         raise TypeError(f"spec text {str.__repr__(self)[:60]} printed raw: use an escaper of msgen.render.escape")
+
+    # The mark sticks through the usual edits, so that `summary.rstrip(".")` is still spec text;
+    # `plain()` is the one deliberate way to drop it.
+    def __add__(self, other: str) -> SpecText:
+        return SpecText(str.__add__(self, other))
+
+    def __radd__(self, other: str) -> SpecText:
+        return SpecText(str.__add__(other, self))
+
+    def __getitem__(self, key: SupportsIndex | slice) -> SpecText:
+        return SpecText(str.__getitem__(self, key))
+
+    def strip(self, chars: str | None = None) -> SpecText:
+        return SpecText(str.strip(self, chars))
+
+    def lstrip(self, chars: str | None = None) -> SpecText:
+        return SpecText(str.lstrip(self, chars))
+
+    def rstrip(self, chars: str | None = None) -> SpecText:
+        return SpecText(str.rstrip(self, chars))
+
+    def replace(self, old: str, new: str, count: SupportsIndex = -1) -> SpecText:
+        return SpecText(str.replace(self, old, new, count))
+
+    def lower(self) -> SpecText:
+        return SpecText(str.lower(self))
+
+    def upper(self) -> SpecText:
+        return SpecText(str.upper(self))
+
+    def capitalize(self) -> SpecText:
+        return SpecText(str.capitalize(self))
 
 
 def _yaml_represent(dumper: yaml.SafeDumper, value: SpecText) -> Any:
@@ -119,9 +151,18 @@ def toml_string(value: str) -> str:
     return "".join(out)
 
 
+# What YAML cannot hold raw in a double-quoted scalar, or would read as a line break and fold.
+_YAML_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
+
+
+def yaml_printable(json_text: str) -> str:
+    """JSON text (whose strings hold every unusual character) with the ones YAML refuses as \\u escapes."""
+    return _YAML_UNPRINTABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", json_text)
+
+
 def yaml_scalar(value: str) -> str:
-    """A double-quoted YAML scalar (JSON strings are YAML); every non-ASCII character escaped."""
-    return json.dumps(plain(value), ensure_ascii=True)
+    """A double-quoted YAML scalar: JSON's escapes, which YAML shares, plus the characters YAML refuses raw."""
+    return yaml_printable(json.dumps(plain(value), ensure_ascii=False))
 
 
 def json_string(value: str) -> str:
