@@ -98,3 +98,14 @@ def test_one_line_values_refuse_newlines_and_tabs() -> None:
     assert escape.refused_characters("a\nb", newlines=False) is not None
     assert escape.refused_characters("a\tb", newlines=False) is not None
     assert escape.refused_characters("a\nb\tc") is None
+
+
+def test_a_mail_text_is_an_f_string_only_with_placeholders() -> None:
+    class Event:
+        order_id = "o-1"
+
+    namespace = {"event": Event()}
+    with_field = escape.mail_text_literal(SpecText('Order {order_id} """ \\N'))
+    assert with_field.startswith("f") and eval(with_field, namespace) == 'Order o-1 """ \\N'
+    without = escape.mail_text_literal(SpecText("Braces {{ }} and quotes '\""))
+    assert not without.startswith("f") and ast.literal_eval(without) == "Braces { } and quotes '\""

@@ -16,6 +16,7 @@ import html
 import json
 import re
 import shlex
+import string
 import unicodedata
 from typing import Any, SupportsIndex
 
@@ -106,6 +107,18 @@ def py_string(value: str) -> str:
 def _py_escape_char(match: re.Match[str]) -> str:
     char = match.group()
     return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def mail_text_literal(value: str) -> str:
+    """A mail text with `{field}` placeholders as a Python literal: an f-string over `event` if it has any.
+
+    The resolver checked that every placeholder names a payload field; a text without one is a plain
+    string (an f-string without placeholders is a lint error), with its `{{` and `}}` undoubled.
+    """
+    parts = list(string.Formatter().parse(plain(value)))
+    if any(field is not None for _, field, _, _ in parts):
+        return "f" + repr(plain(value).replace("{", "{event."))
+    return repr("".join(literal for literal, _, _, _ in parts))
 
 
 def py_docstring_text(value: str) -> str:
