@@ -786,7 +786,7 @@ class _Resolver:
             package=f"{name}_service",
             kebab=f"{kebab(name)}-service",
             title=pascal(name),
-            description=SpecText(svc.description or f"The {name} service."),
+            description=svc.description or f"The {name} service.",  # answers to the template, which renders them
             source=template.source,
             engine=template.engine,
             data=tuple(sorted(template.data.items())),
