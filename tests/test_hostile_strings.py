@@ -280,6 +280,12 @@ def test_generation_with_the_string_everywhere_it_is_accepted(name: str, tmp_pat
         assert _words(CORPUS[name]) <= _words(docstring)
         meta = tomllib.loads(files["services/user/pyproject.toml"])
         assert meta["project"]["description"].split() == CORPUS[name].split()
+    if "service.description" in accepted:
+        readme = files["services/user/README.md"]
+        assert _words(CORPUS[name]) <= _words(readme)
+    for path, text in files.items():
+        if path.endswith(".md"):
+            assert "<script" not in text and "</script" not in text, path  # HTML-escaped, never markup
     if "operation.summary" in accepted:
         routes = files["services/order/order_service/api/routes.py"]
         assert _words(CORPUS[name]) <= _words(routes)
