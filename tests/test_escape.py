@@ -71,6 +71,9 @@ def test_a_template_cannot_print_spec_text_raw() -> None:
         template.render(text=SpecText("x"))
     assert environment().from_string("{{ text | toml }}").render(text=SpecText('a"b')) == '"a\\"b"'
     assert template.render(text="an identifier msgen computed") == "an identifier msgen computed"
+    for laundering in ("{{ text | replace('a', 'b') }}", "{{ text | upper }}", "{{ text | trim }}"):
+        with pytest.raises(TypeError, match="printed raw in a template"):
+            environment().from_string(laundering).render(text=SpecText("a text"))
     with pytest.raises(jinja2.TemplateError):
         environment().from_string("{{ text | no_such_filter }}")
 
@@ -84,6 +87,7 @@ def test_an_f_string_cannot_paste_spec_text_and_edits_keep_the_mark() -> None:
     for edited in (text.rstrip("."), text + "!", "» " + text, text[1:], text.replace("a", "b"), text.strip()):
         assert isinstance(edited, SpecText)
     assert type(escape.plain(text)) is str
+    assert isinstance(str(text), SpecText)
     assert f"{text!r}" == "'Takes orders.'"
 
 

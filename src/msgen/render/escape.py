@@ -31,8 +31,11 @@ class SpecText(str):
     def __format__(self, format_spec: str) -> str:
         raise TypeError(f"spec text {str.__repr__(self)[:60]} printed raw: use an escaper of msgen.render.escape")
 
-    # The mark sticks through the usual edits, so that `summary.rstrip(".")` is still spec text;
-    # `plain()` is the one deliberate way to drop it.
+    # The mark sticks through str() (which Jinja's own filters call) and the usual edits, so that
+    # `summary.rstrip(".")` is still spec text; `plain()` is the one deliberate way to drop it.
+    def __str__(self) -> SpecText:
+        return self
+
     def __add__(self, other: str) -> SpecText:
         return SpecText(str.__add__(self, other))
 
