@@ -10,7 +10,7 @@ import hashlib
 import itertools
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from msgen.names import (
     unsafe_reason,
 )
 from msgen.patterns import pattern_matches
+from msgen.render.escape import SpecText, refused_characters, spec_text
 from msgen.render.examples import string_example
 from msgen.spec import (
     SCALAR_TYPES,
@@ -119,6 +120,22 @@ class _Resolver:
     def unknown(self, path: Path_, kind: str, name: str, known: Iterable[str]) -> None:
         self.error(path, f"{kind} '{name}' is not declared{did_you_mean(name, known)}")
 
+    # -- free text (docs/spec.md#free-text) ---------------------------------
+
+    def check_free_text(self) -> None:
+        """Refuse what no generated file can carry faithfully: control characters, and line breaks in one-liners."""
+        for path, text, one_line in _free_text_places(self.spec):
+            reason = refused_characters(text, newlines=not one_line)
+            shape = _URLISH.get(str(path[-1] if isinstance(path[-1], str) else path[-2]))
+            if reason is None and shape is not None and not shape[0].match(text):
+                reason = f"must be {shape[1]}"
+            if reason is not None:
+                self.error(path, f"{_place_name(path)} {reason}")
+        for path, text in _ops_values(self.spec):
+            rule, wanted = _OPS_SHAPES[str(path[-1])]
+            if not rule.match(text):
+                self.error(path, f"{path[-1]} {text[:40]!r} is not {wanted}")
+
     # -- the whole system --------------------------------------------------
 
     def run(self) -> m.System | None:
@@ -134,6 +151,7 @@ class _Resolver:
         events = [self.event(name, ev) for name, ev in spec.events.items()]
         sagas = [self.saga(name) for name in spec.sagas]
         self.check_emails()
+        self.check_free_text()
         deploy = self.deploy()
         if self.diagnostics:
             return None
@@ -148,7 +166,7 @@ class _Resolver:
         obs = spec.observability
         return m.System(
             name=spec.system.name,
-            description=spec.system.description or f"The {spec.system.name} system.",
+            description=SpecText(spec.system.description or f"The {spec.system.name} system."),
             broker=spec.system.broker,
             api_version=spec.system.api_version,
             served_versions=None if spec.system.served_versions is None else tuple(spec.system.served_versions),
@@ -156,9 +174,9 @@ class _Resolver:
             events=tuple(events),
             sagas=tuple(sagas),
             gateway=m.Gateway(
-                issuer=gw.auth.issuer if gw.auth else None,
-                audience=gw.auth.audience if gw.auth else None,
-                jwks_url=gw.auth.jwks_url if gw.auth else None,
+                issuer=spec_text(gw.auth.issuer) if gw.auth else None,
+                audience=spec_text(gw.auth.audience) if gw.auth else None,
+                jwks_url=spec_text(gw.auth.jwks_url) if gw.auth else None,
                 rate_limit_requests=gw.rate_limit.requests,
                 rate_limit_period=duration_seconds(gw.rate_limit.per),
                 rate_limit_by=gw.rate_limit.by,
@@ -230,7 +248,7 @@ class _Resolver:
             m.ValueObject(
                 name=vo_name,
                 fields=self.fields(name, svc, vo.fields, (*base, "value_objects", vo_name, "fields"), entity=False),
-                description=vo.description,
+                description=spec_text(vo.description),
             )
             for vo_name, vo in svc.value_objects.items()
         )
@@ -241,7 +259,7 @@ class _Resolver:
                 table=plural(snake(e_name)),
                 resource="/" + plural(kebab(e_name)),
                 fields=self.fields(name, svc, ent.fields, (*base, "entities", e_name, "fields"), entity=True),
-                description=ent.description,
+                description=spec_text(ent.description),
             )
             for e_name, ent in svc.entities.items()
         )
@@ -252,7 +270,7 @@ class _Resolver:
             package=f"{name}_service",
             kebab=f"{kebab(name)}-service",
             title=pascal(name),
-            description=svc.description or f"The {name} service.",
+            description=SpecText(svc.description or f"The {name} service."),
             entities=entities,
             value_objects=value_objects,
             operations=operations,
@@ -261,7 +279,8 @@ class _Resolver:
             consumes=(),
             ops=_ops(svc.ops, database=True),
             emails=tuple(
-                m.EmailRule(event=e.on, to=e.to, subject=e.subject, body=e.body or e.subject) for e in svc.emails
+                m.EmailRule(event=e.on, to=e.to, subject=SpecText(e.subject), body=SpecText(e.body or e.subject))
+                for e in svc.emails
             ),
         )
 
@@ -339,7 +358,7 @@ class _Resolver:
                     unique=fspec.unique,
                     read_only=fspec.read_only,
                     default=fspec.default,
-                    description=fspec.description,
+                    description=spec_text(fspec.description),
                     constraints={
                         k: v
                         for k, v in fspec.model_dump(
@@ -627,7 +646,7 @@ class _Resolver:
             is_async=op.async_,
             cache_ttl=duration_seconds(op.cache_ttl) if op.cache_ttl else None,
             timeout=duration_seconds(op.timeout) if op.timeout else None,
-            summary=op.summary or (_crud_summary(op.action, op.entity) if op.action else op_name),
+            summary=SpecText(op.summary or (_crud_summary(op.action, op.entity) if op.action else op_name)),
         )
 
     def make_op(
@@ -768,7 +787,7 @@ class _Resolver:
             package=f"{name}_service",
             kebab=f"{kebab(name)}-service",
             title=pascal(name),
-            description=svc.description or f"The {name} service.",
+            description=svc.description or f"The {name} service.",  # answers to the template, which renders them
             source=template.source,
             engine=template.engine,
             data=tuple(sorted(template.data.items())),
@@ -904,7 +923,7 @@ class _Resolver:
                         ("services", publisher, "value_objects", vo_name, "fields"),
                         entity=False,
                     ),
-                    description=vo.description,
+                    description=spec_text(vo.description),
                 )
                 for vo_name, vo in owner.value_objects.items()
                 if vo_name in _closure(used, owner)
@@ -922,7 +941,7 @@ class _Resolver:
             compatibility=ev.compatibility,
             fields=fields,
             value_objects=value_objects,
-            description=ev.description or f"Published by {publisher} when {name.replace('.', ' ')}.",
+            description=SpecText(ev.description or f"Published by {publisher} when {name.replace('.', ' ')}."),
         )
 
     def check_saga_entity(self, name: str, spec: Any, orchestrator: str, path: Path_) -> None:
@@ -1208,6 +1227,103 @@ def _saga_entity_problems(
                 (where, f"status '{value}' is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}")
             )
     return problems
+
+
+# One-line values that reach configuration files and HTTP headers: refused unless they have this shape.
+_URL_RE = re.compile(r"^https?://[^\s\"'<>\\`{}|^]+$")
+_URLISH: dict[str, tuple[re.Pattern[str], str]] = {
+    "issuer": (re.compile(r"^[^\s\"'<>\\`{}|^$]+$"), "a URL or a name without spaces, quotes or backslashes"),
+    "audience": (re.compile(r"^[^\s\"'<>\\`{}|^$]+$"), "a URL or a name without spaces, quotes or backslashes"),
+    "jwks_url": (_URL_RE, "an http(s) URL without spaces, quotes or backslashes"),
+    "repo_url": (re.compile(r"^(https?|ssh|git)://[^\s\"'<>\\`{}|^$]+$|^git@[^\s\"'<>\\`{}|^$]+$"), "a Git URL"),
+    "origins": (
+        re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$"),
+        "* or an origin such as https://shop.example",
+    ),
+    "headers": (re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"), "an HTTP header name"),
+    "methods": (re.compile(r"^[A-Z]+$"), "an HTTP method in capitals"),
+}
+
+
+def _free_text_places(spec: SpecFile) -> Iterator[tuple[Path_, str, bool]]:
+    """Every free-text string of the spec: (path, text, must be one line)."""
+    if spec.system.description:
+        yield ("system", "description"), spec.system.description, False
+    for name, svc in spec.services.items():
+        base: Path_ = ("services", name)
+        if svc.description:
+            yield (*base, "description"), svc.description, False
+        for segment, table in (("entities", svc.entities), ("value_objects", svc.value_objects)):
+            for type_name, fields in table.items():
+                if fields.description:
+                    yield (*base, segment, type_name, "description"), fields.description, False
+                yield from _field_texts((*base, segment, type_name, "fields"), fields.fields)
+        for op_name, op in svc.api.operations.items():
+            if op.summary:
+                yield (*base, "api", "operations", op_name, "summary"), op.summary, True
+        for index, rule in enumerate(svc.emails):
+            yield (*base, "emails", index, "subject"), rule.subject, True
+            if rule.body:
+                yield (*base, "emails", index, "body"), rule.body, False
+    for name, event in spec.events.items():
+        if event.description:
+            yield ("events", name, "description"), event.description, False
+        yield from _field_texts(("events", name, "fields"), event.fields)
+    gw = spec.gateway
+    if gw.auth:
+        yield ("gateway", "auth", "issuer"), gw.auth.issuer, True
+        yield ("gateway", "auth", "audience"), gw.auth.audience, True
+        if gw.auth.jwks_url is not None:
+            yield ("gateway", "auth", "jwks_url"), gw.auth.jwks_url, True
+    for key in ("origins", "methods", "headers"):
+        for index, value in enumerate(getattr(gw.cors, key)):
+            yield ("gateway", "cors", key, index), value, True
+    yield ("deploy", "repo_url"), spec.deploy.repo_url, True
+
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
+_CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
+_OPS_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    "cpu": (_QUANTITY, "a Kubernetes quantity such as 500m or 2"),
+    "memory": (_QUANTITY, "a Kubernetes quantity such as 256Mi"),
+    "storage": (_QUANTITY, "a Kubernetes quantity such as 10Gi"),
+    "backup_schedule": (
+        re.compile(rf"^(@[a-z]+|{_CRON_FIELD}( {_CRON_FIELD}){{4,5}})$"),
+        "a cron schedule such as '0 3 * * *'",
+    ),
+    "backup_retention": (re.compile(r"^[1-9][0-9]*[dwm]$"), "a retention such as 30d, 4w or 6m"),
+    "name": (re.compile(r"^[a-z_][a-z0-9_]{0,62}$"), "a database name: lowercase letters, digits and _"),
+}
+
+
+def _ops_values(spec: SpecFile) -> Iterator[tuple[Path_, str]]:
+    """The services' operational strings that reach Kubernetes manifests as they are."""
+    for name, svc in spec.services.items():
+        base: Path_ = ("services", name, "ops")
+        db = svc.ops.database
+        for key in ("storage", "backup_schedule", "backup_retention", "name"):
+            value = getattr(db, key)
+            if value is not None:
+                yield (*base, "database", key), value
+        for kind in ("requests", "limits"):
+            amounts = getattr(svc.ops.resources, kind)
+            yield (*base, "resources", kind, "cpu"), amounts.cpu
+            yield (*base, "resources", kind, "memory"), amounts.memory
+
+
+def _field_texts(base: Path_, fields: dict[str, FieldSpec]) -> Iterator[tuple[Path_, str, bool]]:
+    for fname, fspec in fields.items():
+        if fspec.description:
+            yield (*base, fname, "description"), fspec.description, False
+        for key in ("default", "example", "pattern"):
+            value = getattr(fspec, key)
+            if isinstance(value, str):
+                yield (*base, fname, key), value, False
+
+
+def _place_name(path: Path_) -> str:
+    last = path[-1]
+    return f"{path[-2]}[{last}]" if isinstance(last, int) else str(last)
 
 
 def template_folder(source: str, base: Path) -> Path:

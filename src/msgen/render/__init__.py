@@ -18,6 +18,7 @@ import jinja2
 from msgen import __version__
 from msgen import model as m
 from msgen.names import snake
+from msgen.render import escape
 from msgen.render.avro import avro_schema
 from msgen.render.deploy import render_deploy
 from msgen.render.events import (
@@ -54,13 +55,6 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "templates"
 
 
-def _docstring(text: str) -> str:
-    body = text.strip().replace('"""', "'''")
-    if not body.endswith("."):
-        body += "."
-    return f'"""{body}"""'
-
-
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -69,10 +63,13 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Not autoescape (one language, HTML): spec text is a SpecText, which finalize refuses to print
+        # unless a filter of msgen.render.escape turned it into text of the file's language.
         autoescape=False,
+        finalize=escape.finalize,
     )
+    env.filters.update(escape.FILTERS)
     env.filters["pyrepr"] = repr
-    env.filters["docstring"] = _docstring
     env.filters["snake"] = snake
     return env
 

@@ -8,6 +8,7 @@ from typing import Any
 from msgen import model as m
 from msgen.names import a
 from msgen.render.avro import avro_schema
+from msgen.render.escape import mail_text_literal, plain
 from msgen.render.python import Imports, ModelView, _enums, pydantic_line
 
 
@@ -74,7 +75,7 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
             ModelView(
                 event.class_name,
                 "EventPayload",
-                f"{event.name} v{event.version}: {event.description}",
+                f"{event.name} v{event.version}: " + plain(event.description),
                 [pydantic_line(f, imports, mode="event") for f in event.fields],
             )
         )
@@ -403,8 +404,7 @@ def event_handlers_view(system: m.System, service: m.Service) -> dict[str, Any]:
             rule = emails[name]
             imports.add("msgen_runtime", "mail")
             doc = f"Mail the customer about {name}." if doc == f"React to {name}." else doc
-            subject = "f" + repr(rule.subject.replace("{", "{event."))
-            text = "f" + repr(rule.body.replace("{", "{event."))
+            subject, text = mail_text_literal(rule.subject), mail_text_literal(rule.body)
             body.append(f"await mail.send(str(event.{rule.to}), {subject}, {text})")
         if not body:
             imports.module("logging")

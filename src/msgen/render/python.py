@@ -12,6 +12,7 @@ from typing import Any
 
 from msgen import model as m
 from msgen.names import a, kebab, pascal, sentence
+from msgen.render.escape import plain, py_docstring
 from msgen.render.examples import example_payload, update_payload
 
 
@@ -448,7 +449,7 @@ def _route(
             if invalidate:
                 body.append(f"await cache.invalidate({cache_key})")
             body.append("return result")
-    doc = f'"""{op.summary.rstrip(".")}."""'
+    doc = py_docstring(plain(op.summary).rstrip(".") + ".")
     return RouteView(
         function=op.function,
         decorator=f"@router.{op.method.lower()}({', '.join(decorator)})",
@@ -547,7 +548,9 @@ def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Eve
                 f"raise NotImplementedYet({op.op_id!r}, "
                 f"{f'services/{service.name}/{service.package}/handlers/{module}.py'!r})"
             ]
-        functions.append(HandlerFunction(op.function, params, returns, f'"""{op.summary.rstrip(".")}."""', body))
+        functions.append(
+            HandlerFunction(op.function, params, returns, py_docstring(plain(op.summary).rstrip(".") + "."), body)
+        )
     return {"imports": imports.lines(), "functions": functions}
 
 
@@ -698,7 +701,7 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
                     "name": op.function,
                     "params": params,
                     "returns": returns,
-                    "doc": f'"""{op.summary.rstrip(".")} ({callee.kebab}, {op.method} {op.path})."""',
+                    "doc": py_docstring(plain(op.summary).rstrip(".") + f" ({callee.kebab}, {op.method} {op.path})."),
                     "body": body,
                 }
             )

@@ -23,6 +23,7 @@ import yaml
 
 from msgen import model as m
 from msgen.names import snake
+from msgen.render.escape import py_docstring
 from msgen.render.schemas import allows_null, cached_models
 
 OPENAPI_FILE = re.compile(r"^contracts/openapi/(?P<service>[^/]+)\.(?P<version>v\d+)\.yaml$")
@@ -172,7 +173,7 @@ def _routes_and_adapters(
             "",
             f"@router.{method}({', '.join(decorator)})",
             f"async def {function}({', '.join(params)}) -> Response:",
-            f'    """{summary} ({version}){note}."""',
+            "    " + py_docstring(f"{summary} ({version}){note}."),
             f"    return await forward(request, {', '.join(args)})",
         ]
     routes = "\n".join(

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from msgen import __version__
+from msgen.render.escape import yaml_printable, yaml_scalar
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no types
@@ -36,12 +37,12 @@ def q(value: Any) -> str:
         return "null"
     if isinstance(value, int | float):
         return json.dumps(value)
-    return json.dumps(str(value), ensure_ascii=False)
+    return yaml_scalar(str(value))
 
 
 def flow(value: Any) -> str:
     """A mapping or list on one line, e.g. `{"app": "order"}` (JSON is YAML flow style)."""
-    return json.dumps(value, ensure_ascii=False)
+    return yaml_printable(json.dumps(value, ensure_ascii=False))
 
 
 def block(value: Any, indent: int) -> str:
