@@ -34,7 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from msgen.errors import SpecError
 from msgen.generate import generate
 from msgen.writer import write_project
+from msgen_runtime.db import Database
 from msgen_runtime.entities import utcnow
+from msgen_runtime.messaging import codec
+from msgen_runtime.messaging.broker import NatsJetStream
+from msgen_runtime.messaging.consumer import Consumer, Subscription
 
 SERVICES = ("order", "payment", "inventory")
 TRIP_SERVICES = ("trip", "hotel", "bank")
@@ -607,5 +611,117 @@ def test_a_failure_path_written_by_the_user_is_not_refunded(packages: Any, urls:
         assert shop.refunds == []  # order.cancelled reached payment: nothing was charged, nothing refunded
         assert ("order.cancelled", str(order_id)) in shop.published
         assert list((await shop.assert_books()).values()) == ["CANCELLED"]
+
+    run_shop(packages, urls, scenario)
+
+
+# -- through the real Consumer (inbox), on two connections of one database ----------------------------
+
+
+def _consumer(node: Node, sessions: async_sessionmaker[AsyncSession], gate: Any = None) -> Consumer:
+    """The service's real Consumer on `sessions`; `gate(session)` runs after each handler, before the commit.
+
+    Its broker is never connected: it is used only to publish a dead letter, and every test here
+    asserts there is none.
+    """
+    subscriptions = []
+    for sub in node.messaging.MESSAGING.subscriptions:
+
+        async def handler(session: AsyncSession, payload: Any, real: Any = sub.handler) -> None:
+            await real(session, payload)
+            if gate is not None:
+                await gate(session)
+
+        subscriptions.append(Subscription(sub.event, handler))
+    config = node.messaging.MESSAGING
+    broker = NatsJetStream("nats://127.0.0.1:1", stream="unused", topics=config.topics)
+    return Consumer(
+        service=node.name,
+        sessions=sessions,
+        inbox=config.inbox,
+        dead_letters=config.dead_letters,
+        broker=broker,
+        subscriptions=subscriptions,
+        backoff=0.01,
+    )
+
+
+async def _receive(consumer: Consumer, message: Message) -> str:
+    headers = {codec.HEADER_MESSAGE_ID: str(uuid.uuid4()), codec.HEADER_KEY: ""}
+    return await consumer.receive(message.topic, message.body, headers)
+
+
+async def _lock_waits(url: str) -> int:
+    """How many sessions of the PostgreSQL database at `url` wait for a lock."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    finally:
+        await conn.close()
+    return int(count)
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], what: str, limit: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, f"waited {limit} s for {what}"
+        await asyncio.sleep(0.01)
+
+
+def test_a_timeout_racing_the_last_reply_decides_once(packages: Any, urls: dict[str, str]) -> None:
+    """The expiry reads the state while the consumer's transaction (the last step's success) is not committed.
+
+    On PostgreSQL the expiry waits on the row lock; on SQLite with two connections it reads the state as
+    it was and its write then fails the version check. Either way the saga completes, once: without the
+    lock, the re-check in `expire` or the version check it would also be cancelled.
+    """
+
+    async def scenario(shop: Shop) -> None:
+        order_id = await shop.place("20.00")
+        await shop.pump(hold=lambda m: m.to == "order" and m.topic == "inventory.reserved")
+        [reply] = [m for m in shop.in_flight if m.to == "order"]
+        shop.in_flight.remove(reply)
+        node = shop.nodes["order"]
+        async with node.sessions() as session:
+            await session.execute(sa.update(node.models.SagaState).values(deadline=utcnow() - timedelta(seconds=1)))
+            await session.commit()
+        database = Database(urls["order"], pool_size=2)
+        read = asyncio.Event()
+
+        def after_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip().startswith("SELECT") and "saga_states.context" in statement:
+                read.set()  # the expiry has read the state (on PostgreSQL: has asked for its lock)
+
+        hook = "before_cursor_execute" if database.url.startswith("postgresql") else "after_cursor_execute"
+        expiring: list[asyncio.Task[int]] = []
+
+        async def gate(session: AsyncSession) -> None:
+            await session.flush()  # the reply's changes are written, not committed
+            read.clear()  # the consumer's own read of the state
+            expiring.append(asyncio.create_task(shop.saga.expire(database.sessions)))
+            await _until(lambda: _flag(read), "the expiry to read the state")
+            if database.url.startswith("postgresql"):
+                await _until(lambda: _waits(urls["order"]), "the expiry to wait for the row lock")
+
+        async def _flag(event: asyncio.Event) -> bool:
+            return event.is_set()
+
+        async def _waits(url: str) -> bool:
+            return await _lock_waits(url) > 0
+
+        sa.event.listen(database.engine.sync_engine, hook, after_execute)
+        try:
+            assert await _receive(_consumer(node, database.sessions, gate), reply) == "processed"
+            assert await expiring[0] == 0
+        finally:
+            await database.dispose()
+        assert (await shop.state(order_id)).status == "COMPLETED"
+        await shop.pump()
+        assert [t for t, k in shop.published if k == str(order_id) and t in ("order.confirmed", "order.cancelled")] == [
+            "order.confirmed"
+        ]
+        assert list((await shop.assert_books()).values()) == ["CONFIRMED"]
 
     run_shop(packages, urls, scenario)

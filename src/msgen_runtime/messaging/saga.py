@@ -32,7 +32,8 @@ from prometheus_client import Counter
 from pydantic import BaseModel
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm.exc import StaleDataError
 
 from msgen_runtime.entities import utcnow
 from msgen_runtime.messaging import codec
@@ -61,7 +62,19 @@ FINISHED = Counter("msgen_sagas_finished_total", "Sagas that ended.", ["saga", "
 
 
 class SagaStateMixin:
-    """Columns of a service's saga_states table."""
+    """Columns of a service's saga_states table.
+
+    `updated_at` is also the row's version: every UPDATE of a state says `WHERE updated_at = <the value
+    read>`, and SQLAlchemy raises StaleDataError when another transaction changed the row in between.
+    Row locks alone are not enough: SQLite ignores FOR UPDATE and, with more than one connection, a
+    reader sees the state as it was before a writer's commit. The check needs no column of its own, so
+    existing databases keep their schema.
+    """
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # the application sets the new value (utcnow()) itself on every change of the state
+        return {"version_id_col": cls.__table__.c.updated_at, "version_id_generator": False}  # type: ignore[attr-defined]
 
     saga: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
@@ -267,21 +280,27 @@ class SagaDefinition:
                 )
             )
         for key in keys:
-            async with sessions() as session:
-                state = await session.get(self.state, (self.name, key), with_for_update=True)
-                if state is None or state.deadline >= utcnow() or state.status not in (RUNNING, COMPENSATING):
-                    continue
-                if await self._rearmed(session, state):
-                    await session.commit()
-                    continue
-                if state.status == RUNNING:
-                    await self._compensate(session, state, f"{self.steps[state.step].name} timed out", "timeout")
-                else:
-                    await self._finish(session, state, FAILED, "timeout", note="compensation timed out")
-                state.updated_at = utcnow()
-                await session.commit()
-                expired += 1
+            try:
+                expired += await self._expire_one(sessions, key)
+            except StaleDataError:  # a reply changed the state since we read it: it decided, not the clock
+                _log.info("saga.expire_superseded", extra={"saga": self.name, "key": key})
+            except Exception:  # one saga that cannot end must not stop the timeouts of the others
+                _log.exception("saga.expire_failed", extra={"saga": self.name, "key": key})
         return expired
+
+    async def _expire_one(self, sessions: async_sessionmaker[AsyncSession], key: str) -> int:
+        async with sessions() as session:
+            state = await session.get(self.state, (self.name, key), with_for_update=True)
+            if state is None or state.deadline >= utcnow() or state.status not in (RUNNING, COMPENSATING):
+                return 0
+            rearmed = await self._rearmed(session, state)
+            if not rearmed and state.status == RUNNING:
+                await self._compensate(session, state, f"{self.steps[state.step].name} timed out", "timeout")
+            elif not rearmed:
+                await self._finish(session, state, FAILED, "timeout", note="compensation timed out")
+            state.updated_at = utcnow()  # the row's version: a concurrent change makes this commit fail
+            await session.commit()
+            return 0 if rearmed else 1
 
     def _timeout(self, state: SagaStateMixin) -> float:
         if state.status == RUNNING:
