@@ -46,6 +46,9 @@ EARLY = "__early_events__"  # context key: events that arrived before their step
 # deadline then counts from when the relay sent it, not from when it was written (the relay's backlog).
 TRIGGER = "__trigger__"
 LATE = "__late__"  # context key: steps whose success came after the saga had failed (compensated)
+# context key: compensations' `done` events that arrived before the saga began compensating (a participant
+# heard the failure event before the orchestrator did): not waited for again
+EARLY_DONE = "__early_done__"
 # The status streams of this process waiting on each entity: a commit of a status wakes the streams of
 # that entity only. An event stays set until its stream re-reads, so a commit made while the stream
 # was reading is never missed.
@@ -184,7 +187,7 @@ class SagaDefinition:
         if (
             state is not None
             and state.status in (FAILED, COMPENSATING)
-            and await self._late_success(session, state, event)
+            and await self._late_success(session, state, event, data)
         ):
             state.updated_at = utcnow()
             return True
@@ -196,6 +199,12 @@ class SagaDefinition:
         if state.status == RUNNING and event in later:
             # Events of different topics can overtake each other: keep it for when its step comes.
             state.context = {**state.context, EARLY: [*state.context.get(EARLY, []), event]}
+            state.updated_at = utcnow()
+            return True
+        dones = {step.compensation_done for step in self.steps if step.compensation_done}
+        if state.status == RUNNING and event in dones and event not in self._current_events(state):
+            # a participant undid its step on the failure event before that event reached us: keep it
+            state.context = {**state.context, EARLY_DONE: [*state.context.get(EARLY_DONE, []), event]}
             state.updated_at = utcnow()
             return True
         if state.status == RUNNING and event in self._current_events(state):
@@ -214,7 +223,9 @@ class SagaDefinition:
         state.updated_at = utcnow()
         return True
 
-    async def _late_success(self, session: AsyncSession, state: SagaStateMixin, event: str) -> bool:
+    async def _late_success(
+        self, session: AsyncSession, state: SagaStateMixin, event: str, data: dict[str, Any]
+    ) -> bool:
         """A step succeeded after the saga failed (a timeout decided it): undo that step, once.
 
         The outcome never flips. A compensation the saga's failure event triggers needs nothing here:
@@ -225,7 +236,8 @@ class SagaDefinition:
         if index is None or index in state.done or index in state.context.get(LATE, []):
             return False
         step = self.steps[index]
-        state.context = {**state.context, LATE: [*state.context.get(LATE, []), index]}
+        # the command undoing the step may need what its success carried (the booking's id)
+        state.context = {**state.context, **data, LATE: [*state.context.get(LATE, []), index]}
         ours = [t for t in step.compensation_triggers if t in self.events and t != self.on_failure]
         _log.warning(
             "saga.late_success",
@@ -329,6 +341,14 @@ class SagaDefinition:
         state.reason = reason
         state.context = {k: v for k, v in state.context.items() if k != TRIGGER}  # the step's trigger is past
         waiting: list[str] = []
+        early_done: list[str] = [str(name) for name in state.context.get(EARLY_DONE, [])]
+
+        def wait_for(done: str) -> None:
+            if done in early_done:  # already undone
+                early_done.remove(done)
+            else:
+                waiting.append(done)
+
         ends_it = False
         for index in reversed(state.done):
             step = self.steps[index]
@@ -338,13 +358,14 @@ class SagaDefinition:
             if ours:  # a command of ours: publish it and wait until the step is undone
                 sent = await self._publish(session, ours[0], state.context)
                 state.context = {**state.context, TRIGGER: sent}
-                waiting.append(step.compensation_done)
+                wait_for(step.compensation_done)
             elif cause in step.compensation_triggers:  # the failure event itself undoes the step
-                waiting.append(step.compensation_done)
+                wait_for(step.compensation_done)
             elif self.on_failure in step.compensation_triggers:
                 ends_it = True  # the saga's own end (on_failure) undoes it: nothing to wait for
             else:
                 _log.error("saga.cannot_compensate", extra={"saga": self.name, "key": state.key, "step": step.name})
+        state.context = {**state.context, EARLY_DONE: early_done}
         if waiting and not ends_it:
             state.status = COMPENSATING
             state.awaiting = waiting
