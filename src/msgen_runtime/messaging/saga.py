@@ -10,7 +10,8 @@ saga's entity gets the matching status, logged for the status stream.
 A step's deadline counts from when its trigger was published: for a trigger the
 orchestrator wrote to its outbox, from that row's `sent_at` (read when the first
 deadline passes), so the relay's backlog never eats a step's time. A timeout is
-decided once, under the state row's lock; a success arriving after the saga
+decided once, under the state row's lock and its version (`updated_at`, checked by
+every update: a reply committed meanwhile wins); a success arriving after the saga
 failed never flips the outcome, it is compensated (the participants' ledgers,
 `participant.py`, undo it on the saga's failure event).
 """
