@@ -739,15 +739,9 @@ def test_a_timeout_racing_the_last_reply_decides_once(packages: Any, urls: dict[
             await session.flush()  # the reply's changes are written, not committed
             read.clear()  # the consumer's own read of the state
             expiring.append(asyncio.create_task(shop.saga.expire(database.sessions)))
-            await _until(lambda: _flag(read), "the expiry to read the state")
+            await _until(_flag(read), "the expiry to read the state")
             if database.url.startswith("postgresql"):
-                await _until(lambda: _waits(urls["order"]), "the expiry to wait for the row lock")
-
-        async def _flag(event: asyncio.Event) -> bool:
-            return event.is_set()
-
-        async def _waits(url: str) -> bool:
-            return await _lock_waits(url) > 0
+                await _until(_waits(urls["order"]), "the expiry to wait for the row lock")
 
         sa.event.listen(database.engine.sync_engine, hook, after_execute)
         try:
@@ -825,3 +819,72 @@ def test_a_saga_that_cannot_end_does_not_stop_the_other_timeouts(trip_packages: 
         assert [(await shop.state(t)).status for t in trips] == ["RUNNING", "FAILED", "FAILED"]
 
     run_shop(trip_packages, urls, scenario, **TRIP)
+
+
+def test_a_reply_racing_the_timeout_that_won_is_compensated(packages: Any, urls: dict[str, str]) -> None:
+    """The expiry has written its decision, not committed, when the last step's reply comes in.
+
+    The consumer waits (the row lock on PostgreSQL, the one writer on SQLite), then finds the saga
+    failed: the reservation is a late success, released by the saga's failure event; the order is
+    cancelled, once.
+    """
+
+    async def scenario(shop: Shop) -> None:
+        order_id = await shop.place("20.00")
+        await shop.pump(hold=lambda m: m.to == "order" and m.topic == "inventory.reserved")
+        [reply] = [m for m in shop.in_flight if m.to == "order"]
+        shop.in_flight.remove(reply)
+        node = shop.nodes["order"]
+        async with node.sessions() as session:
+            await session.execute(sa.update(node.models.SagaState).values(deadline=utcnow() - timedelta(seconds=1)))
+            await session.commit()
+        database = Database(urls["order"], pool_size=2)
+        postgres = database.url.startswith("postgresql")
+        asked = asyncio.Event()
+
+        def before_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if "inbox" in statement or "saga_states.context" in statement:
+                asked.set()  # the consumer has begun: its inbox row or its read of the state
+
+        receiving: list[asyncio.Task[str]] = []
+
+        class Expiring(AsyncSession):
+            async def commit(self) -> None:
+                await self.flush()  # the timeout's decision is written, not committed
+                sa.event.listen(database.engine.sync_engine, "before_cursor_execute", before_execute)
+                receiving.append(asyncio.create_task(_receive(_consumer(node, database.sessions), reply)))
+                await _until(_flag(asked), "the consumer to begin")
+                if postgres:
+                    await _until(_waits(urls["order"]), "the consumer to wait for the row lock")
+                await super().commit()
+
+        try:
+            expiring = async_sessionmaker(database.engine, class_=Expiring, expire_on_commit=False)
+            assert await shop.saga.expire(expiring) == 1
+            assert await receiving[0] == "processed"
+        finally:
+            await database.dispose()
+        state = await shop.state(order_id)
+        assert state.status == "FAILED" and state.reason == "reserve_inventory timed out"
+        await shop.pump()
+        assert [r.status for r in await shop.rows("inventory", "Reservation", order_id)] == ["RELEASED"]
+        assert [t for t, k in shop.published if k == str(order_id) and t in ("order.confirmed", "order.cancelled")] == [
+            "order.cancelled"
+        ]
+        assert list((await shop.assert_books()).values()) == ["CANCELLED"]
+
+    run_shop(packages, urls, scenario)
+
+
+def _flag(event: asyncio.Event) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return event.is_set()
+
+    return check
+
+
+def _waits(url: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await _lock_waits(url) > 0
+
+    return check
