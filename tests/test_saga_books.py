@@ -34,7 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from msgen.errors import SpecError
 from msgen.generate import generate
 from msgen.writer import write_project
+from msgen_runtime.db import Database
 from msgen_runtime.entities import utcnow
+from msgen_runtime.messaging import codec
+from msgen_runtime.messaging.broker import NatsJetStream
+from msgen_runtime.messaging.consumer import Consumer, Subscription
 
 SERVICES = ("order", "payment", "inventory")
 TRIP_SERVICES = ("trip", "hotel", "bank")
@@ -113,6 +117,7 @@ class Message:
     topic: str
     body: bytes
     to: str  # the consuming service
+    message_id: str = ""  # the outbox row's: a redelivery through the Consumer is the same message
 
 
 @dataclass
@@ -127,6 +132,8 @@ class Shop:
     published: list[tuple[str, str]] = field(default_factory=list)  # (topic, key) of every message relayed
     orders: list[uuid.UUID] = field(default_factory=list)
     refunds: list[tuple[str, Decimal]] = field(default_factory=list)
+    through_consumer: bool = False  # deliver through each service's real Consumer (inbox, retries)
+    consumers: dict[str, Any] = field(default_factory=dict)
 
     @property
     def saga(self) -> Any:
@@ -148,12 +155,19 @@ class Shop:
                         self.refunds.append((str(refund.order_id), refund.amount))
                     for target in self.nodes.values():
                         if any(s.event.topic == row.topic for s in target.messaging.MESSAGING.subscriptions):
-                            self.in_flight.append(Message(row.topic, row.body, target.name))
+                            self.in_flight.append(Message(row.topic, row.body, target.name, row.message_id))
                 await session.commit()
 
     async def deliver(self, message: Message) -> None:
         """Run the consuming service's subscription for `message` in a transaction of its own."""
         node = self.nodes[message.to]
+        if self.through_consumer:
+            if node.name not in self.consumers:
+                self.consumers[node.name] = _consumer(node, node.sessions)
+            headers = {codec.HEADER_MESSAGE_ID: message.message_id}
+            outcome = await self.consumers[node.name].receive(message.topic, message.body, headers)
+            assert outcome in ("processed", "duplicate"), outcome
+            return
         for sub in node.messaging.MESSAGING.subscriptions:
             if sub.event.topic != message.topic:
                 continue
@@ -174,7 +188,7 @@ class Shop:
             message = rng.choice(ready) if rng else ready[0]
             self.in_flight.remove(message)
             await self.deliver(message)
-            if rng and rng.random() < 0.3:  # redelivered (another message id: the inbox cannot tell)
+            if rng and rng.random() < 0.3:  # redelivered (directly: as if with another message id)
                 await self.deliver(message)
 
     async def place(self, amount: str = "12.50") -> uuid.UUID:
@@ -417,9 +431,12 @@ def test_a_rejected_reservation_refunds_the_charge(packages: Any, urls: dict[str
     run_shop(packages, urls, scenario)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_random_orderings_keep_the_books(packages: Any, urls: dict[str, str], seed: int) -> None:
+@pytest.mark.parametrize(("seed", "through_consumer"), [(s, False) for s in range(6)] + [(s, True) for s in range(4)])
+def test_random_orderings_keep_the_books(
+    packages: Any, urls: dict[str, str], seed: int, through_consumer: bool
+) -> None:
     async def scenario(shop: Shop) -> None:
+        shop.through_consumer = through_consumer
         rng = random.Random(seed)
         orders = [await shop.place(f"{rng.randint(1, 500)}.00") for _ in range(4)]
         down = {o: rng.choice(["payment", "inventory", "order", None]) for o in orders}
@@ -432,12 +449,35 @@ def test_random_orderings_keep_the_books(packages: Any, urls: dict[str, str], se
             if (await shop.state(order_id)).status in ("RUNNING", "COMPENSATING"):
                 await shop.time_out(order_id)
         await shop.pump(rng=rng)  # the services come back: everything in flight arrives, in any order
-        for order_id in orders:  # compensations waited on by the orchestrator end too
-            if (await shop.state(order_id)).status in ("RUNNING", "COMPENSATING"):
-                await shop.time_out(order_id)
-                await shop.pump(rng=rng)
+        # every saga has ended on what it received: none waits for a compensation's `done` it already had
+        assert [
+            (await shop.state(o)).status for o in orders if (await shop.state(o)).status not in ("COMPLETED", "FAILED")
+        ] == []
         outcomes = await shop.assert_books()
         assert all(outcomes[str(o)] == "CONFIRMED" for o, svc in down.items() if svc is None)
+
+    run_shop(packages, urls, scenario)
+
+
+def test_a_refund_that_arrives_before_the_rejection_ends_the_saga(packages: Any, urls: dict[str, str]) -> None:
+    async def scenario(shop: Shop) -> None:
+        order_id = await shop.place("20.00")
+        await shop.pump(hold=lambda m: m.to == "inventory" and m.topic == "payment.authorized")
+        shop.in_flight.clear()  # inventory refuses instead of running its default handler
+        inventory = shop.nodes["inventory"]
+        async with inventory.sessions() as session:
+            await inventory.events.publish(
+                session, inventory.events.InventoryRejected(order_id=order_id, reason="none")
+            )
+            await session.commit()
+        # the orchestrator's inventory.rejected consumer lags: payment refunds, and its done arrives first
+        await shop.pump(hold=lambda m: m.to == "order" and m.topic == "inventory.rejected")
+        assert (await shop.state(order_id)).status == "RUNNING"
+        await shop.pump()
+        state = await shop.state(order_id)
+        assert state.status == "FAILED" and state.reason == "none"  # not waiting for the refund it already had
+        assert shop.refunds == [(str(order_id), Decimal("20.00"))]
+        assert list((await shop.assert_books()).values()) == ["CANCELLED"]
 
     run_shop(packages, urls, scenario)
 
@@ -578,11 +618,13 @@ def test_another_saga_keeps_its_books_in_random_orderings(trip_packages: Any, ur
             return down[uuid.UUID(_key(shop, message))] == message.to
 
         await shop.pump(hold=hold, rng=rng)
-        for _ in range(3):  # time out what waits (a step, then a compensation), then let everything arrive
-            for trip_id in trips:
-                if (await shop.state(trip_id)).status in ("RUNNING", "COMPENSATING"):
-                    await shop.time_out(trip_id)
-            await shop.pump(rng=rng)
+        for trip_id in trips:  # time out what waits for the service that is down
+            if (await shop.state(trip_id)).status in ("RUNNING", "COMPENSATING"):
+                await shop.time_out(trip_id)
+        await shop.pump(rng=rng)  # the service comes back: every saga ends on what it receives, no timeout
+        assert [
+            (await shop.state(t)).status for t in trips if (await shop.state(t)).status not in ("COMPLETED", "FAILED")
+        ] == []
         outcomes = await assert_trip_books(shop)
         assert all(outcomes[str(t)] == "COMPLETED" for t, svc in down.items() if svc is None)
 
@@ -609,3 +651,240 @@ def test_a_failure_path_written_by_the_user_is_not_refunded(packages: Any, urls:
         assert list((await shop.assert_books()).values()) == ["CANCELLED"]
 
     run_shop(packages, urls, scenario)
+
+
+# -- through the real Consumer (inbox), on two connections of one database ----------------------------
+
+
+def _consumer(node: Node, sessions: async_sessionmaker[AsyncSession], gate: Any = None) -> Consumer:
+    """The service's real Consumer on `sessions`; `gate(session)` runs after each handler, before the commit.
+
+    Its broker is never connected: it is used only to publish a dead letter, and every test here
+    asserts there is none.
+    """
+    subscriptions = []
+    for sub in node.messaging.MESSAGING.subscriptions:
+
+        async def handler(session: AsyncSession, payload: Any, real: Any = sub.handler) -> None:
+            await real(session, payload)
+            if gate is not None:
+                await gate(session)
+
+        subscriptions.append(Subscription(sub.event, handler))
+    config = node.messaging.MESSAGING
+    broker = NatsJetStream("nats://127.0.0.1:1", stream="unused", topics=config.topics)
+    return Consumer(
+        service=node.name,
+        sessions=sessions,
+        inbox=config.inbox,
+        dead_letters=config.dead_letters,
+        broker=broker,
+        subscriptions=subscriptions,
+        backoff=0.01,
+    )
+
+
+async def _receive(consumer: Consumer, message: Message) -> str:
+    headers = {codec.HEADER_MESSAGE_ID: str(uuid.uuid4()), codec.HEADER_KEY: ""}
+    return await consumer.receive(message.topic, message.body, headers)
+
+
+async def _lock_waits(url: str) -> int:
+    """How many sessions of the PostgreSQL database at `url` wait for a lock."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    finally:
+        await conn.close()
+    return int(count)
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], what: str, limit: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, f"waited {limit} s for {what}"
+        await asyncio.sleep(0.01)
+
+
+def test_a_timeout_racing_the_last_reply_decides_once(packages: Any, urls: dict[str, str]) -> None:
+    """The expiry reads the state while the consumer's transaction (the last step's success) is not committed.
+
+    On PostgreSQL the expiry waits on the row lock; on SQLite with two connections it reads the state as
+    it was and its write then fails the version check. Either way the saga completes, once: without the
+    lock, the re-check in `expire` or the version check it would also be cancelled.
+    """
+
+    async def scenario(shop: Shop) -> None:
+        order_id = await shop.place("20.00")
+        await shop.pump(hold=lambda m: m.to == "order" and m.topic == "inventory.reserved")
+        [reply] = [m for m in shop.in_flight if m.to == "order"]
+        shop.in_flight.remove(reply)
+        node = shop.nodes["order"]
+        async with node.sessions() as session:
+            await session.execute(sa.update(node.models.SagaState).values(deadline=utcnow() - timedelta(seconds=1)))
+            await session.commit()
+        database = Database(urls["order"], pool_size=2)
+        read = asyncio.Event()
+
+        def after_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip().startswith("SELECT") and "saga_states.context" in statement:
+                read.set()  # the expiry has read the state (on PostgreSQL: has asked for its lock)
+
+        hook = "before_cursor_execute" if database.url.startswith("postgresql") else "after_cursor_execute"
+        expiring: list[asyncio.Task[int]] = []
+
+        async def gate(session: AsyncSession) -> None:
+            await session.flush()  # the reply's changes are written, not committed
+            read.clear()  # the consumer's own read of the state
+            expiring.append(asyncio.create_task(shop.saga.expire(database.sessions)))
+            await _until(_flag(read), "the expiry to read the state")
+            if database.url.startswith("postgresql"):
+                await _until(_waits(urls["order"]), "the expiry to wait for the row lock")
+
+        sa.event.listen(database.engine.sync_engine, hook, after_execute)
+        try:
+            assert await _receive(_consumer(node, database.sessions, gate), reply) == "processed"
+            assert await expiring[0] == 0
+        finally:
+            await database.dispose()
+        assert (await shop.state(order_id)).status == "COMPLETED"
+        await shop.pump()
+        assert [t for t, k in shop.published if k == str(order_id) and t in ("order.confirmed", "order.cancelled")] == [
+            "order.confirmed"
+        ]
+        assert list((await shop.assert_books()).values()) == ["CONFIRMED"]
+
+    run_shop(packages, urls, scenario)
+
+
+@pytest.fixture(scope="module")
+def trip_command_packages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, ModuleType]]]:
+    """trip.yaml whose release command names the booking: a field only the step's success carries."""
+    text = (ROOT / "tests" / "fixtures" / "trip.yaml").read_text()
+    old = "  hotel.release_requested:\n    publisher: trip\n    consumers: [hotel]\n    key: trip_id\n"
+    old += "    fields: { trip_id: uuid }\n"
+    assert old in text
+    spec = tmp_path_factory.mktemp("trip_spec") / "trip.yaml"
+    spec.write_text(text.replace(old, old.replace("{ trip_id: uuid }", "{ trip_id: uuid, booking_id: uuid }")))
+    generated = generate(spec)
+    root = tmp_path_factory.mktemp("trips_command") / "trips"
+    write_project(root, generated.files, generated.system.spec_hash)
+    packages = {f"{name}_service" for name in TRIP_SERVICES}  # trip.yaml's own modules: put aside meanwhile
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in packages}
+    for name in saved:
+        del sys.modules[name]
+    try:
+        yield from _import(root, TRIP_SERVICES)
+    finally:
+        for name in [k for k in sys.modules if k.split(".")[0] in packages]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def test_a_late_success_fills_the_command_that_undoes_it(trip_command_packages: Any, urls: dict[str, str]) -> None:
+    async def scenario(shop: Shop) -> None:
+        trip_id = await request_trip(shop)
+        await shop.pump(hold=lambda m: m.to == "trip" or m.topic == "hotel.booked")
+        await shop.time_out(trip_id)
+        await shop.relay()
+        for message in [m for m in shop.in_flight if m.topic == "hotel.booked" and m.to == "trip"]:
+            shop.in_flight.remove(message)
+            await shop.deliver(message)  # raised before: the command lacked the booking's id
+        [booking] = await shop.rows("hotel", "Booking", trip_id)
+        await shop.relay()
+        [command] = [m for m in shop.in_flight if m.topic == "hotel.release_requested"]
+        assert shop.nodes["hotel"].events.HOTEL_RELEASE_REQUESTED.decode(command.body).booking_id == booking.id
+        await shop.pump()
+        assert list((await assert_trip_books(shop)).values()) == ["FAILED"]
+
+    run_shop(trip_command_packages, urls, scenario, **TRIP)
+
+
+def test_a_saga_that_cannot_end_does_not_stop_the_other_timeouts(trip_packages: Any, urls: dict[str, str]) -> None:
+    async def scenario(shop: Shop) -> None:
+        trips = [await request_trip(shop) for _ in range(3)]
+        await shop.pump(hold=lambda m: m.to == "hotel")  # the hotel is down: every trip waits
+        node = shop.nodes["trip"]
+        async with node.sessions() as session:
+            state = await session.get(node.models.SagaState, ("book_trip", str(trips[0])))
+            state.context = {}  # its failure event can no longer be built (no trip_id)
+            await session.execute(sa.update(node.models.SagaState).values(deadline=utcnow() - timedelta(seconds=1)))
+            await session.execute(
+                sa.update(node.models.OutboxMessage).values(sent_at=utcnow() - timedelta(seconds=3600))
+            )
+            await session.commit()
+        assert await shop.saga.expire(node.sessions) == 2
+        assert [(await shop.state(t)).status for t in trips] == ["RUNNING", "FAILED", "FAILED"]
+
+    run_shop(trip_packages, urls, scenario, **TRIP)
+
+
+def test_a_reply_racing_the_timeout_that_won_is_compensated(packages: Any, urls: dict[str, str]) -> None:
+    """The expiry has written its decision, not committed, when the last step's reply comes in.
+
+    The consumer waits (the row lock on PostgreSQL, the one writer on SQLite), then finds the saga
+    failed: the reservation is a late success, released by the saga's failure event; the order is
+    cancelled, once.
+    """
+
+    async def scenario(shop: Shop) -> None:
+        order_id = await shop.place("20.00")
+        await shop.pump(hold=lambda m: m.to == "order" and m.topic == "inventory.reserved")
+        [reply] = [m for m in shop.in_flight if m.to == "order"]
+        shop.in_flight.remove(reply)
+        node = shop.nodes["order"]
+        async with node.sessions() as session:
+            await session.execute(sa.update(node.models.SagaState).values(deadline=utcnow() - timedelta(seconds=1)))
+            await session.commit()
+        database = Database(urls["order"], pool_size=2)
+        postgres = database.url.startswith("postgresql")
+        asked = asyncio.Event()
+
+        def before_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if "inbox" in statement or "saga_states.context" in statement:
+                asked.set()  # the consumer has begun: its inbox row or its read of the state
+
+        receiving: list[asyncio.Task[str]] = []
+
+        class Expiring(AsyncSession):
+            async def commit(self) -> None:
+                await self.flush()  # the timeout's decision is written, not committed
+                sa.event.listen(database.engine.sync_engine, "before_cursor_execute", before_execute)
+                receiving.append(asyncio.create_task(_receive(_consumer(node, database.sessions), reply)))
+                await _until(_flag(asked), "the consumer to begin")
+                if postgres:
+                    await _until(_waits(urls["order"]), "the consumer to wait for the row lock")
+                await super().commit()
+
+        try:
+            expiring = async_sessionmaker(database.engine, class_=Expiring, expire_on_commit=False)
+            assert await shop.saga.expire(expiring) == 1
+            assert await receiving[0] == "processed"
+        finally:
+            await database.dispose()
+        state = await shop.state(order_id)
+        assert state.status == "FAILED" and state.reason == "reserve_inventory timed out"
+        await shop.pump()
+        assert [r.status for r in await shop.rows("inventory", "Reservation", order_id)] == ["RELEASED"]
+        assert [t for t, k in shop.published if k == str(order_id) and t in ("order.confirmed", "order.cancelled")] == [
+            "order.cancelled"
+        ]
+        assert list((await shop.assert_books()).values()) == ["CANCELLED"]
+
+    run_shop(packages, urls, scenario)
+
+
+def _flag(event: asyncio.Event) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return event.is_set()
+
+    return check
+
+
+def _waits(url: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await _lock_waits(url) > 0
+
+    return check

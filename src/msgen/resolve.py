@@ -1004,6 +1004,60 @@ class _Resolver:
             "it is about",
         )
 
+    def saga_using(self, name: str, orchestrator: str, event: str) -> str | None:
+        """An earlier saga of `orchestrator` that also waits for `event` as a step result."""
+        for other, spec in self.spec.sagas.items():
+            if other == name:
+                return None
+            if spec.orchestrator != orchestrator:
+                continue
+            for step in spec.steps:
+                if event in (step.success, step.failure, step.compensation.done if step.compensation else None):
+                    return other
+        return None
+
+    def check_saga_fields(self, saga: Any, orchestrator: str, path: Path_) -> None:
+        """Every required field of an event the orchestrator publishes is in what it received before.
+
+        The saga's runtime fills those events from the start event and the step results received so
+        far; a field nobody supplies would fail at the first timeout or compensation, at runtime.
+        """
+        events = self.spec.events
+        if saga.start not in events:
+            return
+
+        def check(event: str, known: set[str], where: Path_, when: str) -> None:
+            spec = events.get(event)
+            if spec is None:
+                return
+            missing = [n for n, f in spec.fields.items() if f.required and f.default is None and n not in known]
+            if missing:
+                fields = ", ".join(f"'{n}'" for n in missing)
+                self.error(
+                    where,
+                    f"'{event}' needs {fields}, which service '{orchestrator}' cannot fill {when}: carry it in "
+                    f"the saga's start event '{saga.start}', or give it a default or 'required: false'",
+                )
+
+        received = set(events[saga.start].fields)
+        check(saga.on_failure, received | {"reason"}, (*path, "on_failure"), "when the first step times out")
+        for index, step in enumerate(saga.steps):
+            if step.success in events:
+                received |= set(events[step.success].fields)
+            comp = step.compensation
+            if comp is None:
+                continue
+            triggers = [comp.trigger] if isinstance(comp.trigger, str) else comp.trigger
+            for index_t, trigger in enumerate(triggers):
+                spec = events.get(trigger)
+                if spec is None or spec.publisher != orchestrator or trigger == saga.on_failure:
+                    continue
+                where: Path_ = (*path, "steps", index, "compensation", "trigger")
+                if not isinstance(comp.trigger, str):
+                    where = (*where, index_t)
+                check(trigger, received, where, f"from the start event and the results up to step '{step.name}'")
+        check(saga.on_success, received, (*path, "on_success"), "from the start event and the steps' results")
+
     def step_books(self, saga: Any, step: Any, where: Path_) -> m.StepBooks | None:
         """The participant's entity a step keeps its books in, checked against the service's entities."""
         books = step.books
@@ -1118,6 +1172,13 @@ class _Resolver:
                 expect_publisher(step.failure, step.service, (*sp, "failure"))
                 expect_consumer(step.failure, orch, (*sp, "failure"))
             comp = step.compensation
+            if comp is None and step.books is None:
+                self.error(
+                    sp,
+                    f"step '{step.name}' has no 'compensation': give it one triggered by the saga's on_failure "
+                    f"event '{spec.on_failure}', so that service '{step.service}' learns the saga failed and "
+                    "undoes (or never does) the step",
+                )
             if comp is not None:
                 triggers = [comp.trigger] if isinstance(comp.trigger, str) else comp.trigger
                 for index_t, trigger in enumerate(triggers):
@@ -1143,6 +1204,20 @@ class _Resolver:
                         f"list the saga's on_failure event '{spec.on_failure}' among the triggers: a step that "
                         "succeeds after the saga failed (a timeout) is undone by it",
                     )
+            results = [((*sp, "success"), step.success), ((*sp, "failure"), step.failure)]
+            if comp is not None and comp.done is not None:
+                results.append(((*sp, "compensation", "done"), comp.done))
+            for where_r, event_r in results:
+                if event_r is None:
+                    continue
+                self.check_carries_key(spec, event_r, orch, where_r)
+                other = self.saga_using(name, orch, event_r)
+                if other is not None:
+                    self.error(
+                        where_r,
+                        f"'{event_r}' is also a step result of saga '{other}' of service '{orch}': "
+                        "give each saga events of its own, or the event would advance both",
+                    )
             for where_k, event_k in [((*sp, "trigger"), step.trigger)] + [
                 ((*sp, "compensation", "trigger"), t)
                 for t in ((comp.trigger,) if comp and isinstance(comp.trigger, str) else comp.trigger if comp else ())
@@ -1167,6 +1242,7 @@ class _Resolver:
                 )
             )
         self.check_saga_entity(name, spec, orch, path)
+        self.check_saga_fields(spec, orch, path)
         return m.Saga(
             name=name,
             orchestrator=orch,

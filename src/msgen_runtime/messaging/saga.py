@@ -10,7 +10,8 @@ saga's entity gets the matching status, logged for the status stream.
 A step's deadline counts from when its trigger was published: for a trigger the
 orchestrator wrote to its outbox, from that row's `sent_at` (read when the first
 deadline passes), so the relay's backlog never eats a step's time. A timeout is
-decided once, under the state row's lock; a success arriving after the saga
+decided once, under the state row's lock and its version (`updated_at`, checked by
+every update: a reply committed meanwhile wins); a success arriving after the saga
 failed never flips the outcome, it is compensated (the participants' ledgers,
 `participant.py`, undo it on the saga's failure event).
 """
@@ -32,7 +33,8 @@ from prometheus_client import Counter
 from pydantic import BaseModel
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm.exc import StaleDataError
 
 from msgen_runtime.entities import utcnow
 from msgen_runtime.messaging import codec
@@ -45,6 +47,9 @@ EARLY = "__early_events__"  # context key: events that arrived before their step
 # deadline then counts from when the relay sent it, not from when it was written (the relay's backlog).
 TRIGGER = "__trigger__"
 LATE = "__late__"  # context key: steps whose success came after the saga had failed (compensated)
+# context key: compensations' `done` events that arrived before the saga began compensating (a participant
+# heard the failure event before the orchestrator did): not waited for again
+EARLY_DONE = "__early_done__"
 # The status streams of this process waiting on each entity: a commit of a status wakes the streams of
 # that entity only. An event stays set until its stream re-reads, so a commit made while the stream
 # was reading is never missed.
@@ -61,7 +66,19 @@ FINISHED = Counter("msgen_sagas_finished_total", "Sagas that ended.", ["saga", "
 
 
 class SagaStateMixin:
-    """Columns of a service's saga_states table."""
+    """Columns of a service's saga_states table.
+
+    `updated_at` is also the row's version: every UPDATE of a state says `WHERE updated_at = <the value
+    read>`, and SQLAlchemy raises StaleDataError when another transaction changed the row in between.
+    Row locks alone are not enough: SQLite ignores FOR UPDATE and, with more than one connection, a
+    reader sees the state as it was before a writer's commit. The check needs no column of its own, so
+    existing databases keep their schema.
+    """
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # the application sets the new value (utcnow()) itself on every change of the state
+        return {"version_id_col": cls.__table__.c.updated_at, "version_id_generator": False}  # type: ignore[attr-defined]
 
     saga: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
@@ -171,7 +188,7 @@ class SagaDefinition:
         if (
             state is not None
             and state.status in (FAILED, COMPENSATING)
-            and await self._late_success(session, state, event)
+            and await self._late_success(session, state, event, data)
         ):
             state.updated_at = utcnow()
             return True
@@ -183,6 +200,12 @@ class SagaDefinition:
         if state.status == RUNNING and event in later:
             # Events of different topics can overtake each other: keep it for when its step comes.
             state.context = {**state.context, EARLY: [*state.context.get(EARLY, []), event]}
+            state.updated_at = utcnow()
+            return True
+        dones = {step.compensation_done for step in self.steps if step.compensation_done}
+        if state.status == RUNNING and event in dones and event not in self._current_events(state):
+            # a participant undid its step on the failure event before that event reached us: keep it
+            state.context = {**state.context, EARLY_DONE: [*state.context.get(EARLY_DONE, []), event]}
             state.updated_at = utcnow()
             return True
         if state.status == RUNNING and event in self._current_events(state):
@@ -201,7 +224,9 @@ class SagaDefinition:
         state.updated_at = utcnow()
         return True
 
-    async def _late_success(self, session: AsyncSession, state: SagaStateMixin, event: str) -> bool:
+    async def _late_success(
+        self, session: AsyncSession, state: SagaStateMixin, event: str, data: dict[str, Any]
+    ) -> bool:
         """A step succeeded after the saga failed (a timeout decided it): undo that step, once.
 
         The outcome never flips. A compensation the saga's failure event triggers needs nothing here:
@@ -212,7 +237,8 @@ class SagaDefinition:
         if index is None or index in state.done or index in state.context.get(LATE, []):
             return False
         step = self.steps[index]
-        state.context = {**state.context, LATE: [*state.context.get(LATE, []), index]}
+        # the command undoing the step may need what its success carried (the booking's id)
+        state.context = {**state.context, **data, LATE: [*state.context.get(LATE, []), index]}
         ours = [t for t in step.compensation_triggers if t in self.events and t != self.on_failure]
         _log.warning(
             "saga.late_success",
@@ -267,21 +293,27 @@ class SagaDefinition:
                 )
             )
         for key in keys:
-            async with sessions() as session:
-                state = await session.get(self.state, (self.name, key), with_for_update=True)
-                if state is None or state.deadline >= utcnow() or state.status not in (RUNNING, COMPENSATING):
-                    continue
-                if await self._rearmed(session, state):
-                    await session.commit()
-                    continue
-                if state.status == RUNNING:
-                    await self._compensate(session, state, f"{self.steps[state.step].name} timed out", "timeout")
-                else:
-                    await self._finish(session, state, FAILED, "timeout", note="compensation timed out")
-                state.updated_at = utcnow()
-                await session.commit()
-                expired += 1
+            try:
+                expired += await self._expire_one(sessions, key)
+            except StaleDataError:  # a reply changed the state since we read it: it decided, not the clock
+                _log.info("saga.expire_superseded", extra={"saga": self.name, "key": key})
+            except Exception:  # one saga that cannot end must not stop the timeouts of the others
+                _log.exception("saga.expire_failed", extra={"saga": self.name, "key": key})
         return expired
+
+    async def _expire_one(self, sessions: async_sessionmaker[AsyncSession], key: str) -> int:
+        async with sessions() as session:
+            state = await session.get(self.state, (self.name, key), with_for_update=True)
+            if state is None or state.deadline >= utcnow() or state.status not in (RUNNING, COMPENSATING):
+                return 0
+            rearmed = await self._rearmed(session, state)
+            if not rearmed and state.status == RUNNING:
+                await self._compensate(session, state, f"{self.steps[state.step].name} timed out", "timeout")
+            elif not rearmed:
+                await self._finish(session, state, FAILED, "timeout", note="compensation timed out")
+            state.updated_at = utcnow()  # the row's version: a concurrent change makes this commit fail
+            await session.commit()
+            return 0 if rearmed else 1
 
     def _timeout(self, state: SagaStateMixin) -> float:
         if state.status == RUNNING:
@@ -310,6 +342,14 @@ class SagaDefinition:
         state.reason = reason
         state.context = {k: v for k, v in state.context.items() if k != TRIGGER}  # the step's trigger is past
         waiting: list[str] = []
+        early_done: list[str] = [str(name) for name in state.context.get(EARLY_DONE, [])]
+
+        def wait_for(done: str) -> None:
+            if done in early_done:  # already undone
+                early_done.remove(done)
+            else:
+                waiting.append(done)
+
         ends_it = False
         for index in reversed(state.done):
             step = self.steps[index]
@@ -319,13 +359,14 @@ class SagaDefinition:
             if ours:  # a command of ours: publish it and wait until the step is undone
                 sent = await self._publish(session, ours[0], state.context)
                 state.context = {**state.context, TRIGGER: sent}
-                waiting.append(step.compensation_done)
+                wait_for(step.compensation_done)
             elif cause in step.compensation_triggers:  # the failure event itself undoes the step
-                waiting.append(step.compensation_done)
+                wait_for(step.compensation_done)
             elif self.on_failure in step.compensation_triggers:
                 ends_it = True  # the saga's own end (on_failure) undoes it: nothing to wait for
             else:
                 _log.error("saga.cannot_compensate", extra={"saga": self.name, "key": state.key, "step": step.name})
+        state.context = {**state.context, EARLY_DONE: early_done}
         if waiting and not ends_it:
             state.status = COMPENSATING
             state.awaiting = waiting
