@@ -431,6 +431,44 @@ def read_books(shop: Shop) -> Books:
     return Books(orders, sagas, payments, reservations, refunds, dead)
 
 
+def _wrong(books: Books, ident: uuid.UUID) -> list[tuple[str, str]]:
+    """What is wrong with the books of one order: (kind, detail) pairs."""
+    status, amount = books.orders[ident]
+    saga = books.sagas.get(ident)
+    payments = books.payments.get(ident, [])
+    paid = [f"{s} {a}" for s, a in payments]
+    reservations = books.reservations.get(ident, [])
+    refunds = books.refunds_published[ident]
+    wrong: list[tuple[str, str]] = []
+    if len(payments) > 1:
+        wrong.append(("more than one payment", f"payments {paid}"))
+    if len(reservations) > 1:
+        wrong.append(("more than one reservation", f"reservations {reservations}"))
+    if refunds > 1:
+        wrong.append(("more than one refund published", f"{refunds} payment.refunded"))
+    if refunds and [s for s, _ in payments] != ["REFUNDED"]:
+        wrong.append(("a refund published for a payment not REFUNDED", f"payments {paid}"))
+    if status == "CONFIRMED":
+        if saga != "COMPLETED":
+            wrong.append(("CONFIRMED, saga not COMPLETED", f"saga {saga}"))
+        if payments != [("AUTHORIZED", amount)]:
+            wrong.append(("CONFIRMED without one AUTHORIZED payment of its amount", f"payments {paid}"))
+        if reservations != ["RESERVED"]:
+            wrong.append(("CONFIRMED without one RESERVED reservation", f"reservations {reservations}"))
+    elif status == "CANCELLED":
+        if saga != "FAILED":
+            wrong.append(("CANCELLED, saga not FAILED", f"saga {saga}"))
+        if any(s == "AUTHORIZED" for s, _ in payments):
+            wrong.append(("CANCELLED but charged", f"payments {paid}"))
+        if any(s == "REFUNDED" and a != amount for s, a in payments):
+            wrong.append(("CANCELLED, refunded another amount", f"payments {paid}"))
+        if "RESERVED" in reservations:
+            wrong.append(("CANCELLED but stock held", f"reservations {reservations}"))
+    else:
+        wrong.append(("order not final", f"saga {saga}"))
+    return wrong
+
+
 def assert_books(shop: Shop, *, dead_letters: Mapping[str, int] | None = None, settle: float = 180) -> Books:
     """Wait until the system settles, then check the books of every order; returns them for further checks.
 
@@ -441,42 +479,18 @@ def assert_books(shop: Shop, *, dead_letters: Mapping[str, int] | None = None, s
     """
     wait_settled(shop, settle)
     books = read_books(shop)
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []  # (what is wrong, an example)
     for ident, (status, amount) in books.orders.items():
-        saga = books.sagas.get(ident)
-        payments = books.payments.get(ident, [])
-        reservations = books.reservations.get(ident, [])
-        refunds = books.refunds_published[ident]
-        if len(payments) > 1:
-            problems.append(f"{ident}: {len(payments)} payments {payments}")
-        if len(reservations) > 1:
-            problems.append(f"{ident}: {len(reservations)} reservations {reservations}")
-        if refunds > 1:
-            problems.append(f"{ident}: {refunds} refunds published")
-        if refunds and [s for s, _ in payments] != ["REFUNDED"]:
-            problems.append(f"{ident}: a refund was published but the payments are {payments}")
-        if status == "CONFIRMED":
-            if saga != "COMPLETED":
-                problems.append(f"{ident}: CONFIRMED but its saga is {saga}")
-            if payments != [("AUTHORIZED", amount)]:
-                problems.append(f"{ident}: CONFIRMED for {amount} but its payments are {payments}")
-            if reservations != ["RESERVED"]:
-                problems.append(f"{ident}: CONFIRMED but its reservations are {reservations}")
-        elif status == "CANCELLED":
-            if saga != "FAILED":
-                problems.append(f"{ident}: CANCELLED but its saga is {saga}")
-            if any(s == "AUTHORIZED" for s, _ in payments):
-                problems.append(f"{ident}: CANCELLED but charged: {payments}")
-            if any(s == "REFUNDED" and a != amount for s, a in payments):
-                problems.append(f"{ident}: CANCELLED for {amount}, refunded another amount: {payments}")
-            if "RESERVED" in reservations:
-                problems.append(f"{ident}: CANCELLED but its stock is held: {reservations}")
-        else:
-            problems.append(f"{ident}: not final: {status} (saga {saga})")
+        problems += [(kind, f"order {ident} ({status}, {amount}): {detail}") for kind, detail in _wrong(books, ident)]
     strays = (set(books.payments) | set(books.reservations) | set(books.sagas)) - set(books.orders)
-    problems += [f"{ident}: a payment, reservation or saga of no order" for ident in sorted(strays)]
+    problems += [("a payment, reservation or saga of no order", str(ident)) for ident in sorted(strays)]
     expected = {service: (dead_letters or {}).get(service, 0) for service in books.dead_letters}
     if books.dead_letters != expected:
-        problems.append(f"dead letters {books.dead_letters}, expected {expected}")
-    assert not problems, f"{len(problems)} problems in the books:\n" + "\n".join(problems[:40])
+        problems.append(("dead letters", f"{books.dead_letters}, expected {expected}"))
+    if problems:
+        kinds = Counter(kind for kind, _ in problems)
+        examples = {kind: example for kind, example in reversed(problems)}
+        report = "\n".join(f"  {n} x {kind}, e.g. {examples[kind]}" for kind, n in kinds.most_common())
+        statuses = Counter(status for status, _ in books.orders.values())
+        raise AssertionError(f"the books are wrong ({len(books.orders)} orders, {dict(statuses)}):\n{report}")
     return books
