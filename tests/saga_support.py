@@ -16,7 +16,7 @@ import sqlite3
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -182,10 +182,12 @@ def running_shop(
     handlers: Mapping[str, str] | None = None,
     smtp: bool = False,
     stock: int = 100_000,
+    without: Collection[str] = (),
 ) -> Iterator[Shop]:
     """Start the shop on fresh databases and a nats-server of its own, seed products with stock; end it all.
 
     `handlers`: files of the project (path -> text) replaced in a copy of it, for this run only.
+    `without`: services not started (the products are then made-up ids, with no stock).
     """
     root = prepared.root
     if handlers:
@@ -203,7 +205,7 @@ def running_shop(
         controller.start()
     options = Options(workdir=workdir, postgres_url=prepared.postgres_url, smtp=smtp_address, log_level="WARNING")
     # the tests talk to the services straight: no gateway
-    specs = [spec for spec in plan(root, options, prepared.generated.system) if spec.name != "gateway"]
+    specs = [s for s in plan(root, options, prepared.generated.system) if s.name not in {"gateway", *without}]
     system = LocalSystem(specs, workdir / "logs")
     databases: dict[str, str] = {}
     try:
@@ -217,14 +219,15 @@ def running_shop(
             mailbox=mailbox,
             services=[s.name for s in specs if s.ready_url],
         )
-        shop.product_id = _create(
-            shop, "product", "/v1/products", {"sku": "TEAPOT-1", "name": "Teapot", "price": "19.90"}
-        )
-        _create(shop, "inventory", "/v1/stock-items", {"product_id": shop.product_id, "quantity": stock})
-        shop.scarce_id = _create(
-            shop, "product", "/v1/products", {"sku": "RARE-1", "name": "Rare vase", "price": "99.00"}
-        )
-        _create(shop, "inventory", "/v1/stock-items", {"product_id": shop.scarce_id, "quantity": 1})
+        if "product" in without or "inventory" in without:
+            shop.product_id, shop.scarce_id = str(uuid.uuid4()), str(uuid.uuid4())
+        else:
+            teapot = {"sku": "TEAPOT-1", "name": "Teapot", "price": "19.90"}
+            shop.product_id = _create(shop, "product", "/v1/products", teapot)
+            _create(shop, "inventory", "/v1/stock-items", {"product_id": shop.product_id, "quantity": stock})
+            vase = {"sku": "RARE-1", "name": "Rare vase", "price": "99.00"}
+            shop.scarce_id = _create(shop, "product", "/v1/products", vase)
+            _create(shop, "inventory", "/v1/stock-items", {"product_id": shop.scarce_id, "quantity": 1})
         yield shop
     finally:
         system.stop_all()
