@@ -132,7 +132,8 @@ def test_inventory_down_orders_cancelled_and_no_stock_held(live: Shop) -> None:
     live.system.wait_ready(["inventory"], timeout=120)
     books = assert_books(live)
     assert books.count("CANCELLED") == 5
-    assert count(live, "inventory", "SELECT count(*) FROM inbox WHERE topic = 'payment.authorized'") >= 5
+    # inventory did see the orders late (order.created reaches it whatever the payment did)
+    assert count(live, "inventory", "SELECT count(*) FROM inbox WHERE topic = 'order.created'") >= 5
     for ident, _ in results:
         assert "RESERVED" not in books.reservations.get(uuid.UUID(ident), [])
         # the payment the first step took was given back
@@ -294,6 +295,7 @@ def test_a_dead_letter_that_still_fails_replayed_twice_stays_one(prepared: Prepa
             f"after two failed replays: {len(after)} listed, {stored} rows, {published} order.confirmed.dlq messages"
         )
         assert after[0]["id"] == letter["id"] and after[0]["message_id"] == letter["message_id"]
+        assert after[0]["attempts"] > letter["attempts"], "the failed replays are not counted on the letter"
         assert_books(shop, dead_letters={"notification": 1})
         # the provider takes the address again: one more replay delivers the mail, and no letter is left
         marker.unlink()
