@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import shutil
+import signal
 import sqlite3
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -230,12 +232,27 @@ def running_shop(
             _create(shop, "inventory", "/v1/stock-items", {"product_id": shop.scarce_id, "quantity": 1})
         yield shop
     finally:
-        system.stop_all()
+        _stop_all(system)
         if controller is not None:
             controller.stop()
         if prepared.postgres_url:
             _drop_databases(prepared.postgres_url, [make_url(url).database or "" for url in databases.values()])
         shutil.rmtree(workdir / "nats", ignore_errors=True)
+
+
+def _stop_all(system: LocalSystem, grace: float = 15) -> None:
+    """SIGTERM to every service at once, SIGKILL to those still running after `grace` seconds; then the broker."""
+    services = [p for name, p in system.procs.items() if name != "nats" and p.poll() is None]
+    for proc in services:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in services:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    system.stop("nats")
 
 
 def _create(shop: Shop, service: str, path: str, body: dict[str, Any]) -> str:
