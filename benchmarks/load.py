@@ -58,11 +58,23 @@ def require_wrk() -> str:
 
 
 def run_wrk(
-    name: str, url: str, *, seconds: int, connections: int, headers: dict[str, str] | None = None
+    name: str,
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    post_json: str | None = None,
 ) -> LoadResult:
-    """One wrk run (1 thread) against a 127.0.0.1 URL; it stops by itself after `seconds`."""
+    """One wrk run (1 thread) against a 127.0.0.1 URL; it stops by itself after `seconds`.
+
+    `post_json`: send POSTs with this JSON body instead of GETs.
+    """
     assert url.startswith("http://127.0.0.1:"), "load tests target only 127.0.0.1"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        if post_json is not None:
+            script.write(f'wrk.method = "POST"\nwrk.body = [[{post_json}]]\n')
+            script.write('wrk.headers["Content-Type"] = "application/json"\n')
         script.write(_PERCENTILES_LUA)
     args = [require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name]
     for key, value in (headers or {}).items():

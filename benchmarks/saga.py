@@ -1,38 +1,94 @@
-"""The Place Order saga under a steady load, on this machine, with every service a real process.
+"""The Place Order saga under load, on this machine, with every service a real process.
 
-A steady flow of orders (default 20/s for 30 s) goes to the order service of the
-generated shop (SQLite per service, nats-server from the wheel); each order is
-followed until CONFIRMED. Prints p50/p95/p99 of POST -> CONFIRMED and the
-maximum consumer lag seen on /metrics. Targets: p95 < 300 ms, lag < 2 s.
+The generated shop runs locally (SQLite files, or PostgreSQL databases of its own
+with --postgres; a nats-server from the wheel; six uvicorn services and the
+gateway). Orders go in at a steady rate and each is followed over its
+Server-Sent Events stream until it is final (CONFIRMED or CANCELLED).
 
     python benchmarks/saga.py [--rate 20] [--seconds 30] [--postgres URL]
+        one steady rate, straight to the order service: p50/p95/p99 of POST -> final,
+        the largest consumer lag seen. Targets: p95 < 300 ms, lag < 2 s.
+
+    python benchmarks/saga.py --capacity [--postgres URL] [--step-seconds 12]
+        the highest steady rate THROUGH THE GATEWAY (a dev token, as `msgen token`
+        mints it) with p95 POST -> final < 300 ms, every order final within 2 s of
+        the last POST (no growing lag) and no error; then, in the same run and on the
+        same database, the rate of a bare FastAPI app inserting one row per POST
+        (benchmarks/bare_app.py, wrk). Prints both, the ratio and the machine's load,
+        then the CPU time each process spends per order at --cpu-rate against the
+        bare app's per insert (steadier than rates on a shared machine).
+        Target: capacity >= 0.25 x the bare insert rate.
+
+Everything targets 127.0.0.1 and stops by itself; the PostgreSQL databases are
+created for the run and dropped after it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import Server, free_port, require_wrk, run_wrk
+
 from msgen.localrun import LocalSystem, Options, plan, prepare_databases
+from msgen_runtime.db import async_url
+from msgen_runtime.gateway.devtokens import mint
 
 ROOT = Path(__file__).resolve().parents[1]
+FINAL = ('"CONFIRMED"', '"CANCELLED"')
+P95_TARGET_MS = 300.0
+DRAIN_TARGET_S = 2.0
 
 
 def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def one_order(client: httpx.AsyncClient, base: str, product: str) -> float:
+def load_line() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min) {five:.2f} (5 min), {os.cpu_count()} CPUs"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Order:
+    latency: float | None  # seconds from POST to a final status; None: refused or never final
+    done_at: float
+    error: str = ""
+
+
+async def one_order(client: httpx.AsyncClient, base: str, product: str, headers: dict[str, str]) -> Order:
     body = {
         "user_id": str(uuid.uuid4()),
         "email": "bench@shop.test",
@@ -41,14 +97,19 @@ async def one_order(client: httpx.AsyncClient, base: str, product: str) -> float
         "currency": "EUR",
     }
     started = time.perf_counter()
-    answer = await client.post(f"{base}/v1/orders", json=body)
-    assert answer.status_code == 202, answer.text
-    ident = answer.json()["id"]
-    async with client.stream("GET", f"{base}/v1/orders/{ident}/events") as stream:
-        async for line in stream.aiter_lines():
-            if line.startswith("data:") and ('"CONFIRMED"' in line or '"CANCELLED"' in line):
-                break
-    return time.perf_counter() - started
+    try:
+        answer = await client.post(f"{base}/v1/orders", json=body, headers=headers)
+        if answer.status_code != 202:
+            return Order(None, time.perf_counter(), f"POST {answer.status_code}")
+        ident = answer.json()["id"]
+        async with client.stream("GET", f"{base}/v1/orders/{ident}/events", headers=headers) as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("data:") and any(status in line for status in FINAL):
+                    now = time.perf_counter()
+                    return Order(now - started, now)
+        return Order(None, time.perf_counter(), "stream ended before a final status")
+    except httpx.HTTPError as exc:
+        return Order(None, time.perf_counter(), f"{type(exc).__name__}")
 
 
 async def max_lag(client: httpx.AsyncClient, urls: list[str]) -> float:
@@ -60,26 +121,223 @@ async def max_lag(client: httpx.AsyncClient, urls: list[str]) -> float:
     return worst
 
 
-async def load(system: LocalSystem, rate: float, seconds: float) -> tuple[list[float], float, float]:
-    base = system.url("order")
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=500)) as client:
+@dataclass
+class Step:
+    rate: float
+    seconds: float
+    orders: list[Order]
+    sent_for: float  # seconds from the first POST to the last one
+    drain: float  # seconds from the last POST until every order was final
+    lag: float  # the largest consumer lag (messages) the services reported
+
+    @property
+    def ms(self) -> list[float]:
+        return [o.latency * 1000 for o in self.orders if o.latency is not None]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for o in self.orders if o.latency is None)
+
+    @property
+    def ok(self) -> bool:
+        ms = self.ms
+        return bool(ms) and not self.errors and percentile(ms, 95) < P95_TARGET_MS and self.drain < DRAIN_TARGET_S
+
+    def row(self) -> str:
+        ms = self.ms or [float("nan")]
+        return (
+            f"{self.rate:>7.1f} {len(self.orders):>7} {self.errors:>6} {percentile(ms, 50):>8.0f} "
+            f"{percentile(ms, 95):>8.0f} {percentile(ms, 99):>8.0f} {self.drain:>8.2f} {self.lag:>6.0f}  "
+            f"{'ok' if self.ok else 'over'}"
+        )
+
+
+STEP_HEADER = (
+    f"{'rate/s':>7} {'orders':>7} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'drain s':>8} {'lag':>6}"
+)
+
+
+async def steady(
+    base: str, metrics: list[str], rate: float, seconds: float, headers: dict[str, str], order_timeout: float = 60
+) -> Step:
+    """`rate` orders a second for `seconds` (open loop: a slow answer does not slow the next POST)."""
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=order_timeout, limits=limits) as client:
         product = str(uuid.uuid4())
         tasks = []
-        ages: list[float] = []
         lag = 0.0
         started = time.perf_counter()
-        n = int(rate * seconds)
-        for i in range(n):
+        next_probe = started
+        for i in range(max(1, int(rate * seconds))):
             await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one_order(client, base, product)))
-            if i % int(rate) == 0:
-                lag = max(lag, await max_lag(client, [system.url(s) for s in ("payment", "inventory", "order")]))
-        latencies = await asyncio.gather(*tasks)
-        for url in [system.url(s) for s in ("payment", "inventory", "order", "notification")]:
-            for line in (await client.get(f"{url}/metrics")).text.splitlines():
-                if line.startswith("msgen_message_age_seconds_sum"):
-                    ages.append(float(line.rsplit(" ", 1)[1]))
-        return list(latencies), lag, time.perf_counter() - started
+            tasks.append(asyncio.create_task(one_order(client, base, product, headers)))
+            if time.perf_counter() >= next_probe:
+                next_probe += 1.0
+                lag = max(lag, await max_lag(client, metrics))
+        last_sent = time.perf_counter()
+        orders = list(await asyncio.gather(*tasks))
+        lag = max(lag, await max_lag(client, metrics))
+    done = max(o.done_at for o in orders)
+    return Step(rate, seconds, orders, last_sent - started, max(0.0, done - last_sent), lag)
+
+
+@contextmanager
+def shop(tmp: Path, postgres: str | None, extra_env: dict[str, str]) -> Iterator[tuple[LocalSystem, Path, str]]:
+    """The generated shop, running; yields the system, the project folder and the system's name."""
+    project = tmp / "shop"
+    spec = (ROOT / "examples/shop.yaml").read_text()
+    name = "shop"
+    if postgres:  # databases of its own: `<system>_<service>`, dropped at the end
+        name = f"shopbench{uuid.uuid4().hex[:8]}"
+        assert "\nsystem:\n  name: shop\n" in spec
+        spec = spec.replace("\nsystem:\n  name: shop\n", f"\nsystem:\n  name: {name}\n", 1)
+    (tmp / "shop.yaml").write_text(spec)
+    subprocess.run(
+        [sys.executable, "-m", "msgen", "new", str(tmp / "shop.yaml"), "-o", str(project)],
+        check=True,
+        capture_output=True,
+    )
+    options = Options(workdir=tmp / "run", postgres_url=postgres, log_level="WARNING", extra_env=extra_env)
+    specs = plan(project, options)
+    system = LocalSystem(specs, tmp / "run" / "logs")
+    try:
+        # the gateway has no database (localrun's prepare_databases asks every ready_url for one)
+        prepare_databases([s for s in specs if "DATABASE_URL" in s.env], options)
+        system.start_all()
+        yield system, project, name
+    finally:
+        system.stop_all()
+        if postgres:
+            asyncio.run(drop_databases(postgres, [s.env["DATABASE_URL"] for s in specs if "DATABASE_URL" in s.env]))
+
+
+async def drop_databases(server: str, urls: list[str]) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    conn = await asyncpg.connect(make_url(server).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        for url in urls:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def bare_insert_rate(database_url: str, seconds: int) -> tuple[float, float]:
+    """Inserts per second of benchmarks/bare_app.py (one uvicorn worker), wrk with 16 connections,
+    and the app's CPU milliseconds per insert."""
+    port = free_port()
+    with Server(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        cwd=Path(__file__).resolve().parent,
+        env={"DATABASE_URL": database_url, "BENCH_ROWS": "1"},
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+    ) as server:
+        url = f"http://127.0.0.1:{port}/v1/rows"
+        run_wrk("warm-up", url, seconds=2, connections=16, post_json='{"note": "warm-up"}')
+        before = cpu_seconds(server.proc.pid)
+        result = run_wrk("bare insert", url, seconds=seconds, connections=16, post_json='{"note": "bench"}')
+        used = cpu_seconds(server.proc.pid) - before
+    if result.errors:
+        print(f"bare app: {result.errors} errors")
+    return result.requests_per_s, 1000 * used / max(1.0, result.requests_per_s * seconds)
+
+
+def capacity(args: argparse.Namespace) -> None:
+    require_wrk()
+    print(f"before: {load_line()}")
+    with tempfile.TemporaryDirectory(prefix="msgen-saga-") as tmpdir:
+        tmp = Path(tmpdir)
+        # the shop allows 100 requests a second per token: lift it to measure the system, not the limit
+        with shop(tmp, args.postgres, {"RATE_LIMIT_REQUESTS": "100000000"}) as (system, project, _name):
+            order_db = async_url(system.specs["order"].env["DATABASE_URL"])
+            token = mint(project, scopes=("orders:create", "orders:read"), sub="bench", ttl="2h")
+            headers = {"Authorization": f"Bearer {token}"}
+            base = system.url("gateway")
+            metrics = [system.url(s) for s in ("payment", "inventory", "order")]
+            asyncio.run(steady(base, metrics, 5, 2, headers))  # warm-up: connections, caches, JIT of the pools
+            print(f"saga through the gateway, {args.step_seconds:g} s per rate")
+            print(STEP_HEADER)
+            steps: list[Step] = []
+            best: Step | None = None
+            over: float | None = None
+            rate = args.start
+            for _ in range(args.max_steps):
+                step = asyncio.run(steady(base, metrics, rate, args.step_seconds, headers))
+                steps.append(step)
+                print(step.row(), flush=True)
+                if step.ok:
+                    best = step if best is None or step.rate > best.rate else best
+                else:
+                    over = rate if over is None else min(over, rate)
+                if over is None:
+                    rate *= 1.5
+                elif best is None:
+                    if rate < 1:
+                        break  # not even one order a second
+                    rate = rate / 2
+                elif over / best.rate <= 1.12:
+                    break
+                else:
+                    rate = (best.rate + over) / 2
+            # CPU per order, per process: what the saga costs, much less disturbed by other jobs than the rate
+            names = [n for n in system.procs if n not in ("user", "product")]
+            before = {n: cpu_seconds(system.procs[n].pid) for n in names}
+            mine = own_cpu()
+            costed = asyncio.run(steady(base, metrics, args.cpu_rate, args.step_seconds, headers))
+            client = own_cpu() - mine
+            costs = {n: cpu_seconds(system.procs[n].pid) - before[n] for n in names}
+            bare, bare_cpu = bare_insert_rate(order_db, args.bare_seconds)
+        print(f"after: {load_line()}")
+    db = "PostgreSQL" if args.postgres else "SQLite"
+    found = best.rate if best else 0.0
+    print(f"database: {db}")
+    print(
+        f"saga capacity (p95 < {P95_TARGET_MS:.0f} ms, drain < {DRAIN_TARGET_S:g} s, no errors): {found:.1f} orders/s"
+    )
+    if best:
+        print(
+            f"  at that rate: p50 {percentile(best.ms, 50):.0f} ms, p95 {percentile(best.ms, 95):.0f} ms, lag {best.lag:.0f}"
+        )
+    print(f"bare FastAPI insert, one row per POST: {bare:.0f} inserts/s")
+    ratio = found / bare if bare else 0.0
+    print(f"ratio: {ratio:.3f} (target >= 0.25: {'PASS' if ratio >= 0.25 else 'MISS'})")
+    n = len(costed.orders)
+    print(f"CPU per order at {args.cpu_rate:g} orders/s ({n} orders, {costed.errors} errors), ms:")
+    print(
+        "  "
+        + "  ".join(f"{name} {1000 * used / n:.1f}" for name, used in costs.items())
+        + f"  client {1000 * client / n:.1f}"
+    )
+    services = sum(costs.values()) * 1000 / n
+    print(f"  services, gateway and nats together: {services:.1f} ms; the bare app: {bare_cpu:.2f} ms per insert")
+    print(f"  CPU ratio (bare ms per insert / system ms per order): {bare_cpu / services:.3f}")
+
+
+def single(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="msgen-saga-") as tmpdir, shop(Path(tmpdir), args.postgres, {}) as shop_run:
+        system = shop_run[0]
+        metrics = [system.url(s) for s in ("payment", "inventory", "order")]
+        step = asyncio.run(steady(system.url("order"), metrics, args.rate, args.seconds, {}))
+    ms = step.ms
+    db = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"{len(step.orders)} orders at {args.rate:g}/s for {args.seconds:g} s ({db}), {step.errors} errors")
+    print(
+        f"POST -> final  p50 {percentile(ms, 50):.0f} ms  p95 {percentile(ms, 95):.0f} ms  "
+        f"p99 {percentile(ms, 99):.0f} ms  mean {statistics.mean(ms) if ms else float('nan'):.0f} ms"
+    )
+    print(f"all final {step.drain:.2f} s after the last POST; max consumer lag seen: {step.lag:.0f} messages")
+    print(f"target p95 < 300 ms: {'PASS' if percentile(ms, 95) < 300 else 'MISS'}; {load_line()}")
 
 
 def main() -> None:
@@ -87,32 +345,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--postgres", default=None, help="a PostgreSQL server URL instead of SQLite files")
+    parser.add_argument("--capacity", action="store_true", help="find the highest steady rate through the gateway")
+    parser.add_argument("--start", type=float, default=10.0, help="capacity: the first rate tried")
+    parser.add_argument("--step-seconds", type=float, default=12.0, help="capacity: seconds at each rate")
+    parser.add_argument("--max-steps", type=int, default=9, help="capacity: rates tried at most")
+    parser.add_argument("--bare-seconds", type=int, default=10, help="capacity: seconds of the bare insert run")
+    parser.add_argument("--cpu-rate", type=float, default=10.0, help="capacity: the rate of the CPU-per-order run")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="msgen-saga-") as tmp:
-        project = Path(tmp) / "shop"
-        subprocess.run(
-            [sys.executable, "-m", "msgen", "new", str(ROOT / "examples/shop.yaml"), "-o", str(project)],
-            check=True,
-            capture_output=True,
-        )
-        options = Options(workdir=Path(tmp) / "run", postgres_url=args.postgres, log_level="WARNING")
-        specs = plan(project, options)
-        prepare_databases(specs, options)
-        system = LocalSystem(specs, Path(tmp) / "run" / "logs")
-        try:
-            system.start_all()
-            latencies, lag, took = asyncio.run(load(system, args.rate, args.seconds))
-        finally:
-            system.stop_all()
-    ms = [x * 1000 for x in latencies]
-    print(
-        f"{len(ms)} orders at {args.rate:g}/s for {args.seconds:g} s ({'PostgreSQL' if args.postgres else 'SQLite'}), done in {took:.1f} s"
-    )
-    print(
-        f"POST -> CONFIRMED  p50 {percentile(ms, 50):.0f} ms  p95 {percentile(ms, 95):.0f} ms  p99 {percentile(ms, 99):.0f} ms  mean {statistics.mean(ms):.0f} ms"
-    )
-    print(f"max consumer lag seen: {lag:.0f} messages")
-    print(f"target p95 < 300 ms: {'PASS' if percentile(ms, 95) < 300 else 'MISS'}")
+    if args.postgres:
+        assert "127.0.0.1" in args.postgres or "localhost" in args.postgres, "benchmarks target only 127.0.0.1"
+    capacity(args) if args.capacity else single(args)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,14 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inventory_service.events import InventoryRejected, InventoryReserved, OrderCreated, PaymentAuthorized, publish
+from inventory_service.events import (
+    InventoryRejected,
+    InventoryReserved,
+    OrderCancelled,
+    OrderCreated,
+    PaymentAuthorized,
+    publish,
+)
 from inventory_service.models import Reservation, StockItem
 
 
@@ -106,6 +113,17 @@ async def on_payment_authorized(session: AsyncSession, event: PaymentAuthorized)
         item.quantity -= quantity
     reservation.status = "RESERVED"
     await publish(session, InventoryReserved(order_id=event.order_id, reservation_id=reservation.id))
+
+
+async def on_order_cancelled(session: AsyncSession, event: OrderCancelled) -> None:
+    reservation = await session.scalar(select(Reservation).where(Reservation.order_id == event.order_id))
+    if reservation is None or reservation.status != "RESERVED":
+        return
+    for line in reservation.lines:
+        item = await session.scalar(select(StockItem).where(StockItem.product_id == UUID(line["product_id"])))
+        if item is not None:
+            item.quantity += line["quantity"]
+    reservation.status = "RELEASED"
 '''
 
 

@@ -161,7 +161,7 @@ def test_removing_a_service_removes_its_untouched_files_and_keeps_edited_ones(sh
     start = text.index("  notification:\n")
     text = text[:start] + text[text.index("events:\n") :]
     text = text.replace("consumers: [notification]", "consumers: []")
-    text = text.replace("consumers: [notification, payment]", "consumers: [payment]")
+    text = text.replace("consumers: [notification, payment, inventory]", "consumers: [payment, inventory]")
     spec.write_text(text)
 
     done = r.regen(shop_project)

@@ -290,7 +290,7 @@ def _without_notification(spec: Path) -> None:
     text = spec.read_text()
     text = text[: text.index("  notification:\n")] + text[text.index("events:\n") :]
     text = text.replace("consumers: [notification]", "consumers: []")
-    text = text.replace("consumers: [notification, payment]", "consumers: [payment]")
+    text = text.replace("consumers: [notification, payment, inventory]", "consumers: [payment, inventory]")
     spec.write_text(text)
 
 

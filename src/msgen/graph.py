@@ -43,9 +43,8 @@ def saga_sequence(saga: m.Saga) -> str:
         if step.failure:
             lines.append(f"  {step.service}--x{saga.orchestrator}: {step.failure}")
         if step.compensation_trigger:
-            lines.append(
-                f"  Note over {step.service}: on {step.compensation_trigger} undoes, publishes {step.compensation_done}"
-            )
+            done = f", publishes {step.compensation_done}" if step.compensation_done else ""
+            lines.append(f"  Note over {step.service}: on {step.compensation_trigger} undoes{done}")
     lines.append(f"  Note over {saga.orchestrator}: {saga.on_success} or {saga.on_failure}")
     return "\n".join(lines) + "\n"
 

@@ -199,6 +199,17 @@ class Event:
 
 
 @dataclass(frozen=True)
+class StepBooks:
+    """The participant's entity recording a step: a row per saga key, its status field's values."""
+
+    entity: str
+    key_field: str
+    field: str
+    applied: str
+    compensated: str
+
+
+@dataclass(frozen=True)
 class SagaStep:
     name: str
     service: str
@@ -209,6 +220,7 @@ class SagaStep:
     compensation_triggers: tuple[str, ...]
     compensation_done: str | None
     status: str | None = None
+    books: StepBooks | None = None
 
     @property
     def compensation_trigger(self) -> str | None:

@@ -970,6 +970,68 @@ class _Resolver:
                         if placeholder not in event.fields:
                             self.error((*path, text_key), f"'{{{placeholder}}}' is not a field of '{rule.on}'")
 
+    def check_carries_key(self, saga: Any, event: str, service: str, where: Path_) -> None:
+        """A participant's events of a saga carry the saga's key: its ledger is kept per key."""
+        start = self.spec.events.get(saga.start)
+        spec = self.spec.events.get(event)
+        if start is None or not start.key or start.key not in start.fields or spec is None:
+            return
+        if start.key in spec.fields:
+            return
+        self.error(
+            where,
+            f"'{event}' has no field '{start.key}' (the saga's key): service '{service}' cannot tell which saga "
+            "it is about",
+        )
+
+    def step_books(self, saga: Any, step: Any, where: Path_) -> m.StepBooks | None:
+        """The participant's entity a step keeps its books in, checked against the service's entities."""
+        books = step.books
+        entities = self.spec.services[step.service].entities
+        if books.entity not in entities:
+            hint = did_you_mean(books.entity, entities)
+            self.error((*where, "books", "entity"), f"service '{step.service}' has no entity '{books.entity}'{hint}")
+            return None
+        fields = entities[books.entity].fields
+        ok = True
+        start = self.spec.events.get(saga.start)
+        key = start.key if start is not None and start.key else None
+        if key is not None and key not in fields:
+            self.error(
+                (*where, "books", "entity"),
+                f"{books.entity} has no field '{key}' (the saga's key): its rows cannot be found per saga",
+            )
+            ok = False
+        status = fields.get(books.field)
+        if status is None or status.type != "enum":
+            self.error((*where, "books", "field"), f"'{books.field}' is not an enum field of {books.entity}")
+            return None
+        allowed = status.values or []
+        for name in ("applied", "compensated"):
+            value = getattr(books, name)
+            if value not in allowed:
+                self.error(
+                    (*where, "books", name),
+                    f"status '{value}' is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}",
+                )
+                ok = False
+        if step.compensation is None:
+            self.error(
+                (*where, "books"),
+                f"step '{step.name}' keeps books in {books.entity}, so it holds something: give it a "
+                f"'compensation' triggered by the saga's on_failure event '{saga.on_failure}'",
+            )
+            ok = False
+        if not ok or key is None:
+            return None
+        return m.StepBooks(
+            entity=books.entity,
+            key_field=key,
+            field=books.field,
+            applied=books.applied,
+            compensated=books.compensated,
+        )
+
     def saga(self, name: str) -> m.Saga:
         spec = self.spec.sagas[name]
         path: Path_ = ("sagas", name)
@@ -1046,8 +1108,27 @@ class _Resolver:
                     )
                     if event_ok(trigger, where):
                         expect_consumer(trigger, step.service, where)
-                expect_publisher(comp.done, step.service, (*sp, "compensation", "done"))
-                expect_consumer(comp.done, orch, (*sp, "compensation", "done"))
+                if comp.done is not None:
+                    expect_publisher(comp.done, step.service, (*sp, "compensation", "done"))
+                    expect_consumer(comp.done, orch, (*sp, "compensation", "done"))
+                elif any(t != spec.on_failure for t in triggers):
+                    self.error(
+                        (*sp, "compensation"),
+                        f"a compensation without 'done' can only be triggered by the saga's on_failure event "
+                        f"'{spec.on_failure}': the orchestrator waits for 'done' after any other trigger",
+                    )
+                if spec.on_failure not in triggers:
+                    self.error(
+                        (*sp, "compensation", "trigger"),
+                        f"list the saga's on_failure event '{spec.on_failure}' among the triggers: a step that "
+                        "succeeds after the saga failed (a timeout) is undone by it",
+                    )
+            for where_k, event_k in [((*sp, "trigger"), step.trigger)] + [
+                ((*sp, "compensation", "trigger"), t)
+                for t in ((comp.trigger,) if comp and isinstance(comp.trigger, str) else comp.trigger if comp else ())
+            ]:
+                self.check_carries_key(spec, event_k, step.service, where_k)
+            books = self.step_books(spec, step, sp) if step.books is not None else None
             previous = step.success
             steps.append(
                 m.SagaStep(
@@ -1062,6 +1143,7 @@ class _Resolver:
                     else (),
                     compensation_done=comp.done if comp else None,
                     status=step.status,
+                    books=books,
                 )
             )
         self.check_saga_entity(name, spec, orch, path)

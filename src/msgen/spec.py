@@ -330,7 +330,20 @@ class CompensationSpec(Strict):
         description="The event (or events) that make the step's service undo its work; list the saga's "
         "on_failure event too, so that a timeout, which the orchestrator ends with it, also undoes the step."
     )
-    done: str = Field(description="The event the step's service publishes once undone.")
+    done: str | None = Field(
+        None,
+        description="The event the step's service publishes once undone; none when the saga's on_failure "
+        "event is the only trigger (the saga has ended: nothing waits for it).",
+    )
+
+
+class StepBooksSpec(Strict):
+    """The participant's entity that records a step: one row per saga, created when the step acts."""
+
+    entity: str = Field(description="An entity of the step's service with a field named as the saga's key.")
+    field: str = Field("status", description="Its enum field that tells what the step did.")
+    applied: str = Field(description="The status of a row the step created (e.g. AUTHORIZED, RESERVED).")
+    compensated: str = Field(description="The status once the step is undone (e.g. REFUNDED, RELEASED).")
 
 
 class SagaStepSpec(Strict):
@@ -342,6 +355,11 @@ class SagaStepSpec(Strict):
     timeout: DurationStr = "30s"
     compensation: CompensationSpec | None = None
     status: str | None = Field(None, description="The status the saga's entity takes when this step succeeds.")
+    books: StepBooksSpec | None = Field(
+        None,
+        description="The entity the step's default handlers keep their books in; a step with books holds "
+        "something, so it needs a compensation that the saga's on_failure event triggers.",
+    )
 
 
 class SagaStatusSpec(Strict):

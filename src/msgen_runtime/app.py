@@ -24,7 +24,7 @@ from msgen_runtime.idempotency import IdempotencyKeyMixin, purge_expired
 from msgen_runtime.logs import configure_logging
 from msgen_runtime.messaging.runtime import Messaging, MessagingConfig
 from msgen_runtime.metrics import metrics_endpoint
-from msgen_runtime.middleware import CORRELATION_HEADER, ServiceMiddleware, valid_correlation_id
+from msgen_runtime.middleware import CORRELATION_HEADER, Admission, ServiceMiddleware, valid_correlation_id
 from msgen_runtime.problems import install_problem_handlers
 from msgen_runtime.settings import ServiceSettings
 from msgen_runtime.tracing import configure_tracing
@@ -102,6 +102,10 @@ def create_service_app(
         separate_input_output_schemas=False,
     )
     install_problem_handlers(app)
+    # Inside the correlation id and the logs, so a shed request is counted and logged like any other.
+    app.add_middleware(
+        Admission, max_in_flight=settings.max_in_flight_requests, deadline=settings.request_timeout_seconds
+    )
     # Correlation id, RED metrics and the access log, in one pure-ASGI layer.
     app.add_middleware(ServiceMiddleware, header_name=CORRELATION_HEADER)
     checks: dict[str, Callable[[], Awaitable[bool]]] = {"database": database.ping}

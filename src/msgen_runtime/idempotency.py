@@ -3,14 +3,23 @@
 A key is claimed in its own short transaction (the primary key makes concurrent
 duplicates collide); the answer is stored in the request's transaction, beside
 the business change, so both are committed together or not at all.
+
+A claim is a lease: its `created_at` is the claim's stamp, and an in-flight key
+whose stamp is older than the lease (the request deadline plus a margin) belongs
+to an attempt that died with its process, so a retry takes it over with one
+conditional UPDATE. The answer is stored only where the stamp is still the
+attempt's own: an attempt that outlived its lease finds its key taken over and
+rolls its business change back, so a key has one effect whatever the timing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -31,6 +40,7 @@ from msgen_runtime.uow import commit
 IN_FLIGHT = "in_flight"
 DONE = "done"
 REPLAYED_HEADER = "Idempotent-Replayed"
+_log = logging.getLogger("msgen.idempotency")
 
 
 class IdempotencyKeyMixin:
@@ -62,6 +72,8 @@ class Idempotency:
     sessions: async_sessionmaker[AsyncSession]
     model: type[IdempotencyKeyMixin]
     ttl: timedelta
+    lease: timedelta = timedelta(seconds=30)
+    _stamp: datetime | None = field(default=None, init=False, repr=False)  # when this attempt claimed the key
 
     async def run(
         self,
@@ -85,9 +97,12 @@ class Idempotency:
             content = answer.model_dump(mode="json") if answer is not None else None
             where = location(result) if location is not None else None
             if self.key is not None:
-                await self.session.execute(
-                    sa.update(self.model)
-                    .where(self.model.operation == operation, self.model.key == self.key)
+                m = self.model
+                stored = await self.session.execute(
+                    sa.update(m)
+                    .where(
+                        m.operation == operation, m.key == self.key, m.state == IN_FLIGHT, m.created_at == self._stamp
+                    )
                     .values(
                         state=DONE,
                         status_code=status_code,
@@ -95,6 +110,8 @@ class Idempotency:
                         location=where,
                     )
                 )
+                if _rowcount(stored) != 1:  # our lease ran out and a retry took the key over: no effect of ours
+                    raise _busy("this request outlived its Idempotency-Key lease and was rolled back: retry", 1)
             await commit(self.session)
         except BaseException:
             await self.session.rollback()
@@ -107,11 +124,12 @@ class Idempotency:
         return JSONResponse(content, status_code=status_code, headers=headers)
 
     async def _claim(self, operation: str, fingerprint: str) -> Response | None:
-        now = utcnow()
-        for _attempt in range(2):
+        m = self.model
+        for _attempt in range(3):
+            now = utcnow()
             async with self.sessions() as claim:
                 claim.add(
-                    self.model(  # type: ignore[call-arg]  # a mapped subclass takes its columns
+                    m(  # type: ignore[call-arg]  # a mapped subclass takes its columns
                         operation=operation,
                         key=self.key,
                         request_hash=fingerprint,
@@ -122,10 +140,11 @@ class Idempotency:
                 )
                 try:
                     await claim.commit()
+                    self._stamp = now
                     return None
                 except IntegrityError:
                     await claim.rollback()
-                found = await claim.get(self.model, (operation, self.key))
+                found = await claim.get(m, (operation, self.key))
                 if found is None:
                     continue  # released meanwhile: claim again
                 if found.expires_at <= now:
@@ -139,12 +158,33 @@ class Idempotency:
                         "this Idempotency-Key was already used with a different request body",
                     )
                 if found.state != DONE:
-                    raise Problem(
-                        409,
-                        "Conflict",
-                        "a request with this Idempotency-Key is still being processed: retry later",
-                        headers={"Retry-After": "1"},
+                    held_until = found.created_at + self.lease
+                    if held_until > now:
+                        raise _busy(
+                            "a request with this Idempotency-Key is still being processed: retry later",
+                            (held_until - now).total_seconds(),
+                        )
+                    # The lease ran out: the attempt holding it died. Take it over, unless another retry did first.
+                    stamp = max(now, found.created_at + timedelta(microseconds=1))
+                    taken = await claim.execute(
+                        sa.update(m)
+                        .where(
+                            m.operation == operation,
+                            m.key == self.key,
+                            m.state == IN_FLIGHT,
+                            m.created_at == found.created_at,
+                        )
+                        .values(created_at=stamp, expires_at=stamp + self.ttl)
                     )
+                    await claim.commit()
+                    if _rowcount(taken) == 1:
+                        self._stamp = stamp
+                        _log.warning(
+                            "idempotency.taken_over",
+                            extra={"operation": operation, "claimed_at": found.created_at.isoformat()},
+                        )
+                        return None
+                    continue  # someone else took it over or finished it: look again
                 headers = {REPLAYED_HEADER: "true"}
                 if found.location:
                     headers["Location"] = found.location
@@ -152,16 +192,27 @@ class Idempotency:
                 if status == 204:
                     return Response(status_code=204, headers=headers)
                 return JSONResponse(json.loads(found.response_body or "null"), status_code=status, headers=headers)
-        raise Problem(409, "Conflict", "this Idempotency-Key is contended: retry later", headers={"Retry-After": "1"})
+        raise _busy("this Idempotency-Key is contended: retry later", 1)
 
     async def _release(self, operation: str) -> None:
         async with self.sessions() as release:
             await release.execute(
                 sa.delete(self.model).where(
-                    self.model.operation == operation, self.model.key == self.key, self.model.state == IN_FLIGHT
+                    self.model.operation == operation,
+                    self.model.key == self.key,
+                    self.model.state == IN_FLIGHT,
+                    self.model.created_at == self._stamp,  # only our own claim, never a retry's takeover
                 )
             )
             await release.commit()
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _busy(detail: str, retry_after: float) -> Problem:
+    return Problem(409, "Conflict", detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
 async def purge_expired(sessions: async_sessionmaker[AsyncSession], model: type[IdempotencyKeyMixin]) -> int:
@@ -195,6 +246,7 @@ def idempotency_dependency(model: type[IdempotencyKeyMixin]) -> Callable[..., Aw
             sessions=request.app.state.database.sessions,
             model=model,
             ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
+            lease=timedelta(seconds=settings.idempotency_lease()),
         )
 
     return dependency

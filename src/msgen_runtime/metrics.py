@@ -33,6 +33,8 @@ def route_template(scope: Scope) -> str:
         return str(route.path)
     app = scope.get("app")
     for candidate in getattr(getattr(app, "router", None), "routes", ()):
+        if not hasattr(candidate, "path"):  # an included router: its routes are not ours to walk
+            continue
         match, _ = candidate.matches(scope)
         if match == Match.FULL:
             return str(candidate.path)

@@ -26,6 +26,21 @@ class ServiceSettings(BaseSettings):
     trace_sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
     idempotency_ttl_seconds: int = Field(86_400, ge=1)
     idempotency_purge_seconds: float = Field(600.0, gt=0)
+    idempotency_lease_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="How long an unfinished first attempt holds its key before a retry takes it over "
+        "(default: the request timeout plus 2 s).",
+    )
+    request_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A request without its answer by then is cancelled and rolled back (503); "
+        "less when the gateway says it waits less.",
+    )
+    max_in_flight_requests: int = Field(
+        64, ge=1, description="Requests waiting for their answer at once; beyond it, 503 with Retry-After."
+    )
     broker_url: str | None = Field(
         None, description="nats://, kafka:// or amqp://; the spec's broker on 127.0.0.1 when unset."
     )
@@ -47,3 +62,7 @@ class ServiceSettings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+
+    def idempotency_lease(self) -> float:
+        """Seconds an in-flight Idempotency-Key is held: past the request deadline, its attempt is over."""
+        return self.idempotency_lease_seconds or self.request_timeout_seconds + 2.0

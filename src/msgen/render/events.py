@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from msgen import model as m
+from msgen.names import a
 from msgen.render.avro import avro_schema
 from msgen.render.python import Imports, ModelView, _enums, pydantic_line
 
@@ -29,6 +30,15 @@ def saga_events(system: m.System, service: m.Service) -> set[str]:
 
 def const(event: str) -> str:
     return event.upper().replace(".", "_")
+
+
+def participant_steps(system: m.System, service: m.Service) -> list[tuple[m.Saga, m.SagaStep]]:
+    """The saga steps this service performs."""
+    return [(saga, step) for saga in system.sagas for step in saga.steps if step.service == service.name]
+
+
+def participant_const(saga: m.Saga, step: m.SagaStep) -> str:
+    return f"{saga.const}_{step.name.upper()}"
 
 
 def _service_events(system: m.System, service: m.Service) -> list[m.Event]:
@@ -120,8 +130,16 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
                 "status_log": "StatusLog" if saga.entity else "None",
             }
         )
+    participants = []
+    for saga, step in participant_steps(system, service):
+        imports.add("msgen_runtime.messaging.participant", "Participant")
+        imports.add(f"{service.package}.models", "SagaStep")
+        participants.append(
+            f"{participant_const(saga, step)} = Participant(saga={saga.name!r}, step={step.name!r}, ledger=SagaStep)"
+        )
     return {
         "imports": imports.lines(),
+        "participants": participants,
         "enums": [{"name": n, "members": v} for n, v in sorted(enums.items())],
         "models": models,
         "types": types,
@@ -181,19 +199,179 @@ def _placeholder(f: m.Field, imports: Imports) -> str:
     return "None"
 
 
+def _compatible(target: m.Field, source: m.Field) -> bool:
+    """Whether `source`'s value can be stored as `target` as it is."""
+    ids = ("uuid", "ref")
+    if target.type.kind in ids and source.type.kind in ids:
+        return True
+    if target.type.kind != source.type.kind:
+        return False
+    if target.type.kind == "enum":
+        return set(source.type.enum_values) <= set(target.type.enum_values)
+    if target.type.kind == "list":
+        return (
+            target.type.item is not None
+            and source.type.item is not None
+            and (target.type.item.kind == source.type.item.kind)
+        )
+    return True
+
+
+def _copy(target: m.Field, source: m.Field, var: str, vos: dict[str, m.ValueObject]) -> str | None:
+    """The expression storing `var.<source>` in the entity field `target`, None when it cannot be copied."""
+    if not _compatible(target, source):
+        return None
+    value = f"{var}.{source.name}"
+    item = target.type.item
+    if target.type.kind == "list" and item is not None and item.kind == "object":
+        wanted = vos.get(item.value_object or "")
+        have = vos.get(source.type.item.value_object or "") if source.type.item else None
+        if (
+            wanted is None
+            or have is None
+            or not {f.name for f in wanted.fields if f.required} <= {f.name for f in have.fields}
+        ):
+            return None
+        names = "{" + ", ".join(repr(f.name) for f in wanted.fields if f.name in {h.name for h in have.fields}) + "}"
+        return f"[item.model_dump(mode='json', include={names}) for item in {value}]"
+    if target.type.kind == "object":
+        return f"{value}.model_dump(mode='json')"
+    return value
+
+
+@dataclass(frozen=True)
+class _Books:
+    """What a step's default handlers write: its entity, the row's variable, the saga key field."""
+
+    entity: m.Entity
+    books: m.StepBooks
+    var: str
+
+
+def _books(service: m.Service, step: m.SagaStep) -> _Books | None:
+    if step.books is None:
+        return None
+    entity = service.entity(step.books.entity)
+    var = entity.snake if entity.snake not in ("event", "session", "item", "sa", "logging") else "row"
+    return _Books(entity, step.books, var)
+
+
+def _new_row(books: _Books, event: m.Event, vos: dict[str, m.ValueObject], imports: Imports) -> str:
+    """`Entity(...)` built from the trigger `event`: same-named fields copied, the applied status set."""
+    have = {f.name: f for f in event.fields}
+    args = []
+    for f in books.entity.fields:
+        if f.name == books.books.field:
+            args.append(f"{f.name}={books.books.applied!r}")
+            continue
+        value = _copy(f, have[f.name], "event", vos) if f.name in have else None
+        if value is None and (not f.required or f.has_default):
+            continue
+        args.append(f"{f.name}={value if value is not None else _placeholder(f, imports)}")
+    return f"{books.entity.name}({', '.join(args)})"
+
+
+def _build_from_row(target: m.Event, books: _Books, source: m.Event, imports: Imports, *, key: str) -> str:
+    """`Target.model_validate({...})`: the saga key from the event, the row's id and fields, then the event's."""
+    row_fields = {f.name for f in books.entity.fields}
+    have = {f.name for f in source.fields}
+    parts = []
+    for f in target.fields:
+        if f.name == key and f.name in have:
+            parts.append(f"{f.name!r}: event.{f.name}")
+        elif f.name == f"{books.entity.snake}_id":
+            parts.append(f"{f.name!r}: {books.var}.id")
+        elif f.name in row_fields:
+            parts.append(f"{f.name!r}: {books.var}.{f.name}")
+        elif f.name in have:
+            parts.append(f"{f.name!r}: event.{f.name}")
+        elif not f.required:
+            continue
+        elif f.name.endswith("_id") and f.type.kind in ("uuid", "ref"):
+            imports.add("uuid", "uuid4")
+            parts.append(f"{f.name!r}: uuid4()")
+        else:
+            parts.append(f"{f.name!r}: {_placeholder(f, imports)}")
+    return f"{target.class_name}.model_validate({{{', '.join(parts)}}})"
+
+
+def _log_ids(name: str, ids: list[tuple[str, str]]) -> str:
+    """A log line with ids only: never a whole payload (it may hold personal data)."""
+    extra = ", ".join(f"{k!r}: str({v})" for k, v in ids)
+    return f"logging.getLogger(__name__).info({name!r}, extra={{{extra}}})"
+
+
+def _step_body(
+    system: m.System, service: m.Service, saga: m.Saga, step: m.SagaStep, event: m.Event, imports: Imports
+) -> list[str]:
+    """Perform the step once (the ledger says whether to), record it, publish its success."""
+    imports.module("logging")
+    ledger = participant_const(saga, step)
+    imports.add(f"{service.package}.events", ledger)
+    success = system.event(step.success)
+    imports.add(f"{service.package}.events", success.class_name, "publish")
+    key = f"event.{saga.key}"
+    # not applied: done already, or the saga failed before this step acted
+    body = [f"if await {ledger}.apply(session, {key}):"]
+    books = _books(service, step)
+    vos = {vo.name: vo for vo in (*service.value_objects, *event.value_objects)}
+    if books is None:
+        body.append("    " + _log_ids(f"{step.name}.applied", [(saga.key, key)]))
+        body.append(f"    await publish(session, {_build(success, event, 'event', imports)})")
+        return body
+    imports.add(f"{service.package}.models", books.entity.name)
+    body += [
+        f"    {books.var} = {_new_row(books, event, vos, imports)}",
+        f"    session.add({books.var})",
+        "    await session.flush()  # gives the row its id",
+        "    " + _log_ids(f"{step.name}.applied", [(saga.key, key), (f"{books.entity.snake}_id", f"{books.var}.id")]),
+        f"    await publish(session, {_build_from_row(success, books, event, imports, key=saga.key)})",
+    ]
+    return body
+
+
+def _compensation_body(
+    system: m.System, service: m.Service, saga: m.Saga, step: m.SagaStep, event: m.Event, imports: Imports
+) -> list[str]:
+    """Undo the step if it acted (once); if it never did, the ledger refuses it for good."""
+    imports.module("logging")
+    ledger = participant_const(saga, step)
+    imports.add(f"{service.package}.events", ledger)
+    key = f"event.{saga.key}"
+    body = [f"if await {ledger}.compensate(session, {key}):"]
+    books = _books(service, step)
+    done = system.event(step.compensation_done) if step.compensation_done else None
+    if done is not None:
+        imports.add(f"{service.package}.events", done.class_name, "publish")
+    if books is None:
+        body.append("    " + _log_ids(f"{step.name}.compensated", [(saga.key, key)]))
+        if done is not None:
+            body.append(f"    await publish(session, {_build(done, event, 'event', imports)})")
+        return body
+    imports.module("sqlalchemy as sa")
+    imports.add(f"{service.package}.models", books.entity.name)
+    entity = books.entity.name
+    status = f"{entity}.{books.books.field}"
+    # only a row the step holds is undone: a failure path that recorded another status has nothing to undo
+    body += [
+        f"    {books.var} = await session.scalar(sa.select({entity}).where("
+        f"{entity}.{books.books.key_field} == {key}, {status} == {books.books.applied!r}))",
+        f"    if {books.var} is not None:",
+        f"        {books.var}.{books.books.field} = {books.books.compensated!r}",
+        "        "
+        + _log_ids(f"{step.name}.compensated", [(saga.key, key), (f"{books.entity.snake}_id", f"{books.var}.id")]),
+    ]
+    if done is not None:
+        body.append(f"        await publish(session, {_build_from_row(done, books, event, imports, key=saga.key)})")
+    return body
+
+
 def event_handlers_view(system: m.System, service: m.Service) -> dict[str, Any]:
     """handlers/events.py: one function per consumed event (outside the saga orchestration), with a default."""
     imports = Imports()
     imports.add("sqlalchemy.ext.asyncio", "AsyncSession")
     handlers: list[EventHandler] = []
-    steps = {s.trigger: (saga, s) for saga in system.sagas for s in saga.steps if s.service == service.name}
-    compensations = {
-        trigger: (saga, s)
-        for saga in system.sagas
-        for s in saga.steps
-        if s.service == service.name
-        for trigger in s.compensation_triggers
-    }
+    mine = participant_steps(system, service)
     emails = {rule.event: rule for rule in service.emails}
     for name in service.consumes:
         if name in saga_events(system, service):
@@ -201,24 +379,26 @@ def event_handlers_view(system: m.System, service: m.Service) -> dict[str, Any]:
         event = system.event(name)
         imports.add(f"{service.package}.events", event.class_name)
         body: list[str] = []
-        if name in steps:
-            saga, step = steps[name]
-            success = system.event(step.success)
-            imports.add(f"{service.package}.events", success.class_name, "publish")
-            doc = (
+        docs: list[str] = []
+        for saga, step in mine:
+            if step.trigger != name:
+                continue
+            books = f", recording {a(step.books.entity)} {step.books.applied}" if step.books else ""
+            docs.append(
                 f"Step '{step.name}' of saga '{saga.name}': publish {step.success} when it succeeds"
                 + (f", {step.failure} when it fails" if step.failure else "")
-                + ". The default always succeeds."
+                + f". The default always succeeds{books}."
             )
-            body.append(f"await publish(session, {_build(success, event, 'event', imports)})")
-        elif name in compensations:
-            saga, step = compensations[name]
-            done = system.event(step.compensation_done or "")
-            imports.add(f"{service.package}.events", done.class_name, "publish")
-            doc = f"Compensation of step '{step.name}' (saga '{saga.name}'): undo it, then publish {done.name}."
-            body.append(f"await publish(session, {_build(done, event, 'event', imports)})")
-        else:
-            doc = f"React to {name}."
+            body += _step_body(system, service, saga, step, event, imports)
+        for saga, step in mine:
+            if name not in step.compensation_triggers:
+                continue
+            then = f", then publish {step.compensation_done}" if step.compensation_done else ""
+            docs.append(
+                f"Compensation of step '{step.name}' (saga '{saga.name}'): undo it{then}; nothing when it never acted."
+            )
+            body += _compensation_body(system, service, saga, step, event, imports)
+        doc = " ".join(docs) or f"React to {name}."
         if name in emails:
             rule = emails[name]
             imports.add("msgen_runtime", "mail")
@@ -228,9 +408,8 @@ def event_handlers_view(system: m.System, service: m.Service) -> dict[str, Any]:
             body.append(f"await mail.send(str(event.{rule.to}), {subject}, {text})")
         if not body:
             imports.module("logging")
-            body.append(
-                f'logging.getLogger(__name__).info("{name}.received", extra={{"event": event.model_dump(mode="json")}})'
-            )
+            ids = [(event.key, f"event.{event.key}")] if event.key else []
+            body.append(_log_ids(f"{name}.received", ids))
         handlers.append(
             EventHandler(name=f"on_{const(name).lower()}", event_class=event.class_name, doc=f'"""{doc}"""', body=body)
         )

@@ -121,6 +121,17 @@ _MESSAGING_TABLES: dict[str, tuple[list[str], list[tuple[str, list[str], bool]]]
         ],
         [("ix_saga_states_deadline", ["deadline"], False)],
     ),
+    "saga_steps": (
+        [
+            'sa.Column("saga", sa.String(100), nullable=False)',
+            'sa.Column("key", sa.String(100), nullable=False)',
+            'sa.Column("step", sa.String(100), nullable=False)',
+            'sa.Column("status", sa.String(16), nullable=False)',
+            f'sa.Column("updated_at", {_TS}, nullable=False)',
+            'sa.PrimaryKeyConstraint("saga", "key", "step", name="pk_saga_steps")',
+        ],
+        [],
+    ),
     "status_log": (
         [
             _AUTO_ID,

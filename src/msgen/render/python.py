@@ -208,6 +208,7 @@ def models_view(service: m.Service, sagas: tuple[m.Saga, ...] = ()) -> dict[str,
         ("DeadLetterMixin", "consumer"),
         ("SagaStateMixin", "saga"),
         ("StatusLogMixin", "saga"),
+        ("SagaStepMixin", "participant"),
     ):
         if any(t["mixin"] == mixin for t in tables):
             imports.add(f"msgen_runtime.messaging.{module}", mixin)
@@ -264,6 +265,15 @@ def messaging_tables(service: m.Service, sagas: tuple[m.Saga, ...]) -> list[dict
                 "mixin": "StatusLogMixin",
                 "table": "status_log",
                 "doc": "Every status the saga's entity went through, in order.",
+            }
+        )
+    if any(step.service == service.name for saga in sagas for step in saga.steps):
+        tables.append(
+            {
+                "name": "SagaStep",
+                "mixin": "SagaStepMixin",
+                "table": "saga_steps",
+                "doc": "What this service did for each saga step it takes part in: each step acts once.",
             }
         )
     return tables

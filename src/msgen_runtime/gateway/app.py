@@ -34,14 +34,16 @@ from msgen_runtime.gateway.settings import GatewaySettings
 from msgen_runtime.health import health_router
 from msgen_runtime.logs import configure_logging
 from msgen_runtime.metrics import metrics_endpoint
-from msgen_runtime.middleware import CORRELATION_HEADER, ServiceMiddleware
+from msgen_runtime.middleware import CORRELATION_HEADER, TIMEOUT_HEADER, Admission, ServiceMiddleware
 from msgen_runtime.problems import Problem, install_problem_handlers, problem_response
 from msgen_runtime.tracing import configure_tracing
 
 _log = logging.getLogger("msgen.gateway")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Replaced by the gateway: the client's word on these is not passed on as is.
-_REQUEST_OWN = frozenset({"host", "content-length", "x-correlation-id", "x-forwarded-for", "x-forwarded-proto"})
+_REQUEST_OWN = frozenset(
+    {"host", "content-length", "x-correlation-id", "x-forwarded-for", "x-forwarded-proto", TIMEOUT_HEADER.lower()}
+)
 EXPOSED_HEADERS = [
     CORRELATION_HEADER,
     "RateLimit-Limit",
@@ -201,6 +203,7 @@ def create_gateway_app(
 
     app = FastAPI(title=title, version=version, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     install_problem_handlers(app)
+    app.add_middleware(Admission, max_in_flight=settings.max_in_flight_requests)  # the upstreams' timeouts bound time
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
@@ -293,13 +296,15 @@ def create_gateway_app(
             target += "?" + request.url.query
 
         upstream = upstreams[route.upstream]
+        timeout = route.timeout or settings.timeout
+        headers.append((TIMEOUT_HEADER, str(int(timeout * 1000))))  # the service gives up (and rolls back) first
         try:
             response = await upstream.open(
                 request.method,
                 target,
                 headers=headers,
                 body=body,
-                timeout=route.timeout or settings.timeout,
+                timeout=timeout,
                 idempotent=route.idempotent_read,
                 stream=route.sse,
             )

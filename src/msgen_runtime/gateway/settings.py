@@ -53,6 +53,9 @@ class GatewaySettings(BaseSettings):
 
     upstream_retries: int = Field(2, ge=0, le=10, description="Retries of an idempotent read that did not get through.")
     upstream_max_connections: int = Field(200, ge=1)
+    max_in_flight_requests: int = Field(
+        256, ge=1, description="Requests waiting for their answer at once; beyond it, 503 with Retry-After."
+    )
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_recovery_seconds: float = Field(5.0, gt=0)
     ready_checks_upstreams: bool = Field(True, description="Ready only while every upstream is ready.")

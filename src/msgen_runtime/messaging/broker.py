@@ -5,6 +5,8 @@ receives through `Consumer`, so the same handlers run on all three.
 """
 
 # No `from __future__ import annotations` here: FastStream resolves the handlers' annotations at runtime.
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -29,6 +31,10 @@ class Broker(Protocol):
     async def lag(self, topic: str, group: str) -> int | None: ...
 
 
+HEADER_KEY = "key"  # codec.HEADER_KEY: the aggregate key the outbox wrote
+FETCH_BATCH = 16  # NATS: messages fetched per pull request
+
+
 def _safe(name: str) -> str:
     return name.replace(".", "-").replace(">", "all").replace("*", "any")
 
@@ -38,7 +44,9 @@ class NatsJetStream:
 
     kind = "nats"
 
-    def __init__(self, url: str, *, stream: str, topics: Sequence[str], ack_wait: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, stream: str, topics: Sequence[str], ack_wait: float = 10.0, fetch_batch: int = FETCH_BATCH
+    ) -> None:
         from faststream.nats import JStream, NatsBroker
 
         self.broker = NatsBroker(url, logger=_faststream_log, reconnect_time_wait=1, max_reconnect_attempts=-1)
@@ -47,23 +55,77 @@ class NatsJetStream:
         self.stream = JStream(name=stream, subjects=subjects, declare=True)
         self.subjects = subjects
         self.ack_wait = ack_wait
+        self.fetch_batch = fetch_batch
+        self._subscriptions: list[tuple[str, str, Handler]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._idle: set[asyncio.Task[Any]] = set()  # pull loops waiting for a batch, not handling one
+        self._stopping = False
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
-        from faststream.nats import PullSub
-        from faststream.nats.annotations import NatsMessage
-        from nats.js.api import ConsumerConfig
+        self._subscriptions.append((topic, f"{group}-{_safe(topic)}", handler))
 
-        async def receive(msg: NatsMessage) -> None:
-            await handler(msg.body, {k: str(v) for k, v in (msg.headers or {}).items()})
+    async def _pull(self, subscription: Any, handler: Handler) -> None:
+        """Fetch a batch per pull request; run each key's messages in stream order, the keys side by side.
 
-        self.broker.subscriber(
-            topic,
-            stream=self.stream,
-            durable=f"{group}-{_safe(topic)}",
-            # one message at a time: FastStream handles a fetched batch concurrently, which would reorder an aggregate
-            pull_sub=PullSub(batch_size=1, timeout=1.0),
-            config=ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1),
-        )(receive)
+        nats-py's pull subscription, not FastStream's subscriber: FastStream starts one task per fetched
+        message and those reach the handler in no guaranteed order. Here the batch is split by key before
+        anything runs, so an aggregate's events keep their order while different aggregates overlap.
+        The next batch is fetched once every message of the last one is acknowledged.
+        """
+        from nats.errors import TimeoutError as FetchTimeout
+
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._stopping:
+            try:
+                self._idle.add(me)
+                # One message, long-polled: nats-py's lingering pull of n > 1 messages returns only when n
+                # came or the timeout passed, which would hold a lone message for up to the timeout.
+                messages = await subscription.fetch(batch=1, timeout=1.0)
+            except FetchTimeout:
+                continue
+            except Exception as exc:  # disconnected, reconnecting: the broker's own reconnect loop runs
+                _log.debug("nats.fetch_failed", extra={"error": str(exc)})
+                await asyncio.sleep(0.2)
+                continue
+            finally:
+                self._idle.discard(me)
+            # Then what is already waiting, without lingering (nats-py asks with no_wait first).
+            waiting = min(self._num_pending(messages[-1]), self.fetch_batch - 1)
+            if waiting > 0:
+                with contextlib.suppress(Exception):  # a replica took them first: handle what we have
+                    messages += await subscription.fetch(batch=waiting, timeout=0.05)
+            chains: dict[str, list[Any]] = {}
+            for n, msg in enumerate(messages):
+                key = (msg.headers or {}).get(HEADER_KEY)
+                chains.setdefault(key if key is not None else f"\x00{n}", []).append(msg)
+            fetched = asyncio.get_running_loop().time()
+            await asyncio.gather(*(self._run_chain(items, handler, fetched) for items in chains.values()))
+
+    @staticmethod
+    def _num_pending(msg: Any) -> int:
+        try:
+            return int(msg.metadata.num_pending)
+        except Exception:
+            return 0
+
+    async def _run_chain(self, messages: list[Any], handler: Handler, fetched: float) -> None:
+        loop = asyncio.get_running_loop()
+        for n, msg in enumerate(messages):
+            if loop.time() - fetched > self.ack_wait / 2:  # waited long behind its key: not redelivered meanwhile
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+            try:
+                await handler(msg.data, {k: str(v) for k, v in (msg.headers or {}).items()})
+            except Exception as exc:
+                # redelivered later, and so are the key's next messages: none of them may overtake it
+                _log.warning("nats.handler_failed", extra={"subject": msg.subject, "error": str(exc)})
+                for later in messages[n:]:
+                    with contextlib.suppress(Exception):
+                        await later.nak()
+                return
+            with contextlib.suppress(Exception):  # an ack lost with the connection: redelivered, the inbox skips it
+                await msg.ack()
 
     async def publish(self, topic: str, body: bytes, headers: dict[str, str], key: str | None) -> None:
         await self.broker.publish(body, topic, headers=headers, stream=self.stream_name, timeout=5.0)
@@ -78,8 +140,30 @@ class NatsJetStream:
             await js.stream_info(self.stream_name)
         except NotFoundError:
             await js.add_stream(name=self.stream_name, subjects=self.subjects)
+        from nats.js.api import ConsumerConfig
+
+        self._stopping = False
+        for topic, durable, handler in self._subscriptions:
+            subscription = await js.pull_subscribe(
+                topic,
+                durable=durable,
+                stream=self.stream_name,
+                config=ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1),
+            )
+            self._tasks.append(asyncio.create_task(self._pull(subscription, handler)))
 
     async def stop(self) -> None:
+        """Stop fetching; the batches being handled finish (up to ack_wait), then the connection closes."""
+        self._stopping = True
+        for task in self._tasks:
+            if task in self._idle:
+                task.cancel()
+        if self._tasks:
+            _done, late = await asyncio.wait(self._tasks, timeout=self.ack_wait)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
         await self.broker.stop()
 
     async def lag(self, topic: str, group: str) -> int | None:

@@ -113,8 +113,10 @@ class Consumer:
 
         return receive
 
-    async def receive(self, topic: str, body: bytes, headers: dict[str, str]) -> str:
-        """Handle one message; returns processed, duplicate or dead-lettered."""
+    async def receive(
+        self, topic: str, body: bytes, headers: dict[str, str], *, replaying: uuid.UUID | None = None
+    ) -> str:
+        """Handle one message; returns processed, duplicate or dead-lettered (`replaying`: that dead letter again)."""
         subscription = self.by_topic[topic]
         message_id = headers.get(codec.HEADER_MESSAGE_ID) or hashlib.sha256(body).hexdigest()
         cid_token = correlation_id.set(headers.get(codec.HEADER_CORRELATION) or message_id)
@@ -124,7 +126,7 @@ class Consumer:
             try:
                 payload = subscription.event.decode(body, registry=self.registry)
             except codec.DecodeError as exc:
-                await self.dead_letter(topic, message_id, body, headers, str(exc), attempts=0)
+                await self.dead_letter(topic, message_id, body, headers, str(exc), attempts=0, replaying=replaying)
                 return "dead-lettered"
             error = ""
             for attempt in range(1, self.attempts + 1):
@@ -144,7 +146,7 @@ class Consumer:
                     )
                     if attempt < self.attempts:
                         await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-            await self.dead_letter(topic, message_id, body, headers, error, attempts=self.attempts)
+            await self.dead_letter(topic, message_id, body, headers, error, attempts=self.attempts, replaying=replaying)
             return "dead-lettered"
         finally:
             otel_context.detach(trace_token)
@@ -152,9 +154,10 @@ class Consumer:
 
     async def _handle_once(self, topic: str, message_id: str, payload: BaseModel, handler: EventHandler) -> str:
         async with self.sessions() as session:
-            session.add(self.inbox(message_id=message_id, topic=topic, received_at=utcnow()))  # type: ignore[call-arg]
-            try:
-                await session.flush()
+            try:  # a Core insert: cheaper than flushing an ORM object, and it fails the same way on a duplicate
+                await session.execute(
+                    sa.insert(self.inbox).values(message_id=message_id, topic=topic, received_at=utcnow())
+                )
             except IntegrityError:
                 await session.rollback()
                 return "duplicate"
@@ -164,9 +167,33 @@ class Consumer:
         return "processed"
 
     async def dead_letter(
-        self, topic: str, message_id: str, body: bytes, headers: dict[str, str], error: str, *, attempts: int
+        self,
+        topic: str,
+        message_id: str,
+        body: bytes,
+        headers: dict[str, str],
+        error: str,
+        *,
+        attempts: int,
+        replaying: uuid.UUID | None = None,
     ) -> None:
-        """Publish to `<topic>.dlq` and keep a copy; raises if the broker is down, so the message is redelivered."""
+        """Publish to `<topic>.dlq` and keep a copy; raises if the broker is down, so the message is redelivered.
+
+        A replayed dead letter that fails again stays the one dead letter: its attempts and error are updated,
+        and nothing more goes to `<topic>.dlq`.
+        """
+        if replaying is not None:
+            async with self.sessions() as session:
+                d = self.dead_letters
+                await session.execute(
+                    sa.update(d).where(d.id == replaying).values(attempts=d.attempts + attempts, error=error[:4000])
+                )
+                await session.commit()
+            _log.error(
+                "message.replay_failed",
+                extra={"topic": topic, "message_id": message_id, "dead_letter": str(replaying), "error": error},
+            )
+            return
         dlq_headers = {
             **headers,
             "dlq-error": error[:1000],
@@ -205,7 +232,7 @@ class Consumer:
             if letter is None or letter.replayed_at is not None:
                 return "unknown"
             topic, body, headers = letter.topic, letter.body, dict(letter.headers)
-        outcome = await self.receive(topic, body, headers)
+        outcome = await self.receive(topic, body, headers, replaying=dead_letter_id)
         if outcome != "dead-lettered":
             async with self.sessions() as session:
                 letter = await session.get(self.dead_letters, dead_letter_id)

@@ -26,6 +26,8 @@ LAG = Gauge(
     "msgen_consumer_lag_messages", "Messages waiting for this consumer (where the broker tells).", ["service", "topic"]
 )
 _log = logging.getLogger("msgen.messaging")
+READY_CACHE_SECONDS = 0.5
+READY_TIMEOUT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,14 @@ class Messaging:
             self.consumer.attach()
         self.connected = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._ready_at = float("-inf")  # when the live connection was last asked
+        self._ready = False
 
     async def start(self) -> None:
         """Connect in the background (the API stays up while the broker is away) and start the loops."""
         self._tasks.append(asyncio.create_task(self._connect()))
+        if self.relay is not None:
+            self._tasks.append(asyncio.create_task(self._measure_outbox()))
         if self.config.sagas:
             self._tasks.append(asyncio.create_task(self._expire_sagas()))
 
@@ -113,7 +119,33 @@ class Messaging:
             self._tasks.append(asyncio.create_task(self._measure_lag()))
 
     async def ready(self) -> bool:
-        return self.connected
+        """Whether the broker connection is up now: asked of the live connection, at most every half second."""
+        if not self.connected:
+            return False
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._ready_at >= READY_CACHE_SECONDS:
+            self._ready = await self._ping()
+            self._ready_at = loop.time()
+        return self._ready
+
+    async def _ping(self) -> bool:
+        client = getattr(self.broker, "broker", None)  # the FastStream broker: it knows its connection's state
+        if client is None:
+            return True
+        try:
+            return bool(await client.ping(timeout=READY_TIMEOUT_SECONDS))
+        except Exception:
+            return False
+
+    async def _measure_outbox(self) -> None:
+        """The outbox gauges on their own timer: current while the broker is away and nothing is published."""
+        assert self.relay is not None
+        while True:
+            try:
+                await self.relay._measure()
+            except Exception:  # the table before migrations, a database restart: measure again later
+                _log.debug("outbox.measure_failed", exc_info=True)
+            await asyncio.sleep(self.relay.measure_every)
 
     async def stop(self) -> None:
         """Flush the outbox once more, then close the broker (in-flight handlers finish first)."""

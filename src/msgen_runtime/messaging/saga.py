@@ -6,6 +6,13 @@ the orchestrator publishes a compensation's trigger when it owns that event
 (otherwise the failing step's own event triggers it) and waits for its `done`
 event. The saga then ends with its on_success or on_failure event, and the
 saga's entity gets the matching status, logged for the status stream.
+
+A step's deadline counts from when its trigger was published: for a trigger the
+orchestrator wrote to its outbox, from that row's `sent_at` (read when the first
+deadline passes), so the relay's backlog never eats a step's time. A timeout is
+decided once, under the state row's lock; a success arriving after the saga
+failed never flips the outcome, it is compensated (the participants' ledgers,
+`participant.py`, undo it on the saga's failure event).
 """
 
 from __future__ import annotations
@@ -34,6 +41,10 @@ from msgen_runtime.types import UtcDateTime
 
 RUNNING, COMPENSATING, COMPLETED, FAILED = "RUNNING", "COMPENSATING", "COMPLETED", "FAILED"
 EARLY = "__early_events__"  # context key: events that arrived before their step
+# context key: the outbox message id of what the saga waits on, when the orchestrator published it; its
+# deadline then counts from when the relay sent it, not from when it was written (the relay's backlog).
+TRIGGER = "__trigger__"
+LATE = "__late__"  # context key: steps whose success came after the saga had failed (compensated)
 # The status streams of this process waiting on each entity: a commit of a status wakes the streams of
 # that entity only. An event stays set until its stream re-reads, so a commit made while the stream
 # was reading is never missed.
@@ -120,11 +131,21 @@ class SagaDefinition:
 
     # -- transitions ---------------------------------------------------------------
 
+    def _staged(self, session: AsyncSession, event: str, key: str) -> str | None:
+        """The message id of `event` for `key` staged in this session's transaction, if any."""
+        for row in session.new:
+            if isinstance(row, self.outbox) and row.event == event and row.key == key:
+                return row.message_id
+        return None
+
     async def started(self, session: AsyncSession, payload: BaseModel) -> None:
         """Called in the transaction that publishes the start event."""
         data = payload.model_dump(mode="json")
         key = str(data[self.key])
         now = utcnow()
+        trigger = self._staged(session, self.start, key)
+        if trigger is not None:
+            data[TRIGGER] = trigger
         session.add(
             self.state(  # type: ignore[call-arg]
                 saga=self.name,
@@ -147,6 +168,13 @@ class SagaDefinition:
         if self.key not in data:
             return False
         state = await session.get(self.state, (self.name, str(data[self.key])), with_for_update=True)
+        if (
+            state is not None
+            and state.status in (FAILED, COMPENSATING)
+            and await self._late_success(session, state, event)
+        ):
+            state.updated_at = utcnow()
+            return True
         if state is None or state.status in (COMPLETED, FAILED):
             _log.info("saga.event_ignored", extra={"saga": self.name, "event": event, "key": data[self.key]})
             return False
@@ -173,6 +201,29 @@ class SagaDefinition:
         state.updated_at = utcnow()
         return True
 
+    async def _late_success(self, session: AsyncSession, state: SagaStateMixin, event: str) -> bool:
+        """A step succeeded after the saga failed (a timeout decided it): undo that step, once.
+
+        The outcome never flips. A compensation the saga's failure event triggers needs nothing here:
+        the participant receives that event too and undoes the step itself (its ledger). A compensation
+        triggered by a command of the orchestrator is published now.
+        """
+        index = next((i for i, step in enumerate(self.steps) if step.success == event), None)
+        if index is None or index in state.done or index in state.context.get(LATE, []):
+            return False
+        step = self.steps[index]
+        state.context = {**state.context, LATE: [*state.context.get(LATE, []), index]}
+        ours = [t for t in step.compensation_triggers if t in self.events and t != self.on_failure]
+        _log.warning(
+            "saga.late_success",
+            extra={"saga": self.name, "key": state.key, "step": step.name, "compensated_by": ours or [self.on_failure]},
+        )
+        if ours:
+            await self._publish(session, ours[0], state.context)
+        elif self.on_failure not in step.compensation_triggers:
+            _log.error("saga.cannot_compensate", extra={"saga": self.name, "key": state.key, "step": step.name})
+        return True
+
     def _current_events(self, state: SagaStateMixin) -> set[str]:
         step = self.steps[state.step]
         return {name for name in (step.success, step.failure) if name}
@@ -196,6 +247,8 @@ class SagaDefinition:
                 await self._finish(session, state, COMPLETED, event)
             else:
                 state.step += 1
+                # the next step's trigger is this event, which its participant receives now
+                state.context = {k: v for k, v in state.context.items() if k != TRIGGER}
                 state.deadline = utcnow() + timedelta(seconds=self.steps[state.step].timeout)
         else:
             await self._compensate(session, state, str(data.get("reason") or f"{current.name} failed"), event)
@@ -218,6 +271,9 @@ class SagaDefinition:
                 state = await session.get(self.state, (self.name, key), with_for_update=True)
                 if state is None or state.deadline >= utcnow() or state.status not in (RUNNING, COMPENSATING):
                     continue
+                if await self._rearmed(session, state):
+                    await session.commit()
+                    continue
                 if state.status == RUNNING:
                     await self._compensate(session, state, f"{self.steps[state.step].name} timed out", "timeout")
                 else:
@@ -227,8 +283,32 @@ class SagaDefinition:
                 expired += 1
         return expired
 
+    def _timeout(self, state: SagaStateMixin) -> float:
+        if state.status == RUNNING:
+            return self.steps[state.step].timeout
+        return max(s.timeout for s in self.steps)
+
+    async def _rearmed(self, session: AsyncSession, state: SagaStateMixin) -> bool:
+        """Move the deadline to `sent + timeout` when the trigger we published went out late (or not yet)."""
+        message_id = state.context.get(TRIGGER)
+        if message_id is None:
+            return False
+        outbox = self.outbox
+        sent = await session.execute(sa.select(outbox.sent_at).where(outbox.message_id == message_id))
+        row = sent.first()
+        now = utcnow()
+        if row is not None and row.sent_at is None:  # still in the outbox: the step has not begun
+            state.deadline = now + timedelta(seconds=self._timeout(state))
+            return True
+        state.context = {k: v for k, v in state.context.items() if k != TRIGGER}
+        if row is not None and row.sent_at + timedelta(seconds=self._timeout(state)) > now:
+            state.deadline = row.sent_at + timedelta(seconds=self._timeout(state))
+            return True
+        return False
+
     async def _compensate(self, session: AsyncSession, state: SagaStateMixin, reason: str, cause: str) -> None:
         state.reason = reason
+        state.context = {k: v for k, v in state.context.items() if k != TRIGGER}  # the step's trigger is past
         waiting: list[str] = []
         ends_it = False
         for index in reversed(state.done):
@@ -237,7 +317,8 @@ class SagaDefinition:
                 continue
             ours = [t for t in step.compensation_triggers if t in self.events and t != self.on_failure]
             if ours:  # a command of ours: publish it and wait until the step is undone
-                await self._publish(session, ours[0], state.context)
+                sent = await self._publish(session, ours[0], state.context)
+                state.context = {**state.context, TRIGGER: sent}
                 waiting.append(step.compensation_done)
             elif cause in step.compensation_triggers:  # the failure event itself undoes the step
                 waiting.append(step.compensation_done)
@@ -271,11 +352,11 @@ class SagaDefinition:
             "saga.finished", extra={"saga": self.name, "key": state.key, "outcome": outcome, "reason": state.reason}
         )
 
-    async def _publish(self, session: AsyncSession, event: str, context: dict[str, Any]) -> None:
+    async def _publish(self, session: AsyncSession, event: str, context: dict[str, Any]) -> str:
         event_type = self.events[event]
         fields = event_type.model.model_fields
         payload = event_type.model.model_validate({name: context[name] for name in fields if name in context})
-        await stage(session, self.outbox, event_type, payload)
+        return await stage(session, self.outbox, event_type, payload)
 
     async def _set_status(self, session: AsyncSession, key: str, status: str, cause: str) -> None:
         assert self.entity is not None

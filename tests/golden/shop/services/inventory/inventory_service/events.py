@@ -10,12 +10,13 @@ from uuid import UUID
 
 from msgen_runtime.messaging.codec import EventType
 from msgen_runtime.messaging.outbox import stage
+from msgen_runtime.messaging.participant import Participant
 from msgen_runtime.schemas import EventPayload
 from msgen_runtime.types import Email
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inventory_service.models import OutboxMessage
+from inventory_service.models import OutboxMessage, SagaStep
 
 
 class OrderLine(EventPayload):
@@ -56,6 +57,15 @@ class InventoryRejected(EventPayload):
     """inventory.rejected v1: Published by inventory when inventory rejected."""
 
     order_id: UUID
+    reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
+
+
+class OrderCancelled(EventPayload):
+    """order.cancelled v1: Published by order when order cancelled."""
+
+    order_id: UUID
+    user_id: UUID
+    email: Email
     reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
 
 
@@ -164,6 +174,29 @@ INVENTORY_REJECTED = EventType(
         "msgen.version": 1,
     },
 )
+ORDER_CANCELLED = EventType(
+    name="order.cancelled",
+    version=1,
+    model=OrderCancelled,
+    key="order_id",
+    schema={
+        "type": "record",
+        "name": "OrderCancelled",
+        "namespace": "shop.events",
+        "doc": "Published by order when order cancelled.",
+        "fields": [
+            {"name": "order_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "user_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "email", "type": "string"},
+            {"name": "reason", "type": "string"},
+        ],
+        "msgen.event": "order.cancelled",
+        "msgen.version": 1,
+    },
+)
+
+# The saga steps this service performs: their ledger makes each act once, and never after the saga failed.
+PLACE_ORDER_RESERVE_INVENTORY = Participant(saga="place_order", step="reserve_inventory", ledger=SagaStep)
 
 
 async def publish(session: AsyncSession, event: InventoryReserved | InventoryRejected) -> None:

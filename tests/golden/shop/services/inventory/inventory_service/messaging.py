@@ -3,7 +3,13 @@
 from msgen_runtime.messaging.consumer import Subscription
 from msgen_runtime.messaging.runtime import MessagingConfig
 
-from inventory_service.events import INVENTORY_REJECTED, INVENTORY_RESERVED, ORDER_CREATED, PAYMENT_AUTHORIZED
+from inventory_service.events import (
+    INVENTORY_REJECTED,
+    INVENTORY_RESERVED,
+    ORDER_CANCELLED,
+    ORDER_CREATED,
+    PAYMENT_AUTHORIZED,
+)
 from inventory_service.handlers import events
 from inventory_service.models import DeadLetter, InboxMessage, OutboxMessage, OutboxPartition
 
@@ -28,5 +34,6 @@ MESSAGING = MessagingConfig(
     subscriptions=[
         Subscription(ORDER_CREATED, events.on_order_created),
         Subscription(PAYMENT_AUTHORIZED, events.on_payment_authorized),
+        Subscription(ORDER_CANCELLED, events.on_order_cancelled),
     ],
 )

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from msgen_runtime.entities import EntityMixin
 from msgen_runtime.messaging.consumer import DeadLetterMixin, InboxMessageMixin
 from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin
+from msgen_runtime.messaging.participant import SagaStepMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -63,3 +64,9 @@ class DeadLetter(DeadLetterMixin, Base):
     """Messages that could not be handled, for msgen dlq."""
 
     __tablename__ = "dead_letters"
+
+
+class SagaStep(SagaStepMixin, Base):
+    """What this service did for each saga step it takes part in: each step acts once."""
+
+    __tablename__ = "saga_steps"

@@ -104,6 +104,42 @@ async def test_undecodable_payment_authorized_goes_to_the_dead_letter_topic(app:
     assert await consumer.receive("payment.authorized", body, headers) == "processed"
 
 
+async def test_order_cancelled_has_one_effect_when_delivered_three_times(app: FastAPI) -> None:
+    consumer = app.state.messaging.consumer
+    body, headers = message(
+        events.ORDER_CANCELLED,
+        {
+            "order_id": "00000000-0000-4000-8000-000000000001",
+            "user_id": "00000000-0000-4000-8000-000000000001",
+            "email": "someone@example.com",
+            "reason": "Example",
+        },
+    )
+    outcomes = [await consumer.receive("order.cancelled", body, headers) for _ in range(3)]
+    assert outcomes == ["processed", "duplicate", "duplicate"]
+    inbox = sa.select(InboxMessage).where(InboxMessage.message_id == headers["message-id"]).subquery()
+    assert await count(app, inbox) == 1
+
+
+async def test_undecodable_order_cancelled_goes_to_the_dead_letter_topic(app: FastAPI) -> None:
+    consumer = app.state.messaging.consumer
+    poison = {"message-id": str(uuid.uuid4()), "event": "order.cancelled"}
+    assert await consumer.receive("order.cancelled", b"\xff\xfe not avro", poison) == "dead-lettered"
+    letters = sa.select(DeadLetter).where(DeadLetter.message_id == poison["message-id"]).subquery()
+    assert await count(app, letters) == 1
+    # and the consumer keeps going
+    body, headers = message(
+        events.ORDER_CANCELLED,
+        {
+            "order_id": "00000000-0000-4000-8000-000000000001",
+            "user_id": "00000000-0000-4000-8000-000000000001",
+            "email": "someone@example.com",
+            "reason": "Example",
+        },
+    )
+    assert await consumer.receive("order.cancelled", body, headers) == "processed"
+
+
 async def test_the_outbox_relays_what_a_transaction_publishes(app: FastAPI) -> None:
     async with app.state.database.sessions() as session:
         await events.publish(

@@ -16,7 +16,7 @@ import pytest
 from msgen_runtime.contracts import Expectations, build_pacts, event_reader
 
 from inventory_service.clients.product import ProductClient
-from inventory_service.events import ORDER_CREATED, PAYMENT_AUTHORIZED
+from inventory_service.events import ORDER_CANCELLED, ORDER_CREATED, PAYMENT_AUTHORIZED
 
 PACTS = Path(os.environ.get("PACT_DIR") or Path(__file__).resolve().parents[3] / "pacts")
 pytestmark = pytest.mark.anyio
@@ -50,6 +50,18 @@ ORDER = Expectations(
                 "unit_price": "decimal",
                 "user_id": "uuid",
             },
+        },
+        {
+            "description": "order.cancelled v1",
+            "event": "order.cancelled",
+            "version": 1,
+            "body": {
+                "order_id": "00000000-0000-4000-8000-000000000001",
+                "user_id": "00000000-0000-4000-8000-000000000001",
+                "email": "someone@example.com",
+                "reason": "Example",
+            },
+            "formats": {"order_id": "uuid", "user_id": "uuid"},
         },
     ),
 )
@@ -110,7 +122,7 @@ PRODUCT = Expectations(
 
 def test_inventory_needs_of_order() -> None:
     pacts = build_pacts(ORDER)
-    pacts.messages.verify(event_reader(ORDER_CREATED), "Async")
+    pacts.messages.verify(event_reader(ORDER_CREATED, ORDER_CANCELLED), "Async")
     pacts.write(PACTS)
 
 

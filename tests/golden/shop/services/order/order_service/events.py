@@ -296,7 +296,7 @@ PLACE_ORDER = SagaDefinition(
             success="inventory.reserved",
             failure="inventory.rejected",
             timeout=30.0,
-            compensation_triggers=(),
+            compensation_triggers=("order.cancelled",),
             compensation_done=None,
             status=None,
         ),

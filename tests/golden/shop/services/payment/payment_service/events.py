@@ -10,12 +10,13 @@ from uuid import UUID
 
 from msgen_runtime.messaging.codec import EventType
 from msgen_runtime.messaging.outbox import stage
+from msgen_runtime.messaging.participant import Participant
 from msgen_runtime.schemas import EventPayload
 from msgen_runtime.types import Email
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payment_service.models import OutboxMessage
+from payment_service.models import OutboxMessage, SagaStep
 
 
 class OrderLine(EventPayload):
@@ -223,6 +224,9 @@ ORDER_CANCELLED = EventType(
         "msgen.version": 1,
     },
 )
+
+# The saga steps this service performs: their ledger makes each act once, and never after the saga failed.
+PLACE_ORDER_AUTHORIZE_PAYMENT = Participant(saga="place_order", step="authorize_payment", ledger=SagaStep)
 
 
 async def publish(session: AsyncSession, event: PaymentAuthorized | PaymentFailed | PaymentRefunded) -> None:

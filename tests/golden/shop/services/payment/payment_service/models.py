@@ -8,6 +8,7 @@ from msgen_runtime.entities import EntityMixin
 from msgen_runtime.idempotency import IdempotencyKeyMixin
 from msgen_runtime.messaging.consumer import DeadLetterMixin, InboxMessageMixin
 from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin
+from msgen_runtime.messaging.participant import SagaStepMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -62,3 +63,9 @@ class DeadLetter(DeadLetterMixin, Base):
     """Messages that could not be handled, for msgen dlq."""
 
     __tablename__ = "dead_letters"
+
+
+class SagaStep(SagaStepMixin, Base):
+    """What this service did for each saga step it takes part in: each step acts once."""
+
+    __tablename__ = "saga_steps"

@@ -91,9 +91,19 @@ def upgrade() -> None:
         sa.Column("replayed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_dead_letters"),
     )
+    op.create_table(
+        "saga_steps",
+        sa.Column("saga", sa.String(100), nullable=False),
+        sa.Column("key", sa.String(100), nullable=False),
+        sa.Column("step", sa.String(100), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("saga", "key", "step", name="pk_saga_steps"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("saga_steps")
     op.drop_table("dead_letters")
     op.drop_table("inbox")
     op.drop_table("outbox_partitions")

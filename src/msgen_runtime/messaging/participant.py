@@ -1,0 +1,104 @@
+"""A saga participant's ledger: each step acts at most once per saga, and never after the saga failed.
+
+A participant learns about a saga from events of different topics, which arrive
+in any order, more than once, and late: the step's trigger (`order.created`) may
+come after the saga's failure event (`order.cancelled`) that undoes it. The
+ledger keeps one row per (saga, key, step) and decides, under that row's lock:
+
+- `apply` (on the trigger): True the first time only, and only if the step was
+  not already compensated or refused; the handler then does the step's work.
+- `compensate` (on a compensation trigger): True when the step was applied and
+  not yet undone; the handler then undoes it. When the step was never applied,
+  the row records REFUSED, so a trigger arriving later does nothing.
+
+The row is created with an insert that ignores a conflict, then read with
+`SELECT ... FOR UPDATE`: concurrent or redelivered messages of one saga step
+queue on that row, and exactly one of them acts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from msgen_runtime.entities import utcnow
+from msgen_runtime.types import UtcDateTime
+
+PENDING, APPLIED, COMPENSATED, REFUSED = "PENDING", "APPLIED", "COMPENSATED", "REFUSED"
+_log = logging.getLogger("msgen.saga.participant")
+
+
+class SagaStepMixin:
+    """Columns of a participant's saga_steps table: what it did for each saga step it takes part in."""
+
+    saga: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    step: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+def _insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: dict[str, Any]) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` on the two databases the runtime runs on."""
+    if session.get_bind().dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).values(values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).values(values).on_conflict_do_nothing()
+
+
+@dataclass(frozen=True)
+class Participant:
+    """One step of one saga, as the service that performs it sees it."""
+
+    saga: str
+    step: str
+    ledger: type[SagaStepMixin]
+
+    async def _take(self, session: AsyncSession, key: str) -> SagaStepMixin:
+        table: sa.Table = self.ledger.__table__  # type: ignore[attr-defined]
+        values = {"saga": self.saga, "key": key, "step": self.step, "status": PENDING, "updated_at": utcnow()}
+        await session.execute(_insert_ignoring_conflict(session, table, values))
+        row = (
+            await session.execute(
+                sa.select(self.ledger)
+                .where(self.ledger.saga == self.saga, self.ledger.key == key, self.ledger.step == self.step)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+        return row
+
+    async def apply(self, session: AsyncSession, key: object) -> bool:
+        """True when the caller must perform the step now (first trigger, saga not failed)."""
+        row = await self._take(session, str(key))
+        if row.status != PENDING:
+            _log.info(
+                "saga.step_not_applied",
+                extra={"saga": self.saga, "step": self.step, "key": str(key), "ledger": row.status},
+            )
+            return False
+        row.status = APPLIED
+        row.updated_at = utcnow()
+        return True
+
+    async def compensate(self, session: AsyncSession, key: object) -> bool:
+        """True when the caller must undo the step now; a step never applied is refused for good."""
+        row = await self._take(session, str(key))
+        if row.status == APPLIED:
+            row.status = COMPENSATED
+            row.updated_at = utcnow()
+            return True
+        if row.status == PENDING:
+            row.status = REFUSED
+            row.updated_at = utcnow()
+            _log.info("saga.step_refused", extra={"saga": self.saga, "step": self.step, "key": str(key)})
+        return False

@@ -1,0 +1,251 @@
+"""The outbox relay and the NATS consumer under batches: pipelined publishes, batched fetches, replicas.
+
+A real nats-server (from the wheel) and real databases: a SQLite file, and a
+PostgreSQL database of the test's own (created and dropped). What is checked is
+behaviour, never speed: each aggregate's events arrive in order, every event
+arrives, different aggregates are handled side by side, and a relay replica that
+finds partitions taken publishes the others without waiting for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+from msgen_runtime.db import Database
+from msgen_runtime.messaging.broker import NatsJetStream
+from msgen_runtime.messaging.codec import EventType
+from msgen_runtime.messaging.consumer import Consumer, DeadLetterMixin, InboxMessageMixin, Subscription
+from msgen_runtime.messaging.outbox import PARTITIONS, OutboxMessageMixin, OutboxPartitionMixin, Relay, stage
+from msgen_runtime.testing import nats_server, temporary_database
+
+pytestmark = pytest.mark.anyio
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Outbox(OutboxMessageMixin, Base):
+    __tablename__ = "outbox"
+
+
+class Partition(OutboxPartitionMixin, Base):
+    __tablename__ = "outbox_partitions"
+
+
+class Inbox(InboxMessageMixin, Base):
+    __tablename__ = "inbox"
+
+
+class Dead(DeadLetterMixin, Base):
+    __tablename__ = "dead_letters"
+
+
+class Step(BaseModel):
+    agg_id: uuid.UUID
+    n: int
+
+
+STEP = EventType(
+    name="relaytest.stepped",
+    version=1,
+    model=Step,
+    key="agg_id",
+    schema={
+        "type": "record",
+        "name": "Stepped",
+        "fields": [
+            {"name": "agg_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "n", "type": "long"},
+        ],
+    },
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A nats-server per test: a stream of its own, no messages of another test."""
+    with nats_server(str(tmp_path_factory.mktemp("nats"))) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}"
+        return
+    with temporary_database(request.getfixturevalue("postgres_url"), prefix="relay") as url:
+        yield url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def pg_database_url(postgres_url: str) -> Iterator[str]:
+    with temporary_database(postgres_url, prefix="relay") as url:
+        yield url
+
+
+async def _stage_interleaved(database: Database, keys: list[uuid.UUID], per_key: int) -> None:
+    """Events 0..per_key-1 of every key, interleaved across keys, a few per transaction."""
+    for n in range(per_key):
+        async with database.sessions() as session:
+            for key in keys:
+                await stage(session, Outbox, STEP, Step(agg_id=key, n=n))
+            await session.commit()
+
+
+async def _pending(database: Database) -> int:
+    async with database.sessions() as session:
+        count = await session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(Outbox.sent_at.is_(None)))
+    return int(count or 0)
+
+
+class Seen:
+    """What a consumer handled, per key in handling order, and how many handlers ran at once."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[uuid.UUID, list[int]] = {}
+        self.running = 0
+        self.most_at_once = 0
+        self.changed = asyncio.Event()
+
+    async def handler(self, session: AsyncSession, payload: Any) -> None:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            # a round trip to the database, and a key-dependent pause: room for reordering, if anything reorders
+            await session.execute(sa.text("SELECT 1"))
+            await asyncio.sleep(0.002 * (payload.n % 3))
+            self.by_key.setdefault(payload.agg_id, []).append(payload.n)
+        finally:
+            self.running -= 1
+            self.changed.set()
+
+    def total(self) -> int:
+        return sum(len(v) for v in self.by_key.values())
+
+    async def wait_for(self, count: int, bound: float = 60.0) -> None:
+        async def until() -> None:
+            while self.total() < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(until(), bound)
+
+
+def _consumer(database: Database, broker: NatsJetStream, seen: Seen) -> Consumer:
+    consumer = Consumer(
+        service=f"relaytest{uuid.uuid4().hex[:6]}",
+        sessions=database.sessions,
+        inbox=Inbox,
+        dead_letters=Dead,
+        broker=broker,
+        subscriptions=[Subscription(STEP, seen.handler)],
+    )
+    consumer.attach()
+    return consumer
+
+
+async def test_a_batch_keeps_each_aggregates_order_end_to_end(database: Database, nats_url: str) -> None:
+    """Pipelined publishes and batched, concurrent consumption: every key's events arrive once, in order."""
+    stream = "relaytest"
+    publisher = NatsJetStream(nats_url, stream=stream, topics=[STEP.topic])
+    receiver = NatsJetStream(nats_url, stream=stream, topics=[STEP.topic])
+    seen = Seen()
+    consumer = _consumer(database, receiver, seen)
+    relay = Relay(service="tester", sessions=database.sessions, model=Outbox, partitions=Partition, broker=publisher)
+    keys = [uuid.uuid4() for _ in range(8)]
+    await publisher.start()
+    await receiver.start()
+    try:
+        await relay.prepare()
+        await _stage_interleaved(database, keys, 25)
+        published = 0
+        while published < 200:
+            step = await relay.relay_once()
+            assert step > 0  # nothing stalls: every pass publishes until the outbox is empty
+            published += step
+        assert published == 200 and await _pending(database) == 0
+        await seen.wait_for(200)
+        # a redelivery finds its inbox row (a Core insert that fails on the key) and has no second effect
+        async with database.sessions() as session:
+            row = (await session.scalars(sa.select(Outbox).limit(1))).one()
+        assert await consumer.receive(STEP.topic, row.body, dict(row.headers)) == "duplicate"
+    finally:
+        await receiver.stop()
+        await publisher.stop()
+    assert seen.by_key == {key: list(range(25)) for key in keys}
+    if database.url.startswith("postgresql"):  # SQLite's one connection runs one transaction at a time
+        assert seen.most_at_once > 1, "messages of different keys are handled side by side"
+
+
+async def test_a_replica_publishes_the_partitions_no_one_else_holds(pg_database_url: str, nats_url: str) -> None:
+    """Two relays on PostgreSQL: a pass never waits for partitions another replica holds, and all ends sent."""
+    stream = "relaytest"
+    database = Database(pg_database_url)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    brokers = [NatsJetStream(nats_url, stream=stream, topics=[STEP.topic]) for _ in range(3)]
+    seen = Seen()
+    _consumer(database, brokers[2], seen)
+    relays = [
+        Relay(service=f"r{i}", sessions=database.sessions, model=Outbox, partitions=Partition, broker=brokers[i])
+        for i in range(2)
+    ]
+    for broker in brokers:
+        await broker.start()
+    try:
+        for relay in relays:
+            await relay.prepare()
+        keys = [uuid.uuid4() for _ in range(24)]
+        await _stage_interleaved(database, keys, 5)
+        async with database.sessions() as session:
+            partitions = {p for (p,) in (await session.execute(sa.select(Outbox.partition).distinct())).all()}
+        held = set(sorted(partitions)[: len(partitions) // 2])
+        assert held and partitions - held, "the keys spread over several partitions"
+        # another replica holds half of the partitions: this one publishes the rest, without waiting
+        async with database.sessions() as holder:
+            await holder.execute(sa.select(Partition.partition).where(Partition.partition.in_(held)).with_for_update())
+            first = await asyncio.wait_for(relays[0].relay_once(), 30)
+            async with database.sessions() as session:
+                left = set((await session.scalars(sa.select(Outbox.partition).where(Outbox.sent_at.is_(None)))).all())
+            assert first > 0 and left == held
+            await holder.rollback()
+        # both replicas side by side finish the rest
+        tasks = [asyncio.create_task(relay.run()) for relay in relays]
+        try:
+            await seen.wait_for(120)
+        finally:
+            for relay in relays:
+                relay.stop()
+            await asyncio.gather(*tasks)
+        assert await _pending(database) == 0
+        assert set(range(PARTITIONS)) >= partitions
+    finally:
+        for broker in brokers:
+            await broker.stop()
+        await database.dispose()
+    assert seen.by_key == {key: list(range(5)) for key in keys}

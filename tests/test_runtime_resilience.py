@@ -1,0 +1,638 @@
+"""The runtime under failure: crashed requests, a lost broker, failing replays, overload.
+
+Real processes and servers: the service of tests/fixtures/resilience_app.py under a real uvicorn
+(killed with SIGKILL mid-request), SQLite and PostgreSQL, a nats-server of each test's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from msgen_runtime.app import create_service_app
+from msgen_runtime.db import Database
+from msgen_runtime.entities import utcnow
+from msgen_runtime.gateway.app import create_gateway_app
+from msgen_runtime.gateway.routing import Route
+from msgen_runtime.gateway.settings import GatewaySettings
+from msgen_runtime.messaging.broker import NatsJetStream
+from msgen_runtime.messaging.codec import EventType
+from msgen_runtime.messaging.consumer import Consumer, DeadLetterMixin, InboxMessageMixin, Subscription
+from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin, message_headers, partition_of
+from msgen_runtime.messaging.runtime import MessagingConfig
+from msgen_runtime.settings import ServiceSettings
+from msgen_runtime.testing import nats_server, nats_server_binary, serve_app, temporary_database
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def _fixture_app() -> Any:
+    name = "msgen_tests_resilience_app"
+    spec = importlib.util.spec_from_file_location(name, FIXTURES / "resilience_app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # the models' annotations are resolved in their module
+    spec.loader.exec_module(module)
+    return module
+
+
+THINGS = _fixture_app().Base.metadata  # the fixture service's tables
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], *, within: float = 30.0, what: str = "condition") -> float:
+    """Poll until `condition` holds; returns the seconds it took (fails after `within`)."""
+    start = time.monotonic()
+    while time.monotonic() - start < within:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {within}s")
+
+
+def create_tables(url: str, metadata: sa.MetaData) -> str:
+    async def run() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        await engine.dispose()
+
+    asyncio.run(run())
+    return url
+
+
+def sql(url: str, statement: str, **params: Any) -> list[Any]:
+    """Run one statement on its own connection; the rows it returns."""
+
+    async def run() -> list[Any]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(sa.text(statement), params)
+                return list(result.all()) if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def things_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The fixture service's database (its tables made), on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
+        return
+    with temporary_database(request.getfixturevalue("postgres_url"), prefix="resil") as url:
+        yield create_tables(url, THINGS)
+
+
+@dataclass
+class Service:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def kill(self) -> None:
+        """kill -9 of the whole process group, mid-whatever."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text().splitlines():
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+
+@contextmanager
+def service(database_url: str, workdir: Path, **env: str) -> Iterator[Service]:
+    """tests/fixtures/resilience_app.py under a real uvicorn in its own process group."""
+    port = free_port()
+    log = workdir / f"service-{port}.log"
+    path = os.pathsep.join([str(ROOT / "src"), str(FIXTURES), os.environ.get("PYTHONPATH", "")])
+    environment = {
+        **os.environ,
+        "PYTHONPATH": path,
+        "PYTHONUNBUFFERED": "1",
+        "SERVICE_NAME": "resilience",
+        "DATABASE_URL": database_url,
+        **env,
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "resilience_app:create_app"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=workdir,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def live() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"the service exited: {log.read_text()[-2000:]}")
+            try:
+                return httpx.get(f"{url}/health/live", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(live, within=60, what="the service started")
+        yield Service(url, process, log)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def post_thing(url: str, key: str, *, timeout: float = 60, name: str = "widget") -> httpx.Response:
+    return httpx.post(f"{url}/things", json={"name": name}, headers={"Idempotency-Key": key}, timeout=timeout)
+
+
+def retry_until_done(url: str, key: str, *, within: float = 60) -> tuple[httpx.Response, int]:
+    """What a client does: retry with the same key, waiting as Retry-After says; the answer and the 409s seen."""
+    deadline = time.monotonic() + within
+    conflicts = 0
+    while time.monotonic() < deadline:
+        answer = post_thing(url, key)
+        if answer.status_code != 409:
+            return answer, conflicts
+        conflicts += 1
+        time.sleep(min(float(answer.headers["Retry-After"]), 1.0))
+    raise AssertionError(f"key {key} still refused after {within}s")
+
+
+def key_state(url: str, key: str) -> str | None:
+    rows = sql(url, "SELECT state FROM idempotency_keys WHERE key = :key", key=key)
+    return str(rows[0][0]) if rows else None
+
+
+def things(url: str) -> int:
+    return int(sql(url, "SELECT count(*) FROM things")[0][0])
+
+
+# ------------------------------------------------------------------------------------ idempotency leases
+
+
+def test_a_key_whose_attempt_died_with_its_process_is_taken_over_by_the_retry(things_db: str, tmp_path: Path) -> None:
+    hold = tmp_path / "hold"
+    hold.write_text("before 3600")
+    key = str(uuid.uuid4())
+    lease = {"IDEMPOTENCY_LEASE_SECONDS": "5", "REQUEST_TIMEOUT_SECONDS": "60", "RESIL_HOLD_FILE": str(hold)}
+    with ThreadPoolExecutor(1) as pool, service(things_db, tmp_path, **lease) as first:
+        pending = pool.submit(post_thing, first.url, key)
+        wait_for(lambda: key_state(things_db, key) == "in_flight", what="the first attempt claimed its key")
+        duplicate = post_thing(first.url, key)  # while the first attempt's lease is live: refused, no second effect
+        assert duplicate.status_code == 409
+        assert 1 <= int(duplicate.headers["Retry-After"]) <= 5
+        first.kill()
+        with pytest.raises(httpx.TransportError):
+            pending.result(timeout=30)
+    hold.unlink()
+    assert key_state(things_db, key) == "in_flight"  # the dead attempt's claim is still there
+    with service(things_db, tmp_path, **lease) as second:
+        answer, _ = retry_until_done(second.url, key)
+        assert answer.status_code == 201, answer.text
+        again = post_thing(second.url, key)
+        assert again.status_code == 201
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json() == answer.json()
+        assert any(r["event"] == "idempotency.taken_over" for r in second.records())
+    assert things(things_db) == 1
+    assert key_state(things_db, key) == "done"
+
+
+def test_an_attempt_that_outlives_its_lease_is_rolled_back_when_a_retry_took_over(
+    things_db: str, tmp_path: Path
+) -> None:
+    hold = tmp_path / "hold"
+    hold.write_text("before 6")
+    key = str(uuid.uuid4())
+    env = {"IDEMPOTENCY_LEASE_SECONDS": "1", "REQUEST_TIMEOUT_SECONDS": "60", "RESIL_HOLD_FILE": str(hold)}
+    with ThreadPoolExecutor(1) as pool, service(things_db, tmp_path, **env) as svc:
+        slow = pool.submit(post_thing, svc.url, key)
+        wait_for(lambda: key_state(things_db, key) == "in_flight", what="the first attempt claimed its key")
+        hold.unlink()
+        retried, _ = retry_until_done(svc.url, key)
+        assert retried.status_code == 201, retried.text
+        late = slow.result(timeout=60)
+        # the slow attempt woke after the takeover: its change is rolled back, the retry's answer stands
+        assert late.status_code == 409, late.text
+        assert "lease" in late.json()["detail"]
+        assert post_thing(svc.url, key).json() == retried.json()
+    assert things(things_db) == 1
+
+
+def test_concurrent_requests_with_one_key_have_one_effect(things_db: str, tmp_path: Path) -> None:
+    key = str(uuid.uuid4())
+
+    async def burst(url: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            return await asyncio.gather(
+                *(client.post("/things", json={"name": "widget"}, headers={"Idempotency-Key": key}) for _ in range(20))
+            )
+
+    with service(things_db, tmp_path) as svc:
+        answers = asyncio.run(burst(svc.url))
+    assert {a.status_code for a in answers} <= {201, 409}
+    created = [a.json() for a in answers if a.status_code == 201]
+    assert created
+    assert all(body == created[0] for body in created)
+    assert things(things_db) == 1
+
+
+# --------------------------------------------------------------------------------- deadline and shedding
+
+
+def test_a_request_past_its_deadline_is_cancelled_and_rolled_back(things_db: str, tmp_path: Path) -> None:
+    hold = tmp_path / "hold"
+    hold.write_text("after 30")  # inside the transaction, after the row was written
+    key = str(uuid.uuid4())
+    with service(things_db, tmp_path, REQUEST_TIMEOUT_SECONDS="1.5", RESIL_HOLD_FILE=str(hold)) as svc:
+        start = time.monotonic()
+        refused = post_thing(svc.url, key)
+        assert time.monotonic() - start < 10
+        assert refused.status_code == 503
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.headers["Retry-After"] == "1"
+        assert "deadline" in refused.json()["detail"]
+        assert things(things_db) == 0  # nothing happens later either: the transaction is gone
+        assert key_state(things_db, key) is None  # and the key is free for the retry
+        # the gateway says it waits less: the service gives up before the gateway does
+        start = time.monotonic()
+        shorter = httpx.post(
+            f"{svc.url}/things",
+            json={"name": "other"},
+            headers={"X-Request-Timeout-Ms": "600"},
+            timeout=30,
+        )
+        assert shorter.status_code == 503
+        assert time.monotonic() - start < 1.4
+        hold.unlink()
+        assert post_thing(svc.url, key).status_code == 201
+    assert things(things_db) == 1
+
+
+def test_a_burst_beyond_the_bound_is_shed_at_once_and_every_5xx_is_logged(tmp_path: Path) -> None:
+    url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
+
+    async def burst(base: str) -> list[tuple[str, httpx.Response, float]]:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+
+            async def one(n: int) -> tuple[str, httpx.Response, float]:
+                cid = f"burst-{n}-{uuid.uuid4().hex[:8]}"
+                start = time.monotonic()
+                answer = await client.get("/slow", params={"seconds": 2}, headers={"X-Correlation-ID": cid})
+                return cid, answer, time.monotonic() - start
+
+            async def probe() -> int:
+                await asyncio.sleep(0.3)
+                return (await client.get("/health/live")).status_code
+
+            results = await asyncio.gather(*(one(n) for n in range(20)), probe())
+            assert results[-1] == 200  # probes are never shed
+            return list(results[:-1])  # type: ignore[arg-type]
+
+    with service(url, tmp_path, MAX_IN_FLIGHT_REQUESTS="4") as svc:
+        results = asyncio.run(burst(svc.url))
+        crash = httpx.get(f"{svc.url}/boom", headers={"X-Correlation-ID": "the-crash"}, timeout=30)
+        assert crash.status_code == 500
+        served = [r for r in results if r[1].status_code == 200]
+        shed = [r for r in results if r[1].status_code == 503]
+        assert 1 <= len(served) <= 4
+        assert len(served) + len(shed) == 20
+        for _cid, answer, elapsed in shed:
+            assert answer.headers["Retry-After"] == "1"
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert elapsed < 1.5  # refused at once, not after the 2 s the served ones took
+
+        def logged() -> bool:
+            errors = {
+                (r["correlation_id"], r["level"], r["status"])
+                for r in svc.records()
+                if r["event"] == "http.server_error"
+            }
+            return {(cid, "WARNING", 503) for cid, _, _ in shed} | {("the-crash", "ERROR", 500)} <= errors
+
+        wait_for(logged, within=10, what="every 5xx logged with its correlation id")
+
+
+class GatewaySettingsForThings(GatewaySettings):
+    things_url: str = ""
+
+
+def test_the_gateway_sheds_too_and_a_refused_client_never_gets_its_thing_later(tmp_path: Path, capsys: Any) -> None:
+    url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
+    hold = tmp_path / "hold"
+    hold.write_text("after 30")
+    routes = [Route("POST", "/things", "things", timeout=1.0), Route("GET", "/slow", "things")]
+    with service(url, tmp_path, RESIL_HOLD_FILE=str(hold)) as svc:
+        settings = GatewaySettingsForThings(
+            things_url=svc.url, max_in_flight_requests=3, rate_limit_requests=1000, ready_checks_upstreams=False
+        )
+        with serve_app(create_gateway_app(settings, routes)) as gateway:
+            refused = httpx.post(f"{gateway}/things", json={"name": "late"}, headers={"Idempotency-Key": "k1"})
+            # the service gave up before the gateway's 1 s and rolled back: no thing now, none later
+            assert refused.status_code in (503, 504)
+            assert things(url) == 0
+
+            async def burst() -> list[httpx.Response]:
+                async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
+                    return await asyncio.gather(
+                        *(
+                            client.get("/slow", params={"seconds": 1.5}, headers={"X-Correlation-ID": f"gw-{n}"})
+                            for n in range(10)
+                        )
+                    )
+
+            answers = asyncio.run(burst())
+        codes = sorted(a.status_code for a in answers)
+        assert codes.count(200) <= 3
+        assert codes.count(503) >= 7
+        assert all(a.headers["Retry-After"] == "1" for a in answers if a.status_code == 503)
+    shed_ids = {a.headers["X-Correlation-ID"] for a in answers if a.status_code == 503}
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    warned = {r["correlation_id"] for r in logged if r["event"] == "http.server_error" and r["level"] == "WARNING"}
+    assert shed_ids <= warned
+    assert things(url) == 0
+
+
+# ------------------------------------------------------------------------------- readiness and gauges
+
+
+class BusBase(DeclarativeBase):
+    pass
+
+
+class Outbox(OutboxMessageMixin, BusBase):
+    __tablename__ = "outbox"
+
+
+class Partition(OutboxPartitionMixin, BusBase):
+    __tablename__ = "outbox_partitions"
+
+
+class Inbox(InboxMessageMixin, BusBase):
+    __tablename__ = "inbox"
+
+
+class Dead(DeadLetterMixin, BusBase):
+    __tablename__ = "dead_letters"
+
+
+class Ping(BaseModel):
+    ping_id: uuid.UUID
+    n: int
+
+
+def ping_event(topic: str) -> EventType[Ping]:
+    return EventType(
+        name=topic,
+        version=1,
+        model=Ping,
+        key="ping_id",
+        schema={
+            "type": "record",
+            "name": "Pinged",
+            "fields": [
+                {"name": "ping_id", "type": {"type": "string", "logicalType": "uuid"}},
+                {"name": "n", "type": "long"},
+            ],
+        },
+    )
+
+
+def bus_database(path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{path}"
+
+    async def create() -> None:
+        db = Database(url)
+        async with db.engine.begin() as conn:
+            await conn.run_sync(BusBase.metadata.create_all)
+        await db.dispose()
+
+    asyncio.run(create())
+    return url
+
+
+class OwnNats:
+    """A nats-server with JetStream on `port`, its data under `store`: stopped and started again as the test says."""
+
+    def __init__(self, port: int, store: Path) -> None:
+        self.port = port
+        self.store = store
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(listening, within=15, what="nats-server listening")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def gauge(metrics: str, name: str, service_name: str) -> float | None:
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("service") == service_name:
+                return float(sample.value)
+    return None
+
+
+def test_readiness_follows_the_broker_and_the_outbox_gauges_stay_current(tmp_path: Path) -> None:
+    name = f"resil-{uuid.uuid4().hex[:8]}"
+    event = ping_event(f"resil.{uuid.uuid4().hex[:8]}.pinged")
+    url = bus_database(tmp_path / "bus.db")
+    port = free_port()
+    store = tmp_path / "nats"
+    settings = ServiceSettings(service_name=name, database_url=url, broker_url=f"nats://127.0.0.1:{port}")
+    config = MessagingConfig(
+        system=name.replace("-", "_"),
+        default_broker="nats",
+        topics=[event.topic],
+        outbox=Outbox,
+        partitions=Partition,
+        published=[event],
+    )
+    app = create_service_app(title=name, version="1", description="", settings=settings, routers=[], messaging=config)
+
+    def ready(base: str) -> bool:
+        return httpx.get(f"{base}/health/ready", timeout=10).status_code == 200
+
+    def pending(base: str) -> tuple[float, float]:
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        return (
+            gauge(text, "msgen_outbox_pending", name) or 0.0,
+            gauge(text, "msgen_outbox_oldest_age_seconds", name) or 0.0,
+        )
+
+    nats = OwnNats(port, store)
+    nats.start()
+    try:
+        with serve_app(app) as base:
+            wait_for(lambda: ready(base), within=30, what="ready with the broker up")
+            nats.stop()  # the broker goes away
+            lost = wait_for(lambda: not ready(base), within=10, what="not ready without the broker")
+            assert lost < 2.0
+            body = httpx.get(f"{base}/health/ready", timeout=10).json()
+            assert body["checks"] == {"database": "ok", "broker": "failing"}
+
+            async def stage_three() -> None:
+                db = Database(url)
+                async with db.sessions() as session:
+                    for n in range(3):
+                        message_id = str(uuid.uuid4())
+                        payload = Ping(ping_id=uuid.uuid4(), n=n)
+                        key = event.key_of(payload)
+                        session.add(
+                            Outbox(
+                                message_id=message_id,
+                                topic=event.topic,
+                                event=event.name,
+                                version=1,
+                                key=key,
+                                partition=partition_of(key, message_id),
+                                body=event.encode(payload),
+                                headers=message_headers(event, message_id, key),
+                                created_at=utcnow(),
+                                attempts=0,
+                            )
+                        )
+                    await session.commit()
+                await db.dispose()
+
+            asyncio.run(stage_three())
+            wait_for(lambda: pending(base)[0] >= 3, within=10, what="the pending gauge during the outage")
+            wait_for(lambda: pending(base)[1] > 0.5, within=10, what="the oldest-age gauge growing during the outage")
+            assert not ready(base)
+
+            nats.start()  # the broker is back, same address and data
+            wait_for(lambda: ready(base), within=30, what="ready again once the broker is back")
+            wait_for(lambda: pending(base) == (0.0, 0.0), within=30, what="the outbox drained after the outage")
+    finally:
+        nats.stop()
+
+
+# -------------------------------------------------------------------------------------------- dead letters
+
+
+@pytest.mark.anyio
+async def test_a_dead_letter_that_fails_again_on_replay_stays_one_dead_letter(tmp_path: Path) -> None:
+    event = ping_event(f"resil.{uuid.uuid4().hex[:8]}.pinged")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'dlq.db'}")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(BusBase.metadata.create_all)
+    failures = 0
+    healed = False
+
+    async def handler(session: AsyncSession, payload: Any) -> None:
+        nonlocal failures
+        if not healed:
+            failures += 1
+            raise RuntimeError(f"failure {failures}")
+
+    stream = f"resil_dlq_{uuid.uuid4().hex[:8]}"
+    with nats_server(str(tmp_path / "nats")) as url:
+        broker = NatsJetStream(url, stream=stream, topics=[event.topic])
+        consumer = Consumer(
+            service="resil",
+            sessions=db.sessions,
+            inbox=Inbox,
+            dead_letters=Dead,
+            broker=broker,
+            subscriptions=[Subscription(event, handler)],
+            attempts=2,
+            backoff=0,
+        )
+        await broker.start()
+        try:
+            payload = Ping(ping_id=uuid.uuid4(), n=1)
+            headers = message_headers(event, str(uuid.uuid4()), event.key_of(payload))
+            assert await consumer.receive(event.topic, event.encode(payload), headers) == "dead-lettered"
+
+            async def letters() -> list[Dead]:
+                async with db.sessions() as session:
+                    return list(await session.scalars(sa.select(Dead)))
+
+            async def dlq_messages() -> int:
+                js = broker.broker.config.connection_state.stream
+                info = await js.stream_info(stream, subjects_filter=f"{event.topic}.dlq")
+                return sum((info.state.subjects or {}).values())
+
+            [letter] = await letters()
+            assert await dlq_messages() == 1
+            for _ in range(2):
+                assert await consumer.replay(letter.id) == "dead-lettered"
+            [again] = await letters()
+            assert again.id == letter.id
+            assert again.attempts == 6
+            assert again.error == "RuntimeError: failure 6"
+            assert again.replayed_at is None
+            assert await dlq_messages() == 1  # no further copy on the dead-letter topic
+
+            healed = True
+            assert await consumer.replay(letter.id) == "processed"
+            [done] = await letters()
+            assert done.replayed_at is not None
+        finally:
+            await broker.stop()
+            await db.dispose()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
