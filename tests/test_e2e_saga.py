@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from msgen.generate import Generated
-from msgen.localrun import LocalSystem, Options, free_port, plan, prepare_databases
-from msgen.writer import write_project
+from tests.saga_support import Shop, final_status, order_body, place, prepared_shop, running_shop
 
 pytestmark = pytest.mark.slow
 
@@ -132,110 +127,22 @@ async def on_order_cancelled(session: AsyncSession, event: OrderCancelled) -> No
 '''
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, str]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        content = envelope.content.decode(errors="replace")
-        subject = next((line[9:] for line in content.splitlines() if line.startswith("Subject: ")), "")
-        self.messages.extend((rcpt, subject) for rcpt in envelope.rcpt_tos)
-        return "250 OK"
-
-
-@dataclass
-class Shop:
-    system: LocalSystem
-    mailbox: Mailbox
-    workdir: Path
-    product_id: str
-    scarce_id: str
-
-    @property
-    def orders(self) -> str:
-        return self.system.url("order")
-
-    def admin(self, service: str) -> dict[str, str]:
-        """The admin token msgen up gives the services (the project's own, made on first use)."""
-        return {"Authorization": f"Bearer {self.system.specs[service].env['ADMIN_TOKEN']}"}
-
-
 @pytest.fixture(scope="module")
 def shop_running(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    root = tmp_path_factory.mktemp("e2e") / "shop"
-    write_project(root, shop.files, shop.system.spec_hash)
-    (root / "services/payment/payment_service/handlers/events.py").write_text(PAYMENT_HANDLERS)
-    (root / "services/inventory/inventory_service/handlers/events.py").write_text(INVENTORY_HANDLERS)
-    mailbox = Mailbox()
-    smtp_port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    workdir = root.parent / "run"
-    options = Options(workdir=workdir, smtp=("127.0.0.1", smtp_port), log_level="WARNING")
-    specs = plan(root, options)
-    prepare_databases(specs, options)
-    system = LocalSystem(specs, workdir / "logs")
-    try:
-        system.start_all()
-        product = httpx.post(
-            f"{system.url('product')}/v1/products", json={"sku": "TEAPOT-1", "name": "Teapot", "price": "19.90"}
-        ).json()
-        stock = httpx.post(
-            f"{system.url('inventory')}/v1/stock-items", json={"product_id": product["id"], "quantity": 100_000}
-        )
-        assert stock.status_code == 201, stock.text
-        scarce = httpx.post(
-            f"{system.url('product')}/v1/products", json={"sku": "RARE-1", "name": "Rare vase", "price": "99.00"}
-        ).json()
-        httpx.post(f"{system.url('inventory')}/v1/stock-items", json={"product_id": scarce["id"], "quantity": 1})
-        yield Shop(system=system, mailbox=mailbox, workdir=workdir, product_id=product["id"], scarce_id=scarce["id"])
-    finally:
-        system.stop_all()
-        controller.stop()
-
-
-def order_body(shop: Shop, *, amount: str = "39.80", quantity: int = 2, product: str | None = None) -> dict[str, Any]:
-    return {
-        "user_id": str(uuid.uuid4()),
-        "email": f"customer-{uuid.uuid4().hex[:8]}@shop.test",
-        "lines": [{"product_id": product or shop.product_id, "quantity": quantity, "unit_price": "19.90"}],
-        "amount": amount,
-        "currency": "EUR",
+    base = tmp_path_factory.mktemp("e2e")
+    handlers = {
+        "services/payment/payment_service/handlers/events.py": PAYMENT_HANDLERS,
+        "services/inventory/inventory_service/handlers/events.py": INVENTORY_HANDLERS,
     }
-
-
-async def place(client: httpx.AsyncClient, shop: Shop, body: dict[str, Any]) -> str:
-    """POST with an Idempotency-Key, retried until the order service answers (it may be restarting)."""
-    key = str(uuid.uuid4())
-    for _ in range(300):
-        try:
-            answer = await client.post(f"{shop.orders}/v1/orders", json=body, headers={"Idempotency-Key": key})
-            if answer.status_code == 202:
-                assert answer.headers["location"].endswith(answer.json()["id"])
-                return str(answer.json()["id"])
-            assert answer.status_code in (409, 503), answer.text
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the order service never accepted the order")
-
-
-async def final_status(client: httpx.AsyncClient, shop: Shop, ident: str, timeout: float = 60) -> str:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            status = (await client.get(f"{shop.orders}/v1/orders/{ident}")).json()["status"]
-            if status in ("CONFIRMED", "CANCELLED"):
-                return str(status)
-        except (httpx.TransportError, KeyError):
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"order {ident} did not reach a final status")
+    with (
+        prepared_shop(shop, base / "prepared") as prepared,
+        running_shop(prepared, base, handlers=handlers, smtp=True) as running,
+    ):
+        yield running
 
 
 def rows(shop: Shop, service: str, query: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(shop.workdir / f"{service}.db") as db:
-        return list(db.execute(query))
+    return shop.rows(service, query)
 
 
 def test_an_order_is_confirmed_and_the_customer_mailed(shop_running: Shop) -> None:
@@ -252,11 +159,13 @@ def test_an_order_is_confirmed_and_the_customer_mailed(shop_running: Shop) -> No
 
     ident, email, statuses = asyncio.run(run())
     assert statuses == ["PENDING_PAYMENT", "PAID", "CONFIRMED"]
+    mailbox = shop_running.mailbox
+    assert mailbox is not None
     for _ in range(100):
-        if (email, f"Your order {ident} is confirmed") in shop_running.mailbox.messages:
+        if (email, f"Your order {ident} is confirmed") in mailbox.messages:
             break
         asyncio.run(asyncio.sleep(0.1))
-    assert (email, f"Your order {ident} is confirmed") in shop_running.mailbox.messages
+    assert (email, f"Your order {ident} is confirmed") in mailbox.messages
 
 
 def test_a_refused_payment_cancels_the_order(shop_running: Shop) -> None:

@@ -270,7 +270,9 @@ def database_url(service: str, system: str, options: Options) -> str:
 def prepare_databases(specs: list[ProcessSpec], options: Options) -> None:
     """Create the PostgreSQL databases if needed, then apply every service's migrations."""
     if options.postgres_url:
-        asyncio.run(_create_databases(options.postgres_url, [s.env["DATABASE_URL"] for s in specs if s.ready_url]))
+        asyncio.run(
+            _create_databases(options.postgres_url, [s.env["DATABASE_URL"] for s in specs if "DATABASE_URL" in s.env])
+        )
     from concurrent.futures import ThreadPoolExecutor
 
     def migrate(spec: ProcessSpec) -> None:

@@ -58,6 +58,7 @@ class NatsJetStream:
         self.fetch_batch = fetch_batch
         self._subscriptions: list[tuple[str, str, Handler]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._pulls: list[Any] = []  # nats-py pull subscriptions, ended on stop
         self._idle: set[asyncio.Task[Any]] = set()  # pull loops waiting for a batch, not handling one
         self._stopping = False
 
@@ -150,6 +151,7 @@ class NatsJetStream:
                 stream=self.stream_name,
                 config=ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1),
             )
+            self._pulls.append(subscription)
             self._tasks.append(asyncio.create_task(self._pull(subscription, handler)))
 
     async def stop(self) -> None:
@@ -164,6 +166,11 @@ class NatsJetStream:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        # nats-py's pull subscriptions are not FastStream's: unless they are ended here, its stop() waits forever
+        for subscription in self._pulls:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        self._pulls.clear()
         await self.broker.stop()
 
     async def lag(self, topic: str, group: str) -> int | None:
