@@ -5,6 +5,7 @@ receives through `Consumer`, so the same handlers run on all three.
 """
 
 # No `from __future__ import annotations` here: FastStream resolves the handlers' annotations at runtime.
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -13,6 +14,7 @@ from urllib.parse import urlparse
 Handler = Callable[[bytes, dict[str, str]], Awaitable[None]]
 _log = logging.getLogger("msgen.broker")
 _faststream_log = logging.getLogger("msgen.faststream")  # through the service's JSON log handler
+PING_INTERVAL = 0.5  # seconds between the NATS client's PINGs
 
 
 class Broker(Protocol):
@@ -28,6 +30,8 @@ class Broker(Protocol):
 
     async def lag(self, topic: str, group: str) -> int | None: ...
 
+    async def alive(self, timeout: float) -> bool: ...
+
 
 def _safe(name: str) -> str:
     return name.replace(".", "-").replace(">", "all").replace("*", "any")
@@ -41,12 +45,26 @@ class NatsJetStream:
     def __init__(self, url: str, *, stream: str, topics: Sequence[str], ack_wait: float = 10.0) -> None:
         from faststream.nats import JStream, NatsBroker
 
-        self.broker = NatsBroker(url, logger=_faststream_log, reconnect_time_wait=1, max_reconnect_attempts=-1)
+        self.broker = NatsBroker(
+            url,
+            logger=_faststream_log,
+            reconnect_time_wait=1,
+            max_reconnect_attempts=-1,
+            # A server that stops answering (hung, or packets dropped: no FIN, no RST) is noticed by its
+            # unanswered PINGs within 1.5 s; the client then reconnects, and reads as disconnected meanwhile.
+            # (nats-py's flush() cannot serve as the probe: a PONG arriving after its timeout kills the read loop.)
+            ping_interval=PING_INTERVAL,  # type: ignore[arg-type]  # typed int, handed to asyncio.sleep
+            max_outstanding_pings=2,
+        )
         self.stream_name = stream
         subjects = sorted({*topics, *(f"{t}.dlq" for t in topics)})
         self.stream = JStream(name=stream, subjects=subjects, declare=True)
         self.subjects = subjects
         self.ack_wait = ack_wait
+
+    async def alive(self, timeout: float) -> bool:
+        """Connected, and the server answered a PING lately (see PING_INTERVAL): a hung server reads as down."""
+        return bool(await self.broker.ping(timeout=timeout))
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
         from faststream.nats import PullSub
@@ -91,6 +109,15 @@ class NatsJetStream:
             return None
 
 
+async def _answers(check: Callable[[], Awaitable[object]], timeout: float) -> bool:
+    try:
+        async with asyncio.timeout(timeout):
+            await check()
+    except Exception:
+        return False
+    return True
+
+
 class Kafka:
     """Kafka through aiokafka: topic per event, consumer group per service."""
 
@@ -116,6 +143,9 @@ class Kafka:
 
     async def start(self) -> None:
         await self.broker.start()
+
+    async def alive(self, timeout: float) -> bool:
+        return bool(await self.broker.ping(timeout=timeout))
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -153,6 +183,18 @@ class RabbitMQ:
 
     async def start(self) -> None:
         await self.broker.start()
+
+    async def alive(self, timeout: float) -> bool:
+        """A channel opened and closed on the connection: a broker that stopped answering reads as down."""
+
+        async def round_trip() -> None:
+            connection = self.broker._connection  # aio-pika's connection: FastStream keeps it private
+            if connection is None:
+                raise ConnectionError("not connected")
+            channel = await connection.channel(publisher_confirms=False)
+            await channel.close()
+
+        return await _answers(round_trip, timeout)
 
     async def stop(self) -> None:
         await self.broker.stop()
