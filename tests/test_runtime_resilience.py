@@ -328,7 +328,9 @@ def writes_blocked(url: str) -> Iterator[None]:
     """Another connection holds the things table (SQLite: the database) in a write lock until the block ends."""
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.split("///", 1)[1], timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")  # as the service has it
         conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO things VALUES (?, 'held')", (uuid.uuid4().hex,))
         try:
             yield
         finally:
@@ -365,6 +367,7 @@ def writes_blocked(url: str) -> Iterator[None]:
 def test_a_deadline_cancels_a_request_waiting_inside_a_database_call(things_db: str, tmp_path: Path) -> None:
     key = str(uuid.uuid4())
     with service(things_db, tmp_path, REQUEST_TIMEOUT_SECONDS="1") as svc:
+        assert httpx.get(f"{svc.url}/health/ready", timeout=30).status_code == 200  # the connections opened
         with writes_blocked(things_db):
             start = time.monotonic()
             refused = post_thing(svc.url, key)
