@@ -12,8 +12,10 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,7 +39,7 @@ from msgen_runtime.entities import utcnow
 from msgen_runtime.gateway.app import create_gateway_app
 from msgen_runtime.gateway.routing import Route
 from msgen_runtime.gateway.settings import GatewaySettings
-from msgen_runtime.messaging.broker import NatsJetStream
+from msgen_runtime.messaging.broker import NatsJetStream, RabbitMQ
 from msgen_runtime.messaging.codec import EventType
 from msgen_runtime.messaging.consumer import Consumer, DeadLetterMixin, InboxMessageMixin, Subscription
 from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin, message_headers, partition_of
@@ -189,14 +191,14 @@ def post_thing(url: str, key: str, *, timeout: float = 60, name: str = "widget")
 
 
 def retry_until_done(url: str, key: str, *, within: float = 60) -> tuple[httpx.Response, int]:
-    """What a client does: retry with the same key, waiting as Retry-After says; the answer and the 409s seen."""
+    """What a client does: retry with the same key after a 409 or 503, as Retry-After says; the answer, the 409s."""
     deadline = time.monotonic() + within
     conflicts = 0
     while time.monotonic() < deadline:
         answer = post_thing(url, key)
-        if answer.status_code != 409:
+        if answer.status_code not in (409, 503):
             return answer, conflicts
-        conflicts += 1
+        conflicts += answer.status_code == 409
         time.sleep(min(float(answer.headers["Retry-After"]), 1.0))
     raise AssertionError(f"key {key} still refused after {within}s")
 
@@ -217,13 +219,14 @@ def test_a_key_whose_attempt_died_with_its_process_is_taken_over_by_the_retry(th
     hold = tmp_path / "hold"
     hold.write_text("before 3600")
     key = str(uuid.uuid4())
-    lease = {"IDEMPOTENCY_LEASE_SECONDS": "5", "REQUEST_TIMEOUT_SECONDS": "60", "RESIL_HOLD_FILE": str(hold)}
+    lease = {"IDEMPOTENCY_LEASE_SECONDS": "10", "REQUEST_TIMEOUT_SECONDS": "8", "RESIL_HOLD_FILE": str(hold)}
     with ThreadPoolExecutor(1) as pool, service(things_db, tmp_path, **lease) as first:
         pending = pool.submit(post_thing, first.url, key)
         wait_for(lambda: key_state(things_db, key) == "in_flight", what="the first attempt claimed its key")
         duplicate = post_thing(first.url, key)  # while the first attempt's lease is live: refused, no second effect
         assert duplicate.status_code == 409
-        assert 1 <= int(duplicate.headers["Retry-After"]) <= 5
+        # the first attempt is within its deadline: it ends soon, one way or the other, so "retry in 1 s"
+        assert duplicate.headers["Retry-After"] == "1"
         first.kill()
         with pytest.raises(httpx.TransportError):
             pending.result(timeout=30)
@@ -245,21 +248,30 @@ def test_an_attempt_that_outlives_its_lease_is_rolled_back_when_a_retry_took_ove
     things_db: str, tmp_path: Path
 ) -> None:
     hold = tmp_path / "hold"
-    hold.write_text("before 6")
+    # inside the transaction, its thing written; work the deadline cannot stop; only the first attempt holds
+    hold.write_text("after 5 once stuck")
     key = str(uuid.uuid4())
-    env = {"IDEMPOTENCY_LEASE_SECONDS": "1", "REQUEST_TIMEOUT_SECONDS": "60", "RESIL_HOLD_FILE": str(hold)}
-    with ThreadPoolExecutor(1) as pool, service(things_db, tmp_path, **env) as svc:
-        slow = pool.submit(post_thing, svc.url, key)
-        wait_for(lambda: key_state(things_db, key) == "in_flight", what="the first attempt claimed its key")
-        hold.unlink()
+    env = {"IDEMPOTENCY_LEASE_SECONDS": "2", "REQUEST_TIMEOUT_SECONDS": "1", "RESIL_HOLD_FILE": str(hold)}
+    with service(things_db, tmp_path, **env) as svc:
+        start = time.monotonic()
+        first = post_thing(svc.url, key)
+        # answered at its deadline although its work goes on: not "done", so the client retries
+        assert first.status_code == 503, first.text
+        assert time.monotonic() - start < 4
+        assert not hold.exists()
         retried, _ = retry_until_done(svc.url, key)
         assert retried.status_code == 201, retried.text
-        late = slow.result(timeout=60)
-        # the slow attempt woke after the takeover: its change is rolled back, the retry's answer stands
-        assert late.status_code == 409, late.text
-        assert "lease" in late.json()["detail"]
+        wait_for(
+            lambda: any(r["event"] == "http.finished_after_deadline" for r in svc.records()),
+            what="the stuck first attempt ended",
+        )
         assert post_thing(svc.url, key).json() == retried.json()
+        if things_db.startswith("postgresql"):
+            # the retry took the key over and made the thing; the stuck attempt's own thing was rolled back
+            assert any(r["event"] == "idempotency.taken_over" for r in svc.records())
+        # (on SQLite the stuck attempt holds the one writer, so it finishes first and the retry replays it)
     assert things(things_db) == 1
+    assert key_state(things_db, key) == "done"
 
 
 def test_concurrent_requests_with_one_key_have_one_effect(things_db: str, tmp_path: Path) -> None:
@@ -296,7 +308,7 @@ def test_a_request_past_its_deadline_is_cancelled_and_rolled_back(things_db: str
         assert refused.headers["Retry-After"] == "1"
         assert "deadline" in refused.json()["detail"]
         assert things(things_db) == 0  # nothing happens later either: the transaction is gone
-        assert key_state(things_db, key) is None  # and the key is free for the retry
+        wait_for(lambda: key_state(things_db, key) is None, within=5, what="the key freed for the retry")
         # the gateway says it waits less: the service gives up before the gateway does
         start = time.monotonic()
         shorter = httpx.post(
@@ -310,6 +322,150 @@ def test_a_request_past_its_deadline_is_cancelled_and_rolled_back(things_db: str
         hold.unlink()
         assert post_thing(svc.url, key).status_code == 201
     assert things(things_db) == 1
+
+
+@contextmanager
+def writes_blocked(url: str) -> Iterator[None]:
+    """Another connection holds the things table (SQLite: the database) in a write lock until the block ends."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.split("///", 1)[1], timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")  # as the service has it
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO things VALUES (?, 'held')", (uuid.uuid4().hex,))
+        try:
+            yield
+        finally:
+            conn.rollback()
+            conn.close()
+        return
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        async def run() -> None:
+            engine = create_async_engine(url)
+            try:
+                async with engine.connect() as conn:
+                    await conn.execute(sa.text("LOCK TABLE things IN EXCLUSIVE MODE"))
+                    locked.set()
+                    await asyncio.to_thread(release.wait, 60)
+                    await conn.rollback()
+            finally:
+                await engine.dispose()
+
+        asyncio.run(run())
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(30), "the lock was not taken"
+        yield
+    finally:
+        release.set()
+        holder.join(60)
+
+
+def test_a_deadline_cancels_a_request_waiting_inside_a_database_call(things_db: str, tmp_path: Path) -> None:
+    key = str(uuid.uuid4())
+    with service(things_db, tmp_path, REQUEST_TIMEOUT_SECONDS="1") as svc:
+        assert httpx.get(f"{svc.url}/health/ready", timeout=30).status_code == 200  # the connections opened
+        with writes_blocked(things_db):
+            start = time.monotonic()
+            refused = post_thing(svc.url, key)
+            elapsed = time.monotonic() - start
+            # answered at the deadline, not when the driver call gives up (SQLite's 30 s busy wait)
+            assert refused.status_code == 503, refused.text
+            assert "deadline" in refused.json()["detail"]
+            assert elapsed < 3, elapsed
+        wait_for(lambda: key_state(things_db, key) is None, within=30, what="the key freed once the lock went")
+        assert things(things_db) == 0
+        assert post_thing(svc.url, key).status_code == 201
+    assert things(things_db) == 1
+
+
+def test_a_commit_under_way_at_the_deadline_is_waited_for_and_answered_as_it_went(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with temporary_database(postgres_url, prefix="resil") as url:
+        create_tables(url, THINGS)
+        # every COMMIT that wrote a thing takes 2 s: a deferred constraint trigger runs at COMMIT
+        sql(
+            url,
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$",
+        )
+        sql(
+            url,
+            "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON things DEFERRABLE INITIALLY DEFERRED "
+            "FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+        )
+        key = str(uuid.uuid4())
+        with service(url, tmp_path, REQUEST_TIMEOUT_SECONDS="1") as svc:
+            answer = post_thing(svc.url, key)
+            # not cancelled midway through its COMMIT (which may land anyway): told what happened, late
+            assert answer.status_code == 201, answer.text
+            assert things(url) == 1
+            replay = post_thing(svc.url, key)
+            assert replay.headers["Idempotent-Replayed"] == "true"
+            assert replay.json() == answer.json()
+
+
+def test_work_that_ignores_its_cancel_is_answered_at_the_deadline_and_keeps_its_slot(tmp_path: Path) -> None:
+    url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
+    env = {"REQUEST_TIMEOUT_SECONDS": "1", "MAX_IN_FLIGHT_REQUESTS": "1"}
+    with ThreadPoolExecutor(1) as pool, service(url, tmp_path, **env) as svc:
+        # ends within the grace after its cancel: its own answer, not an error
+        quick = httpx.get(f"{svc.url}/stubborn", params={"seconds": 1.1}, timeout=30)
+        assert quick.status_code == 200, quick.text
+        start = time.monotonic()
+        stuck = pool.submit(httpx.get, f"{svc.url}/stubborn", params={"seconds": 4}, timeout=30)
+        answer = stuck.result(timeout=30)
+        assert answer.status_code == 503
+        assert time.monotonic() - start < 3
+        # its work goes on: the one slot is still taken
+        busy = httpx.get(f"{svc.url}/slow", params={"seconds": 0}, timeout=30)
+        assert busy.status_code == 503
+        assert "in flight" in busy.json()["detail"]
+        wait_for(
+            lambda: any(r["event"] == "http.finished_after_deadline" for r in svc.records()),
+            what="the stuck work ended",
+        )
+        wait_for(
+            lambda: httpx.get(f"{svc.url}/slow", params={"seconds": 0}, timeout=30).status_code == 200,
+            within=10,
+            what="the slot back",
+        )
+
+
+def test_event_streams_are_capped_apart_from_requests_in_flight(tmp_path: Path) -> None:
+    url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
+
+    async def streams(base: str) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            async with client.stream("GET", "/events") as one, client.stream("GET", "/events") as two:
+                assert one.status_code == two.status_code == 200
+                third = await client.get("/events")
+                assert third.status_code == 503
+                assert third.headers["Retry-After"] == "1"
+                assert "event streams" in third.json()["detail"]
+                # plain requests are not held up by the open streams
+                assert (await client.get("/slow", params={"seconds": 0})).status_code == 200
+            for _ in range(100):  # the streams closed: room again
+                async with client.stream("GET", "/events") as again:
+                    if again.status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+            raise AssertionError("no stream allowed after the others closed")
+
+    with service(url, tmp_path, MAX_EVENT_STREAMS="2", MAX_IN_FLIGHT_REQUESTS="2") as svc:
+        asyncio.run(streams(svc.url))
+
+
+def test_the_lease_must_outlast_the_request_deadline() -> None:
+    with pytest.raises(ValueError, match="IDEMPOTENCY_LEASE_SECONDS"):
+        ServiceSettings(request_timeout_seconds=10, idempotency_lease_seconds=5)
+    assert ServiceSettings(request_timeout_seconds=10).idempotency_lease() == 12
+    assert ServiceSettings(request_timeout_seconds=3, idempotency_lease_seconds=4).idempotency_lease() == 4
 
 
 def test_a_burst_beyond_the_bound_is_shed_at_once_and_every_5xx_is_logged(tmp_path: Path) -> None:
@@ -360,12 +516,100 @@ class GatewaySettingsForThings(GatewaySettings):
     things_url: str = ""
 
 
+def served(svc: Service, cid: str) -> int | None:
+    """The status the service logged for the request with this correlation id (None: not finished yet)."""
+    for record in svc.records():
+        if record.get("correlation_id") == cid and record["event"] in ("http.request", "http.server_error"):
+            return int(record["status"])
+    return None
+
+
+def test_the_service_is_told_the_time_left_after_the_wait_for_a_gateway_connection(tmp_path: Path) -> None:
+    url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
+    hold = tmp_path / "hold"
+    hold.write_text("after 0.9")  # past the gateway's 1.5 s once the 0.8 s wait for the connection is counted
+    routes = [Route("POST", "/things", "things", timeout=1.5), Route("GET", "/slow", "things", timeout=5.0)]
+    with service(url, tmp_path, RESIL_HOLD_FILE=str(hold), REQUEST_TIMEOUT_SECONDS="30") as svc:
+        settings = GatewaySettingsForThings(
+            things_url=svc.url,
+            upstream_max_connections=1,
+            rate_limit_requests=1000,
+            ready_checks_upstreams=False,
+            dev_mode=True,
+        )
+        with serve_app(create_gateway_app(settings, routes)) as gateway:
+
+            async def run() -> httpx.Response:
+                async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
+                    slow = asyncio.create_task(client.get("/slow", params={"seconds": 0.9}))
+                    await asyncio.sleep(0.1)  # the slow read holds the gateway's one connection to the service
+                    answer = await client.post(
+                        "/things",
+                        json={"name": "late"},
+                        headers={"Idempotency-Key": str(uuid.uuid4()), "X-Correlation-ID": "gw-pooled"},
+                    )
+                    assert (await slow).status_code == 200
+                    return answer
+
+            told = asyncio.run(run())
+            assert told.status_code in (503, 504)
+            # the service got the time left after the wait, not the route's full second: it gave up in time
+            wait_for(lambda: served(svc, "gw-pooled") is not None, within=10, what="the service finished the request")
+            assert served(svc, "gw-pooled") == 503
+            assert things(url) == 0
+
+
+def test_slow_senders_hold_no_gateway_slot_and_the_gateway_has_a_deadline(tmp_path: Path) -> None:
+    url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
+    routes = [Route("POST", "/things", "things"), Route("GET", "/slow", "things", timeout=5.0)]
+    with service(url, tmp_path) as svc:
+        settings = GatewaySettingsForThings(
+            things_url=svc.url,
+            max_in_flight_requests=3,
+            body_timeout=2.0,
+            dev_mode=True,
+            request_deadline=1.0,
+            rate_limit_requests=1000,
+            ready_checks_upstreams=False,
+        )
+        with serve_app(create_gateway_app(settings, routes)) as gateway:
+            host, port = gateway.split("//")[1].split(":")
+            sockets = []
+            for _ in range(3):  # each promises 100 bytes of body and sends one
+                sock = socket.create_connection((host, int(port)), timeout=10)
+                sock.sendall(
+                    b"POST /things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100\r\n\r\n{"
+                )
+                sockets.append(sock)
+            try:
+                # everyone else is served meanwhile
+                for n in range(3):
+                    answer = httpx.post(
+                        f"{gateway}/things", json={"name": f"n{n}"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+                    )
+                    assert answer.status_code == 201, answer.text
+                # and the slow senders are told 408 once the body timeout has passed
+                for sock in sockets:
+                    head = sock.recv(4096)
+                    assert head.startswith(b"HTTP/1.1 408"), head[:200]
+            finally:
+                for sock in sockets:
+                    sock.close()
+            # an answer that does not start within the gateway's own deadline: 503, at the deadline
+            start = time.monotonic()
+            late = httpx.get(f"{gateway}/slow", params={"seconds": 3}, timeout=30)
+            assert late.status_code == 503
+            assert "deadline" in late.json()["detail"]
+            assert time.monotonic() - start < 2.5
+
+
 def test_the_gateway_sheds_too_and_a_refused_client_never_gets_its_thing_later(tmp_path: Path, capsys: Any) -> None:
     url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
     hold = tmp_path / "hold"
-    hold.write_text("after 30")
+    hold.write_text("after 1.5")  # past the gateway's 1 s, well within the service's own 30 s
     routes = [Route("POST", "/things", "things", timeout=1.0), Route("GET", "/slow", "things")]
-    with service(url, tmp_path, RESIL_HOLD_FILE=str(hold)) as svc:
+    with service(url, tmp_path, RESIL_HOLD_FILE=str(hold), REQUEST_TIMEOUT_SECONDS="30") as svc:
         settings = GatewaySettingsForThings(
             things_url=svc.url,
             max_in_flight_requests=3,
@@ -374,9 +618,16 @@ def test_the_gateway_sheds_too_and_a_refused_client_never_gets_its_thing_later(t
             dev_mode=True,
         )
         with serve_app(create_gateway_app(settings, routes)) as gateway:
-            refused = httpx.post(f"{gateway}/things", json={"name": "late"}, headers={"Idempotency-Key": "k1"})
-            # the service gave up before the gateway's 1 s and rolled back: no thing now, none later
+            refused = httpx.post(
+                f"{gateway}/things",
+                json={"name": "late"},
+                headers={"Idempotency-Key": "k1", "X-Correlation-ID": "gw-late"},
+                timeout=30,
+            )
             assert refused.status_code in (503, 504)
+            # the service heeded X-Request-Timeout-Ms: it gave up before the gateway's 1 s and rolled back
+            wait_for(lambda: served(svc, "gw-late") is not None, within=10, what="the service finished the request")
+            assert served(svc, "gw-late") == 503
             assert things(url) == 0
 
             async def burst() -> list[httpx.Response]:
@@ -485,9 +736,15 @@ class OwnNats:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a paused server cannot act on SIGTERM
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+    def pause(self, paused: bool) -> None:
+        """SIGSTOP / SIGCONT: the server hangs, its connections open (no FIN, no RST), as a stuck broker does."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
 
 def gauge(metrics: str, name: str, service_name: str) -> float | None:
@@ -570,6 +827,52 @@ def test_readiness_follows_the_broker_and_the_outbox_gauges_stay_current(tmp_pat
             wait_for(lambda: pending(base) == (0.0, 0.0), within=30, what="the outbox drained after the outage")
     finally:
         nats.stop()
+
+
+def test_readiness_notices_a_broker_that_hangs_without_closing_its_connections(tmp_path: Path) -> None:
+    name = f"resil-{uuid.uuid4().hex[:8]}"
+    event = ping_event(f"resil.{uuid.uuid4().hex[:8]}.pinged")
+    url = bus_database(tmp_path / "bus.db")
+    port = free_port()
+    settings = ServiceSettings(service_name=name, database_url=url, broker_url=f"nats://127.0.0.1:{port}")
+    config = MessagingConfig(
+        system=name.replace("-", "_"),
+        default_broker="nats",
+        topics=[event.topic],
+        outbox=Outbox,
+        partitions=Partition,
+        published=[event],
+    )
+    app = create_service_app(title=name, version="1", description="", settings=settings, routers=[], messaging=config)
+
+    def ready(base: str) -> bool:
+        return httpx.get(f"{base}/health/ready", timeout=10).status_code == 200
+
+    nats = OwnNats(port, tmp_path / "nats")
+    nats.start()
+    try:
+        with serve_app(app) as base:
+            wait_for(lambda: ready(base), within=30, what="ready with the broker up")
+            nats.pause(True)
+            lost = wait_for(lambda: not ready(base), within=15, what="not ready while the broker hangs")
+            assert lost < 4.0, lost  # about 2 s: two PINGs unanswered, then the readiness cache
+            assert httpx.get(f"{base}/health/ready", timeout=10).json()["checks"]["broker"] == "failing"
+            nats.pause(False)
+            wait_for(lambda: ready(base), within=30, what="ready again once the broker answers")
+    finally:
+        nats.stop()
+
+
+@pytest.mark.anyio
+async def test_a_rabbitmq_connection_is_alive_only_while_it_answers(rabbitmq_url: str) -> None:
+    broker = RabbitMQ(rabbitmq_url, exchange=f"resil-{uuid.uuid4().hex[:8]}")
+    assert not await broker.alive(0.5)  # never connected
+    await broker.start()
+    try:
+        assert await broker.alive(0.5)
+    finally:
+        await broker.stop()
+    assert not await broker.alive(0.5)
 
 
 # -------------------------------------------------------------------------------------------- dead letters

@@ -112,7 +112,10 @@ def create_service_app(
     install_problem_handlers(app)
     # Inside the correlation id and the logs, so a shed request is counted and logged like any other.
     app.add_middleware(
-        Admission, max_in_flight=settings.max_in_flight_requests, deadline=settings.request_timeout_seconds
+        Admission,
+        max_in_flight=settings.max_in_flight_requests,
+        deadline=settings.request_timeout_seconds,
+        max_streams=settings.max_event_streams,
     )
     # Correlation id, RED metrics and the access log, in one pure-ASGI layer.
     app.add_middleware(ServiceMiddleware, header_name=CORRELATION_HEADER)

@@ -14,6 +14,7 @@ rolls its business change back, so a key has one effect whatever the timing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ from msgen_runtime.uow import commit
 IN_FLIGHT = "in_flight"
 DONE = "done"
 REPLAYED_HEADER = "Idempotent-Replayed"
+RELEASE_SECONDS = 2.0  # the longest a failed attempt spends freeing its key
 _log = logging.getLogger("msgen.idempotency")
 
 
@@ -73,7 +75,9 @@ class Idempotency:
     model: type[IdempotencyKeyMixin]
     ttl: timedelta
     lease: timedelta = timedelta(seconds=30)
+    deadline: timedelta = timedelta(seconds=10)  # the request deadline: a younger claim is answered soon
     _stamp: datetime | None = field(default=None, init=False, repr=False)  # when this attempt claimed the key
+    _landing: datetime | None = field(default=None, init=False, repr=False)  # a claim whose commit did not return
 
     async def run(
         self,
@@ -124,6 +128,16 @@ class Idempotency:
         return JSONResponse(content, status_code=status_code, headers=headers)
 
     async def _claim(self, operation: str, fingerprint: str) -> Response | None:
+        self._landing = None
+        try:
+            return await self._try_claim(operation, fingerprint)
+        except BaseException:
+            if self._landing is not None:  # a claim whose COMMIT did not return: free it, once its session is closed
+                self._stamp = self._landing
+                await self._release(operation)
+            raise
+
+    async def _try_claim(self, operation: str, fingerprint: str) -> Response | None:
         m = self.model
         for _attempt in range(3):
             now = utcnow()
@@ -144,6 +158,9 @@ class Idempotency:
                     return None
                 except IntegrityError:
                     await claim.rollback()
+                except BaseException:  # cancelled or failed while COMMIT awaited its reply: it may have landed
+                    self._landing = now
+                    raise
                 found = await claim.get(m, (operation, self.key))
                 if found is None:
                     continue  # released meanwhile: claim again
@@ -160,9 +177,11 @@ class Idempotency:
                 if found.state != DONE:
                     held_until = found.created_at + self.lease
                     if held_until > now:
+                        # within its deadline the first attempt ends soon; past it, only its lease can end
+                        live = found.created_at + self.deadline > now
                         raise _busy(
                             "a request with this Idempotency-Key is still being processed: retry later",
-                            (held_until - now).total_seconds(),
+                            1 if live else (held_until - now).total_seconds(),
                         )
                     # The lease ran out: the attempt holding it died. Take it over, unless another retry did first.
                     stamp = max(now, found.created_at + timedelta(microseconds=1))
@@ -176,7 +195,11 @@ class Idempotency:
                         )
                         .values(created_at=stamp, expires_at=stamp + self.ttl)
                     )
-                    await claim.commit()
+                    try:
+                        await claim.commit()
+                    except BaseException:
+                        self._landing = stamp
+                        raise
                     if _rowcount(taken) == 1:
                         self._stamp = stamp
                         _log.warning(
@@ -195,16 +218,20 @@ class Idempotency:
         raise _busy("this Idempotency-Key is contended: retry later", 1)
 
     async def _release(self, operation: str) -> None:
-        async with self.sessions() as release:
-            await release.execute(
-                sa.delete(self.model).where(
-                    self.model.operation == operation,
-                    self.model.key == self.key,
-                    self.model.state == IN_FLIGHT,
-                    self.model.created_at == self._stamp,  # only our own claim, never a retry's takeover
+        """Free our claim for a retry, within a bound: when it cannot be done now, the lease frees it later."""
+        try:
+            async with asyncio.timeout(RELEASE_SECONDS), self.sessions() as release:
+                await release.execute(
+                    sa.delete(self.model).where(
+                        self.model.operation == operation,
+                        self.model.key == self.key,
+                        self.model.state == IN_FLIGHT,
+                        self.model.created_at == self._stamp,  # only our own claim, never a retry's takeover
+                    )
                 )
-            )
-            await release.commit()
+                await release.commit()
+        except Exception as exc:  # TimeoutError, the pool exhausted, the database away
+            _log.warning("idempotency.release_failed", extra={"operation": operation, "error": type(exc).__name__})
 
 
 def _rowcount(result: Any) -> int:
@@ -247,6 +274,7 @@ def idempotency_dependency(model: type[IdempotencyKeyMixin]) -> Callable[..., Aw
             model=model,
             ttl=timedelta(seconds=settings.idempotency_ttl_seconds),
             lease=timedelta(seconds=settings.idempotency_lease()),
+            deadline=timedelta(seconds=settings.request_timeout_seconds),
         )
 
     return dependency

@@ -15,6 +15,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from asgi_correlation_id import correlation_id
 from asgi_correlation_id.extensions.sentry import get_sentry_extension
@@ -31,8 +33,10 @@ TIMEOUT_HEADER = "X-Request-Timeout-Ms"
 _VALID_CORRELATION = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _log = logging.getLogger("asgi_correlation_id")
 _server_errors = logging.getLogger("msgen.errors")
+_log_late = logging.getLogger("msgen.admission")
 SHED = Counter("msgen_http_shed_total", "Requests refused at once because too many were in flight.", ["reason"])
 _TIMEOUT_KEY = TIMEOUT_HEADER.lower().encode("latin-1")
+GATEWAY_MARGIN = 0.5  # seconds a service keeps to answer before the gateway's time is up
 
 
 def valid_correlation_id(value: str) -> bool:
@@ -131,6 +135,44 @@ class ServiceMiddleware:
                 )
 
 
+class RequestState:
+    """What Admission knows of the request its task serves: an answer sent, a commit under way or made."""
+
+    __slots__ = ("committing", "started")
+
+    def __init__(self) -> None:
+        self.committing = False  # from a commit's start on (back to False when it failed): never cancelled
+        self.started = False  # the answer has started
+
+
+_REQUEST: ContextVar[RequestState | None] = ContextVar("msgen_request_state", default=None)
+
+
+@contextlib.contextmanager
+def committing() -> Iterator[None]:
+    """Marks the request's commit: its deadline waits for the commit instead of cancelling it.
+
+    A cancel while COMMIT awaits the database's reply may come too late to stop it, and the
+    client would be told "cancelled" about a change that was made. So the request is not
+    cancelled from its commit on; it gets its real answer, late. A failed commit lifts the mark.
+    """
+    state = _REQUEST.get()
+    if state is None:
+        yield
+        return
+    before = state.committing
+    state.committing = True
+    try:
+        yield
+    except BaseException:
+        state.committing = before
+        raise
+
+
+class _StreamRefused(Exception):
+    pass
+
+
 class Admission:
     """Sheds load early: at most `max_in_flight` requests waiting for their answer, each within a deadline.
 
@@ -139,18 +181,33 @@ class Admission:
     (its transaction rolls back) and gets 503, so a client that was told "no"
     never has its effect happen later. The deadline is the service's own, or
     less when the gateway says how long it still waits (X-Request-Timeout-Ms).
-    Once the answer has started (a stream, say) neither bound applies; health
-    and metrics are never refused.
+    A request whose commit has started is not cancelled: it gets its own answer
+    once the commit is over. The 503 goes out at most `grace` seconds after the
+    cancel even when the work cannot stop at once (a driver call in a thread);
+    the request keeps its slot until its work has really ended. Once the answer
+    has started neither bound applies, but at most `max_streams` Server-Sent
+    Events streams run at once (beyond it, 503). Health and metrics are never refused.
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_in_flight: int, deadline: float | None = None, retry_after: int = 1
+        self,
+        app: ASGIApp,
+        *,
+        max_in_flight: int,
+        deadline: float | None = None,
+        retry_after: int = 1,
+        max_streams: int | None = None,
+        grace: float = 0.25,
     ) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
         self.deadline = deadline
         self.retry_after = retry_after
+        self.max_streams = max_streams
+        self.grace = grace
         self.in_flight = 0
+        self.streams = 0
+        self._detached: set[asyncio.Task[None]] = set()
 
     def _deadline(self, scope: Scope) -> float | None:
         if self.deadline is None:
@@ -158,9 +215,9 @@ class Admission:
         for key, value in scope["headers"]:
             if key == _TIMEOUT_KEY:
                 with contextlib.suppress(ValueError):
-                    # a quarter second (at most a tenth of it) to answer the gateway before it gives up
                     given = int(value) / 1000
-                    return max(0.05, min(self.deadline, given - min(0.25, given / 10)))
+                    # half a second to answer the gateway before it gives up (a commit may take that long)
+                    return max(0.05, min(self.deadline, given - GATEWAY_MARGIN))
         return self.deadline
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, detail: str) -> None:
@@ -177,36 +234,94 @@ class Admission:
             return
         self.in_flight += 1
         holding = True
-        started = False
-        deadline = self._deadline(scope)
-        timer = asyncio.timeout(deadline)
+        streaming = False
+        overtaken = False  # the deadline's 503 went out: whatever the task still sends goes nowhere
+        state = RequestState()
 
-        def answered() -> None:
+        def release() -> None:
             nonlocal holding
             if holding:
                 holding = False
                 self.in_flight -= 1
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal started
+            nonlocal streaming
+            if overtaken:
+                return
             if message["type"] == "http.response.start":
-                started = True
-                timer.reschedule(None)  # the answer is decided: a stream may take its time
-                answered()
+                if _is_event_stream(message) and self.max_streams is not None:
+                    if self.streams >= self.max_streams:
+                        state.started = True
+                        SHED.labels("streams").inc()
+                        limit = f"too many event streams open (limit {self.max_streams})"
+                        await self._refuse(scope, receive, send, limit)
+                        raise _StreamRefused
+                    self.streams += 1
+                    streaming = True
+                state.started = True
+                release()  # the answer is decided: a stream may take its time
             await send(message)
 
+        def finished(task: asyncio.Task[None]) -> None:
+            nonlocal streaming
+            release()
+            if streaming:
+                streaming = False
+                self.streams -= 1
+            self._detached.discard(task)
+            if overtaken:
+                error = None if task.cancelled() else task.exception()
+                _log_late.warning(
+                    "http.finished_after_deadline",
+                    extra={"path": scope["path"], "error": type(error).__name__ if error else None},
+                )
+
+        async def run() -> None:
+            await self.app(scope, receive, send_wrapper)
+
+        deadline = self._deadline(scope)
+        token = _REQUEST.set(state)
         try:
-            async with timer:
-                await self.app(scope, receive, send_wrapper)
-        except Exception:  # TimeoutError, or what a cancelled driver raised while rolling back
-            if started or not timer.expired():
-                raise
-            SHED.labels("deadline").inc()
-            await self._refuse(
-                scope,
-                receive,
-                send,
-                f"no answer within the request deadline of {deadline:g}s: the request was cancelled",
-            )
+            task = asyncio.create_task(run())  # a copy of the context: the task sees `state`
         finally:
-            answered()
+            _REQUEST.reset(token)
+        task.add_done_callback(finished)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=deadline)
+            while not done and state.committing and not state.started:
+                done, _ = await asyncio.wait({task}, timeout=0.05)  # committing: wait for what the commit did
+            if done or state.started:
+                await _join(task)  # answered, streaming, or committed: its own answer, however late
+                return
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=self.grace)
+            if done:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()  # what a cancelled driver raised while rolling back
+                if state.started:
+                    return  # it answered after all
+            else:
+                overtaken = True  # answer now; the slot stays taken until the work has ended
+                self._detached.add(task)
+        except asyncio.CancelledError:
+            task.cancel()  # the server gives up on this request (shutdown)
+            raise
+        SHED.labels("deadline").inc()
+        await self._refuse(
+            scope,
+            receive,
+            send,
+            f"no answer within the request deadline of {deadline:g}s: the request was cancelled",
+        )
+
+
+async def _join(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(_StreamRefused):
+        await task
+
+
+def _is_event_stream(message: Message) -> bool:
+    for key, value in message.get("headers", ()):
+        if key.lower() == b"content-type":
+            return bytes(value).startswith(b"text/event-stream")
+    return False

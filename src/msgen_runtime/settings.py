@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from typing import Self
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LEASE_MARGIN_SECONDS = 1.0  # a lease outlasts the request deadline by at least this much
 
 
 class ServiceSettings(BaseSettings):
@@ -33,7 +37,7 @@ class ServiceSettings(BaseSettings):
         None,
         gt=0,
         description="How long an unfinished first attempt holds its key before a retry takes it over "
-        "(default: the request timeout plus 2 s).",
+        "(default: the request timeout plus 2 s; at least the request timeout plus 1 s).",
     )
     request_timeout_seconds: float = Field(
         10.0,
@@ -43,6 +47,9 @@ class ServiceSettings(BaseSettings):
     )
     max_in_flight_requests: int = Field(
         64, ge=1, description="Requests waiting for their answer at once; beyond it, 503 with Retry-After."
+    )
+    max_event_streams: int = Field(
+        100, ge=1, description="Server-Sent Events streams open at once; beyond it, 503 with Retry-After."
     )
     broker_url: str | None = Field(
         None, description="nats://, kafka:// or amqp://; the spec's broker on 127.0.0.1 when unset."
@@ -74,6 +81,17 @@ class ServiceSettings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+
+    @model_validator(mode="after")
+    def _lease_outlasts_the_deadline(self) -> Self:
+        lease = self.idempotency_lease_seconds
+        if lease is not None and lease < self.request_timeout_seconds + LEASE_MARGIN_SECONDS:
+            raise ValueError(
+                f"IDEMPOTENCY_LEASE_SECONDS ({lease:g}) must be at least REQUEST_TIMEOUT_SECONDS "
+                f"({self.request_timeout_seconds:g}) plus {LEASE_MARGIN_SECONDS:g}: a retry would take over "
+                "the key of an attempt still running"
+            )
+        return self
 
     def idempotency_lease(self) -> float:
         """Seconds an in-flight Idempotency-Key is held: past the request deadline, its attempt is over."""

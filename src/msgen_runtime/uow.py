@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from msgen_runtime.middleware import committing
 from msgen_runtime.problems import Conflict, Problem
 
 
@@ -24,8 +25,10 @@ async def flush(session: AsyncSession) -> None:
 
 
 async def commit(session: AsyncSession) -> None:
+    """Commit the request's transaction; its deadline waits for the commit rather than cancel it midway."""
     try:
-        await session.commit()
+        with committing():
+            await session.commit()
     except (IntegrityError, DataError) as exc:
         await session.rollback()
         raise storage_problem(exc) from None

@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from msgen_runtime.callers import HEADER as INTERNAL_HEADER
 from msgen_runtime.callers import InsecureConfiguration, InternalAuth
@@ -66,6 +67,57 @@ EXPOSED_HEADERS = [
 
 class BodyTooLarge(Exception):
     pass
+
+
+class BodyFirst:
+    """Receives a request's whole body, within a time and a size bound, before the request counts as in flight.
+
+    A client sending its body slowly, or never, holds no admission slot: it gets 408
+    once `timeout` has passed without the whole body, 413 beyond `limit` bytes.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, timeout: float) -> None:
+        self.app = app
+        self.limit = limit
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        too_large = Problem(413, "Content Too Large", f"the request body exceeds {self.limit} bytes")
+        try:
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.limit:
+                        await problem_response(too_large, Request(scope))(scope, receive, send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            problem = Problem(408, "Request Timeout", f"the request body did not arrive within {self.timeout:g}s")
+            problem.headers = {"Connection": "close"}
+            await problem_response(problem, Request(scope))(scope, receive, send)
+            return
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # the disconnect, when it comes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 class UpstreamReadiness:
@@ -241,7 +293,15 @@ def create_gateway_app(
 
     app = FastAPI(title=title, version=version, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     install_problem_handlers(app)
-    app.add_middleware(Admission, max_in_flight=settings.max_in_flight_requests)  # the upstreams' timeouts bound time
+    longest = max((route.timeout or settings.timeout for route in table.routes), default=settings.timeout)
+    app.add_middleware(
+        Admission,
+        max_in_flight=settings.max_in_flight_requests,
+        deadline=settings.request_deadline or longest + 2.0,
+        max_streams=settings.max_event_streams,
+    )
+    # Outside Admission: a request is counted once its body is in, so slow senders hold no slot.
+    app.add_middleware(BodyFirst, limit=settings.max_body, timeout=settings.body_timeout)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
@@ -336,8 +396,7 @@ def create_gateway_app(
             target += "?" + request.url.query
 
         upstream = upstreams[route.upstream]
-        timeout = route.timeout or settings.timeout
-        headers.append((TIMEOUT_HEADER, str(int(timeout * 1000))))  # the service gives up (and rolls back) first
+        timeout = route.timeout or settings.timeout  # sent on as X-Request-Timeout-Ms: the time left at sending
         try:
             response = await upstream.open(
                 request.method,

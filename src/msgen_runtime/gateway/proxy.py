@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from circuitbreaker import CircuitBreaker
@@ -20,6 +21,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from msgen_runtime.http import CALLS
+from msgen_runtime.middleware import TIMEOUT_HEADER
 from msgen_runtime.problems import Problem
 
 _log = logging.getLogger("msgen.gateway.proxy")
@@ -41,6 +43,7 @@ HOP_BY_HOP = frozenset(
 # Set again by the gateway's own server and middleware.
 _RESPONSE_OWN = frozenset({"date", "server", "x-correlation-id"})
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+_TIMEOUT_KEY = TIMEOUT_HEADER.lower().encode("latin-1")
 
 
 class UpstreamUnavailable(Exception):
@@ -139,7 +142,20 @@ class Upstream:
             raise UpstreamUnavailable("no time left", timed_out=True)
         # A stream's body has no time limit between events; every other body must keep coming.
         timeout = httpx.Timeout(remaining, read=None if stream else remaining)
-        request = self.http.build_request(method, target, headers=headers, content=body, timeout=timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + remaining
+
+        async def budget(event: str, info: dict[str, Any]) -> None:
+            # The time left when the headers go out, after any wait for a pooled connection: the service
+            # gives up (and rolls back) before the gateway does, never after it answered 504.
+            if event.endswith(".send_request_headers.started"):
+                left = str(max(0, int((deadline - loop.time()) * 1000))).encode("ascii")
+                sent = info["request"].headers  # httpcore's list, written to the wire right after this
+                sent[:] = [(k, v) for k, v in sent if k.lower() != _TIMEOUT_KEY] + [(_TIMEOUT_KEY, left)]
+
+        request = self.http.build_request(
+            method, target, headers=headers, content=body, timeout=timeout, extensions={"trace": budget}
+        )
         try:
             async with asyncio.timeout(remaining):  # connect, send and the response headers
                 response = await self.http.send(request, stream=True)

@@ -65,6 +65,15 @@ class GatewaySettings(BaseSettings):
     max_in_flight_requests: int = Field(
         256, ge=1, description="Requests waiting for their answer at once; beyond it, 503 with Retry-After."
     )
+    max_event_streams: int = Field(
+        1000, ge=1, description="Server-Sent Events streams relayed at once; beyond it, 503 with Retry-After."
+    )
+    body_timeout: float = Field(
+        10.0, gt=0, description="Longest time to receive a request body (408 beyond it); no slot is held meanwhile."
+    )
+    request_deadline: float | None = Field(
+        None, gt=0, description="Longest time to the start of an answer (default: the longest route timeout plus 2 s)."
+    )
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_recovery_seconds: float = Field(5.0, gt=0)
     ready_checks_upstreams: bool = Field(True, description="Ready only while every upstream is ready.")

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 Handler = Callable[[bytes, dict[str, str]], Awaitable[None]]
 _log = logging.getLogger("msgen.broker")
 _faststream_log = logging.getLogger("msgen.faststream")  # through the service's JSON log handler
+PING_INTERVAL = 0.5  # seconds between the NATS client's PINGs
 
 
 class Broker(Protocol):
@@ -29,6 +30,8 @@ class Broker(Protocol):
     async def stop(self) -> None: ...
 
     async def lag(self, topic: str, group: str) -> int | None: ...
+
+    async def alive(self, timeout: float) -> bool: ...
 
 
 HEADER_KEY = "key"  # codec.HEADER_KEY: the aggregate key the outbox wrote
@@ -49,7 +52,17 @@ class NatsJetStream:
     ) -> None:
         from faststream.nats import JStream, NatsBroker
 
-        self.broker = NatsBroker(url, logger=_faststream_log, reconnect_time_wait=1, max_reconnect_attempts=-1)
+        self.broker = NatsBroker(
+            url,
+            logger=_faststream_log,
+            reconnect_time_wait=1,
+            max_reconnect_attempts=-1,
+            # A server that stops answering (hung, or packets dropped: no FIN, no RST) is noticed by its
+            # unanswered PINGs within 1.5 s; the client then reconnects, and reads as disconnected meanwhile.
+            # (nats-py's flush() cannot serve as the probe: a PONG arriving after its timeout kills the read loop.)
+            ping_interval=PING_INTERVAL,  # type: ignore[arg-type]  # typed int, handed to asyncio.sleep
+            max_outstanding_pings=2,
+        )
         self.stream_name = stream
         subjects = sorted({*topics, *(f"{t}.dlq" for t in topics)})
         self.stream = JStream(name=stream, subjects=subjects, declare=True)
@@ -61,6 +74,10 @@ class NatsJetStream:
         self._pulls: list[Any] = []  # nats-py pull subscriptions, ended on stop
         self._idle: set[asyncio.Task[Any]] = set()  # pull loops waiting for a batch, not handling one
         self._stopping = False
+
+    async def alive(self, timeout: float) -> bool:
+        """Connected, and the server answered a PING lately (see PING_INTERVAL): a hung server reads as down."""
+        return bool(await self.broker.ping(timeout=timeout))
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
         self._subscriptions.append((topic, f"{group}-{_safe(topic)}", handler))
@@ -182,6 +199,15 @@ class NatsJetStream:
             return None
 
 
+async def _answers(check: Callable[[], Awaitable[object]], timeout: float) -> bool:
+    try:
+        async with asyncio.timeout(timeout):
+            await check()
+    except Exception:
+        return False
+    return True
+
+
 class Kafka:
     """Kafka through aiokafka: topic per event, consumer group per service."""
 
@@ -207,6 +233,9 @@ class Kafka:
 
     async def start(self) -> None:
         await self.broker.start()
+
+    async def alive(self, timeout: float) -> bool:
+        return bool(await self.broker.ping(timeout=timeout))
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -244,6 +273,18 @@ class RabbitMQ:
 
     async def start(self) -> None:
         await self.broker.start()
+
+    async def alive(self, timeout: float) -> bool:
+        """A channel opened and closed on the connection: a broker that stopped answering reads as down."""
+
+        async def round_trip() -> None:
+            connection = self.broker._connection  # aio-pika's connection: FastStream keeps it private
+            if connection is None:
+                raise ConnectionError("not connected")
+            channel = await connection.channel(publisher_confirms=False)
+            await channel.close()
+
+        return await _answers(round_trip, timeout)
 
     async def stop(self) -> None:
         await self.broker.stop()

@@ -129,11 +129,8 @@ class Messaging:
         return self._ready
 
     async def _ping(self) -> bool:
-        client = getattr(self.broker, "broker", None)  # the FastStream broker: it knows its connection's state
-        if client is None:
-            return True
         try:
-            return bool(await client.ping(timeout=READY_TIMEOUT_SECONDS))
+            return await self.broker.alive(READY_TIMEOUT_SECONDS)  # a round trip, not a flag of the client
         except Exception:
             return False
 
