@@ -150,6 +150,21 @@ async def test_a_rotated_key_is_fetched_once_when_its_kid_first_appears(
 
 
 @pytest.mark.anyio
+async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(idp: TestIssuer, upstream: FakeUpstream) -> None:
+    # verified tokens are remembered, but only while their issuer still serves the key that signed them
+    verifier = verifier_for(f"{upstream.url}/.well-known/jwks.json", cache_seconds=0, min_refresh_seconds=0)
+    token = idp.token(["orders:read"], sub="remembered")
+    for _ in range(3):
+        principal = await verifier.verify(token)
+        assert principal.subject == "remembered" and principal.scopes == {"orders:read"}
+    upstream.jwks = {"keys": [TestIssuer(ISSUER, AUDIENCE, kid="test-key-2").jwk()]}  # the old key withdrawn
+    with pytest.raises(AuthError) as refused:
+        await verifier.verify(token)
+    assert refused.value.status == 401
+    await verifier.aclose()
+
+
+@pytest.mark.anyio
 async def test_unknown_key_ids_refetch_the_jwks_at_most_once_per_interval(
     idp: TestIssuer, upstream: FakeUpstream
 ) -> None:

@@ -90,9 +90,8 @@ class Idempotency:
         body: Callable[[Any], BaseModel] | None = None,
     ) -> Response:
         """Answer from the stored response, or produce it, store it and commit both together."""
-        fingerprint = request_hash(payload)
-        if self.key is not None:
-            replay = await self._claim(operation, fingerprint)
+        if self.key is not None:  # without a key there is nothing to compare the body with
+            replay = await self._claim(operation, request_hash(payload))
             if replay is not None:
                 return replay
         try:

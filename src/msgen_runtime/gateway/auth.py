@@ -236,13 +236,41 @@ def token_scopes(claims: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(scopes)
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token whose signature and claims were checked: what it proved, and for how long that holds."""
+
+    principal: Principal
+    source: KeySource
+    kid: str | None
+    key: VerificationKey
+    until: float  # the verifier's clock (epoch seconds)
+
+
 class TokenVerifier:
     """Verifies bearer JWTs from a set of trusted issuers, each with its own key source."""
 
-    def __init__(self, issuers: Mapping[str, KeySource], *, audience: str | None, leeway: float = 30.0) -> None:
+    def __init__(
+        self,
+        issuers: Mapping[str, KeySource],
+        *,
+        audience: str | None,
+        leeway: float = 30.0,
+        remember_seconds: float = 60.0,
+        remember_tokens: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.issuers = dict(issuers)
         self.audience = audience
         self.leeway = leeway
+        # Tokens verified lately, by their exact text: a client sends the same token on every request, and
+        # checking its signature again was the largest cost of a request here. An entry holds until the
+        # token expires (with the leeway) or for `remember_seconds`, whichever comes first, and only while
+        # its issuer still serves the key that signed it (a rotated or withdrawn key verifies afresh).
+        self.remember_seconds = remember_seconds
+        self.remember_tokens = remember_tokens
+        self.clock = clock
+        self._verified: dict[str, _Verified] = {}
 
     async def aclose(self) -> None:
         for source in self.issuers.values():
@@ -250,6 +278,26 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """The token's principal, or AuthError (401, or 503 when the issuer's keys are unreachable)."""
+        known = self._verified.get(token)
+        if known is not None:
+            if self.clock() < known.until:
+                try:
+                    current = await known.source.key(known.kid)
+                except KeysUnavailable as exc:
+                    raise AuthError(503, "temporarily_unavailable", str(exc)) from None
+                if current is known.key:
+                    return known.principal
+            del self._verified[token]
+        principal, source, kid, key = await self._verify(token)
+        expires = principal.claims.get("exp")
+        if isinstance(expires, int | float):
+            if len(self._verified) >= self.remember_tokens:
+                del self._verified[next(iter(self._verified))]  # the oldest entry
+            until = min(float(expires) + self.leeway, self.clock() + self.remember_seconds)
+            self._verified[token] = _Verified(principal, source, kid, key, until)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, KeySource, str | None, VerificationKey]:
         if len(token) > MAX_TOKEN_BYTES:
             raise invalid_token("the token is too large")
         try:
@@ -298,4 +346,9 @@ class TokenVerifier:
         subject = claims.get("sub") or claims.get("client_id") or claims.get("azp")
         if not isinstance(subject, str) or not subject:
             raise invalid_token("the token names no subject")
-        return Principal(subject=subject, issuer=str(issuer), scopes=token_scopes(claims), claims=claims)
+        return (
+            Principal(subject=subject, issuer=str(issuer), scopes=token_scopes(claims), claims=claims),
+            source,
+            kid,
+            key,
+        )

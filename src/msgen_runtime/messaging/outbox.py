@@ -155,8 +155,7 @@ class Relay:
         self.broker = broker
         self.batch = batch
         self.poll_interval = poll_interval
-        self.measure_every = measure_every  # the pending-rows gauges: at most this often while busy
-        self._measured = float("-inf")
+        self.measure_every = measure_every  # the pending-rows gauges: how often the runtime measures them
         self.retention = retention
         self._stopping = False
         self._locking: bool | None = None
@@ -204,12 +203,10 @@ class Relay:
 
     async def relay_once(self) -> int:
         """One pass over every partition; returns how many messages were published."""
-        total = await (self._relay_locked() if self._locking else self._relay_unlocked())
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._measured >= self.measure_every or not total:
-            await self._measure()
-            self._measured = loop.time()
-        return total
+        # The gauges are not measured here: the messaging runtime measures them on a timer of their own
+        # (every `measure_every`), which also keeps them current while the broker is away; measuring after
+        # passes too cost a query and a session per pass that found nothing, and one a second while busy.
+        return await (self._relay_locked() if self._locking else self._relay_unlocked())
 
     def _pending(self, partitions: Any) -> Any:
         m = self.model

@@ -11,9 +11,12 @@ ledger keeps one row per (saga, key, step) and decides, under that row's lock:
   not yet undone; the handler then undoes it. When the step was never applied,
   the row records REFUSED, so a trigger arriving later does nothing.
 
-The row is created with an insert that ignores a conflict, then read with
-`SELECT ... FOR UPDATE`: concurrent or redelivered messages of one saga step
-queue on that row, and exactly one of them acts.
+The common cases take one statement: `apply` inserts the row as APPLIED, and
+`compensate` moves an APPLIED row to COMPENSATED, each acting when exactly one
+row changed. Otherwise (the row exists, or is missing) the row is created with
+an insert that ignores a conflict, then read with `SELECT ... FOR UPDATE`:
+concurrent or redelivered messages of one saga step queue on that row (or on
+the insert of its key), and exactly one of them acts.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ def _insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: di
     return pg_insert(table).values(values).on_conflict_do_nothing()
 
 
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 @dataclass(frozen=True)
 class Participant:
     """One step of one saga, as the service that performs it sees it."""
@@ -63,10 +70,12 @@ class Participant:
     step: str
     ledger: type[SagaStepMixin]
 
+    def _values(self, key: str, status: str) -> dict[str, Any]:
+        return {"saga": self.saga, "key": key, "step": self.step, "status": status, "updated_at": utcnow()}
+
     async def _take(self, session: AsyncSession, key: str) -> SagaStepMixin:
         table: sa.Table = self.ledger.__table__  # type: ignore[attr-defined]
-        values = {"saga": self.saga, "key": key, "step": self.step, "status": PENDING, "updated_at": utcnow()}
-        await session.execute(_insert_ignoring_conflict(session, table, values))
+        await session.execute(_insert_ignoring_conflict(session, table, self._values(key, PENDING)))
         row = (
             await session.execute(
                 sa.select(self.ledger)
@@ -79,6 +88,12 @@ class Participant:
 
     async def apply(self, session: AsyncSession, key: object) -> bool:
         """True when the caller must perform the step now (first trigger, saga not failed)."""
+        table: sa.Table = self.ledger.__table__  # type: ignore[attr-defined]
+        # The first message of this step: the row is born APPLIED (a concurrent insert of the same key
+        # waits for this transaction, then finds the row and takes the path below).
+        inserted = await session.execute(_insert_ignoring_conflict(session, table, self._values(str(key), APPLIED)))
+        if _rowcount(inserted) == 1:
+            return True
         row = await self._take(session, str(key))
         if row.status != PENDING:
             _log.info(
@@ -92,6 +107,15 @@ class Participant:
 
     async def compensate(self, session: AsyncSession, key: object) -> bool:
         """True when the caller must undo the step now; a step never applied is refused for good."""
+        ledger = self.ledger
+        undone = await session.execute(
+            sa.update(ledger)
+            .where(ledger.saga == self.saga, ledger.key == str(key), ledger.step == self.step, ledger.status == APPLIED)
+            .values(status=COMPENSATED, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(undone) == 1:
+            return True
         row = await self._take(session, str(key))
         if row.status == APPLIED:
             row.status = COMPENSATED

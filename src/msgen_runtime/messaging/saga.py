@@ -402,11 +402,14 @@ class SagaDefinition:
     async def _set_status(self, session: AsyncSession, key: str, status: str, cause: str) -> None:
         assert self.entity is not None
         table = self.entity.table
-        await session.execute(
-            sa.update(table)
-            .where(table.id == uuid.UUID(key))
-            .values({self.entity.field: status, "updated_at": utcnow()})
-        )
+        # The state row's pending changes are flushed once, at commit: flushing them before this UPDATE too
+        # (autoflush) wrote the state row twice per event.
+        with session.no_autoflush:
+            await session.execute(
+                sa.update(table)
+                .where(table.id == uuid.UUID(key))
+                .values({self.entity.field: status, "updated_at": utcnow()})
+            )
         if self.status_log is not None:
             session.add(self.status_log(entity_id=key, status=status, cause=cause, at=utcnow()))  # type: ignore[call-arg]
             sa_event.listen(session.sync_session, "after_commit", lambda _s: _status_committed(key), once=True)
