@@ -15,59 +15,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase
 
 from msgen_runtime.db import Database
 from msgen_runtime.messaging.broker import Broker, Kafka, NatsJetStream, RabbitMQ
-from msgen_runtime.messaging.codec import EventType
-from msgen_runtime.messaging.consumer import Consumer, DeadLetterMixin, InboxMessageMixin, Subscription
-from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin, Relay, stage
+from msgen_runtime.messaging.consumer import Consumer, Subscription
+from msgen_runtime.messaging.outbox import Relay, stage
 from msgen_runtime.testing import nats_server
+from tests.messaging_support import BusBase, Dead, Inbox, Outbox, Partition, Ping, ping_event
 
 pytestmark = pytest.mark.anyio
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Outbox(OutboxMessageMixin, Base):
-    __tablename__ = "outbox"
-
-
-class Partition(OutboxPartitionMixin, Base):
-    __tablename__ = "outbox_partitions"
-
-
-class Inbox(InboxMessageMixin, Base):
-    __tablename__ = "inbox"
-
-
-class Dead(DeadLetterMixin, Base):
-    __tablename__ = "dead_letters"
-
-
-class Ping(BaseModel):
-    ping_id: uuid.UUID
-    n: int
-
-
-PING = EventType(
-    name="test.pinged",
-    version=1,
-    model=Ping,
-    key="ping_id",
-    schema={
-        "type": "record",
-        "name": "Pinged",
-        "fields": [
-            {"name": "ping_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "n", "type": "long"},
-        ],
-    },
-)
+PING = ping_event("test.pinged")
 
 
 @pytest.fixture
@@ -79,7 +39,7 @@ def anyio_backend() -> str:
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}")
     async with db.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+        await conn.run_sync(BusBase.metadata.create_all)
     yield db
     await db.dispose()
 

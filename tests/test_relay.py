@@ -17,59 +17,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase
 
 from msgen_runtime.db import Database
 from msgen_runtime.messaging.broker import NatsJetStream
-from msgen_runtime.messaging.codec import EventType
-from msgen_runtime.messaging.consumer import Consumer, DeadLetterMixin, InboxMessageMixin, Subscription
-from msgen_runtime.messaging.outbox import PARTITIONS, OutboxMessageMixin, OutboxPartitionMixin, Relay, stage
+from msgen_runtime.messaging.consumer import Consumer, Subscription
+from msgen_runtime.messaging.outbox import PARTITIONS, Relay, stage
 from msgen_runtime.testing import nats_server, temporary_database
+from tests.messaging_support import BusBase, Dead, Inbox, Outbox, Partition, Ping, ping_event
 
 pytestmark = pytest.mark.anyio
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Outbox(OutboxMessageMixin, Base):
-    __tablename__ = "outbox"
-
-
-class Partition(OutboxPartitionMixin, Base):
-    __tablename__ = "outbox_partitions"
-
-
-class Inbox(InboxMessageMixin, Base):
-    __tablename__ = "inbox"
-
-
-class Dead(DeadLetterMixin, Base):
-    __tablename__ = "dead_letters"
-
-
-class Step(BaseModel):
-    agg_id: uuid.UUID
-    n: int
-
-
-STEP = EventType(
-    name="relaytest.stepped",
-    version=1,
-    model=Step,
-    key="agg_id",
-    schema={
-        "type": "record",
-        "name": "Stepped",
-        "fields": [
-            {"name": "agg_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "n", "type": "long"},
-        ],
-    },
-)
+STEP = ping_event("relaytest.stepped")
 
 
 @pytest.fixture
@@ -97,7 +57,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
     async with db.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+        await conn.run_sync(BusBase.metadata.create_all)
     yield db
     await db.dispose()
 
@@ -113,7 +73,7 @@ async def _stage_interleaved(database: Database, keys: list[uuid.UUID], per_key:
     for n in range(per_key):
         async with database.sessions() as session:
             for key in keys:
-                await stage(session, Outbox, STEP, Step(agg_id=key, n=n))
+                await stage(session, Outbox, STEP, Ping(ping_id=key, n=n))
             await session.commit()
 
 
@@ -139,7 +99,7 @@ class Seen:
             # a round trip to the database, and a key-dependent pause: room for reordering, if anything reorders
             await session.execute(sa.text("SELECT 1"))
             await asyncio.sleep(0.002 * (payload.n % 3))
-            self.by_key.setdefault(payload.agg_id, []).append(payload.n)
+            self.by_key.setdefault(payload.ping_id, []).append(payload.n)
         finally:
             self.running -= 1
             self.changed.set()
@@ -207,7 +167,7 @@ async def test_a_replica_publishes_the_partitions_no_one_else_holds(pg_database_
     stream = "relaytest"
     database = Database(pg_database_url)
     async with database.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+        await conn.run_sync(BusBase.metadata.create_all)
     brokers = [NatsJetStream(nats_url, stream=stream, topics=[STEP.topic]) for _ in range(3)]
     seen = Seen()
     _consumer(database, brokers[2], seen)

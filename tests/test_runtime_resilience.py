@@ -29,9 +29,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
 
 from msgen_runtime.app import create_service_app
 from msgen_runtime.db import Database
@@ -40,12 +38,12 @@ from msgen_runtime.gateway.app import create_gateway_app
 from msgen_runtime.gateway.routing import Route
 from msgen_runtime.gateway.settings import GatewaySettings
 from msgen_runtime.messaging.broker import NatsJetStream, RabbitMQ
-from msgen_runtime.messaging.codec import EventType
-from msgen_runtime.messaging.consumer import Consumer, DeadLetterMixin, InboxMessageMixin, Subscription
-from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMixin, message_headers, partition_of
+from msgen_runtime.messaging.consumer import Consumer, Subscription
+from msgen_runtime.messaging.outbox import message_headers, partition_of
 from msgen_runtime.messaging.runtime import MessagingConfig
 from msgen_runtime.settings import ServiceSettings
 from msgen_runtime.testing import nats_server, nats_server_binary, serve_app, temporary_database
+from tests.messaging_support import BusBase, Dead, Inbox, Outbox, Partition, Ping, ping_event
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -652,48 +650,6 @@ def test_the_gateway_sheds_too_and_a_refused_client_never_gets_its_thing_later(t
 
 
 # ------------------------------------------------------------------------------- readiness and gauges
-
-
-class BusBase(DeclarativeBase):
-    pass
-
-
-class Outbox(OutboxMessageMixin, BusBase):
-    __tablename__ = "outbox"
-
-
-class Partition(OutboxPartitionMixin, BusBase):
-    __tablename__ = "outbox_partitions"
-
-
-class Inbox(InboxMessageMixin, BusBase):
-    __tablename__ = "inbox"
-
-
-class Dead(DeadLetterMixin, BusBase):
-    __tablename__ = "dead_letters"
-
-
-class Ping(BaseModel):
-    ping_id: uuid.UUID
-    n: int
-
-
-def ping_event(topic: str) -> EventType[Ping]:
-    return EventType(
-        name=topic,
-        version=1,
-        model=Ping,
-        key="ping_id",
-        schema={
-            "type": "record",
-            "name": "Pinged",
-            "fields": [
-                {"name": "ping_id", "type": {"type": "string", "logicalType": "uuid"}},
-                {"name": "n", "type": "long"},
-            ],
-        },
-    )
 
 
 def bus_database(path: Path) -> str:
