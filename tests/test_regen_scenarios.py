@@ -340,6 +340,24 @@ def test_a_project_of_the_previous_release_is_regenerated_by_this_one(tmp_path: 
     _edit(root, HANDLER, anchor, addition)
     commit_all(root, "my edit")
 
+    # This release refuses a saga step nothing can undo: the old spec is answered with what to add, and
+    # nothing is written; the user adds it (inventory hears of order.cancelled and releases), then regens.
+    refused = _regen(root, code=2)
+    assert "step 'reserve_inventory' has no 'compensation'" in refused.stdout + refused.stderr
+    assert project_files(root) == {**previous, HANDLER: (root / HANDLER).read_bytes()}
+    spec = (root / "msgen.yaml").read_text()
+    cancelled = "    publisher: order\n    consumers: [notification, payment]\n"
+    last_step = "        failure: inventory.rejected\n        timeout: 30s\n    on_success:"
+    assert spec.count(cancelled) == 1 and spec.count(last_step) == 1
+    spec = spec.replace(cancelled, "    publisher: order\n    consumers: [notification, payment, inventory]\n")
+    spec = spec.replace(
+        last_step,
+        "        failure: inventory.rejected\n        timeout: 30s\n"
+        "        compensation: { trigger: order.cancelled }\n    on_success:",
+    )
+    (root / "msgen.yaml").write_text(spec)
+    commit_all(root, "the last step is undone when the order is cancelled")
+
     done = _regen(root)
     assert not _listed(done.stdout, "conflict")
 
