@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -185,6 +186,35 @@ def test_a_service_in_production_settings_answers_only_the_gateways_credential(p
         )
         assert created.status_code == 201, created.text
         assert http.post(f"{front}/v1/users", json=USER).status_code == 401  # no user token: the gateway refuses
+
+
+def test_an_idempotency_key_belongs_to_the_caller_who_sent_it(project: Path, tmp_path: Path) -> None:
+    """Two users who happen to send the same key get their own answers: never the other's, nor a 422 that tells."""
+    service = project / "services" / "payment"
+    database = f"sqlite+aiosqlite:///{tmp_path / 'payment.db'}"
+    _migrate(service, database)
+    port = free_port()
+    env = _env(DATABASE_URL=database, INTERNAL_AUTH_SECRET=SECRET, MESSAGING_ENABLED="false")
+    with (
+        running(_uvicorn("payment_service.main:create_app", port), service, env, tmp_path / "payment.log", port) as url,
+        httpx.Client(timeout=10) as http,
+    ):
+        gateway = InternalAuth(SECRET, issuer="gateway")
+
+        def charge(user: str, order: str) -> httpx.Response:
+            headers = {HEADER: gateway.mint(user), "Idempotency-Key": "same-key-1"}
+            return http.post(f"{url}/v1/payments", json={"order_id": order, "amount": "9.99"}, headers=headers)
+
+        first_order, second_order = str(uuid.uuid4()), str(uuid.uuid4())
+        first = charge("u-1", first_order)
+        assert first.status_code == 201, first.text
+        replayed = charge("u-1", first_order)  # the same user retrying: the first answer again
+        assert replayed.status_code == 201 and replayed.json()["id"] == first.json()["id"]
+        assert replayed.headers.get("Idempotent-Replayed") == "true"
+        other = charge("u-2", second_order)  # another user, the same key, another body
+        assert other.status_code == 201, other.text
+        assert other.json()["id"] != first.json()["id"] and other.json()["order_id"] == second_order
+        assert "Idempotent-Replayed" not in other.headers
 
 
 def test_a_service_with_no_secret_in_production_settings_answers_no_api_call(project: Path, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from msgen_runtime.callers import current_caller
 from msgen_runtime.db import get_session
 from msgen_runtime.entities import utcnow
 from msgen_runtime.problems import Problem
@@ -249,6 +250,18 @@ async def purge_expired(sessions: async_sessionmaker[AsyncSession], model: type[
         return int(getattr(result, "rowcount", 0) or 0)
 
 
+def caller_scoped(key: str | None) -> str | None:
+    """The key as stored: a verified caller's keys are theirs alone (another user's same key is another key).
+
+    The caller's guard runs before this dependency (it is the route's own dependency), so the caller is
+    known; without one (dev mode, no credential) keys are shared by everyone who calls the service.
+    """
+    caller = current_caller()
+    if key is None or caller is None:
+        return key
+    return hashlib.sha256(f"{caller.issuer}\x00{caller.subject}\x00{key}".encode()).hexdigest()
+
+
 def idempotency_dependency(model: type[IdempotencyKeyMixin]) -> Callable[..., Awaitable[Idempotency]]:
     """A FastAPI dependency giving the request's Idempotency helper."""
 
@@ -267,7 +280,7 @@ def idempotency_dependency(model: type[IdempotencyKeyMixin]) -> Callable[..., Aw
     ) -> Idempotency:
         settings = request.app.state.settings
         return Idempotency(
-            key=idempotency_key,
+            key=caller_scoped(idempotency_key),
             session=session,
             sessions=request.app.state.database.sessions,
             model=model,
