@@ -439,3 +439,54 @@ def test_text_loaded_without_a_file_has_the_same_limits(text: str, message: str)
     with pytest.raises(SpecError) as caught:
         load_spec_text(text, "m.yaml")
     assert str(caught.value).startswith(message)
+
+
+# -- found by trying msgen as an attacker: sizes that made `msgen new` run for minutes, values it choked on
+
+
+def _shop_with(old: str, new: str) -> str:
+    assert SHOP.count(old) == 1, old
+    return SHOP.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'lines: { type: "list[OrderLine]", min_items: 1 }',
+            'lines: { type: "list[OrderLine]", min_items: 100000 }',
+            "spec.yaml:102:56: min_items: 100000 is above the maximum, 1000",
+        ),
+        (
+            "full_name: { type: string, max_length: 120 }",
+            "full_name: { type: string, min_length: 50000000, max_length: 60000000 }",
+            "spec.yaml:21:50: min_length: 50000000 is above the maximum, 10000",
+        ),
+        (
+            "full_name: { type: string, max_length: 120 }",
+            "full_name: { type: string, max_length: 99999999999999999999999 }",
+            "spec.yaml:21:50: max_length: 99999999999999999999999 is above the maximum, 100000000",
+        ),
+        (
+            "rate_limit: { requests: 100, per: 1s, by: token }",
+            "rate_limit: { requests: 100, per: 0s, by: token }",
+            "spec.yaml:299:37: per: a rate limit's period must be longer than 0",
+        ),
+        (
+            "description: Customer accounts.",
+            'description: "\\ud800 x"',
+            "spec.yaml:16:18: contains U+D800, a lone surrogate: not a character, cannot be written",
+        ),
+        (
+            "      full_name: { type: string, max_length: 120 }",
+            '      "full_name\\n": { type: string, max_length: 120 }',
+            "spec.yaml:21:11: field name 'full_name\\x0a' is not a safe identifier: use lowercase letters, "
+            "digits and '_', starting with a letter (e.g. 'unit_price')",
+        ),
+    ],
+    ids=["min-items", "min-length", "huge-int", "zero-period", "lone-surrogate", "trailing-newline-name"],
+)
+def test_sizes_and_values_that_generation_cannot_hold_are_refused(
+    in_tmp: Path, old: str, new: str, message: str
+) -> None:
+    refused(validate(in_tmp, _shop_with(old, new)), message)

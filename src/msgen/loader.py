@@ -270,6 +270,7 @@ def _to_plain(node: Any, path: Path_, positions: Positions) -> Any:
             vline, vcol = node.lc.value(key)
             positions.keys[child] = (kline + 1, kcol + 1)
             positions.values[child] = (vline + 1, vcol + 1) if _is_scalar(value) else (kline + 1, kcol + 1)
+            _refuse_surrogates(name, positions, child, key=True)
             out[name] = _to_plain(value, child, positions)
         return out
     if isinstance(node, CommentedSeq):
@@ -287,8 +288,20 @@ def _to_plain(node: Any, path: Path_, positions: Positions) -> Any:
     if isinstance(node, float):
         return float(node)
     if isinstance(node, str):
+        _refuse_surrogates(str(node), positions, path)
         return str(node)
     return str(node)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(text: str, positions: Positions, path: Path_, *, key: bool = False) -> None:
+    """A lone surrogate (YAML's "\\ud800") is no character: no generated file could be written with it."""
+    found = _SURROGATE.search(text)
+    if found is not None:
+        message = f"contains U+{ord(found.group()):04X}, a lone surrogate: not a character, cannot be written"
+        raise SpecError([positions.at(path, message, key=key)])
 
 
 def _is_scalar(value: Any) -> bool:

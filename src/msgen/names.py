@@ -5,14 +5,14 @@ from __future__ import annotations
 import keyword
 import re
 
-SERVICE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-TYPE_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
-FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-OPERATION_RE = re.compile(r"^[a-z][A-Za-z0-9]{0,62}$")
-ENUM_VALUE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z][a-z0-9_.-]*)*$")
-PATH_SEGMENT_RE = re.compile(r"^([a-z0-9][a-z0-9._-]*|\{[a-z][a-z0-9_]*\})$")
+SERVICE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
+TYPE_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}\Z")
+FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
+EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
+OPERATION_RE = re.compile(r"^[a-z][A-Za-z0-9]{0,62}\Z")
+ENUM_VALUE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}\Z")
+SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z][a-z0-9_.-]*)*\Z")
+PATH_SEGMENT_RE = re.compile(r"^([a-z0-9][a-z0-9._-]*|\{[a-z][a-z0-9_]*\})\Z")
 
 # Names a generated module, class or column would collide with.
 RESERVED_FIELDS = frozenset({"id", "created_at", "updated_at", "metadata", "registry"})

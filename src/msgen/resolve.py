@@ -50,7 +50,7 @@ from msgen.spec import (
     size_bytes,
 )
 
-_LIST_RE = re.compile(r"^list\[\s*([A-Za-z][A-Za-z0-9_]*)\s*\]$")
+_LIST_RE = re.compile(r"^list\[\s*([A-Za-z][A-Za-z0-9_]*)\s*\]\Z")
 _STRINGISH = {"string", "text", "email", "url"}
 _NUMERIC = {"int", "decimal"}
 _DEFAULT_STATUS = {"list": 200, "get": 200, "create": 201, "update": 200, "delete": 204}
@@ -776,7 +776,7 @@ class _Resolver:
             # Writes need the read scopes too unless the spec says otherwise: a prefix covers unknown routes.
             write = tuple(scopes.write) if "write" in scopes.model_fields_set else read
         for variable in template.env:
-            if not re.match(r"^[A-Z_][A-Z0-9_]*$", variable):
+            if not re.match(r"^[A-Z_][A-Z0-9_]*\Z", variable):
                 self.error(
                     (*where, "env", variable),
                     f"'{variable}' is not an environment variable name: use A-Z, 0-9 and _",

@@ -67,6 +67,11 @@ DurationStr = Annotated[
     Field(description="A duration such as 300ms, 30s, 5m, 1h or 1d."),
 ]
 
+MAX_MIN_LENGTH = 10_000  # a string's smallest length: the generated examples are that long
+MAX_LENGTH = 100_000_000
+MAX_MIN_ITEMS = 1_000  # a list's fewest items: the generated examples hold that many
+MAX_ITEMS = 1_000_000
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -93,11 +98,12 @@ class FieldSpec(Strict):
     to: str | None = Field(None, description="For type ref: <service>.<Entity>, referenced by id only.")
     min: float | None = None
     max: float | None = None
-    min_length: int | None = Field(None, ge=0)
-    max_length: int | None = Field(None, ge=1)
+    # Bounded: the examples, contracts and tests msgen writes hold values this long (docs/spec.md, "Limits").
+    min_length: int | None = Field(None, ge=0, le=MAX_MIN_LENGTH)
+    max_length: int | None = Field(None, ge=1, le=MAX_LENGTH)
     pattern: str | None = None
-    min_items: int | None = Field(None, ge=0)
-    max_items: int | None = Field(None, ge=1)
+    min_items: int | None = Field(None, ge=0, le=MAX_MIN_ITEMS)
+    max_items: int | None = Field(None, ge=1, le=MAX_ITEMS)
     precision: int | None = Field(None, ge=1, le=38)
     scale: int | None = Field(None, ge=0, le=38)
 
@@ -402,6 +408,13 @@ class RateLimitSpec(Strict):
     requests: int = Field(100, ge=1)
     per: DurationStr = "1s"
     by: Literal["token", "ip"] = "token"
+
+    @field_validator("per")
+    @classmethod
+    def _longer_than_zero(cls, value: str) -> str:
+        if duration_seconds(value) <= 0:
+            raise ValueError("a rate limit's period must be longer than 0")
+        return value
 
 
 class CorsSpec(Strict):
