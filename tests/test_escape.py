@@ -6,6 +6,7 @@ import ast
 import json
 import shlex
 import tomllib
+import types
 
 import jinja2
 import pytest
@@ -113,3 +114,15 @@ def test_a_mail_text_is_an_f_string_only_with_placeholders() -> None:
     assert with_field.startswith("f") and eval(with_field, namespace) == 'Order o-1 """ \\N'
     without = escape.mail_text_literal(SpecText("Braces {{ }} and quotes '\""))
     assert not without.startswith("f") and ast.literal_eval(without) == "Braces { } and quotes '\""
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Order {order_id} is paid {{", "a {{x}} {order_id} }}", "no field {{ }}", "q \"{order_id}\" \\ '{order_id}'"],
+)
+def test_a_mail_text_reads_as_python_formats_it(text: str) -> None:
+    """Literal braces stay braces (an unclosed `{{` used to become `{event.{event.` and break generation)."""
+    literal = escape.mail_text_literal(text)
+    ast.parse(literal, mode="eval")
+    event = types.SimpleNamespace(order_id="O-1")
+    assert eval(literal, {"event": event}) == text.format(order_id="O-1")

@@ -982,13 +982,19 @@ class _Resolver:
                 for text_key in ("subject", "body"):
                     text = getattr(rule, text_key) or ""
                     try:
-                        list(string.Formatter().parse(text))
+                        parts = list(string.Formatter().parse(text))
                     except ValueError as exc:
                         self.error((*path, text_key), f"{text_key}: {exc} (write {{{{ and }}}} for literal braces)")
                         continue
-                    for placeholder in re.findall(r"\{([^}]*)\}", text):
+                    for _, placeholder, spec, conversion in parts:
+                        if placeholder is None:
+                            continue
                         if placeholder not in event.fields:
                             self.error((*path, text_key), f"'{{{placeholder}}}' is not a field of '{rule.on}'")
+                        elif spec or conversion:
+                            self.error(
+                                (*path, text_key), f"'{{{placeholder}}}': a placeholder is a field name, nothing more"
+                            )
 
     def check_carries_key(self, saga: Any, event: str, service: str, where: Path_) -> None:
         """A participant's events of a saga carry the saga's key: its ledger is kept per key."""

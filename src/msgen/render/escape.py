@@ -120,7 +120,12 @@ def mail_text_literal(value: str) -> str:
     """
     parts = list(string.Formatter().parse(plain(value)))
     if any(field is not None for _, field, _, _ in parts):
-        return "f" + repr(plain(value).replace("{", "{event."))
+        # rebuilt from the parse, not by replacing braces: a literal `{{` stays a literal brace
+        text = "".join(
+            literal.replace("{", "{{").replace("}", "}}") + (f"{{event.{field}}}" if field is not None else "")
+            for literal, field, _, _ in parts
+        )
+        return "f" + repr(text)
     return repr("".join(literal for literal, _, _, _ in parts))
 
 
