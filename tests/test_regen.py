@@ -342,3 +342,22 @@ def test_an_interrupted_regen_is_finished_by_the_next_one(tmp_path: Path, monkey
     assert not done.conflicts
     assert "sku" in (root / "services/catalog/catalog_service/models.py").read_text()
     assert r.plan(root).is_noop
+
+
+def test_diff_shows_a_project_files_escape_sequences_instead_of_playing_them(tmp_path: Path) -> None:
+    """A project is anyone's folder: a file's terminal escapes (retitle, clear the screen) are printed escaped."""
+    root = new_project(tmp_path)
+    models = root / "services/catalog/catalog_service/models.py"
+    line = "    price: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), nullable=False)\n"
+    hostile = "\x1b]0;owned\x07\x1b[2J"
+    models.write_text(models.read_text().replace(line, line.rstrip("\n") + f"  # {hostile}\tnote\n"))
+    edit_spec(
+        root,
+        "          note: { type: text, required: false }\n",
+        "          note: { type: text, required: false }\n          sku: { type: string, required: false }\n",
+    )
+    done = msgen("diff", str(root))
+    assert done.returncode == 1, done.stderr
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "# \\x1b]0;owned\\x07\\x1b[2J\tnote" in done.stdout  # shown, the tab kept
+    assert "+    sku: Mapped[str | None]" in done.stdout

@@ -543,7 +543,9 @@ def diff(
     except MsgenError as exc:
         raise _fail(exc) from None
     for change in planned.writes:
-        sys.stdout.write(unified_diff(change))
+        # a project file is anyone's text: its escape sequences are shown, never played on the terminal
+        lines = unified_diff(change).split("\n")
+        sys.stdout.write("\n".join("\t".join(printable(part) for part in line.split("\t")) for line in lines))
     if not planned.writes:
         err.print(f"No difference: {_shown(project)} is in step with its spec.")
         if planned.changes:
