@@ -490,3 +490,16 @@ def test_sizes_and_values_that_generation_cannot_hold_are_refused(
     in_tmp: Path, old: str, new: str, message: str
 ) -> None:
     refused(validate(in_tmp, _shop_with(old, new)), message)
+
+
+def test_a_fifo_is_not_a_spec_and_is_refused_without_waiting(in_tmp: Path) -> None:
+    os.mkfifo(in_tmp / "spec.yaml")  # nobody writes to it: reading it would block for ever
+    result = CliRunner().invoke(app, ["validate", "spec.yaml"])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == "error: spec.yaml: not a regular file: a spec is a YAML file\n"
+
+
+@pytest.mark.parametrize("version", ["true", "1.0"])
+def test_the_language_version_is_the_number_one_not_something_equal_to_it(in_tmp: Path, version: str) -> None:
+    run = validate(in_tmp, _shop_with("msgen: 1\n", f"msgen: {version}\n"))
+    assert run.exit_code == 2 and run.stderr.startswith("spec.yaml:6:8: msgen: "), run.stderr

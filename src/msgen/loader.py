@@ -8,7 +8,9 @@ errors can both point into the file.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -81,7 +83,11 @@ def read_spec_text(path: Path) -> tuple[str, str]:
     """Return (display name, text) of a spec file, or raise one clear error."""
     display = str(path)
     try:
-        with path.open("rb") as handle:
+        # a FIFO or a device would block the read, or never end it: a spec is a regular file
+        handle = open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK))  # noqa: SIM115
+        with handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SpecFileError(f"{display}: not a regular file: a spec is a YAML file")
             data = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise SpecFileError(f"{display}: cannot read the spec: {exc.strerror or exc}") from None

@@ -509,6 +509,14 @@ class SpecFile(Strict):
     """A whole msgen spec, version 1."""
 
     msgen: Literal[1] = Field(description="The spec language version.")
+
+    @field_validator("msgen", mode="before")
+    @classmethod
+    def _a_version_number(cls, value: object) -> object:
+        if isinstance(value, bool | float):  # `true` and `1.0` are not the version 1
+            raise ValueError(f"the spec language version is a whole number, like 1, not {value!r}")
+        return value
+
     system: SystemSpec
     services: dict[str, ServiceSpec] = Field(min_length=1)
     events: dict[str, EventSpec] = Field(default_factory=dict)
