@@ -162,9 +162,11 @@ def test_a_service_in_production_settings_answers_only_the_gateways_credential(p
         missing = http.post(f"{url}/v1/users", json=USER)
         assert missing.status_code == 401 and missing.headers["content-type"] == PROBLEM, missing.text
         assert "X-Internal-Token" in missing.json()["detail"]
-        forged = InternalAuth("another-secret-0123456789abcdefghijklmnop", issuer="gateway").mint("u-1")
+        forged = InternalAuth("another-secret-0123456789abcdefghijklmnop", issuer="gateway").mint(
+            "u-1", audience="user"
+        )
         assert http.post(f"{url}/v1/users", json=USER, headers={HEADER: forged}).status_code == 401
-        expired = InternalAuth(SECRET, issuer="gateway", ttl=-60).mint("u-1")
+        expired = InternalAuth(SECRET, issuer="gateway", ttl=-60).mint("u-1", audience="user")
         answer = http.post(f"{url}/v1/users", json=USER, headers={HEADER: expired})
         assert answer.status_code == 401 and "expired" in answer.json()["detail"]
         assert http.get(f"{url}/v1/users").status_code == 401
@@ -174,7 +176,7 @@ def test_a_service_in_production_settings_answers_only_the_gateways_credential(p
         assert http.get(f"{url}/docs").status_code == 404
         assert http.get(f"{url}/openapi.json").status_code == 404
         # With the credential the gateway makes (same secret), the service answers.
-        good = InternalAuth(SECRET, issuer="gateway").mint("u-1")
+        good = InternalAuth(SECRET, issuer="gateway").mint("u-1", audience="user")
         assert http.post(f"{url}/v1/users", json=USER, headers={HEADER: good}).status_code == 201
         # Through the gateway: a user's token in, the gateway's credential on to the service.
         token = mint(project, ["users:write", "users:read"], sub="u-2")
@@ -196,7 +198,7 @@ def test_a_service_with_no_secret_in_production_settings_answers_no_api_call(pro
     with running(_uvicorn("user_service.main:create_app", port), service, env, tmp_path / "user.log", port) as url:
         answer = httpx.post(f"{url}/v1/users", json=USER, timeout=10)
         assert answer.status_code == 401 and "INTERNAL_AUTH_SECRET" in answer.json()["detail"]
-        forged = InternalAuth(SECRET, issuer="gateway").mint("u-1")
+        forged = InternalAuth(SECRET, issuer="gateway").mint("u-1", audience="user")
         assert httpx.post(f"{url}/v1/users", json=USER, headers={HEADER: forged}, timeout=10).status_code == 401
     assert "service.internal_auth_unconfigured" in (tmp_path / "user.log").read_text()
 
@@ -251,7 +253,7 @@ def _who_router(downstream: str) -> APIRouter:
 
 def _downstream() -> FastAPI:
     app = FastAPI()
-    auth = InternalAuth(SECRET, issuer="down")
+    auth = InternalAuth(SECRET, issuer="down", trusted=["order"])
 
     @app.get("/who")
     async def who(request: Request) -> dict[str, str]:
@@ -274,14 +276,14 @@ async def test_calls_to_other_services_carry_the_credential_for_the_user_or_the_
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://order") as client:
-            token = InternalAuth(SECRET, issuer="gateway").mint("u-7")
+            token = InternalAuth(SECRET, issuer="gateway").mint("u-7", audience="order")
             answer = await client.get("/v1/chain", headers={HEADER: token})
             assert answer.json() == {"issuer": "order", "subject": "u-7"}  # on behalf of the request's user
             assert (await client.get("/v1/chain")).status_code == 401
         # Outside a request (an event handler's task, started with the app): the service speaks for itself.
         # (In process the request ran in this very task, so its caller is still set here.)
-        headers = contextvars.Context().run(callers.outgoing_headers)
-        outside = InternalAuth(SECRET, issuer="x").verify(headers[HEADER])
+        headers = contextvars.Context().run(callers.outgoing_headers, "down")
+        outside = InternalAuth(SECRET, issuer="down", trusted=["order"]).verify(headers[HEADER])
         assert (outside.issuer, outside.subject) == ("order", "order")
     callers.configure(None)
 
@@ -295,6 +297,47 @@ async def test_docs_are_served_in_dev_mode_only(tmp_path: Path, dev_mode: bool) 
         for path in ("/docs", "/openapi.json"):
             assert (await client.get(path)).status_code == (200 if dev_mode else 404)
     callers.configure(None)
+
+
+def _service(tmp_path: Path, name: str, **settings: Any) -> FastAPI:
+    router = APIRouter()
+
+    @router.get("/v1/who")
+    async def who() -> dict[str, str]:
+        caller = callers.current_caller()
+        assert caller is not None
+        return {"issuer": caller.issuer, "subject": caller.subject}
+
+    values = ServiceSettings(
+        service_name=name, database_url=f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}", **settings
+    )
+    return create_service_app(title=name, version="v1", description="d", settings=values, routers=[router])
+
+
+@pytest.mark.anyio
+async def test_an_internal_token_works_only_on_the_service_it_names_from_a_caller_it_trusts(tmp_path: Path) -> None:
+    app = _service(tmp_path, "product", internal_auth_secret=SECRET, internal_callers=["gateway", "order"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://product") as client:
+
+        async def status(issuer: str, audience: str) -> tuple[int, str]:
+            token = InternalAuth(SECRET, issuer=issuer).mint("u-1", audience=audience)
+            answer = await client.get("/v1/who", headers={HEADER: token})
+            return answer.status_code, answer.text
+
+        assert (await status("gateway", "product"))[0] == 200
+        assert (await status("order", "product"))[0] == 200  # a service that calls it
+        code, text = await status("gateway", "user")  # a token for another service
+        assert code == 401 and "not meant for product" in text
+        code, text = await status("user", "product")  # a service that does not call it
+        assert code == 401 and "takes no calls from 'user'" in text
+    callers.configure(None)
+
+
+def test_generated_services_trust_the_gateway_and_the_services_calling_them(shop: Generated) -> None:
+    product = shop.files["services/product/product_service/settings.py"]
+    assert 'internal_callers: list[str] = Field(default_factory=lambda: ["gateway", "inventory", "order"])' in product
+    assert '["gateway", "order"]' in shop.files["services/user/user_service/settings.py"]
+    assert "internal_callers" not in shop.files["services/order/order_service/settings.py"]  # no service calls it
 
 
 def test_a_short_internal_secret_is_refused() -> None:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from msgen.generate import Generated
 from msgen.render.gateway import dev_issuer_config, gateway_routes
+from msgen_runtime.callers import InternalAuth
 from msgen_runtime.gateway import GatewaySettings, Route, RouteTable, create_gateway_app
 from msgen_runtime.gateway.auth import (
     AuthError,
@@ -31,6 +32,7 @@ from msgen_runtime.gateway.auth import (
 from msgen_runtime.gateway.devtokens import JWKS_FILE, DevIssuer, ensure_keys, mint, parse_ttl
 from msgen_runtime.gateway.ratelimit import LIMITER_ERRORS, THROTTLED, GatewayRateLimiter, rate_limit_item
 from msgen_runtime.gateway.testing import FakeUpstream, TestIssuer, claims_for, hmac_token, relabel, unsigned_token
+from msgen_runtime.problems import Problem
 from msgen_runtime.testing import serve_app
 
 ISSUER = "https://issuer.example.test/"
@@ -544,3 +546,32 @@ def test_readiness_follows_the_upstreams_through_a_short_cache(
         time.sleep(0.35)
         assert http.get("/health/ready").status_code == 503
         assert http.get("/health/live").status_code == 200
+
+
+def test_the_internal_token_names_its_upstream_and_template_services_get_none(
+    upstream: FakeUpstream, dev: DevIssuer
+) -> None:
+    secret = "gateway-runtime-test-secret-0123456789abcdef"
+    routes = (
+        Route("GET", "/v1/products", "product", idempotent_read=True),
+        Route("GET", "/v1/orders", "order", idempotent_read=True, prefix=True),  # a service made from a template
+    )
+    settings = Settings(
+        order_url=upstream.url,
+        product_url=upstream.url,
+        dev_mode=True,
+        dev_issuer_enabled=True,
+        dev_issuer=dev.issuer,
+        dev_issuer_dir=str(dev.directory),
+        oidc_audience=AUDIENCE,
+        internal_auth_secret=secret,
+    )
+    with serve_app(create_gateway_app(settings, routes)) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/v1/products").status_code == 200
+        assert http.get("/v1/orders/x", headers={"X-Internal-Token": "forged"}).status_code == 200
+    to_product, to_template = upstream.seen[-2]["headers"], upstream.seen[-1]["headers"]
+    caller = InternalAuth(secret, issuer="product").verify(to_product["x-internal-token"])
+    assert (caller.issuer, caller.subject) == ("gateway", "anonymous")
+    with pytest.raises(Problem):  # meant for product only
+        InternalAuth(secret, issuer="order").verify(to_product["x-internal-token"])
+    assert "x-internal-token" not in to_template

@@ -96,7 +96,9 @@ def create_service_app(
 
     # Who may call: the internal credential on every API route; /docs and /openapi.json in dev mode only.
     secret = settings.internal_auth_secret.get_secret_value() if settings.internal_auth_secret else None
-    signer, caller_check = callers.service_guard(secret, service=settings.service_name, dev_mode=settings.dev_mode)
+    signer, caller_check = callers.service_guard(
+        secret, service=settings.service_name, dev_mode=settings.dev_mode, trusted=settings.internal_callers
+    )
     callers.configure(signer)
     docs = settings.dev_mode
     app = FastAPI(

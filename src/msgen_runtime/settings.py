@@ -63,6 +63,11 @@ class ServiceSettings(BaseSettings):
     internal_auth_secret: SecretStr | None = Field(
         None, description="The key shared with the gateway and the other services: API calls must carry its token."
     )
+    internal_callers: list[str] = Field(
+        default_factory=lambda: ["gateway"],
+        description="Who may call this service: the gateway and the services that call it (the `iss` of "
+        "their internal tokens); the generated settings list the spec's callers.",
+    )
     admin_token: SecretStr | None = Field(
         None, description="/admin/* (dead letters) asks for 'Authorization: Bearer <token>'; closed when unset."
     )

@@ -386,8 +386,11 @@ def create_gateway_app(
         cid = correlation_id.get()
         if cid:
             headers.append((CORRELATION_HEADER, cid))
-        if signer is not None:  # the services' proof that the call came through here, for this user
-            headers.append((INTERNAL_HEADER, signer.mint(principal.subject if principal else "anonymous")))
+        if signer is not None and not route.prefix:
+            # The service's proof that the call came through here, for this user, for it alone (`aud`).
+            # A service made from a template (prefix route) is not ours: it gets no internal token.
+            subject = principal.subject if principal else "anonymous"
+            headers.append((INTERNAL_HEADER, signer.mint(subject, audience=route.upstream)))
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         headers.extend(carrier.items())
