@@ -8,7 +8,7 @@ counters in Redis (under a key prefix of their own, deleted afterwards).
 import os
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,9 +29,9 @@ INTERNAL_AUTH_SECRET = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="session")
-def internal_auth() -> InternalAuth:
-    """What a service does with the gateway's credential: verify it with the shared key."""
-    return InternalAuth(INTERNAL_AUTH_SECRET, issuer="test-service")
+def internal_auth() -> Callable[[str], InternalAuth]:
+    """What service `name` does with the gateway's credential: verify it with the shared key, for itself alone."""
+    return lambda name: InternalAuth(INTERNAL_AUTH_SECRET, issuer=name)
 
 
 @pytest.fixture(scope="session")
