@@ -8,6 +8,7 @@ a service's clients send, /docs by settings).
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from msgen_runtime import callers
 from msgen_runtime.app import create_service_app
 from msgen_runtime.callers import HEADER, InsecureConfiguration, InternalAuth
 from msgen_runtime.gateway.devtokens import mint
+from msgen_runtime.gateway.settings import GatewaySettings
 from msgen_runtime.http import ServiceClient
 from msgen_runtime.settings import ServiceSettings
 from msgen_runtime.testing import nats_server, serve_app
@@ -133,6 +135,7 @@ def test_the_dev_switch_lets_the_gateway_start_without_an_issuer_and_says_so(pro
         assert httpx.get(f"{url}/health/ready", timeout=10).status_code == 200
     text = log.read_text()
     assert "gateway.authentication_disabled" in text and "gateway.dev_mode_insecure" in text, text
+    assert "gateway.dev_mode_on" in text, text
 
 
 def test_a_service_in_production_settings_answers_only_the_gateways_credential(project: Path, tmp_path: Path) -> None:
@@ -338,6 +341,32 @@ def test_generated_services_trust_the_gateway_and_the_services_calling_them(shop
     assert 'internal_callers: list[str] = Field(default_factory=lambda: ["gateway", "inventory", "order"])' in product
     assert '["gateway", "order"]' in shop.files["services/user/user_service/settings.py"]
     assert "internal_callers" not in shop.files["services/order/order_service/settings.py"]  # no service calls it
+
+
+@pytest.mark.parametrize("settings_class", [ServiceSettings, GatewaySettings])
+def test_only_msgen_dev_mode_turns_dev_mode_on(
+    settings_class: type[ServiceSettings | GatewaySettings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MSGEN_DEV_MODE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("dev_mode=true\n")
+    monkeypatch.setenv("DEV_MODE", "1")  # a common name in a developer's shell, or a CI's
+    assert settings_class().dev_mode is False
+    assert settings_class(dev_mode=True).dev_mode is True  # in code, by its name
+    (tmp_path / ".env").write_text("MSGEN_DEV_MODE=1\n")
+    assert settings_class().dev_mode is True
+    monkeypatch.setenv("MSGEN_DEV_MODE", "0")  # the environment wins over .env
+    assert settings_class().dev_mode is False
+
+
+@pytest.mark.anyio
+async def test_a_service_in_dev_mode_says_so_at_every_start(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    for dev_mode in (True, False, True):
+        _service(tmp_path, "user", dev_mode=dev_mode)
+        lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+        said = [line["level"] for line in lines if line.get("event") == "service.dev_mode_on"]
+        assert said == (["WARNING"] if dev_mode else []), lines
+    callers.configure(None)
 
 
 def test_a_short_internal_secret_is_refused() -> None:

@@ -251,6 +251,8 @@ def create_gateway_app(
 ) -> FastAPI:
     """The gateway for `routes`; upstream URLs come from `settings.<name>_url` (`transports` for tests)."""
     configure_logging(settings.service_name, settings.log_level)
+    if settings.dev_mode:  # said at every start: a production gateway must never run like this
+        _log.warning("gateway.dev_mode_on", extra={"detail": "MSGEN_DEV_MODE=1: local development only"})
     signer = check_secure(settings)  # before anything is opened: an insecure gateway does not start
     table = RouteTable(routes)
     transports = transports or {}

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from msgen_runtime.settings import DEV_MODE_ENV, only_msgen_dev_mode
 
 
 class GatewaySettings(BaseSettings):
     """Base settings; the generated `Settings` adds one `<service>_url` per upstream (env `<SERVICE>_URL`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return only_msgen_dev_mode(init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     service_name: str = "gateway"
     realm: str = Field("api", description="The realm named in WWW-Authenticate.")
@@ -39,7 +52,7 @@ class GatewaySettings(BaseSettings):
 
     dev_mode: bool = Field(
         False,
-        validation_alias=AliasChoices("MSGEN_DEV_MODE", "dev_mode"),
+        validation_alias=DEV_MODE_ENV,
         description="Local development only (msgen up): start without an issuer or an internal secret.",
     )
     internal_auth_secret: SecretStr | None = Field(
