@@ -29,6 +29,7 @@ from msgen.writer import write_project
 from msgen_runtime import callers
 from msgen_runtime.app import create_service_app
 from msgen_runtime.callers import HEADER, InsecureConfiguration, InternalAuth
+from msgen_runtime.gateway.app import build_verifier, check_secure
 from msgen_runtime.gateway.devtokens import mint
 from msgen_runtime.gateway.settings import GatewaySettings
 from msgen_runtime.http import ServiceClient
@@ -110,8 +111,26 @@ def _migrate(service_dir: Path, database_url: str) -> None:
         ({"OIDC_ISSUER": "", "INTERNAL_AUTH_SECRET": SECRET}, "no token issuer: set OIDC_ISSUER"),
         ({"OIDC_ISSUER": "urn:example:idp", "OIDC_JWKS_URL": "", "INTERNAL_AUTH_SECRET": SECRET}, "no JWKS"),
         ({}, "no INTERNAL_AUTH_SECRET"),
+        ({"OIDC_AUDIENCE": "", "INTERNAL_AUTH_SECRET": SECRET}, "no OIDC_AUDIENCE"),
+        ({"OIDC_JWKS_URL": "http://idp.example/jwks", "INTERNAL_AUTH_SECRET": SECRET}, "OIDC_JWKS_URL is plain http"),
+        (
+            {"OIDC_ISSUER": "http://idp.example/", "OIDC_JWKS_URL": "", "INTERNAL_AUTH_SECRET": SECRET},
+            "OIDC_ISSUER (discovery) is plain http",
+        ),
+        (
+            {"OIDC_ISSUER": "", "DEV_ISSUER_ENABLED": "true", "INTERNAL_AUTH_SECRET": SECRET},
+            "the dev issuer is trusted in dev mode only",
+        ),
     ],
-    ids=["empty-issuer", "no-jwks", "no-internal-secret"],
+    ids=[
+        "empty-issuer",
+        "no-jwks",
+        "no-internal-secret",
+        "no-audience",
+        "http-jwks",
+        "http-discovery",
+        "dev-issuer-outside-dev-mode",
+    ],
 )
 def test_the_gateway_refuses_to_start_open(project: Path, settings: dict[str, str], reason: str) -> None:
     done = subprocess.run(
@@ -144,9 +163,10 @@ def test_a_service_in_production_settings_answers_only_the_gateways_credential(p
     _migrate(service, database)
     port, gateway_port = free_port(), free_port()
     env = _env(DATABASE_URL=database, INTERNAL_AUTH_SECRET=SECRET)
-    gateway_env = _env(
+    gateway_env = _env(  # the gateway in dev mode (its dev issuer), the service in production settings
         USER_URL=f"http://127.0.0.1:{port}",
         INTERNAL_AUTH_SECRET=SECRET,
+        MSGEN_DEV_MODE="1",
         DEV_ISSUER_ENABLED="true",
         READY_CHECKS_UPSTREAMS="false",
     )
@@ -341,6 +361,27 @@ def test_generated_services_trust_the_gateway_and_the_services_calling_them(shop
     assert 'internal_callers: list[str] = Field(default_factory=lambda: ["gateway", "inventory", "order"])' in product
     assert '["gateway", "order"]' in shop.files["services/user/user_service/settings.py"]
     assert "internal_callers" not in shop.files["services/order/order_service/settings.py"]  # no service calls it
+
+
+def test_an_in_cluster_http_issuer_needs_the_explicit_opt_in_and_the_dev_issuer_needs_dev_mode(tmp_path: Path) -> None:
+    base: dict[str, Any] = {
+        "oidc_issuer": "http://keycloak.auth.svc:8080/realms/shop",
+        "oidc_audience": "shop-api",
+        "internal_auth_secret": SECRET,
+    }
+    with pytest.raises(InsecureConfiguration, match="plain http"):
+        check_secure(GatewaySettings(**base))
+    assert check_secure(GatewaySettings(**base, oidc_allow_http=True)) is not None
+    dev = {"dev_issuer_enabled": True, "dev_issuer_dir": str(tmp_path / "dev-issuer")}
+    with pytest.raises(InsecureConfiguration, match="dev mode only"):
+        check_secure(GatewaySettings(**base, oidc_allow_http=True, **dev))
+    outside = GatewaySettings(**base, oidc_allow_http=True, **dev)
+    verifier = build_verifier(outside)
+    assert verifier is not None and set(verifier.issuers) == {base["oidc_issuer"]}  # not the dev issuer
+    inside = GatewaySettings(**base, oidc_allow_http=True, dev_mode=True, **dev)
+    check_secure(inside)
+    verifier = build_verifier(inside)
+    assert verifier is not None and inside.dev_issuer in verifier.issuers
 
 
 @pytest.mark.parametrize("settings_class", [ServiceSettings, GatewaySettings])

@@ -88,6 +88,8 @@ def start(upstream: FakeUpstream, dev: DevIssuer) -> Callable[..., AbstractConte
             "oidc_issuer": ISSUER,
             "oidc_audience": AUDIENCE,
             "oidc_jwks_url": f"{upstream.url}/.well-known/jwks.json",
+            "dev_mode": True,  # the dev issuer is trusted in dev mode only
+            "oidc_allow_http": True,
             "dev_issuer_enabled": True,
             "dev_issuer": dev.issuer,
             "dev_issuer_dir": str(dev.directory),
@@ -575,3 +577,4 @@ def test_the_internal_token_names_its_upstream_and_template_services_get_none(
     with pytest.raises(Problem):  # meant for product only
         InternalAuth(secret, issuer="order").verify(to_product["x-internal-token"])
     assert "x-internal-token" not in to_template
+

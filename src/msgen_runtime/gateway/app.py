@@ -156,7 +156,7 @@ class UpstreamReadiness:
 
 
 def build_verifier(settings: GatewaySettings) -> TokenVerifier | None:
-    """The trusted issuers: the OIDC issuer when configured, the dev issuer when enabled; None: no authentication."""
+    """The trusted issuers: the OIDC issuer when configured, the dev issuer when enabled in dev mode; None: none."""
     issuers: dict[str, KeySource] = {}
     if settings.oidc_issuer:
         issuers[settings.oidc_issuer] = RemoteJwks(
@@ -166,7 +166,7 @@ def build_verifier(settings: GatewaySettings) -> TokenVerifier | None:
             min_refresh_seconds=settings.jwks_min_refresh_seconds,
             timeout=settings.jwks_fetch_timeout,
         )
-    if settings.dev_issuer_enabled:
+    if settings.dev_issuer_enabled and settings.dev_mode:  # never outside dev mode (check_secure refuses it)
         if not settings.dev_issuer_dir:
             raise ValueError("DEV_ISSUER_ENABLED needs DEV_ISSUER_DIR")
         directory = Path(settings.dev_issuer_dir)
@@ -181,18 +181,28 @@ def build_verifier(settings: GatewaySettings) -> TokenVerifier | None:
 def check_secure(settings: GatewaySettings) -> InternalAuth | None:
     """Refuse settings that would open the system; the signer of the services' internal credential.
 
-    Without MSGEN_DEV_MODE the gateway needs an issuer whose keys it can find, and the secret it
-    shares with the services. In dev mode each may be missing, and the gateway says so loudly.
+    Without MSGEN_DEV_MODE the gateway needs an OIDC issuer, the audience its tokens must name, its
+    keys over https (plain http only with OIDC_ALLOW_HTTP=true, for an issuer inside the cluster),
+    and the secret it shares with the services; the dev issuer is not trusted. In dev mode each may
+    be missing, and the gateway says so loudly.
     """
     problems: list[str] = []
-    if not settings.oidc_issuer and not settings.dev_issuer_enabled:
+    if not settings.oidc_issuer and not (settings.dev_issuer_enabled and settings.dev_mode):
         problems.append("no token issuer: set OIDC_ISSUER (and OIDC_AUDIENCE)")
-    if (
-        settings.oidc_issuer
-        and not settings.oidc_jwks_url
-        and not settings.oidc_issuer.startswith(("https://", "http://"))
-    ):
-        problems.append(f"no JWKS for issuer {settings.oidc_issuer!r}: set OIDC_JWKS_URL (discovery needs a URL)")
+    if settings.dev_issuer_enabled and not settings.dev_mode:
+        problems.append("DEV_ISSUER_ENABLED: the dev issuer is trusted in dev mode only (MSGEN_DEV_MODE=1)")
+    if settings.oidc_issuer:
+        keys = settings.oidc_jwks_url or settings.oidc_issuer  # the JWKS, or discovery from the issuer
+        what = "OIDC_JWKS_URL" if settings.oidc_jwks_url else "OIDC_ISSUER (discovery)"
+        if not keys.startswith(("https://", "http://")):
+            problems.append(f"no JWKS for issuer {settings.oidc_issuer!r}: set OIDC_JWKS_URL (discovery needs a URL)")
+        elif keys.startswith("http://") and not settings.oidc_allow_http:
+            problems.append(
+                f"{what} is plain http ({keys[:200]!r}): the signing keys need https "
+                "(OIDC_ALLOW_HTTP=true for an issuer inside the cluster)"
+            )
+        if not settings.oidc_audience:
+            problems.append("no OIDC_AUDIENCE: tokens the issuer made for other applications would be accepted")
     if settings.internal_auth_secret is None:
         problems.append("no INTERNAL_AUTH_SECRET: the services would refuse every forwarded call")
     if problems and not settings.dev_mode:

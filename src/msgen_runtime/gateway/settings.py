@@ -37,6 +37,10 @@ class GatewaySettings(BaseSettings):
     oidc_issuer: str | None = Field(None, description="The `iss` of accepted tokens; no OIDC issuer when unset.")
     oidc_audience: str | None = Field(None, description="The `aud` every token must name.")
     oidc_jwks_url: str | None = Field(None, description="The issuer's JWKS; OIDC discovery from the issuer when unset.")
+    oidc_allow_http: bool = Field(
+        False,
+        description="Fetch the issuer's keys over plain http (an issuer inside the cluster); https is required otherwise.",
+    )
     jwks_cache_seconds: float = Field(300.0, gt=0, description="How long fetched signing keys are used.")
     jwks_min_refresh_seconds: float = Field(
         10.0, ge=0, description="Least time between two fetches triggered by an unknown key id."
@@ -45,7 +49,8 @@ class GatewaySettings(BaseSettings):
     token_leeway_seconds: float = Field(30.0, ge=0, description="Clock skew allowed on exp and nbf.")
 
     dev_issuer_enabled: bool = Field(
-        False, description="Trust the project's dev issuer (local runs only: `msgen up` sets it; never in production)."
+        False,
+        description="Trust the project's dev issuer (with MSGEN_DEV_MODE only: `msgen up` sets both; never in production).",
     )
     dev_issuer: str = "urn:msgen:dev-issuer"
     dev_issuer_dir: str | None = Field(None, description="The dev issuer's key directory (created when missing).")
