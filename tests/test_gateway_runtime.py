@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -25,6 +26,7 @@ from msgen_runtime.gateway.auth import (
     LocalJwks,
     RemoteJwks,
     TokenVerifier,
+    VerificationKey,
     allowed_algorithms,
     parse_jwks,
     token_scopes,
@@ -578,3 +580,27 @@ def test_the_internal_token_names_its_upstream_and_template_services_get_none(
         InternalAuth(secret, issuer="order").verify(to_product["x-internal-token"])
     assert "x-internal-token" not in to_template
 
+
+class _SlowRotatingKeys:
+    """A key source that yields to the loop before answering: its key can be swapped meanwhile."""
+
+    def __init__(self, keys: dict[str | None, VerificationKey]) -> None:
+        self.keys = keys
+
+    async def key(self, kid: str | None) -> VerificationKey | None:
+        await asyncio.sleep(0)
+        return self.keys.get(kid)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.anyio
+async def test_two_requests_with_a_token_whose_key_was_withdrawn_both_get_401_not_500(idp: TestIssuer) -> None:
+    source = _SlowRotatingKeys(parse_jwks(idp.jwks()))
+    verifier = TokenVerifier({ISSUER: source}, audience=AUDIENCE, leeway=5)
+    token = idp.token()
+    await verifier.verify(token)  # remembered
+    source.keys = parse_jwks({"keys": [TestIssuer(ISSUER, AUDIENCE, kid="test-key-2").jwk()]})  # withdrawn
+    outcomes = await asyncio.gather(verifier.verify(token), verifier.verify(token), return_exceptions=True)
+    assert all(isinstance(o, AuthError) and o.status == 401 for o in outcomes), outcomes
