@@ -73,6 +73,8 @@ def start_gateway(upstream: FakeUpstream, idp: TestIssuer, dev_issuer: DevIssuer
             **{f"{name}_url": upstream.url for name in {route.upstream for route in ROUTES}},
             "oidc_issuer": idp.issuer,
             "oidc_jwks_url": f"{upstream.url}/.well-known/jwks.json",
+            "dev_mode": True,  # the dev issuer is trusted in dev mode only
+            "oidc_allow_http": True,  # the fake issuer serves its keys over plain http
             "dev_issuer_enabled": True,
             "dev_issuer_dir": str(dev_issuer.directory),
             "redis_url": redis_url,
