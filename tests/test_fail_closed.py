@@ -410,6 +410,24 @@ async def test_a_service_in_dev_mode_says_so_at_every_start(tmp_path: Path, capf
     callers.configure(None)
 
 
+def test_a_service_with_a_short_admin_token_refuses_to_start(project: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="ADMIN_TOKEN must be at least 32 characters"):
+        ServiceSettings(admin_token="s3cret")
+    assert ServiceSettings(admin_token="x" * 32).admin_token is not None
+    done = subprocess.run(
+        _uvicorn("inventory_service.main:create_app", free_port()),
+        cwd=project / "services" / "inventory",
+        env=_env(
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", INTERNAL_AUTH_SECRET=SECRET, ADMIN_TOKEN="admin"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0 and "ADMIN_TOKEN must be at least 32 characters" in done.stderr, done.stderr[-3000:]
+
+
 def test_a_short_internal_secret_is_refused() -> None:
     with pytest.raises(InsecureConfiguration, match="at least 32"):
         InternalAuth("short", issuer="gateway")

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 LEASE_MARGIN_SECONDS = 1.0  # a lease outlasts the request deadline by at least this much
 DEV_MODE_ENV = "MSGEN_DEV_MODE"
+MIN_ADMIN_TOKEN_LENGTH = 32  # as for INTERNAL_AUTH_SECRET: a short token can be guessed
 
 
 class AliasOnly(PydanticBaseSettingsSource):
@@ -149,3 +150,12 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+            )
+        return value
