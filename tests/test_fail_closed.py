@@ -444,3 +444,37 @@ def test_a_local_run_is_dev_mode_with_the_projects_admin_token_and_this_runs_sec
         assert by_name[name]["MSGEN_DEV_MODE"] == "1" and by_name[name]["INTERNAL_AUTH_SECRET"] == SECRET
     assert by_name["order"]["ADMIN_TOKEN"] == local_admin_token(project)
     assert "ADMIN_TOKEN" not in by_name["gateway"]
+
+
+@pytest.mark.parametrize("link", [".msgen", ".msgen/local", ".msgen/local/admin-token"])
+def test_the_local_admin_token_is_never_read_or_written_through_a_link(tmp_path: Path, link: str) -> None:
+    from msgen.errors import MsgenError
+    from msgen.localrun import read_local_admin_token
+
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    (outside / "admin-token").write_text("a-secret-of-someone-else-0123456789abcdef\n")
+    target = outside / "admin-token" if link.endswith("admin-token") else outside
+    (project / link).parent.mkdir(parents=True, exist_ok=True)
+    (project / link).symlink_to(target)
+    if link == ".msgen":
+        (outside / "local").mkdir()
+        (outside / "local" / "admin-token").write_text("a-secret-of-someone-else-0123456789abcdef\n")
+    before = sorted(str(p) for p in outside.rglob("*"))
+    with pytest.raises(MsgenError, match="link"):
+        local_admin_token(project)
+    with pytest.raises(MsgenError, match="link"):
+        read_local_admin_token(project)
+    assert sorted(str(p) for p in outside.rglob("*")) == before  # nothing written outside the project
+
+
+def test_the_local_admin_token_is_made_once_in_the_project(tmp_path: Path) -> None:
+    from msgen.localrun import read_local_admin_token
+
+    assert read_local_admin_token(tmp_path) is None
+    token = local_admin_token(tmp_path)
+    assert len(token) >= 32 and token == local_admin_token(tmp_path) == read_local_admin_token(tmp_path)
+    assert (tmp_path / ".msgen/local/admin-token").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / ".msgen/local/.gitignore").read_text().endswith("*\n")
+    assert sorted(p.name for p in (tmp_path / ".msgen/local").iterdir()) == [".gitignore", "admin-token"]
