@@ -33,6 +33,7 @@ from msgen_runtime.gateway.app import build_verifier, check_secure
 from msgen_runtime.gateway.devtokens import mint
 from msgen_runtime.gateway.settings import GatewaySettings
 from msgen_runtime.http import ServiceClient
+from msgen_runtime.problems import Problem
 from msgen_runtime.settings import ServiceSettings
 from msgen_runtime.testing import nats_server, serve_app
 
@@ -354,6 +355,25 @@ async def test_an_internal_token_works_only_on_the_service_it_names_from_a_calle
         code, text = await status("user", "product")  # a service that does not call it
         assert code == 401 and "takes no calls from 'user'" in text
     callers.configure(None)
+
+
+@pytest.mark.anyio
+async def test_a_rotation_of_the_internal_secret_accepts_both_keys_and_signs_with_the_new(tmp_path: Path) -> None:
+    new, old, other = "n" * 40, "o" * 40, "x" * 40
+    app = _service(tmp_path, "product", internal_auth_secrets=f"{new}, {old}")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://product") as client:
+        for key, status in ((new, 200), (old, 200), (other, 401)):
+            token = InternalAuth(key, issuer="gateway").mint("u-1", audience="product")
+            assert (await client.get("/v1/who", headers={HEADER: token})).status_code == status, key
+    sent = contextvars.Context().run(callers.outgoing_headers, "down")[HEADER]
+    assert InternalAuth(new, issuer="down", trusted=["product"]).verify(sent).subject == "product"
+    with pytest.raises(Problem):
+        InternalAuth(old, issuer="down", trusted=["product"]).verify(sent)
+    callers.configure(None)
+    gateway = GatewaySettings(dev_mode=True, internal_auth_secrets=f"{new},{old}")
+    signer = check_secure(gateway)
+    assert signer is not None
+    assert InternalAuth(new, issuer="order").verify(signer.mint("u", audience="order")).issuer == "gateway"
 
 
 def test_generated_services_trust_the_gateway_and_the_services_calling_them(shop: Generated) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -62,14 +62,22 @@ class InternalAuth:
     """Mints and verifies the internal credential with the system's shared secret."""
 
     def __init__(
-        self, secret: str, *, issuer: str, trusted: Iterable[str] = ("gateway",), ttl: float = DEFAULT_TTL
+        self,
+        secret: str,
+        *,
+        issuer: str,
+        trusted: Iterable[str] = ("gateway",),
+        ttl: float = DEFAULT_TTL,
+        previous: Sequence[str] = (),
     ) -> None:
-        if len(secret) < MIN_SECRET_LENGTH:
-            raise InsecureConfiguration(
-                f"INTERNAL_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters "
-                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
-            )
-        self._secret = secret
+        for key in (secret, *previous):
+            if len(key) < MIN_SECRET_LENGTH:
+                raise InsecureConfiguration(
+                    f"INTERNAL_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+                )
+        self._secret = secret  # signs
+        self._previous = tuple(previous)  # still verify, while a rotation rolls out
         self.issuer = issuer  # this component's name: the `iss` it signs with, the `aud` it accepts
         self.trusted = frozenset(trusted)  # the components whose tokens it accepts
         self.ttl = ttl
@@ -97,14 +105,7 @@ class InternalAuth:
         if known is not None and time.time() < known[1] + LEEWAY:
             return known[0]
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=self.issuer,
-                leeway=LEEWAY,
-                options={"require": ["iss", "sub", "aud", "exp", "iat"]},
-            )
+            claims = self._decode(token)
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the internal token has expired") from None
         except jwt.InvalidAudienceError:
@@ -116,6 +117,33 @@ class InternalAuth:
         caller = Caller(issuer=str(claims["iss"]), subject=str(claims["sub"]))
         self._verified[token] = (caller, float(claims["exp"]))
         return caller
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        for key in self._previous:  # a token signed with an older key (a rotation under way)
+            try:
+                return self._decode_with(token, key)
+            except jwt.InvalidSignatureError:
+                continue
+        return self._decode_with(token, self._secret)
+
+    def _decode_with(self, token: str, key: str) -> dict[str, Any]:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=self.issuer,
+            leeway=LEEWAY,
+            options={"require": ["iss", "sub", "aud", "exp", "iat"]},
+        )
+
+
+def signing_keys(secret: str | None, secrets: str | None) -> tuple[str | None, tuple[str, ...]]:
+    """The key that signs and the older ones that still verify: INTERNAL_AUTH_SECRETS (comma-separated,
+    the first signs) when set, else INTERNAL_AUTH_SECRET."""
+    keys = [key.strip() for key in (secrets or "").split(",") if key.strip()]
+    if keys:
+        return keys[0], tuple(keys[1:])
+    return secret, ()
 
 
 class Unauthenticated(Problem):
@@ -162,10 +190,15 @@ def require_caller(auth: InternalAuth | None, *, required: bool) -> Any:
 
 
 def service_guard(
-    secret: str | None, *, service: str, dev_mode: bool, trusted: Iterable[str] = ("gateway",)
+    secret: str | None,
+    *,
+    service: str,
+    dev_mode: bool,
+    trusted: Iterable[str] = ("gateway",),
+    previous: Sequence[str] = (),
 ) -> tuple[InternalAuth | None, Any]:
     """The signer of a service's outgoing calls and the dependency guarding its API routes (`trusted`: its callers)."""
-    auth = InternalAuth(secret, issuer=service, trusted=trusted) if secret else None
+    auth = InternalAuth(secret, issuer=service, trusted=trusted, previous=previous) if secret else None
     required = auth is not None or not dev_mode
     if auth is None and required:
         _log.error("service.internal_auth_unconfigured", extra={"detail": "set INTERNAL_AUTH_SECRET"})

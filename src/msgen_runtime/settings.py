@@ -107,6 +107,11 @@ class ServiceSettings(BaseSettings):
     internal_auth_secret: SecretStr | None = Field(
         None, description="The key shared with the gateway and the other services: API calls must carry its token."
     )
+    internal_auth_secrets: SecretStr | None = Field(
+        None,
+        description="Instead of INTERNAL_AUTH_SECRET while rotating it: comma-separated keys, the first signs, "
+        "all verify.",
+    )
     internal_callers: list[str] = Field(
         default_factory=lambda: ["gateway"],
         description="Who may call this service: the gateway and the services that call it (the `iss` of "
@@ -146,7 +151,7 @@ class ServiceSettings(BaseSettings):
         """Seconds an in-flight Idempotency-Key is held: past the request deadline, its attempt is over."""
         return self.idempotency_lease_seconds or self.request_timeout_seconds + 2.0
 
-    @field_validator("admin_token", "internal_auth_secret", mode="before")
+    @field_validator("admin_token", "internal_auth_secret", "internal_auth_secrets", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

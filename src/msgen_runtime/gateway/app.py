@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from msgen_runtime.callers import HEADER as INTERNAL_HEADER
-from msgen_runtime.callers import InsecureConfiguration, InternalAuth
+from msgen_runtime.callers import InsecureConfiguration, InternalAuth, signing_keys
 from msgen_runtime.gateway.auth import AuthError, KeySource, LocalJwks, Principal, RemoteJwks, TokenVerifier
 from msgen_runtime.gateway.devtokens import JWKS_FILE, ensure_keys
 from msgen_runtime.gateway.proxy import HOP_BY_HOP, Upstream, relay
@@ -203,7 +203,11 @@ def check_secure(settings: GatewaySettings) -> InternalAuth | None:
             )
         if not settings.oidc_audience:
             problems.append("no OIDC_AUDIENCE: tokens the issuer made for other applications would be accepted")
-    if settings.internal_auth_secret is None:
+    secret, previous = signing_keys(
+        settings.internal_auth_secret.get_secret_value() if settings.internal_auth_secret else None,
+        settings.internal_auth_secrets.get_secret_value() if settings.internal_auth_secrets else None,
+    )
+    if secret is None:
         problems.append("no INTERNAL_AUTH_SECRET: the services would refuse every forwarded call")
     if problems and not settings.dev_mode:
         message = "the gateway refuses to start: " + "; ".join(problems) + " (MSGEN_DEV_MODE=1 on a dev machine only)"
@@ -211,8 +215,7 @@ def check_secure(settings: GatewaySettings) -> InternalAuth | None:
         raise InsecureConfiguration(message)
     for problem in problems:
         _log.warning("gateway.dev_mode_insecure", extra={"detail": problem})
-    secret = settings.internal_auth_secret
-    return InternalAuth(secret.get_secret_value(), issuer=settings.service_name) if secret else None
+    return InternalAuth(secret, issuer=settings.service_name, previous=previous) if secret else None
 
 
 def _www_authenticate(realm: str, error: AuthError | None) -> str:

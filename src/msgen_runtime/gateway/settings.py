@@ -63,6 +63,11 @@ class GatewaySettings(BaseSettings):
     internal_auth_secret: SecretStr | None = Field(
         None, description="The key shared with the services: every forwarded request carries a token made with it."
     )
+    internal_auth_secrets: SecretStr | None = Field(
+        None,
+        description="Instead of INTERNAL_AUTH_SECRET while rotating it: comma-separated keys, the first signs, "
+        "all verify.",
+    )
 
     rate_limit_requests: int = Field(100, ge=1)
     rate_limit_period: float = Field(1.0, gt=0)
@@ -105,6 +110,7 @@ class GatewaySettings(BaseSettings):
         "redis_url",
         "dev_issuer_dir",
         "internal_auth_secret",
+        "internal_auth_secrets",
         mode="before",
     )
     @classmethod
