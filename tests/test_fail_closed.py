@@ -308,7 +308,7 @@ async def test_calls_to_other_services_carry_the_credential_for_the_user_or_the_
         # (In process the request ran in this very task, so its caller is still set here.)
         headers = contextvars.Context().run(callers.outgoing_headers, "down")
         outside = InternalAuth(SECRET, issuer="down", trusted=["order"]).verify(headers[HEADER])
-        assert (outside.issuer, outside.subject) == ("order", "order")
+        assert (outside.issuer, outside.subject) == ("order", "service:order")
     callers.configure(None)
 
 
@@ -366,7 +366,7 @@ async def test_a_rotation_of_the_internal_secret_accepts_both_keys_and_signs_wit
             token = InternalAuth(key, issuer="gateway").mint("u-1", audience="product")
             assert (await client.get("/v1/who", headers={HEADER: token})).status_code == status, key
     sent = contextvars.Context().run(callers.outgoing_headers, "down")[HEADER]
-    assert InternalAuth(new, issuer="down", trusted=["product"]).verify(sent).subject == "product"
+    assert InternalAuth(new, issuer="down", trusted=["product"]).verify(sent).subject == "service:product"
     with pytest.raises(Problem):
         InternalAuth(old, issuer="down", trusted=["product"]).verify(sent)
     callers.configure(None)

@@ -579,6 +579,11 @@ def test_the_internal_token_names_its_upstream_and_template_services_get_none(
     with pytest.raises(Problem):  # meant for product only
         InternalAuth(secret, issuer="order").verify(to_product["x-internal-token"])
     assert "x-internal-token" not in to_template
+    # A user named like a service never looks like it: the forwarded subject says which it is.
+    with serve_app(create_gateway_app(settings, routes)) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/v1/products", headers=bearer(dev.mint([], sub="order"))).status_code == 200
+    forwarded = InternalAuth(secret, issuer="product").verify(upstream.seen[-1]["headers"]["x-internal-token"])
+    assert forwarded.subject == "user:order" and forwarded.subject != "service:order"
 
 
 class _SlowRotatingKeys:

@@ -227,7 +227,7 @@ def _demo(
         from msgen_runtime.callers import HEADER, InternalAuth
 
         # it speaks as the gateway would (the services trust the gateway), to this service alone
-        headers[HEADER] = InternalAuth(secret, issuer="gateway", ttl=300).mint("demo", audience=scenario.service)
+        headers[HEADER] = InternalAuth(secret, issuer="gateway", ttl=300).mint("user:demo", audience=scenario.service)
     noun = scenario.entity.lower()
     where = "the gateway" if "gateway" in by_name else f"the {scenario.service} service"
     console.print(

@@ -42,9 +42,22 @@ class InsecureConfiguration(RuntimeError):
     """A setting that would leave the system open: the process refuses to start with it."""
 
 
+USER_PREFIX = "user:"  # a subject the gateway verified: `user:<sub of the user's token>`
+SERVICE_PREFIX = "service:"  # a service acting for itself (an event handler): `service:<name>`
+ANONYMOUS = "anonymous"  # a public route's caller
+
+
+def user_subject(subject: str) -> str:
+    """The internal subject of a user: prefixed, so a user named `order` never looks like the order service."""
+    return USER_PREFIX + subject
+
+
 @dataclass(frozen=True)
 class Caller:
-    """Who sent a request: the calling component (`issuer`) and the user or service it acts for."""
+    """Who sent a request: the calling component (`issuer`) and who it acts for (`subject`).
+
+    `subject` is `user:<sub>`, `service:<name>` or `anonymous`.
+    """
 
     issuer: str
     subject: str
@@ -88,7 +101,7 @@ class InternalAuth:
 
     def mint(self, subject: str | None = None, *, audience: str) -> str:
         """A token for service `audience`, valid `ttl` seconds: from this component, for `subject` (default: itself)."""
-        subject = subject or self.issuer
+        subject = subject or SERVICE_PREFIX + self.issuer
         now = time.time()
         cached = self._minted.get((subject, audience))
         if cached is not None and cached[1] > now:

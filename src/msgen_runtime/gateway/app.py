@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from msgen_runtime.callers import ANONYMOUS, InsecureConfiguration, InternalAuth, signing_keys, user_subject
 from msgen_runtime.callers import HEADER as INTERNAL_HEADER
-from msgen_runtime.callers import InsecureConfiguration, InternalAuth, signing_keys
 from msgen_runtime.gateway.auth import AuthError, KeySource, LocalJwks, Principal, RemoteJwks, TokenVerifier
 from msgen_runtime.gateway.devtokens import JWKS_FILE, ensure_keys
 from msgen_runtime.gateway.proxy import HOP_BY_HOP, Upstream, relay
@@ -404,7 +404,7 @@ def create_gateway_app(
         if signer is not None and not route.prefix:
             # The service's proof that the call came through here, for this user, for it alone (`aud`).
             # A service made from a template (prefix route) is not ours: it gets no internal token.
-            subject = principal.subject if principal else "anonymous"
+            subject = user_subject(principal.subject) if principal else ANONYMOUS
             headers.append((INTERNAL_HEADER, signer.mint(subject, audience=route.upstream)))
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
