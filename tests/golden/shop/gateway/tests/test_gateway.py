@@ -91,7 +91,7 @@ def test_a_dev_token_with_the_scope_reaches_the_service(
     assert forwarded["x-correlation-id"] == "gateway-test-1"
     assert forwarded["x-forwarded-for"] == "127.0.0.1"
     # The service's proof that the call came through the gateway, for this user (the client's is dropped).
-    assert internal_auth(SECURED_SERVICE).verify(forwarded["x-internal-token"]).subject == "u-1"
+    assert internal_auth(SECURED_SERVICE).verify(forwarded["x-internal-token"]).subject == "user:u-1"
     with pytest.raises(Problem):  # meant for that service alone
         internal_auth("another-service").verify(forwarded["x-internal-token"])
 
