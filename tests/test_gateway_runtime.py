@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -18,12 +19,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from msgen.generate import Generated
 from msgen.render.gateway import dev_issuer_config, gateway_routes
+from msgen_runtime.callers import InternalAuth
 from msgen_runtime.gateway import GatewaySettings, Route, RouteTable, create_gateway_app
 from msgen_runtime.gateway.auth import (
     AuthError,
     LocalJwks,
     RemoteJwks,
     TokenVerifier,
+    VerificationKey,
     allowed_algorithms,
     parse_jwks,
     token_scopes,
@@ -31,6 +34,7 @@ from msgen_runtime.gateway.auth import (
 from msgen_runtime.gateway.devtokens import JWKS_FILE, DevIssuer, ensure_keys, mint, parse_ttl
 from msgen_runtime.gateway.ratelimit import LIMITER_ERRORS, THROTTLED, GatewayRateLimiter, rate_limit_item
 from msgen_runtime.gateway.testing import FakeUpstream, TestIssuer, claims_for, hmac_token, relabel, unsigned_token
+from msgen_runtime.problems import Problem
 from msgen_runtime.testing import serve_app
 
 ISSUER = "https://issuer.example.test/"
@@ -86,6 +90,8 @@ def start(upstream: FakeUpstream, dev: DevIssuer) -> Callable[..., AbstractConte
             "oidc_issuer": ISSUER,
             "oidc_audience": AUDIENCE,
             "oidc_jwks_url": f"{upstream.url}/.well-known/jwks.json",
+            "dev_mode": True,  # the dev issuer is trusted in dev mode only
+            "oidc_allow_http": True,
             "dev_issuer_enabled": True,
             "dev_issuer": dev.issuer,
             "dev_issuer_dir": str(dev.directory),
@@ -544,3 +550,62 @@ def test_readiness_follows_the_upstreams_through_a_short_cache(
         time.sleep(0.35)
         assert http.get("/health/ready").status_code == 503
         assert http.get("/health/live").status_code == 200
+
+
+def test_the_internal_token_names_its_upstream_and_template_services_get_none(
+    upstream: FakeUpstream, dev: DevIssuer
+) -> None:
+    secret = "gateway-runtime-test-secret-0123456789abcdef"
+    routes = (
+        Route("GET", "/v1/products", "product", idempotent_read=True),
+        Route("GET", "/v1/orders", "order", idempotent_read=True, prefix=True),  # a service made from a template
+    )
+    settings = Settings(
+        order_url=upstream.url,
+        product_url=upstream.url,
+        dev_mode=True,
+        dev_issuer_enabled=True,
+        dev_issuer=dev.issuer,
+        dev_issuer_dir=str(dev.directory),
+        oidc_audience=AUDIENCE,
+        internal_auth_secret=secret,
+    )
+    with serve_app(create_gateway_app(settings, routes)) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/v1/products").status_code == 200
+        assert http.get("/v1/orders/x", headers={"X-Internal-Token": "forged"}).status_code == 200
+    to_product, to_template = upstream.seen[-2]["headers"], upstream.seen[-1]["headers"]
+    caller = InternalAuth(secret, issuer="product").verify(to_product["x-internal-token"])
+    assert (caller.issuer, caller.subject) == ("gateway", "anonymous")
+    with pytest.raises(Problem):  # meant for product only
+        InternalAuth(secret, issuer="order").verify(to_product["x-internal-token"])
+    assert "x-internal-token" not in to_template
+    # A user named like a service never looks like it: the forwarded subject says which it is.
+    with serve_app(create_gateway_app(settings, routes)) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/v1/products", headers=bearer(dev.mint([], sub="order"))).status_code == 200
+    forwarded = InternalAuth(secret, issuer="product").verify(upstream.seen[-1]["headers"]["x-internal-token"])
+    assert forwarded.subject == "user:order" and forwarded.subject != "service:order"
+
+
+class _SlowRotatingKeys:
+    """A key source that yields to the loop before answering: its key can be swapped meanwhile."""
+
+    def __init__(self, keys: dict[str | None, VerificationKey]) -> None:
+        self.keys = keys
+
+    async def key(self, kid: str | None) -> VerificationKey | None:
+        await asyncio.sleep(0)
+        return self.keys.get(kid)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.anyio
+async def test_two_requests_with_a_token_whose_key_was_withdrawn_both_get_401_not_500(idp: TestIssuer) -> None:
+    source = _SlowRotatingKeys(parse_jwks(idp.jwks()))
+    verifier = TokenVerifier({ISSUER: source}, audience=AUDIENCE, leeway=5)
+    token = idp.token()
+    await verifier.verify(token)  # remembered
+    source.keys = parse_jwks({"keys": [TestIssuer(ISSUER, AUDIENCE, kid="test-key-2").jwk()]})  # withdrawn
+    outcomes = await asyncio.gather(verifier.verify(token), verifier.verify(token), return_exceptions=True)
+    assert all(isinstance(o, AuthError) and o.status == 401 for o in outcomes), outcomes

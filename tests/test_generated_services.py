@@ -203,6 +203,7 @@ def test_gateway_under_uvicorn_fronts_product_service_with_dev_tokens(
         **os.environ,
         **{f"{name.upper()}_URL": closed for name in SERVICES},
         "PRODUCT_URL": product_server,
+        "MSGEN_DEV_MODE": "1",  # the dev issuer is trusted in dev mode only
         "DEV_ISSUER_ENABLED": "true",
         "DEV_ISSUER_DIR": str(tmp_path / "gateway" / "dev-issuer"),
         "INTERNAL_AUTH_SECRET": INTERNAL_AUTH_SECRET,

@@ -242,6 +242,29 @@ class ProjectTree:
             # rename(2) replaces the name in this folder: were a link put there meanwhile, the link is what goes.
             os.replace(source, name, dst_dir_fd=fd)
 
+    def create(self, rel: str, data: bytes, *, mode: int = 0o600) -> bool:
+        """Write `rel` unless something is there already (the first writer wins, atomically): False then.
+
+        Folders on the way are made, never followed through a link; a link at `rel` counts as
+        something there, and is refused when the file is read.
+        """
+        name = rel.rsplit("/", 1)[-1]
+        with self._parent(rel, create=True) as fd:
+            assert fd is not None
+            staging = f".{name}-{os.getpid()}-{os.urandom(6).hex()}"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            out = os.open(staging, flags, mode, dir_fd=fd)
+            try:
+                with os.fdopen(out, "wb") as stream:
+                    stream.write(data)
+                try:
+                    os.link(staging, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+                except FileExistsError:
+                    return False
+                return True
+            finally:
+                os.unlink(staging, dir_fd=fd)
+
     def remove(self, rel: str) -> None:
         """Remove the file `rel` (not through a link), then the folders that leaves empty."""
         parts = rel.split("/")

@@ -329,12 +329,11 @@ def dlq(
     """
     import httpx
 
-    from msgen.localrun import ADMIN_TOKEN_FILE, LOCAL_SECRETS
+    from msgen.localrun import read_local_admin_token
 
     base = url.rstrip("/")
-    local = project / LOCAL_SECRETS / ADMIN_TOKEN_FILE
-    if token is None and local.is_file():
-        token = local.read_text().strip()
+    if token is None:
+        token = read_local_admin_token(project)  # refused through a link: never read from outside the project
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         letters = httpx.get(f"{base}/admin/dead-letters", headers=headers, timeout=10).raise_for_status().json()

@@ -9,7 +9,6 @@ end-to-end tests use, and `msgen up` hands the same specs to honcho.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import secrets
@@ -17,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from msgen import model as m
+from msgen.boundary import ProjectTree
 from msgen.errors import MsgenError
 from msgen.writer import MANIFEST
 
@@ -67,26 +66,27 @@ def local_admin_token(project: Path) -> str:
 
     Never rendered (rendering is deterministic, so a generated token would be the same for
     everyone with the spec); `msgen dlq` reads it from there. Safe when several processes race.
+    A project is a folder anyone can edit: a link on the way (`.msgen`, `local`, the file) is
+    refused, never followed out of the project.
     """
-    directory = project / LOCAL_SECRETS
-    path = directory / ADMIN_TOKEN_FILE
-    if not path.is_file():
-        directory.mkdir(parents=True, exist_ok=True)
-        ignore = directory / ".gitignore"
-        if not ignore.is_file():
-            ignore.write_text("# Secrets of local runs (msgen up): never committed.\n*\n")
-        fd, staging = tempfile.mkstemp(prefix=".admin-token-", dir=directory)
-        try:
-            with os.fdopen(fd, "w") as out:  # mkstemp: mode 0600
-                out.write(secrets.token_urlsafe(32) + "\n")
-            with contextlib.suppress(FileExistsError):  # another process got there first: theirs stands
-                os.link(staging, path)  # atomic
-        finally:
-            os.unlink(staging)
-    token = path.read_text().strip()
+    tree = ProjectTree(project)
+    folder = LOCAL_SECRETS.as_posix()
+    rel = f"{folder}/{ADMIN_TOKEN_FILE}"
+    token = tree.read_text(rel)
+    if token is None:
+        tree.create(f"{folder}/.gitignore", b"# Secrets of local runs (msgen up): never committed.\n*\n", mode=0o644)
+        tree.create(rel, (secrets.token_urlsafe(32) + "\n").encode())  # another process may have got there first
+        token = tree.read_text(rel)
+    token = (token or "").strip()
     if not token:
-        raise RunError(f"{path} is empty: delete it and msgen up makes a new one")
+        raise RunError(f"{project / rel} is empty: delete it and msgen up makes a new one")
     return token
+
+
+def read_local_admin_token(project: Path) -> str | None:
+    """The admin token `msgen up` made for `project`, None when it made none (no link followed)."""
+    token = ProjectTree(project).read_text(f"{LOCAL_SECRETS.as_posix()}/{ADMIN_TOKEN_FILE}")
+    return token.strip() if token else None
 
 
 _handed_out: set[int] = set()

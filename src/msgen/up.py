@@ -226,7 +226,8 @@ def _demo(
     if "gateway" not in by_name and secret:  # straight to the service: the credential the gateway would send
         from msgen_runtime.callers import HEADER, InternalAuth
 
-        headers[HEADER] = InternalAuth(secret, issuer="msgen-up", ttl=300).mint("demo")
+        # it speaks as the gateway would (the services trust the gateway), to this service alone
+        headers[HEADER] = InternalAuth(secret, issuer="gateway", ttl=300).mint("user:demo", audience=scenario.service)
     noun = scenario.entity.lower()
     where = "the gateway" if "gateway" in by_name else f"the {scenario.service} service"
     console.print(

@@ -94,9 +94,20 @@ def create_service_app(
             await database.dispose()
             _log.info("service.stopped")
 
+    if settings.dev_mode:  # said at every start: a production process must never run like this
+        _log.warning("service.dev_mode_on", extra={"detail": "MSGEN_DEV_MODE=1: local development only, /docs on"})
     # Who may call: the internal credential on every API route; /docs and /openapi.json in dev mode only.
-    secret = settings.internal_auth_secret.get_secret_value() if settings.internal_auth_secret else None
-    signer, caller_check = callers.service_guard(secret, service=settings.service_name, dev_mode=settings.dev_mode)
+    secret, previous = callers.signing_keys(
+        settings.internal_auth_secret.get_secret_value() if settings.internal_auth_secret else None,
+        settings.internal_auth_secrets.get_secret_value() if settings.internal_auth_secrets else None,
+    )
+    signer, caller_check = callers.service_guard(
+        secret,
+        service=settings.service_name,
+        dev_mode=settings.dev_mode,
+        trusted=settings.internal_callers,
+        previous=previous,
+    )
     callers.configure(signer)
     docs = settings.dev_mode
     app = FastAPI(

@@ -116,7 +116,7 @@ class ServiceClient:
         if cid:
             headers["X-Correlation-ID"] = cid
         propagate.inject(headers)
-        headers.update(callers.outgoing_headers())
+        headers.update(callers.outgoing_headers(self.target))
         try:
             response = await self.http.request(
                 method, path, json=json, headers=headers, timeout=timeout if timeout is not None else self.timeout

@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 LEASE_MARGIN_SECONDS = 1.0  # a lease outlasts the request deadline by at least this much
+DEV_MODE_ENV = "MSGEN_DEV_MODE"
+MIN_ADMIN_TOKEN_LENGTH = 32  # as for INTERNAL_AUTH_SECRET: a short token can be guessed
+
+
+class AliasOnly(PydanticBaseSettingsSource):
+    """An environment or .env source where the fields named in `names` count only under their alias.
+
+    Dev mode opens a process up: `DEV_MODE=1` (a common name, and env names are case-insensitive)
+    or a `dev_mode=` line in a `.env` file must not turn it on; only MSGEN_DEV_MODE does.
+    """
+
+    def __init__(self, source: PydanticBaseSettingsSource, names: frozenset[str]) -> None:
+        super().__init__(source.settings_cls)
+        self.source = source
+        self.names = names
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.source.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.source().items() if key not in self.names}
+
+
+def only_msgen_dev_mode(
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
+    dotenv_settings: PydanticBaseSettingsSource,
+    file_secret_settings: PydanticBaseSettingsSource,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """The default sources, with `dev_mode` read from the environment as MSGEN_DEV_MODE only."""
+    names = frozenset({"dev_mode"})
+    return init_settings, AliasOnly(env_settings, names), AliasOnly(dotenv_settings, names), file_secret_settings
 
 
 class ServiceSettings(BaseSettings):
     """Base settings; a generated service adds its own defaults and downstream URLs."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return only_msgen_dev_mode(init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     service_name: str = "service"
     database_url: str = "sqlite+aiosqlite:///./service.db"
@@ -56,12 +100,22 @@ class ServiceSettings(BaseSettings):
     )
     dev_mode: bool = Field(
         False,
-        validation_alias=AliasChoices("MSGEN_DEV_MODE", "dev_mode"),
+        validation_alias=DEV_MODE_ENV,
         description="Local development (msgen up, compose, tests): /docs on, API calls without a credential "
         "accepted while no INTERNAL_AUTH_SECRET is set. Never in production.",
     )
     internal_auth_secret: SecretStr | None = Field(
         None, description="The key shared with the gateway and the other services: API calls must carry its token."
+    )
+    internal_auth_secrets: SecretStr | None = Field(
+        None,
+        description="Instead of INTERNAL_AUTH_SECRET while rotating it: comma-separated keys, the first signs, "
+        "all verify.",
+    )
+    internal_callers: list[str] = Field(
+        default_factory=lambda: ["gateway"],
+        description="Who may call this service: the gateway and the services that call it (the `iss` of "
+        "their internal tokens); the generated settings list the spec's callers.",
     )
     admin_token: SecretStr | None = Field(
         None, description="/admin/* (dead letters) asks for 'Authorization: Bearer <token>'; closed when unset."
@@ -97,7 +151,16 @@ class ServiceSettings(BaseSettings):
         """Seconds an in-flight Idempotency-Key is held: past the request deadline, its attempt is over."""
         return self.idempotency_lease_seconds or self.request_timeout_seconds + 2.0
 
-    @field_validator("admin_token", "internal_auth_secret", mode="before")
+    @field_validator("admin_token", "internal_auth_secret", "internal_auth_secrets", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+            )
+        return value

@@ -114,7 +114,7 @@ def render_service(system: m.System, service: m.Service, older: Mapping[str, str
         f"{root}/alembic.ini": _render("service/alembic.ini.j2", **ctx),
         f"{root}/README.md": _render("service/README.md.j2", **ctx),
         f"{pkg}/__init__.py": _render("service/package/__init__.py.j2", **ctx),
-        f"{pkg}/settings.py": _render("service/package/settings.py.j2", view=settings_view(service), **ctx),
+        f"{pkg}/settings.py": _render("service/package/settings.py.j2", view=settings_view(system, service), **ctx),
         f"{pkg}/main.py": _render(
             "service/package/main.py.j2", view=main_view(service, tuple(sorted(older or {}))), **ctx
         ),

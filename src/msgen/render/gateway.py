@@ -179,6 +179,7 @@ def tests_view(system: m.System, routes: list[dict[str, Any]]) -> dict[str, Any]
         "secured_path": concrete(secured["path"]) if secured else None,
         "secured_scopes": list(secured["scopes"]) if secured else [],
         "secured_template": secured["path"] if secured else None,
+        "secured_service": secured["upstream"] if secured else None,
         "write_path": concrete(write["path"]) if write else None,
         "write_scopes": list(write["scopes"]) if write else [],
         "stream_path": concrete(stream["path"]) if stream else None,

@@ -652,8 +652,10 @@ def main_view(service: m.Service, older_versions: tuple[str, ...] = ()) -> dict[
     }
 
 
-def settings_view(service: m.Service) -> dict[str, Any]:
-    return {"downstreams": downstreams(service)}
+def settings_view(system: m.System, service: m.Service) -> dict[str, Any]:
+    """The URL of each service it calls; who may call it: the gateway and the services calling it."""
+    calling = sorted({other.name for other in system.services for call in other.calls if call.service == service.name})
+    return {"downstreams": downstreams(service), "callers": ["gateway", *calling]}
 
 
 def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:

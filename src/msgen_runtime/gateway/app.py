@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from msgen_runtime.callers import ANONYMOUS, InsecureConfiguration, InternalAuth, signing_keys, user_subject
 from msgen_runtime.callers import HEADER as INTERNAL_HEADER
-from msgen_runtime.callers import InsecureConfiguration, InternalAuth
 from msgen_runtime.gateway.auth import AuthError, KeySource, LocalJwks, Principal, RemoteJwks, TokenVerifier
 from msgen_runtime.gateway.devtokens import JWKS_FILE, ensure_keys
 from msgen_runtime.gateway.proxy import HOP_BY_HOP, Upstream, relay
@@ -156,7 +156,7 @@ class UpstreamReadiness:
 
 
 def build_verifier(settings: GatewaySettings) -> TokenVerifier | None:
-    """The trusted issuers: the OIDC issuer when configured, the dev issuer when enabled; None: no authentication."""
+    """The trusted issuers: the OIDC issuer when configured, the dev issuer when enabled in dev mode; None: none."""
     issuers: dict[str, KeySource] = {}
     if settings.oidc_issuer:
         issuers[settings.oidc_issuer] = RemoteJwks(
@@ -166,7 +166,7 @@ def build_verifier(settings: GatewaySettings) -> TokenVerifier | None:
             min_refresh_seconds=settings.jwks_min_refresh_seconds,
             timeout=settings.jwks_fetch_timeout,
         )
-    if settings.dev_issuer_enabled:
+    if settings.dev_issuer_enabled and settings.dev_mode:  # never outside dev mode (check_secure refuses it)
         if not settings.dev_issuer_dir:
             raise ValueError("DEV_ISSUER_ENABLED needs DEV_ISSUER_DIR")
         directory = Path(settings.dev_issuer_dir)
@@ -181,19 +181,33 @@ def build_verifier(settings: GatewaySettings) -> TokenVerifier | None:
 def check_secure(settings: GatewaySettings) -> InternalAuth | None:
     """Refuse settings that would open the system; the signer of the services' internal credential.
 
-    Without MSGEN_DEV_MODE the gateway needs an issuer whose keys it can find, and the secret it
-    shares with the services. In dev mode each may be missing, and the gateway says so loudly.
+    Without MSGEN_DEV_MODE the gateway needs an OIDC issuer, the audience its tokens must name, its
+    keys over https (plain http only with OIDC_ALLOW_HTTP=true, for an issuer inside the cluster),
+    and the secret it shares with the services; the dev issuer is not trusted. In dev mode each may
+    be missing, and the gateway says so loudly.
     """
     problems: list[str] = []
-    if not settings.oidc_issuer and not settings.dev_issuer_enabled:
+    if not settings.oidc_issuer and not (settings.dev_issuer_enabled and settings.dev_mode):
         problems.append("no token issuer: set OIDC_ISSUER (and OIDC_AUDIENCE)")
-    if (
-        settings.oidc_issuer
-        and not settings.oidc_jwks_url
-        and not settings.oidc_issuer.startswith(("https://", "http://"))
-    ):
-        problems.append(f"no JWKS for issuer {settings.oidc_issuer!r}: set OIDC_JWKS_URL (discovery needs a URL)")
-    if settings.internal_auth_secret is None:
+    if settings.dev_issuer_enabled and not settings.dev_mode:
+        problems.append("DEV_ISSUER_ENABLED: the dev issuer is trusted in dev mode only (MSGEN_DEV_MODE=1)")
+    if settings.oidc_issuer:
+        keys = settings.oidc_jwks_url or settings.oidc_issuer  # the JWKS, or discovery from the issuer
+        what = "OIDC_JWKS_URL" if settings.oidc_jwks_url else "OIDC_ISSUER (discovery)"
+        if not keys.startswith(("https://", "http://")):
+            problems.append(f"no JWKS for issuer {settings.oidc_issuer!r}: set OIDC_JWKS_URL (discovery needs a URL)")
+        elif keys.startswith("http://") and not settings.oidc_allow_http:
+            problems.append(
+                f"{what} is plain http ({keys[:200]!r}): the signing keys need https "
+                "(OIDC_ALLOW_HTTP=true for an issuer inside the cluster)"
+            )
+        if not settings.oidc_audience:
+            problems.append("no OIDC_AUDIENCE: tokens the issuer made for other applications would be accepted")
+    secret, previous = signing_keys(
+        settings.internal_auth_secret.get_secret_value() if settings.internal_auth_secret else None,
+        settings.internal_auth_secrets.get_secret_value() if settings.internal_auth_secrets else None,
+    )
+    if secret is None:
         problems.append("no INTERNAL_AUTH_SECRET: the services would refuse every forwarded call")
     if problems and not settings.dev_mode:
         message = "the gateway refuses to start: " + "; ".join(problems) + " (MSGEN_DEV_MODE=1 on a dev machine only)"
@@ -201,8 +215,7 @@ def check_secure(settings: GatewaySettings) -> InternalAuth | None:
         raise InsecureConfiguration(message)
     for problem in problems:
         _log.warning("gateway.dev_mode_insecure", extra={"detail": problem})
-    secret = settings.internal_auth_secret
-    return InternalAuth(secret.get_secret_value(), issuer=settings.service_name) if secret else None
+    return InternalAuth(secret, issuer=settings.service_name, previous=previous) if secret else None
 
 
 def _www_authenticate(realm: str, error: AuthError | None) -> str:
@@ -251,6 +264,8 @@ def create_gateway_app(
 ) -> FastAPI:
     """The gateway for `routes`; upstream URLs come from `settings.<name>_url` (`transports` for tests)."""
     configure_logging(settings.service_name, settings.log_level)
+    if settings.dev_mode:  # said at every start: a production gateway must never run like this
+        _log.warning("gateway.dev_mode_on", extra={"detail": "MSGEN_DEV_MODE=1: local development only"})
     signer = check_secure(settings)  # before anything is opened: an insecure gateway does not start
     table = RouteTable(routes)
     transports = transports or {}
@@ -386,8 +401,11 @@ def create_gateway_app(
         cid = correlation_id.get()
         if cid:
             headers.append((CORRELATION_HEADER, cid))
-        if signer is not None:  # the services' proof that the call came through here, for this user
-            headers.append((INTERNAL_HEADER, signer.mint(principal.subject if principal else "anonymous")))
+        if signer is not None and not route.prefix:
+            # The service's proof that the call came through here, for this user, for it alone (`aud`).
+            # A service made from a template (prefix route) is not ours: it gets no internal token.
+            subject = user_subject(principal.subject) if principal else ANONYMOUS
+            headers.append((INTERNAL_HEADER, signer.mint(subject, audience=route.upstream)))
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         headers.extend(carrier.items())

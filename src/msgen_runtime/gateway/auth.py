@@ -287,7 +287,8 @@ class TokenVerifier:
                     raise AuthError(503, "temporarily_unavailable", str(exc)) from None
                 if current is known.key:
                     return known.principal
-            del self._verified[token]
+            # pop: a request for the same token may have dropped it while this one awaited the keys
+            self._verified.pop(token, None)
         principal, source, kid, key = await self._verify(token)
         expires = principal.claims.get("exp")
         if isinstance(expires, int | float):

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from msgen_runtime.settings import DEV_MODE_ENV, only_msgen_dev_mode
 
 
 class GatewaySettings(BaseSettings):
     """Base settings; the generated `Settings` adds one `<service>_url` per upstream (env `<SERVICE>_URL`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return only_msgen_dev_mode(init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     service_name: str = "gateway"
     realm: str = Field("api", description="The realm named in WWW-Authenticate.")
@@ -24,6 +37,10 @@ class GatewaySettings(BaseSettings):
     oidc_issuer: str | None = Field(None, description="The `iss` of accepted tokens; no OIDC issuer when unset.")
     oidc_audience: str | None = Field(None, description="The `aud` every token must name.")
     oidc_jwks_url: str | None = Field(None, description="The issuer's JWKS; OIDC discovery from the issuer when unset.")
+    oidc_allow_http: bool = Field(
+        False,
+        description="Fetch the issuer's keys over plain http (an issuer inside the cluster); https is required otherwise.",
+    )
     jwks_cache_seconds: float = Field(300.0, gt=0, description="How long fetched signing keys are used.")
     jwks_min_refresh_seconds: float = Field(
         10.0, ge=0, description="Least time between two fetches triggered by an unknown key id."
@@ -32,18 +49,24 @@ class GatewaySettings(BaseSettings):
     token_leeway_seconds: float = Field(30.0, ge=0, description="Clock skew allowed on exp and nbf.")
 
     dev_issuer_enabled: bool = Field(
-        False, description="Trust the project's dev issuer (local runs only: `msgen up` sets it; never in production)."
+        False,
+        description="Trust the project's dev issuer (with MSGEN_DEV_MODE only: `msgen up` sets both; never in production).",
     )
     dev_issuer: str = "urn:msgen:dev-issuer"
     dev_issuer_dir: str | None = Field(None, description="The dev issuer's key directory (created when missing).")
 
     dev_mode: bool = Field(
         False,
-        validation_alias=AliasChoices("MSGEN_DEV_MODE", "dev_mode"),
+        validation_alias=DEV_MODE_ENV,
         description="Local development only (msgen up): start without an issuer or an internal secret.",
     )
     internal_auth_secret: SecretStr | None = Field(
         None, description="The key shared with the services: every forwarded request carries a token made with it."
+    )
+    internal_auth_secrets: SecretStr | None = Field(
+        None,
+        description="Instead of INTERNAL_AUTH_SECRET while rotating it: comma-separated keys, the first signs, "
+        "all verify.",
     )
 
     rate_limit_requests: int = Field(100, ge=1)
@@ -87,6 +110,7 @@ class GatewaySettings(BaseSettings):
         "redis_url",
         "dev_issuer_dir",
         "internal_auth_secret",
+        "internal_auth_secrets",
         mode="before",
     )
     @classmethod

@@ -8,7 +8,7 @@ counters in Redis (under a key prefix of their own, deleted afterwards).
 import os
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,9 +29,9 @@ INTERNAL_AUTH_SECRET = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="session")
-def internal_auth() -> InternalAuth:
-    """What a service does with the gateway's credential: verify it with the shared key."""
-    return InternalAuth(INTERNAL_AUTH_SECRET, issuer="test-service")
+def internal_auth() -> Callable[[str], InternalAuth]:
+    """What service `name` does with the gateway's credential: verify it with the shared key, for itself alone."""
+    return lambda name: InternalAuth(INTERNAL_AUTH_SECRET, issuer=name)
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +73,8 @@ def start_gateway(upstream: FakeUpstream, idp: TestIssuer, dev_issuer: DevIssuer
             **{f"{name}_url": upstream.url for name in {route.upstream for route in ROUTES}},
             "oidc_issuer": idp.issuer,
             "oidc_jwks_url": f"{upstream.url}/.well-known/jwks.json",
+            "dev_mode": True,  # the dev issuer is trusted in dev mode only
+            "oidc_allow_http": True,  # the fake issuer serves its keys over plain http
             "dev_issuer_enabled": True,
             "dev_issuer_dir": str(dev_issuer.directory),
             "redis_url": redis_url,

@@ -2,10 +2,11 @@
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from msgen_runtime.callers import InternalAuth
 from msgen_runtime.gateway.devtokens import DevIssuer
 from msgen_runtime.gateway.testing import (
@@ -17,6 +18,7 @@ from msgen_runtime.gateway.testing import (
     relabel,
     unsigned_token,
 )
+from msgen_runtime.problems import Problem
 
 from gateway_app.routes import ROUTES
 
@@ -24,6 +26,7 @@ PROBLEM = "application/problem+json"
 SECURED_PATH = "/v1/users"  # GET
 SECURED_ROUTE = "/v1/users"
 SECURED_SCOPES = ["users:read"]
+SECURED_SERVICE = "user"
 WRITE_PATH = "/v1/users"  # POST
 WRITE_SCOPES = ["users:write"]
 STREAM_PATH = "/v1/orders/00000000-0000-4000-8000-000000000001/events"  # Server-Sent Events
@@ -70,7 +73,10 @@ def test_a_missing_token_is_a_401_problem_with_www_authenticate(
 
 
 def test_a_dev_token_with_the_scope_reaches_the_service(
-    client: httpx.Client, upstream: FakeUpstream, dev_issuer: DevIssuer, internal_auth: InternalAuth
+    client: httpx.Client,
+    upstream: FakeUpstream,
+    dev_issuer: DevIssuer,
+    internal_auth: Callable[[str], InternalAuth],
 ) -> None:
     token = dev_issuer.mint(SECURED_SCOPES, sub="u-1")
     forged = {"X-Internal-Token": "forged-by-the-client"}
@@ -85,7 +91,9 @@ def test_a_dev_token_with_the_scope_reaches_the_service(
     assert forwarded["x-correlation-id"] == "gateway-test-1"
     assert forwarded["x-forwarded-for"] == "127.0.0.1"
     # The service's proof that the call came through the gateway, for this user (the client's is dropped).
-    assert internal_auth.verify(forwarded["x-internal-token"]).subject == "u-1"
+    assert internal_auth(SECURED_SERVICE).verify(forwarded["x-internal-token"]).subject == "user:u-1"
+    with pytest.raises(Problem):  # meant for that service alone
+        internal_auth("another-service").verify(forwarded["x-internal-token"])
 
 
 def test_a_correlation_id_is_created_and_forwarded(
