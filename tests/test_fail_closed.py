@@ -228,7 +228,7 @@ def test_an_idempotency_key_belongs_to_the_caller_who_sent_it(project: Path, tmp
         gateway = InternalAuth(SECRET, issuer="gateway")
 
         def charge(user: str, order: str) -> httpx.Response:
-            headers = {HEADER: gateway.mint(user), "Idempotency-Key": "same-key-1"}
+            headers = {HEADER: gateway.mint(user, audience="payment"), "Idempotency-Key": "same-key-1"}
             return http.post(f"{url}/v1/payments", json={"order_id": order, "amount": "9.99"}, headers=headers)
 
         first_order, second_order = str(uuid.uuid4()), str(uuid.uuid4())
