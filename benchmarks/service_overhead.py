@@ -73,7 +73,9 @@ def main() -> None:
         secret = secrets.token_urlsafe(32)
         # production settings: every call carries the gateway's credential, which the service verifies
         credential = {
-            CREDENTIAL_HEADER: InternalAuth(secret, issuer="gateway", ttl=args.seconds * 3 + 120).mint("bench")
+            CREDENTIAL_HEADER: InternalAuth(secret, issuer="gateway", ttl=args.seconds * 3 + 120).mint(
+                "user:bench", audience="product"
+            )
         }
         generated_env = {
             **env,

@@ -126,7 +126,7 @@ def test_product_service_serves_crud_under_uvicorn(product_server: str) -> None:
 
     body = {"sku": "SKU-1", "name": "Teapot", "price": "19.90"}
     assert httpx.post(f"{product_server}/v1/products", json=body).status_code == 401  # no caller credential
-    credential = {HEADER: InternalAuth(INTERNAL_AUTH_SECRET, issuer="gateway").mint("u-1")}
+    credential = {HEADER: InternalAuth(INTERNAL_AUTH_SECRET, issuer="gateway").mint("u-1", audience="product")}
     with httpx.Client(base_url=product_server, headers=credential) as http:
         created = http.post("/v1/products", json=body)
         assert created.status_code == 201, created.text
