@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -38,6 +39,7 @@ from msgen_runtime.gateway.app import create_gateway_app
 from msgen_runtime.gateway.routing import Route
 from msgen_runtime.gateway.settings import GatewaySettings
 from msgen_runtime.messaging.broker import NatsJetStream, RabbitMQ
+from msgen_runtime.messaging.codec import EventType
 from msgen_runtime.messaging.consumer import Consumer, Subscription
 from msgen_runtime.messaging.outbox import message_headers, partition_of
 from msgen_runtime.messaging.runtime import MessagingConfig
@@ -711,12 +713,12 @@ def gauge(metrics: str, name: str, service_name: str) -> float | None:
     return None
 
 
-def test_readiness_follows_the_broker_and_the_outbox_gauges_stay_current(tmp_path: Path) -> None:
+def publishing_app(tmp_path: Path) -> tuple[str, EventType[Ping], str, int, FastAPI]:
+    """A service publishing one event, on a database of its own, for a nats-server on a port of its own."""
     name = f"resil-{uuid.uuid4().hex[:8]}"
     event = ping_event(f"resil.{uuid.uuid4().hex[:8]}.pinged")
     url = bus_database(tmp_path / "bus.db")
     port = free_port()
-    store = tmp_path / "nats"
     settings = ServiceSettings(service_name=name, database_url=url, broker_url=f"nats://127.0.0.1:{port}")
     config = MessagingConfig(
         system=name.replace("-", "_"),
@@ -727,6 +729,12 @@ def test_readiness_follows_the_broker_and_the_outbox_gauges_stay_current(tmp_pat
         published=[event],
     )
     app = create_service_app(title=name, version="1", description="", settings=settings, routers=[], messaging=config)
+    return name, event, url, port, app
+
+
+def test_readiness_follows_the_broker_and_the_outbox_gauges_stay_current(tmp_path: Path) -> None:
+    name, event, url, port, app = publishing_app(tmp_path)
+    store = tmp_path / "nats"
 
     def ready(base: str) -> bool:
         return httpx.get(f"{base}/health/ready", timeout=10).status_code == 200
@@ -786,20 +794,7 @@ def test_readiness_follows_the_broker_and_the_outbox_gauges_stay_current(tmp_pat
 
 
 def test_readiness_notices_a_broker_that_hangs_without_closing_its_connections(tmp_path: Path) -> None:
-    name = f"resil-{uuid.uuid4().hex[:8]}"
-    event = ping_event(f"resil.{uuid.uuid4().hex[:8]}.pinged")
-    url = bus_database(tmp_path / "bus.db")
-    port = free_port()
-    settings = ServiceSettings(service_name=name, database_url=url, broker_url=f"nats://127.0.0.1:{port}")
-    config = MessagingConfig(
-        system=name.replace("-", "_"),
-        default_broker="nats",
-        topics=[event.topic],
-        outbox=Outbox,
-        partitions=Partition,
-        published=[event],
-    )
-    app = create_service_app(title=name, version="1", description="", settings=settings, routers=[], messaging=config)
+    _, _, _, port, app = publishing_app(tmp_path)
 
     def ready(base: str) -> bool:
         return httpx.get(f"{base}/health/ready", timeout=10).status_code == 200
