@@ -1,16 +1,27 @@
-"""Settings every service reads from its environment (twelve-factor)."""
+"""Settings every service reads from its environment (twelve-factor) and from secret files.
+
+A secret can be a file instead of a variable: `/run/secrets/DATABASE_URL` holds what `DATABASE_URL`
+would (Kubernetes mounts its Secrets there read-only, compose its `secrets:`). A variable wins over a
+file of the same name. MSGEN_SECRETS_DIR names another folder; named but missing, the process refuses
+to start rather than run without its secrets.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Self
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 LEASE_MARGIN_SECONDS = 1.0  # a lease outlasts the request deadline by at least this much
 DEV_MODE_ENV = "MSGEN_DEV_MODE"
 MIN_ADMIN_TOKEN_LENGTH = 32  # as for INTERNAL_AUTH_SECRET: a short token can be guessed
+SECRETS_DIR_ENV = "MSGEN_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = Path("/run/secrets")  # where Kubernetes (as msgen mounts them) and compose put secret files
 
 
 class AliasOnly(PydanticBaseSettingsSource):
@@ -38,9 +49,22 @@ def only_msgen_dev_mode(
     dotenv_settings: PydanticBaseSettingsSource,
     file_secret_settings: PydanticBaseSettingsSource,
 ) -> tuple[PydanticBaseSettingsSource, ...]:
-    """The default sources, with `dev_mode` read from the environment as MSGEN_DEV_MODE only."""
+    """The default sources, with `dev_mode` read from the environment as MSGEN_DEV_MODE only, and secret
+    files from the secrets folder (see the module's docstring)."""
     names = frozenset({"dev_mode"})
-    return init_settings, AliasOnly(env_settings, names), AliasOnly(dotenv_settings, names), file_secret_settings
+    files = secret_files(file_secret_settings)
+    return init_settings, AliasOnly(env_settings, names), AliasOnly(dotenv_settings, names), files
+
+
+def secret_files(default: PydanticBaseSettingsSource) -> PydanticBaseSettingsSource:
+    """Settings from the files of MSGEN_SECRETS_DIR, or of /run/secrets when that folder exists."""
+    named = os.environ.get(SECRETS_DIR_ENV)
+    folder = Path(named) if named else DEFAULT_SECRETS_DIR
+    if not folder.is_dir():
+        if named:
+            raise ValueError(f"{SECRETS_DIR_ENV}={named} is not a folder: the secrets it should hold are missing")
+        return default
+    return SecretsSettingsSource(default.settings_cls, secrets_dir=folder)
 
 
 class ServiceSettings(BaseSettings):
@@ -98,6 +122,10 @@ class ServiceSettings(BaseSettings):
     broker_url: str | None = Field(
         None, description="nats://, kafka:// or amqp://; the spec's broker on 127.0.0.1 when unset."
     )
+    broker_username: str | None = Field(
+        None, description="Put into an amqp:// BROKER_URL that names no user (e.g. from the operator's Secret)."
+    )
+    broker_password: SecretStr | None = Field(None, description="The password of BROKER_USERNAME.")
     dev_mode: bool = Field(
         False,
         validation_alias=DEV_MODE_ENV,
@@ -145,6 +173,22 @@ class ServiceSettings(BaseSettings):
                 f"({self.request_timeout_seconds:g}) plus {LEASE_MARGIN_SECONDS:g}: a retry would take over "
                 "the key of an attempt still running"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _broker_credentials_into_the_url(self) -> Self:
+        """amqp://host:5672/ plus BROKER_USERNAME and BROKER_PASSWORD (files of an operator's Secret) make one URL."""
+        if self.broker_username is None or not self.broker_url:
+            return self
+        url = urlsplit(self.broker_url)
+        if url.scheme not in ("amqp", "amqps"):
+            raise ValueError(f"BROKER_USERNAME is set but BROKER_URL is not an amqp:// URL ({url.scheme}://)")
+        if url.username is not None:
+            raise ValueError("BROKER_USERNAME is set but BROKER_URL already names a user: keep one of them")
+        user = quote(self.broker_username, safe="")
+        if self.broker_password is not None:
+            user += ":" + quote(self.broker_password.get_secret_value(), safe="")
+        self.broker_url = urlunsplit(url._replace(netloc=f"{user}@{url.netloc}"))
         return self
 
     def idempotency_lease(self) -> float:
