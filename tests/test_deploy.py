@@ -44,7 +44,7 @@ def _variant(name: str) -> str:
         spec["system"]["broker"] = "kafka"
         spec["deploy"] = {
             "kubernetes_version": "1.33",
-            "ingress": {"kind": "httproute", "host": "api.shop.example", "class_name": "public"},
+            "ingress": {"kind": "ingress", "host": "api.shop.example", "class_name": "public"},
             "mesh": "linkerd",
             "keda": True,
             "canary": ["payment"],
@@ -54,6 +54,10 @@ def _variant(name: str) -> str:
     elif name == "rabbitmq":
         spec["system"]["broker"] = "rabbitmq"
         del spec["deploy"]  # every default
+    return _dump(rt, spec)
+
+
+def _dump(rt: YAML, spec: Any) -> str:
     out = io.StringIO()
     rt.dump(spec, out)
     return out.getvalue()
@@ -149,6 +153,7 @@ def test_custom_resources_match_their_operators_schemas(
         "PeerAuthentication",
         "ScaledObject",
         "HTTPRoute",
+        "Gateway",
     }
 
 
@@ -216,7 +221,7 @@ def test_each_service_has_hpa_pdb_probes_and_a_hardened_pod(
             assert c["securityContext"]["readOnlyRootFilesystem"] is True
             assert c["securityContext"]["allowPrivilegeEscalation"] is False
             assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-        assert "env" not in container or all("valueFrom" in e for e in container["env"]), "secrets by reference only"
+        assert "env" not in container, "settings from the ConfigMap, secrets as files"
         hpa = by_kind["HorizontalPodAutoscaler"][app]
         pdb = by_kind["PodDisruptionBudget"][app]
         assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
@@ -229,10 +234,25 @@ def test_each_service_has_hpa_pdb_probes_and_a_hardened_pod(
         assert hpa["spec"]["scaleTargetRef"]["kind"] == ("Rollout" if service.name == "order" else "Deployment")
         assert container["resources"] == {"requests": service.ops.requests, "limits": service.ops.limits}
         assert pod["initContainers"][0]["command"][:2] == ["alembic", "-c"]
-        assert container["env"][0]["valueFrom"]["secretKeyRef"] == {"name": f"{service.name}-db-app", "key": "uri"}
+        assert _secret_files(pod, "migrate")["DATABASE_URL"] == {"secret": f"{service.name}-db-app", "key": "uri"}
     # the reference's defaults: 3 to 15 replicas at 60% CPU
     order = by_kind["HorizontalPodAutoscaler"]["order-service"]["spec"]
     assert (order["minReplicas"], order["maxReplicas"]) == (3, 15)
+
+
+def _secret_files(pod: dict[str, Any], container: str) -> dict[str, dict[str, str]]:
+    """The files a container finds in /run/secrets: {file: {secret, key}}, from its projected Secret volumes."""
+    c = next(c for c in pod["containers"] + pod.get("initContainers", []) if c["name"] == container)
+    mounted = {m["name"] for m in c["volumeMounts"] if m["mountPath"] == "/run/secrets"}
+    assert all(m["readOnly"] for m in c["volumeMounts"] if m["name"] in mounted)
+    files: dict[str, dict[str, str]] = {}
+    for volume in pod["volumes"]:
+        if volume["name"] in mounted:
+            for source in volume["projected"]["sources"]:
+                assert "optional" not in source["secret"], "the pod waits for every Secret (fails closed)"
+                for item in source["secret"]["items"]:
+                    files[item["path"]] = {"secret": source["secret"]["name"], "key": item["key"]}
+    return files
 
 
 def test_the_prod_overlay_requires_the_secrets_that_keep_the_system_closed(
@@ -247,12 +267,19 @@ def test_the_prod_overlay_requires_the_secrets_that_keep_the_system_closed(
     }
     messaging = {s.kebab for s in shop.system.services if s.publishes or s.consumes}
     for app in [*(s.kebab for s in shop.system.services), "gateway"]:
-        container = deployments[app]["spec"]["template"]["spec"]["containers"][0]
-        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container.get("env", []) if "valueFrom" in e}
-        assert refs["INTERNAL_AUTH_SECRET"] == {"name": "shop-internal-auth", "key": "secret"}, app
+        pod = deployments[app]["spec"]["template"]["spec"]
+        files = _secret_files(pod, "app")
+        assert files["INTERNAL_AUTH_SECRET"] == {"secret": "shop-internal-auth", "key": "secret"}, app
         if app in messaging:
-            assert refs["ADMIN_TOKEN"] == {"name": f"{app}-admin", "key": "token"}, app
-        assert all("optional" not in ref for ref in refs.values()), app
+            assert files["ADMIN_TOKEN"] == {"secret": f"{app}-admin", "key": "token"}, app
+        if app != "gateway":  # the migrations see the database URL only
+            assert set(_secret_files(pod, "migrate")) == {"DATABASE_URL"}, app
+    # RabbitMQ: the operator's user and password as files, the URL without them
+    rabbit = {(d["kind"], d["metadata"]["name"]): d for d in _docs(built[("rabbitmq", "prod")])}
+    order = _secret_files(rabbit[("Deployment", "order-service")]["spec"]["template"]["spec"], "app")
+    assert order["BROKER_USERNAME"] == {"secret": "shop-rabbitmq-default-user", "key": "username"}
+    assert order["BROKER_PASSWORD"] == {"secret": "shop-rabbitmq-default-user", "key": "password"}
+    assert rabbit[("ConfigMap", "order-service")]["data"]["BROKER_URL"] == "amqp://shop-rabbitmq:5672/"
     for path in built.values():
         for doc in _docs(path):
             if doc["kind"] == "ConfigMap":
@@ -294,13 +321,75 @@ def test_network_policies_allow_only_the_flows_of_the_spec(built: dict[tuple[str
 
 
 def test_gateway_is_exposed_on_the_operations_paths(built: dict[tuple[str, str], Path]) -> None:
-    ingress = next(d for d in _docs(built[("shop", "prod")]) if d["kind"] == "Ingress")
-    paths = {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    """Gateway API by default (a Gateway and its HTTPRoute), an Ingress when the spec asks for one."""
+    shop = {(d["kind"], d["metadata"]["name"]): d for d in _docs(built[("shop", "prod")])}
+    route = shop[("HTTPRoute", "gateway")]
+    paths = {m["path"]["value"] for m in route["spec"]["rules"][0]["matches"]}
     assert {"/v1/orders", "/v1/products", "/v1/users", "/v1/stock-items", "/v1/payments"} <= paths
-    assert ingress["spec"]["tls"][0]["secretName"] == "shop-api-tls"
-    route = next(d for d in _docs(built[("kafka", "prod")]) if d["kind"] == "HTTPRoute")
-    assert {m["path"]["value"] for m in route["spec"]["rules"][0]["matches"]} == paths
     assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "gateway", "port": 80}]
+    assert route["spec"]["parentRefs"] == [{"name": "api", "sectionName": "https"}]
+    listener = shop[("Gateway", "api")]["spec"]["listeners"][0]
+    assert (listener["protocol"], listener["port"], listener["hostname"]) == ("HTTPS", 443, "api.shop.example")
+    assert listener["tls"]["certificateRefs"] == [{"kind": "Secret", "name": "shop-api-tls"}]
+    assert shop[("Gateway", "api")]["spec"]["gatewayClassName"] == "nginx"
+    assert not any(kind == "Ingress" for kind, _ in shop)
+    # the Gateway's pods may reach the gateway, which admits them
+    gateway_in = shop[("NetworkPolicy", "gateway")]["spec"]["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name": "api"}}} in gateway_in
+    assert shop[("NetworkPolicy", "api-gateway")]["spec"]["podSelector"] == gateway_in[0]["podSelector"]
+    plain = next(d for d in _docs(built[("rabbitmq", "prod")]) if d["kind"] == "Gateway")  # no TLS secret
+    assert [(x["protocol"], x["port"]) for x in plain["spec"]["listeners"]] == [("HTTP", 80)]
+    ingress = next(d for d in _docs(built[("kafka", "prod")]) if d["kind"] == "Ingress")
+    assert {p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]} == paths
+    assert ingress["spec"]["ingressClassName"] == "public"
+    assert not {"Gateway", "HTTPRoute"} & {d["kind"] for d in _docs(built[("kafka", "prod")])}
+    kafka_in = next(
+        d
+        for d in _docs(built[("kafka", "prod")])
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "gateway"
+    )["spec"]["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in kafka_in
+
+
+def test_an_httproute_can_attach_to_a_shared_gateway(tmp_path: Path) -> None:
+    """deploy.ingress.gateway_namespace: no Gateway of msgen's, the route on the platform's one."""
+    rt = YAML()
+    spec = rt.load(_variant("rabbitmq"))
+    spec["deploy"] = {"ingress": {"class_name": "public", "gateway_namespace": "gateway-system"}}
+    (tmp_path / "msgen.yaml").write_text(_dump(rt, spec))
+    files = generate(tmp_path / "msgen.yaml").files
+    docs = list(yaml.safe_load_all(files["deploy/k8s/base/gateway-route.yaml"]))
+    assert [d["kind"] for d in docs if d] == ["HTTPRoute"]
+    assert docs[-1]["spec"]["parentRefs"] == [{"name": "public", "namespace": "gateway-system"}]
+    policy = next(
+        d for d in yaml.safe_load_all(files["deploy/k8s/base/workloads/gateway.yaml"]) if d["kind"] == "NetworkPolicy"
+    )
+    assert policy["spec"]["ingress"][0]["from"][0] == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway-system"}}
+    }
+
+
+def test_databases_are_backed_up_through_the_barman_cloud_plugin(built: dict[tuple[str, str], Path]) -> None:
+    """CloudNativePG's plugin (the in-tree barmanObjectStore is deprecated since 1.26): one ObjectStore per
+    database, the Cluster's WAL archiver, and ScheduledBackups of method plugin."""
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _docs(built[("shop", "prod")])}
+    for name in ("order-db", "user-db"):
+        cluster = docs[("Cluster", name)]["spec"]
+        assert "backup" not in cluster, "no in-tree barmanObjectStore"
+        assert cluster["plugins"] == [
+            {"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": True, "parameters": {"barmanObjectName": name}}
+        ]
+        store = docs[("ObjectStore", name)]
+        assert store["apiVersion"] == "barmancloud.cnpg.io/v1"
+        assert store["spec"]["configuration"]["destinationPath"] == f"s3://shop-backups/{name}"
+        assert store["spec"]["configuration"]["s3Credentials"]["accessKeyId"]["name"] == "backup-credentials"
+        assert store["spec"]["retentionPolicy"] == "30d"
+        backup = docs[("ScheduledBackup", name)]["spec"]
+        assert (backup["method"], backup["pluginConfiguration"]) == (
+            "plugin",
+            {"name": "barman-cloud.cloudnative-pg.io"},
+        )
+        assert backup["cluster"] == {"name": name}
 
 
 def test_optional_pieces_follow_the_spec(built: dict[tuple[str, str], Path], shop: Generated) -> None:
@@ -308,7 +397,8 @@ def test_optional_pieces_follow_the_spec(built: dict[tuple[str, str], Path], sho
     nats, kafka, rabbit = kinds[("shop", "prod")], kinds[("kafka", "prod")], kinds[("rabbitmq", "prod")]
     assert {"PeerAuthentication", "Rollout", "AnalysisTemplate", "OpenTelemetryCollector", "StatefulSet"} <= nats
     assert "ChaosEngine" in kinds[("shop", "dev")] and "ChaosEngine" not in nats
-    assert {"Kafka", "KafkaNodePool", "KafkaTopic", "ScaledObject", "HTTPRoute"} <= kafka
+    assert {"Kafka", "KafkaNodePool", "KafkaTopic", "ScaledObject", "Ingress"} <= kafka
+    assert {"Gateway", "HTTPRoute", "ObjectStore"} <= nats
     assert "PeerAuthentication" not in kafka and "OpenTelemetryCollector" not in kafka
     assert "RabbitmqCluster" in rabbit and not {"Rollout", "ScaledObject", "PeerAuthentication"} & rabbit
     topics = sorted(d["spec"]["topicName"] for d in _docs(built[("kafka", "prod")]) if d["kind"] == "KafkaTopic")
@@ -362,7 +452,16 @@ def test_compose_runs_every_piece_from_the_project(shop_dir: Path) -> None:
     assert services["order"]["environment"]["PRODUCT_URL"] == "http://product:8000"
     # a developer's machine: dev mode, and the checks of production when the secret is exported
     assert services["order"]["environment"]["MSGEN_DEV_MODE"] == "1"
-    assert services["order"]["environment"]["INTERNAL_AUTH_SECRET"] == "${INTERNAL_AUTH_SECRET:-}"
+    # secrets are files (/run/secrets/<NAME>) from the developer's environment, never compose variables
+    assert not {"INTERNAL_AUTH_SECRET", "ADMIN_TOKEN"} & set(services["order"]["environment"])
+    assert services["order"]["secrets"] == ["INTERNAL_AUTH_SECRET", "ADMIN_TOKEN"]
+    assert services["user"]["secrets"] == ["INTERNAL_AUTH_SECRET"]
+    assert services["gateway"]["secrets"] == ["INTERNAL_AUTH_SECRET"]
+    assert compose["secrets"] == {name: {"environment": name} for name in ("ADMIN_TOKEN", "INTERNAL_AUTH_SECRET")}
+    # Jaeger v2 receives the services' OTLP
+    assert services["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
+    assert services["order"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"
+    assert "--set=receivers.otlp.protocols.http.endpoint=0.0.0.0:4318" in services["jaeger"]["command"]
     for volume in services["prometheus"]["volumes"] + services["grafana"]["volumes"]:
         assert (shop_dir / "deploy" / volume.split(":")[0]).exists(), volume
 

@@ -30,6 +30,7 @@ ROLLOUT_TIMEOUT = "300s"
 CUSTOM_RESOURCE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("postgresql.cnpg.io/v1", "Cluster"): ("spec.instances", "spec.storage.size"),
     ("postgresql.cnpg.io/v1", "ScheduledBackup"): ("spec.schedule", "spec.cluster.name"),
+    ("barmancloud.cnpg.io/v1", "ObjectStore"): ("spec.configuration.destinationPath",),
     ("kafka.strimzi.io/v1beta2", "Kafka"): ("spec.kafka.listeners",),
     ("kafka.strimzi.io/v1beta2", "KafkaNodePool"): ("spec.replicas", "spec.roles", "spec.storage"),
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): ("spec.partitions", "spec.replicas"),
@@ -41,6 +42,7 @@ CUSTOM_RESOURCE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("argoproj.io/v1alpha1", "Application"): ("spec.source", "spec.destination"),
     ("security.istio.io/v1", "PeerAuthentication"): ("spec.mtls.mode",),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): ("spec.parentRefs", "spec.rules"),
+    ("gateway.networking.k8s.io/v1", "Gateway"): ("spec.gatewayClassName", "spec.listeners"),
     ("keda.sh/v1alpha1", "ScaledObject"): ("spec.scaleTargetRef.name", "spec.triggers"),
     ("opentelemetry.io/v1beta1", "OpenTelemetryCollector"): ("spec.config",),
     ("litmuschaos.io/v1alpha1", "ChaosEngine"): ("spec.appinfo", "spec.experiments"),

@@ -288,11 +288,11 @@ class Deploy:
     registry: str = "ghcr.io/example"
     base_image: str = "python:3.12.12-slim-bookworm"
     namespace: str = "default"
-    ingress_kind: str = "ingress"  # or httproute
+    ingress_kind: str = "httproute"  # or ingress
     ingress_host: str = "api.example.com"
     ingress_class: str = "nginx"
-    gateway_namespace: str = "gateway-system"
-    controller_namespace: str = "ingress-nginx"
+    gateway_namespace: str | None = None  # a shared Gateway's namespace; None: msgen writes the Gateway
+    controller_namespace: str | None = None  # where the pods forwarding to the gateway run, if not its own
     tls_secret: str | None = None
     mesh: str = "none"  # istio, linkerd
     keda: bool = False

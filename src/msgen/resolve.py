@@ -217,7 +217,8 @@ class _Resolver:
             ingress_host=ingress.host,
             ingress_class=ingress.class_name,
             gateway_namespace=ingress.gateway_namespace,
-            controller_namespace=ingress.controller_namespace,
+            controller_namespace=ingress.controller_namespace
+            or ("ingress-nginx" if ingress.kind == "ingress" else ingress.gateway_namespace),
             tls_secret=ingress.tls_secret,
             mesh=spec.mesh,
             keda=spec.keda,

@@ -458,16 +458,26 @@ K8S_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
 class IngressSpec(Strict):
-    kind: Literal["ingress", "httproute"] = Field("ingress", description="An Ingress, or a Gateway API HTTPRoute.")
+    kind: Literal["httproute", "ingress"] = Field(
+        "httproute", description="A Gateway API Gateway and HTTPRoute, or an Ingress."
+    )
     host: str = Field("api.example.com", pattern=HOST_PATTERN)
     class_name: str = Field(
-        "nginx", pattern=K8S_NAME_PATTERN, description="The IngressClass, or the Gateway an HTTPRoute attaches to."
+        "nginx",
+        pattern=K8S_NAME_PATTERN,
+        description="The GatewayClass of the Gateway msgen writes; with gateway_namespace, the name of the shared "
+        "Gateway the HTTPRoute attaches to; with kind ingress, the IngressClass.",
     )
-    gateway_namespace: str = Field(
-        "gateway-system", pattern=K8S_NAME_PATTERN, description="The namespace of that Gateway (kind httproute)."
+    gateway_namespace: str | None = Field(
+        None,
+        pattern=K8S_NAME_PATTERN,
+        description="Attach the HTTPRoute to the Gateway `class_name` of this namespace instead of writing one.",
     )
-    controller_namespace: str = Field(
-        "ingress-nginx", pattern=K8S_NAME_PATTERN, description="Where the pods that forward to the gateway run."
+    controller_namespace: str | None = Field(
+        None,
+        pattern=K8S_NAME_PATTERN,
+        description="Where the pods that forward to the gateway run (NetworkPolicy); default: the Gateway's own "
+        "pods, gateway_namespace, or ingress-nginx for an Ingress.",
     )
     tls_secret: str | None = Field(None, pattern=K8S_NAME_PATTERN, description="The TLS certificate's Secret.")
 

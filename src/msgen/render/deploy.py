@@ -22,7 +22,7 @@ COMPOSE_IMAGES = {
     "rabbitmq": "rabbitmq:4.0.5-management-alpine",
     "nats": "nats:2.10.22-alpine",
     "redis": "redis:7.4.1-alpine",
-    "jaeger": "jaegertracing/all-in-one:1.63.0",
+    "jaeger": "jaegertracing/jaeger:2.13.0",  # Jaeger v2, built on the OpenTelemetry Collector
     "prometheus": "prom/prometheus:v2.55.1",
     "grafana": "grafana/grafana:11.3.1",
 }
@@ -74,9 +74,9 @@ def compose_view(system: m.System) -> dict[str, Any]:
         # A developer's machine: direct calls and /docs allowed, unless INTERNAL_AUTH_SECRET is exported
         # (then the gateway and the services check it as in production).
         "MSGEN_DEV_MODE": "1",
-        "INTERNAL_AUTH_SECRET": "${INTERNAL_AUTH_SECRET:-}",
     }
     services = []
+    secrets = {"INTERNAL_AUTH_SECRET"}
     for index, service in enumerate(system.services):
         name = service.name
         db = f"{kebab(name)}-db"
@@ -87,10 +87,12 @@ def compose_view(system: m.System) -> dict[str, Any]:
         depends = ["redis"]
         if service.publishes or service.consumes:
             env["BROKER_URL"] = broker_url
-            env["ADMIN_TOKEN"] = "${ADMIN_TOKEN:-}"  # /admin stays closed unless you export one
             depends.append(broker_host)
         for callee in sorted({c.service for c in service.calls}):
             env[f"{callee.upper()}_URL"] = f"http://{callee}:{HTTP_PORT}"
+        # secret files in /run/secrets; /admin stays closed unless you export ADMIN_TOKEN
+        own_secrets = ["INTERNAL_AUTH_SECRET", *(["ADMIN_TOKEN"] if service.publishes or service.consumes else [])]
+        secrets.update(own_secrets)
         services.append(
             {
                 "name": name,
@@ -102,12 +104,20 @@ def compose_view(system: m.System) -> dict[str, Any]:
                 "environment": dict(sorted(env.items())),
                 "host_port": 8001 + index,
                 "depends_on": sorted(depends),
+                "secrets": own_secrets,
             }
         )
     gateway_env = {**common, **{f"{s.name.upper()}_URL": f"http://{s.name}:{HTTP_PORT}" for s in system.services}}
     return {
         "services": services,
-        "gateway": {"image": image_of(system, "gateway"), "environment": dict(sorted(gateway_env.items()))},
+        "gateway": {
+            "image": image_of(system, "gateway"),
+            "environment": dict(sorted(gateway_env.items())),
+            "secrets": ["INTERNAL_AUTH_SECRET"],
+        },
+        # Compose secrets from the developer's environment (empty: dev mode stays open), mounted as
+        # /run/secrets/<NAME> where msgen_runtime reads them.
+        "secrets": sorted(secrets),
         "broker": broker,
         "images": COMPOSE_IMAGES,
         "postgres_image": COMPOSE_IMAGES["postgres"],

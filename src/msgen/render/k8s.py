@@ -21,6 +21,10 @@ NATS_IMAGE = "nats:2.10.22-alpine"
 KAFKA_VERSION = "3.9.0"
 OTEL_COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.114.0"
 ROLLOUTS_API = "argoproj.io/v1alpha1"
+ENTRY_GATEWAY = "api"  # the Gateway msgen writes in front of the gateway Service (deploy.ingress.kind httproute)
+# GEP-1762: the label Gateway API implementations put on the pods they run for a Gateway
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+SECRETS_DIR = "/run/secrets"  # msgen_runtime reads a setting from the file of its name there (settings.py)
 
 # The pods each piece of the data and messaging layer runs as, for NetworkPolicies.
 _BROKER = {
@@ -57,6 +61,19 @@ class Workload:
     ready_path: str = "/health/ready"
     # (variable, Secret, key) of the app container only (not the migrations): who may call it
     auth_secret_env: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def migrate_secret_env(self) -> tuple[tuple[str, str, str], ...]:
+        """What the migrations read: the database URL only."""
+        return tuple(entry for entry in self.secret_env if entry[0] == "DATABASE_URL")
+
+    @staticmethod
+    def secret_files(entries: tuple[tuple[str, str, str], ...]) -> list[tuple[str, list[tuple[str, str]]]]:
+        """(Secret, [(file, key), ...]) in first-seen order: the sources of a projected volume."""
+        grouped: dict[str, list[tuple[str, str]]] = {}
+        for variable, secret, key in entries:
+            grouped.setdefault(secret, []).append((variable, key))
+        return list(grouped.items())
 
     @property
     def selector(self) -> dict[str, str]:
@@ -117,7 +134,8 @@ def broker_view(system: m.System) -> dict[str, Any]:
         return {
             "kind": kind,
             "cluster": cluster,
-            "url": f"amqp://$(BROKER_USERNAME):$(BROKER_PASSWORD)@{cluster}:5672/",
+            # the user and password come as files of the operator's Secret (BROKER_USERNAME, BROKER_PASSWORD)
+            "url": f"amqp://{cluster}:5672/",
             "selector": {"app.kubernetes.io/name": cluster},
             "port": 5672,
             "operator_namespace": "rabbitmq-system",
@@ -228,11 +246,24 @@ def workloads(system: m.System) -> list[Workload]:
             migrate=False,
             canary=False,
             keda=False,
-            ingress_from=(namespace_peer(deploy.controller_namespace), monitoring),
+            ingress_from=(*entry_peers(deploy), monitoring),
             egress_to=(*shared_egress, egress([pod(s.kebab) for s in system.services], HTTP_PORT), *to_templated),
         )
     )
     return out
+
+
+def writes_gateway(deploy: m.Deploy) -> bool:
+    """msgen writes the Gateway itself (an HTTPRoute not attached to a shared one)."""
+    return deploy.ingress_kind == "httproute" and deploy.gateway_namespace is None
+
+
+def entry_peers(deploy: m.Deploy) -> list[dict[str, Any]]:
+    """NetworkPolicy peers of the pods that forward the outside's requests to the gateway."""
+    peers = [namespace_peer(deploy.controller_namespace)] if deploy.controller_namespace else []
+    if writes_gateway(deploy):
+        peers.insert(0, {"podSelector": {"matchLabels": {GATEWAY_NAME_LABEL: ENTRY_GATEWAY}}})
+    return peers
 
 
 def internal_auth_secret(system: m.System) -> str:
@@ -329,6 +360,9 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
         "broker": broker,
         "routes": routes(system),
         "gateway_timeout": duration(system.gateway.timeout),
+        "secrets_dir": SECRETS_DIR,
+        "entry_gateway": ENTRY_GATEWAY if writes_gateway(deploy) else None,
+        "gateway_name_label": GATEWAY_NAME_LABEL,
     }
     files: dict[str, str] = {}
     resources: list[str] = []
@@ -398,7 +432,11 @@ def readme_view(system: m.System) -> dict[str, Any]:
         "rabbitmq": ("a RabbitmqCluster", "the RabbitMQ Cluster Operator"),
         "nats": ("NATS with JetStream, a StatefulSet", None),
     }[system.broker]
-    operators = ["CloudNativePG (PostgreSQL)", *([broker[1]] if broker[1] else []), "the Prometheus Operator"]
+    operators = [
+        "CloudNativePG (PostgreSQL) and its Barman Cloud plugin (backups and WAL archiving, with cert-manager)",
+        *([broker[1]] if broker[1] else []),
+        "the Prometheus Operator",
+    ]
     optional: list[tuple[str, str]] = []
     if deploy.otel_collector:
         operators.append("the OpenTelemetry Operator")
@@ -416,8 +454,10 @@ def readme_view(system: m.System) -> dict[str, Any]:
         optional.append(("keda.yaml", "ScaledObjects on consumer lag"))
     if deploy.chaos:
         operators.append("Litmus (dev overlay only) and its pod-delete ChaosExperiment")
-    if deploy.ingress_kind == "httproute":
-        operators.append(f"a Gateway API implementation serving the Gateway '{deploy.ingress_class}'")
+    if writes_gateway(deploy):
+        operators.append(f"a Gateway API implementation with the GatewayClass '{deploy.ingress_class}'")
+    elif deploy.ingress_kind == "httproute":
+        operators.append(f"the Gateway '{deploy.ingress_class}' in namespace '{deploy.gateway_namespace}'")
     else:
         operators.append(f"an ingress controller of class '{deploy.ingress_class}'")
     admin = [f"{s.kebab}-admin" for s in system.services if s.publishes or s.consumes]
