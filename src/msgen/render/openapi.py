@@ -279,16 +279,22 @@ def openapi_document(system: m.System, service: m.Service) -> dict[str, Any]:
                 "get": {
                     "operationId": f"stream{entity.name}Events",
                     "summary": f"Follow {a(entity.name)} status as Server-Sent Events",
-                    "description": f"One `status` event per status, in order, until {final}.",
+                    "description": (
+                        f"One `status` event per status, in order, until {final}. Each event's `id` is its place "
+                        "in the entity's status log: a client that reconnects with `Last-Event-ID` gets only the "
+                        "later ones, or 204 when it already received the final one."
+                    ),
                     "tags": [entity.name],
                     "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
+                        {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}},
                     ],
                     "responses": {
                         "200": {
                             "description": "The status stream.",
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
                         },
+                        "204": {"description": "The client already received the final status."},
                         "404": _problem("Not found."),
                         "422": _problem("The request does not match the contract."),
                     },

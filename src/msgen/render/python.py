@@ -349,9 +349,12 @@ def _status_stream_route(saga: m.Saga, entity: m.Entity, imports: Imports) -> Ro
     """GET /<resources>/{id}/events: the entity's statuses as Server-Sent Events, until a final one."""
     imports.add("uuid", "UUID")
     imports.add("fastapi", "Request")
+    imports.add("fastapi", "Response")
+    imports.add("fastapi", "Header")
+    imports.add("typing", "Annotated")
     imports.add("sse_starlette", "EventSourceResponse")
     imports.add("msgen_runtime", "crud")
-    imports.add("msgen_runtime.messaging.saga", "status_events")
+    imports.add("msgen_runtime.messaging.saga", "status_stream")
     imports.add(f"{saga.orchestrator}_service.models", entity.name, "StatusLog")
     final = sorted(s for s in (saga.status_completed, saga.status_failed) if s)
     return RouteView(
@@ -359,17 +362,18 @@ def _status_stream_route(saga: m.Saga, entity: m.Entity, imports: Imports) -> Ro
         decorator=(
             f"@router.get({status_stream_path(entity)!r}, operation_id='stream{entity.name}Events', "
             f"summary='Follow {a(entity.name)} status as Server-Sent Events', response_class=EventSourceResponse, "
-            "responses={200: {'content': {'text/event-stream': {}}}})"
+            "responses={200: {'content': {'text/event-stream': {}}}, "
+            "204: {'description': 'The client already received the final status.'}})"
         ),
-        params=["request: Request", "id: UUID"],
-        returns="EventSourceResponse",
-        doc=f'"""Every status of the {entity.name}, in order, until it is {" or ".join(final)}."""',
+        params=["request: Request", "id: UUID", "last_event_id: Annotated[str | None, Header()] = None"],
+        returns="Response",
+        doc=f'"""Every status of the {entity.name} after Last-Event-ID, in order, until {" or ".join(final)}."""',
         body=[
             "sessions = request.app.state.database.sessions",
             "async with sessions() as session:  # not held while streaming",
             f"    await crud.get_or_404(session, {entity.name}, id)",
-            f"stream = status_events(sessions, StatusLog, str(id), final=frozenset({final!r}))",
-            "return EventSourceResponse(stream)",
+            f"final = frozenset({final!r})",
+            "return await status_stream(sessions, StatusLog, str(id), final=final, last_event_id=last_event_id)",
         ],
     )
 
