@@ -340,3 +340,13 @@ def entity_refs(entity: Entity, value_objects: tuple[ValueObject, ...]) -> list[
         if vo is not None:
             found.extend(((f.name, inner.name), inner) for inner in vo.fields if inner.ref is not None)
     return found
+
+
+def checked_refs(service: Service, entity: Entity) -> list[tuple[tuple[str, ...], Field]]:
+    """The refs of `entity` a default create checks: those whose entity's `get` the service may call."""
+    called = {(c.service, c.operation) for c in service.calls}
+    return [
+        (path, f)
+        for path, f in entity_refs(entity, service.value_objects)
+        if f.ref and (f.ref[0], f"get{f.ref[1]}") in called
+    ]

@@ -238,6 +238,12 @@ def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
     if op.is_custom:
         responses["501"] = _problem("The operation's business logic is not written yet.")
     responses["422"] = _problem("The request does not match the contract.")
+    if op.action == "create" and op.entity and m.checked_refs(service, service.entity(op.entity)):
+        responses["422"] = _problem(
+            "The request does not match the contract, or refers to an entity that does not exist."
+        )
+        responses["503"] = _problem("A service that says whether a referred entity exists is unavailable.")
+        responses["504"] = _problem("A service that says whether a referred entity exists did not answer in time.")
     out["responses"] = responses
     if op.scopes:
         # The gateway checks tokens and scopes; the service documents what the route needs.

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from msgen import model as m
-from msgen.names import a, kebab, pascal, sentence
+from msgen.names import a, kebab, pascal, sentence, snake
 from msgen.render.escape import plain, py_docstring
 from msgen.render.examples import example_payload, update_payload
 
@@ -485,6 +485,30 @@ def _from_entity(event: m.Event, entity: m.Entity, var: str) -> str:
     return f"{event.class_name}.model_validate({{{', '.join(parts)}}})"
 
 
+def _ref_checks(service: m.Service, entity: m.Entity, imports: Imports) -> list[str]:
+    """Lines asking, before a create, that each `ref` whose entity this service may get exists."""
+    lines: list[str] = []
+    for path, f in m.checked_refs(service, entity):
+        assert f.ref is not None
+        target, name = f.ref
+        get = f"get{name}"
+        call = f"clients().{target}.{snake(get)}"
+        outer = next(x for x in entity.writable_fields if x.name == path[0])
+        if len(path) == 1:
+            refs = f"[([{f.name!r}], payload.{f.name})]"
+        elif outer.type.kind == "list":
+            items = f"payload.{outer.name}" if outer.required else f"payload.{outer.name} or []"
+            refs = f"[([{outer.name!r}, str(i), {f.name!r}], item.{f.name}) for i, item in enumerate({items})]"
+        else:
+            refs = f"[([{outer.name!r}, {f.name!r}], payload.{outer.name}.{f.name})] if payload.{outer.name} else []"
+        if not lines:
+            lines.append("# the entities it refers to must exist (422 if not; 503 when their service cannot say)")
+        lines.append(f"await refs.require({name!r}, {refs}, {call})")
+        imports.add("msgen_runtime", "refs")
+        imports.add(f"{service.package}.clients", "clients")
+    return lines
+
+
 def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Event] | None = None) -> dict[str, Any]:
     imports = Imports()
     imports.add("sqlalchemy.ext.asyncio", "AsyncSession")
@@ -527,7 +551,8 @@ def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Eve
                 ]
             elif op.action == "create":
                 returns = read
-                body = [f"{var} = await crud.create(session, {entity.name}, crud.row_from(payload{jf_text}))"]
+                body = _ref_checks(service, entity, imports)
+                body.append(f"{var} = await crud.create(session, {entity.name}, crud.row_from(payload{jf_text}))")
                 if start_events and entity.name in start_events:
                     event = start_events[entity.name]
                     imports.add(f"{service.package}.events", event.class_name, "publish")
@@ -568,6 +593,45 @@ def _vary(entity: m.Entity, service: m.Service, payload: dict[str, Any]) -> dict
     return {"vary_field": name, "vary_value": repr(payload.get(name))}
 
 
+def downstream_view(service: m.Service, system: m.System) -> list[dict[str, Any]]:
+    """The entity reads this service's default code makes (its ref checks): per callee, the path before
+    the id and an entity the callee could answer, for the test suite's stand-ins of the callees."""
+    from msgen.render.examples import EXAMPLE_UUID, field_example
+
+    found: dict[str, dict[str, Any]] = {}
+    for call in service.calls:
+        callee = next((s for s in system.services if s.name == call.service), None)
+        op = next((o for o in callee.operations if o.op_id == call.operation), None) if callee else None
+        if callee is None or op is None or op.action != "get" or op.entity is None:
+            continue
+        entity = callee.entity(op.entity)
+        read = {f.name: field_example(f, callee.value_objects) for f in entity.fields}
+        stamp = "2026-01-01T00:00:00Z"
+        body = {"id": EXAMPLE_UUID, **read, "created_at": stamp, "updated_at": stamp}
+        found.setdefault(callee.name, {"service": callee.name, "reads": []})["reads"].append(
+            {"prefix": op.path.removesuffix("{id}"), "body": repr(body)}
+        )
+    return list(found.values())
+
+
+def _ref_check_example(service: m.Service, entity: m.Entity, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The first ref of the example body the default create checks: where it is, whose entity."""
+    for path, f in m.checked_refs(service, entity):
+        assert f.ref is not None
+        if path[0] not in payload:
+            continue
+        loc: list[str] = ["body", path[0]]
+        subscript = f"[{path[0]!r}]"
+        if len(path) == 2:
+            if isinstance(payload[path[0]], list):
+                loc.append("0")
+                subscript += "[0]"
+            loc.append(path[1])
+            subscript += f"[{path[1]!r}]"
+        return {"loc": loc, "subscript": subscript, "service": f.ref[0], "entity": f"a {f.ref[1]}"}
+    return None
+
+
 def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
     """Data for the generated test suite: sample bodies and what to expect of each operation."""
     entities = []
@@ -598,6 +662,7 @@ def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
                 "cached": any(op.action == "get" and op.cache_ttl for op in ops.values()),
                 **_vary(entity, service, payload),
                 "required": [f.name for f in entity.writable_fields if f.required and not f.has_default],
+                "ref_check": _ref_check_example(service, entity, payload) if create_op else None,
             }
         )
     custom = [
