@@ -365,7 +365,11 @@ def _status_stream_route(saga: m.Saga, entity: m.Entity, imports: Imports) -> Ro
             "responses={200: {'content': {'text/event-stream': {}}}, "
             "204: {'description': 'The client already received the final status.'}})"
         ),
-        params=["request: Request", "id: UUID", "last_event_id: Annotated[str | None, Header()] = None"],
+        params=[
+            "request: Request",
+            "id: UUID",
+            "last_event_id: Annotated[str | None, Header(alias='Last-Event-ID')] = None",
+        ],
         returns="Response",
         doc=f'"""Every status of the {entity.name} after Last-Event-ID, in order, until {" or ".join(final)}."""',
         body=[

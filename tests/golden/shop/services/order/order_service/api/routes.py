@@ -79,7 +79,7 @@ async def place_order(session: SessionDep, payload: OrderCreate, idempotency: Id
     },
 )
 async def stream_order_events(
-    request: Request, id: UUID, last_event_id: Annotated[str | None, Header()] = None
+    request: Request, id: UUID, last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None
 ) -> Response:
     """Every status of the Order after Last-Event-ID, in order, until CANCELLED or CONFIRMED."""
     sessions = request.app.state.database.sessions
