@@ -77,6 +77,7 @@ class Shop:
     databases: dict[str, str]  # service -> its database URL, as the service was given it
     product_id: str = ""
     scarce_id: str = ""
+    user_id: str = ""
     mailbox: Mailbox | None = None
     services: list[str] = field(default_factory=list)
 
@@ -193,7 +194,8 @@ def running_shop(
     """Start the shop on fresh databases and a nats-server of its own, seed products with stock; end it all.
 
     `handlers`: files of the project (path -> text) replaced in a copy of it, for this run only.
-    `without`: services not started (the products are then made-up ids, with no stock).
+    `without`: services not started (the products and the user are then made-up ids, with no stock; an order
+    needs the user and product services, which say whether the ids it refers to exist).
     """
     root = prepared.root
     if handlers:
@@ -234,6 +236,10 @@ def running_shop(
             vase = {"sku": "RARE-1", "name": "Rare vase", "price": "99.00"}
             shop.scarce_id = _create(shop, "product", "/v1/products", vase)
             _create(shop, "inventory", "/v1/stock-items", {"product_id": shop.scarce_id, "quantity": 1})
+        if "user" in without:
+            shop.user_id = str(uuid.uuid4())
+        else:
+            shop.user_id = _create(shop, "user", "/v1/users", {"email": "customer@shop.test", "full_name": "Customer"})
         yield shop
     finally:
         _stop_all(system)
@@ -288,7 +294,7 @@ def _drop_databases(server: str, names: list[str]) -> None:
 
 def order_body(shop: Shop, *, amount: str = "39.80", quantity: int = 2, product: str | None = None) -> dict[str, Any]:
     return {
-        "user_id": str(uuid.uuid4()),
+        "user_id": shop.user_id,
         "email": f"customer-{uuid.uuid4().hex[:8]}@shop.test",
         "lines": [{"product_id": product or shop.product_id, "quantity": quantity, "unit_price": "19.90"}],
         "amount": amount,

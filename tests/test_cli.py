@@ -72,12 +72,21 @@ def test_graph_draws_calls_events_and_the_saga() -> None:
     assert text.startswith("flowchart LR")
     assert 'order -- "getProduct" --> product' in text
     assert 'order -. "order.created" .-> payment' in text
+    assert 'gateway -- "HTTP /v1/orders" --> order' in text  # what each gateway edge carries
+    assert "subgraph legend [legend]" in text and "operation: an HTTP call" in text
     assert "sequenceDiagram" not in text  # a Mermaid text holds one diagram
 
     saga = msgen("graph", str(SHOP_SPEC), "--saga", "place_order")
     assert saga.returncode == 0, saga.stderr
     assert saga.stdout.startswith("sequenceDiagram\n  title saga place_order")
     assert "order->>payment: order.created (authorize_payment)" in saga.stdout
+    # payment publishes payment.authorized, which triggers the next step: drawn from payment, not from order
+    assert "payment->>inventory: payment.authorized (reserve_inventory)" in saga.stdout
+    assert "order->>inventory: payment.authorized" not in saga.stdout
+    # every compensation trigger, each from its publisher
+    assert "inventory->>payment: inventory.rejected (undo authorize_payment)" in saga.stdout
+    assert "order->>payment: order.cancelled (undo authorize_payment)" in saga.stdout
+    assert "order->>inventory: order.cancelled (undo reserve_inventory)" in saga.stdout
 
     unknown = msgen("graph", str(SHOP_SPEC), "--saga", "place_ordr")
     assert unknown.returncode == 2
@@ -93,6 +102,7 @@ def test_graph_draws_calls_events_and_the_saga() -> None:
 def test_graph_dot_and_missing_graphviz(tmp_path: Path) -> None:
     dot = msgen("graph", str(SHOP_SPEC), "--format", "dot")
     assert dot.returncode == 0 and dot.stdout.startswith('digraph "shop"')
+    assert 'gateway -> "order" [label="HTTP /v1/orders"];' in dot.stdout and "cluster_legend" in dot.stdout
     # With no Graphviz on PATH, an image is refused with one clear line.
     no_dot = msgen(
         "graph", str(SHOP_SPEC), "--format", "svg", "-o", str(tmp_path / "g.svg"), env={"PATH": str(tmp_path)}
@@ -106,6 +116,7 @@ def test_new_generates_then_refuses_to_clobber(tmp_path: Path) -> None:
     out = tmp_path / "shop"
     first = msgen("new", str(SHOP_SPEC), "-o", str(out))
     assert first.returncode == 0, first.stderr
+    assert ", 1 saga," in first.stdout  # not "1 sagas"
     assert (out / "services/order/order_service/main.py").is_file()
     manifest = json.loads((out / ".msgen/manifest.json").read_text())
     assert manifest["msgen_version"] == __version__

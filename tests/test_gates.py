@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from msgen import regen as r
-from msgen.gates import EvolutionError, contract_breaks, schema_incompatibilities
+from msgen.gates import EvolutionError, contract_breaks, narrowed_constraints, schema_incompatibilities
 from tests.regen_support import SMALL_SPEC, edit_spec, msgen, new_project, tree
 
 EVENT = """  item.priced:
@@ -181,4 +181,61 @@ def test_contract_breaks_on_documents() -> None:
     assert ("response", "b", "getT") in contract_breaks(doc(["a"], both), doc(["a"], {"a": both["a"]}))
     assert contract_breaks(doc([], both), doc([], both, ops=("get",))) == [
         ("operation", "postT (POST /t)", "postT (POST /t)")
+    ]
+
+
+def test_narrowed_constraints_are_refused_without_a_new_api_version(tmp_path: Path) -> None:
+    """A shorter max_length would shrink the column and refuse what clients send today: a breaking change."""
+    root = new_project(tmp_path)
+    spec = root / "msgen.yaml"
+    spec.write_text(
+        spec.read_text()
+        .replace("name: { type: string, max_length: 100 }", "name: { type: string, max_length: 80 }")
+        .replace(
+            "price: { type: decimal, min: 0, precision: 12, scale: 2 }",
+            "price: { type: decimal, min: 1, precision: 10, scale: 1 }",
+        )
+        .replace("quantity: { type: int, min: 0 }", "quantity: { type: int, min: 0, max: 50 }")
+    )
+    error = _refused(
+        root,
+        "service 'catalog' API v1: field 'name' of the request of createItem, updateItem narrowed: maxLength 100 became 80",
+        "field 'price' of the request of createItem, updateItem narrowed: decimal scale 2 became 1",
+        "decimal digits before the point 10 became 9",
+        "minimum 0 became 1",
+        "service 'stock' API v1: field 'quantity' of the request of createLevel, updateLevel narrowed: maximum "
+        "9223372036854775807 became 50",
+        "publish a new API version (system.api_version)",
+    )
+    assert (
+        error.diagnostics[0].line
+        == SMALL_SPEC.splitlines().index("          name: { type: string, max_length: 100 }") + 1
+    )
+    # widening is not a break; a new API version accepts the narrowing
+    edit_spec(root, "max_length: 80", "max_length: 120")
+    edit_spec(root, "  name: mini\n", "  name: mini\n  api_version: v2\n  served_versions: []\n")
+    r.regen(root)
+
+
+def test_narrowed_constraints_on_documents() -> None:
+    def doc(prop: dict[str, Any]) -> dict[str, Any]:
+        body = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/T"}}}}
+        paths = {"post": {"operationId": "postT", "requestBody": body, "responses": {"201": body}}}
+        schema = {"type": "object", "properties": {"a": prop}}
+        return {"paths": {"/t": paths}, "components": {"schemas": {"T": schema}}}
+
+    def how(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+        return [detail for _, detail, _ in narrowed_constraints(doc(old), doc(new))]
+
+    assert how({"type": "string", "maxLength": 5}, {"type": "string", "maxLength": 9}) == []
+    assert how({"type": "string"}, {"type": "string", "minLength": 2}) == ["minLength 2 was added"]
+    assert how({"type": "string", "pattern": "^a"}, {"type": "string", "pattern": "^b"}) == [
+        "pattern '^a' became pattern '^b'"
+    ]
+    assert how({"enum": ["A", "B", "C"]}, {"enum": ["A", "C", "D"]}) == ["enum value B removed"]
+    assert how({"anyOf": [{"type": "string"}, {"type": "null"}]}, {"type": "string"}) == ["null is no longer accepted"]
+    wide = {"type": "string", "x-msgen-decimal": {"precision": 12, "scale": 2, "maximum": "100"}}
+    assert how(wide, {"type": "string", "x-msgen-decimal": {"precision": 14, "scale": 3, "maximum": "100"}}) == []
+    assert how(wide, {"type": "string", "x-msgen-decimal": {"precision": 12, "scale": 2, "maximum": "99.5"}}) == [
+        "maximum 100 became 99.5"
     ]

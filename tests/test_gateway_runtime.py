@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI, Header
 
 from msgen.generate import Generated
 from msgen.render.gateway import dev_issuer_config, gateway_routes
@@ -609,3 +612,68 @@ async def test_two_requests_with_a_token_whose_key_was_withdrawn_both_get_401_no
     source.keys = parse_jwks({"keys": [TestIssuer(ISSUER, AUDIENCE, kid="test-key-2").jwk()]})  # withdrawn
     outcomes = await asyncio.gather(verifier.verify(token), verifier.verify(token), return_exceptions=True)
     assert all(isinstance(o, AuthError) and o.status == 401 for o in outcomes), outcomes
+
+
+def _status_service(database: Path) -> Any:
+    """A service with one entity's status log, streamed as the generated saga route streams it."""
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+    from sqlalchemy.orm import DeclarativeBase
+
+    from msgen_runtime.messaging.saga import StatusLogMixin, status_stream
+
+    class Base(DeclarativeBase):
+        pass
+
+    class StatusLog(Base, StatusLogMixin):
+        __tablename__ = "status_log"
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with sa.create_engine(f"sqlite:///{database}").begin() as connection:
+        StatusLog.metadata.create_all(connection)
+        for entity, status in [("7", "PENDING"), ("8", "PENDING"), ("7", "RESERVED"), ("7", "CONFIRMED")]:
+            connection.execute(
+                sa.insert(StatusLog.__table__).values(entity_id=entity, status=status, cause="test", at=at)
+            )
+    engine = create_async_engine(f"sqlite+aiosqlite:///{database}")
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    app = FastAPI()
+
+    @app.get("/v1/orders/{id}/events")
+    async def events(id: str, last_event_id: Annotated[str | None, Header()] = None) -> Any:
+        final = frozenset({"CONFIRMED", "CANCELLED"})
+        return await status_stream(sessions, StatusLog, id, final=final, last_event_id=last_event_id)
+
+    return app
+
+
+def test_a_reconnecting_event_stream_gets_only_the_events_after_its_last_event_id(
+    start: Callable[..., AbstractContextManager[httpx.Client]], dev: DevIssuer, tmp_path: Path
+) -> None:
+    """Through the gateway to a real service: Last-Event-ID passes, and only later statuses come back."""
+    token = bearer(dev.mint(["orders:read"]))
+
+    def ids(http: httpx.Client, last: str | None) -> tuple[int, list[str]]:
+        headers = {**token, **({"Last-Event-ID": last} if last is not None else {})}
+        answer = http.get("/v1/orders/7/events", headers=headers, timeout=30)
+        return answer.status_code, re.findall(r"^id: (\d+)\r?$", answer.text, re.MULTILINE)
+
+    with (
+        serve_app(_status_service(tmp_path / "statuses.db")) as service,
+        start(order_url=service, cors_origins=["https://shop.example"]) as http,
+    ):
+        assert ids(http, None) == (200, ["1", "3", "4"])  # entity 8's status (id 2) is not 7's
+        assert ids(http, "1") == (200, ["3", "4"])
+        assert ids(http, "3") == (200, ["4"])
+        assert ids(http, "4") == (204, [])  # already saw the final status: an EventSource stops reconnecting
+        assert ids(http, "not-an-id") == (200, ["1", "3", "4"])
+        preflight = http.options(
+            "/v1/orders/7/events",
+            headers={
+                "Origin": "https://shop.example",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization, last-event-id",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert "last-event-id" in preflight.headers["access-control-allow-headers"].lower()

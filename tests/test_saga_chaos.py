@@ -38,7 +38,6 @@ pytestmark = pytest.mark.slow
 
 STEP_TIMEOUT = "5s"
 BROKER_SERVICES = ("inventory", "notification", "order", "payment")  # the services with a broker connection
-UNUSED = ("product", "user")  # the saga never calls them: not started, to keep the runs light
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,7 @@ def prepared(
 
 @pytest.fixture
 def live(prepared: Prepared, tmp_path: Path) -> Iterator[Shop]:
-    with running_shop(prepared, tmp_path, without=UNUSED) as shop:
+    with running_shop(prepared, tmp_path) as shop:
         yield shop
 
 
@@ -267,7 +266,7 @@ def test_a_dead_letter_that_still_fails_replayed_twice_stays_one(prepared: Prepa
     handlers = {
         NOTIFICATION_HANDLERS: prepared.generated.files[NOTIFICATION_HANDLERS] + FAILING_MAIL.format(marker=str(marker))
     }
-    with running_shop(prepared, tmp_path, handlers=handlers, without=UNUSED) as shop:
+    with running_shop(prepared, tmp_path, handlers=handlers) as shop:
         notification = shop.url("notification")
 
         async def confirmed_order() -> str:

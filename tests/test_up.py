@@ -50,6 +50,14 @@ def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> 
     assert re.search(r"Order [0-9a-f-]{36} is CONFIRMED", output)
     for status in ("PENDING_PAYMENT", "PAID", "CONFIRMED"):
         assert status in output
+    # the order refers to a product and a user that exist: made first, the project being new
+    assert re.search(r"Created Product [0-9a-f-]{36} through the gateway", output), output[-3000:]
+    assert re.search(r"Created User [0-9a-f-]{36}", output)
+    assert "Creating an order through the gateway: it starts saga place_order" in output
+    # and what the participants' default handlers recorded is shown
+    assert re.search(r"payment[\s│]+Payment [0-9a-f-]{36}[\s│]+AUTHORIZED[\s│]+authorize_payment", output), output
+    assert re.search(r"inventory[\s│]+Reservation [0-9a-f-]{36}[\s│]+RESERVED[\s│]+reserve_inventory", output)
+    assert "The generated default handlers let every saga step succeed" in output
     pids = _pids(output)
     assert len(pids) >= 7  # nats-server and the six services
     time.sleep(0.5)
@@ -159,6 +167,16 @@ def test_the_demo_follows_the_first_saga_with_an_entity_and_statuses(shop: Gener
     assert scenario.scopes == ("orders:create", "orders:read")
     assert scenario.completed == "CONFIRMED"
     assert {"user_id", "email", "lines", "amount"} <= set(scenario.body)
+    # the refs it fills with existing entities, and the records it shows at the end
+    assert [(r.path, r.service, r.create_path) for r in scenario.refs] == [
+        (("user_id",), "user", "/v1/users"),
+        (("lines", "product_id"), "product", "/v1/products"),
+    ]
+    assert {(b.entity, b.step, b.applied) for b in scenario.books} >= {
+        ("Payment", "authorize_payment", "AUTHORIZED"),
+        ("Reservation", "reserve_inventory", "RESERVED"),
+    }
+    assert {"users:write", "products:write", "payments:read", "inventory:read"} <= set(scenario.all_scopes)
 
 
 def test_the_demo_of_a_spec_without_such_a_saga_is_refused_before_anything_starts(tmp_path: Path) -> None:

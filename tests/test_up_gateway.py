@@ -57,11 +57,25 @@ def front(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         system.stop_all()
 
 
-def _order() -> dict[str, object]:
+@pytest.fixture(scope="module")
+def known(front: Front) -> dict[str, str]:
+    """A user and a product that exist, for orders to refer to."""
+    auth = {"Authorization": f"Bearer {front.token('users:write', 'products:write')}"}
+    user = httpx.post(f"{front.url}/v1/users", json={"email": "front@shop.test", "full_name": "Front"}, headers=auth)
+    assert user.status_code == 201, user.text
+    teapot = {"sku": "TEAPOT-1", "name": "Teapot", "price": "5.00"}
+    product = httpx.post(f"{front.url}/v1/products", json=teapot, headers=auth)
+    assert product.status_code == 201, product.text
+    return {"user_id": user.json()["id"], "product_id": product.json()["id"]}
+
+
+def _order(known: dict[str, str] | None = None, **refs: str) -> dict[str, object]:
+    ids = {"user_id": "0b7e8a8e-1c1f-4b5e-9a44-2c1de8d1f0aa", "product_id": "7f1c4a52-8f9e-4a59-9d1c-2b8c1f0e7a12"}
+    ids.update(known or {}, **refs)
     return {
-        "user_id": "0b7e8a8e-1c1f-4b5e-9a44-2c1de8d1f0aa",
+        "user_id": ids["user_id"],
         "email": "front@shop.test",
-        "lines": [{"product_id": "7f1c4a52-8f9e-4a59-9d1c-2b8c1f0e7a12", "quantity": 1, "unit_price": "5.00"}],
+        "lines": [{"product_id": ids["product_id"], "quantity": 1, "unit_price": "5.00"}],
         "amount": "5.00",
         "currency": "EUR",
     }
@@ -73,9 +87,9 @@ def _problem(answer: httpx.Response, status: int) -> dict[str, object]:
     return dict(answer.json())
 
 
-def test_an_order_with_a_valid_token_is_confirmed(front: Front) -> None:
+def test_an_order_with_a_valid_token_is_confirmed(front: Front, known: dict[str, str]) -> None:
     auth = {"Authorization": f"Bearer {front.token('orders:create', 'orders:read')}"}
-    placed = httpx.post(f"{front.url}/v1/orders", json=_order(), headers=auth)
+    placed = httpx.post(f"{front.url}/v1/orders", json=_order(known), headers=auth)
     assert placed.status_code == 202, placed.text
     ident = placed.json()["id"]
     for _ in range(100):
@@ -151,3 +165,36 @@ def test_an_upstream_that_is_down_is_a_quick_503_then_recovers(front: Front) -> 
             break
         time.sleep(0.2)
     assert httpx.get(f"{front.url}/v1/products", timeout=10).status_code == 200
+
+
+def test_an_order_for_a_product_or_user_that_does_not_exist_is_422_and_nothing_is_placed(
+    front: Front, known: dict[str, str]
+) -> None:
+    """The default create asks the product and user services (the order service's declared calls)."""
+    auth = {"Authorization": f"Bearer {front.token('orders:create', 'orders:read')}"}
+    nobody = "3f0c1d9e-0000-4000-8000-00000000beef"
+    before = httpx.get(f"{front.url}/v1/orders", headers=auth).json()["total"]
+    no_product = _problem(
+        httpx.post(f"{front.url}/v1/orders", json=_order(known, product_id=nobody), headers=auth), 422
+    )
+    assert [error["loc"] for error in no_product["errors"]] == [["body", "lines", "0", "product_id"]]  # type: ignore[attr-defined]
+    assert "lines.0.product_id" in str(no_product["detail"])
+    no_user = _problem(httpx.post(f"{front.url}/v1/orders", json=_order(known, user_id=nobody), headers=auth), 422)
+    assert [error["loc"] for error in no_user["errors"]] == [["body", "user_id"]]  # type: ignore[attr-defined]
+    assert httpx.get(f"{front.url}/v1/orders", headers=auth).json()["total"] == before
+
+
+def test_an_order_while_the_product_service_is_down_is_503_not_placed_unchecked(
+    front: Front, known: dict[str, str]
+) -> None:
+    auth = {"Authorization": f"Bearer {front.token('orders:create', 'orders:read')}"}
+    before = httpx.get(f"{front.url}/v1/orders", headers=auth).json()["total"]
+    front.system.stop("product")
+    try:
+        answer = httpx.post(f"{front.url}/v1/orders", json=_order(known), headers=auth, timeout=30)
+        problem = _problem(answer, 503)
+        assert "product" in str(problem["detail"])
+    finally:
+        front.system.start("product")
+        front.system.wait_ready(["product"])
+    assert httpx.get(f"{front.url}/v1/orders", headers=auth).json()["total"] == before

@@ -133,6 +133,7 @@ def new(
     Example: [bold]msgen new examples/shop.yaml -o shop[/bold]
     """
     from msgen.generate import generate
+    from msgen.names import count
     from msgen.writer import write_project
 
     try:
@@ -142,8 +143,9 @@ def new(
         raise _fail(exc) from None
     system = result.system
     out.print(
-        f"Generated [bold]{system.name}[/bold]: {len(system.services)} services, {len(system.events)} events, "
-        f"{len(system.sagas)} sagas, {written.written} files in {_shown(output)}"
+        f"Generated [bold]{system.name}[/bold]: {count(len(system.services), 'service')}, "
+        f"{count(len(system.events), 'event')}, {count(len(system.sagas), 'saga')}, "
+        f"{count(written.written, 'file')} in {_shown(output)}"
     )
     out.print(f"Next: [bold]cd {_shown(output)}/services/{system.services[0].name} && python -m pytest[/bold]")
 
@@ -225,7 +227,9 @@ def graph(
         if fmt in ("svg", "png"):
             data = graphs.render_image(system, fmt)
         elif fmt == "mermaid":
-            text = graphs.saga_sequence(graphs.saga(system, saga)) if saga is not None else graphs.mermaid(system)
+            text = (
+                graphs.saga_sequence(graphs.saga(system, saga), system) if saga is not None else graphs.mermaid(system)
+            )
             data = text.encode()
         else:
             data = (graphs.markdown(system) if fmt == "markdown" else graphs.dot(system)).encode()

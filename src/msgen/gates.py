@@ -4,7 +4,10 @@ Events: every Avro schema is checked against its previous version with Apache
 Avro's own checker (``avro.compatibility``), by the event's ``compatibility``
 mode. HTTP: an operation that disappears, a response field that disappears, or
 an optional request field that becomes required, is a breaking change of the
-OpenAPI contract. Either is refused unless the event's ``version`` (or the
+OpenAPI contract, and so is a request field whose constraints narrowed (a
+shorter ``maxLength``, a higher ``minimum``, a changed ``pattern``, an enum
+value removed, fewer decimal digits, ``null`` no longer accepted): values its
+clients send, and rows already stored, may no longer be valid. Either is refused unless the event's ``version`` (or the
 system's ``api_version``) is raised. Nothing is written when a gate refuses.
 """
 
@@ -173,17 +176,22 @@ def openapi_breaks(old_files: Mapping[str, str], new_files: Mapping[str, str], s
         grouped: dict[tuple[str, str], list[str]] = {}
         for what, subject, operation in contract_breaks(old_doc, new_doc):
             grouped.setdefault((what, subject), []).append(operation)
+        for field, detail, operation in narrowed_constraints(old_doc, new_doc):
+            grouped.setdefault(("narrowed", f"{field}\0{detail}"), []).append(operation)
         for (what, subject), operations in grouped.items():
             if what == "operation":
                 message = f"operation {subject} was removed"
             elif what == "status":
                 message = f"{operations[0]} no longer answers {subject}"
+            elif what == "narrowed":
+                subject, detail = subject.split("\0")
+                message = f"field '{subject}' of the request of {', '.join(operations)} narrowed: {detail}"
             else:
                 change = "was removed from the answer" if what == "response" else "became required in the request"
                 message = f"field '{subject}' {change} of {', '.join(operations)}"
             yield Break(
                 _field_place(service, subject)
-                if what in ("response", "request")
+                if what in ("response", "request", "narrowed")
                 else ("services", service.name, "api"),
                 f"service '{service.name}' API {system.api_version}: {message}; this breaks its clients: "
                 f"keep it, or publish a new API version (system.api_version)",
@@ -306,3 +314,106 @@ def _newly_required(old: Any, new: Any, a: Any, b: Any, path: str, seen: set[tup
         if name in now_required and name not in was_required:
             yield _join(path, name)
         yield from _newly_required(old, new, schema, b_props[name], _join(path, name), seen)
+
+
+def narrowed_constraints(old: Any, new: Any) -> list[tuple[str, str, str]]:
+    """Each request field whose constraints narrowed from `old` to `new`: (field, how, operation).
+
+    A value a client sends today, or a row stored today, may fail the new constraint.
+    """
+    found: list[tuple[str, str, str]] = []
+    new_ops = _operations(new)
+    for (method, path), op in _operations(old).items():
+        now = new_ops.get((method, path))
+        before = _body_schema(op.get("requestBody"))
+        after = _body_schema(now.get("requestBody")) if now is not None else None
+        if before is not None and after is not None:
+            name = str(op.get("operationId", f"{method.upper()} {path}"))
+            for field, how in _narrowed(old, new, before, after, "", set()):
+                found.append((field, how, name))
+    return found
+
+
+# (keyword, the new value is narrower when it is) -- "lower" for an upper bound, "higher" for a lower one
+_BOUNDS = (
+    ("maxLength", "lower"),
+    ("maxItems", "lower"),
+    ("maximum", "lower"),
+    ("exclusiveMaximum", "lower"),
+    ("minLength", "higher"),
+    ("minItems", "higher"),
+    ("minimum", "higher"),
+    ("exclusiveMinimum", "higher"),
+)
+
+
+def _accepts_null(schema: Any) -> bool:
+    return isinstance(schema, dict) and (
+        schema.get("type") == "null"
+        or any(isinstance(b, dict) and b.get("type") == "null" for b in schema.get("anyOf") or [])
+    )
+
+
+def _narrowed(old: Any, new: Any, a: Any, b: Any, path: str, seen: set[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    if path and _accepts_null(a) and not _accepts_null(b):
+        yield path, "null is no longer accepted"
+    key_a, a = _resolve(old, a)
+    key_b, b = _resolve(new, b)
+    if key_a and (key_a, key_b) in seen:
+        return
+    seen.add((key_a, key_b))
+    if path:
+        yield from ((path, how) for how in _narrowed_here(a, b))
+    if "items" in a and "items" in b:
+        yield from _narrowed(old, new, a["items"], b["items"], path + "[]", seen)
+    a_props, b_props = a.get("properties") or {}, b.get("properties") or {}
+    for name, schema in a_props.items():
+        if name in b_props:
+            yield from _narrowed(old, new, schema, b_props[name], _join(path, name), seen)
+
+
+def _narrowed_here(a: Mapping[str, Any], b: Mapping[str, Any]) -> Iterator[str]:
+    """How schema `b` accepts less than `a`, on this level only."""
+    decimal_a, decimal_b = a.get("x-msgen-decimal"), b.get("x-msgen-decimal")
+    if isinstance(decimal_a, dict) and isinstance(decimal_b, dict):
+        yield from _narrowed_decimal(decimal_a, decimal_b)
+    elif a.get("pattern") != b.get("pattern") and b.get("pattern") is not None:
+        before = "no pattern" if a.get("pattern") is None else f"pattern {a['pattern']!r}"
+        yield f"{before} became pattern {b['pattern']!r}"
+    for keyword, narrower in _BOUNDS:
+        was, now = a.get(keyword), b.get(keyword)
+        if not isinstance(now, int | float) or isinstance(now, bool):
+            continue
+        if not isinstance(was, int | float) or isinstance(was, bool):
+            yield f"{keyword} {now} was added"
+        elif (now < was) if narrower == "lower" else (now > was):
+            yield f"{keyword} {was} became {now}"
+    if isinstance(b.get("enum"), list):
+        removed = [v for v in a.get("enum") or [] if v not in b["enum"]] if isinstance(a.get("enum"), list) else []
+        if not isinstance(a.get("enum"), list):
+            yield "the value became an enumeration"
+        elif removed:
+            yield f"enum value{'s' if len(removed) > 1 else ''} {', '.join(map(str, removed))} removed"
+
+
+def _narrowed_decimal(a: Mapping[str, Any], b: Mapping[str, Any]) -> Iterator[str]:
+    from decimal import Decimal, InvalidOperation
+
+    scale_a, scale_b = int(a.get("scale", 0)), int(b.get("scale", 0))
+    whole_a, whole_b = int(a.get("precision", 0)) - scale_a, int(b.get("precision", 0)) - scale_b
+    if scale_b < scale_a:
+        yield f"decimal scale {scale_a} became {scale_b} (fewer digits after the point)"
+    if whole_b < whole_a:
+        yield f"decimal digits before the point {whole_a} became {whole_b} (precision {a.get('precision')} → {b.get('precision')}, scale {scale_a} → {scale_b})"
+    for keyword, narrower in (("maximum", "lower"), ("minimum", "higher")):
+        if b.get(keyword) is None:
+            continue
+        try:
+            now = Decimal(str(b[keyword]))
+            was = None if a.get(keyword) is None else Decimal(str(a[keyword]))
+        except InvalidOperation:
+            continue
+        if was is None:
+            yield f"{keyword} {now} was added"
+        elif (now < was) if narrower == "lower" else (now > was):
+            yield f"{keyword} {was} became {now}"

@@ -15,37 +15,65 @@ class GraphError(MsgenError):
     exit_code = 2
 
 
+def _public_paths(service: m.Service) -> str:
+    """The gateway edge's label: the public paths the service answers, e.g. `/v1/orders`."""
+    roots = dict.fromkeys("/".join(op.path.split("/")[:3]) for op in service.operations)
+    return "HTTP " + ", ".join(roots)
+
+
 def mermaid(system: m.System) -> str:
     """A Mermaid flowchart of services, their databases, calls and events (one diagram, as Mermaid wants)."""
-    lines = ["flowchart LR", "  client([client]) --> gateway{{gateway}}"]
+    lines = ["flowchart LR", '  client([client]) -- "HTTP, bearer token" --> gateway{{gateway}}']
     for s in system.services:
         lines.append(f"  {s.name}[{s.name}]")
         lines.append(f"  {s.name}_db[({s.name} db)]")
         lines.append(f"  {s.name} --- {s.name}_db")
         if s.operations:
-            lines.append(f"  gateway --> {s.name}")
+            lines.append(f'  gateway -- "{_public_paths(s)}" --> {s.name}')
     for s in system.services:
         for call in s.calls:
             lines.append(f'  {s.name} -- "{call.operation}" --> {call.service}')
     for event in system.events:
         for consumer in event.consumers:
             lines.append(f'  {event.publisher} -. "{event.name}" .-> {consumer}')
+    lines += [
+        "  subgraph legend [legend]",
+        "    direction LR",
+        '    legend_caller[service] -- "operation: an HTTP call" --> legend_callee[service]',
+        '    legend_publisher[service] -. "event: published, consumed" .-> legend_consumer[service]',
+        "    legend_owner[service] --- legend_db[(its own database)]",
+        "  end",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def saga_sequence(saga: m.Saga) -> str:
-    """A Mermaid sequence diagram of one saga: its steps, their outcomes and compensations."""
-    lines = ["sequenceDiagram", f"  title saga {saga.name}"]
-    lines.append(f"  Note over {saga.orchestrator}: publishes {saga.start}")
+def saga_sequence(saga: m.Saga, system: m.System) -> str:
+    """A Mermaid sequence diagram of one saga: each event drawn from the service that publishes it, then
+    the compensations with every event that triggers them."""
+    publisher = {e.name: e.publisher for e in system.events}
+    orchestrator = saga.orchestrator
+    lines = ["sequenceDiagram", f"  title saga {saga.name}", f"  participant {orchestrator}"]
+    for service in dict.fromkeys(step.service for step in saga.steps):
+        if service != orchestrator:
+            lines.append(f"  participant {service}")
+    lines.append(f"  Note over {publisher.get(saga.start, orchestrator)}: publishes {saga.start}")
     for step in saga.steps:
-        lines.append(f"  {saga.orchestrator}->>{step.service}: {step.trigger} ({step.name})")
-        lines.append(f"  {step.service}-->>{saga.orchestrator}: {step.success}")
+        lines.append(f"  {publisher.get(step.trigger, orchestrator)}->>{step.service}: {step.trigger} ({step.name})")
+        lines.append(f"  {publisher.get(step.success, step.service)}-->>{orchestrator}: {step.success}")
         if step.failure:
-            lines.append(f"  {step.service}--x{saga.orchestrator}: {step.failure}")
-        if step.compensation_trigger:
-            done = f", publishes {step.compensation_done}" if step.compensation_done else ""
-            lines.append(f"  Note over {step.service}: on {step.compensation_trigger} undoes{done}")
-    lines.append(f"  Note over {saga.orchestrator}: {saga.on_success} or {saga.on_failure}")
+            lines.append(f"  {publisher.get(step.failure, step.service)}--x{orchestrator}: {step.failure}")
+    lines.append(f"  Note over {orchestrator}: all done: publishes {saga.on_success}")
+    compensated = [step for step in saga.steps if step.compensation_triggers]
+    lines.append(f"  opt a step failed or timed out: publishes {saga.on_failure}")
+    for step in reversed(compensated):
+        for trigger in step.compensation_triggers:
+            lines.append(f"    {publisher.get(trigger, orchestrator)}->>{step.service}: {trigger} (undo {step.name})")
+        if step.compensation_done:
+            done = step.compensation_done
+            lines.append(f"    {publisher.get(done, step.service)}-->>{orchestrator}: {done}")
+    if not compensated:
+        lines.append(f"    Note over {orchestrator}: nothing to undo")
+    lines.append("  end")
     return "\n".join(lines) + "\n"
 
 
@@ -54,7 +82,7 @@ def markdown(system: m.System) -> str:
     parts = [f"# {system.name}\n", "```mermaid\n" + mermaid(system) + "```\n"]
     for saga in system.sagas:
         parts.append(f"## Saga {saga.name}\n")
-        parts.append("```mermaid\n" + saga_sequence(saga) + "```\n")
+        parts.append("```mermaid\n" + saga_sequence(saga, system) + "```\n")
     return "\n".join(parts)
 
 
@@ -69,17 +97,28 @@ def saga(system: m.System, name: str) -> m.Saga:
 
 def dot(system: m.System) -> str:
     lines = [f'digraph "{system.name}" {{', "  rankdir=LR;", "  node [shape=box, style=rounded];"]
+    lines.append("  client [shape=oval];")
     lines.append("  gateway [shape=hexagon];")
+    lines.append('  client -> gateway [label="HTTP, bearer token"];')
     for s in system.services:
         lines.append(f'  "{s.name}";')
         if s.operations:
-            lines.append(f'  gateway -> "{s.name}";')
+            lines.append(f'  gateway -> "{s.name}" [label="{_public_paths(s)}"];')
     for s in system.services:
         for call in s.calls:
             lines.append(f'  "{s.name}" -> "{call.service}" [label="{call.operation}"];')
     for event in system.events:
         for consumer in event.consumers:
             lines.append(f'  "{event.publisher}" -> "{consumer}" [label="{event.name}", style=dashed];')
+    lines += [
+        "  subgraph cluster_legend {",
+        '    label="legend";',
+        '    legend_caller [label="service"]; legend_callee [label="service"];',
+        '    legend_caller -> legend_callee [label="operation: an HTTP call"];',
+        '    legend_publisher [label="service"]; legend_consumer [label="service"];',
+        '    legend_publisher -> legend_consumer [label="event: published, consumed", style=dashed];',
+        "  }",
+    ]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

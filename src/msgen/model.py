@@ -325,3 +325,28 @@ class System:
 
     def event(self, name: str) -> Event:
         return next(e for e in self.events if e.name == name)
+
+
+def entity_refs(entity: Entity, value_objects: tuple[ValueObject, ...]) -> list[tuple[tuple[str, ...], Field]]:
+    """Each writable `ref` field of an entity with its path in a body: ("user_id",) for a field of the
+    entity, ("lines", "product_id") for a field of the value objects in its list or object field `lines`."""
+    found: list[tuple[tuple[str, ...], Field]] = []
+    for f in entity.writable_fields:
+        if f.ref is not None:
+            found.append(((f.name,), f))
+            continue
+        kind = f.type.item if f.type.kind == "list" and f.type.item is not None else f.type
+        vo = next((v for v in value_objects if v.name == kind.value_object), None) if kind.kind == "object" else None
+        if vo is not None:
+            found.extend(((f.name, inner.name), inner) for inner in vo.fields if inner.ref is not None)
+    return found
+
+
+def checked_refs(service: Service, entity: Entity) -> list[tuple[tuple[str, ...], Field]]:
+    """The refs of `entity` a default create checks: those whose entity's `get` the service may call."""
+    called = {(c.service, c.operation) for c in service.calls}
+    return [
+        (path, f)
+        for path, f in entity_refs(entity, service.value_objects)
+        if f.ref and (f.ref[0], f"get{f.ref[1]}") in called
+    ]

@@ -59,6 +59,11 @@ def plural(word: str) -> str:
     return word + "s"
 
 
+def count(number: int, noun: str) -> str:
+    """'1 saga', '2 sagas', '0 sagas'."""
+    return f"{number} {noun if number == 1 else plural(noun)}"
+
+
 def a(noun: str) -> str:
     """'Order' -> 'an Order', 'Product' -> 'a Product'."""
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

@@ -420,7 +420,7 @@ class RateLimitSpec(Strict):
 class CorsSpec(Strict):
     origins: list[str] = Field(default_factory=list)
     methods: list[str] = Field(default_factory=lambda: list(HTTP_METHODS))
-    headers: list[str] = Field(default_factory=lambda: ["Authorization", "Content-Type"])
+    headers: list[str] = Field(default_factory=lambda: ["Authorization", "Content-Type", "Last-Event-ID"])
 
 
 class GatewaySpec(Strict):

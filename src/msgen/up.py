@@ -3,8 +3,8 @@
 Migrations run first; then honcho starts the nats-server and every service (and
 the gateway when the project has one), prefixes their logs with coloured names,
 and stops them all on Ctrl-C or SIGTERM. A watcher thread waits for every
-/health/ready, shows the status table, and with --demo places an order and
-follows it to the end.
+/health/ready, shows the status table, and with --demo starts the spec's first
+saga through its entity's create operation and follows it to the end.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from rich.table import Table
 
 from msgen import model as m
 from msgen.localrun import Options, ProcessSpec, RunError, load_project, plan, prepare_databases
+from msgen.names import a, count
 
 
 class RecordingPrinter(Printer):  # type: ignore[misc]
@@ -60,6 +61,33 @@ class DemoError(RunError):
 
 
 @dataclass(frozen=True)
+class DemoRef:
+    """A `ref` field of the demo's body, filled with an existing entity of its service (created when none)."""
+
+    path: tuple[str, ...]  # ("user_id",), or ("lines", "product_id") for each item of lines
+    service: str
+    entity: str
+    list_path: str | None  # /v1/products
+    create_path: str | None
+    body: dict[str, Any]
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DemoBooks:
+    """A participant's entity recording a saga step (spec `books`), listed after the saga's end."""
+
+    step: str
+    service: str
+    entity: str
+    list_path: str | None
+    key_field: str
+    status_field: str
+    applied: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DemoPlan:
     """What --demo does: start the saga through its entity's create operation, follow its status stream."""
 
@@ -71,6 +99,72 @@ class DemoPlan:
     body: dict[str, Any]
     scopes: tuple[str, ...]
     completed: str  # CONFIRMED
+    refs: tuple[DemoRef, ...] = ()
+    books: tuple[DemoBooks, ...] = ()
+
+    @property
+    def all_scopes(self) -> list[str]:
+        more = [scope for ref in self.refs for scope in ref.scopes] + [s for b in self.books for s in b.scopes]
+        return list(dict.fromkeys([*self.scopes, *more]))
+
+
+def _operation(service: m.Service, entity: str, action: str) -> m.Operation | None:
+    return next((op for op in service.operations if op.entity == entity and op.action == action), None)
+
+
+def _demo_refs(system: m.System, service: m.Service, entity: m.Entity) -> tuple[DemoRef, ...]:
+    from msgen.render.examples import example_payload
+
+    refs = []
+    for path, f in m.entity_refs(entity, service.value_objects):
+        assert f.ref is not None
+        target = next((s for s in system.services if s.name == f.ref[0]), None)
+        if target is None or not any(e.name == f.ref[1] for e in target.entities):
+            continue
+        listing = _operation(target, f.ref[1], "list")
+        create = _operation(target, f.ref[1], "create")
+        create = create if create is not None and not create.is_async else None
+        refs.append(
+            DemoRef(
+                path=path,
+                service=target.name,
+                entity=f.ref[1],
+                list_path=listing.path if listing else None,
+                create_path=create.path if create else None,
+                body=example_payload(target.entity(f.ref[1]), target),
+                scopes=tuple(dict.fromkeys([*(listing.scopes if listing else ()), *(create.scopes if create else ())])),
+            )
+        )
+    return tuple(refs)
+
+
+def _demo_books(system: m.System, saga: m.Saga) -> tuple[DemoBooks, ...]:
+    """Every listable entity of another service that refers to the saga's entity: the steps' books (spec
+    `books`), and the other records kept about it (e.g. notifications)."""
+    assert saga.entity is not None
+    steps = {(s.service, s.books.entity): s for s in saga.steps if s.books is not None}
+    books = []
+    for service in system.services:
+        for entity in service.entities:
+            key = next((f.name for f in entity.fields if f.ref == (saga.orchestrator, saga.entity)), None)
+            listing = _operation(service, entity.name, "list")
+            if key is None or listing is None or service.name == saga.orchestrator:
+                continue
+            step = steps.get((service.name, entity.name))
+            status = next((f.name for f in entity.fields if f.name == "status"), "")
+            books.append(
+                DemoBooks(
+                    step=step.name if step else "",
+                    service=service.name,
+                    entity=entity.name,
+                    list_path=listing.path,
+                    key_field=step.books.key_field if step and step.books else key,
+                    status_field=step.books.field if step and step.books else status,
+                    applied=step.books.applied if step and step.books else "",
+                    scopes=listing.scopes,
+                )
+            )
+    return tuple(books)
 
 
 def demo_plan(system: m.System) -> DemoPlan:
@@ -97,6 +191,8 @@ def demo_plan(system: m.System) -> DemoPlan:
             body=example_payload(entity, service),
             scopes=tuple(dict.fromkeys([*create.scopes, *reads])),
             completed=saga.status_completed,
+            refs=_demo_refs(system, service, entity),
+            books=_demo_books(system, saga),
         )
     raise DemoError(
         "--demo follows a saga through its status stream: this spec has no saga with an 'entity' and a "
@@ -118,7 +214,7 @@ def run(
     scenario = demo_plan(system) if demo else None  # before anything starts: a spec without one is refused
     specs = plan(project, options, system)
     publishers = {e.name: e.publisher for e in system.events}
-    console.print(f"Applying migrations of {sum(1 for s in specs if s.ready_url)} services…")
+    console.print(f"Applying migrations of {count(sum(1 for s in specs if s.ready_url), 'service')}…")
     prepare_databases(specs, options)
     printer = RecordingPrinter()
     manager = Manager(printer=printer)
@@ -209,6 +305,120 @@ def _culprit(manager: Manager, services: list[ProcessSpec]) -> str | None:
     return None
 
 
+class _Front:
+    """Requests of the demo: through the gateway with a dev token, or straight to a service with the
+    internal credential the gateway would send."""
+
+    def __init__(self, specs: list[ProcessSpec], token: Callable[[list[str]], str] | None, scenario: DemoPlan) -> None:
+        self.by_name = {s.name: s for s in specs}
+        self.gateway = self.by_name.get("gateway")
+        self.headers = {"X-Correlation-ID": f"demo-{uuid.uuid4().hex[:8]}"}
+        if self.gateway is not None and token is not None:
+            self.headers["Authorization"] = f"Bearer {token(scenario.all_scopes)}"
+        self.client = httpx.Client(timeout=30)
+
+    def where(self, service: str) -> str:
+        return "the gateway" if self.gateway is not None else f"the {service} service"
+
+    def url(self, service: str, path: str) -> str:
+        spec = self.gateway or self.by_name[service]
+        return f"http://127.0.0.1:{spec.port}{path}"
+
+    def headers_for(self, service: str) -> dict[str, str]:
+        secret = self.by_name[service].env.get("INTERNAL_AUTH_SECRET")
+        if self.gateway is not None or not secret:
+            return dict(self.headers)
+        from msgen_runtime.callers import HEADER, InternalAuth
+
+        # it speaks as the gateway would (the services trust the gateway), to this service alone
+        minted = InternalAuth(secret, issuer="gateway", ttl=300).mint("user:demo", audience=service)
+        return {**self.headers, HEADER: minted}
+
+    def request(self, service: str, method: str, path: str, **options: Any) -> httpx.Response:
+        headers = {**self.headers_for(service), **options.pop("headers", {})}
+        return self.client.request(method, self.url(service, path), headers=headers, **options)
+
+
+def _fill_refs(front: _Front, console: Console, scenario: DemoPlan) -> dict[str, Any]:
+    """The demo's body with each ref pointing at an existing entity: the first listed, or one created."""
+    body: dict[str, Any] = json.loads(json.dumps(scenario.body))
+    chosen: dict[tuple[str, str], str] = {}
+    for ref in scenario.refs:
+        key = (ref.service, ref.entity)
+        if key not in chosen:
+            ident = None
+            if ref.list_path is not None:
+                listed = front.request(ref.service, "GET", ref.list_path, params={"limit": 1})
+                items = listed.json().get("items") if listed.status_code == 200 else None
+                if items:
+                    ident = str(items[0]["id"])
+                    console.print(f"Using {ref.entity} {ident} (existing)")
+            if ident is None and ref.create_path is not None:
+                made = front.request(
+                    ref.service,
+                    "POST",
+                    ref.create_path,
+                    json=ref.body,
+                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                )
+                if made.status_code != 201:
+                    raise RunError(f"POST {ref.create_path} answered {made.status_code}: {made.text}")
+                ident = str(made.json()["id"])
+                console.print(f"Created {ref.entity} {ident} through {front.where(ref.service)}")
+            if ident is None:
+                console.print(f"[yellow]no {ref.entity} to refer to: its service lists and creates none[/yellow]")
+                continue
+            chosen[key] = ident
+        _set(body, ref.path, chosen[key])
+    return body
+
+
+def _set(body: Any, path: tuple[str, ...], value: str) -> None:
+    head, rest = path[0], path[1:]
+    if not isinstance(body, dict) or head not in body:
+        return
+    if not rest:
+        body[head] = value
+        return
+    for item in body[head] if isinstance(body[head], list) else [body[head]]:
+        _set(item, rest, value)
+
+
+def _books(front: _Front, console: Console, scenario: DemoPlan, ident: str) -> None:
+    """What the other services recorded about this saga's entity (the steps' books, notifications...)."""
+    if not scenario.books:
+        return
+    found: dict[str, list[dict[str, Any]]] = {}
+    deadline = time.monotonic() + 10  # the steps' last events may still be on their way
+    while True:
+        for books in scenario.books:
+            listed = front.request(books.service, "GET", books.list_path or "", params={"limit": 200})
+            if listed.status_code == 200:
+                items = listed.json().get("items", [])
+                found[books.entity] = [r for r in items if str(r.get(books.key_field)) == ident]
+        if all(found.get(b.entity) for b in scenario.books if b.step) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    table = Table(title=f"what the services recorded for {scenario.entity.lower()} {ident}", show_edge=False)
+    for column in ("service", "record", "status", "saga step"):
+        table.add_column(column)
+    for books in scenario.books:
+        rows = found.get(books.entity) or []
+        for row in rows:
+            status = str(row.get(books.status_field, "")) if books.status_field else ""
+            table.add_row(books.service, f"{books.entity} {row['id']}", status, books.step)
+        if not rows:
+            table.add_row(books.service, f"no {books.entity}", "", books.step)
+    console.print(table)
+    steps = [b for b in scenario.books if b.step]
+    if steps:
+        done = ", ".join(f"{b.service} records a {b.entity} {b.applied}" for b in steps)
+        console.print(
+            f"The generated default handlers let every saga step succeed ({done}); your rules go in each "
+            "service's handlers/events.py."
+        )
+
+
 def _demo(
     specs: list[ProcessSpec],
     console: Console,
@@ -216,29 +426,18 @@ def _demo(
     publishers: dict[str, str],
     scenario: DemoPlan,
 ) -> str:
-    by_name = {s.name: s for s in specs}
-    front = by_name.get("gateway") or by_name[scenario.service]
-    base = f"http://127.0.0.1:{front.port}"
-    headers = {"X-Correlation-ID": f"demo-{uuid.uuid4().hex[:8]}"}
-    if "gateway" in by_name and token is not None:
-        headers["Authorization"] = f"Bearer {token(list(scenario.scopes))}"
-    secret = front.env.get("INTERNAL_AUTH_SECRET")
-    if "gateway" not in by_name and secret:  # straight to the service: the credential the gateway would send
-        from msgen_runtime.callers import HEADER, InternalAuth
-
-        # it speaks as the gateway would (the services trust the gateway), to this service alone
-        headers[HEADER] = InternalAuth(secret, issuer="gateway", ttl=300).mint("user:demo", audience=scenario.service)
+    front = _Front(specs, token, scenario)
     noun = scenario.entity.lower()
-    where = "the gateway" if "gateway" in by_name else f"the {scenario.service} service"
-    console.print(
-        f"Placing an {noun} through {where}…" if noun[:1] in "aeiou" else f"Placing a {noun} through {where}…"
-    )
-    t0 = time.monotonic()
-    with httpx.Client(timeout=30) as client:
-        answer = client.post(
-            f"{base}{scenario.create_path}",
-            json=scenario.body,
-            headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+    with front.client:
+        body = _fill_refs(front, console, scenario)
+        console.print(f"Creating {a(noun)} through {front.where(scenario.service)}: it starts saga {scenario.saga}…")
+        t0 = time.monotonic()
+        answer = front.request(
+            scenario.service,
+            "POST",
+            scenario.create_path,
+            json=body,
+            headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         if answer.status_code != 202:
             raise RunError(f"POST {scenario.create_path} answered {answer.status_code}: {answer.text}")
@@ -248,8 +447,10 @@ def _demo(
         for column in ("after", "status", "because of", "published by"):
             timeline.add_column(column)
         status = ""
-        stream_url = f"{base}{scenario.stream_path.replace('{id}', ident)}"
-        with client.stream("GET", stream_url, headers=headers) as stream:
+        stream_path = scenario.stream_path.replace("{id}", ident)
+        with front.client.stream(
+            "GET", front.url(scenario.service, stream_path), headers=front.headers_for(scenario.service)
+        ) as stream:
             for line in stream.iter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -261,6 +462,7 @@ def _demo(
                     event["cause"],
                     publishers.get(event["cause"], "?"),
                 )
-    console.print(timeline)
-    console.print(f"{scenario.entity} {ident} is [bold]{status}[/bold].")
+        console.print(timeline)
+        console.print(f"{scenario.entity} {ident} is [bold]{status}[/bold].")
+        _books(front, console, scenario, ident)
     return status

@@ -35,6 +35,7 @@ from msgen.render.openapi import openapi_document, to_yaml
 from msgen.render.pact import consumer_tests_view, provider_tests_view, render_pacts
 from msgen.render.python import (
     clients_view,
+    downstream_view,
     handlers_view,
     main_view,
     models_view,
@@ -133,12 +134,17 @@ def render_service(system: m.System, service: m.Service, older: Mapping[str, str
         ),
         f"{root}/tests/__init__.py": "",
         f"{root}/tests/conftest.py": _render(
-            "service/tests/conftest.py.j2", view={"messaging": uses_messaging(service)}, **ctx
+            "service/tests/conftest.py.j2",
+            view={"messaging": uses_messaging(service), "downstream": downstream_view(service, system)},
+            **ctx,
         ),
         f"{root}/tests/test_api.py": _render("service/tests/test_api.py.j2", view=tests_view(service, system), **ctx),
         f"{root}/tests/test_contract.py": _render(
             "service/tests/test_contract.py.j2",
-            view={"awaiting": [op.op_id for op in service.operations if op.is_custom]},
+            view={
+                "awaiting": [op.op_id for op in service.operations if op.is_custom],
+                "downstream": downstream_view(service, system),
+            },
             **ctx,
         ),
         f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(contract),

@@ -238,6 +238,12 @@ def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
     if op.is_custom:
         responses["501"] = _problem("The operation's business logic is not written yet.")
     responses["422"] = _problem("The request does not match the contract.")
+    if op.action == "create" and op.entity and m.checked_refs(service, service.entity(op.entity)):
+        responses["422"] = _problem(
+            "The request does not match the contract, or refers to an entity that does not exist."
+        )
+        responses["503"] = _problem("A service that says whether a referred entity exists is unavailable.")
+        responses["504"] = _problem("A service that says whether a referred entity exists did not answer in time.")
     out["responses"] = responses
     if op.scopes:
         # The gateway checks tokens and scopes; the service documents what the route needs.
@@ -279,16 +285,22 @@ def openapi_document(system: m.System, service: m.Service) -> dict[str, Any]:
                 "get": {
                     "operationId": f"stream{entity.name}Events",
                     "summary": f"Follow {a(entity.name)} status as Server-Sent Events",
-                    "description": f"One `status` event per status, in order, until {final}.",
+                    "description": (
+                        f"One `status` event per status, in order, until {final}. Each event's `id` is its place "
+                        "in the entity's status log: a client that reconnects with `Last-Event-ID` gets only the "
+                        "later ones, or 204 when it already received the final one."
+                    ),
                     "tags": [entity.name],
                     "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
+                        {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"}},
                     ],
                     "responses": {
                         "200": {
                             "description": "The status stream.",
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
                         },
+                        "204": {"description": "The client already received the final status."},
                         "404": _problem("Not found."),
                         "422": _problem("The request does not match the contract."),
                     },

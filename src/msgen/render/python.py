@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from msgen import model as m
-from msgen.names import a, kebab, pascal, sentence
+from msgen.names import a, kebab, pascal, sentence, snake
 from msgen.render.escape import plain, py_docstring
 from msgen.render.examples import example_payload, update_payload
 
@@ -349,9 +349,12 @@ def _status_stream_route(saga: m.Saga, entity: m.Entity, imports: Imports) -> Ro
     """GET /<resources>/{id}/events: the entity's statuses as Server-Sent Events, until a final one."""
     imports.add("uuid", "UUID")
     imports.add("fastapi", "Request")
+    imports.add("fastapi", "Response")
+    imports.add("fastapi", "Header")
+    imports.add("typing", "Annotated")
     imports.add("sse_starlette", "EventSourceResponse")
     imports.add("msgen_runtime", "crud")
-    imports.add("msgen_runtime.messaging.saga", "status_events")
+    imports.add("msgen_runtime.messaging.saga", "status_stream")
     imports.add(f"{saga.orchestrator}_service.models", entity.name, "StatusLog")
     final = sorted(s for s in (saga.status_completed, saga.status_failed) if s)
     return RouteView(
@@ -359,17 +362,22 @@ def _status_stream_route(saga: m.Saga, entity: m.Entity, imports: Imports) -> Ro
         decorator=(
             f"@router.get({status_stream_path(entity)!r}, operation_id='stream{entity.name}Events', "
             f"summary='Follow {a(entity.name)} status as Server-Sent Events', response_class=EventSourceResponse, "
-            "responses={200: {'content': {'text/event-stream': {}}}})"
+            "responses={200: {'content': {'text/event-stream': {}}}, "
+            "204: {'description': 'The client already received the final status.'}})"
         ),
-        params=["request: Request", "id: UUID"],
-        returns="EventSourceResponse",
-        doc=f'"""Every status of the {entity.name}, in order, until it is {" or ".join(final)}."""',
+        params=[
+            "request: Request",
+            "id: UUID",
+            "last_event_id: Annotated[str | None, Header(alias='Last-Event-ID')] = None",
+        ],
+        returns="Response",
+        doc=f'"""Every status of the {entity.name} after Last-Event-ID, in order, until {" or ".join(final)}."""',
         body=[
             "sessions = request.app.state.database.sessions",
             "async with sessions() as session:  # not held while streaming",
             f"    await crud.get_or_404(session, {entity.name}, id)",
-            f"stream = status_events(sessions, StatusLog, str(id), final=frozenset({final!r}))",
-            "return EventSourceResponse(stream)",
+            f"final = frozenset({final!r})",
+            "return await status_stream(sessions, StatusLog, str(id), final=final, last_event_id=last_event_id)",
         ],
     )
 
@@ -481,6 +489,30 @@ def _from_entity(event: m.Event, entity: m.Entity, var: str) -> str:
     return f"{event.class_name}.model_validate({{{', '.join(parts)}}})"
 
 
+def _ref_checks(service: m.Service, entity: m.Entity, imports: Imports) -> list[str]:
+    """Lines asking, before a create, that each `ref` whose entity this service may get exists."""
+    lines: list[str] = []
+    for path, f in m.checked_refs(service, entity):
+        assert f.ref is not None
+        target, name = f.ref
+        get = f"get{name}"
+        call = f"clients().{target}.{snake(get)}"
+        outer = next(x for x in entity.writable_fields if x.name == path[0])
+        if len(path) == 1:
+            refs = f"[([{f.name!r}], payload.{f.name})]"
+        elif outer.type.kind == "list":
+            items = f"payload.{outer.name}" if outer.required else f"payload.{outer.name} or []"
+            refs = f"[([{outer.name!r}, str(i), {f.name!r}], item.{f.name}) for i, item in enumerate({items})]"
+        else:
+            refs = f"[([{outer.name!r}, {f.name!r}], payload.{outer.name}.{f.name})] if payload.{outer.name} else []"
+        if not lines:
+            lines.append("# the entities it refers to must exist (422 if not; 503 when their service cannot say)")
+        lines.append(f"await refs.require({name!r}, {refs}, {call})")
+        imports.add("msgen_runtime", "refs")
+        imports.add(f"{service.package}.clients", "clients")
+    return lines
+
+
 def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Event] | None = None) -> dict[str, Any]:
     imports = Imports()
     imports.add("sqlalchemy.ext.asyncio", "AsyncSession")
@@ -523,7 +555,8 @@ def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Eve
                 ]
             elif op.action == "create":
                 returns = read
-                body = [f"{var} = await crud.create(session, {entity.name}, crud.row_from(payload{jf_text}))"]
+                body = _ref_checks(service, entity, imports)
+                body.append(f"{var} = await crud.create(session, {entity.name}, crud.row_from(payload{jf_text}))")
                 if start_events and entity.name in start_events:
                     event = start_events[entity.name]
                     imports.add(f"{service.package}.events", event.class_name, "publish")
@@ -564,6 +597,45 @@ def _vary(entity: m.Entity, service: m.Service, payload: dict[str, Any]) -> dict
     return {"vary_field": name, "vary_value": repr(payload.get(name))}
 
 
+def downstream_view(service: m.Service, system: m.System) -> list[dict[str, Any]]:
+    """The entity reads this service's default code makes (its ref checks): per callee, the path before
+    the id and an entity the callee could answer, for the test suite's stand-ins of the callees."""
+    from msgen.render.examples import EXAMPLE_UUID, field_example
+
+    found: dict[str, dict[str, Any]] = {}
+    for call in service.calls:
+        callee = next((s for s in system.services if s.name == call.service), None)
+        op = next((o for o in callee.operations if o.op_id == call.operation), None) if callee else None
+        if callee is None or op is None or op.action != "get" or op.entity is None:
+            continue
+        entity = callee.entity(op.entity)
+        read = {f.name: field_example(f, callee.value_objects) for f in entity.fields}
+        stamp = "2026-01-01T00:00:00Z"
+        body = {"id": EXAMPLE_UUID, **read, "created_at": stamp, "updated_at": stamp}
+        found.setdefault(callee.name, {"service": callee.name, "reads": []})["reads"].append(
+            {"prefix": op.path.removesuffix("{id}"), "body": repr(body)}
+        )
+    return list(found.values())
+
+
+def _ref_check_example(service: m.Service, entity: m.Entity, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The first ref of the example body the default create checks: where it is, whose entity."""
+    for path, f in m.checked_refs(service, entity):
+        assert f.ref is not None
+        if path[0] not in payload:
+            continue
+        loc: list[str] = ["body", path[0]]
+        subscript = f"[{path[0]!r}]"
+        if len(path) == 2:
+            if isinstance(payload[path[0]], list):
+                loc.append("0")
+                subscript += "[0]"
+            loc.append(path[1])
+            subscript += f"[{path[1]!r}]"
+        return {"loc": loc, "subscript": subscript, "service": f.ref[0], "entity": f"a {f.ref[1]}"}
+    return None
+
+
 def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
     """Data for the generated test suite: sample bodies and what to expect of each operation."""
     entities = []
@@ -594,6 +666,7 @@ def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
                 "cached": any(op.action == "get" and op.cache_ttl for op in ops.values()),
                 **_vary(entity, service, payload),
                 "required": [f.name for f in entity.writable_fields if f.required and not f.has_default],
+                "ref_check": _ref_check_example(service, entity, payload) if create_op else None,
             }
         )
     custom = [

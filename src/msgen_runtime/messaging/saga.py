@@ -35,6 +35,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.responses import Response
 
 from msgen_runtime.entities import utcnow
 from msgen_runtime.messaging import codec
@@ -421,15 +422,17 @@ async def status_events(
     key: str,
     *,
     final: frozenset[str],
+    after: int = 0,
     poll: float = 1.0,
     limit: float = 300.0,
 ) -> AsyncIterator[dict[str, str]]:
-    """Every status of one entity, in order, as SSE events; ends after a final status (or `limit` seconds).
+    """Every status of one entity after log id `after`, in order, as SSE events (each with its log id as
+    its `id`); ends after a final status (or `limit` seconds).
 
     The stream wakes when this process commits a status, and re-reads the log at least every `poll`
     seconds for statuses written by other replicas.
     """
-    last = 0
+    last = after
     deadline = asyncio.get_running_loop().time() + limit
     changed = asyncio.Event()
     _watchers.setdefault(key, set()).add(changed)
@@ -457,6 +460,40 @@ async def status_events(
             watchers.discard(changed)
             if not watchers:
                 del _watchers[key]
+
+
+def resume_after(last_event_id: str | None) -> int:
+    """The status-log id a reconnecting client last received (its `Last-Event-ID`); 0 when none or not an id."""
+    if last_event_id and last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= 18:
+        return int(last_event_id)
+    return 0
+
+
+async def status_stream(
+    sessions: async_sessionmaker[AsyncSession],
+    log: type[StatusLogMixin],
+    key: str,
+    *,
+    final: frozenset[str],
+    last_event_id: str | None = None,
+) -> Response:
+    """The answer to GET .../{id}/events: the statuses as Server-Sent Events, from the first one the client
+    has not seen (`Last-Event-ID`, which a browser's EventSource sends when it reconnects).
+
+    A client that already received a final status gets 204, which tells an EventSource to stop
+    reconnecting.
+    """
+    from sse_starlette import EventSourceResponse
+
+    after = resume_after(last_event_id)
+    if after:
+        async with sessions() as session:
+            seen_final = await session.scalar(
+                sa.select(log.id).where(log.entity_id == key, log.id <= after, log.status.in_(final)).limit(1)
+            )
+        if seen_final is not None:
+            return Response(status_code=204)
+    return EventSourceResponse(status_events(sessions, log, key, final=final, after=after))
 
 
 def saga_handler(saga: SagaDefinition, event: str) -> Callable[[AsyncSession, BaseModel], Awaitable[None]]:

@@ -120,6 +120,29 @@ async def test_stock_item_bad_body_is_422(client: httpx.AsyncClient) -> None:
     } <= {err["loc"][-1] for err in problem["errors"]}
 
 
+async def test_stock_item_refers_only_to_entities_that_exist(client: httpx.AsyncClient) -> None:
+    """A ref to a Product the product service does not know is 422; that service down, 503."""
+    from tests.conftest import REF_MISSING, use_downstream
+
+    body = json.loads(json.dumps(STOCK_ITEM))
+    body["product_id"] = REF_MISSING
+    answer = await client.post("/v1/stock-items", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == PROBLEM
+    assert [err["loc"] for err in answer.json()["errors"]] == [["body", "product_id"]]
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    use_downstream("product", httpx.MockTransport(down))
+    answer = await client.post(
+        "/v1/stock-items", json=STOCK_ITEM, headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == PROBLEM
+    assert (await client.get("/v1/stock-items")).json()["total"] == 0  # nothing written unchecked
+
+
 async def test_stock_item_unknown_id_is_404(client: httpx.AsyncClient) -> None:
     answer = await client.get(f"/v1/stock-items/{MISSING}")
     assert answer.status_code == 404

@@ -16,6 +16,7 @@ from ruamel.yaml import YAML
 
 from inventory_service.main import create_app
 from inventory_service.settings import Settings
+from tests.conftest import downstream, use_downstream
 
 CONTRACT = Path(__file__).resolve().parents[3] / "contracts" / "openapi" / "inventory.v1.yaml"
 RAW: dict[str, Any] = YAML(typ="safe").load(CONTRACT.read_text())
@@ -35,6 +36,7 @@ OPERATIONS = [
 def test_service_keeps_its_contract(path: str, method: str, database_url: str) -> None:
     schema = schemathesis.openapi.from_dict(copy.deepcopy(RAW))
     schema.app = create_app(Settings(database_url=database_url, dev_mode=True))  # no gateway credential
+    use_downstream("product", downstream("product"))
     operation = schema[path][method]
 
     @given(case=operation.as_strategy())

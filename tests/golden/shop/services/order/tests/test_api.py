@@ -119,6 +119,27 @@ async def test_order_bad_body_is_422(client: httpx.AsyncClient) -> None:
     } <= {err["loc"][-1] for err in problem["errors"]}
 
 
+async def test_order_refers_only_to_entities_that_exist(client: httpx.AsyncClient) -> None:
+    """A ref to a User the user service does not know is 422; that service down, 503."""
+    from tests.conftest import REF_MISSING, use_downstream
+
+    body = json.loads(json.dumps(ORDER))
+    body["user_id"] = REF_MISSING
+    answer = await client.post("/v1/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == PROBLEM
+    assert [err["loc"] for err in answer.json()["errors"]] == [["body", "user_id"]]
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    use_downstream("user", httpx.MockTransport(down))
+    answer = await client.post("/v1/orders", json=ORDER, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == PROBLEM
+    assert (await client.get("/v1/orders")).json()["total"] == 0  # nothing written unchecked
+
+
 async def test_order_idempotency_key_replays_the_first_answer(client: httpx.AsyncClient) -> None:
     key = {"Idempotency-Key": f"key-{uuid.uuid4()}"}
     first = await client.post("/v1/orders", json=ORDER, headers=key)

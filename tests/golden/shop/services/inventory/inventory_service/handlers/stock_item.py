@@ -7,10 +7,11 @@ while the routes, schemas and models around it follow the spec.
 
 from uuid import UUID
 
-from msgen_runtime import crud
+from msgen_runtime import crud, refs
 from msgen_runtime.pagination import PageParams
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inventory_service.clients import clients
 from inventory_service.models import StockItem
 from inventory_service.schemas import StockItemCreate, StockItemPage, StockItemRead, StockItemUpdate
 
@@ -34,6 +35,8 @@ async def get_stock_item(session: AsyncSession, id: UUID) -> StockItemRead:
 
 async def create_stock_item(session: AsyncSession, payload: StockItemCreate) -> StockItemRead:
     """Create a StockItem."""
+    # the entities it refers to must exist (422 if not; 503 when their service cannot say)
+    await refs.require("Product", [(["product_id"], payload.product_id)], clients().product.get_product)
     stock_item = await crud.create(session, StockItem, crud.row_from(payload))
     return StockItemRead.model_validate(stock_item)
 

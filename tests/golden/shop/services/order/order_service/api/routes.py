@@ -3,11 +3,11 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from msgen_runtime import crud
 from msgen_runtime.db import get_session
 from msgen_runtime.idempotency import Idempotency, idempotency_dependency
-from msgen_runtime.messaging.saga import status_events
+from msgen_runtime.messaging.saga import status_stream
 from msgen_runtime.pagination import PageParams, page_params
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
@@ -73,12 +73,17 @@ async def place_order(session: SessionDep, payload: OrderCreate, idempotency: Id
     operation_id="streamOrderEvents",
     summary="Follow an Order status as Server-Sent Events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        204: {"description": "The client already received the final status."},
+    },
 )
-async def stream_order_events(request: Request, id: UUID) -> EventSourceResponse:
-    """Every status of the Order, in order, until it is CANCELLED or CONFIRMED."""
+async def stream_order_events(
+    request: Request, id: UUID, last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None
+) -> Response:
+    """Every status of the Order after Last-Event-ID, in order, until CANCELLED or CONFIRMED."""
     sessions = request.app.state.database.sessions
     async with sessions() as session:  # not held while streaming
         await crud.get_or_404(session, Order, id)
-    stream = status_events(sessions, StatusLog, str(id), final=frozenset(["CANCELLED", "CONFIRMED"]))
-    return EventSourceResponse(stream)
+    final = frozenset(["CANCELLED", "CONFIRMED"])
+    return await status_stream(sessions, StatusLog, str(id), final=final, last_event_id=last_event_id)

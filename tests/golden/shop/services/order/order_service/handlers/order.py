@@ -7,10 +7,11 @@ while the routes, schemas and models around it follow the spec.
 
 from uuid import UUID
 
-from msgen_runtime import crud
+from msgen_runtime import crud, refs
 from msgen_runtime.pagination import PageParams
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from order_service.clients import clients
 from order_service.events import OrderCreated, publish
 from order_service.models import Order
 from order_service.schemas import OrderCreate, OrderPage, OrderRead
@@ -35,6 +36,13 @@ async def get_order(session: AsyncSession, id: UUID) -> OrderRead:
 
 async def place_order(session: AsyncSession, payload: OrderCreate) -> OrderRead:
     """Create an Order."""
+    # the entities it refers to must exist (422 if not; 503 when their service cannot say)
+    await refs.require("User", [(["user_id"], payload.user_id)], clients().user.get_user)
+    await refs.require(
+        "Product",
+        [(["lines", str(i), "product_id"], item.product_id) for i, item in enumerate(payload.lines)],
+        clients().product.get_product,
+    )
     order = await crud.create(session, Order, crud.row_from(payload, ("lines",)))
     # starts the saga: order.created goes out with this transaction
     await publish(
