@@ -1,0 +1,199 @@
+"""The Python SDK of the shop against the running system, through a proxy that injects faults.
+
+`msgen sdk` generates its calls (openapi-python-client, in its virtualenv under .cache/sdk-tools);
+the system runs as real processes as `msgen up` starts them; the fault proxy stands in front of
+the gateway.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from msgen.generate import Generated
+from msgen.localrun import LocalSystem, Options, plan, prepare_databases
+from msgen.writer import write_project
+from msgen_runtime.gateway.devtokens import mint
+from tests.sdk_support import Fault, FaultProxy, fault_proxy
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / ".cache" / "sdk-tools"
+SCOPES = ("orders:create", "orders:read", "products:write", "products:read")
+
+
+@dataclass
+class Shop:
+    project: Path
+    gateway: str
+    proxy: FaultProxy
+    sdk: ModuleType
+
+    def token(self) -> str:
+        return mint(self.project, scopes=SCOPES, sub="sdk-user", ttl="30m")
+
+    def module(self, name: str) -> Any:
+        return importlib.import_module(f"shop_sdk.{name}")
+
+
+def _sdk(root: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "msgen", "sdk", str(root), "--lang", "python"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "MSGEN_SDK_TOOLS": str(TOOLS)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (root / "sdk/python/shop_sdk/generated/api/order/place_order.py").is_file()
+
+
+@pytest.fixture(scope="module")
+def shop_run(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    root = tmp_path_factory.mktemp("sdk") / "shop"
+    write_project(root, shop.files, shop.system.spec_hash)
+    _sdk(root)
+    options = Options(workdir=root.parent / "run", log_level="WARNING")
+    specs = plan(root, options)
+    prepare_databases(specs, options)
+    system = LocalSystem(specs, root.parent / "run" / "logs")
+    sys.path.insert(0, str(root / "sdk" / "python"))
+    try:
+        system.start_all()
+        with fault_proxy(system.url("gateway")) as proxy:
+            yield Shop(root, system.url("gateway"), proxy, importlib.import_module("shop_sdk"))
+    finally:
+        system.stop_all()
+        sys.path.remove(str(root / "sdk" / "python"))
+        for name in [n for n in sys.modules if n == "shop_sdk" or n.startswith("shop_sdk.")]:
+            del sys.modules[name]
+
+
+def _order(shop: Shop) -> Any:
+    models = shop.module("generated.models")
+    return models.OrderCreate.from_dict(
+        {
+            "user_id": "0b7e8a8e-1c1f-4b5e-9a44-2c1de8d1f0aa",
+            "email": "sdk@shop.test",
+            "lines": [{"product_id": "7f1c4a52-8f9e-4a59-9d1c-2b8c1f0e7a12", "quantity": 1, "unit_price": "5.00"}],
+            "amount": "5.00",
+            "currency": "EUR",
+        }
+    )
+
+
+def _orders(shop: Shop) -> int:
+    answer = httpx.get(f"{shop.gateway}/v1/orders", headers={"Authorization": f"Bearer {shop.token()}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["total"])
+
+
+def test_the_sdk_passes_mypy_strict(shop_run: Shop) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "shop_sdk"],
+        cwd=shop_run.project / "sdk" / "python",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_order_placed_with_the_sdk_is_followed_to_confirmed(shop_run: Shop) -> None:
+    place_order = shop_run.module("generated.api.order.place_order")
+    tokens: list[str] = []
+
+    def token() -> str:
+        tokens.append(shop_run.token())
+        return tokens[-1]
+
+    with shop_run.sdk.Sdk(shop_run.proxy.url, token=token) as sdk:
+        answer = sdk.call(place_order.sync_detailed, client=sdk.client, body=_order(shop_run))
+        assert answer.status == 202
+        sent = shop_run.proxy.requests("POST", "/v1/orders")[-1]
+        assert answer.correlation_id == sent.headers["x-correlation-id"]
+        assert sent.headers["authorization"] == f"Bearer {tokens[0]}"
+        assert sent.headers["idempotency-key"]  # placeOrder is idempotent: the SDK gave it a key
+        statuses: list[str] = []
+        assert sdk.follow(answer.value.status_url, on_status=statuses.append) == "CONFIRMED"
+        assert statuses[-1] == "CONFIRMED" and statuses[0] == "PENDING_PAYMENT"
+        stream = f"{answer.value.status_url}/events"
+        assert [s.answered for s in shop_run.proxy.requests("GET", stream)] == [200]  # followed over SSE
+        # Without the stream (or when it breaks), the helper polls the status.
+        assert sdk.follow(answer.value.status_url, stream=False) == "CONFIRMED"
+        assert shop_run.proxy.requests("GET", answer.value.status_url)
+
+
+def test_retries_keep_the_key_and_the_correlation_id_and_make_one_order(shop_run: Shop) -> None:
+    place_order = shop_run.module("generated.api.order.place_order")
+    before = _orders(shop_run)
+    # The first attempt reaches the gateway, but its answer is lost (503); the second is rate limited.
+    shop_run.proxy.inject(
+        Fault("POST", "/v1/orders", 503, retry_after="0", forward=True),
+        Fault("POST", "/v1/orders", 429, retry_after="1"),
+    )
+    count = len(shop_run.proxy.requests("POST", "/v1/orders"))
+    with shop_run.sdk.Sdk(shop_run.proxy.url, token=shop_run.token) as sdk:
+        answer = sdk.call(place_order.sync_detailed, client=sdk.client, body=_order(shop_run))
+    attempts = shop_run.proxy.requests("POST", "/v1/orders")[count:]
+    assert [a.answered for a in attempts] == [503, 429, 202]
+    assert len({a.headers["idempotency-key"] for a in attempts}) == 1
+    assert {a.headers["x-correlation-id"] for a in attempts} == {answer.correlation_id}
+    assert attempts[2].at - attempts[1].at >= 1.0  # Retry-After: 1 was waited for
+    assert answer.status == 202
+    assert _orders(shop_run) == before + 1  # the retry was replayed, not placed again
+    with shop_run.sdk.Sdk(shop_run.proxy.url, token=shop_run.token) as sdk:
+        assert sdk.follow(answer.value.status_url) == "CONFIRMED"
+
+
+def test_a_post_that_is_not_idempotent_is_never_retried(shop_run: Shop) -> None:
+    create_product = shop_run.module("generated.api.product.create_product")
+    models = shop_run.module("generated.models")
+    shop_run.proxy.inject(Fault("POST", "/v1/products", 503, retry_after="0"))
+    count = len(shop_run.proxy.requests("POST", "/v1/products"))
+    body = models.ProductCreate.from_dict({"sku": "SDK-1", "name": "A kettle", "price": "12.50"})
+    with shop_run.sdk.Sdk(shop_run.proxy.url, token=shop_run.token) as sdk:
+        with pytest.raises(shop_run.sdk.ProblemError) as caught:
+            sdk.call(create_product.sync_detailed, client=sdk.client, body=body)
+        attempts = shop_run.proxy.requests("POST", "/v1/products")[count:]
+        assert len(attempts) == 1
+        assert "idempotency-key" not in attempts[0].headers
+        assert caught.value.status == 503
+        assert caught.value.correlation_id == attempts[0].headers["x-correlation-id"]
+        # Without the fault it goes through, once.
+        created = sdk.call(create_product.sync_detailed, client=sdk.client, body=body)
+        assert created.status == 201 and created.value.sku == "SDK-1"
+
+
+def test_problem_answers_are_typed_errors(shop_run: Shop) -> None:
+    list_orders = shop_run.module("generated.api.order.list_orders")
+    get_order = shop_run.module("generated.api.order.get_order")
+    with shop_run.sdk.Sdk(shop_run.proxy.url) as sdk:  # no token provider
+        with pytest.raises(shop_run.sdk.ProblemError) as caught:
+            sdk.call(list_orders.sync_detailed, client=sdk.client)
+        assert caught.value.status == 401
+        assert caught.value.correlation_id
+    with shop_run.sdk.Sdk(shop_run.proxy.url, token=shop_run.token) as sdk:
+        with pytest.raises(shop_run.sdk.ProblemError) as caught:
+            sdk.call(get_order.sync_detailed, "00000000-0000-4000-8000-000000000009", client=sdk.client)
+        assert caught.value.status == 404
+        assert caught.value.title
+        # A read is retried: two injected 503s, then the answer.
+        shop_run.proxy.inject(Fault("GET", "/v1/orders", 503), Fault("GET", "/v1/orders", 503))
+        count = len(shop_run.proxy.requests("GET", "/v1/orders"))
+        page = sdk.call(list_orders.sync_detailed, client=sdk.client)
+        assert page.status == 200
+        attempts = shop_run.proxy.requests("GET", "/v1/orders")[count:]
+        assert [a.answered for a in attempts] == [503, 503, 200]
+        assert len({a.headers["x-correlation-id"] for a in attempts}) == 1
