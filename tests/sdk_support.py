@@ -58,6 +58,13 @@ class FaultProxy:
                 return fault
         return None
 
+    async def control(self, request: Request) -> Response:
+        """/__proxy/faults (POST a JSON list of faults) and /__proxy/seen (GET): for the Node tests."""
+        if request.method == "POST":
+            self.inject(*(Fault(**fault) for fault in await request.json()))
+            return JSONResponse({"faults": len(self.faults)})
+        return JSONResponse([vars(seen) for seen in self.seen])
+
     async def handle(self, request: Request) -> Response:
         seen = Seen(
             request.method, request.url.path, {k.lower(): v for k, v in request.headers.items()}, time.monotonic()
@@ -104,7 +111,12 @@ def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
     """The proxy, served by uvicorn on a free port of 127.0.0.1 in a thread, stopped on exit."""
     proxy = FaultProxy(upstream)
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-    app = Starlette(routes=[Route("/{path:path}", proxy.handle, methods=methods)])
+    app = Starlette(
+        routes=[
+            Route("/__proxy/{what}", proxy.control, methods=["GET", "POST"]),
+            Route("/{path:path}", proxy.handle, methods=methods),
+        ]
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

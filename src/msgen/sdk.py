@@ -3,6 +3,10 @@
 msgen renders each SDK's package and its thin layer (render/sdk.py, kept by regen like any other
 file). The calls and models come from generators, run here, outside the pure rendering:
 
+- TypeScript: openapi-typescript (with the typescript it runs on), pinned, installed by npm under
+  the tools folder; its output is `sdk/typescript/src/schema.ts`, the types openapi-fetch's calls
+  are checked against. It needs Node and npm: without them msgen does everything else, and the
+  package's own `npm run generate` makes the types wherever Node is.
 - Python: openapi-python-client, pinned, in its own virtualenv under the tools folder
   (`MSGEN_SDK_TOOLS`, default `~/.cache/msgen/sdk-tools`): it pins an httpx older than the one
   msgen's runtime uses, so it cannot share msgen's environment. Its output goes to
@@ -16,6 +20,7 @@ already installed, and say how to get the others.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import venv
@@ -27,9 +32,9 @@ from msgen import model as m
 from msgen.boundary import ProjectTree, checked
 from msgen.errors import MsgenError
 from msgen.render.public import public_path
-from msgen.render.sdk import GENERATED, PYTHON_SDK_DIR, sdk_package
+from msgen.render.sdk import GENERATED, NPM_VERSIONS, PYTHON_SDK_DIR, TYPESCRIPT_SCHEMA, sdk_package
 
-LANGUAGES = ("python",)
+LANGUAGES = ("typescript", "python")
 OPENAPI_PYTHON_CLIENT = "0.29.1"
 LISTING = ".generated-files"
 _TIMEOUT = 600
@@ -144,11 +149,76 @@ def _replace(tree: ProjectTree, target: str, source: Path, written: Iterable[str
     tree.move_in(listing, f"{target}/{LISTING}")
 
 
+def typescript_generator(*, install: bool) -> Path | None:
+    """openapi-typescript's executable; installed with npm first when `install` (None: no Node, or not installed)."""
+    home = tools_dir() / f"openapi-typescript-{NPM_VERSIONS['openapi_typescript']}"
+    exe = home / "node_modules" / ".bin" / "openapi-typescript"
+    if exe.is_file() and shutil.which("node"):
+        return exe
+    npm = shutil.which("npm")
+    if not install or npm is None or shutil.which("node") is None:
+        return None
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(home),
+                "--no-audit",
+                "--no-fund",
+                "--no-save",
+                f"openapi-typescript@{NPM_VERSIONS['openapi_typescript']}",
+                f"typescript@{NPM_VERSIONS['typescript']}",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=_TIMEOUT,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", None) or str(exc)
+        raise SdkError(f"openapi-typescript could not be installed in {home}: {detail.strip()[-500:]}") from None
+    return exe
+
+
+def generate_typescript(root: Path, system: m.System, exe: Path) -> int:
+    """sdk/typescript/src/schema.ts from the public contract (one file)."""
+    tree = ProjectTree(root)
+    contract = tree.read_text(public_path(system))
+    if contract is None:
+        raise SdkError(f"{public_path(system)} is missing: run msgen regen first")
+    tree.check_writable(TYPESCRIPT_SCHEMA)
+    with tempfile.TemporaryDirectory(prefix="msgen-sdk-") as scratch:
+        work = Path(scratch)
+        (work / "contract.yaml").write_text(contract)
+        done = subprocess.run(
+            [str(exe), str(work / "contract.yaml"), "--output", str(work / "schema.ts")],
+            capture_output=True,
+            text=True,
+            timeout=_TIMEOUT,
+            cwd=work,
+        )
+        if done.returncode != 0 or not (work / "schema.ts").is_file():
+            raise SdkError(f"openapi-typescript failed: {(done.stdout + done.stderr).strip()[-1500:]}")
+        tree.move_in(work / "schema.ts", TYPESCRIPT_SCHEMA)
+    return 1
+
+
 def generate_sdks(root: Path, system: m.System, languages: Iterable[str], *, install: bool) -> SdkResult:
     """Run the generator of each language; without `install`, a missing generator is only reported."""
     result = SdkResult()
     for language in languages:
-        if language == "python":
+        if language == "typescript":
+            ts = typescript_generator(install=install)
+            if ts is None:
+                result.missing[language] = (
+                    "msgen sdk --lang typescript (needs node and npm; or npm run generate in sdk/typescript)"
+                )
+                continue
+            result.generated[language] = generate_typescript(root, system, ts)
+        elif language == "python":
             exe = python_generator(install=install)
             if exe is None:
                 result.missing[language] = "msgen sdk --lang python (installs openapi-python-client in its own venv)"

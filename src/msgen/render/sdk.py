@@ -15,6 +15,15 @@ from msgen.names import snake
 from msgen.render.public import PUBLIC_CONTRACT
 
 PYTHON_SDK_DIR = "sdk/python"
+TYPESCRIPT_SDK_DIR = "sdk/typescript"
+TYPESCRIPT_SCHEMA = f"{TYPESCRIPT_SDK_DIR}/src/schema.ts"  # openapi-typescript's output (msgen sdk)
+# The npm packages of the TypeScript SDK, pinned (the generator's with them: msgen/sdk.py).
+NPM_VERSIONS = {
+    "openapi_fetch": "0.17.0",
+    "eventsource_parser": "3.1.1",  # 4.x needs Node 22
+    "openapi_typescript": "7.13.0",
+    "typescript": "5.9.3",
+}
 GENERATED = "generated"  # the generator's own folder inside the package
 
 
@@ -46,6 +55,8 @@ def sdk_view(system: m.System) -> dict[str, Any]:
     return {
         "package": sdk_package(system),
         "distribution": f"{system.name.replace('_', '-')}-sdk",
+        "npm_name": f"{system.name.replace('_', '-')}-sdk",
+        "npm": NPM_VERSIONS,
         "contract": f"{PUBLIC_CONTRACT}.{system.api_version}.yaml",
         "idempotent": idempotent,
         "final": final,
@@ -65,4 +76,8 @@ def render_sdks(system: m.System) -> dict[str, str]:
         f"{pkg}/py.typed": "",
         f"{pkg}/client.py": _render("sdk/python/package/client.py.j2", **ctx),
         f"{pkg}/resilience.py": _render("sdk/python/package/resilience.py.j2", **ctx),
+        f"{TYPESCRIPT_SDK_DIR}/package.json": _render("sdk/typescript/package.json.j2", **ctx),
+        f"{TYPESCRIPT_SDK_DIR}/tsconfig.json": _render("sdk/typescript/tsconfig.json.j2", **ctx),
+        f"{TYPESCRIPT_SDK_DIR}/README.md": _render("sdk/typescript/README.md.j2", **ctx),
+        f"{TYPESCRIPT_SDK_DIR}/src/index.ts": _render("sdk/typescript/src/index.ts.j2", **ctx),
     }

@@ -1,14 +1,18 @@
-"""The Python SDK of the shop against the running system, through a proxy that injects faults.
+"""The shop's SDKs against the running system, through a proxy that injects faults.
 
-`msgen sdk` generates its calls (openapi-python-client, in its virtualenv under .cache/sdk-tools);
-the system runs as real processes as `msgen up` starts them; the fault proxy stands in front of
-the gateway.
+`msgen sdk` generates their calls (openapi-python-client in its virtualenv, openapi-typescript
+from npm, both under .cache/sdk-tools); the system runs as real processes as `msgen up` starts
+them; the fault proxy (tests/sdk_support.py) stands in front of the gateway. The TypeScript SDK
+is built with tsc (strict) and driven by Node's own test runner (tests/sdk_typescript/).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -46,10 +50,14 @@ class Shop:
     def module(self, name: str) -> Any:
         return importlib.import_module(f"shop_sdk.{name}")
 
+    @property
+    def typescript(self) -> Path:
+        return self.project / "sdk" / "typescript"
+
 
 def _sdk(root: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "msgen", "sdk", str(root), "--lang", "python"],
+        [sys.executable, "-m", "msgen", "sdk", str(root)],
         capture_output=True,
         text=True,
         timeout=900,
@@ -57,6 +65,25 @@ def _sdk(root: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (root / "sdk/python/shop_sdk/generated/api/order/place_order.py").is_file()
+    assert "/v1/orders" in (root / "sdk/typescript/src/schema.ts").read_text()
+
+
+def _node_modules(package: Path) -> None:
+    """The TypeScript SDK's npm packages, installed once per set of versions under .cache/ and linked in."""
+    manifest = json.loads((package / "package.json").read_text())
+    wanted = {k: manifest[k] for k in ("dependencies", "devDependencies")}
+    key = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:16]
+    home = TOOLS / f"npm-{key}"
+    if not (home / "node_modules" / ".bin" / "tsc").is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "package.json").write_text(json.dumps({"name": "sdk-deps", "private": True, **wanted}))
+        npm = shutil.which("npm")
+        assert npm is not None, "npm is needed for the TypeScript SDK tests"
+        done = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund"], cwd=home, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    (package / "node_modules").symlink_to(home / "node_modules", target_is_directory=True)
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +135,44 @@ def test_the_sdk_passes_mypy_strict(shop_run: Shop) -> None:
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_typescript_sdk_builds_with_tsc_strict(shop_run: Shop) -> None:
+    _node_modules(shop_run.typescript)
+    tsconfig = json.loads((shop_run.typescript / "tsconfig.json").read_text())
+    assert tsconfig["compilerOptions"]["strict"] is True
+    done = subprocess.run(
+        [str(shop_run.typescript / "node_modules" / ".bin" / "tsc"), "-p", "."],
+        cwd=shop_run.typescript,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (shop_run.typescript / "dist" / "index.js").is_file()
+
+
+def test_the_typescript_sdk_against_the_system(shop_run: Shop) -> None:
+    entry = shop_run.typescript / "dist" / "index.js"
+    if not entry.is_file():
+        test_the_typescript_sdk_builds_with_tsc_strict(shop_run)
+    node = shutil.which("node")
+    assert node is not None, "node is needed for the TypeScript SDK tests"
+    done = subprocess.run(
+        [node, "--test", str(REPO / "tests" / "sdk_typescript" / "sdk.test.mjs")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            **os.environ,
+            "SDK_ENTRY": entry.as_uri(),
+            "SDK_PROXY": shop_run.proxy.url,
+            "SDK_GATEWAY": shop_run.gateway,
+            "SDK_TOKEN": shop_run.token(),
+        },
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert "# pass 4" in done.stdout and "# fail 0" in done.stdout, done.stdout[-3000:]
 
 
 def test_an_order_placed_with_the_sdk_is_followed_to_confirmed(shop_run: Shop) -> None:
