@@ -26,6 +26,7 @@ import pytest
 
 from msgen.generate import Generated
 from msgen.localrun import LocalSystem, Options, plan, prepare_databases
+from msgen.sdk import tools_dir
 from msgen.writer import write_project
 from msgen_runtime.gateway.devtokens import mint
 from tests.sdk_support import Fault, FaultProxy, fault_proxy
@@ -33,7 +34,9 @@ from tests.sdk_support import Fault, FaultProxy, fault_proxy
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = REPO / ".cache" / "sdk-tools"
+# The generators and npm packages, per machine (installing them takes about two minutes): where
+# MSGEN_SDK_TOOLS says, else where msgen keeps them by default.
+TOOLS = tools_dir()
 SCOPES = ("orders:create", "orders:read", "products:write", "products:read")
 
 

@@ -145,7 +145,12 @@ class _Resolver:
         for name in spec.services:
             self.check_name("service", name, ("services", name))
             if name == PUBLIC_CONTRACT:
-                self.error(("services", name), f"service name '{name}' is reserved (the gateway's contract)", key=True)
+                self.error(
+                    ("services", name),
+                    f"service name '{name}' is reserved: contracts/openapi/{name}.<version>.yaml is the gateway's "
+                    "public contract; choose another name",
+                    key=True,
+                )
         services = [self.service(name, svc) for name, svc in spec.services.items() if svc.template is None]
         templated = [self.templated(name, svc) for name, svc in spec.services.items() if svc.template is not None]
         by_name = {s.name: s for s in services}
