@@ -26,17 +26,18 @@ import pytest
 
 from msgen.generate import Generated
 from msgen.localrun import LocalSystem, Options, plan, prepare_databases
-from msgen.sdk import tools_dir
 from msgen.writer import write_project
 from msgen_runtime.gateway.devtokens import mint
+from tests.conftest import MACHINE_SDK_TOOLS
+from tests.regen_support import SMALL_SPEC, edit_spec
 from tests.sdk_support import Fault, FaultProxy, fault_proxy
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 # The generators and npm packages, per machine (installing them takes about two minutes): where
-# MSGEN_SDK_TOOLS says, else where msgen keeps them by default.
-TOOLS = tools_dir()
+# MSGEN_SDK_TOOLS said when the tests started, else where msgen keeps them by default.
+TOOLS = MACHINE_SDK_TOOLS
 SCOPES = ("orders:create", "orders:read", "products:write", "products:read")
 
 
@@ -100,7 +101,7 @@ def shop_run(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Itera
     system = LocalSystem(specs, root.parent / "run" / "logs")
     sys.path.insert(0, str(root / "sdk" / "python"))
     try:
-        system.start_all()
+        system.start_all(timeout=180)  # generous: a loaded machine starts seven processes slowly
         with fault_proxy(system.url("gateway")) as proxy:
             yield Shop(root, system.url("gateway"), proxy, importlib.import_module("shop_sdk"))
     finally:
@@ -265,3 +266,35 @@ def test_problem_answers_are_typed_errors(shop_run: Shop) -> None:
         attempts = shop_run.proxy.requests("GET", "/v1/orders")[count:]
         assert [a.answered for a in attempts] == [503, 503, 200]
         assert len({a.headers["x-correlation-id"] for a in attempts}) == 1
+
+
+def test_new_and_regen_keep_the_generated_calls_in_step(tmp_path: Path) -> None:
+    env = {**os.environ, "MSGEN_SDK_TOOLS": str(TOOLS), "COLUMNS": "200"}
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "msgen", *args], capture_output=True, text=True, timeout=600, env=env
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    spec = tmp_path / "mini.yaml"
+    spec.write_text(SMALL_SPEC)
+    root = tmp_path / "mini"
+    created = run("new", str(spec), "-o", str(root))
+    generated = root / "sdk/python/mini_sdk/generated"
+    if "come from msgen sdk" in created:
+        run("sdk", str(root))  # a generator was not installed yet: msgen sdk installs it
+    assert "colour" not in (generated / "models/item_read.py").read_text()
+    client = root / "sdk/python/mini_sdk/client.py"
+    client.write_text(client.read_text() + "\n# a hand edit\n")
+    edit_spec(
+        root,
+        "          note: { type: text, required: false }\n",
+        "          note: { type: text, required: false }\n          colour: { type: string, max_length: 20, required: false }\n",
+    )
+    regenerated = run("regen", str(root))
+    assert "SDK python: " in regenerated
+    assert "colour" in (generated / "models/item_read.py").read_text()
+    assert "colour" in (root / "sdk/typescript/src/schema.ts").read_text()
+    assert client.read_text().endswith("# a hand edit\n")

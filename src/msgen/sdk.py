@@ -50,12 +50,15 @@ class SdkResult:
     missing: dict[str, str] = field(default_factory=dict)  # language -> how to get its generator
 
 
-def tools_dir() -> Path:
-    configured = os.environ.get("MSGEN_SDK_TOOLS")
-    if configured:
-        return Path(configured)
+def default_tools_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "msgen" / "sdk-tools"
+
+
+def tools_dir() -> Path:
+    """Where the generators are installed: MSGEN_SDK_TOOLS, else a folder of the user's cache."""
+    configured = os.environ.get("MSGEN_SDK_TOOLS")
+    return Path(configured) if configured else default_tools_dir()
 
 
 def python_generator(*, install: bool) -> Path | None:
