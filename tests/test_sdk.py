@@ -8,6 +8,7 @@ is built with tsc (strict) and driven by Node's own test runner (tests/sdk_types
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib
 import json
@@ -266,6 +267,26 @@ def test_problem_answers_are_typed_errors(shop_run: Shop) -> None:
         attempts = shop_run.proxy.requests("GET", "/v1/orders")[count:]
         assert [a.answered for a in attempts] == [503, 503, 200]
         assert len({a.headers["x-correlation-id"] for a in attempts}) == 1
+
+
+def test_async_calls_go_through_the_same_layer(shop_run: Shop) -> None:
+    list_orders = shop_run.module("generated.api.order.list_orders")
+
+    async def run() -> Any:
+        sdk = shop_run.sdk.Sdk(shop_run.proxy.url, token=shop_run.token)
+        try:
+            return await sdk.acall(list_orders.asyncio_detailed, client=sdk.client)
+        finally:
+            await sdk.aclose()
+
+    shop_run.proxy.inject(Fault("GET", "/v1/orders", 503, retry_after="0"))
+    count = len(shop_run.proxy.requests("GET", "/v1/orders"))
+    page = asyncio.run(run())
+    attempts = shop_run.proxy.requests("GET", "/v1/orders")[count:]
+    assert [a.answered for a in attempts] == [503, 200]
+    assert {a.headers["x-correlation-id"] for a in attempts} == {page.correlation_id}
+    assert attempts[0].headers["authorization"].startswith("Bearer ")
+    assert page.value.total >= 0
 
 
 def test_new_and_regen_keep_the_generated_calls_in_step(tmp_path: Path) -> None:

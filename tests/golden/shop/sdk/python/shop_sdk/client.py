@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, Self, TypeVar
 
@@ -24,7 +24,13 @@ from httpx_sse import SSEError, connect_sse
 from shop_sdk.generated.client import AuthenticatedClient
 from shop_sdk.generated.models.problem import Problem
 from shop_sdk.generated.types import Response
-from shop_sdk.resilience import CORRELATION_HEADER, ResilientTransport, RetryPolicy, TokenProvider
+from shop_sdk.resilience import (
+    CORRELATION_HEADER,
+    AsyncResilientTransport,
+    ResilientTransport,
+    RetryPolicy,
+    TokenProvider,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -93,7 +99,7 @@ class Answer(Generic[T]):
 
 
 class Sdk:
-    """One client of the API: pass `sdk.client` to the calls of `generated.api`, through `call`."""
+    """One client of the API: pass `sdk.client` to the calls of `generated.api`, through `call` (or `acall`)."""
 
     def __init__(
         self,
@@ -110,8 +116,12 @@ class Sdk:
             timeout=timeout,
             transport=ResilientTransport(self.retry, token, transport),
         )
+        self.async_http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, transport=AsyncResilientTransport(self.retry, token)
+        )
         self.client = AuthenticatedClient(base_url=base_url, token="")
         self.client.set_httpx_client(self.http)
+        self.client.set_async_httpx_client(self.async_http)
 
     def __enter__(self) -> Self:
         return self
@@ -122,11 +132,24 @@ class Sdk:
     def close(self) -> None:
         self.http.close()
 
+    async def aclose(self) -> None:
+        self.http.close()
+        await self.async_http.aclose()
+
     def call(
         self, operation: Callable[P, Response[T | Problem]], *args: P.args, **kwargs: P.kwargs
     ) -> Answer[T]:
         """Run a generated `sync_detailed` call; a 4xx or 5xx answer raises ProblemError."""
-        response = operation(*args, **kwargs)
+        return self._answer(operation(*args, **kwargs))
+
+    async def acall(
+        self, operation: Callable[P, Awaitable[Response[T | Problem]]], *args: P.args, **kwargs: P.kwargs
+    ) -> Answer[T]:
+        """Run a generated `asyncio_detailed` call; a 4xx or 5xx answer raises ProblemError."""
+        return self._answer(await operation(*args, **kwargs))
+
+    @staticmethod
+    def _answer(response: Response[T | Problem]) -> Answer[T]:
         if response.status_code >= 400 or isinstance(response.parsed, Problem):
             raise ProblemError.from_response(int(response.status_code), response.headers, response.content)
         return Answer(
