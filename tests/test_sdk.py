@@ -9,11 +9,13 @@ is built with tsc (strict) and driven by Node's own test runner (tests/sdk_types
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,6 +44,20 @@ TOOLS = MACHINE_SDK_TOOLS
 SCOPES = ("orders:create", "orders:read", "products:write", "products:read")
 
 
+def _run(args: list[str], *, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command in its own process group; the whole group is killed when it overruns or the test fails."""
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # it, on a timeout, and what it left (npm, node --test spawn)
+        process.wait()
+    return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
 @dataclass
 class Shop:
     project: Path
@@ -61,10 +77,8 @@ class Shop:
 
 
 def _sdk(root: Path) -> None:
-    done = subprocess.run(
+    done = _run(
         [sys.executable, "-m", "msgen", "sdk", str(root)],
-        capture_output=True,
-        text=True,
         timeout=900,
         env={**os.environ, "MSGEN_SDK_TOOLS": str(TOOLS)},
     )
@@ -84,9 +98,7 @@ def _node_modules(package: Path) -> None:
         (home / "package.json").write_text(json.dumps({"name": "sdk-deps", "private": True, **wanted}))
         npm = shutil.which("npm")
         assert npm is not None, "npm is needed for the TypeScript SDK tests"
-        done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"], cwd=home, capture_output=True, text=True, timeout=600
-        )
+        done = _run([npm, "install", "--no-audit", "--no-fund"], cwd=home)
         assert done.returncode == 0, done.stdout + done.stderr
     (package / "node_modules").symlink_to(home / "node_modules", target_is_directory=True)
 
@@ -132,12 +144,9 @@ def _orders(shop: Shop) -> int:
 
 
 def test_the_sdk_passes_mypy_strict(shop_run: Shop) -> None:
-    done = subprocess.run(
+    done = _run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "shop_sdk"],
         cwd=shop_run.project / "sdk" / "python",
-        capture_output=True,
-        text=True,
-        timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -146,13 +155,7 @@ def test_the_typescript_sdk_builds_with_tsc_strict(shop_run: Shop) -> None:
     _node_modules(shop_run.typescript)
     tsconfig = json.loads((shop_run.typescript / "tsconfig.json").read_text())
     assert tsconfig["compilerOptions"]["strict"] is True
-    done = subprocess.run(
-        [str(shop_run.typescript / "node_modules" / ".bin" / "tsc"), "-p", "."],
-        cwd=shop_run.typescript,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _run([str(shop_run.typescript / "node_modules" / ".bin" / "tsc"), "-p", "."], cwd=shop_run.typescript)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (shop_run.typescript / "dist" / "index.js").is_file()
 
@@ -163,11 +166,8 @@ def test_the_typescript_sdk_against_the_system(shop_run: Shop) -> None:
         test_the_typescript_sdk_builds_with_tsc_strict(shop_run)
     node = shutil.which("node")
     assert node is not None, "node is needed for the TypeScript SDK tests"
-    done = subprocess.run(
+    done = _run(
         [node, "--test", str(REPO / "tests" / "sdk_typescript" / "sdk.test.mjs")],
-        capture_output=True,
-        text=True,
-        timeout=600,
         env={
             **os.environ,
             "SDK_ENTRY": entry.as_uri(),
@@ -293,9 +293,7 @@ def test_new_and_regen_keep_the_generated_calls_in_step(tmp_path: Path) -> None:
     env = {**os.environ, "MSGEN_SDK_TOOLS": str(TOOLS), "COLUMNS": "200"}
 
     def run(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "msgen", *args], capture_output=True, text=True, timeout=600, env=env
-        )
+        done = _run([sys.executable, "-m", "msgen", *args], env=env)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
