@@ -84,7 +84,7 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
     `frozen`: the files of an earlier rendering (regen's baseline), where the contracts of older API
     versions still served are kept (render/versions.py).
     """
-    from msgen.render.versions import frozen_contracts
+    from msgen.render.versions import frozen_contracts, frozen_public_contracts
 
     older = frozen_contracts(frozen or {}, system)
     from msgen.render.public import public_document, public_path
@@ -95,6 +95,7 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
         contracts[service.name] = openapi_document(system, service)
         files.update(render_service(system, service, older.get(service.name, {}), contracts[service.name]))
     files[public_path(system)] = to_yaml(public_document(system, contracts))
+    files.update(frozen_public_contracts(frozen or {}, system))  # the older versions' clients keep theirs
     for event in system.events:
         files[f"contracts/avro/{event.schema_file}"] = json.dumps(avro_schema(event), indent=2) + "\n"
     files["README.md"] = _render("project/README.md.j2", system=system)

@@ -46,6 +46,20 @@ def frozen_contracts(files: Mapping[str, str], system: m.System) -> dict[str, di
     return out
 
 
+def frozen_public_contracts(files: Mapping[str, str], system: m.System) -> dict[str, str]:
+    """The gateway's public contracts of the older versions still served, byte for byte (their SDKs' source)."""
+    current = int(system.api_version[1:])
+    wanted = system.served_versions
+    out = {}
+    for path, text in files.items():
+        match = OPENAPI_FILE.match(path)
+        if match is None or match["service"] != PUBLIC_CONTRACT or int(match["version"][1:]) >= current:
+            continue
+        if wanted is None or match["version"] in wanted:
+            out[path] = text
+    return out
+
+
 def _load(text: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
