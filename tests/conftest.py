@@ -16,10 +16,26 @@ import asyncpg
 import pytest
 
 from msgen.generate import Generated, generate
+from msgen.sdk import default_tools_dir
 from msgen.writer import write_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_SPEC = ROOT / "examples" / "shop.yaml"
+
+# The SDK generators installed on this machine, which tests/test_sdk.py uses. Every other test sees an
+# empty tools folder, so that `msgen new` and `regen` there do not depend on what the machine has.
+MACHINE_SDK_TOOLS = Path(os.environ.get("MSGEN_SDK_TOOLS") or default_tools_dir())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_sdk_generators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    before = os.environ.get("MSGEN_SDK_TOOLS")
+    os.environ["MSGEN_SDK_TOOLS"] = str(tmp_path_factory.mktemp("no-sdk-tools"))
+    yield
+    if before is None:
+        os.environ.pop("MSGEN_SDK_TOOLS", None)
+    else:
+        os.environ["MSGEN_SDK_TOOLS"] = before
 
 
 @pytest.fixture(scope="session")

@@ -39,11 +39,15 @@ def test_without_a_new_version_the_gate_refuses(tmp_path: Path) -> None:
 def test_a_new_version_keeps_the_old_contract_and_generates_its_routes(tmp_path: Path) -> None:
     root = new_project(tmp_path)
     frozen = (root / "contracts/openapi/catalog.v1.yaml").read_text()
+    public = (root / "contracts/openapi/public.v1.yaml").read_text()
     _bump(root)
     done = r.regen(root)
     actions = {c.path: c.action for c in done.changes}
     assert "contracts/openapi/catalog.v1.yaml" not in actions  # kept byte for byte: the promise to v1's clients
     assert (root / "contracts/openapi/catalog.v1.yaml").read_text() == frozen
+    assert "contracts/openapi/public.v1.yaml" not in actions  # and the gateway's, which v1's SDKs come from
+    assert (root / "contracts/openapi/public.v1.yaml").read_text() == public
+    assert "/v2/items/{id}" in (root / "contracts/openapi/public.v2.yaml").read_text()
     assert actions["contracts/openapi/catalog.v2.yaml"] == "added"
     pkg = "services/catalog/catalog_service"
     for path in (f"{pkg}/schemas_v1.py", f"{pkg}/api/routes_v1.py", f"{pkg}/adapters/v1.py"):

@@ -477,6 +477,9 @@ def test_ci_workflow_tests_every_service_and_builds_every_image(shop_dir: Path) 
     contract_steps = [step.get("run", "") for step in jobs["contracts"]["steps"]]
     assert "msgen contracts verify ." in contract_steps  # every provider keeps its consumers' pacts
     assert "msgen diff ." in contract_steps  # the generated code is in step with the spec
+    sdk_steps = [step.get("run", "") for step in jobs["sdks"]["steps"]]
+    assert "msgen sdk ." in sdk_steps  # the SDKs' generated code, from the public contract
+    assert "pip install . && mypy --strict shop_sdk" in sdk_steps
     service_steps = [step.get("run", "") for step in jobs["services"]["steps"]]
     assert "git diff --exit-code -- ../../pacts" in service_steps  # pacts are what the consumer tests write
 

@@ -148,6 +148,24 @@ def new(
         f"{count(written.written, 'file')} in {_shown(output)}"
     )
     out.print(f"Next: [bold]cd {_shown(output)}/services/{system.services[0].name} && python -m pytest[/bold]")
+    _keep_sdks(output, system, changed=True)
+
+
+def _keep_sdks(project: Path, system: Any, *, changed: bool) -> None:
+    """Run the SDK generators already installed (msgen new, and regen when the public contract changed)."""
+    from msgen.sdk import LANGUAGES, generate_sdks
+
+    if not changed:
+        return
+    try:
+        result = generate_sdks(project, system, LANGUAGES, install=False)
+    except MsgenError as exc:
+        err.print(f"The SDKs were not generated: {exc}", markup=False)
+        return
+    for language, count in result.generated.items():
+        out.print(f"SDK {language}: {count} generated files", markup=False)
+    for language, how in result.missing.items():
+        out.print(f"SDK {language}: its generated calls come from {how}", markup=False)
 
 
 @app.command()
@@ -526,6 +544,47 @@ def regen(
     except MsgenError as exc:
         raise _fail(exc) from None
     _report_regen(done, project)
+    from msgen.render.public import PUBLIC_CONTRACT
+
+    if any(c.writes and c.path.startswith(f"contracts/openapi/{PUBLIC_CONTRACT}.") for c in done.changes):
+        _keep_sdks(project, _project_system(project), changed=True)
+
+
+def _project_system(project: Path) -> Any:
+    """The resolved system of a project's own msgen.yaml."""
+    from msgen.loader import load_spec_text
+    from msgen.regen import SPEC_FILE, _read_spec
+    from msgen.resolve import resolve
+
+    text = _read_spec(project, project / SPEC_FILE, str(project / SPEC_FILE))
+    return resolve(load_spec_text(text, str(project / SPEC_FILE), project / SPEC_FILE))
+
+
+@app.command()
+def sdk(
+    project: ProjectDirArg = Path("."),
+    lang: Annotated[
+        list[str] | None, typer.Option("--lang", help="typescript or python (repeatable; default: every SDK).")
+    ] = None,
+) -> None:
+    """Generate the client SDKs' calls from the public contract (installing their generators when missing).
+
+    Example: [bold]msgen sdk shop --lang python[/bold]
+    """
+    from msgen.regen import read_project
+    from msgen.sdk import LANGUAGES, generate_sdks
+
+    languages = lang or list(LANGUAGES)
+    unknown = [name for name in languages if name not in LANGUAGES]
+    if unknown:
+        raise _fail(MsgenError(f"--lang {unknown[0]}: expected one of {', '.join(LANGUAGES)}"))
+    try:
+        read_project(project)
+        result = generate_sdks(project, _project_system(project), languages, install=True)
+    except MsgenError as exc:
+        raise _fail(exc) from None
+    for language, count in result.generated.items():
+        out.print(f"SDK {language}: {count} generated files", markup=False)
 
 
 @app.command()

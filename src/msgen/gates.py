@@ -167,6 +167,7 @@ def openapi_breaks(old_files: Mapping[str, str], new_files: Mapping[str, str], s
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    reported: set[str] = set()  # operations whose break a service's own contract already tells
     for service in system.services:
         path = f"contracts/openapi/{service.name}.{system.api_version}.yaml"
         old_text, new_text = old_files.get(path), new_files.get(path)
@@ -176,6 +177,7 @@ def openapi_breaks(old_files: Mapping[str, str], new_files: Mapping[str, str], s
         grouped: dict[tuple[str, str], list[str]] = {}
         for what, subject, operation in contract_breaks(old_doc, new_doc):
             grouped.setdefault((what, subject), []).append(operation)
+            reported.add(operation.split(" (", 1)[0])
         for field, detail, operation in narrowed_constraints(old_doc, new_doc):
             grouped.setdefault(("narrowed", f"{field}\0{detail}"), []).append(operation)
         for (what, subject), operations in grouped.items():
@@ -196,6 +198,47 @@ def openapi_breaks(old_files: Mapping[str, str], new_files: Mapping[str, str], s
                 f"service '{service.name}' API {system.api_version}: {message}; this breaks its clients: "
                 f"keep it, or publish a new API version (system.api_version)",
             )
+
+    yield from _public_breaks(old_files, new_files, system, reported)
+
+
+def _public_breaks(
+    old_files: Mapping[str, str], new_files: Mapping[str, str], system: m.System, reported: set[str]
+) -> Iterator[Break]:
+    """The gateway's public contract (render/public.py), for the operations of services that remain."""
+    import yaml
+
+    from msgen.render.public import public_path
+
+    path = public_path(system)
+    old_text, new_text = old_files.get(path), new_files.get(path)
+    if old_text is None or new_text is None or old_text == new_text:
+        return
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    old_doc, new_doc = yaml.load(old_text, Loader=loader), yaml.load(new_text, Loader=loader)
+    services = {s.name for s in system.services}
+    kept = {
+        str(op.get("operationId"))
+        for op in _operations(old_doc).values()
+        if isinstance(op, dict) and op.get("x-msgen-service") in services
+    }
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for what, subject, operation in contract_breaks(old_doc, new_doc):
+        name = operation.split(" (", 1)[0]
+        if name in kept and name not in reported:
+            grouped.setdefault((what, subject), []).append(operation)
+    for (what, subject), operations in grouped.items():
+        change = {
+            "operation": "was removed",
+            "status": f"no longer answers {subject}",
+            "response": f"lost the answer's field '{subject}'",
+            "request": f"now requires the field '{subject}'",
+        }[what]
+        yield Break(
+            ("gateway",),
+            f"the gateway's public API {system.api_version}: {', '.join(operations)} {change}; this breaks the "
+            "SDKs and other clients: keep it, or publish a new API version (system.api_version)",
+        )
 
 
 def _field_place(service: m.Service, field_path: str) -> tuple[str | int, ...]:

@@ -38,6 +38,7 @@ from msgen.names import (
 from msgen.patterns import pattern_matches
 from msgen.render.escape import SpecText, refused_characters, spec_text
 from msgen.render.examples import string_example
+from msgen.render.public import PUBLIC_CONTRACT
 from msgen.spec import (
     SCALAR_TYPES,
     EventSpec,
@@ -143,6 +144,13 @@ class _Resolver:
         self.check_name("system", spec.system.name, ("system", "name"))
         for name in spec.services:
             self.check_name("service", name, ("services", name))
+            if name == PUBLIC_CONTRACT:
+                self.error(
+                    ("services", name),
+                    f"service name '{name}' is reserved: contracts/openapi/{name}.<version>.yaml is the gateway's "
+                    "public contract; choose another name",
+                    key=True,
+                )
         services = [self.service(name, svc) for name, svc in spec.services.items() if svc.template is None]
         templated = [self.templated(name, svc) for name, svc in spec.services.items() if svc.template is not None]
         by_name = {s.name: s for s in services}

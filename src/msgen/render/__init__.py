@@ -85,12 +85,18 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
     `frozen`: the files of an earlier rendering (regen's baseline), where the contracts of older API
     versions still served are kept (render/versions.py).
     """
-    from msgen.render.versions import frozen_contracts
+    from msgen.render.versions import frozen_contracts, frozen_public_contracts
 
     older = frozen_contracts(frozen or {}, system)
+    from msgen.render.public import public_document, public_path
+
     files: Files = {}
+    contracts: dict[str, dict[str, Any]] = {}
     for service in system.services:
-        files.update(render_service(system, service, older.get(service.name, {})))
+        contracts[service.name] = openapi_document(system, service)
+        files.update(render_service(system, service, older.get(service.name, {}), contracts[service.name]))
+    files[public_path(system)] = to_yaml(public_document(system, contracts))
+    files.update(frozen_public_contracts(frozen or {}, system))  # the older versions' clients keep theirs
     for event in system.events:
         files[f"contracts/avro/{event.schema_file}"] = json.dumps(avro_schema(event), indent=2) + "\n"
     files["README.md"] = _render("project/README.md.j2", system=system)
@@ -102,14 +108,22 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
     from msgen.render.gateway import render_gateway
 
     files.update(render_gateway(system, older))  # gateway/: routes, settings, tests, Dockerfile
+    from msgen.render.sdk import render_sdks
+
+    files.update(render_sdks(system))  # sdk/: the client SDKs' packages (their generated calls: msgen sdk)
     return format_python(files)
 
 
-def render_service(system: m.System, service: m.Service, older: Mapping[str, str] | None = None) -> Files:
+def render_service(
+    system: m.System,
+    service: m.Service,
+    older: Mapping[str, str] | None = None,
+    contract: dict[str, Any] | None = None,
+) -> Files:
     root = f"services/{service.name}"
     pkg = f"{root}/{service.package}"
     ctx: dict[str, Any] = {"system": system, "service": service}
-    contract = openapi_document(system, service)
+    contract = openapi_document(system, service) if contract is None else contract
     files: Files = {
         f"{root}/pyproject.toml": _render("service/pyproject.toml.j2", **ctx),
         f"{root}/alembic.ini": _render("service/alembic.ini.j2", **ctx),

@@ -125,6 +125,8 @@ def compose_view(system: m.System) -> dict[str, Any]:
 
 
 def render_deploy(system: m.System) -> dict[str, str]:
+    from msgen.render.sdk import sdk_package
+
     """Every deployment-related file of the generated project."""
     r = Renderer()
     deploy = system.deploy
@@ -162,6 +164,7 @@ def render_deploy(system: m.System) -> dict[str, str]:
         services=[{"name": s.name, "package": s.package, "image_name": images[s.kebab]} for s in system.services],
         postgres_image=COMPOSE_IMAGES["postgres"],
         registry_host=deploy.registry.split("/", 1)[0],
+        sdk_package=sdk_package(system),
         gh=_gh,
         **ctx,
     )

@@ -191,6 +191,11 @@ def json_string(value: str) -> str:
     return json.dumps(plain(value), ensure_ascii=False)
 
 
+def ts_string(value: str) -> str:
+    """A TypeScript (JavaScript) string literal: JSON's, all ASCII (no raw line or paragraph separator)."""
+    return json.dumps(plain(value), ensure_ascii=True)
+
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!|~])")
 
 
@@ -227,6 +232,7 @@ FILTERS = {
     "toml": toml_string,
     "yaml": yaml_scalar,
     "json": json_string,
+    "ts": ts_string,
     "md": markdown_inline,
     "md_code": markdown_code,
     "dockerfile": dockerfile_string,

@@ -24,6 +24,7 @@ import yaml
 from msgen import model as m
 from msgen.names import snake
 from msgen.render.escape import py_docstring
+from msgen.render.public import PUBLIC_CONTRACT
 from msgen.render.schemas import allows_null, cached_models
 
 OPENAPI_FILE = re.compile(r"^contracts/openapi/(?P<service>[^/]+)\.(?P<version>v\d+)\.yaml$")
@@ -37,11 +38,25 @@ def frozen_contracts(files: Mapping[str, str], system: m.System) -> dict[str, di
     out: dict[str, dict[str, str]] = {}
     for path, text in files.items():
         match = OPENAPI_FILE.match(path)
-        if match is None or int(match["version"][1:]) >= current:
+        if match is None or match["service"] == PUBLIC_CONTRACT or int(match["version"][1:]) >= current:
             continue
         if wanted is not None and match["version"] not in wanted:
             continue
         out.setdefault(match["service"], {})[match["version"]] = text
+    return out
+
+
+def frozen_public_contracts(files: Mapping[str, str], system: m.System) -> dict[str, str]:
+    """The gateway's public contracts of the older versions still served, byte for byte (their SDKs' source)."""
+    current = int(system.api_version[1:])
+    wanted = system.served_versions
+    out = {}
+    for path, text in files.items():
+        match = OPENAPI_FILE.match(path)
+        if match is None or match["service"] != PUBLIC_CONTRACT or int(match["version"][1:]) >= current:
+            continue
+        if wanted is None or match["version"] in wanted:
+            out[path] = text
     return out
 
 

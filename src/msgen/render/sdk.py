@@ -1,0 +1,83 @@
+"""The client SDKs' own files (`sdk/`): packages around the calls generated from the public contract.
+
+msgen renders the package files and its thin layer (tokens, correlation ids, retries, idempotency
+keys, problem errors, following 202s) with the spec's tables; the generated calls come from
+well-kept generators run by `msgen sdk` (msgen/sdk.py), outside this pure rendering.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from msgen import model as m
+from msgen.names import snake
+from msgen.render.public import PUBLIC_CONTRACT
+
+PYTHON_SDK_DIR = "sdk/python"
+TYPESCRIPT_SDK_DIR = "sdk/typescript"
+TYPESCRIPT_SCHEMA = f"{TYPESCRIPT_SDK_DIR}/src/schema.ts"  # openapi-typescript's output (msgen sdk)
+# The npm packages of the TypeScript SDK, pinned (the generator's with them: msgen/sdk.py).
+NPM_VERSIONS = {
+    "openapi_fetch": "0.17.0",
+    "eventsource_parser": "3.1.1",  # 4.x needs Node 22
+    "openapi_typescript": "7.13.0",
+    "typescript": "5.9.3",
+}
+GENERATED = "generated"  # the generator's own folder inside the package
+
+
+def sdk_package(system: m.System) -> str:
+    return f"{snake(system.name)}_sdk"
+
+
+def path_pattern(path: str) -> str:
+    """A regular expression of a route's path: each {parameter} is one segment."""
+    parts = re.split(r"\{[^/{}]+\}", path)
+    return "[^/]+".join(re.escape(part) for part in parts)
+
+
+def sdk_view(system: m.System) -> dict[str, Any]:
+    idempotent = [
+        (op.method, path_pattern(op.path))
+        for service in system.services
+        for op in service.operations
+        if op.idempotent and op.method not in ("GET", "HEAD")
+    ]
+    final: list[tuple[str, list[str]]] = []
+    for saga in system.sagas:
+        if not saga.entity:
+            continue
+        entity = system.service(saga.orchestrator).entity(saga.entity)
+        statuses = [s for s in (saga.status_completed, saga.status_failed) if s]
+        if statuses:
+            final.append((f"/{system.api_version}{entity.resource}/", statuses))
+    return {
+        "package": sdk_package(system),
+        "distribution": f"{system.name.replace('_', '-')}-sdk",
+        "npm_name": f"{system.name.replace('_', '-')}-sdk",
+        "npm": NPM_VERSIONS,
+        "contract": f"{PUBLIC_CONTRACT}.{system.api_version}.yaml",
+        "idempotent": idempotent,
+        "final": final,
+    }
+
+
+def render_sdks(system: m.System) -> dict[str, str]:
+    from msgen.render import _render
+
+    view = sdk_view(system)
+    ctx: dict[str, Any] = {"system": system, "view": view}
+    root, pkg = PYTHON_SDK_DIR, f"{PYTHON_SDK_DIR}/{view['package']}"
+    return {
+        f"{root}/pyproject.toml": _render("sdk/python/pyproject.toml.j2", **ctx),
+        f"{root}/README.md": _render("sdk/python/README.md.j2", **ctx),
+        f"{pkg}/__init__.py": _render("sdk/python/package/__init__.py.j2", **ctx),
+        f"{pkg}/py.typed": "",
+        f"{pkg}/client.py": _render("sdk/python/package/client.py.j2", **ctx),
+        f"{pkg}/resilience.py": _render("sdk/python/package/resilience.py.j2", **ctx),
+        f"{TYPESCRIPT_SDK_DIR}/package.json": _render("sdk/typescript/package.json.j2", **ctx),
+        f"{TYPESCRIPT_SDK_DIR}/tsconfig.json": _render("sdk/typescript/tsconfig.json.j2", **ctx),
+        f"{TYPESCRIPT_SDK_DIR}/README.md": _render("sdk/typescript/README.md.j2", **ctx),
+        f"{TYPESCRIPT_SDK_DIR}/src/index.ts": _render("sdk/typescript/src/index.ts.j2", **ctx),
+    }

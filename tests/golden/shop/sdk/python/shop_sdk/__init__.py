@@ -1,0 +1,6 @@
+"""The shop SDK: the generated calls of `generated/` with tokens, correlation ids and retries."""
+
+from shop_sdk.client import Answer, ProblemError, Sdk
+from shop_sdk.resilience import AsyncResilientTransport, ResilientTransport, RetryPolicy
+
+__all__ = ["Answer", "AsyncResilientTransport", "ProblemError", "ResilientTransport", "RetryPolicy", "Sdk"]
