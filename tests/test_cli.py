@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from msgen import __version__
+from msgen.cli import app
+from msgen.generate import Generated
 from msgen.schema import spec_json_schema_text
+from msgen.writer import write_project
 from tests.conftest import ROOT, SHOP_SPEC
 
 COMMANDS = ["new", "validate", "schema", "graph", "serve"]
@@ -22,6 +27,11 @@ def msgen(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> su
     return subprocess.run(
         [sys.executable, "-m", "msgen", *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=120
     )
+
+
+def in_process(*args: str) -> Result:
+    """msgen run in this process: for what needs no server nor generated code (each subprocess costs ~2 s)."""
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"}, prog_name="msgen")
 
 
 def test_version() -> None:
@@ -35,6 +45,45 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     done = msgen(command, "--help")
     assert done.returncode == 0
     assert "Example: msgen " + command in done.stdout
+
+
+HELP_PAGES = [
+    *COMMANDS,
+    "deploy",
+    "dlq",
+    "up",
+    "regen",
+    "diff",
+    "add-service",
+    "token",
+    "contracts verify",
+    "contracts",
+    "",
+]
+
+
+@pytest.mark.parametrize("command", HELP_PAGES)
+def test_help_shows_plain_metavars(command: str) -> None:
+    """No typer type labels (<bool>, <str>, <list[str]>) and no braces around required arguments."""
+    done = in_process(*command.split(), "--help")
+    assert done.exit_code == 0, done.stderr
+    assert "<" not in done.stdout and "{" not in done.stdout, done.stdout
+    assert " --help " in done.stdout
+
+
+def test_help_names_arguments_in_capitals() -> None:
+    assert "Usage: msgen new [OPTIONS] SPEC" in in_process("new", "--help").stdout
+    assert "Usage: msgen up [OPTIONS] [PROJECT]" in in_process("up", "--help").stdout
+    assert re.search(r"--ttl +TEXT +How long", in_process("token", "--help").stdout)
+
+
+@pytest.mark.parametrize("command", ["up", "serve", "regen", "diff", "token", "deploy"])
+def test_a_missing_project_folder_is_said_so(command: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    extra = {"serve": ["product"], "token": ["--scope", "orders:read"], "deploy": ["--k8s"]}.get(command, [])
+    done = in_process(command, str(missing), *extra)
+    assert done.exit_code != 0
+    assert done.stderr.strip() == f"error: {missing}: no such folder", done.stderr
 
 
 def test_shell_completion_is_offered() -> None:
@@ -150,3 +199,48 @@ def test_the_minimal_spec_of_the_docs_generates_and_its_suites_pass(tmp_path: Pa
             check=False,
         )
         assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.fixture
+def shop_project(shop: Generated, tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    write_project(root, shop.files, shop.system.spec_hash)
+    return root
+
+
+def test_token_lists_the_projects_scopes_and_refuses_an_unknown_one(shop_project: Path) -> None:
+    listed = in_process("token", "--list-scopes", str(shop_project))
+    assert listed.exit_code == 0, listed.stderr
+    scopes = listed.stdout.split()
+    assert {"orders:create", "orders:read", "users:write"} <= set(scopes) and scopes == sorted(scopes)
+    assert "--list-scopes" in in_process("token", "--help").stdout
+
+    typo = in_process("token", "--scope", "orders:read", "--scope", "orders:raed", str(shop_project))
+    assert typo.exit_code == 2
+    assert typo.stderr.startswith("error: unknown scope 'orders:raed'; the project's scopes: ")
+    assert "orders:create" in typo.stderr
+    assert typo.stdout == ""
+    none = in_process("token", str(shop_project))
+    assert none.exit_code == 2 and "give at least one --scope" in none.stderr
+
+    good = in_process("token", "--scope", "orders:read", str(shop_project))
+    assert good.exit_code == 0, good.stderr
+    assert good.stdout.count(".") == 2  # a JWS: header.payload.signature
+
+
+def test_token_loads_neither_the_web_stack_nor_the_spec(shop_project: Path) -> None:
+    """What makes msgen token quick (docs/performance.md): only the dev issuer's code is imported."""
+    probe = (
+        "import sys\n"
+        "from msgen.cli import app\n"
+        "try:\n"
+        f"    app(['token', '--scope', 'orders:read', {str(shop_project)!r}])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "heavy = ('fastapi', 'sqlalchemy', 'starlette', 'httpx', 'ruamel', 'jinja2', 'msgen.generate')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(".") == 2
+    assert done.stderr.strip() == "[]"

@@ -192,6 +192,8 @@ def test_msgen_dlq_sends_the_admin_token() -> None:
         refused = CliRunner().invoke(cli, ["dlq", url])
         listed = CliRunner().invoke(cli, ["dlq", url], env={"MSGEN_ADMIN_TOKEN": "s3cret"})
     assert refused.exit_code == 1 and "401" in refused.stderr
+    assert "the admin token was refused: pass the service's ADMIN_TOKEN with --token" in refused.stderr
+    assert "http" not in refused.stderr.replace(url, "")  # msgen's own words, not a library's link
     assert listed.exit_code == 0, listed.stderr
     assert "order.created" in listed.stdout
 

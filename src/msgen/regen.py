@@ -37,7 +37,15 @@ from msgen import __version__
 from msgen.boundary import MAX_METADATA_BYTES, ProjectTree, checked
 from msgen.errors import MsgenError
 from msgen.merge import merge_texts
-from msgen.writer import BASELINE, GENERATOR, MANIFEST, META_DIR, generator_fingerprint, metadata_files
+from msgen.writer import (
+    BASELINE,
+    GENERATOR,
+    MANIFEST,
+    META_DIR,
+    generator_fingerprint,
+    metadata_files,
+    not_a_project,
+)
 
 if TYPE_CHECKING:  # imported lazily: an unchanged project is checked without loading the renderer
     from msgen import migrations_diff as md
@@ -116,6 +124,8 @@ def read_project(root: Path) -> Project:
     Every path the baseline and the manifest name is checked to lie inside the
     project (``boundary.checked``): they are files anyone can edit.
     """
+    if not root.is_dir():
+        raise ProjectError(not_a_project(root) or f"{root}: not a folder")
     tree = ProjectTree(root)
     raw_manifest = tree.read_bytes(MANIFEST, limit=MAX_METADATA_BYTES)
     if raw_manifest is None:
