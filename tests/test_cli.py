@@ -162,6 +162,25 @@ def test_new_generates_then_refuses_to_clobber(tmp_path: Path) -> None:
     again = msgen("new", str(SHOP_SPEC), "-o", str(out))
     assert again.returncode == 1
     assert "already holds a msgen project" in again.stderr
+    assert f"run msgen regen {out}" in again.stderr
+
+
+def test_new_force_never_overwrites_an_edit_silently(shop_project: Path) -> None:
+    handler = shop_project / "services/user/user_service/handlers/user.py"
+    readme = shop_project / "README.md"
+    generated = handler.read_text()
+    assert in_process("new", str(SHOP_SPEC), "-o", str(shop_project), "--force").exit_code == 0  # nothing edited
+    handler.write_text(generated + "# my business rule\n")
+    readme.write_text("my notes\n")
+    refused = in_process("new", str(SHOP_SPEC), "-o", str(shop_project), "--force")
+    assert refused.exit_code == 1
+    assert "--force would overwrite 2 file(s) that differ from what msgen generated" in refused.stderr
+    assert "(README.md, services/user/user_service/handlers/user.py)" in refused.stderr
+    assert f"msgen regen {shop_project}" in refused.stderr and "--discard-edits" in refused.stderr
+    assert handler.read_text().endswith("# my business rule\n") and readme.read_text() == "my notes\n"
+    discarded = in_process("new", str(SHOP_SPEC), "-o", str(shop_project), "--force", "--discard-edits")
+    assert discarded.exit_code == 0, discarded.stderr
+    assert handler.read_text() == generated
 
 
 def test_new_refuses_a_foreign_directory(tmp_path: Path) -> None:
@@ -173,6 +192,10 @@ def test_new_refuses_a_foreign_directory(tmp_path: Path) -> None:
     forced = msgen("new", str(SHOP_SPEC), "-o", str(tmp_path), "--force")
     assert forced.returncode == 0
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    (tmp_path / "README.md").write_text("mine too")  # where msgen writes its own: someone's file
+    again = in_process("new", str(SHOP_SPEC), "-o", str(tmp_path), "--force")
+    assert again.exit_code == 1 and "(README.md)" in again.stderr
+    assert (tmp_path / "README.md").read_text() == "mine too"
 
 
 def test_missing_spec_file_is_one_line() -> None:
@@ -244,3 +267,19 @@ def test_token_loads_neither_the_web_stack_nor_the_spec(shop_project: Path) -> N
     assert done.returncode == 0, done.stderr
     assert done.stdout.count(".") == 2
     assert done.stderr.strip() == "[]"
+
+
+def test_the_projects_spec_names_a_schema_inside_the_project(shop: Generated) -> None:
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    text = shop.files["msgen.yaml"]
+    modeline = text.splitlines()[0]
+    assert modeline.startswith("# yaml-language-server: $schema=")
+    target = modeline.split("$schema=", 1)[1]
+    assert not target.startswith(("/", "..")) and ":" not in target  # relative, inside the project
+    assert shop.files[target] == spec_json_schema_text()
+    jsonschema.validate(YAML(typ="safe").load(text), json.loads(shop.files[target]))
+    # only that line differs from the spec it was generated from
+    source = SHOP_SPEC.read_text().splitlines()
+    assert source[0] != modeline and source[1:] == text.splitlines()[1:]

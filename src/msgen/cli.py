@@ -167,8 +167,14 @@ def new(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Write into a non-empty directory anyway (overwriting files msgen generates there)."
+            "--force",
+            help="Write into a non-empty directory anyway; refused if that would overwrite a file that differs "
+            "from what msgen generated (your edits: msgen regen keeps them).",
         ),
+    ] = False,
+    discard_edits: Annotated[
+        bool,
+        typer.Option("--discard-edits", help="With --force: overwrite edited files too (their edits are lost)."),
     ] = False,
 ) -> None:
     """Generate a new project from SPEC.
@@ -180,7 +186,9 @@ def new(
 
     try:
         result = generate(spec)
-        written = write_project(output, result.files, result.system.spec_hash, force=force)
+        if discard_edits and not force:
+            raise MsgenError("--discard-edits goes with --force")
+        written = write_project(output, result.files, result.system.spec_hash, force=force, discard_edits=discard_edits)
     except MsgenError as exc:
         raise _fail(exc) from None
     system = result.system

@@ -7,6 +7,7 @@ output. Python files are formatted with ruff in one batch at the end.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -43,6 +44,7 @@ from msgen.render.python import (
     tests_view,
 )
 from msgen.render.schemas import service_models
+from msgen.schema import spec_json_schema_text
 
 Files = dict[str, str]
 
@@ -78,6 +80,28 @@ def _render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(msgen_version=__version__, **context)
 
 
+SPEC_SCHEMA = "schema/msgen-spec.v1.json"
+_MODELINE = re.compile(r"#\s*yaml-language-server:\s*\$schema=")
+
+
+def project_spec_text(text: str) -> str:
+    """The spec as the project keeps it: its editor modeline names the schema shipped in the project.
+
+    Wherever the spec's own `# yaml-language-server: $schema=...` pointed (a path beside the
+    spec, out of the project once copied), the project's copy points at its SPEC_SCHEMA.
+    Only that comment line of the leading comments changes: line numbers, and so diagnostics,
+    stay as they were.
+    """
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        if _MODELINE.match(line):
+            lines[number] = f"# yaml-language-server: $schema={SPEC_SCHEMA}"
+            return "\n".join(lines)
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+    return text
+
+
 def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | None = None) -> Files:
     """Every file of the generated project, formatted.
 
@@ -95,7 +119,8 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
     files["README.md"] = _render("project/README.md.j2", system=system)
     files[".gitignore"] = _render("project/gitignore.j2", system=system)
     files["pyproject.toml"] = _render("project/pyproject.toml.j2", system=system)
-    files["msgen.yaml"] = spec_text
+    files["msgen.yaml"] = project_spec_text(spec_text)
+    files[SPEC_SCHEMA] = spec_json_schema_text()  # what msgen.yaml's $schema names: inside the project
     files.update(render_pacts(system))  # pacts/: what each consumer expects of its providers
     files.update(render_deploy(system))  # Dockerfiles, compose, CI, deploy/k8s, observability
     from msgen.render.gateway import render_gateway
