@@ -196,7 +196,29 @@ def new(
         f"Generated [bold]{system.name}[/bold]: {len(system.services)} services, {len(system.events)} events, "
         f"{len(system.sagas)} sagas, {written.written} files in {_shown(output)}"
     )
-    out.print(f"Next: [bold]cd {_shown(output)}/services/{system.services[0].name} && python -m pytest[/bold]")
+    for line in next_steps(output, result.files, system.services[0].name):
+        out.print(line, markup=False)
+
+
+def next_steps(output: Path, files: dict[str, str], service: str) -> list[str]:
+    """What to run after msgen new, working as printed in a virtualenv that has msgen alone.
+
+    A service's tests need its test extra (pytest, schemathesis, ...), which msgen does not
+    install: the hint installs it first, as the service's pyproject.toml lists it.
+    """
+    import shlex
+    import tomllib
+
+    pyproject = tomllib.loads(files[f"services/{service}/pyproject.toml"])
+    extra = pyproject.get("project", {}).get("optional-dependencies", {}).get("test", [])
+    install = " ".join(shlex.quote(requirement) for requirement in extra)
+    project = shlex.quote(str(output))
+    folder = shlex.quote(f"{output}/services/{service}")
+    return [
+        "Next:",
+        f"  msgen up {project}    # run the whole system here; Ctrl-C stops it",
+        f"  cd {folder} && python -m pip install {install} && python -m pytest    # test the {service} service",
+    ]
 
 
 @app.command(cls=_Command)
