@@ -464,6 +464,14 @@ def up(
     ] = None,
     redis: Annotated[str | None, typer.Option("--redis", help="A Redis URL for caches and rate limits.")] = None,
     smtp: Annotated[str | None, typer.Option("--smtp", help="HOST:PORT of an SMTP server for the mails.")] = None,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port",
+            help="The gateway's port; the services take the next ones in spec order, then the nats-server. "
+            "0: any free ports.",
+        ),
+    ] = 8000,
 ) -> None:
     """Run the whole system locally: nats-server, every service, the gateway; Ctrl-C stops it all.
 
@@ -474,10 +482,10 @@ def up(
 
     smtp_target = None
     if smtp:
-        host, _, port = smtp.partition(":")
-        if port and not port.isdigit():
+        host, _, smtp_port = smtp.partition(":")
+        if smtp_port and not smtp_port.isdigit():
             raise _fail(MsgenError(f"--smtp {smtp}: expected HOST or HOST:PORT"))
-        smtp_target = (host or "127.0.0.1", int(port or 25))
+        smtp_target = (host or "127.0.0.1", int(smtp_port or 25))
     options = Options(
         workdir=(project / ".msgen" / "run").resolve(),
         broker_url=broker,
@@ -485,6 +493,7 @@ def up(
         redis_url=redis,
         smtp=smtp_target,
         internal_auth_secret=secrets.token_urlsafe(32),  # this run's: the gateway's calls carry its tokens
+        base_port=port or None,
     )
     try:
         result = run(project, options, console=err, demo=demo, token=_dev_token_minter(project))
