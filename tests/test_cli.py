@@ -301,3 +301,15 @@ def test_the_projects_spec_names_a_schema_inside_the_project(shop: Generated) ->
     # only that line differs from the spec it was generated from
     source = SHOP_SPEC.read_text().splitlines()
     assert source[0] != modeline and source[1:] == text.splitlines()[1:]
+
+
+def test_the_projects_readme_and_the_dlq_example_use_the_ports_of_msgen_up(shop: Generated) -> None:
+    readme = shop.files["README.md"]
+    assert "msgen up ." in readme and "msgen token --list-scopes ." in readme
+    services = [s.name for s in shop.system.services]
+    ports = {name: 8001 + index for index, name in enumerate(services)}  # msgen up's default --port is 8000
+    assert all(f"{name} {port}" in readme for name, port in ports.items())
+    example = re.search(r"msgen dlq http://127\.0\.0\.1:(\d+)", in_process("dlq", "--help").stdout)
+    assert example is not None
+    consumer = next(name for name, port in ports.items() if port == int(example[1]))
+    assert shop.system.service(consumer).consumes  # a service that has dead letters

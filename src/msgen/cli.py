@@ -398,7 +398,9 @@ def dlq(
 ) -> None:
     """List a service's dead letters, or replay them through their handlers.
 
-    Example: [bold]msgen dlq http://127.0.0.1:8001 --replay-all[/bold]
+    Under msgen up the services listen from --port + 1 (8001) in spec order.
+
+    Example: [bold]msgen dlq http://127.0.0.1:8003 --project shop --replay-all[/bold]
     """
     import httpx
 
