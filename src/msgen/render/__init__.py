@@ -7,7 +7,6 @@ output. Python files are formatted with ruff in one batch at the end.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -18,6 +17,7 @@ import jinja2
 
 from msgen import __version__
 from msgen import model as m
+from msgen.modeline import SPEC_SCHEMA, project_spec_text
 from msgen.names import snake
 from msgen.render import escape
 from msgen.render.avro import avro_schema
@@ -78,28 +78,6 @@ def environment() -> jinja2.Environment:
 
 def _render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(msgen_version=__version__, **context)
-
-
-SPEC_SCHEMA = "schema/msgen-spec.v1.json"
-_MODELINE = re.compile(r"#\s*yaml-language-server:\s*\$schema=")
-
-
-def project_spec_text(text: str) -> str:
-    """The spec as the project keeps it: its editor modeline names the schema shipped in the project.
-
-    Wherever the spec's own `# yaml-language-server: $schema=...` pointed (a path beside the
-    spec, out of the project once copied), the project's copy points at its SPEC_SCHEMA.
-    Only that comment line of the leading comments changes: line numbers, and so diagnostics,
-    stay as they were.
-    """
-    lines = text.split("\n")
-    for number, line in enumerate(lines):
-        if _MODELINE.match(line):
-            lines[number] = f"# yaml-language-server: $schema={SPEC_SCHEMA}"
-            return "\n".join(lines)
-        if line.strip() and not line.lstrip().startswith("#"):
-            break
-    return text
 
 
 def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | None = None) -> Files:
