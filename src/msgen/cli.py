@@ -184,10 +184,11 @@ def new(
     from msgen.generate import generate
     from msgen.writer import write_project
 
+    if discard_edits and not force:
+        err.print("error: --discard-edits goes with --force", markup=False)
+        raise typer.Exit(2)
     try:
         result = generate(spec)
-        if discard_edits and not force:
-            raise MsgenError("--discard-edits goes with --force")
         written = write_project(output, result.files, result.system.spec_hash, force=force, discard_edits=discard_edits)
     except MsgenError as exc:
         raise _fail(exc) from None
@@ -197,7 +198,7 @@ def new(
         f"{len(system.sagas)} sagas, {written.written} files in {_shown(output)}"
     )
     for line in next_steps(output, result.files, system.services[0].name):
-        out.print(line, markup=False)
+        out.print(printable(line), markup=False)
 
 
 def next_steps(output: Path, files: dict[str, str], service: str) -> list[str]:
