@@ -61,7 +61,7 @@ def test_add_service_generates_it_into_the_project(shop: Generated, tmp_path: Pa
     done = add_service(root, "review")
     assert not done.conflicts
     spec = (root / "msgen.yaml").read_text()
-    assert spec.startswith("# yaml-language-server: $schema=../schema/msgen-spec.v1.json\n")
+    assert spec.startswith("# yaml-language-server: $schema=schema/msgen-spec.v1.json\n")  # comments kept
     assert "  review:\n" in spec
     package = root / "services/review/review_service"
     assert (package / "handlers/review.py").is_file()

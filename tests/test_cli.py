@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from msgen import __version__
+from msgen.cli import app
+from msgen.generate import Generated
 from msgen.schema import spec_json_schema_text
+from msgen.writer import write_project
 from tests.conftest import ROOT, SHOP_SPEC
 
 COMMANDS = ["new", "validate", "schema", "graph", "serve"]
@@ -22,6 +28,11 @@ def msgen(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> su
     return subprocess.run(
         [sys.executable, "-m", "msgen", *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=120
     )
+
+
+def in_process(*args: str) -> Result:
+    """msgen run in this process: for what needs no server nor generated code (each subprocess costs ~2 s)."""
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"}, prog_name="msgen")
 
 
 def test_version() -> None:
@@ -35,6 +46,45 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     done = msgen(command, "--help")
     assert done.returncode == 0
     assert "Example: msgen " + command in done.stdout
+
+
+HELP_PAGES = [
+    *COMMANDS,
+    "deploy",
+    "dlq",
+    "up",
+    "regen",
+    "diff",
+    "add-service",
+    "token",
+    "contracts verify",
+    "contracts",
+    "",
+]
+
+
+@pytest.mark.parametrize("command", HELP_PAGES)
+def test_help_shows_plain_metavars(command: str) -> None:
+    """No typer type labels (<bool>, <str>, <list[str]>) and no braces around required arguments."""
+    done = in_process(*command.split(), "--help")
+    assert done.exit_code == 0, done.stderr
+    assert "<" not in done.stdout and "{" not in done.stdout, done.stdout
+    assert " --help " in done.stdout
+
+
+def test_help_names_arguments_in_capitals() -> None:
+    assert "Usage: msgen new [OPTIONS] SPEC" in in_process("new", "--help").stdout
+    assert "Usage: msgen up [OPTIONS] [PROJECT]" in in_process("up", "--help").stdout
+    assert re.search(r"--ttl +TEXT +How long", in_process("token", "--help").stdout)
+
+
+@pytest.mark.parametrize("command", ["up", "serve", "regen", "diff", "token", "deploy"])
+def test_a_missing_project_folder_is_said_so(command: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    extra = {"serve": ["product"], "token": ["--scope", "orders:read"], "deploy": ["--k8s"]}.get(command, [])
+    done = in_process(command, str(missing), *extra)
+    assert done.exit_code != 0
+    assert done.stderr.strip() == f"error: {missing}: no such folder", done.stderr
 
 
 def test_shell_completion_is_offered() -> None:
@@ -124,6 +174,25 @@ def test_new_generates_then_refuses_to_clobber(tmp_path: Path) -> None:
     again = msgen("new", str(SHOP_SPEC), "-o", str(out))
     assert again.returncode == 1
     assert "already holds a msgen project" in again.stderr
+    assert f"run msgen regen {out}" in again.stderr
+
+
+def test_new_force_never_overwrites_an_edit_silently(shop_project: Path) -> None:
+    handler = shop_project / "services/user/user_service/handlers/user.py"
+    readme = shop_project / "README.md"
+    generated = handler.read_text()
+    assert in_process("new", str(SHOP_SPEC), "-o", str(shop_project), "--force").exit_code == 0  # nothing edited
+    handler.write_text(generated + "# my business rule\n")
+    readme.write_text("my notes\n")
+    refused = in_process("new", str(SHOP_SPEC), "-o", str(shop_project), "--force")
+    assert refused.exit_code == 1
+    assert "--force would overwrite 2 file(s) that differ from what msgen generated" in refused.stderr
+    assert "(README.md, services/user/user_service/handlers/user.py)" in refused.stderr
+    assert f"msgen regen {shop_project}" in refused.stderr and "--discard-edits" in refused.stderr
+    assert handler.read_text().endswith("# my business rule\n") and readme.read_text() == "my notes\n"
+    discarded = in_process("new", str(SHOP_SPEC), "-o", str(shop_project), "--force", "--discard-edits")
+    assert discarded.exit_code == 0, discarded.stderr
+    assert handler.read_text() == generated
 
 
 def test_new_refuses_a_foreign_directory(tmp_path: Path) -> None:
@@ -135,6 +204,10 @@ def test_new_refuses_a_foreign_directory(tmp_path: Path) -> None:
     forced = msgen("new", str(SHOP_SPEC), "-o", str(tmp_path), "--force")
     assert forced.returncode == 0
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    (tmp_path / "README.md").write_text("mine too")  # where msgen writes its own: someone's file
+    again = in_process("new", str(SHOP_SPEC), "-o", str(tmp_path), "--force")
+    assert again.exit_code == 1 and "(README.md)" in again.stderr
+    assert (tmp_path / "README.md").read_text() == "mine too"
 
 
 def test_missing_spec_file_is_one_line() -> None:
@@ -149,15 +222,105 @@ def test_the_minimal_spec_of_the_docs_generates_and_its_suites_pass(tmp_path: Pa
     minimal = docs.split("## A minimal spec", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     spec = tmp_path / "minimal.yaml"
     spec.write_text(minimal)
-    done = msgen("new", str(spec), "-o", str(tmp_path / "out"))
+    done = msgen("new", str(spec), "-o", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    for suite in ("gateway", "services/product"):
-        run = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-            cwd=tmp_path / "out" / suite,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert run.returncode == 0, run.stdout + run.stderr
+    # The hint after msgen new works as printed in the README's virtualenv, which has msgen alone:
+    # it installs the service's test extra (pip finds it satisfied here) before running pytest.
+    base = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in base if d.startswith(("pytest", "schemathesis"))]
+    hint = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("cd ")]
+    assert len(hint) == 1 and "pip install 'pytest>=" in hint[0], done.stdout
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    ran = subprocess.run(
+        ["sh", "-c", hint[0]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PATH": path},
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert " passed" in ran.stdout
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path / "out" / "gateway",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.fixture
+def shop_project(shop: Generated, tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    write_project(root, shop.files, shop.system.spec_hash)
+    return root
+
+
+def test_token_lists_the_projects_scopes_and_refuses_an_unknown_one(shop_project: Path) -> None:
+    listed = in_process("token", "--list-scopes", str(shop_project))
+    assert listed.exit_code == 0, listed.stderr
+    scopes = listed.stdout.split()
+    assert {"orders:create", "orders:read", "users:write"} <= set(scopes) and scopes == sorted(scopes)
+    assert "--list-scopes" in in_process("token", "--help").stdout
+
+    typo = in_process("token", "--scope", "orders:read", "--scope", "orders:raed", str(shop_project))
+    assert typo.exit_code == 2
+    assert typo.stderr.startswith("error: unknown scope 'orders:raed'; the project's scopes: ")
+    assert "orders:create" in typo.stderr
+    assert typo.stdout == ""
+    none = in_process("token", str(shop_project))
+    assert none.exit_code == 2 and "give at least one --scope" in none.stderr
+
+    good = in_process("token", "--scope", "orders:read", str(shop_project))
+    assert good.exit_code == 0, good.stderr
+    assert good.stdout.count(".") == 2  # a JWS: header.payload.signature
+
+
+def test_token_loads_neither_the_web_stack_nor_the_spec(shop_project: Path) -> None:
+    """What makes msgen token quick (docs/performance.md): only the dev issuer's code is imported."""
+    probe = (
+        "import sys\n"
+        "from msgen.cli import app\n"
+        "try:\n"
+        f"    app(['token', '--scope', 'orders:read', {str(shop_project)!r}])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "heavy = ('fastapi', 'sqlalchemy', 'starlette', 'httpx', 'ruamel', 'jinja2', 'msgen.generate')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(".") == 2
+    assert done.stderr.strip() == "[]"
+
+
+def test_the_projects_spec_names_a_schema_inside_the_project(shop: Generated) -> None:
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    text = shop.files["msgen.yaml"]
+    modeline = text.splitlines()[0]
+    assert modeline.startswith("# yaml-language-server: $schema=")
+    target = modeline.split("$schema=", 1)[1]
+    assert not target.startswith(("/", "..")) and ":" not in target  # relative, inside the project
+    assert shop.files[target] == spec_json_schema_text()
+    jsonschema.validate(YAML(typ="safe").load(text), json.loads(shop.files[target]))
+    # only that line differs from the spec it was generated from
+    source = SHOP_SPEC.read_text().splitlines()
+    assert source[0] != modeline and source[1:] == text.splitlines()[1:]
+
+
+def test_the_projects_readme_and_the_dlq_example_use_the_ports_of_msgen_up(shop: Generated) -> None:
+    readme = shop.files["README.md"]
+    assert "msgen up ." in readme and "msgen token --list-scopes ." in readme
+    services = [s.name for s in shop.system.services]
+    ports = {name: 8001 + index for index, name in enumerate(services)}  # msgen up's default --port is 8000
+    assert all(f"{name} {port}" in readme for name, port in ports.items())
+    example = re.search(r"msgen dlq http://127\.0\.0\.1:(\d+)", in_process("dlq", "--help").stdout)
+    assert example is not None
+    consumer = next(name for name, port in ports.items() if port == int(example[1]))
+    assert shop.system.service(consumer).consumes  # a service that has dead letters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 import asyncpg
@@ -10,13 +11,17 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
 from pydantic import ValidationError
+from sqlalchemy import String, UniqueConstraint
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from msgen_runtime.app import create_service_app
 from msgen_runtime.db import async_url
-from msgen_runtime.problems import Conflict, install_problem_handlers
+from msgen_runtime.problems import Conflict, Problem, install_problem_handlers
 from msgen_runtime.schemas import PatchModel
 from msgen_runtime.settings import ServiceSettings
 from msgen_runtime.testing import temporary_database
+from msgen_runtime.uow import flush
 
 pytestmark = pytest.mark.anyio
 
@@ -187,5 +192,66 @@ def test_msgen_dlq_sends_the_admin_token() -> None:
         refused = CliRunner().invoke(cli, ["dlq", url])
         listed = CliRunner().invoke(cli, ["dlq", url], env={"MSGEN_ADMIN_TOKEN": "s3cret"})
     assert refused.exit_code == 1 and "401" in refused.stderr
+    assert "the admin token was refused: pass the service's ADMIN_TOKEN with --token" in refused.stderr
+    assert "http" not in refused.stderr.replace(url, "")  # msgen's own words, not a library's link
     assert listed.exit_code == 0, listed.stderr
     assert "order.created" in listed.stdout
+
+
+def _conflicts_of(url: str) -> list[str]:
+    """The 409 details of two rows breaking a unique column, then two breaking a unique pair."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    class User(Base):
+        __tablename__ = "users"
+        id: Mapped[str] = mapped_column(String(8), primary_key=True)
+        email: Mapped[str] = mapped_column(String(80), unique=True)
+
+    class Seat(Base):
+        __tablename__ = "seats"
+        __table_args__ = (UniqueConstraint("row", "place"),)
+        id: Mapped[str] = mapped_column(String(8), primary_key=True)
+        row: Mapped[str] = mapped_column(String(8))
+        place: Mapped[str] = mapped_column(String(8))
+
+    async def run() -> list[str]:
+        engine = create_async_engine(async_url(url))
+        details: list[str] = []
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            pairs: list[tuple[Base, Base]] = [
+                (User(id="1", email="ada@example.com"), User(id="2", email="ada@example.com")),
+                (Seat(id="1", row="A", place="7"), Seat(id="2", row="A", place="7")),
+            ]
+            for first, second in pairs:
+                async with AsyncSession(engine) as session:
+                    session.add(first)
+                    await session.flush()
+                    session.add(second)
+                    with pytest.raises(Problem) as caught:
+                        await flush(session)
+                    assert caught.value.status == 409
+                    details.append(caught.value.detail or "")
+        finally:
+            await engine.dispose()
+        return details
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_unique_conflict_names_its_field_without_the_database_text(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        details = _conflicts_of(f"sqlite+aiosqlite:///{tmp_path / 'u.db'}")
+    else:
+        with temporary_database(request.getfixturevalue("postgres_url"), prefix="conflict") as url:
+            details = _conflicts_of(url)
+    assert details == [
+        "conflicts with an existing resource: its email is already taken (must be unique)",
+        "conflicts with an existing resource: its row and place are already taken (must be unique)",
+    ]

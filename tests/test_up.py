@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from msgen.generate import Generated
+from msgen.generate import Generated, generate
 from msgen.writer import write_project
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def _alive(pid: int) -> bool:
 
 def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "msgen", "up", str(project), "--demo"],
+        [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -64,32 +64,106 @@ def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> 
     assert [pid for pid in pids if _alive(pid)] == []
 
 
+def _free_block(size: int) -> int:
+    """A base port with `size` free ports from it, below the range outgoing connections take."""
+    import socket
+
+    from msgen.localrun import _ephemeral_range
+
+    low, _ = _ephemeral_range()
+    for base in range(20000 if low > 21000 else 1024, low - size, 97):
+        socks = [socket.socket() for _ in range(size)]
+        try:
+            for offset, sock in enumerate(socks):
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError("no free block of ports")
+
+
 def test_sigterm_stops_every_process(project: Path) -> None:
+    """Also: --port fixes the ports, the pids are the services' own, the next steps are printed and kept."""
+    base = _free_block(8)  # the gateway, six services, the nats-server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "msgen", "up", str(project)],
+        [sys.executable, "-m", "msgen", "up", str(project), "--port", str(base)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
+        start_new_session=True,
     )
     assert proc.stdout is not None
     lines: list[str] = []
-    while len(_pids("".join(lines))) < 7:  # the status table, once everything is ready
-        line = proc.stdout.readline()
-        assert line, "".join(lines)[-3000:]
-        lines.append(line)
-    pids = _pids("".join(lines))
-    assert len(pids) >= 7, "".join(lines)[-3000:]
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
+    try:
+        while "(this summary stays in" not in "".join(lines[-1:]):  # printed last, once everything is ready
+            line = proc.stdout.readline()
+            assert line, "".join(lines)[-3000:]
+            lines.append(line)
+        output = "".join(lines)
+        pids = _pids(output)
+        assert len(pids) >= 8, output[-3000:]
+        urls = dict(re.findall(r"^\s*(\w+)\s*│ \w+://127\.0\.0\.1:(\d+)", output, re.MULTILINE))
+        assert urls["gateway"] == str(base) and urls["user"] == str(base + 1) and urls["nats"] == str(base + 7)
+        for pid in pids:  # the process itself, not a shell around it
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            assert any(part.endswith((b"uvicorn", b"nats-server")) for part in cmdline), cmdline
+        token_step = f"msgen token --scope users:read {project}"
+        assert token_step in output
+        assert "/v1/users" in output and "curl -s -H" in output
+        summary = project / ".msgen" / "run" / "summary.txt"
+        assert token_step in summary.read_text() and f"127.0.0.1:{base + 1}" in summary.read_text()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     time.sleep(0.5)
     assert [pid for pid in pids if _alive(pid)] == []
+    assert not summary.exists()
+
+
+def test_a_port_in_use_is_refused_with_what_to_do() -> None:
+    import socket
+
+    from msgen.localrun import RunError, fixed_ports
+
+    base = _free_block(3)
+    assert fixed_ports(base, ["shop"]) == {"gateway": base, "shop": base + 1, "nats": base + 2}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 1))
+        taken.listen()
+        with pytest.raises(
+            RunError, match=rf"port {base + 1} \(shop\) is in use: .* --port BASE \(0: any free ports\)"
+        ):
+            fixed_ports(base, ["shop"])
+
+
+def test_migrations_run_only_for_a_database_behind_its_head(tmp_path: Path) -> None:
+    from msgen.localrun import Options, plan, prepare_databases
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "spec.md").read_text()
+    spec = tmp_path / "minimal.yaml"
+    spec.write_text(docs.split("## A minimal spec", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0])
+    project = tmp_path / "out"
+    minimal = generate(spec)
+    write_project(project, minimal.files, minimal.system.spec_hash)
+    options = Options(workdir=tmp_path / "run")
+    specs = plan(project, options)
+    assert prepare_databases(specs, options) == ["product"]  # a new database
+    assert prepare_databases(specs, options) == []  # at head: no Alembic process
+    (tmp_path / "run" / "product.db").unlink()
+    assert prepare_databases(specs, options) == ["product"]
 
 
 def test_a_service_that_cannot_start_is_reported(project: Path) -> None:
     (project / "services/product/product_service/main.py").write_text("raise SystemExit('broken on purpose')\n")
     done = subprocess.run(
-        [sys.executable, "-m", "msgen", "up", str(project)],
+        [sys.executable, "-m", "msgen", "up", str(project), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -187,7 +261,10 @@ def test_the_demo_of_a_spec_without_such_a_saga_is_refused_before_anything_start
     )
     assert made.returncode == 0, made.stderr
     done = subprocess.run(
-        [sys.executable, "-m", "msgen", "up", str(project), "--demo"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert "--demo follows a saga" in done.stderr

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.exceptions import TyperException
 
 from msgen import __version__
@@ -29,6 +29,9 @@ from msgen.errors import (
 
 class _Handled(TyperGroup):
     """The one place where what a command raises becomes a one-line message and an exit code."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return [_plain(param) for param in super().get_params(ctx)]
 
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click Context
         try:
@@ -54,6 +57,46 @@ class _Handled(TyperGroup):
                 markup=False,
             )
             raise typer.Exit(EXIT_INTERNAL) from None
+
+
+class _Argument(TyperArgument):
+    """An argument shown as a word in capitals: SPEC, [PROJECT] (not {SPEC}, nor a type after it)."""
+
+    def _usage_display_name(self) -> str:
+        return self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+class _Option(TyperOption):
+    """An option shown with a plain metavar (--ttl TEXT), a flag with none (not <bool>)."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.is_flag:
+            return None
+        if self.metavar is not None:
+            return self.metavar
+        label = self.display_type(ctx).strip("<>")
+        label = label.removeprefix("list[").removesuffix("]")
+        return {"str": "TEXT", "int": "INTEGER", "float": "NUMBER"}.get(label, label.upper())
+
+
+class _Command(TyperCommand):
+    """Every msgen command: help without typer's type labels (<bool>, <str>) and braces ({SPEC})."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return [_plain(param) for param in super().get_params(ctx)]
+
+
+def _plain(param: Any) -> Any:
+    # The same objects, shown differently: their classes only add the display methods above.
+    if type(param) is TyperArgument:
+        param.__class__ = _Argument
+        param.metavar = param.metavar or param.name.upper()
+    elif type(param) is TyperOption:
+        param.__class__ = _Option
+    return param
 
 
 def _shown(value: object) -> str:
@@ -117,15 +160,21 @@ def main(
     """
 
 
-@app.command()
+@app.command(cls=_Command)
 def new(
     spec: SpecArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory to create.")] = Path("out"),
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Write into a non-empty directory anyway (overwriting files msgen generates there)."
+            "--force",
+            help="Write into a non-empty directory anyway; refused if that would overwrite a file that differs "
+            "from what msgen generated (your edits: msgen regen keeps them).",
         ),
+    ] = False,
+    discard_edits: Annotated[
+        bool,
+        typer.Option("--discard-edits", help="With --force: overwrite edited files too (their edits are lost)."),
     ] = False,
 ) -> None:
     """Generate a new project from SPEC.
@@ -136,9 +185,12 @@ def new(
     from msgen.names import count
     from msgen.writer import write_project
 
+    if discard_edits and not force:
+        err.print("error: --discard-edits goes with --force", markup=False)
+        raise typer.Exit(2)
     try:
         result = generate(spec)
-        written = write_project(output, result.files, result.system.spec_hash, force=force)
+        written = write_project(output, result.files, result.system.spec_hash, force=force, discard_edits=discard_edits)
     except MsgenError as exc:
         raise _fail(exc) from None
     system = result.system
@@ -147,7 +199,8 @@ def new(
         f"{count(len(system.events), 'event')}, {count(len(system.sagas), 'saga')}, "
         f"{count(written.written, 'file')} in {_shown(output)}"
     )
-    out.print(f"Next: [bold]cd {_shown(output)}/services/{system.services[0].name} && python -m pytest[/bold]")
+    for line in next_steps(output, result.files, system.services[0].name):
+        out.print(printable(line), markup=False)
     _keep_sdks(output, system, changed=True)
 
 
@@ -168,7 +221,28 @@ def _keep_sdks(project: Path, system: Any, *, changed: bool) -> None:
         out.print(f"SDK {language}: its generated calls come from {how}", markup=False)
 
 
-@app.command()
+def next_steps(output: Path, files: dict[str, str], service: str) -> list[str]:
+    """What to run after msgen new, working as printed in a virtualenv that has msgen alone.
+
+    A service's tests need its test extra (pytest, schemathesis, ...), which msgen does not
+    install: the hint installs it first, as the service's pyproject.toml lists it.
+    """
+    import shlex
+    import tomllib
+
+    pyproject = tomllib.loads(files[f"services/{service}/pyproject.toml"])
+    extra = pyproject.get("project", {}).get("optional-dependencies", {}).get("test", [])
+    install = " ".join(shlex.quote(requirement) for requirement in extra)
+    project = shlex.quote(str(output))
+    folder = shlex.quote(f"{output}/services/{service}")
+    return [
+        "Next:",
+        f"  msgen up {project}    # run the whole system here; Ctrl-C stops it",
+        f"  cd {folder} && python -m pip install {install} && python -m pytest    # test the {service} service",
+    ]
+
+
+@app.command(cls=_Command)
 def validate(spec: SpecArg) -> None:
     """Check SPEC and report every problem as file:line:col: message.
 
@@ -195,7 +269,7 @@ def validate(spec: SpecArg) -> None:
     out.print(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
@@ -212,7 +286,7 @@ def schema(
         output.write_text(text)
 
 
-@app.command()
+@app.command(cls=_Command)
 def graph(
     spec: SpecArg,
     fmt: Annotated[
@@ -262,7 +336,7 @@ def graph(
         sys.stdout.buffer.write(data)
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     project: Annotated[Path, typer.Argument(help="A project made by msgen new.", file_okay=False)],
     service: Annotated[str, typer.Argument(help="The service to run, e.g. product.")],
@@ -290,7 +364,7 @@ def serve(
     run(found, host=host, port=port, database_url=database_url)
 
 
-@app.command()
+@app.command(cls=_Command)
 def deploy(
     project: Annotated[Path, typer.Argument(help="A project made by msgen new.", file_okay=False)] = Path("."),
     k8s: Annotated[bool, typer.Option("--k8s", help="Deploy to Kubernetes (the only target so far).")] = False,
@@ -328,7 +402,7 @@ def deploy(
     err.print(f"{overlay} is deployed and every rollout finished", markup=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def dlq(
     url: Annotated[str, typer.Argument(help="A running service, e.g. http://127.0.0.1:8001.")],
     replay: Annotated[list[str] | None, typer.Option("--replay", help="Replay this dead letter (repeatable).")] = None,
@@ -347,7 +421,9 @@ def dlq(
 ) -> None:
     """List a service's dead letters, or replay them through their handlers.
 
-    Example: [bold]msgen dlq http://127.0.0.1:8001 --replay-all[/bold]
+    Under msgen up the services listen from --port + 1 (8001) in spec order.
+
+    Example: [bold]msgen dlq http://127.0.0.1:8003 --project shop --replay-all[/bold]
     """
     import httpx
 
@@ -358,10 +434,17 @@ def dlq(
         token = read_local_admin_token(project)  # refused through a link: never read from outside the project
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        letters = httpx.get(f"{base}/admin/dead-letters", headers=headers, timeout=10).raise_for_status().json()
+        answer = httpx.get(f"{base}/admin/dead-letters", headers=headers, timeout=10)
     except httpx.HTTPError as exc:
-        err.print(f"error: cannot list the dead letters of {base}: {exc}", markup=False)
+        err.print(printable(f"error: cannot reach {base}: {exc or type(exc).__name__}"), markup=False)
         raise typer.Exit(1) from None
+    if answer.status_code != 200:
+        err.print(
+            printable(f"error: {base} answered {answer.status_code} to the dead letters' list: {_why(answer)}"),
+            markup=False,
+        )
+        raise typer.Exit(1)
+    letters = answer.json()
     chosen = [letter["id"] for letter in letters] if replay_all else list(replay or [])
     if not chosen:
         table = Table(
@@ -387,11 +470,16 @@ def dlq(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def up(
     project: Annotated[Path, typer.Argument(help="A project made by msgen new.", file_okay=False)] = Path("."),
     demo: Annotated[
-        bool, typer.Option("--demo", help="Place an order, follow it to its end, print the saga, then stop.")
+        bool,
+        typer.Option(
+            "--demo",
+            help="Start the spec's first saga (creating its entity through the gateway), follow it to its end, "
+            "print its timeline, then stop.",
+        ),
     ] = False,
     broker: Annotated[
         str | None, typer.Option("--broker", help="Use this broker instead of a local nats-server.")
@@ -401,6 +489,14 @@ def up(
     ] = None,
     redis: Annotated[str | None, typer.Option("--redis", help="A Redis URL for caches and rate limits.")] = None,
     smtp: Annotated[str | None, typer.Option("--smtp", help="HOST:PORT of an SMTP server for the mails.")] = None,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port",
+            help="The gateway's port; the services take the next ones in spec order, then the nats-server. "
+            "0: any free ports.",
+        ),
+    ] = 8000,
 ) -> None:
     """Run the whole system locally: nats-server, every service, the gateway; Ctrl-C stops it all.
 
@@ -411,10 +507,10 @@ def up(
 
     smtp_target = None
     if smtp:
-        host, _, port = smtp.partition(":")
-        if port and not port.isdigit():
+        host, _, smtp_port = smtp.partition(":")
+        if smtp_port and not smtp_port.isdigit():
             raise _fail(MsgenError(f"--smtp {smtp}: expected HOST or HOST:PORT"))
-        smtp_target = (host or "127.0.0.1", int(port or 25))
+        smtp_target = (host or "127.0.0.1", int(smtp_port or 25))
     options = Options(
         workdir=(project / ".msgen" / "run").resolve(),
         broker_url=broker,
@@ -422,6 +518,7 @@ def up(
         redis_url=redis,
         smtp=smtp_target,
         internal_auth_secret=secrets.token_urlsafe(32),  # this run's: the gateway's calls carry its tokens
+        base_port=port or None,
     )
     try:
         result = run(project, options, console=err, demo=demo, token=_dev_token_minter(project))
@@ -431,6 +528,15 @@ def up(
         raise typer.Exit(1)
     if demo and result.demo_status != result.demo_expected:
         raise typer.Exit(1)
+
+
+def _why(answer: Any) -> str:
+    """What a non-200 answer of a service's admin API means for the user of msgen dlq."""
+    if answer.status_code in (401, 403):
+        return "the admin token was refused: pass the service's ADMIN_TOKEN with --token, or --project PROJECT"
+    if answer.status_code == 404:
+        return "no dead letters API there: give the URL of a service msgen generated (msgen up lists them)"
+    return "the service could not answer; its log says why"
 
 
 def _dev_token_minter(project: Path) -> Callable[[list[str]], str] | None:
@@ -522,7 +628,7 @@ def _report_regen(plan: regen_plan.Plan, project: Path) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def regen(
     project: ProjectDirArg = Path("."),
     spec: RegenSpecOption = None,
@@ -560,7 +666,7 @@ def _project_system(project: Path) -> Any:
     return resolve(load_spec_text(text, str(project / SPEC_FILE), project / SPEC_FILE))
 
 
-@app.command()
+@app.command(cls=_Command)
 def sdk(
     project: ProjectDirArg = Path("."),
     lang: Annotated[
@@ -587,7 +693,7 @@ def sdk(
         out.print(f"SDK {language}: {count} generated files", markup=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def diff(
     project: ProjectDirArg = Path("."),
     spec: RegenSpecOption = None,
@@ -618,11 +724,13 @@ def diff(
     raise typer.Exit(1)
 
 
-contracts_app = typer.Typer(help="Consumer-driven contracts (Pact) of a generated project.", no_args_is_help=True)
+contracts_app = typer.Typer(
+    help="Consumer-driven contracts (Pact) of a generated project.", no_args_is_help=True, cls=_Handled
+)
 app.add_typer(contracts_app, name="contracts")
 
 
-@contracts_app.command(name="verify")
+@contracts_app.command(name="verify", cls=_Command)
 def contracts_verify(
     project: ProjectDirArg = Path("."),
     pacts: Annotated[
@@ -665,7 +773,7 @@ def contracts_verify(
     out.print(f"All {len(results)} pairs verified.")
 
 
-@app.command(name="add-service")
+@app.command(name="add-service", cls=_Command)
 def add_service(
     name: Annotated[str, typer.Argument(help="The new service's name, e.g. review.")],
     project: ProjectDirArg = Path("."),
@@ -718,22 +826,58 @@ def add_service(
     _report_regen(done, project)
 
 
-@app.command()
+@app.command(cls=_Command)
 def token(
-    scope: Annotated[list[str], typer.Option("--scope", "-s", help="A scope the token grants (repeatable).")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", "-s", help="A scope the token grants (repeatable); --list-scopes lists the project's."),
+    ] = None,
     project: Annotated[Path, typer.Argument(help="A project made by msgen new.", file_okay=False)] = Path("."),
     sub: Annotated[str, typer.Option("--sub", help="The token's subject (the user).")] = "dev-user",
     ttl: Annotated[str, typer.Option("--ttl", help="How long it is valid: 15m, 1h, 1d ...")] = "1h",
+    list_scopes: Annotated[
+        bool, typer.Option("--list-scopes", help="Print the scopes the project's routes ask for, and exit.")
+    ] = False,
 ) -> None:
     """Print a JWT signed by the project's dev issuer, which the gateway trusts under msgen up.
 
     Example: [bold]msgen token --scope orders:create --sub u-1 --ttl 1h shop[/bold]
     """
+    # Kept light (no spec loading, no web stack): a token is asked for often, while developing.
+    from msgen.writer import not_a_project
+    from msgen_runtime.gateway.devtokens import DevIssuerError, known_scopes, mint
+
     try:
-        from msgen_runtime.gateway.devtokens import DevIssuerError, mint
-    except ImportError as exc:  # pragma: no cover - the gateway runtime ships with msgen
-        raise _fail(MsgenError(f"the gateway runtime is missing: {exc}")) from None
-    try:
+        why = not_a_project(project)
+        if why:
+            raise MsgenError(why)
+        known = known_scopes(project)
+        if known is None:  # a project generated before msgen recorded them: its spec tells
+            known = _spec_scopes(project)
+        if list_scopes:
+            sys.stdout.write("".join(f"{name}\n" for name in known))
+            return
+        if not scope:
+            err.print(f"error: give at least one --scope; {_scope_list(known)}", markup=False)
+            raise typer.Exit(2)
+        unknown = [name for name in scope if name not in known]
+        if unknown:
+            err.print(
+                printable(f"error: unknown scope {', '.join(repr(name) for name in unknown)}; {_scope_list(known)}"),
+                markup=False,
+            )
+            raise typer.Exit(2)
         sys.stdout.write(mint(project, scopes=scope, sub=sub, ttl=ttl) + "\n")
     except (DevIssuerError, ValueError) as exc:
         raise _fail(MsgenError(str(exc))) from None
+
+
+def _scope_list(known: list[str]) -> str:
+    return f"the project's scopes: {', '.join(known)}" if known else "the project's routes ask for no scope"
+
+
+def _spec_scopes(project: Path) -> list[str]:
+    from msgen.generate import load_system
+    from msgen.render.gateway import scopes
+
+    return scopes(load_system(project / "msgen.yaml"))

@@ -37,7 +37,16 @@ from msgen import __version__
 from msgen.boundary import MAX_METADATA_BYTES, ProjectTree, checked
 from msgen.errors import MsgenError
 from msgen.merge import merge_texts
-from msgen.writer import BASELINE, GENERATOR, MANIFEST, META_DIR, generator_fingerprint, metadata_files
+from msgen.modeline import project_spec_text
+from msgen.writer import (
+    BASELINE,
+    GENERATOR,
+    MANIFEST,
+    META_DIR,
+    generator_fingerprint,
+    metadata_files,
+    not_a_project,
+)
 
 if TYPE_CHECKING:  # imported lazily: an unchanged project is checked without loading the renderer
     from msgen import migrations_diff as md
@@ -116,6 +125,8 @@ def read_project(root: Path) -> Project:
     Every path the baseline and the manifest name is checked to lie inside the
     project (``boundary.checked``): they are files anyone can edit.
     """
+    if not root.is_dir():
+        raise ProjectError(not_a_project(root) or f"{root}: not a folder")
     tree = ProjectTree(root)
     raw_manifest = tree.read_bytes(MANIFEST, limit=MAX_METADATA_BYTES)
     if raw_manifest is None:
@@ -163,21 +174,23 @@ def plan(root: Path, *, spec: Path | None = None, spec_text: str | None = None) 
     spec_path = spec.resolve() if spec is not None else own
     if spec_text is None:
         spec_text = _read_spec(root, spec_path, display)
-    spec_hash = hashlib.sha256(spec_text.encode()).hexdigest()
+    spec_hash = hashlib.sha256(project_spec_text(spec_text).encode()).hexdigest()  # of the project's copy
     unchanged = (
         project.manifest.get("spec_hash") == spec_hash
         and project.manifest.get("msgen_version") == __version__
         and project.generator.get("fingerprint") == generator_fingerprint()
-        and project.baseline.get(SPEC_FILE) == spec_text
+        and project.baseline.get(SPEC_FILE) == project_spec_text(spec_text)
     )
     rendering = project.baseline if unchanged else _render(root, project.baseline, spec_text, display, spec_path)
     changes = compare(root, project.baseline, rendering)
     if spec_path == own:
-        # The project's own spec is the input, never merged: it ends as the text that was rendered.
+        # The project's own spec is the input, never merged: it ends as the text that was rendered
+        # (its editor modeline naming the project's schema).
         current = _read(root, SPEC_FILE)
         changes = tuple(c for c in changes if c.path != SPEC_FILE)
-        if current != spec_text:
-            changes = tuple(sorted((*changes, Change(SPEC_FILE, "updated", current, spec_text)), key=lambda c: c.path))
+        ends = project_spec_text(spec_text)
+        if current != ends:
+            changes = tuple(sorted((*changes, Change(SPEC_FILE, "updated", current, ends)), key=lambda c: c.path))
     metadata = {
         path: text
         for path, text in metadata_files(rendering, spec_hash).items()

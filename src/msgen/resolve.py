@@ -18,6 +18,7 @@ from typing import Any
 from msgen import model as m
 from msgen.errors import Diagnostic, SpecError, did_you_mean
 from msgen.loader import LoadedSpec, Path_
+from msgen.modeline import project_spec_text
 from msgen.names import (
     ENUM_VALUE_RE,
     EVENT_RE,
@@ -202,7 +203,7 @@ class _Resolver:
                 consumer_lag=obs.alerts.consumer_lag,
                 outbox_age=duration_seconds(obs.alerts.outbox_age),
             ),
-            spec_hash=hashlib.sha256(self.text.encode()).hexdigest(),
+            spec_hash=hashlib.sha256(project_spec_text(self.text).encode()).hexdigest(),  # of msgen.yaml
             deploy=deploy,
             templated=tuple(templated),
         )

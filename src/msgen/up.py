@@ -10,6 +10,7 @@ saga through its entity's create operation and follows it to the end.
 from __future__ import annotations
 
 import collections
+import io
 import json
 import shlex
 import threading
@@ -28,7 +29,7 @@ from rich.table import Table
 
 from msgen import model as m
 from msgen.localrun import Options, ProcessSpec, RunError, load_project, plan, prepare_databases
-from msgen.names import a, count
+from msgen.names import a
 
 
 class RecordingPrinter(Printer):  # type: ignore[misc]
@@ -214,18 +215,29 @@ def run(
     scenario = demo_plan(system) if demo else None  # before anything starts: a spec without one is refused
     specs = plan(project, options, system)
     publishers = {e.name: e.publisher for e in system.events}
-    console.print(f"Applying migrations of {count(sum(1 for s in specs if s.ready_url), 'service')}…")
-    prepare_databases(specs, options)
+    migrated = prepare_databases(specs, options)
+    if migrated:
+        console.print(f"Migrated the databases of {', '.join(migrated)} to their head.")
+    else:
+        console.print("Every database is at its migrations' head: nothing to migrate.")
     printer = RecordingPrinter()
     manager = Manager(printer=printer)
     for spec in specs:
-        manager.add_process(spec.name, shlex.join(spec.args), env={**_base_env(), **spec.env}, cwd=str(spec.cwd))
+        # exec: honcho's shell becomes the process, so the pid shown (and signalled) is the service's own
+        manager.add_process(
+            spec.name, "exec " + shlex.join(spec.args), env={**_base_env(), **spec.env}, cwd=str(spec.cwd)
+        )
     result = UpResult(demo_expected=scenario.completed if scenario else None)
+    steps = next_steps(project, system, specs) if scenario is None else []
+    summary = Summary(options.workdir / "summary.txt", steps)
     watcher = threading.Thread(
-        target=_watch, args=(manager, specs, console, result, started, scenario, token, publishers), daemon=True
+        target=_watch,
+        args=(manager, specs, console, result, started, scenario, token, publishers, summary),
+        daemon=True,
     )
     watcher.start()
     manager.loop()
+    summary.path.unlink(missing_ok=True)  # it told what runs: nothing does now
     result.pids = {name: int(p["pid"]) for name, p in manager._processes.items() if p.get("pid")}
     if result.failed is None and not result.ready and scenario is None:
         result.failed = _culprit(manager, [s for s in specs if s.ready_url])
@@ -251,6 +263,7 @@ def _watch(
     scenario: DemoPlan | None,
     token: Callable[[list[str]], str] | None,
     publishers: dict[str, str],
+    summary: Summary,
 ) -> None:
     services = [s for s in specs if s.ready_url]
     deadline = time.monotonic() + 90
@@ -286,6 +299,11 @@ def _watch(
         url = f"http://127.0.0.1:{spec.port}" if spec.ready_url else f"nats://127.0.0.1:{spec.port}"
         table.add_row(spec.name, url, str(pid), "yes" if spec.name in ready or not spec.ready_url else "no")
     console.print(table)
+    for line in summary.steps:
+        console.print(line, markup=False)
+    summary.write(table)
+    if summary.steps:
+        console.print(f"(this summary stays in {summary.path} while everything runs)", markup=False)
     if scenario is not None:
         try:
             result.demo_status = _demo(specs, console, token, publishers, scenario)
@@ -293,6 +311,55 @@ def _watch(
             console.print(f"[red]demo failed:[/red] {exc}")
             result.demo_status = "FAILED"
         manager.terminate()
+
+
+@dataclass
+class Summary:
+    """The table and next steps printed once everything is ready, kept in a file: logs scroll them away."""
+
+    path: Path
+    steps: list[str]
+
+    def write(self, table: Table) -> None:
+        record = Console(record=True, width=200, file=io.StringIO(), color_system=None, emoji=False)
+        record.print(table)
+        for line in self.steps:
+            record.print(line, markup=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(record.export_text())
+
+
+def next_steps(project: Path, system: m.System, specs: list[ProcessSpec]) -> list[str]:
+    """What to try once the system runs: a token and a request through the gateway, the dead letters."""
+    by_name = {s.name: s for s in specs}
+    where = shlex.quote(str(project))
+    steps = ["Next:"]
+    gateway = by_name.get("gateway")
+    reads = [
+        (op, service)
+        for service in system.services
+        for op in service.operations
+        if op.method == "GET" and "{" not in op.path
+    ]
+    if gateway is not None and reads:
+        op, _ = next(((op, s) for op, s in reads if op.scopes), reads[0])
+        scopes = " ".join(f"--scope {shlex.quote(scope)}" for scope in op.scopes)
+        url = f"http://127.0.0.1:{gateway.port}{op.path}"
+        if op.scopes:
+            steps.append(f"  msgen token {scopes} {where}    # a token for the gateway (--list-scopes lists them)")
+            steps.append(f'  curl -s -H "Authorization: Bearer $(msgen token {scopes} {where})" {url}')
+        else:
+            steps.append(f"  curl -s {url}")
+    else:
+        first = next((s for s in specs if s.ready_url), None)
+        if first is not None:
+            steps.append(f"  curl -s {first.ready_url}")
+    consumer = next((s.name for s in system.services if s.consumes and s.name in by_name), None)
+    if consumer is not None:
+        steps.append(
+            f"  msgen dlq http://127.0.0.1:{by_name[consumer].port} --project {where}    # {consumer}'s dead letters"
+        )
+    return steps
 
 
 def _culprit(manager: Manager, services: list[ProcessSpec]) -> str | None:

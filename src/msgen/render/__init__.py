@@ -17,6 +17,7 @@ import jinja2
 
 from msgen import __version__
 from msgen import model as m
+from msgen.modeline import SPEC_SCHEMA, project_spec_text
 from msgen.names import snake
 from msgen.render import escape
 from msgen.render.avro import avro_schema
@@ -44,6 +45,7 @@ from msgen.render.python import (
     tests_view,
 )
 from msgen.render.schemas import service_models
+from msgen.schema import spec_json_schema_text
 
 Files = dict[str, str]
 
@@ -102,7 +104,8 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
     files["README.md"] = _render("project/README.md.j2", system=system)
     files[".gitignore"] = _render("project/gitignore.j2", system=system)
     files["pyproject.toml"] = _render("project/pyproject.toml.j2", system=system)
-    files["msgen.yaml"] = spec_text
+    files["msgen.yaml"] = project_spec_text(spec_text)
+    files[SPEC_SCHEMA] = spec_json_schema_text()  # what msgen.yaml's $schema names: inside the project
     files.update(render_pacts(system))  # pacts/: what each consumer expects of its providers
     files.update(render_deploy(system))  # Dockerfiles, compose, CI, deploy/k8s, observability
     from msgen.render.gateway import render_gateway

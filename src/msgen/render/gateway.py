@@ -38,6 +38,11 @@ def audience(system: m.System) -> str:
     return system.gateway.audience or f"{system.name}-api"
 
 
+def scopes(system: m.System) -> list[str]:
+    """Every scope a public route asks for, sorted."""
+    return sorted({scope for route in gateway_routes(system) for scope in route["scopes"]})
+
+
 def gateway_routes(system: m.System, older: Mapping[str, Mapping[str, str]] | None = None) -> list[dict[str, Any]]:
     """Every public route, in spec order: the services' operations, then the saga status streams.
 
@@ -203,6 +208,7 @@ def dev_issuer_config(system: m.System) -> str:
                 "audience": audience(system),
                 "algorithm": "ES256",
                 "keys": DEV_ISSUER_KEYS,
+                "scopes": scopes(system),  # what msgen token --scope accepts (and --list-scopes lists)
             },
             indent=2,
         )
