@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from msgen_runtime.middleware import committing
 from msgen_runtime.problems import Conflict, Problem
 
+__all__ = ["commit", "flush", "storage_problem"]
+
 
 def storage_problem(exc: IntegrityError | DataError) -> Problem:
     first = str(exc.orig).strip().splitlines()[0][:200] if exc.orig is not None else ""
