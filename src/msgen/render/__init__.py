@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from msgen import __version__
+from msgen import __version__, runtime_dist
 from msgen import model as m
 from msgen.names import snake
 from msgen.render import escape
@@ -110,7 +110,14 @@ def render_service(system: m.System, service: m.Service, older: Mapping[str, str
     ctx: dict[str, Any] = {"system": system, "service": service}
     contract = openapi_document(system, service)
     files: Files = {
-        f"{root}/pyproject.toml": _render("service/pyproject.toml.j2", **ctx),
+        f"{root}/pyproject.toml": _render(
+            "service/pyproject.toml.j2",
+            runtime_requirement=runtime_dist.requirement(runtime_dist.service_extras(system, service)),
+            runtime_test_requirement=runtime_dist.requirement(
+                (*runtime_dist.service_extras(system, service), "redis", "testing")
+            ),
+            **ctx,
+        ),
         f"{root}/alembic.ini": _render("service/alembic.ini.j2", **ctx),
         f"{root}/README.md": _render("service/README.md.j2", **ctx),
         f"{pkg}/__init__.py": _render("service/package/__init__.py.j2", **ctx),
