@@ -66,6 +66,17 @@ def service_extras(system: m.System, service: m.Service) -> tuple[str, ...]:
 GATEWAY_EXTRAS = ("gateway",)
 
 
+def install_layers(extras: tuple[str, ...]) -> list[str]:
+    """The requirements an image installs one layer at a time, from the most shared to its own: the
+    runtime alone (every image), then its database and broker (the services of one kind), then the rest."""
+    layers = [requirement(())]
+    common = tuple(e for e in extras if e in {"postgres", *BROKER_EXTRAS.values()})
+    for step in (common, extras):
+        if step and requirement(step) != layers[-1]:
+            layers.append(requirement(step))
+    return layers
+
+
 # -- the wheel ---------------------------------------------------------------------------------
 
 

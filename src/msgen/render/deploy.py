@@ -38,8 +38,7 @@ def image_view(system: m.System, service: m.Service) -> dict[str, Any]:
         "module": f"{service.package}.main:create_app",
         "tag": image_of(system, service.kebab),
         "files": _IMAGE_FILES,
-        "runtime": runtime_dist.requirement(()),
-        "requirement": runtime_dist.requirement(runtime_dist.service_extras(system, service)),
+        "layers": runtime_dist.install_layers(runtime_dist.service_extras(system, service)),
     }
 
 

@@ -239,8 +239,7 @@ def render_gateway(system: m.System, older: Mapping[str, Mapping[str, str]] | No
         "module": GATEWAY_MODULE,
         "tag": image_of(system, "gateway"),
         "files": (),
-        "runtime": runtime_dist.requirement(()),
-        "requirement": runtime_dist.requirement(runtime_dist.GATEWAY_EXTRAS),
+        "layers": runtime_dist.install_layers(runtime_dist.GATEWAY_EXTRAS),
     }
     return {
         f"{root}/pyproject.toml": r.render(
