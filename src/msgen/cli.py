@@ -139,10 +139,12 @@ def new(
     try:
         result = generate(spec)
         written = write_project(output, result.files, result.system.spec_hash, force=force)
-        # the images install msgen-runtime from wheels/ when the package index does not serve it
-        runtime_dist.build_wheel(output / "wheels")
     except MsgenError as exc:
         raise _fail(exc) from None
+    try:  # the images install msgen-runtime from wheels/ when the package index does not serve it
+        runtime_dist.build_wheel(output / "wheels")
+    except MsgenError as exc:  # the project is written; msgen build tries again
+        err.print(f"warning: no msgen-runtime wheel in wheels/: {exc}", markup=False)
     system = result.system
     out.print(
         f"Generated [bold]{system.name}[/bold]: {len(system.services)} services, {len(system.events)} events, "
