@@ -6,8 +6,10 @@ the Dockerfiles name (deploy.base_image): Debian bookworm with its Python 3.11, 
 once per machine (tests/container_support.py; a few minutes the first time, then podman keeps it).
 The engine flags this machine needs reach `msgen build` through MSGEN_ENGINE_FLAGS and
 MSGEN_BUILD_FLAGS. The containers share the host's network with a nats-server from its wheel; each
-service keeps its SQLite database in a mounted temporary folder. Every container and image this test
-makes is removed at the end; the base image stays.
+service keeps its SQLite database in a mounted temporary folder. Every container this test starts and
+every image it tags is removed at the end; the base image stays, and so do the layers of the images'
+build stages in the engine's cache (`podman image prune` removes them), so that a later run rebuilds
+only what changed.
 """
 
 from __future__ import annotations
@@ -62,17 +64,11 @@ class Built:
     workdir: Path
 
 
-def _all_image_ids() -> set[str]:
-    done = podman("images", "--all", "--quiet", "--no-trunc", check=False)
-    return set(done.stdout.split())
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     if not podman_available():
         deploy_tools.missing("podman", "apt-get install podman buildah runc debootstrap")
     ensure_base_image()
-    before = _all_image_ids()
     tmp = tmp_path_factory.mktemp("images")
     registry = f"localhost/msgen-test-{uuid.uuid4().hex[:8]}"
     spec = (ROOT / "examples" / "shop.yaml").read_text()
@@ -107,9 +103,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         specs = plan(project, Options(workdir=workdir, log_level="WARNING"), generated.system)
         yield Built(project, registry, tags, specs, workdir)
     finally:
-        made = sorted(_all_image_ids() - before)
-        if made:
-            podman("rmi", "--force", *made, check=False)
+        # The images it tagged go; the layers of their build stages stay in the engine's cache, as the
+        # base image and pip's cache mount do, so that the next run builds only what changed.
+        made = [i.tag for i in images.images(generated.system)]
+        podman("rmi", "--force", *made, check=False)
+        left = [tag for tag in made if podman("image", "exists", tag, check=False).returncode == 0]
+        assert not left, left
 
 
 def _image_size(ref: str) -> int:
