@@ -181,6 +181,7 @@ def new(
 
     Example: [bold]msgen new examples/shop.yaml -o shop[/bold]
     """
+    from msgen import runtime_dist
     from msgen.generate import generate
     from msgen.names import count
     from msgen.writer import write_project
@@ -193,6 +194,10 @@ def new(
         written = write_project(output, result.files, result.system.spec_hash, force=force, discard_edits=discard_edits)
     except MsgenError as exc:
         raise _fail(exc) from None
+    try:  # the images install msgen-runtime from wheels/ when the package index does not serve it
+        runtime_dist.build_wheel(output / "wheels")
+    except MsgenError as exc:  # the project is written; msgen build tries again
+        err.print(f"warning: no msgen-runtime wheel in wheels/: {exc}", markup=False)
     system = result.system
     out.print(
         f"Generated [bold]{system.name}[/bold]: {count(len(system.services), 'service')}, "
@@ -364,6 +369,50 @@ def serve(
     run(found, host=host, port=port, database_url=database_url)
 
 
+def _build_images(project: Path, *, engine: str | None, only: str | None, push: bool, jobs: int = 1) -> dict[str, str]:
+    """Build (and push) PROJECT's images, showing the engine's output as it comes; name -> pushed digest."""
+    from msgen import build as images
+    from msgen.generate import load_system
+
+    spec = project / "msgen.yaml"
+    if not spec.is_file():
+        raise images.BuildError(f"{_shown(project)} has no msgen.yaml: is it a project made by msgen new?")
+    system = load_system(spec)
+    done = images.build_images(
+        project,
+        system,
+        engine=engine,
+        only=only,
+        push=push,
+        jobs=jobs,
+        progress=lambda line: err.print(line, markup=False, highlight=False),
+    )
+    for image in done:
+        err.print(f"built {image.tag}" + (f" ({image.digest})" if image.digest else ""), markup=False)
+    return {image.name: image.digest for image in done if image.digest}
+
+
+@app.command(cls=_Command)
+def build(
+    project: Annotated[Path, typer.Argument(help="A project made by msgen new.", file_okay=False)] = Path("."),
+    push: Annotated[bool, typer.Option("--push", help="Push the images to deploy.registry once built.")] = False,
+    engine: Annotated[str | None, typer.Option(help="docker or podman (default: the first found).")] = None,
+    service: Annotated[str | None, typer.Option(help="Build only this service's image (or gateway).")] = None,
+    jobs: Annotated[
+        int, typer.Option(help="Images built at once, after the first (which makes the shared layers).")
+    ] = 1,
+) -> None:
+    """Build every service's and the gateway's image of PROJECT from its Dockerfiles, tagged
+    <deploy.registry>/<app>:<version>. Engine flags this machine needs: MSGEN_ENGINE_FLAGS, MSGEN_BUILD_FLAGS.
+
+    Example: [bold]msgen build shop --engine podman --push[/bold]
+    """
+    try:
+        _build_images(project, engine=engine, only=service, push=push, jobs=jobs)
+    except MsgenError as exc:
+        raise _fail(exc) from None
+
+
 @app.command(cls=_Command)
 def deploy(
     project: Annotated[Path, typer.Argument(help="A project made by msgen new.", file_okay=False)] = Path("."),
@@ -375,6 +424,13 @@ def deploy(
     output: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the validated manifests to this file.")
     ] = None,
+    build_images: Annotated[
+        bool, typer.Option("--build", help="Build the images first (msgen build), then deploy their tags.")
+    ] = False,
+    push: Annotated[
+        bool, typer.Option("--push", help="With --build: push the images and pin their digests in the overlay.")
+    ] = False,
+    engine: Annotated[str | None, typer.Option(help="With --build: docker or podman (default: the one found).")] = None,
 ) -> None:
     """Build a kustomize overlay of PROJECT, validate it, apply it server-side and wait for the rollouts.
 
@@ -385,8 +441,14 @@ def deploy(
     if not k8s:
         err.print("error: choose a target: --k8s (the only one so far)", markup=False)
         raise typer.Exit(2)
+    if push and not build_images:
+        err.print("error: --push goes with --build", markup=False)
+        raise typer.Exit(2)
     try:
-        built = k8s_deploy.render_and_validate(project, overlay, namespace)
+        digests: dict[str, str] = {}
+        if build_images:
+            digests = _build_images(project, engine=engine, only=None, push=push)
+        built = k8s_deploy.render_and_validate(project, overlay, namespace, digests)
         summary = ", ".join(f"{count} {kind}" for kind, count in built.kinds().items())
         err.print(f"{overlay}: {len(built.documents)} resources built and valid ({summary})", markup=False)
         if output is not None:

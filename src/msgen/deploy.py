@@ -14,7 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,21 +106,29 @@ def overlay_dir(project: Path, overlay: str) -> Path:
     return path
 
 
-def build(project: Path, overlay: str, namespace: str | None = None) -> str:
-    """The overlay's manifests, as `kubectl kustomize` builds them (into `namespace` if given)."""
+def build(project: Path, overlay: str, namespace: str | None = None, digests: Mapping[str, str] | None = None) -> str:
+    """The overlay's manifests, as `kubectl kustomize` builds them (into `namespace` if given).
+
+    `digests`: image name -> sha256 digest of images just pushed (msgen deploy --build --push), pinned
+    over the overlay's tags with kustomize's `images:`.
+    """
     path = overlay_dir(project, overlay)
     command = kustomize_command()
-    if namespace is None:
+    if namespace is None and not digests:
         return _run_build([*command, str(path)])
     with tempfile.TemporaryDirectory(prefix="msgen-deploy-") as tmp:
         # kustomize takes only relative paths to another kustomization.
         relative = os.path.relpath(path.resolve(), tmp)
-        retarget = {
+        retarget: dict[str, Any] = {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
-            "namespace": namespace,
             "resources": [relative],
-            "patches": [
+        }
+        if digests:
+            retarget["images"] = [{"name": name, "digest": digest} for name, digest in sorted(digests.items())]
+        if namespace is not None:
+            retarget["namespace"] = namespace
+            retarget["patches"] = [
                 {
                     "target": {"kind": "RoleBinding"},
                     "patch": json.dumps([{"op": "replace", "path": "/subjects/0/namespace", "value": namespace}]),
@@ -129,8 +137,7 @@ def build(project: Path, overlay: str, namespace: str | None = None) -> str:
                     "target": {"kind": "ChaosEngine"},
                     "patch": json.dumps([{"op": "replace", "path": "/spec/appinfo/appns", "value": namespace}]),
                 },
-            ],
-        }
+            ]
         (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(retarget, sort_keys=False))
         return _run_build([*command, tmp])
 
@@ -191,9 +198,11 @@ def kubernetes_version(project: Path) -> str:
     return load_system(spec).deploy.kubernetes_version
 
 
-def render_and_validate(project: Path, overlay: str, namespace: str | None = None) -> Built:
+def render_and_validate(
+    project: Path, overlay: str, namespace: str | None = None, digests: Mapping[str, str] | None = None
+) -> Built:
     """Build then validate; raise DeployError listing the problems if any."""
-    built = validate(build(project, overlay, namespace), kubernetes_version(project))
+    built = validate(build(project, overlay, namespace, digests), kubernetes_version(project))
     if built.problems:
         shown = "; ".join(built.problems[:5])
         more = f" (and {len(built.problems) - 5} more)" if len(built.problems) > 5 else ""

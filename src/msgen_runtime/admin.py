@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 
 from msgen_runtime.problems import Problem
 
+__all__ = ["Closed", "Unauthorized", "require_token"]
+
 
 class Unauthorized(Problem):
     def __init__(self) -> None:

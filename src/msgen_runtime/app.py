@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -22,12 +23,14 @@ from msgen_runtime.db import Database
 from msgen_runtime.health import health_router
 from msgen_runtime.idempotency import IdempotencyKeyMixin, purge_expired
 from msgen_runtime.logs import configure_logging
-from msgen_runtime.messaging.runtime import Messaging, MessagingConfig
 from msgen_runtime.metrics import metrics_endpoint
 from msgen_runtime.middleware import CORRELATION_HEADER, Admission, ServiceMiddleware, valid_correlation_id
 from msgen_runtime.problems import install_problem_handlers
 from msgen_runtime.settings import ServiceSettings
 from msgen_runtime.tracing import configure_tracing
+
+if TYPE_CHECKING:  # messaging needs a broker extra of msgen-runtime: imported only by services with events
+    from msgen_runtime.messaging.runtime import Messaging, MessagingConfig
 
 __all__ = ["CORRELATION_HEADER", "create_service_app", "valid_correlation_id"]
 _log = logging.getLogger("msgen.app")
@@ -57,8 +60,11 @@ def create_service_app(
             starttls=settings.smtp_starttls,
         )
     )
-    bus = (
-        Messaging(
+    bus: Messaging | None = None
+    if messaging is not None and settings.messaging_enabled:
+        from msgen_runtime.messaging.runtime import Messaging
+
+        bus = Messaging(
             messaging,
             service=settings.service_name,
             broker_url=settings.broker_url,
@@ -67,9 +73,6 @@ def create_service_app(
             attempts=settings.consumer_attempts,
             backoff=settings.consumer_backoff_seconds,
         )
-        if messaging is not None and settings.messaging_enabled
-        else None
-    )
     cache = make_cache(
         settings.service_name, settings.redis_url, settings.cache_namespace, enabled=settings.cache_enabled
     )

@@ -16,6 +16,8 @@ from prometheus_client import Counter
 from pydantic import BaseModel
 from starlette.requests import Request
 
+__all__ = ["HITS", "LOADS", "MISSES", "Cache", "MemoryCache", "NoCache", "RedisCache", "get_cache", "make_cache"]
+
 M = TypeVar("M", bound=BaseModel)
 
 HITS = Counter("cache_hits_total", "Reads answered from the cache.", ["cache"])

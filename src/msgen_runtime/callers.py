@@ -29,6 +29,28 @@ from fastapi import Depends, Request
 
 from msgen_runtime.problems import Problem
 
+__all__ = [
+    "ALGORITHM",
+    "ANONYMOUS",
+    "DEFAULT_TTL",
+    "HEADER",
+    "LEEWAY",
+    "MIN_SECRET_LENGTH",
+    "SERVICE_PREFIX",
+    "USER_PREFIX",
+    "Caller",
+    "InsecureConfiguration",
+    "InternalAuth",
+    "Unauthenticated",
+    "configure",
+    "current_caller",
+    "outgoing_headers",
+    "require_caller",
+    "service_guard",
+    "signing_keys",
+    "user_subject",
+]
+
 HEADER = "X-Internal-Token"
 ALGORITHM = "HS256"
 MIN_SECRET_LENGTH = 32

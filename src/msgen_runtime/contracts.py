@@ -41,6 +41,31 @@ if TYPE_CHECKING:  # the database and the codec are for the provider's side: msg
 
     from msgen_runtime.messaging.codec import EventType
 
+__all__ = [
+    "FORMATS",
+    "PACT_SPECIFICATION",
+    "Clear",
+    "Expectations",
+    "HttpExpectation",
+    "MessageExpectation",
+    "PairPacts",
+    "PairResult",
+    "Provider",
+    "Seed",
+    "build_pacts",
+    "event_message",
+    "event_reader",
+    "failures",
+    "main",
+    "matching",
+    "pact_file",
+    "pact_text",
+    "pacts_for",
+    "seed",
+    "verify",
+    "verify_service",
+]
+
 PACT_SPECIFICATION = "V4"
 # Pact's core reports anonymous usage over the network unless told not to: generated projects stay quiet.
 os.environ.setdefault("PACT_DO_NOT_TRACK", "true")

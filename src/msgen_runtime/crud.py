@@ -18,6 +18,8 @@ from msgen_runtime.entities import EntityMixin
 from msgen_runtime.problems import NotFound
 from msgen_runtime.uow import flush
 
+__all__ = ["create", "delete", "get_or_404", "list_page", "row_from", "update"]
+
 E = TypeVar("E", bound=EntityMixin)
 
 

@@ -11,6 +11,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+__all__ = ["SAFE_METHODS", "SQLITE_READERS", "Database", "async_url", "get_session"]
+
 
 def async_url(url: str) -> str:
     """Accept the URLs people write (postgres://, postgresql://, sqlite:///) and pick the async driver."""

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from msgen_runtime.types import UtcDateTime
 
+__all__ = ["EntityMixin", "utcnow"]
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

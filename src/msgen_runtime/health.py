@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+__all__ = ["Check", "health_router"]
+
 Check = Callable[[], Awaitable[bool]]
 
 

@@ -19,6 +19,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from msgen_runtime import callers
 from msgen_runtime.problems import Problem
 
+__all__ = ["CALLS", "IDEMPOTENT_METHODS", "DownstreamRefused", "ServiceClient", "Unavailable"]
+
 M = TypeVar("M", bound=BaseModel)
 CALLS = Counter("http_client_requests_total", "Calls to other services.", ["target", "outcome"])
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})

@@ -39,6 +39,19 @@ from msgen_runtime.problems import Problem
 from msgen_runtime.types import UtcDateTime
 from msgen_runtime.uow import commit
 
+__all__ = [
+    "DONE",
+    "IN_FLIGHT",
+    "RELEASE_SECONDS",
+    "REPLAYED_HEADER",
+    "Idempotency",
+    "IdempotencyKeyMixin",
+    "caller_scoped",
+    "idempotency_dependency",
+    "purge_expired",
+    "request_hash",
+]
+
 IN_FLIGHT = "in_flight"
 DONE = "done"
 REPLAYED_HEADER = "Idempotent-Replayed"

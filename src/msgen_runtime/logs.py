@@ -22,6 +22,21 @@ from asgi_correlation_id import correlation_id
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonEncoder
 
+__all__ = [
+    "REDACTED",
+    "ContextFilter",
+    "PersonalDataFilter",
+    "ServiceJsonFormatter",
+    "StdoutHandler",
+    "configure_logging",
+    "current_trace_id",
+    "is_secret",
+    "mask_email",
+    "mask_personal",
+    "personal",
+    "redact",
+]
+
 REDACTED = "[REDACTED]"
 _SECRET_WORDS = ("authorization", "token", "password", "passwd", "secret", "cookie", "api_key", "apikey")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}

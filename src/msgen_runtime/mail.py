@@ -1,4 +1,4 @@
-"""Sending email from a service (notification handlers), over SMTP with aiosmtplib."""
+"""Sending email from a service (notification handlers), over SMTP with aiosmtplib (the `smtp` extra)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-import aiosmtplib
-
 from msgen_runtime.logs import personal
 
+__all__ = ["MailSettings", "configure", "send"]
 _log = logging.getLogger("msgen.mail")
 
 
@@ -40,6 +39,8 @@ async def send(to: str, subject: str, body: str) -> bool:
             "email.not_sent", extra={"to": personal(to), "subject": personal(subject), "why": "SMTP_HOST is not set"}
         )
         return False
+    import aiosmtplib  # msgen-runtime[smtp]: only services that send email install it
+
     message = EmailMessage()
     message["From"] = _settings.sender
     message["To"] = to

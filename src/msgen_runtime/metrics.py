@@ -14,6 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
 
+__all__ = ["DURATION", "QUIET_PATHS", "REQUESTS", "SERVER_ERRORS", "access_log", "metrics_endpoint", "route_template"]
+
 REQUESTS = Counter("http_requests_total", "HTTP requests served.", ["method", "route", "status"])
 SERVER_ERRORS = Counter("http_server_errors_total", "HTTP requests answered with a 5xx.", ["method", "route", "status"])
 DURATION = Histogram(

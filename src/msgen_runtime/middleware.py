@@ -27,6 +27,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from msgen_runtime.metrics import DURATION, QUIET_PATHS, REQUESTS, SERVER_ERRORS, access_log, route_template
 from msgen_runtime.problems import Problem, problem_response
 
+__all__ = [
+    "CORRELATION_HEADER",
+    "GATEWAY_MARGIN",
+    "SHED",
+    "TIMEOUT_HEADER",
+    "Admission",
+    "RequestState",
+    "ServiceMiddleware",
+    "committing",
+    "valid_correlation_id",
+]
+
 CORRELATION_HEADER = "X-Correlation-ID"
 # The gateway's remaining time for this request, in milliseconds: the service gives up before the gateway does.
 TIMEOUT_HEADER = "X-Request-Timeout-Ms"

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from msgen_runtime.db import async_url
 
+__all__ = ["config_for", "run_env", "upgrade"]
+
 
 def config_for(package: str, database_url: str) -> Config:
     """An Alembic config for `<package>:migrations` and the given database."""

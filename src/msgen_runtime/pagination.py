@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from fastapi import Query
 
+__all__ = ["MAX_OFFSET", "PageParams", "page_params"]
+
 MAX_OFFSET = 1_000_000_000
 
 

@@ -11,6 +11,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+__all__ = [
+    "PROBLEM_JSON",
+    "Conflict",
+    "NotFound",
+    "NotImplementedYet",
+    "Problem",
+    "install_problem_handlers",
+    "problem_response",
+]
+
 PROBLEM_JSON = "application/problem+json"
 _log = logging.getLogger("msgen.problems")
 

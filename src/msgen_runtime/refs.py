@@ -17,6 +17,8 @@ from uuid import UUID
 from msgen_runtime.http import DownstreamRefused
 from msgen_runtime.problems import Problem
 
+__all__ = ["require"]
+
 
 async def require(
     entity: str, refs: Iterable[tuple[list[str], UUID | None]], get: Callable[[UUID], Awaitable[Any]]

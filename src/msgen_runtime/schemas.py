@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, model_validato
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+__all__ = ["ClientModel", "EventPayload", "PatchModel", "RequestModel", "ResponseModel"]
+
 
 class RequestModel(BaseModel):
     """A request body: unknown keys are refused, so typos don't pass silently."""

@@ -17,6 +17,15 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
+__all__ = [
+    "DEV_MODE_ENV",
+    "LEASE_MARGIN_SECONDS",
+    "MIN_ADMIN_TOKEN_LENGTH",
+    "AliasOnly",
+    "ServiceSettings",
+    "only_msgen_dev_mode",
+]
+
 LEASE_MARGIN_SECONDS = 1.0  # a lease outlasts the request deadline by at least this much
 DEV_MODE_ENV = "MSGEN_DEV_MODE"
 MIN_ADMIN_TOKEN_LENGTH = 32  # as for INTERNAL_AUTH_SECRET: a short token can be guessed

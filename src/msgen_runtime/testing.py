@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 
 from msgen_runtime.db import async_url
 
+__all__ = ["nats_server", "nats_server_binary", "serve_app", "temporary_database"]
+
 
 @contextmanager
 def temporary_database(server_url: str, *, prefix: str) -> Iterator[str]:

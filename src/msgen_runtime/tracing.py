@@ -36,6 +36,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from msgen_runtime.metrics import QUIET_PATHS
 
+__all__ = ["EXCLUDED_PATHS", "ServerSpanMiddleware", "configure_tracing"]
+
 _httpx_instrumented = False
 EXCLUDED_PATHS = QUIET_PATHS  # probes and scrapes: no spans
 

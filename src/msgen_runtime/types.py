@@ -10,6 +10,8 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field
 from sqlalchemy.engine import Dialect
 
+__all__ = ["INT64_MAX", "INT64_MIN", "Email", "UtcDateTime"]
+
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from msgen_runtime.middleware import committing
 from msgen_runtime.problems import Conflict, Problem
 
+__all__ = ["commit", "flush", "storage_problem"]
+
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
 _POSTGRES_KEY = re.compile(r"^Key \((.+?)\)=\(")  # "Key (email)=(a@b.c) already exists."
 _POSTGRES_UNIQUE = "23505"

@@ -17,6 +17,8 @@ import httpx
 from fastapi import Request, Response
 from pydantic import BaseModel
 
+__all__ = ["Adapt", "forward"]
+
 Adapt = Callable[[dict[str, Any]], dict[str, Any]]
 _HOP = {"host", "content-length", "transfer-encoding", "connection"}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from msgen import __version__
+from msgen import __version__, runtime_dist
 from msgen import model as m
 from msgen.modeline import SPEC_SCHEMA, project_spec_text
 from msgen.names import snake
@@ -128,7 +128,14 @@ def render_service(
     ctx: dict[str, Any] = {"system": system, "service": service}
     contract = openapi_document(system, service) if contract is None else contract
     files: Files = {
-        f"{root}/pyproject.toml": _render("service/pyproject.toml.j2", **ctx),
+        f"{root}/pyproject.toml": _render(
+            "service/pyproject.toml.j2",
+            runtime_requirement=runtime_dist.requirement(runtime_dist.service_extras(system, service)),
+            runtime_test_requirement=runtime_dist.requirement(
+                (*runtime_dist.service_extras(system, service), "redis", "testing")
+            ),
+            **ctx,
+        ),
         f"{root}/alembic.ini": _render("service/alembic.ini.j2", **ctx),
         f"{root}/README.md": _render("service/README.md.j2", **ctx),
         f"{pkg}/__init__.py": _render("service/package/__init__.py.j2", **ctx),

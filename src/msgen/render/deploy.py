@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from msgen import model as m
+from msgen import runtime_dist
 from msgen.names import kebab
 from msgen.render.k8s import APP_UID, HTTP_PORT, POSTGRES_IMAGE, broker_view, image_of, render_k8s, workloads
 from msgen.render.observability import render_observability
@@ -37,6 +38,7 @@ def image_view(system: m.System, service: m.Service) -> dict[str, Any]:
         "module": f"{service.package}.main:create_app",
         "tag": image_of(system, service.kebab),
         "files": _IMAGE_FILES,
+        "layers": runtime_dist.install_layers(runtime_dist.service_extras(system, service)),
     }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from msgen import model as m
+from msgen import runtime_dist
 from msgen.names import snake
 from msgen.render.k8s import APP_UID, HTTP_PORT, image_of
 from msgen.render.python import status_stream_path
@@ -244,9 +245,15 @@ def render_gateway(system: m.System, older: Mapping[str, Mapping[str, str]] | No
         "module": GATEWAY_MODULE,
         "tag": image_of(system, "gateway"),
         "files": (),
+        "layers": runtime_dist.install_layers(runtime_dist.GATEWAY_EXTRAS),
     }
     return {
-        f"{root}/pyproject.toml": r.render("gateway/pyproject.toml.j2", **ctx),
+        f"{root}/pyproject.toml": r.render(
+            "gateway/pyproject.toml.j2",
+            runtime_requirement=runtime_dist.requirement(runtime_dist.GATEWAY_EXTRAS),
+            runtime_test_requirement=runtime_dist.requirement((*runtime_dist.GATEWAY_EXTRAS, "testing")),
+            **ctx,
+        ),
         f"{root}/README.md": r.render("gateway/README.md.j2", **ctx),
         f"{root}/{DEV_ISSUER_CONFIG}": dev_issuer_config(system),
         f"{root}/Dockerfile": r.render(

@@ -41,6 +41,16 @@ from msgen_runtime.middleware import CORRELATION_HEADER, TIMEOUT_HEADER, Admissi
 from msgen_runtime.problems import Problem, install_problem_handlers, problem_response
 from msgen_runtime.tracing import configure_tracing
 
+__all__ = [
+    "EXPOSED_HEADERS",
+    "BodyFirst",
+    "BodyTooLarge",
+    "UpstreamReadiness",
+    "build_verifier",
+    "check_secure",
+    "create_gateway_app",
+]
+
 _log = logging.getLogger("msgen.gateway")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Replaced by the gateway: the client's word on these is not passed on as is.

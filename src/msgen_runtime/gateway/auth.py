@@ -23,6 +23,25 @@ from typing import Any, Protocol
 import httpx
 import jwt
 
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "EC_ALGORITHMS",
+    "MAX_TOKEN_BYTES",
+    "RSA_ALGORITHMS",
+    "AuthError",
+    "KeySource",
+    "KeysUnavailable",
+    "LocalJwks",
+    "Principal",
+    "RemoteJwks",
+    "TokenVerifier",
+    "VerificationKey",
+    "allowed_algorithms",
+    "invalid_token",
+    "parse_jwks",
+    "token_scopes",
+]
+
 _log = logging.getLogger("msgen.gateway.auth")
 
 RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})

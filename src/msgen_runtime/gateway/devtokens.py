@@ -30,6 +30,21 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+__all__ = [
+    "ALGORITHM",
+    "CONFIG_FILE",
+    "JWKS_FILE",
+    "KEY_DIR",
+    "PRIVATE_KEY_FILE",
+    "DevIssuer",
+    "DevIssuerError",
+    "ensure_keys",
+    "load_dev_issuer",
+    "mint",
+    "parse_ttl",
+    "public_jwk",
+]
+
 CONFIG_FILE = "dev-issuer.json"
 KEY_DIR = "dev-issuer"
 PRIVATE_KEY_FILE = "private.pem"

@@ -24,6 +24,8 @@ from msgen_runtime.http import CALLS
 from msgen_runtime.middleware import TIMEOUT_HEADER
 from msgen_runtime.problems import Problem
 
+__all__ = ["HOP_BY_HOP", "UNAVAILABLE_STATUSES", "Upstream", "UpstreamUnavailable", "relay"]
+
 _log = logging.getLogger("msgen.gateway.proxy")
 
 # Connection-level headers (RFC 9110 section 7.6.1) belong to one hop, never forwarded.

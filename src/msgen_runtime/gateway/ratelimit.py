@@ -24,6 +24,8 @@ from limits.aio.strategies import (
 from prometheus_client import Counter
 from redis.asyncio import ConnectionPool
 
+__all__ = ["LIMITER_ERRORS", "THROTTLED", "Decision", "GatewayRateLimiter", "rate_limit_item"]
+
 THROTTLED = Counter("gateway_rate_limited_total", "Requests the gateway refused with 429 (rate limit).", ["route"])
 LIMITER_ERRORS = Counter(
     "gateway_rate_limit_errors_total", "Rate-limit checks that failed (storage unreachable); the request went through."

@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+__all__ = ["READ_METHODS", "Route", "RouteMatch", "RouteTable"]
+
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 READ_METHODS = frozenset({"GET", "HEAD"})
 

@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from msgen_runtime.settings import DEV_MODE_ENV, only_msgen_dev_mode
 
+__all__ = ["GatewaySettings"]
+
 
 class GatewaySettings(BaseSettings):
     """Base settings; the generated `Settings` adds one `<service>_url` per upstream (env `<SERVICE>_URL`)."""

@@ -23,6 +23,17 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from msgen_runtime.testing import serve_app
 
+__all__ = [
+    "FakeUpstream",
+    "GatewayFactory",
+    "TestIssuer",
+    "b64url",
+    "claims_for",
+    "hmac_token",
+    "relabel",
+    "unsigned_token",
+]
+
 GatewayFactory = Callable[..., AbstractContextManager[str]]
 
 

@@ -17,6 +17,21 @@ import fastavro
 import httpx
 from pydantic import BaseModel
 
+__all__ = [
+    "CONTENT_TYPE",
+    "HEADER_CORRELATION",
+    "HEADER_EVENT",
+    "HEADER_KEY",
+    "HEADER_MESSAGE_ID",
+    "HEADER_TIMESTAMP",
+    "HEADER_TRACEPARENT",
+    "HEADER_VERSION",
+    "DecodeError",
+    "EventType",
+    "SchemaRegistry",
+    "now_iso",
+]
+
 P = TypeVar("P", bound=BaseModel)
 
 HEADER_EVENT = "event"

@@ -34,6 +34,19 @@ from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.broker import Broker
 from msgen_runtime.types import UtcDateTime
 
+__all__ = [
+    "AGE",
+    "DEAD",
+    "DUPLICATES",
+    "FAILED",
+    "PROCESSED",
+    "Consumer",
+    "DeadLetterMixin",
+    "EventHandler",
+    "InboxMessageMixin",
+    "Subscription",
+]
+
 _log = logging.getLogger("msgen.consumer")
 PROCESSED = Counter("msgen_messages_processed_total", "Messages handled.", ["service", "topic"])
 DUPLICATES = Counter("msgen_messages_duplicate_total", "Redelivered messages skipped.", ["service", "topic"])

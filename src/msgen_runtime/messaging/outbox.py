@@ -33,6 +33,20 @@ from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.broker import Broker
 from msgen_runtime.types import UtcDateTime
 
+__all__ = [
+    "OLDEST",
+    "PARTITIONS",
+    "PENDING",
+    "PUBLISHED",
+    "PUBLISH_FAILURES",
+    "OutboxMessageMixin",
+    "OutboxPartitionMixin",
+    "Relay",
+    "message_headers",
+    "partition_of",
+    "stage",
+]
+
 PARTITIONS = 8
 _log = logging.getLogger("msgen.outbox")
 PENDING = Gauge("msgen_outbox_pending", "Outbox rows not yet published.", ["service"])

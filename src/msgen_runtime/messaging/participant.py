@@ -33,6 +33,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from msgen_runtime.entities import utcnow
 from msgen_runtime.types import UtcDateTime
 
+__all__ = ["Participant", "SagaStepMixin"]
+
 PENDING, APPLIED, COMPENSATED, REFUSED = "PENDING", "APPLIED", "COMPENSATED", "REFUSED"
 _log = logging.getLogger("msgen.saga.participant")
 

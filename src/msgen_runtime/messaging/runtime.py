@@ -22,6 +22,8 @@ from msgen_runtime.messaging.outbox import OutboxMessageMixin, OutboxPartitionMi
 from msgen_runtime.messaging.saga import SagaDefinition
 from msgen_runtime.problems import NotFound
 
+__all__ = ["LAG", "READY_CACHE_SECONDS", "READY_TIMEOUT_SECONDS", "Messaging", "MessagingConfig"]
+
 LAG = Gauge(
     "msgen_consumer_lag_messages", "Messages waiting for this consumer (where the broker tells).", ["service", "topic"]
 )

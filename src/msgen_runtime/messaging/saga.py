@@ -42,6 +42,21 @@ from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.outbox import OutboxMessageMixin, stage
 from msgen_runtime.types import UtcDateTime
 
+__all__ = [
+    "EARLY",
+    "EARLY_DONE",
+    "FINISHED",
+    "LATE",
+    "TRIGGER",
+    "EntityStatus",
+    "SagaDefinition",
+    "SagaStateMixin",
+    "StatusLogMixin",
+    "Step",
+    "saga_handler",
+    "status_events",
+]
+
 RUNNING, COMPENSATING, COMPLETED, FAILED = "RUNNING", "COMPENSATING", "COMPLETED", "FAILED"
 EARLY = "__early_events__"  # context key: events that arrived before their step
 # context key: the outbox message id of what the saga waits on, when the orchestrator published it; its
