@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
+import aio_pika
 import pytest
 
 from msgen.errors import EXIT_INTERNAL
@@ -144,3 +148,95 @@ def test_a_value_object_named_like_another_services_entity(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert results(done.stdout) == ["#/components/schemas/Address"]
+
+
+def run_suite(folder: Path) -> subprocess.CompletedProcess[str]:
+    """A generated suite in its own process group, killed whole if it outlives the timeout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}  # the suite's own servers
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, _ = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, "")
+
+
+@pytest.mark.slow
+def test_bounded_decimals_and_a_rabbitmq_service_suite_that_keeps_to_itself(tmp_path: Path, rabbitmq_url: str) -> None:
+    """A decimal within [-50, 50]: the contract's pattern says so, and its schemathesis test passes.
+
+    The system's broker is RabbitMQ, whose default URL is this machine's server: the generated suite
+    must run on its own broker and leave nothing there (no exchange named after the system).
+    """
+    suffix = uuid.uuid4().hex[:8]  # names of this run alone on the shared server
+    system = f"meteo_{suffix}"
+    out = generate(
+        tmp_path,
+        f"""\
+        msgen: 1
+        system: {{ name: {system}, broker: rabbitmq }}
+        services:
+          station:
+            entities:
+              Reading:
+                fields:
+                  delta: {{ type: decimal, min: -50, max: 50, precision: 6, scale: 2 }}
+                  ratio: {{ type: decimal, min: 0.05, max: 2.5, precision: 5, scale: 3, required: false }}
+            api:
+              crud:
+                Reading: {{}}
+          archive:
+            entities:
+              Copy:
+                fields:
+                  reading_id: {{ type: uuid }}
+        events:
+          reading.recorded:
+            publisher: station
+            consumers: [archive]
+            key: reading_id
+            fields:
+              reading_id: uuid
+              delta: {{ type: decimal, min: -50, max: 50, precision: 6, scale: 2 }}
+          station.recalibrated_{suffix}:
+            publisher: archive
+            consumers: [station]
+            key: station_id
+            fields:
+              station_id: uuid
+        """,
+    )
+    done = run_suite(out / "services" / "station")
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert "test_contract.py" not in done.stdout  # its operations ran, none failed
+
+    async def declared() -> list[str]:
+        """What of the service's exchange and queue exists on the shared server; removed once seen."""
+        found = []
+        connection = await aio_pika.connect_robust(rabbitmq_url, timeout=10)
+        try:
+            for kind, name in (("exchange", system), ("queue", f"station.station.recalibrated_{suffix}")):
+                channel = await connection.channel()
+                try:
+                    if kind == "exchange":  # passive declarations: an error if it does not exist
+                        await (await channel.get_exchange(name, ensure=True)).delete()
+                    else:
+                        await (await channel.get_queue(name, ensure=True)).delete(if_unused=False, if_empty=False)
+                    found.append(f"{kind} {name}")
+                except aio_pika.exceptions.ChannelNotFoundEntity:
+                    pass
+        finally:
+            await connection.close()
+        return found
+
+    assert asyncio.run(declared()) == [], "the suite left these on the shared RabbitMQ"

@@ -138,7 +138,10 @@ def render_service(system: m.System, service: m.Service, older: Mapping[str, str
         f"{root}/tests/test_api.py": _render("service/tests/test_api.py.j2", view=tests_view(service, system), **ctx),
         f"{root}/tests/test_contract.py": _render(
             "service/tests/test_contract.py.j2",
-            view={"awaiting": [op.op_id for op in service.operations if op.is_custom]},
+            view={
+                "awaiting": [op.op_id for op in service.operations if op.is_custom],
+                "messaging": uses_messaging(service),
+            },
             **ctx,
         ),
         f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(contract),
