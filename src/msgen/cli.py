@@ -138,7 +138,11 @@ def _fail(exc: MsgenError) -> typer.Exit:
         count = len(exc.diagnostics)
         err.print(f"{count} problem{'s' if count != 1 else ''} found; nothing was written.", markup=False)
     else:
-        err.print(printable(f"error: {exc}"), markup=False)
+        # an internal error carries a tool's report, one problem a line; any other message is one line
+        internal = exc.exit_code == EXIT_INTERNAL
+        text = f"{'internal error' if internal else 'error'}: {exc}"
+        for line in text.splitlines() if internal else [text]:
+            err.print(printable(line), markup=False)
     return typer.Exit(exc.exit_code)
 
 

@@ -419,6 +419,12 @@ class _Resolver:
             )
         if text not in SCALAR_TYPES:
             hint = did_you_mean(text, [*SCALAR_TYPES, *vos])
+            owners = [n for n, s in self.spec.services.items() if text in s.value_objects]
+            if owners:
+                hint = (
+                    f": value object '{text}' belongs to service '{owners[0]}', and a service sees only its own "
+                    "value objects; declare it under this service's value_objects too (each service owns its copy)"
+                )
             self.error(tpath, f"unknown type '{text}'{hint}")
             return None
         if text == "enum":
@@ -535,7 +541,9 @@ class _Resolver:
                 self.error((*path, "default"), f"default {value!r} does not match the pattern")
         if not ok:
             expected = f"one of {', '.join(ftype.enum_values)}" if kind == "enum" else f"{a(kind)} value"
-            self.error((*path, "default"), f"default {value!r} is not {expected}")
+            same = [v for v in ftype.enum_values if isinstance(value, str) and v.casefold() == value.casefold()]
+            hint = f" (did you mean '{same[0]}'? enum values are case-sensitive)" if same else ""
+            self.error((*path, "default"), f"default {value!r} is not {expected}{hint}")
 
     # -- operations --------------------------------------------------------
 
@@ -657,6 +665,7 @@ class _Resolver:
             cache_ttl=duration_seconds(op.cache_ttl) if op.cache_ttl else None,
             timeout=duration_seconds(op.timeout) if op.timeout else None,
             summary=SpecText(op.summary or (_crud_summary(op.action, op.entity) if op.action else op_name)),
+            own_entities=set(svc.entities),
         )
 
     def make_op(
@@ -678,7 +687,11 @@ class _Resolver:
         summary: str,
         page_size: int = 50,
         max_page_size: int = 200,
+        own_entities: set[str] | None = None,
     ) -> m.Operation:
+        # An entity's name in a request/response means its XRead/XCreate model, but only for the
+        # entities of this service: another service's entity of the same name is not in its schemas.
+        own = own_entities or set()
         version = self.spec.system.api_version
         if entity is not None and action is not None:
             request = {"create": f"{entity.name}Create", "update": f"{entity.name}Update"}.get(action)
@@ -691,9 +704,9 @@ class _Resolver:
             }[action]
             if is_async:
                 response = f"{entity.name}Accepted"
-        elif response is not None and response in self.current_entities():
+        elif response is not None and response in own:
             response = f"{response}Read"
-        if request is not None and action is None and request in self.current_entities():
+        if request is not None and action is None and request in own:
             request = f"{request}Create"
         return m.Operation(
             op_id=op_id,
@@ -717,9 +730,6 @@ class _Resolver:
             page_size=page_size,
             max_page_size=max_page_size,
         )
-
-    def current_entities(self) -> set[str]:
-        return {e for svc in self.spec.services.values() for e in svc.entities}
 
     def check_route(self, route: str, path: Path_) -> bool:
         reason = unsafe_reason(route.replace("/", "")) if "/" in route else None
@@ -1299,6 +1309,7 @@ def _saga_entity_problems(
         hint = did_you_mean(spec.entity, orchestrator.entities)
         problems.append((("entity",), f"the orchestrator has no entity '{spec.entity}'{hint}"))
         return problems
+    problems += _start_event_unfilled(spec, orchestrator.entities[spec.entity], events)
     if spec.status is None:
         return problems
     fields = orchestrator.entities[spec.entity].fields
@@ -1318,6 +1329,53 @@ def _saga_entity_problems(
             problems.append(
                 (where, f"status '{value}' is not one of {', '.join(allowed)}{did_you_mean(value, allowed)}")
             )
+    return problems
+
+
+def _start_event_unfilled(
+    spec: Any, entity: Any, events: dict[str, EventSpec]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Required fields of the start event that the entity's create cannot fill.
+
+    Creating the saga's entity publishes the start event from the new row: each event field is the
+    row's field of the same name (`<entity>_id` is the row's id). A required field without a default
+    that the row lacks, or may leave empty, would fail every create.
+    """
+    start = events.get(spec.start)
+    if start is None:
+        return []
+    own_id = f"{snake(spec.entity)}_id"
+    missing: list[str] = []
+    optional: list[str] = []
+    for name, field in start.fields.items():
+        if not field.required or field.default is not None or name == own_id:
+            continue
+        source = entity.fields.get(name)
+        if source is None:
+            missing.append(name)
+        elif not source.required and source.default is None:
+            optional.append(name)
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if missing:
+        names = ", ".join(f"'{n}'" for n in missing)
+        problems.append(
+            (
+                ("start",),
+                f"the start event '{spec.start}' needs {names}, which entity '{spec.entity}' has no field for: "
+                f"creating {a(spec.entity)} publishes it from the new row; add the field to '{spec.entity}' "
+                "(or name it after the entity's id), or give it a default or 'required: false' in the event",
+            )
+        )
+    if optional:
+        names = ", ".join(f"'{n}'" for n in optional)
+        problems.append(
+            (
+                ("start",),
+                f"the start event '{spec.start}' needs {names}, which entity '{spec.entity}' may leave empty "
+                "('required: false' without a default): make the entity's field required or give it a default, "
+                "or make the event's field 'required: false'",
+            )
+        )
     return problems
 
 

@@ -168,6 +168,7 @@ def render_service(
             view={
                 "awaiting": [op.op_id for op in service.operations if op.is_custom],
                 "downstream": downstream_view(service, system),
+                "messaging": uses_messaging(service),
             },
             **ctx,
         ),

@@ -10,11 +10,13 @@ from pathlib import Path
 
 from ruff.__main__ import find_ruff_bin
 
-from msgen.errors import MsgenError
+from msgen.errors import EXIT_INTERNAL, MsgenError
 
 
 class FormatError(MsgenError):
     """ruff refused generated code: a bug in msgen, never in the user's spec."""
+
+    exit_code = EXIT_INTERNAL
 
 
 @cache
@@ -41,12 +43,17 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
             target = root / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-        for args in (["check", "--fix-only", "--select", "I,F401", "--exit-zero"], ["format"]):
+        # `format` is not quiet: its errors name the file, line and column it cannot parse.
+        for args in (["check", "--fix-only", "--select", "I,F401", "--exit-zero", "--quiet"], ["format"]):
             done = subprocess.run(
-                [ruff, *args, "--no-cache", "--quiet", "."], cwd=root, capture_output=True, text=True, check=False
+                [ruff, *args, "--no-cache", "."], cwd=root, capture_output=True, text=True, check=False
             )
             if done.returncode != 0:
-                raise FormatError(f"ruff could not format the generated code:\n{done.stderr or done.stdout}")
+                detail = (done.stderr or done.stdout).strip() or f"ruff exited with code {done.returncode}"
+                raise FormatError(
+                    "ruff could not format the generated code; this is a bug in msgen, please report it with "
+                    f"the spec that caused it:\n{detail}"
+                )
         out = dict(files)
         for path in python:
             out[path] = (root / path).read_text()

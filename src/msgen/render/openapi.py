@@ -9,6 +9,7 @@ import yaml
 
 from msgen import model as m
 from msgen.names import a, sentence
+from msgen.render.decimal_pattern import decimal_pattern
 from msgen.render.examples import example_payload
 from msgen.render.python import NO_NUL_PATTERN, URL_PATTERN
 
@@ -64,13 +65,10 @@ def type_schema(t: m.FieldType, c: dict[str, Any]) -> dict[str, Any]:
         }
     if kind == "decimal":
         precision, scale = int(c.get("precision", 18)), int(c.get("scale", 2))
-        sign = "" if c.get("min") is not None and c["min"] >= 0 else "-?"
-        fraction = rf"(\.\d{{1,{scale}}})?" if scale else ""
-        schema = {
-            "type": "string",
-            "format": "decimal",
-            "pattern": rf"^{sign}\d{{1,{max(precision - scale, 1)}}}{fraction}$",
-        }
+        low = Decimal(decimal_text(c["min"])) if "min" in c else None
+        high = Decimal(decimal_text(c["max"])) if "max" in c else None
+        # The bounds are in the pattern: minimum/maximum do not apply to a string.
+        schema = {"type": "string", "format": "decimal", "pattern": decimal_pattern(precision, scale, low, high)}
         bounds = [f"at least {c['min']}" if "min" in c else "", f"at most {c['max']}" if "max" in c else ""]
         if any(bounds):
             schema["description"] = f"A decimal number, {' and '.join(b for b in bounds if b)}."

@@ -6,6 +6,7 @@ decides a name or a type.
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -334,11 +335,38 @@ def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
     }
 
 
-def path_param_declarations(op: m.Operation, imports: Imports) -> list[str]:
-    """`id: UUID` for an entity id, `name: str` for any other path parameter."""
+# Names a path parameter cannot take as a Python argument: keywords, and the other arguments of
+# a route, handler or client method.
+_TAKEN_ARGUMENTS = frozenset({"session", "payload", "page", "cache", "request", "self", "limit", "offset"})
+
+
+def param_var(name: str) -> str:
+    """The Python argument of path parameter `name`: `from_` for `{from}`, the name itself otherwise."""
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in _TAKEN_ARGUMENTS:
+        return f"{name}_"
+    return name
+
+
+def path_param_declarations(op: m.Operation, imports: Imports, *, route: bool = False) -> list[str]:
+    """`id: UUID` for an entity id, `name: str` for any other path parameter.
+
+    A parameter renamed by `param_var` keeps its name in the URL: a route declares it with
+    `Path(alias=...)`.
+    """
     if "id" in op.path_params:
         imports.add("uuid", "UUID")
-    return ["id: UUID" if p == "id" else f"{p}: str" for p in op.path_params]
+    out = []
+    for p in op.path_params:
+        var = param_var(p)
+        if p == "id":
+            out.append("id: UUID")
+        elif var != p and route:
+            imports.add("typing", "Annotated")
+            imports.add("fastapi", "Path")
+            out.append(f"{var}: Annotated[str, Path(alias={p!r})]")
+        else:
+            out.append(f"{var}: str")
+    return out
 
 
 def status_stream_path(entity: m.Entity) -> str:
@@ -385,8 +413,8 @@ def _status_stream_route(saga: m.Saga, entity: m.Entity, imports: Imports) -> Ro
 def _route(
     op: m.Operation, service: m.Service, system: m.System, imports: Imports, cached: dict[str, float]
 ) -> RouteView:
-    params = ["session: SessionDep", *path_param_declarations(op, imports)]
-    call_args = ["session", *op.path_params]
+    params = ["session: SessionDep", *path_param_declarations(op, imports, route=True)]
+    call_args = ["session", *(param_var(p) for p in op.path_params)]
     if op.action == "list":
         imports.add("msgen_runtime.pagination", "PageParams", "page_params")
         params.append(f"page: Annotated[PageParams, Depends(page_params({op.page_size}, {op.max_page_size}))]")
@@ -761,7 +789,9 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
                 # a partial update sends only the fields set: null would clear them, or be refused
                 dump = 'mode="json", exclude_unset=True' if op.action == "update" else 'mode="json"'
                 options.insert(0, f"json=payload.model_dump({dump})")
-            path = op.path.replace("{", "{").replace("}", "}")
+            path = op.path
+            for param in op.path_params:
+                path = path.replace("{" + param + "}", "{" + param_var(param) + "}")
             target = f'f"{path}"' if op.path_params else repr(path)
             if op.action == "list":
                 target = f'f"{path}?limit={{limit}}&offset={{offset}}"'

@@ -91,6 +91,8 @@ class Messaging:
             )
             self.consumer.attach()
         self.connected = False
+        self._stopping = False
+        self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._ready_at = float("-inf")  # when the live connection was last asked
         self._ready = False
@@ -109,11 +111,21 @@ class Messaging:
             try:
                 await self.broker.start()
                 break
+            except asyncio.CancelledError:
+                # stop() while connecting: what the start opened (connection, pull loops) closes too
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                raise
             except Exception as exc:
+                if self._stopping:  # a cancellation the client turned into an error
+                    return
                 _log.warning("broker.unreachable", extra={"url": self.url, "error": str(exc), "retry_in": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.connected = True
+        if self._stopping:
+            # The client swallowed stop()'s cancellation inside its start: start no loop stop() would not see.
+            return
         _log.info("broker.connected", extra={"broker": self.broker.kind})
         if self.relay is not None:
             self._tasks.append(asyncio.create_task(self.relay.run()))
@@ -139,46 +151,61 @@ class Messaging:
     async def _measure_outbox(self) -> None:
         """The outbox gauges on their own timer: current while the broker is away and nothing is published."""
         assert self.relay is not None
-        while True:
+        while not self._stopping:
             try:
                 await self.relay._measure()
             except Exception:  # the table before migrations, a database restart: measure again later
                 _log.debug("outbox.measure_failed", exc_info=True)
-            await asyncio.sleep(self.relay.measure_every)
+            await self._pause(self.relay.measure_every)
 
     async def stop(self) -> None:
         """Flush the outbox once more, then close the broker (in-flight handlers finish first)."""
+        self._stopping = True
+        self._stop.set()
         if self.relay is not None:
             self.relay.stop()
             if self.connected:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.relay.relay_once(), 5)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Until none is left: a connection that completes meanwhile may have started a loop.
+        while pending := [task for task in self._tasks if not task.done()]:
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._tasks.clear()
         if self.connected:
             with contextlib.suppress(Exception):
                 await self.broker.stop()
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep between two rounds of a loop, or less when stop() begins.
+
+        The loops end on `_stopping`, not only on cancellation: the broker's client may swallow a
+        cancellation (nats-py turns one into ConnectionClosedError), and a loop that went on would
+        keep stop() waiting for ever.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
     async def _expire_sagas(self) -> None:
-        while True:
+        while not self._stopping:
             for saga in self.config.sagas:
                 try:
                     await saga.expire(self.database.sessions)
                 except Exception:
                     _log.warning("saga.expire_failed", exc_info=True)
-            await asyncio.sleep(1.0)
+            await self._pause(1.0)
 
     async def _measure_lag(self) -> None:
         assert self.consumer is not None
-        while True:
+        while not self._stopping:
             for topic in self.consumer.by_topic:
                 lag = await self.broker.lag(topic, self.service)
                 if lag is not None:
                     LAG.labels(self.service, topic).set(lag)
-            await asyncio.sleep(5.0)
+            await self._pause(5.0)
 
     def admin_router(self, token: str | None = None) -> APIRouter:
         """/admin/dead-letters: list them, replay one (what `msgen dlq` calls); behind `token` when given."""

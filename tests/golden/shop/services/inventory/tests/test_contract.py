@@ -33,9 +33,10 @@ OPERATIONS = [
 
 
 @pytest.mark.parametrize(("path", "method"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m in OPERATIONS])
-def test_service_keeps_its_contract(path: str, method: str, database_url: str) -> None:
+def test_service_keeps_its_contract(path: str, method: str, database_url: str, broker_url: str) -> None:
     schema = schemathesis.openapi.from_dict(copy.deepcopy(RAW))
-    schema.app = create_app(Settings(database_url=database_url, dev_mode=True))  # no gateway credential
+    # the test run's own broker (conftest.py), never the one the settings name; no gateway credential
+    schema.app = create_app(Settings(database_url=database_url, broker_url=broker_url, dev_mode=True))
     use_downstream("product", downstream("product"))
     operation = schema[path][method]
 
