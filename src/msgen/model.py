@@ -101,6 +101,7 @@ class Call:
     operation: str
     timeout: float
     retries: int
+    cache_ttl: float | None = None  # the answer of a GET call, kept this long in the caller's cache
 
 
 @dataclass(frozen=True)

@@ -274,7 +274,16 @@ class _Resolver:
             entities=entities,
             value_objects=value_objects,
             operations=operations,
-            calls=tuple(m.Call(c.service, c.operation, duration_seconds(c.timeout), c.retries) for c in svc.calls),
+            calls=tuple(
+                m.Call(
+                    c.service,
+                    c.operation,
+                    duration_seconds(c.timeout),
+                    c.retries,
+                    duration_seconds(c.cache_ttl) if c.cache_ttl else None,
+                )
+                for c in svc.calls
+            ),
             publishes=(),
             consumes=(),
             ops=_ops(svc.ops, database=True),
@@ -629,6 +638,10 @@ class _Resolver:
             expected = " or ".join(m for m in allowed_methods if m)
             self.error((*path, "method"), f"action '{op.action}' is served with {expected}, not {op.method}")
             return None
+        if op.cache_ttl is not None and (op.method != "GET" or (op.action is None and op.response is None)):
+            why = f"not a {op.method}" if op.method != "GET" else "this one has no 'response' to keep"
+            self.error((*path, "cache_ttl"), f"cache_ttl keeps the answer of a GET operation: {why}")
+            return None
         status = op.status or (202 if op.async_ else _DEFAULT_STATUS.get(op.action or "", 200))
         if op.async_ and status != 202:
             self.error((*path, "status"), "an async operation answers 202 Accepted")
@@ -874,6 +887,16 @@ class _Resolver:
                         (*path, "operation"), f"service '{call.service}' has no operation '{call.operation}'{hint}"
                     )
                     continue
+                if call.cache_ttl is not None:
+                    target_op = next(op for op in services[call.service].operations if op.op_id == call.operation)
+                    if target_op.method != "GET" or target_op.response is None:
+                        what = (
+                            f"{target_op.method} {target_op.route}" if target_op.method != "GET" else "without answer"
+                        )
+                        self.error(
+                            (*path, "cache_ttl"),
+                            f"cache_ttl keeps the answer of a GET call: '{call.operation}' is {what}",
+                        )
                 graph[name].add(call.service)
         for cycle in _cycles(graph):
             for caller, callee in itertools.pairwise(cycle):

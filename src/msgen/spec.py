@@ -188,7 +188,9 @@ class OperationSpec(Strict):
     scopes: list[str] = Field(default_factory=list)
     idempotent: bool = Field(False, description="Retries with the same Idempotency-Key must have one effect.")
     async_: bool = Field(False, alias="async", description="Answers 202 with a status resource.")
-    cache_ttl: DurationStr | None = None
+    cache_ttl: DurationStr | None = Field(
+        None, description="A GET operation's answer is kept this long, per path and query parameters."
+    )
     timeout: DurationStr | None = None
 
 
@@ -212,6 +214,9 @@ class CallSpec(Strict):
     operation: str
     timeout: DurationStr = "500ms"
     retries: int = Field(2, ge=0, le=10)
+    cache_ttl: DurationStr | None = Field(
+        None, description="Keep the answer of this GET call this long, in the caller's cache (cache-aside)."
+    )
 
 
 class DatabaseSpec(Strict):

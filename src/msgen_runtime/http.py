@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from msgen_runtime import callers
+from msgen_runtime.cache import Cache
 from msgen_runtime.problems import Problem
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,8 +65,10 @@ class ServiceClient:
         failure_threshold: int = 5,
         recovery_timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        cache: Cache | None = None,
     ) -> None:
         self.target = target
+        self.cache = cache  # keeps the answers of the calls made with cached_call
         self.retries = retries
         self.timeout = timeout
         self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
@@ -132,6 +135,14 @@ class ServiceClient:
             raise Unavailable(self.target, f"answered {response.status_code}")
         CALLS.labels(self.target, "ok" if response.status_code < 400 else "refused").inc()
         return response
+
+    async def cached_call(self, ttl: float, method: str, path: str, model: type[M], **options: Any) -> M:
+        """`call`, answered from the cache for `ttl` seconds after a first answer (one per method and path)."""
+        if self.cache is None:
+            return await self.call(method, path, model, **options)
+        return await self.cache.get_or_load(
+            f"call:{self.target}:{method} {path}", ttl, model, lambda: self.call(method, path, model, **options)
+        )
 
     async def call(self, method: str, path: str, model: type[M], **options: Any) -> M:
         """A request whose 2xx answer is parsed into `model`; a 4xx becomes a 424 problem."""

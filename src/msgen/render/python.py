@@ -299,6 +299,11 @@ def _cached_entities(service: m.Service) -> dict[str, float]:
     return {op.entity: op.cache_ttl for op in service.operations if op.action == "get" and op.entity and op.cache_ttl}
 
 
+def _op_cached(op: m.Operation) -> bool:
+    """A GET operation whose answer is cached per parameters (action get uses the entity's cache instead)."""
+    return op.cache_ttl is not None and op.method == "GET" and op.action != "get" and op.response is not None
+
+
 def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
     imports = Imports()
     imports.add("typing", "Annotated")
@@ -313,7 +318,7 @@ def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
         imports.add("msgen_runtime.idempotency", "Idempotency", "idempotency_dependency")
         imports.add(f"{service.package}.models", "IdempotencyKey")
         deps.append("IdempotencyDep = Annotated[Idempotency, Depends(idempotency_dependency(IdempotencyKey))]")
-    if cached:
+    if cached or any(_op_cached(op) for op in service.operations):
         imports.add("msgen_runtime.cache", "Cache", "get_cache")
         deps.append("CacheDep = Annotated[Cache, Depends(get_cache)]")
     for op in service.operations:
@@ -393,7 +398,7 @@ def _route(
     entity = service.entity(op.entity) if op.entity else None
     cache_key = f'f"{entity.snake}:{{id}}"' if entity else ""
     invalidate = entity is not None and entity.name in cached and op.action in ("update", "delete")
-    if invalidate or (op.action == "get" and entity is not None and entity.name in cached):
+    if invalidate or (op.action == "get" and entity is not None and entity.name in cached) or _op_cached(op):
         params.append("cache: CacheDep")
     is_read = op.method == "GET"
     returns = op.response or "None"
@@ -404,6 +409,13 @@ def _route(
     if is_read:
         if op.action == "get" and entity is not None and entity.name in cached:
             body = [f"return await cache.get_or_load({cache_key}, {cached[entity.name]!r}, {returns}, lambda: {call})"]
+        elif _op_cached(op):
+            imports.add("msgen_runtime.cache", "operation_key")
+            values = [f"{p}={p}" for p in op.path_params]
+            if op.action == "list":
+                values += ["limit=page.limit", "offset=page.offset"]
+            key = f"operation_key({', '.join([repr(op.op_id), *values])})"
+            body = [f"return await cache.get_or_load({key}, {op.cache_ttl!r}, {returns}, lambda: {call})"]
         elif op.response is None:
             body = [f"await {call}"]
         else:
@@ -692,7 +704,14 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
             target = f'f"{path}"' if op.path_params else repr(path)
             if op.action == "list":
                 target = f'f"{path}?limit={{limit}}&offset={{offset}}"'
-            if op.response:
+            ttl = calls[op.op_id].cache_ttl
+            if op.response and ttl is not None:
+                body = (
+                    f"return await self.cached_call({ttl!r}, {op.method!r}, {target}, {op.response}, "
+                    f"{', '.join(options)})"
+                )
+                returns = op.response
+            elif op.response:
                 body = f"return await self.call({op.method!r}, {target}, {op.response}, {', '.join(options)})"
                 returns = op.response
             else:
@@ -716,9 +735,10 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
                 "setting": downstream["setting"],
                 "timeout": max(c.timeout for c in calls.values()),
                 "retries": max(c.retries for c in calls.values()),
+                "cached": any(c.cache_ttl is not None for c in calls.values()),
                 "imports": imports.lines(),
                 "models_code": models_code,
                 "methods": methods,
             }
         )
-    return {"clients": clients}
+    return {"clients": clients, "cached": any(c["cached"] for c in clients)}

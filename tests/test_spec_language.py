@@ -1,0 +1,193 @@
+"""The spec keys of issue 16, on tests/fixtures/ledger.yaml: generated, served by real processes, and its suites run."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from msgen.generate import Generated, generate
+from msgen.writer import write_project
+
+ROOT = Path(__file__).resolve().parents[1]
+LEDGER_SPEC = ROOT / "tests" / "fixtures" / "ledger.yaml"
+SECRET = "spec-language-test-secret-0123456789abcdef"
+DEADLINE = 60.0  # seconds: generous, every wait below ends as soon as its condition holds
+
+
+@pytest.fixture(scope="module")
+def ledger() -> Generated:
+    return generate(LEDGER_SPEC)
+
+
+@pytest.fixture
+def ledger_dir(ledger: Generated, tmp_path: Path) -> Path:
+    """A fresh copy of the generated ledger: the tests write handlers into it, as its users would."""
+    root = tmp_path / "ledger"
+    write_project(root, ledger.files, ledger.system.spec_hash)
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"{what}: not within {DEADLINE}s")
+
+
+@contextmanager
+def _process(args: list[str], cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """A process in its own group, ended with its group whatever happens."""
+    proc = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def serve(project: Path, service: str, tmp_path: Path, **env: str) -> Iterator[str]:
+    """One generated service under uvicorn on a migrated SQLite file; yields its base URL."""
+    cwd = project / "services" / service
+    full_env = {
+        **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")},
+        "DATABASE_URL": f"sqlite:///{tmp_path / f'{service}.db'}",
+        "INTERNAL_AUTH_SECRET": SECRET,
+        **env,
+    }
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=full_env, check=True, timeout=120)
+    port = _free_port()
+    args = [sys.executable, "-m", "uvicorn", f"{service}_service.main:create_app", "--factory", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    with _process(args, cwd, full_env) as proc:
+        _wait_for(
+            lambda: proc.poll() is None and httpx.get(f"{base}/health/ready", timeout=2).status_code == 200,
+            f"{service}-service ready",
+        )
+        yield base
+
+
+def internal(service: str) -> dict[str, str]:
+    """The credential the gateway gives a request to `service`."""
+    from msgen_runtime.callers import HEADER, InternalAuth
+
+    return {HEADER: InternalAuth(SECRET, issuer="gateway").mint("u-1", audience=service)}
+
+
+def write_handler(project: Path, service: str, module: str, function_stub: str, code: str) -> None:
+    """Replace a generated 501 stub by `code` (the user's own logic)."""
+    path = project / "services" / service / f"{service}_service" / "handlers" / f"{module}.py"
+    text = path.read_text()
+    start = text.index(function_stub)
+    end = text.index("\n\n\n", start) if "\n\n\n" in text[start:] else len(text)
+    path.write_text(text[:start] + code.strip() + "\n" + text[end:])
+
+
+# -- cache_ttl on a GET operation and on a call ------------------------------------------------
+
+
+def test_cached_get_operation_and_cached_call(ledger_dir: Path, tmp_path: Path) -> None:
+    write_handler(
+        ledger_dir,
+        "rates",
+        "operations",
+        "async def latest_quote(",
+        '''
+LOADS = 0
+
+
+async def latest_quote(session: AsyncSession, code: str) -> Quote:
+    """Counts its loads: an answer from the cache repeats the count."""
+    global LOADS
+    LOADS += 1
+    return Quote(code=code, value=Decimal("1.5"), loads=LOADS)
+''',
+    )
+    ops = ledger_dir / "services" / "rates" / "rates_service" / "handlers" / "operations.py"
+    ops.write_text("from decimal import Decimal\n" + ops.read_text())
+    write_handler(
+        ledger_dir,
+        "account",
+        "operations",
+        "async def view_rate(",
+        '''
+async def view_rate(session: AsyncSession, id: UUID) -> Quote:
+    """The rate as rates-service answered the (cached) call."""
+    rate = await clients().rates.get_rate(id)
+    return Quote(code=rate.code, value=rate.value, loads=0)
+''',
+    )
+    acc = ledger_dir / "services" / "account" / "account_service" / "handlers" / "operations.py"
+    acc.write_text("from account_service.clients import clients\n" + acc.read_text())
+
+    with serve(ledger_dir, "rates", tmp_path) as rates:
+        # The operation's cache: consecutive answers repeat a load (a hit), and a later load comes (expiry).
+        seen: list[int] = []
+
+        def hit_then_expiry() -> bool:
+            answer = httpx.get(f"{rates}/v1/quotes/EUR", headers=internal("rates"), timeout=5)
+            assert answer.status_code == 200, answer.text
+            seen.append(answer.json()["loads"])
+            repeated = any(a == b for a, b in itertools.pairwise(seen))
+            return repeated and len(set(seen)) > 1
+
+        _wait_for(hit_then_expiry, "a cached answer, then a fresh one after the TTL")
+        other = httpx.get(f"{rates}/v1/quotes/USD", headers=internal("rates"), timeout=5).json()
+        assert other["code"] == "USD" and other["loads"] > max(seen)  # parameters are part of the key
+
+        created = httpx.post(f"{rates}/v1/rates", json={"code": "EUR", "value": "1.000000"}, headers=internal("rates"))
+        assert created.status_code == 201, created.text
+        rate_id = created.json()["id"]
+        with serve(ledger_dir, "account", tmp_path, RATES_URL=rates) as account:
+
+            def view() -> str:
+                answer = httpx.get(f"{account}/v1/rate-views/{rate_id}", headers=internal("account"), timeout=5)
+                assert answer.status_code == 200, answer.text
+                return str(answer.json()["value"])
+
+            assert view() == "1.000000"
+            # The call's cache: after a change, account still answers the old value (a hit), then the new one.
+            state: dict[str, Any] = {"value": 1, "stale": False}
+
+            def stale_then_fresh() -> bool:
+                if not state["stale"]:
+                    state["value"] += 1
+                    new = f"{state['value']}.000000"
+                    patched = httpx.patch(
+                        f"{rates}/v1/rates/{rate_id}", json={"value": new}, headers=internal("rates"), timeout=5
+                    )
+                    assert patched.status_code == 200, patched.text
+                    state["stale"] = view() != new
+                    return False
+                return view() == f"{state['value']}.000000"
+
+            _wait_for(stale_then_fresh, "a call answered from the cache, then fresh after the TTL")
