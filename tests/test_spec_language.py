@@ -6,9 +6,11 @@ import itertools
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -191,3 +193,27 @@ async def view_rate(session: AsyncSession, id: UUID) -> Quote:
                 return view() == f"{state['value']}.000000"
 
             _wait_for(stale_then_fresh, "a call answered from the cache, then fresh after the TTL")
+
+
+# -- a POST action that updates an entity: sets, publishes ----------------------------------------
+
+
+def test_post_action_sets_fields_and_writes_its_event_to_the_outbox(ledger_dir: Path, tmp_path: Path) -> None:
+    with serve(ledger_dir, "account", tmp_path) as account:
+        headers = internal("account")
+        created = httpx.post(f"{account}/v1/accounts", json={"owner": "Ada", "currency": "EUR"}, headers=headers)
+        assert created.status_code == 201, created.text
+        assert created.json()["status"] == "ACTIVE"
+        account_id = created.json()["id"]
+        suspended = httpx.post(f"{account}/v1/accounts/{account_id}/suspend", headers=headers)
+        assert suspended.status_code == 200, suspended.text
+        assert suspended.json()["status"] == "SUSPENDED" and suspended.json()["owner"] == "Ada"
+        assert httpx.get(f"{account}/v1/accounts/{account_id}", headers=headers).json()["status"] == "SUSPENDED"
+        missing = httpx.post(f"{account}/v1/accounts/{uuid.uuid4()}/suspend", headers=headers)
+        assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+        bad = httpx.post(f"{account}/v1/accounts/not-an-id/suspend", headers=headers)
+        assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+    with sqlite3.connect(tmp_path / "account.db") as db:
+        rows = db.execute("SELECT event, key, body FROM outbox").fetchall()
+    assert [(event, key) for event, key, _ in rows] == [("account.suspended", account_id)]
+    assert b"SUSPENDED" in rows[0][2] and b"Ada" in rows[0][2]

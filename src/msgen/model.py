@@ -89,6 +89,8 @@ class Operation:
     handler_module: str  # handlers/<module>.py
     page_size: int = 50
     max_page_size: int = 200
+    sets: tuple[tuple[str, Any], ...] = ()  # action update: the fixed values it gives the entity's fields
+    publishes: str | None = None  # action update: the event written to the outbox with the change
 
     @property
     def is_custom(self) -> bool:

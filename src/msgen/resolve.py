@@ -633,10 +633,16 @@ class _Resolver:
         if op.async_ and op.action != "create":
             self.error((*path, "async"), "async: true needs action: create (202 Accepted, then follow the entity)")
             return None
-        allowed_methods = {"update": ("PATCH", "PUT")}.get(op.action or "", (_ACTION_METHOD.get(op.action or ""),))
+        sets = self.check_sets(op, entity, path)
+        if sets is None:
+            return None
+        allowed_methods = {"update": ("PATCH", "PUT", "POST") if op.sets else ("PATCH", "PUT")}.get(
+            op.action or "", (_ACTION_METHOD.get(op.action or ""),)
+        )
         if op.action is not None and op.method not in allowed_methods:
             expected = " or ".join(m for m in allowed_methods if m)
-            self.error((*path, "method"), f"action '{op.action}' is served with {expected}, not {op.method}")
+            hint = " (POST too, with 'sets')" if op.action == "update" else ""
+            self.error((*path, "method"), f"action '{op.action}' is served with {expected}{hint}, not {op.method}")
             return None
         if op.cache_ttl is not None and (op.method != "GET" or (op.action is None and op.response is None)):
             why = f"not a {op.method}" if op.method != "GET" else "this one has no 'response' to keep"
@@ -659,8 +665,68 @@ class _Resolver:
             is_async=op.async_,
             cache_ttl=duration_seconds(op.cache_ttl) if op.cache_ttl else None,
             timeout=duration_seconds(op.timeout) if op.timeout else None,
-            summary=SpecText(op.summary or (_crud_summary(op.action, op.entity) if op.action else op_name)),
+            summary=SpecText(
+                op.summary
+                or (f"Set {', '.join(op.sets)} of {a(op.entity or 'item')}" if op.sets else None)
+                or (_crud_summary(op.action, op.entity) if op.action else op_name)
+            ),
+            sets=sets,
+            publishes=op.publishes,
         )
+
+    def check_sets(self, op: OperationSpec, entity: m.Entity | None, path: Path_) -> tuple[tuple[str, Any], ...] | None:
+        """`sets` and `publishes` of an update action: fields of the entity, values of their types, an event
+        of this service that the updated row fills."""
+        if op.sets is None and op.publishes is None:
+            return ()
+        ok = True
+        for key in ("sets", "publishes"):
+            if getattr(op, key) is not None and op.action != "update":
+                self.error((*path, key), f"'{key}' goes with action: update, the change it makes to the entity")
+                ok = False
+        if not ok or entity is None:
+            return None
+        fields = {f.name: f for f in entity.fields}
+        for name, value in (op.sets or {}).items():
+            where: Path_ = (*path, "sets", name)
+            field = fields.get(name)
+            if field is None:
+                self.error(where, f"{entity.name} has no field '{name}'{did_you_mean(name, fields)}", key=True)
+                ok = False
+            elif not _value_fits(field, value):
+                kind, values = field.type.kind, field.type.enum_values
+                if kind == "enum":
+                    message = f"{value!r} is not one of {', '.join(values)}{did_you_mean(str(value), values)}"
+                else:
+                    bounds = "".join(f", {k} {v}" for k, v in field.constraints.items() if k in _SET_BOUNDS)
+                    message = f"{value!r} does not fit {entity.name}.{name} ({a(kind)}{bounds})"
+                self.error(where, message)
+                ok = False
+        if op.sets is not None and not op.sets:
+            self.error((*path, "sets"), "'sets' names at least one field")
+            ok = False
+        if op.publishes is not None:
+            event = self.spec.events.get(op.publishes)
+            service = str(path[1])
+            if event is None:
+                self.unknown((*path, "publishes"), "event", op.publishes, self.spec.events)
+                ok = False
+            elif event.publisher != service:
+                self.error(
+                    (*path, "publishes"), f"'{op.publishes}' is published by '{event.publisher}', not by '{service}'"
+                )
+                ok = False
+            else:
+                known = {*fields, f"{entity.snake}_id"}
+                missing = [n for n, f in event.fields.items() if f.required and f.default is None and n not in known]
+                if missing:
+                    self.error(
+                        (*path, "publishes"),
+                        f"'{op.publishes}' needs {', '.join(repr(n) for n in missing)}, which {entity.name} does not "
+                        f"have: the event is built from the updated row (its fields, and its id as {entity.snake}_id)",
+                    )
+                    ok = False
+        return tuple((op.sets or {}).items()) if ok else None
 
     def make_op(
         self,
@@ -681,6 +747,8 @@ class _Resolver:
         summary: str,
         page_size: int = 50,
         max_page_size: int = 200,
+        sets: tuple[tuple[str, Any], ...] = (),
+        publishes: str | None = None,
     ) -> m.Operation:
         version = self.spec.system.api_version
         if entity is not None and action is not None:
@@ -694,6 +762,8 @@ class _Resolver:
             }[action]
             if is_async:
                 response = f"{entity.name}Accepted"
+            if sets:  # the operation's own values: no body
+                request = None
         elif response is not None and response in self.current_entities():
             response = f"{response}Read"
         if request is not None and action is None and request in self.current_entities():
@@ -719,6 +789,8 @@ class _Resolver:
             handler_module=entity.snake if entity else "operations",
             page_size=page_size,
             max_page_size=max_page_size,
+            sets=sets,
+            publishes=publishes,
         )
 
     def current_entities(self) -> set[str]:
@@ -1288,6 +1360,32 @@ class _Resolver:
         )
 
 
+_SET_BOUNDS = ("min", "max", "min_length", "max_length", "pattern")
+
+
+def _value_fits(field: m.Field, value: Any) -> bool:
+    """A fixed value (`sets`) has the field's type and lies within its constraints."""
+    kind, c = field.type.kind, field.constraints
+    if kind == "enum":
+        return value in field.type.enum_values
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind in _NUMERIC:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind == "int" and isinstance(value, float))
+        ):
+            return False
+        return bool(c.get("min", value) <= value <= c.get("max", value))
+    if kind in _STRINGISH and isinstance(value, str):
+        longest = c.get("max_length", 255 if kind == "string" else None)
+        if len(value) < c.get("min_length", 0) or (longest is not None and len(value) > longest):
+            return False
+        return "pattern" not in c or pattern_matches(c["pattern"], value)
+    return False
+
+
 def _saga_entity_problems(
     spec: Any, orchestrator: Any, events: dict[str, EventSpec]
 ) -> list[tuple[tuple[str | int, ...], str]]:
@@ -1366,6 +1464,9 @@ def _free_text_places(spec: SpecFile) -> Iterator[tuple[Path_, str, bool]]:
         for op_name, op in svc.api.operations.items():
             if op.summary:
                 yield (*base, "api", "operations", op_name, "summary"), op.summary, True
+            for field_name, value in (op.sets or {}).items():
+                if isinstance(value, str):
+                    yield (*base, "api", "operations", op_name, "sets", field_name), value, False
         for index, rule in enumerate(svc.emails):
             yield (*base, "emails", index, "subject"), rule.subject, True
             if rule.body:

@@ -192,6 +192,16 @@ class OperationSpec(Strict):
         None, description="A GET operation's answer is kept this long, per path and query parameters."
     )
     timeout: DurationStr | None = None
+    sets: dict[str, str | int | float | bool] | None = Field(
+        None,
+        description="With action: update, the values the operation gives the entity's fields "
+        "(POST /accounts/{id}/suspend sets status: SUSPENDED); it takes no body.",
+    )
+    publishes: str | None = Field(
+        None,
+        description="With action: update, an event of this service, built from the updated entity and "
+        "written to the outbox in the same transaction.",
+    )
 
 
 class ApiSpec(Strict):

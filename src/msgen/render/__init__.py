@@ -173,7 +173,7 @@ def render_service(system: m.System, service: m.Service, older: Mapping[str, str
         )
         files[f"{pkg}/handlers/{module}.py"] = _render(
             "service/package/handlers/module.py.j2",
-            view=handlers_view(service, module, start_events),
+            view=handlers_view(service, module, start_events, {e.name: e for e in system.events}),
             title=title,
             **ctx,
         )

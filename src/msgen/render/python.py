@@ -12,7 +12,7 @@ from typing import Any
 
 from msgen import model as m
 from msgen.names import a, kebab, pascal, sentence
-from msgen.render.escape import plain, py_docstring
+from msgen.render.escape import plain, py_docstring, py_string
 from msgen.render.examples import example_payload, update_payload
 
 
@@ -493,7 +493,22 @@ def _from_entity(event: m.Event, entity: m.Entity, var: str) -> str:
     return f"{event.class_name}.model_validate({{{', '.join(parts)}}})"
 
 
-def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Event] | None = None) -> dict[str, Any]:
+def _set_literal(f: m.Field, value: Any, imports: Imports) -> str:
+    """The Python value a column takes from an operation's `sets` (enums are stored as their value)."""
+    if f.type.kind == "decimal":
+        imports.add("decimal", "Decimal")
+        return f"Decimal({py_string(str(value))})"
+    if isinstance(value, str):
+        return py_string(value)
+    return repr(value)
+
+
+def handlers_view(
+    service: m.Service,
+    module: str,
+    start_events: dict[str, m.Event] | None = None,
+    events: dict[str, m.Event] | None = None,
+) -> dict[str, Any]:
     imports = Imports()
     imports.add("sqlalchemy.ext.asyncio", "AsyncSession")
     functions: list[HandlerFunction] = []
@@ -544,11 +559,20 @@ def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Eve
                 body.append(f"return {read}.model_validate({var})")
             elif op.action == "update":
                 returns = read
-                body = [
-                    f"values = crud.row_from(payload{jf_text}, partial=True)",
-                    f"{var} = await crud.update(session, {entity.name}, id, values)",
-                    f"return {read}.model_validate({var})",
-                ]
+                if op.sets:
+                    by_name = {f.name: f for f in entity.fields}
+                    pairs = [f"{name!r}: {_set_literal(by_name[name], v, imports)}" for name, v in op.sets]
+                    body = [f"values: dict[str, Any] = {{{', '.join(pairs)}}}"]
+                    imports.add("typing", "Any")
+                else:
+                    body = [f"values = crud.row_from(payload{jf_text}, partial=True)"]
+                body.append(f"{var} = await crud.update(session, {entity.name}, id, values)")
+                if op.publishes and events and op.publishes in events:
+                    event = events[op.publishes]
+                    imports.add(f"{service.package}.events", event.class_name, "publish")
+                    body.append(f"# {event.name} goes out with this transaction (the outbox)")
+                    body.append(f"await publish(session, {_from_entity(event, entity, var)})")
+                body.append(f"return {read}.model_validate({var})")
             else:
                 returns = "None"
                 body = [f"await crud.delete(session, {entity.name}, id)"]
