@@ -195,6 +195,96 @@ async def view_rate(session: AsyncSession, id: UUID) -> Quote:
             _wait_for(stale_then_fresh, "a call answered from the cache, then fresh after the TTL")
 
 
+# -- a route's own rate limit, enforced by the real gateway ------------------------------------------
+
+
+def test_the_gateway_enforces_a_route_rate_limit_apart_from_its_own(ledger_dir: Path, tmp_path: Path) -> None:
+    with serve(ledger_dir, "rates", tmp_path) as rates:
+        project = tmp_path / "gateway-project"  # the dev issuer's key goes here, not into the generated project
+        (project / "gateway").mkdir(parents=True)
+        (project / "gateway" / "dev-issuer.json").write_text((ledger_dir / "gateway" / "dev-issuer.json").read_text())
+        port = _free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+            "RATES_URL": rates,
+            "ACCOUNT_URL": f"http://127.0.0.1:{_free_port()}",
+            "MSGEN_DEV_MODE": "1",
+            "DEV_ISSUER_ENABLED": "true",
+            "DEV_ISSUER_DIR": str(project / "gateway" / "dev-issuer"),
+            "INTERNAL_AUTH_SECRET": SECRET,
+        }
+        args = [sys.executable, "-m", "uvicorn", "gateway_app.main:create_app", "--factory", "--port", str(port)]
+        base = f"http://127.0.0.1:{port}"
+        with _process(args, ledger_dir / "gateway", env) as proc:
+            _wait_for(
+                lambda: proc.poll() is None and httpx.get(f"{base}/health/live", timeout=2).status_code == 200,
+                "the gateway live",
+            )
+            answers = [httpx.get(f"{base}/v1/quotes/EUR", timeout=10) for _ in range(4)]
+            # latestQuote: 3 a minute per client IP (its handler is still the 501 stub: the gateway let them through)
+            assert [a.status_code for a in answers] == [501, 501, 501, 429], [a.text for a in answers]
+            assert answers[0].headers["RateLimit-Limit"] == "3"
+            refused = answers[3]
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert int(refused.headers["Retry-After"]) >= 1
+            # every other route keeps the gateway's limit (100 a second), counted apart
+            listed = httpx.get(f"{base}/v1/rates", timeout=10)
+            assert listed.status_code == 200, listed.text
+            assert listed.headers["RateLimit-Limit"] == "100"
+
+
+# -- a service's own objectives -------------------------------------------------------------------
+
+
+def test_a_service_slo_drives_its_alert_rules_and_promtool_passes(ledger: Generated, tmp_path: Path) -> None:
+    import yaml
+
+    from tests.deploy_tools import binary
+
+    rules = yaml.safe_load(ledger.files["observability/rules/ledger.rules.yaml"])
+    alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    latency = {r["expr"] for r in alerts if r["alert"] == "LatencyP95AboveSlo"}
+    assert latency == {
+        'service:http_request_duration_seconds:p95_5m{service!~"rates"} > 0.3',  # the system's, for account
+        'service:http_request_duration_seconds:p95_5m{service="rates"} > 0.05',  # rates' own 50ms
+    }
+    errors = {r["expr"] for r in alerts if r["alert"] == "ErrorRateAboveSlo"}
+    assert 'service:http_error_ratio:rate5m{service="rates"} > 0.005' in errors  # not set: the system's 0.5%
+    fast = next(r for r in alerts if r["alert"] == "ErrorBudgetBurnFast" and r["labels"].get("service") == "rates")
+    assert "> 0.072" in fast["expr"]  # 14.4 x the 0.5% budget of rates' 99.5% availability
+    promtool = binary("promtool", "Debian's prometheus package; .ci/run installs it")
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for name in ("ledger.rules.yaml", "ledger.rules.test.yaml"):
+        (folder / name).write_text(ledger.files[f"observability/rules/{name}"])
+    for command in (["check", "rules", "ledger.rules.yaml"], ["test", "rules", "ledger.rules.test.yaml"]):
+        done = subprocess.run([promtool, *command], cwd=folder, capture_output=True, text=True, check=False)
+        assert done.returncode == 0 and "FAILED" not in done.stdout, done.stdout + done.stderr
+
+
+# -- value objects shared by services -------------------------------------------------------------
+
+
+def test_a_shared_value_object_is_the_same_model_in_each_service_and_contract(ledger: Generated) -> None:
+    import yaml
+
+    schemas = [
+        yaml.safe_load(ledger.files[f"contracts/openapi/{name}.v1.yaml"])["components"]["schemas"]["Quote"]
+        for name in ("rates", "account")
+    ]
+    assert schemas[0] == schemas[1]
+    assert schemas[0]["description"] == "A rate as quoted." and set(schemas[0]["properties"]) == {
+        "code",
+        "value",
+        "loads",
+    }
+    for name in ("rates", "account"):
+        assert (
+            'class Quote(RequestModel):\n    """A rate as quoted."""'
+            in ledger.files[f"services/{name}/{name}_service/schemas.py"]
+        )
+
+
 # -- a POST action that updates an entity: sets, publishes ----------------------------------------
 
 
@@ -217,3 +307,25 @@ def test_post_action_sets_fields_and_writes_its_event_to_the_outbox(ledger_dir: 
         rows = db.execute("SELECT event, key, body FROM outbox").fetchall()
     assert [(event, key) for event, key, _ in rows] == [("account.suspended", account_id)]
     assert b"SUSPENDED" in rows[0][2] and b"Ada" in rows[0][2]
+
+
+# -- the fixture's own generated suites ------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", ["rates", "account"])
+def test_generated_suites_of_the_fixture_pass(ledger: Generated, tmp_path: Path, service: str) -> None:
+    root = tmp_path / "ledger"
+    write_project(root, ledger.files, ledger.system.spec_hash)
+    env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL", "TEST_REDIS_URL")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root / "services" / service,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " passed" in done.stdout and "failed" not in done.stdout

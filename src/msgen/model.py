@@ -91,6 +91,7 @@ class Operation:
     max_page_size: int = 200
     sets: tuple[tuple[str, Any], ...] = ()  # action update: the fixed values it gives the entity's fields
     publishes: str | None = None  # action update: the event written to the outbox with the change
+    rate_limit: tuple[int, float, str] | None = None  # the gateway's limit of this route: requests, period, by
 
     @property
     def is_custom(self) -> bool:
@@ -121,6 +122,15 @@ class Ops:
 
 
 @dataclass(frozen=True)
+class ServiceSlo:
+    """A service's own objectives, the system's filling what it leaves out."""
+
+    latency_p95: float
+    error_rate: float
+    availability: float
+
+
+@dataclass(frozen=True)
 class Service:
     name: str  # order
     package: str  # order_service
@@ -135,6 +145,7 @@ class Service:
     consumes: tuple[str, ...]
     ops: Ops
     emails: tuple[EmailRule, ...] = ()
+    slo: ServiceSlo | None = None  # its own objectives; None: the system's
 
     def entity(self, name: str) -> Entity:
         return next(e for e in self.entities if e.name == name)

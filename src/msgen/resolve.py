@@ -88,19 +88,80 @@ def resolve(loaded: LoadedSpec) -> m.System:
     """Check the spec's meaning and build the system model; raise SpecError on problems."""
     resolver = _Resolver(loaded)
     system = resolver.run()
-    if resolver.diagnostics:
-        raise SpecError(resolver.diagnostics)
+    if resolver.diagnostics:  # a shared value object's problem is found in each service using it: once
+        raise SpecError(list(dict.fromkeys(resolver.diagnostics)))
     assert system is not None
     return system
 
 
 class _Resolver:
     def __init__(self, loaded: LoadedSpec) -> None:
-        self.spec: SpecFile = loaded.spec
+        self.original: SpecFile = loaded.spec
+        # Each service sees the shared value objects it uses as its own (its code and contract hold them).
+        self.shared_users: dict[str, set[str]] = {}
+        self.spec: SpecFile = self.with_shared_value_objects(loaded.spec)
         self.pos = loaded.positions
         self.text = loaded.text
         self.diagnostics: list[Diagnostic] = []
         self.bad_publishers: set[str] = set()  # events whose publisher was already reported
+
+    def with_shared_value_objects(self, spec: SpecFile) -> SpecFile:
+        """`spec` with each service's value objects completed by the shared ones it uses, directly or not."""
+        shared = spec.value_objects
+        if not shared:
+            return spec
+        services = {}
+        for name, svc in spec.services.items():
+            wanted = {self.base_type(f.type) for e in svc.entities.values() for f in e.fields.values()}
+            wanted |= {self.base_type(f.type) for v in svc.value_objects.values() for f in v.fields.values()}
+            wanted |= {n for op in svc.api.operations.values() for n in (op.request, op.response) if n}
+            for event in spec.events.values():
+                if event.publisher == name:
+                    wanted |= {self.base_type(f.type) for f in event.fields.values()}
+            used: set[str] = set()
+            todo = [n for n in wanted if n in shared and n not in svc.value_objects]
+            while todo:
+                vo = todo.pop()
+                if vo in used:
+                    continue
+                used.add(vo)
+                todo += [
+                    n
+                    for f in shared[vo].fields.values()
+                    if (n := self.base_type(f.type)) in shared and n not in svc.value_objects
+                ]
+            for vo in used:
+                self.shared_users.setdefault(vo, set()).add(name)
+            if used:
+                merged = {**svc.value_objects, **{vo: shared[vo] for vo in shared if vo in used}}
+                svc = svc.model_copy(update={"value_objects": merged})
+            services[name] = svc
+        return spec.model_copy(update={"services": services})
+
+    def vo_path(self, service: str, name: str) -> Path_:
+        """Where a value object of `service` is declared: in the service, or shared at the top level."""
+        own = self.original.services.get(service)
+        if name in self.original.value_objects and (own is None or name not in own.value_objects):
+            return ("value_objects", name)
+        return ("services", service, "value_objects", name)
+
+    def check_shared_value_objects(self) -> None:
+        for name in self.original.value_objects:
+            path: Path_ = ("value_objects", name)
+            if not self.check_name("value object", name, path):
+                continue
+            for service, svc in self.original.services.items():
+                if name in svc.value_objects:
+                    self.error(
+                        ("services", service, "value_objects", name),
+                        f"value object '{name}' is also declared at the top level (shared): use that one, "
+                        "or rename this one",
+                        key=True,
+                    )
+            if name not in self.shared_users and not any(
+                name in svc.value_objects for svc in self.original.services.values()
+            ):
+                self.error(path, f"value object '{name}' is shared, but no service uses it", key=True)
 
     # -- reporting ---------------------------------------------------------
 
@@ -124,7 +185,7 @@ class _Resolver:
 
     def check_free_text(self) -> None:
         """Refuse what no generated file can carry faithfully: control characters, and line breaks in one-liners."""
-        for path, text, one_line in _free_text_places(self.spec):
+        for path, text, one_line in _free_text_places(self.original):
             reason = refused_characters(text, newlines=not one_line)
             shape = _URLISH.get(str(path[-1] if isinstance(path[-1], str) else path[-2]))
             if reason is None and shape is not None and not shape[0].match(text):
@@ -143,6 +204,7 @@ class _Resolver:
         self.check_name("system", spec.system.name, ("system", "name"))
         for name in spec.services:
             self.check_name("service", name, ("services", name))
+        self.check_shared_value_objects()
         services = [self.service(name, svc) for name, svc in spec.services.items() if svc.template is None]
         templated = [self.templated(name, svc) for name, svc in spec.services.items() if svc.template is not None]
         by_name = {s.name: s for s in services}
@@ -236,9 +298,10 @@ class _Resolver:
         for kind, table in (("entity", svc.entities), ("value object", svc.value_objects)):
             segment = "entities" if kind == "entity" else "value_objects"
             for type_name in table:
-                if self.check_name(kind, type_name, (*base, segment, type_name)) and type_name in types_seen:
+                where: Path_ = self.vo_path(name, type_name) if kind == "value object" else (*base, segment, type_name)
+                if self.check_name(kind, type_name, where) and type_name in types_seen:
                     self.error(
-                        (*base, segment, type_name),
+                        where,
                         f"{kind} '{type_name}' has the same name as {types_seen[type_name]} '{type_name}'",
                         key=True,
                     )
@@ -247,7 +310,7 @@ class _Resolver:
         value_objects = tuple(
             m.ValueObject(
                 name=vo_name,
-                fields=self.fields(name, svc, vo.fields, (*base, "value_objects", vo_name, "fields"), entity=False),
+                fields=self.fields(name, svc, vo.fields, (*self.vo_path(name, vo_name), "fields"), entity=False),
                 description=spec_text(vo.description),
             )
             for vo_name, vo in svc.value_objects.items()
@@ -291,6 +354,17 @@ class _Resolver:
                 m.EmailRule(event=e.on, to=e.to, subject=SpecText(e.subject), body=SpecText(e.body or e.subject))
                 for e in svc.emails
             ),
+            slo=self.service_slo(svc),
+        )
+
+    def service_slo(self, svc: ServiceSpec) -> m.ServiceSlo | None:
+        if svc.slo is None:
+            return None
+        system = self.spec.observability.slos
+        return m.ServiceSlo(
+            latency_p95=duration_seconds(svc.slo.latency_p95 or system.latency_p95),
+            error_rate=percent(svc.slo.error_rate or system.error_rate),
+            availability=percent(svc.slo.availability or system.availability),
         )
 
     def check_class_names(
@@ -307,8 +381,13 @@ class _Resolver:
             for f in owner.fields:
                 enum = (f.type.item or f.type).enum_class
                 if enum and enum in owners:
+                    where = (
+                        (*self.vo_path(service, owner.name), "fields", f.name)
+                        if owner_kind == "value_objects"
+                        else ("services", service, owner_kind, owner.name, "fields", f.name)
+                    )
                     self.error(
-                        ("services", service, owner_kind, owner.name, "fields", f.name),
+                        where,
                         f"the enum of field '{f.name}' is named {enum}, which {owners[enum]} already uses: "
                         "rename the field or that type",
                         key=True,
@@ -322,7 +401,7 @@ class _Resolver:
             for vo, spec in svc.value_objects.items()
         }
         for cycle in _cycles(graph):
-            path = ("services", service, "value_objects", cycle[0])
+            path = self.vo_path(service, cycle[0])
             self.error(path, f"value objects contain each other: {' -> '.join(cycle)}", key=True)
 
     @staticmethod
@@ -672,6 +751,11 @@ class _Resolver:
             ),
             sets=sets,
             publishes=op.publishes,
+            rate_limit=(
+                (op.rate_limit.requests, duration_seconds(op.rate_limit.per), op.rate_limit.by)
+                if op.rate_limit
+                else None
+            ),
         )
 
     def check_sets(self, op: OperationSpec, entity: m.Entity | None, path: Path_) -> tuple[tuple[str, Any], ...] | None:
@@ -749,6 +833,7 @@ class _Resolver:
         max_page_size: int = 200,
         sets: tuple[tuple[str, Any], ...] = (),
         publishes: str | None = None,
+        rate_limit: tuple[int, float, str] | None = None,
     ) -> m.Operation:
         version = self.spec.system.api_version
         if entity is not None and action is not None:
@@ -791,6 +876,7 @@ class _Resolver:
             max_page_size=max_page_size,
             sets=sets,
             publishes=publishes,
+            rate_limit=rate_limit,
         )
 
     def current_entities(self) -> set[str]:
@@ -832,6 +918,12 @@ class _Resolver:
         template = svc.template
         assert template is not None
         base: Path_ = ("services", name)
+        if svc.slo is not None:
+            self.error(
+                (*base, "slo"),
+                f"service '{name}' is made from a template: msgen knows only whether it is up, not its requests",
+                key=True,
+            )
         for key in ("entities", "value_objects", "api", "calls", "emails"):
             if key in svc.model_fields_set and getattr(svc, key):
                 self.error(
@@ -1015,7 +1107,7 @@ class _Resolver:
                         publisher,
                         owner,
                         vo.fields,
-                        ("services", publisher, "value_objects", vo_name, "fields"),
+                        (*self.vo_path(publisher, vo_name), "fields"),
                         entity=False,
                     ),
                     description=spec_text(vo.description),
@@ -1452,6 +1544,10 @@ def _free_text_places(spec: SpecFile) -> Iterator[tuple[Path_, str, bool]]:
     """Every free-text string of the spec: (path, text, must be one line)."""
     if spec.system.description:
         yield ("system", "description"), spec.system.description, False
+    for vo_name, vo in spec.value_objects.items():
+        if vo.description:
+            yield ("value_objects", vo_name, "description"), vo.description, False
+        yield from _field_texts(("value_objects", vo_name, "fields"), vo.fields)
     for name, svc in spec.services.items():
         base: Path_ = ("services", name)
         if svc.description:

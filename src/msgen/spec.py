@@ -202,6 +202,9 @@ class OperationSpec(Strict):
         description="With action: update, an event of this service, built from the updated entity and "
         "written to the outbox in the same transaction.",
     )
+    rate_limit: RateLimitSpec | None = Field(
+        None, description="The gateway's limit for this route, instead of gateway.rate_limit."
+    )
 
 
 class ApiSpec(Strict):
@@ -345,6 +348,9 @@ class ServiceSpec(Strict):
     calls: list[CallSpec] = Field(default_factory=list)
     emails: list[EmailSpec] = Field(default_factory=list)
     ops: OpsSpec = Field(default_factory=OpsSpec)
+    slo: ServiceSloSpec | None = Field(
+        None, description="The service's own objectives for its alert rules (default: observability.slos)."
+    )
 
 
 class EventSpec(Strict):
@@ -452,6 +458,14 @@ class SloSpec(Strict):
     availability: str = Field("99.9%", pattern=PERCENT_PATTERN)
 
 
+class ServiceSloSpec(Strict):
+    """A service's own objectives; a key left out is the system's (observability.slos)."""
+
+    latency_p95: DurationStr | None = None
+    error_rate: str | None = Field(None, pattern=PERCENT_PATTERN)
+    availability: str | None = Field(None, pattern=PERCENT_PATTERN)
+
+
 class TracingSpec(Strict):
     sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
 
@@ -533,6 +547,11 @@ class SpecFile(Strict):
         return value
 
     system: SystemSpec
+    value_objects: dict[str, ValueObjectSpec] = Field(
+        default_factory=dict,
+        description="Value objects shared by services: declared once, each service that uses one by name "
+        "gets the same model in its code and contract.",
+    )
     services: dict[str, ServiceSpec] = Field(min_length=1)
     events: dict[str, EventSpec] = Field(default_factory=dict)
     sagas: dict[str, SagaSpec] = Field(default_factory=dict)

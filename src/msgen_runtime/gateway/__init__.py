@@ -5,7 +5,7 @@ calls `create_gateway_app` for everything else. See docs/gateway.md.
 """
 
 from msgen_runtime.gateway.app import create_gateway_app
-from msgen_runtime.gateway.routing import Route, RouteTable
+from msgen_runtime.gateway.routing import Route, RouteLimit, RouteTable
 from msgen_runtime.gateway.settings import GatewaySettings
 
-__all__ = ["GatewaySettings", "Route", "RouteTable", "create_gateway_app"]
+__all__ = ["GatewaySettings", "Route", "RouteLimit", "RouteTable", "create_gateway_app"]
