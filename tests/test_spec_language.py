@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -127,15 +128,20 @@ def test_cached_get_operation_and_cached_call(ledger_dir: Path, tmp_path: Path) 
 LOADS = 0
 
 
-async def latest_quote(session: AsyncSession, code: str) -> Quote:
-    """Counts its loads: an answer from the cache repeats the count."""
+async def latest_quote(
+    session: AsyncSession,
+    code: str,
+    *,
+    at: date | None = None,
+    source: Literal["ECB", "FED"] = "ECB",
+    spread: Decimal = Decimal("0"),
+) -> Quote:
+    """Counts its loads: an answer from the cache repeats the count. Its value is the spread asked for."""
     global LOADS
     LOADS += 1
-    return Quote(code=code, value=Decimal("1.5"), loads=LOADS)
+    return Quote(code=code, value=spread, loads=LOADS)
 ''',
     )
-    ops = ledger_dir / "services" / "rates" / "rates_service" / "handlers" / "operations.py"
-    ops.write_text("from decimal import Decimal\n" + ops.read_text())
     write_handler(
         ledger_dir,
         "account",
@@ -165,6 +171,15 @@ async def view_rate(session: AsyncSession, id: UUID) -> Quote:
         _wait_for(hit_then_expiry, "a cached answer, then a fresh one after the TTL")
         other = httpx.get(f"{rates}/v1/quotes/USD", headers=internal("rates"), timeout=5).json()
         assert other["code"] == "USD" and other["loads"] > max(seen)  # parameters are part of the key
+        # query parameters: validated by the route, handed to the handler, part of the cache key
+        quote = f"{rates}/v1/quotes/USD"
+        spread = httpx.get(quote, params={"spread": "2.5", "at": "2026-01-31"}, headers=internal("rates"), timeout=5)
+        assert spread.status_code == 200 and Decimal(spread.json()["value"]) == Decimal("2.5"), spread.text
+        assert spread.json()["loads"] > other["loads"]
+        for bad in ({"spread": "11"}, {"spread": "0.123"}, {"source": "XYZ"}, {"at": "31/01/2026"}):
+            refused = httpx.get(quote, params=bad, headers=internal("rates"), timeout=5)
+            assert refused.status_code == 422, (bad, refused.text)
+            assert refused.headers["content-type"] == "application/problem+json"
 
         created = httpx.post(f"{rates}/v1/rates", json={"code": "EUR", "value": "1.000000"}, headers=internal("rates"))
         assert created.status_code == 201, created.text

@@ -92,6 +92,11 @@ class Operation:
     sets: tuple[tuple[str, Any], ...] = ()  # action update: the fixed values it gives the entity's fields
     publishes: str | None = None  # action update: the event written to the outbox with the change
     rate_limit: tuple[int, float, str] | None = None  # the gateway's limit of this route: requests, period, by
+    query: tuple[Field, ...] = ()  # query parameters, each one scalar value
+
+    @property
+    def query_names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.query)
 
     @property
     def is_custom(self) -> bool:

@@ -713,7 +713,8 @@ class _Resolver:
             self.error((*path, "async"), "async: true needs action: create (202 Accepted, then follow the entity)")
             return None
         sets = self.check_sets(op, entity, path)
-        if sets is None:
+        query = self.query_parameters(op, svc, params, path)
+        if sets is None or query is None:
             return None
         allowed_methods = {"update": ("PATCH", "PUT", "POST") if op.sets else ("PATCH", "PUT")}.get(
             op.action or "", (_ACTION_METHOD.get(op.action or ""),)
@@ -756,7 +757,35 @@ class _Resolver:
                 if op.rate_limit
                 else None
             ),
+            query=query,
         )
+
+    def query_parameters(
+        self, op: OperationSpec, svc: ServiceSpec, params: tuple[str, ...], path: Path_
+    ) -> tuple[m.Field, ...] | None:
+        """An operation's query parameters: scalar fields, none named as a path or page parameter."""
+        if not op.query:
+            return ()
+        where: Path_ = (*path, "query")
+        fields = self.fields(str(path[1]), svc, op.query, where, entity=False)
+        ok = len(fields) == len(op.query)
+        taken = set(params) | ({"limit", "offset"} if op.action == "list" else set())
+        for f in fields:
+            spec = op.query[f.name]
+            if f.type.kind in ("object", "list"):
+                self.error(
+                    (*where, f.name, "type"), f"a query parameter is one value: '{spec.type}' is not a scalar type"
+                )
+                ok = False
+            if f.name in taken:
+                kind = "path" if f.name in params else "page"
+                self.error((*where, f.name), f"'{f.name}' is already a {kind} parameter of this operation", key=True)
+                ok = False
+            for key in ("unique", "read_only"):
+                if getattr(spec, key):
+                    self.error((*where, f.name, key), f"'{key}' does not apply to a query parameter", key=True)
+                    ok = False
+        return fields if ok else None
 
     def check_sets(self, op: OperationSpec, entity: m.Entity | None, path: Path_) -> tuple[tuple[str, Any], ...] | None:
         """`sets` and `publishes` of an update action: fields of the entity, values of their types, an event
@@ -834,6 +863,7 @@ class _Resolver:
         sets: tuple[tuple[str, Any], ...] = (),
         publishes: str | None = None,
         rate_limit: tuple[int, float, str] | None = None,
+        query: tuple[m.Field, ...] = (),
     ) -> m.Operation:
         version = self.spec.system.api_version
         if entity is not None and action is not None:
@@ -877,6 +907,7 @@ class _Resolver:
             sets=sets,
             publishes=publishes,
             rate_limit=rate_limit,
+            query=query,
         )
 
     def current_entities(self) -> set[str]:
@@ -1560,6 +1591,7 @@ def _free_text_places(spec: SpecFile) -> Iterator[tuple[Path_, str, bool]]:
         for op_name, op in svc.api.operations.items():
             if op.summary:
                 yield (*base, "api", "operations", op_name, "summary"), op.summary, True
+            yield from _field_texts((*base, "api", "operations", op_name, "query"), op.query)
             for field_name, value in (op.sets or {}).items():
                 if isinstance(value, str):
                     yield (*base, "api", "operations", op_name, "sets", field_name), value, False

@@ -183,6 +183,10 @@ class OperationSpec(Strict):
     entity: str | None = Field(None, description="The entity the action works on.")
     action: Literal["list", "get", "create", "update", "delete"] | None = None
     request: str | None = Field(None, description="An entity or value object of this service.")
+    query: dict[str, FieldSpec] = Field(
+        default_factory=dict,
+        description="Query parameters: name -> a scalar field (type, constraints, required, default).",
+    )
     response: str | None = Field(None, description="An entity or value object of this service.")
     status: int | None = Field(None, ge=200, le=299)
     scopes: list[str] = Field(default_factory=list)

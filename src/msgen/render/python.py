@@ -346,6 +346,40 @@ def path_param_declarations(op: m.Operation, imports: Imports) -> list[str]:
     return ["id: UUID" if p == "id" else f"{p}: str" for p in op.path_params]
 
 
+def _query_type(f: m.Field, imports: Imports) -> str:
+    """The Python type of a query parameter (an enum is a Literal of its values: it has no schema class)."""
+    if f.type.kind == "enum":
+        imports.add("typing", "Literal")
+        return f"Literal[{', '.join(repr(v) for v in f.type.enum_values)}]"
+    _need_type(imports, f.type)
+    return f.type.python
+
+
+def _query_default(f: m.Field) -> str | None:
+    """`= value` for an optional query parameter, None for a required one."""
+    if f.has_default:
+        return repr(f.default) if f.type.kind == "enum" else _default_literal(f)
+    return None if f.required else "None"
+
+
+def query_declarations(op: m.Operation, imports: Imports, *, route: bool) -> list[str]:
+    """Keyword-only query parameters: validated by FastAPI in a route (Query), plainly typed elsewhere."""
+    if not op.query:
+        return []
+    out = ["*"]
+    for f in op.query:
+        python = _query_type(f, imports)
+        optional = not f.required and not f.has_default
+        kind = f"{python} | None" if optional else python
+        if route:
+            imports.add("fastapi", "Query")
+            imports.add("typing", "Annotated")
+            kind = f"Annotated[{kind}, Query({', '.join(field_constraints(f))})]"
+        default = _query_default(f)
+        out.append(f"{f.name}: {kind}" + (f" = {default}" if default is not None else ""))
+    return out
+
+
 def status_stream_path(entity: m.Entity) -> str:
     return f"{entity.resource}/{{id}}/events"
 
@@ -391,6 +425,7 @@ def _route(
     if op.request:
         params.append(f"payload: {op.request}")
         call_args.append("payload")
+    call_args += [f"{q}={q}" for q in op.query_names]
     call = f"handlers.{op.handler_module}.{op.function}({', '.join(call_args)})"
     decorator = [repr(op.route), f"operation_id={op.op_id!r}", f"summary={op.summary!r}", f"status_code={op.status}"]
     if op.scopes:
@@ -411,7 +446,7 @@ def _route(
             body = [f"return await cache.get_or_load({cache_key}, {cached[entity.name]!r}, {returns}, lambda: {call})"]
         elif _op_cached(op):
             imports.add("msgen_runtime.cache", "operation_key")
-            values = [f"{p}={p}" for p in op.path_params]
+            values = [f"{p}={p}" for p in (*op.path_params, *op.query_names)]
             if op.action == "list":
                 values += ["limit=page.limit", "offset=page.offset"]
             key = f"operation_key({', '.join([repr(op.op_id), *values])})"
@@ -461,6 +496,7 @@ def _route(
             if invalidate:
                 body.append(f"await cache.invalidate({cache_key})")
             body.append("return result")
+    params += query_declarations(op, imports, route=True)  # keyword-only: last
     doc = py_docstring(plain(op.summary).rstrip(".") + ".")
     return RouteView(
         function=op.function,
@@ -522,6 +558,7 @@ def handlers_view(
         if op.request:
             params.append(f"payload: {op.request}")
             imports.add(f"{service.package}.schemas", op.request)
+        params += query_declarations(op, imports, route=False)
         body: list[str]
         returns = op.response or "None"
         entity = service.entity(op.entity) if op.entity else None
@@ -640,7 +677,10 @@ def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
             "body": "{}" if op.request else None,
         }
         for op in service.operations
-        if op.is_custom and not any("{" + p + "}" in op.path for p in op.path_params if p != "id") and not op.request
+        if op.is_custom
+        and not any("{" + p + "}" in op.path for p in op.path_params if p != "id")
+        and not op.request
+        and not any(q.required and not q.has_default for q in op.query)
     ]
     return {"entities": entities, "custom": custom, "messaging": bool(service.publishes or service.consumes)}
 
@@ -719,11 +759,14 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
             options = [f"timeout={calls[op.op_id].timeout!r}"]
             if op.action == "list":
                 params += [f"limit: int = {op.page_size}", "offset: int = 0"]
+            if op.query:
+                options.append(f"params={{{', '.join(f'{q!r}: {q}' for q in op.query_names)}}}")
             if op.request:
                 params.append(f"payload: {op.request}")
                 # a partial update sends only the fields set: null would clear them, or be refused
                 dump = 'mode="json", exclude_unset=True' if op.action == "update" else 'mode="json"'
                 options.insert(0, f"json=payload.model_dump({dump})")
+            params += query_declarations(op, imports, route=False)
             path = op.path.replace("{", "{").replace("}", "}")
             target = f'f"{path}"' if op.path_params else repr(path)
             if op.action == "list":
