@@ -151,11 +151,15 @@ async def latest_quote(
 async def view_rate(session: AsyncSession, id: UUID) -> Quote:
     """The rate as rates-service answered the (cached) call."""
     rate = await clients().rates.get_rate(id)
-    return Quote(code=rate.code, value=rate.value, loads=0)
+    quote = await clients().rates.latest_quote(rate.code, spread=Decimal("2.5"), at=date(2026, 1, 31))
+    return Quote(code=rate.code, value=rate.value, loads=int(quote.value * 10))  # the query reached rates
 ''',
     )
     acc = ledger_dir / "services" / "account" / "account_service" / "handlers" / "operations.py"
-    acc.write_text("from account_service.clients import clients\n" + acc.read_text())
+    acc.write_text(
+        "from datetime import date\nfrom decimal import Decimal\n\nfrom account_service.clients import clients\n"
+        + acc.read_text()
+    )
 
     with serve(ledger_dir, "rates", tmp_path) as rates:
         # The operation's cache: consecutive answers repeat a load (a hit), and a later load comes (expiry).
@@ -192,6 +196,9 @@ async def view_rate(session: AsyncSession, id: UUID) -> Quote:
                 return str(answer.json()["value"])
 
             assert view() == "1.000000"
+            # the typed client sent its keyword arguments as query parameters
+            answer = httpx.get(f"{account}/v1/rate-views/{rate_id}", headers=internal("account"), timeout=5)
+            assert answer.json()["loads"] == 25, answer.text
             # The call's cache: after a change, account still answers the old value (a hit), then the new one.
             state: dict[str, Any] = {"value": 1, "stale": False}
 
