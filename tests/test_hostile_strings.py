@@ -84,6 +84,8 @@ PLACES: dict[str, tuple[Any, ...]] = {
     "event_field.description": ("events", "order.created", "fields", "amount", "description"),
     "operation.summary": ("services", "order", "api", "operations", "placeOrder", "summary"),
     "callee_operation.summary": ("services", "product", "api", "operations", "getProductPrice", "summary"),
+    "operation.sets": ("services", "product", "api", "operations", "renameProduct", "sets", "name"),
+    "query.description": ("services", "product", "api", "operations", "getProductPrice", "query", "at", "description"),
     "field.default": ("services", "product", "entities", "Product", "fields", "name", "default"),
     "field.example": ("services", "product", "entities", "Product", "fields", "name", "example"),
     "field.pattern": ("services", "product", "entities", "Product", "fields", "name", "pattern"),
@@ -114,7 +116,21 @@ def _shop() -> dict[str, Any]:
     # summary reaches the callers' clients too.
     product_api = spec["services"]["product"]["api"]
     product_api["operations"] = {
-        "getProductPrice": {"method": "GET", "path": "/products/{id}/price", "entity": "Product", "action": "get"}
+        "getProductPrice": {
+            "method": "GET",
+            "path": "/products/{id}/price",
+            "entity": "Product",
+            "action": "get",
+            "query": {"at": {"type": "date", "required": False}},
+        },
+        # a fixed value (sets) lands in the handler's code
+        "renameProduct": {
+            "method": "POST",
+            "path": "/products/{id}/rename",
+            "entity": "Product",
+            "action": "update",
+            "sets": {"name": "Renamed"},
+        },
     }
     spec["services"]["order"]["calls"].append({"service": "product", "operation": "getProductPrice"})
     spec["gateway"]["cors"]["headers"] = ["Authorization", "Content-Type"]

@@ -89,6 +89,14 @@ class Operation:
     handler_module: str  # handlers/<module>.py
     page_size: int = 50
     max_page_size: int = 200
+    sets: tuple[tuple[str, Any], ...] = ()  # action update: the fixed values it gives the entity's fields
+    publishes: str | None = None  # action update: the event written to the outbox with the change
+    rate_limit: tuple[int, float, str] | None = None  # the gateway's limit of this route: requests, period, by
+    query: tuple[Field, ...] = ()  # query parameters, each one scalar value
+
+    @property
+    def query_names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.query)
 
     @property
     def is_custom(self) -> bool:
@@ -101,6 +109,7 @@ class Call:
     operation: str
     timeout: float
     retries: int
+    cache_ttl: float | None = None  # the answer of a GET call, kept this long in the caller's cache
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,15 @@ class Ops:
 
 
 @dataclass(frozen=True)
+class ServiceSlo:
+    """A service's own objectives, the system's filling what it leaves out."""
+
+    latency_p95: float
+    error_rate: float
+    availability: float
+
+
+@dataclass(frozen=True)
 class Service:
     name: str  # order
     package: str  # order_service
@@ -132,6 +150,7 @@ class Service:
     consumes: tuple[str, ...]
     ops: Ops
     emails: tuple[EmailRule, ...] = ()
+    slo: ServiceSlo | None = None  # its own objectives; None: the system's
 
     def entity(self, name: str) -> Entity:
         return next(e for e in self.entities if e.name == name)

@@ -90,19 +90,80 @@ def resolve(loaded: LoadedSpec) -> m.System:
     """Check the spec's meaning and build the system model; raise SpecError on problems."""
     resolver = _Resolver(loaded)
     system = resolver.run()
-    if resolver.diagnostics:
-        raise SpecError(resolver.diagnostics)
+    if resolver.diagnostics:  # a shared value object's problem is found in each service using it: once
+        raise SpecError(list(dict.fromkeys(resolver.diagnostics)))
     assert system is not None
     return system
 
 
 class _Resolver:
     def __init__(self, loaded: LoadedSpec) -> None:
-        self.spec: SpecFile = loaded.spec
+        self.original: SpecFile = loaded.spec
+        # Each service sees the shared value objects it uses as its own (its code and contract hold them).
+        self.shared_users: dict[str, set[str]] = {}
+        self.spec: SpecFile = self.with_shared_value_objects(loaded.spec)
         self.pos = loaded.positions
         self.text = loaded.text
         self.diagnostics: list[Diagnostic] = []
         self.bad_publishers: set[str] = set()  # events whose publisher was already reported
+
+    def with_shared_value_objects(self, spec: SpecFile) -> SpecFile:
+        """`spec` with each service's value objects completed by the shared ones it uses, directly or not."""
+        shared = spec.value_objects
+        if not shared:
+            return spec
+        services = {}
+        for name, svc in spec.services.items():
+            wanted = {self.base_type(f.type) for e in svc.entities.values() for f in e.fields.values()}
+            wanted |= {self.base_type(f.type) for v in svc.value_objects.values() for f in v.fields.values()}
+            wanted |= {n for op in svc.api.operations.values() for n in (op.request, op.response) if n}
+            for event in spec.events.values():
+                if event.publisher == name:
+                    wanted |= {self.base_type(f.type) for f in event.fields.values()}
+            used: set[str] = set()
+            todo = [n for n in wanted if n in shared and n not in svc.value_objects]
+            while todo:
+                vo = todo.pop()
+                if vo in used:
+                    continue
+                used.add(vo)
+                todo += [
+                    n
+                    for f in shared[vo].fields.values()
+                    if (n := self.base_type(f.type)) in shared and n not in svc.value_objects
+                ]
+            for vo in used:
+                self.shared_users.setdefault(vo, set()).add(name)
+            if used:
+                merged = {**svc.value_objects, **{vo: shared[vo] for vo in shared if vo in used}}
+                svc = svc.model_copy(update={"value_objects": merged})
+            services[name] = svc
+        return spec.model_copy(update={"services": services})
+
+    def vo_path(self, service: str, name: str) -> Path_:
+        """Where a value object of `service` is declared: in the service, or shared at the top level."""
+        own = self.original.services.get(service)
+        if name in self.original.value_objects and (own is None or name not in own.value_objects):
+            return ("value_objects", name)
+        return ("services", service, "value_objects", name)
+
+    def check_shared_value_objects(self) -> None:
+        for name in self.original.value_objects:
+            path: Path_ = ("value_objects", name)
+            if not self.check_name("value object", name, path):
+                continue
+            for service, svc in self.original.services.items():
+                if name in svc.value_objects:
+                    self.error(
+                        ("services", service, "value_objects", name),
+                        f"value object '{name}' is also declared at the top level (shared): use that one, "
+                        "or rename this one",
+                        key=True,
+                    )
+            if name not in self.shared_users and not any(
+                name in svc.value_objects for svc in self.original.services.values()
+            ):
+                self.error(path, f"value object '{name}' is shared, but no service uses it", key=True)
 
     # -- reporting ---------------------------------------------------------
 
@@ -126,7 +187,7 @@ class _Resolver:
 
     def check_free_text(self) -> None:
         """Refuse what no generated file can carry faithfully: control characters, and line breaks in one-liners."""
-        for path, text, one_line in _free_text_places(self.spec):
+        for path, text, one_line in _free_text_places(self.original):
             reason = refused_characters(text, newlines=not one_line)
             shape = _URLISH.get(str(path[-1] if isinstance(path[-1], str) else path[-2]))
             if reason is None and shape is not None and not shape[0].match(text):
@@ -152,6 +213,7 @@ class _Resolver:
                     "public contract; choose another name",
                     key=True,
                 )
+        self.check_shared_value_objects()
         services = [self.service(name, svc) for name, svc in spec.services.items() if svc.template is None]
         templated = [self.templated(name, svc) for name, svc in spec.services.items() if svc.template is not None]
         by_name = {s.name: s for s in services}
@@ -246,9 +308,10 @@ class _Resolver:
         for kind, table in (("entity", svc.entities), ("value object", svc.value_objects)):
             segment = "entities" if kind == "entity" else "value_objects"
             for type_name in table:
-                if self.check_name(kind, type_name, (*base, segment, type_name)) and type_name in types_seen:
+                where: Path_ = self.vo_path(name, type_name) if kind == "value object" else (*base, segment, type_name)
+                if self.check_name(kind, type_name, where) and type_name in types_seen:
                     self.error(
-                        (*base, segment, type_name),
+                        where,
                         f"{kind} '{type_name}' has the same name as {types_seen[type_name]} '{type_name}'",
                         key=True,
                     )
@@ -257,7 +320,7 @@ class _Resolver:
         value_objects = tuple(
             m.ValueObject(
                 name=vo_name,
-                fields=self.fields(name, svc, vo.fields, (*base, "value_objects", vo_name, "fields"), entity=False),
+                fields=self.fields(name, svc, vo.fields, (*self.vo_path(name, vo_name), "fields"), entity=False),
                 description=spec_text(vo.description),
             )
             for vo_name, vo in svc.value_objects.items()
@@ -284,7 +347,16 @@ class _Resolver:
             entities=entities,
             value_objects=value_objects,
             operations=operations,
-            calls=tuple(m.Call(c.service, c.operation, duration_seconds(c.timeout), c.retries) for c in svc.calls),
+            calls=tuple(
+                m.Call(
+                    c.service,
+                    c.operation,
+                    duration_seconds(c.timeout),
+                    c.retries,
+                    duration_seconds(c.cache_ttl) if c.cache_ttl else None,
+                )
+                for c in svc.calls
+            ),
             publishes=(),
             consumes=(),
             ops=_ops(svc.ops, database=True),
@@ -292,6 +364,17 @@ class _Resolver:
                 m.EmailRule(event=e.on, to=e.to, subject=SpecText(e.subject), body=SpecText(e.body or e.subject))
                 for e in svc.emails
             ),
+            slo=self.service_slo(svc),
+        )
+
+    def service_slo(self, svc: ServiceSpec) -> m.ServiceSlo | None:
+        if svc.slo is None:
+            return None
+        system = self.spec.observability.slos
+        return m.ServiceSlo(
+            latency_p95=duration_seconds(svc.slo.latency_p95 or system.latency_p95),
+            error_rate=percent(svc.slo.error_rate or system.error_rate),
+            availability=percent(svc.slo.availability or system.availability),
         )
 
     def check_class_names(
@@ -308,8 +391,13 @@ class _Resolver:
             for f in owner.fields:
                 enum = (f.type.item or f.type).enum_class
                 if enum and enum in owners:
+                    where = (
+                        (*self.vo_path(service, owner.name), "fields", f.name)
+                        if owner_kind == "value_objects"
+                        else ("services", service, owner_kind, owner.name, "fields", f.name)
+                    )
                     self.error(
-                        ("services", service, owner_kind, owner.name, "fields", f.name),
+                        where,
                         f"the enum of field '{f.name}' is named {enum}, which {owners[enum]} already uses: "
                         "rename the field or that type",
                         key=True,
@@ -323,7 +411,7 @@ class _Resolver:
             for vo, spec in svc.value_objects.items()
         }
         for cycle in _cycles(graph):
-            path = ("services", service, "value_objects", cycle[0])
+            path = self.vo_path(service, cycle[0])
             self.error(path, f"value objects contain each other: {' -> '.join(cycle)}", key=True)
 
     @staticmethod
@@ -642,10 +730,21 @@ class _Resolver:
         if op.async_ and op.action != "create":
             self.error((*path, "async"), "async: true needs action: create (202 Accepted, then follow the entity)")
             return None
-        allowed_methods = {"update": ("PATCH", "PUT")}.get(op.action or "", (_ACTION_METHOD.get(op.action or ""),))
+        sets = self.check_sets(op, entity, path)
+        query = self.query_parameters(op, svc, params, path)
+        if sets is None or query is None:
+            return None
+        allowed_methods = {"update": ("PATCH", "PUT", "POST") if op.sets else ("PATCH", "PUT")}.get(
+            op.action or "", (_ACTION_METHOD.get(op.action or ""),)
+        )
         if op.action is not None and op.method not in allowed_methods:
             expected = " or ".join(m for m in allowed_methods if m)
-            self.error((*path, "method"), f"action '{op.action}' is served with {expected}, not {op.method}")
+            hint = " (POST too, with 'sets')" if op.action == "update" else ""
+            self.error((*path, "method"), f"action '{op.action}' is served with {expected}{hint}, not {op.method}")
+            return None
+        if op.cache_ttl is not None and (op.method != "GET" or (op.action is None and op.response is None)):
+            why = f"not a {op.method}" if op.method != "GET" else "this one has no 'response' to keep"
+            self.error((*path, "cache_ttl"), f"cache_ttl keeps the answer of a GET operation: {why}")
             return None
         status = op.status or (202 if op.async_ else _DEFAULT_STATUS.get(op.action or "", 200))
         if op.async_ and status != 202:
@@ -664,9 +763,102 @@ class _Resolver:
             is_async=op.async_,
             cache_ttl=duration_seconds(op.cache_ttl) if op.cache_ttl else None,
             timeout=duration_seconds(op.timeout) if op.timeout else None,
-            summary=SpecText(op.summary or (_crud_summary(op.action, op.entity) if op.action else op_name)),
+            summary=SpecText(
+                op.summary
+                or (f"Set {', '.join(op.sets)} of {a(op.entity or 'item')}" if op.sets else None)
+                or (_crud_summary(op.action, op.entity) if op.action else op_name)
+            ),
+            sets=sets,
+            publishes=op.publishes,
+            rate_limit=(
+                (op.rate_limit.requests, duration_seconds(op.rate_limit.per), op.rate_limit.by)
+                if op.rate_limit
+                else None
+            ),
+            query=query,
             own_entities=set(svc.entities),
         )
+
+    def query_parameters(
+        self, op: OperationSpec, svc: ServiceSpec, params: tuple[str, ...], path: Path_
+    ) -> tuple[m.Field, ...] | None:
+        """An operation's query parameters: scalar fields, none named as a path or page parameter."""
+        if not op.query:
+            return ()
+        where: Path_ = (*path, "query")
+        fields = self.fields(str(path[1]), svc, op.query, where, entity=False)
+        ok = len(fields) == len(op.query)
+        taken = set(params) | ({"limit", "offset"} if op.action == "list" else set())
+        for f in fields:
+            spec = op.query[f.name]
+            if f.type.kind in ("object", "list"):
+                self.error(
+                    (*where, f.name, "type"), f"a query parameter is one value: '{spec.type}' is not a scalar type"
+                )
+                ok = False
+            if f.name in taken:
+                kind = "path" if f.name in params else "page"
+                self.error((*where, f.name), f"'{f.name}' is already a {kind} parameter of this operation", key=True)
+                ok = False
+            for key in ("unique", "read_only"):
+                if getattr(spec, key):
+                    self.error((*where, f.name, key), f"'{key}' does not apply to a query parameter", key=True)
+                    ok = False
+        return fields if ok else None
+
+    def check_sets(self, op: OperationSpec, entity: m.Entity | None, path: Path_) -> tuple[tuple[str, Any], ...] | None:
+        """`sets` and `publishes` of an update action: fields of the entity, values of their types, an event
+        of this service that the updated row fills."""
+        if op.sets is None and op.publishes is None:
+            return ()
+        ok = True
+        for key in ("sets", "publishes"):
+            if getattr(op, key) is not None and op.action != "update":
+                self.error((*path, key), f"'{key}' goes with action: update, the change it makes to the entity")
+                ok = False
+        if not ok or entity is None:
+            return None
+        fields = {f.name: f for f in entity.fields}
+        for name, value in (op.sets or {}).items():
+            where: Path_ = (*path, "sets", name)
+            field = fields.get(name)
+            if field is None:
+                self.error(where, f"{entity.name} has no field '{name}'{did_you_mean(name, fields)}", key=True)
+                ok = False
+            elif not _value_fits(field, value):
+                kind, values = field.type.kind, field.type.enum_values
+                if kind == "enum":
+                    message = f"{value!r} is not one of {', '.join(values)}{did_you_mean(str(value), values)}"
+                else:
+                    bounds = "".join(f", {k} {v}" for k, v in field.constraints.items() if k in _SET_BOUNDS)
+                    message = f"{value!r} does not fit {entity.name}.{name} ({a(kind)}{bounds})"
+                self.error(where, message)
+                ok = False
+        if op.sets is not None and not op.sets:
+            self.error((*path, "sets"), "'sets' names at least one field")
+            ok = False
+        if op.publishes is not None:
+            event = self.spec.events.get(op.publishes)
+            service = str(path[1])
+            if event is None:
+                self.unknown((*path, "publishes"), "event", op.publishes, self.spec.events)
+                ok = False
+            elif event.publisher != service:
+                self.error(
+                    (*path, "publishes"), f"'{op.publishes}' is published by '{event.publisher}', not by '{service}'"
+                )
+                ok = False
+            else:
+                known = {*fields, f"{entity.snake}_id"}
+                missing = [n for n, f in event.fields.items() if f.required and f.default is None and n not in known]
+                if missing:
+                    self.error(
+                        (*path, "publishes"),
+                        f"'{op.publishes}' needs {', '.join(repr(n) for n in missing)}, which {entity.name} does not "
+                        f"have: the event is built from the updated row (its fields, and its id as {entity.snake}_id)",
+                    )
+                    ok = False
+        return tuple((op.sets or {}).items()) if ok else None
 
     def make_op(
         self,
@@ -687,6 +879,10 @@ class _Resolver:
         summary: str,
         page_size: int = 50,
         max_page_size: int = 200,
+        sets: tuple[tuple[str, Any], ...] = (),
+        publishes: str | None = None,
+        rate_limit: tuple[int, float, str] | None = None,
+        query: tuple[m.Field, ...] = (),
         own_entities: set[str] | None = None,
     ) -> m.Operation:
         # An entity's name in a request/response means its XRead/XCreate model, but only for the
@@ -704,6 +900,8 @@ class _Resolver:
             }[action]
             if is_async:
                 response = f"{entity.name}Accepted"
+            if sets:  # the operation's own values: no body
+                request = None
         elif response is not None and response in own:
             response = f"{response}Read"
         if request is not None and action is None and request in own:
@@ -729,6 +927,10 @@ class _Resolver:
             handler_module=entity.snake if entity else "operations",
             page_size=page_size,
             max_page_size=max_page_size,
+            sets=sets,
+            publishes=publishes,
+            rate_limit=rate_limit,
+            query=query,
         )
 
     def check_route(self, route: str, path: Path_) -> bool:
@@ -767,6 +969,12 @@ class _Resolver:
         template = svc.template
         assert template is not None
         base: Path_ = ("services", name)
+        if svc.slo is not None:
+            self.error(
+                (*base, "slo"),
+                f"service '{name}' is made from a template: msgen knows only whether it is up, not its requests",
+                key=True,
+            )
         for key in ("entities", "value_objects", "api", "calls", "emails"):
             if key in svc.model_fields_set and getattr(svc, key):
                 self.error(
@@ -894,6 +1102,16 @@ class _Resolver:
                         (*path, "operation"), f"service '{call.service}' has no operation '{call.operation}'{hint}"
                     )
                     continue
+                if call.cache_ttl is not None:
+                    target_op = next(op for op in services[call.service].operations if op.op_id == call.operation)
+                    if target_op.method != "GET" or target_op.response is None:
+                        what = (
+                            f"{target_op.method} {target_op.route}" if target_op.method != "GET" else "without answer"
+                        )
+                        self.error(
+                            (*path, "cache_ttl"),
+                            f"cache_ttl keeps the answer of a GET call: '{call.operation}' is {what}",
+                        )
                 graph[name].add(call.service)
         for cycle in _cycles(graph):
             for caller, callee in itertools.pairwise(cycle):
@@ -940,7 +1158,7 @@ class _Resolver:
                         publisher,
                         owner,
                         vo.fields,
-                        ("services", publisher, "value_objects", vo_name, "fields"),
+                        (*self.vo_path(publisher, vo_name), "fields"),
                         entity=False,
                     ),
                     description=spec_text(vo.description),
@@ -1285,6 +1503,32 @@ class _Resolver:
         )
 
 
+_SET_BOUNDS = ("min", "max", "min_length", "max_length", "pattern")
+
+
+def _value_fits(field: m.Field, value: Any) -> bool:
+    """A fixed value (`sets`) has the field's type and lies within its constraints."""
+    kind, c = field.type.kind, field.constraints
+    if kind == "enum":
+        return value in field.type.enum_values
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind in _NUMERIC:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind == "int" and isinstance(value, float))
+        ):
+            return False
+        return bool(c.get("min", value) <= value <= c.get("max", value))
+    if kind in _STRINGISH and isinstance(value, str):
+        longest = c.get("max_length", 255 if kind == "string" else None)
+        if len(value) < c.get("min_length", 0) or (longest is not None and len(value) > longest):
+            return False
+        return "pattern" not in c or pattern_matches(c["pattern"], value)
+    return False
+
+
 def _saga_entity_problems(
     spec: Any, orchestrator: Any, events: dict[str, EventSpec]
 ) -> list[tuple[tuple[str | int, ...], str]]:
@@ -1399,6 +1643,10 @@ def _free_text_places(spec: SpecFile) -> Iterator[tuple[Path_, str, bool]]:
     """Every free-text string of the spec: (path, text, must be one line)."""
     if spec.system.description:
         yield ("system", "description"), spec.system.description, False
+    for vo_name, vo in spec.value_objects.items():
+        if vo.description:
+            yield ("value_objects", vo_name, "description"), vo.description, False
+        yield from _field_texts(("value_objects", vo_name, "fields"), vo.fields)
     for name, svc in spec.services.items():
         base: Path_ = ("services", name)
         if svc.description:
@@ -1411,6 +1659,10 @@ def _free_text_places(spec: SpecFile) -> Iterator[tuple[Path_, str, bool]]:
         for op_name, op in svc.api.operations.items():
             if op.summary:
                 yield (*base, "api", "operations", op_name, "summary"), op.summary, True
+            yield from _field_texts((*base, "api", "operations", op_name, "query"), op.query)
+            for field_name, value in (op.sets or {}).items():
+                if isinstance(value, str):
+                    yield (*base, "api", "operations", op_name, "sets", field_name), value, False
         for index, rule in enumerate(svc.emails):
             yield (*base, "emails", index, "subject"), rule.subject, True
             if rule.body:

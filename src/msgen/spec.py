@@ -183,13 +183,32 @@ class OperationSpec(Strict):
     entity: str | None = Field(None, description="The entity the action works on.")
     action: Literal["list", "get", "create", "update", "delete"] | None = None
     request: str | None = Field(None, description="An entity or value object of this service.")
+    query: dict[str, FieldSpec] = Field(
+        default_factory=dict,
+        description="Query parameters: name -> a scalar field (type, constraints, required, default).",
+    )
     response: str | None = Field(None, description="An entity or value object of this service.")
     status: int | None = Field(None, ge=200, le=299)
     scopes: list[str] = Field(default_factory=list)
     idempotent: bool = Field(False, description="Retries with the same Idempotency-Key must have one effect.")
     async_: bool = Field(False, alias="async", description="Answers 202 with a status resource.")
-    cache_ttl: DurationStr | None = None
+    cache_ttl: DurationStr | None = Field(
+        None, description="A GET operation's answer is kept this long, per path and query parameters."
+    )
     timeout: DurationStr | None = None
+    sets: dict[str, str | int | float | bool] | None = Field(
+        None,
+        description="With action: update, the values the operation gives the entity's fields "
+        "(POST /accounts/{id}/suspend sets status: SUSPENDED); it takes no body.",
+    )
+    publishes: str | None = Field(
+        None,
+        description="With action: update, an event of this service, built from the updated entity and "
+        "written to the outbox in the same transaction.",
+    )
+    rate_limit: RateLimitSpec | None = Field(
+        None, description="The gateway's limit for this route, instead of gateway.rate_limit."
+    )
 
 
 class ApiSpec(Strict):
@@ -212,6 +231,9 @@ class CallSpec(Strict):
     operation: str
     timeout: DurationStr = "500ms"
     retries: int = Field(2, ge=0, le=10)
+    cache_ttl: DurationStr | None = Field(
+        None, description="Keep the answer of this GET call this long, in the caller's cache (cache-aside)."
+    )
 
 
 class DatabaseSpec(Strict):
@@ -330,6 +352,9 @@ class ServiceSpec(Strict):
     calls: list[CallSpec] = Field(default_factory=list)
     emails: list[EmailSpec] = Field(default_factory=list)
     ops: OpsSpec = Field(default_factory=OpsSpec)
+    slo: ServiceSloSpec | None = Field(
+        None, description="The service's own objectives for its alert rules (default: observability.slos)."
+    )
 
 
 class EventSpec(Strict):
@@ -437,6 +462,14 @@ class SloSpec(Strict):
     availability: str = Field("99.9%", pattern=PERCENT_PATTERN)
 
 
+class ServiceSloSpec(Strict):
+    """A service's own objectives; a key left out is the system's (observability.slos)."""
+
+    latency_p95: DurationStr | None = None
+    error_rate: str | None = Field(None, pattern=PERCENT_PATTERN)
+    availability: str | None = Field(None, pattern=PERCENT_PATTERN)
+
+
 class TracingSpec(Strict):
     sample_ratio: float = Field(0.01, ge=0.0, le=1.0)
 
@@ -528,6 +561,11 @@ class SpecFile(Strict):
         return value
 
     system: SystemSpec
+    value_objects: dict[str, ValueObjectSpec] = Field(
+        default_factory=dict,
+        description="Value objects shared by services: declared once, each service that uses one by name "
+        "gets the same model in its code and contract.",
+    )
     services: dict[str, ServiceSpec] = Field(min_length=1)
     events: dict[str, EventSpec] = Field(default_factory=dict)
     sagas: dict[str, SagaSpec] = Field(default_factory=dict)

@@ -7,6 +7,7 @@ stampedes across replicas), an in-process TTL cache otherwise.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
@@ -149,6 +150,11 @@ class NoCache:
 
     async def close(self) -> None:
         return None
+
+
+def operation_key(operation: str, **values: object) -> str:
+    """The key of one answer of a cached operation: its id and its parameters' values, unambiguously."""
+    return f"op:{operation}:" + json.dumps(values, sort_keys=True, default=str, separators=(",", ":"))
 
 
 def make_cache(service: str, redis_url: str | None, namespace: str | None = None, *, enabled: bool = True) -> Cache:

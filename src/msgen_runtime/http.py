@@ -6,7 +6,9 @@ headers of every call.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 from asgi_correlation_id import correlation_id
@@ -14,9 +16,11 @@ from circuitbreaker import CircuitBreaker, CircuitBreakerError
 from opentelemetry import propagate
 from prometheus_client import Counter
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from msgen_runtime import callers
+from msgen_runtime.cache import Cache
 from msgen_runtime.problems import Problem
 
 __all__ = ["CALLS", "IDEMPOTENT_METHODS", "DownstreamRefused", "ServiceClient", "Unavailable"]
@@ -66,8 +70,10 @@ class ServiceClient:
         failure_threshold: int = 5,
         recovery_timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        cache: Cache | None = None,
     ) -> None:
         self.target = target
+        self.cache = cache  # keeps the answers of the calls made with cached_call
         self.retries = retries
         self.timeout = timeout
         self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
@@ -84,10 +90,18 @@ class ServiceClient:
         await self.http.aclose()
 
     async def request(
-        self, method: str, path: str, *, json: Any = None, timeout: float | None = None, idempotent: bool | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        timeout: float | None = None,
+        idempotent: bool | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """Send one request; retry only idempotent ones; fail fast with 503 while the breaker is open."""
         safe = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        query = _query(params)
         attempts = 1 + (self.retries if safe else 0)
         try:
             async for attempt in AsyncRetrying(
@@ -97,7 +111,7 @@ class ServiceClient:
                 reraise=True,
             ):
                 with attempt:
-                    return await self._guarded_send(method, path, json, timeout)  # type: ignore[no-any-return]
+                    return await self._guarded_send(method, path, json, timeout, query)  # type: ignore[no-any-return]
         except CircuitBreakerError:
             CALLS.labels(self.target, "short_circuited").inc()
             raise Problem(
@@ -112,7 +126,9 @@ class ServiceClient:
             raise Problem(503, "Service Unavailable", f"{self.target} is unavailable: {exc.reason}") from None
         raise AssertionError("unreachable")
 
-    async def _send(self, method: str, path: str, json: Any, timeout: float | None) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, json: Any, timeout: float | None, query: tuple[tuple[str, str], ...] | None = None
+    ) -> httpx.Response:
         headers: dict[str, str] = {}
         cid = correlation_id.get()
         if cid:
@@ -121,7 +137,12 @@ class ServiceClient:
         headers.update(callers.outgoing_headers(self.target))
         try:
             response = await self.http.request(
-                method, path, json=json, headers=headers, timeout=timeout if timeout is not None else self.timeout
+                method,
+                path,
+                json=json,
+                params=query,
+                headers=headers,
+                timeout=timeout if timeout is not None else self.timeout,
             )
         except httpx.TimeoutException as exc:
             CALLS.labels(self.target, "timeout").inc()
@@ -135,9 +156,30 @@ class ServiceClient:
         CALLS.labels(self.target, "ok" if response.status_code < 400 else "refused").inc()
         return response
 
+    async def cached_call(self, ttl: float, method: str, path: str, model: type[M], **options: Any) -> M:
+        """`call`, answered from the cache for `ttl` seconds after a first answer (one per method and path)."""
+        if self.cache is None:
+            return await self.call(method, path, model, **options)
+        query = _query(options.get("params"))
+        key = f"call:{self.target}:{method} {path}" + (f"?{urlencode(query)}" if query else "")
+        return await self.cache.get_or_load(key, ttl, model, lambda: self.call(method, path, model, **options))
+
     async def call(self, method: str, path: str, model: type[M], **options: Any) -> M:
         """A request whose 2xx answer is parsed into `model`; a 4xx becomes a 424 problem."""
         response = await self.request(method, path, **options)
         if response.status_code >= 400:
             raise DownstreamRefused(self.target, response)
         return model.model_validate(response.json())
+
+
+def _query(params: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...] | None:
+    """Query parameters as text, sorted, those left at None out (dates in ISO 8601, decimals as written)."""
+    if not params:
+        return None
+    out = []
+    for name, value in sorted(params.items()):
+        if value is None:
+            continue
+        text = to_jsonable_python(value)
+        out.append((name, "true" if text is True else "false" if text is False else str(text)))
+    return tuple(out)

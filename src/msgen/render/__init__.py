@@ -204,7 +204,7 @@ def render_service(
         )
         files[f"{pkg}/handlers/{module}.py"] = _render(
             "service/package/handlers/module.py.j2",
-            view=handlers_view(service, module, start_events),
+            view=handlers_view(service, module, start_events, {e.name: e for e in system.events}),
             title=title,
             **ctx,
         )

@@ -63,6 +63,7 @@ def gateway_routes(system: m.System, older: Mapping[str, Mapping[str, str]] | No
                     "timeout": op.timeout,
                     "idempotent_read": op.method in READ_METHODS,
                     "sse": False,
+                    "rate_limit": op.rate_limit,
                 }
             )
     for saga in system.sagas:
@@ -122,6 +123,9 @@ def _route_expression(route: dict[str, Any]) -> str:
         args.append("sse=True")
     if route.get("prefix"):
         args.append("prefix=True")
+    if route.get("rate_limit"):
+        requests, period, by = route["rate_limit"]
+        args.append(f"rate_limit=RouteLimit({requests!r}, {period!r}, {by!r})")
     return f"Route({', '.join(args)})"
 
 
@@ -223,6 +227,7 @@ def gateway_view(system: m.System, older: Mapping[str, Mapping[str, str]] | None
         "package": GATEWAY_PACKAGE,
         "distribution": f"{system.name.replace('_', '-')}-gateway",
         "routes": [_route_expression(r) for r in routes],
+        "route_limits": any(r.get("rate_limit") for r in routes),
         "route_rows": routes,
         "upstreams": upstreams_view(system, routes),
         "settings": settings_view(system),

@@ -9,7 +9,7 @@ PrometheusRule for the Prometheus Operator (deploy/k8s/base/monitoring.yaml).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from msgen import model as m
@@ -64,20 +64,9 @@ def _expand(text: str, labels: dict[str, str]) -> str:
 
 def alerts(system: m.System) -> list[Alert]:
     slos = system.slos
-    budget = 1.0 - slos.availability
-    svc = system.services[0].name
-
-    def traffic(error_ratio: float) -> dict[str, str]:
-        """10 requests a second to one route of the first service, `error_ratio` of them failing."""
-        where = f'service="{svc}",method="GET",route="/x"'
-        return {
-            f'http_requests_total{{{where},status="200"}}': "0+600x40",
-            f'http_server_errors_total{{{where},status="500"}}': f"0+{number(600 * min(error_ratio, 1.0))}x40",
-        }
-
-    # Each scenario sits on the right side of its own threshold: twice above it, or at half of it.
-    fast, slow = 6 * budget, budget  # the lower clause of each burn-rate alert
-    ratio = "service:http_error_ratio:rate"
+    own = [s for s in system.services if s.slo is not None]
+    others = [s for s in system.services if s.slo is None]
+    svc = (others or system.services)[0].name
     out = [
         Alert(
             name="HighErrorRate",
@@ -86,67 +75,23 @@ def alerts(system: m.System) -> list[Alert]:
             severity="page",
             summary="Error rate above 2% for 10 minutes",
             description="More than 2% of all requests to the system ended in a 5xx over the last 5 minutes.",
-            series=traffic(2 * 0.02),
+            series=_traffic(svc, 2 * 0.02),
             labels={},
-            quiet=traffic(0.02 / 2),
-        ),
-        Alert(
-            name="ErrorRateAboveSlo",
-            expr=f"{ratio}5m > {number(slos.error_rate)}",
-            duration="10m",
-            severity="ticket",
-            summary=f"{{{{ $labels.service }}}}: 5xx ratio above the {number(slos.error_rate * 100)}% SLO",
-            description="The service answered more 5xx than its error-rate objective allows for 10 minutes.",
-            series=traffic(2 * slos.error_rate),
-            labels={"service": svc},
-            quiet=traffic(slos.error_rate / 2),
-        ),
-        Alert(
-            name="LatencyP95AboveSlo",
-            expr=f"service:http_request_duration_seconds:p95_5m > {number(slos.latency_p95)}",
-            duration="10m",
-            severity="ticket",
-            summary=f"{{{{ $labels.service }}}}: p95 latency above {number(slos.latency_p95 * 1000)} ms",
-            description="The 95th percentile of request durations has been above the latency objective for 10 minutes.",
-            series=_latency_series(svc, slow=True, threshold=slos.latency_p95),
-            labels={"service": svc},
-            quiet=_latency_series(svc, slow=False, threshold=slos.latency_p95),
-        ),
-        Alert(
-            name="ErrorBudgetBurnFast",
-            expr=(
-                f"({ratio}1h > {number(14.4 * budget)} and {ratio}5m > {number(14.4 * budget)})"
-                f" or ({ratio}6h > {number(6 * budget)} and {ratio}30m > {number(6 * budget)})"
-            ),
-            duration="2m",
-            severity="page",
-            summary="{{ $labels.service }} burns its error budget fast",
-            description=(
-                f"At this rate the {number(slos.availability * 100)}% availability objective's 30-day error budget "
-                "is gone in two days (multi-window burn rate: 1h and 5m above 14.4x, or 6h and 30m above 6x)."
-            ),
-            series=traffic(2 * 14.4 * budget),
-            labels={"service": svc},
-            quiet=traffic(fast / 2),
-        ),
-        Alert(
-            name="ErrorBudgetBurnSlow",
-            expr=(
-                f"({ratio}1d > {number(3 * budget)} and {ratio}2h > {number(3 * budget)})"
-                f" or ({ratio}3d > {number(budget)} and {ratio}6h > {number(budget)})"
-            ),
-            duration="15m",
-            severity="ticket",
-            summary="{{ $labels.service }} burns its error budget",
-            description=(
-                f"At this rate the {number(slos.availability * 100)}% availability objective's 30-day error budget "
-                "runs out before the month ends (1d and 2h above 3x, or 3d and 6h above 1x)."
-            ),
-            series=traffic(2 * 3 * budget),
-            labels={"service": svc},
-            quiet=traffic(slow / 2),
-        ),
+            quiet=_traffic(svc, 0.02 / 2),
+        )
     ]
+    if others:  # the system's objectives, for every service without its own
+        matcher = f'{{service!~"{"|".join(s.name for s in own)}"}}' if own else ""
+        out += _slo_alerts(slos.latency_p95, slos.error_rate, slos.availability, svc, matcher)
+    for service in own:  # the same alerts, with the service's own objectives
+        assert service.slo is not None
+        slo = service.slo
+        out += [
+            replace(alert, rule_labels={"service": service.name})  # a rule of its own, not a duplicate
+            for alert in _slo_alerts(
+                slo.latency_p95, slo.error_rate, slo.availability, service.name, f'{{service="{service.name}"}}'
+            )
+        ]
     if system.events:
         event = system.events[0]
         consumer = event.consumers[0] if event.consumers else event.publisher
@@ -190,6 +135,85 @@ def alerts(system: m.System) -> list[Alert]:
             ),
         ]
     return out + templated_alerts(system)
+
+
+def _traffic(svc: str, error_ratio: float) -> dict[str, str]:
+    """10 requests a second to one route of service `svc`, `error_ratio` of them failing."""
+    where = f'service="{svc}",method="GET",route="/x"'
+    return {
+        f'http_requests_total{{{where},status="200"}}': "0+600x40",
+        f'http_server_errors_total{{{where},status="500"}}': f"0+{number(600 * min(error_ratio, 1.0))}x40",
+    }
+
+
+def _slo_alerts(latency_p95: float, error_rate: float, availability: float, svc: str, matcher: str) -> list[Alert]:
+    """The objective alerts of the services `matcher` selects (tested on service `svc`)."""
+    budget = 1.0 - availability
+    # Each scenario sits on the right side of its own threshold: twice above it, or at half of it.
+    fast, slow = 6 * budget, budget  # the lower clause of each burn-rate alert
+    ratio = "service:http_error_ratio:rate"
+
+    def r(window: str) -> str:
+        return f"{ratio}{window}{matcher}"
+
+    return [
+        Alert(
+            name="ErrorRateAboveSlo",
+            expr=f"{r('5m')} > {number(error_rate)}",
+            duration="10m",
+            severity="ticket",
+            summary=f"{{{{ $labels.service }}}}: 5xx ratio above the {number(error_rate * 100)}% SLO",
+            description="The service answered more 5xx than its error-rate objective allows for 10 minutes.",
+            series=_traffic(svc, 2 * error_rate),
+            labels={"service": svc},
+            quiet=_traffic(svc, error_rate / 2),
+        ),
+        Alert(
+            name="LatencyP95AboveSlo",
+            expr=f"service:http_request_duration_seconds:p95_5m{matcher} > {number(latency_p95)}",
+            duration="10m",
+            severity="ticket",
+            summary=f"{{{{ $labels.service }}}}: p95 latency above {number(latency_p95 * 1000)} ms",
+            description="The 95th percentile of request durations has been above the latency objective for 10 minutes.",
+            series=_latency_series(svc, slow=True, threshold=latency_p95),
+            labels={"service": svc},
+            quiet=_latency_series(svc, slow=False, threshold=latency_p95),
+        ),
+        Alert(
+            name="ErrorBudgetBurnFast",
+            expr=(
+                f"({r('1h')} > {number(14.4 * budget)} and {r('5m')} > {number(14.4 * budget)})"
+                f" or ({r('6h')} > {number(6 * budget)} and {r('30m')} > {number(6 * budget)})"
+            ),
+            duration="2m",
+            severity="page",
+            summary="{{ $labels.service }} burns its error budget fast",
+            description=(
+                f"At this rate the {number(availability * 100)}% availability objective's 30-day error budget "
+                "is gone in two days (multi-window burn rate: 1h and 5m above 14.4x, or 6h and 30m above 6x)."
+            ),
+            series=_traffic(svc, 2 * 14.4 * budget),
+            labels={"service": svc},
+            quiet=_traffic(svc, fast / 2),
+        ),
+        Alert(
+            name="ErrorBudgetBurnSlow",
+            expr=(
+                f"({r('1d')} > {number(3 * budget)} and {r('2h')} > {number(3 * budget)})"
+                f" or ({r('3d')} > {number(budget)} and {r('6h')} > {number(budget)})"
+            ),
+            duration="15m",
+            severity="ticket",
+            summary="{{ $labels.service }} burns its error budget",
+            description=(
+                f"At this rate the {number(availability * 100)}% availability objective's 30-day error budget "
+                "runs out before the month ends (1d and 2h above 3x, or 3d and 6h above 1x)."
+            ),
+            series=_traffic(svc, 2 * 3 * budget),
+            labels={"service": svc},
+            quiet=_traffic(svc, slow / 2),
+        ),
+    ]
 
 
 def templated_alerts(system: m.System) -> list[Alert]:

@@ -201,6 +201,15 @@ def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
             }
         )
+    for q in op.query:
+        params.append(
+            {
+                "name": q.name,
+                "in": "query",
+                "required": q.required and not q.has_default,
+                "schema": field_schema(q, nullable=False, default=True),
+            }
+        )
     if op.idempotent:
         params.append(
             {

@@ -132,10 +132,14 @@ def _http(provider: m.Service, op: m.Operation) -> HttpExpectation | None:
         body = full_example(entity, provider)
         if op.is_async:
             response = {"id": EXAMPLE_UUID, "status_url": f"{op.path.rstrip('/')}/{EXAMPLE_UUID}"}
-    elif action == "update":
+    elif action == "update" and not op.sets:
         body = update_payload(entity, provider)  # one field changed, as a real update would
     elif action == "delete":
         response = None
+    for q in op.query:  # the parameters a caller must send, with an example value each
+        if q.required and not q.has_default:
+            value = field_example(q, provider.value_objects)
+            query[q.name] = "true" if value is True else "false" if value is False else str(value)
     needs_row = action in ("list", "get", "update", "delete")
     return HttpExpectation(
         description=f"{op.op_id}: {op.method} {op.path}",

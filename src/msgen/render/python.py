@@ -13,7 +13,7 @@ from typing import Any
 
 from msgen import model as m
 from msgen.names import a, kebab, pascal, sentence, snake
-from msgen.render.escape import plain, py_docstring
+from msgen.render.escape import plain, py_docstring, py_string
 from msgen.render.examples import example_payload, update_payload
 
 
@@ -300,6 +300,11 @@ def _cached_entities(service: m.Service) -> dict[str, float]:
     return {op.entity: op.cache_ttl for op in service.operations if op.action == "get" and op.entity and op.cache_ttl}
 
 
+def _op_cached(op: m.Operation) -> bool:
+    """A GET operation whose answer is cached per parameters (action get uses the entity's cache instead)."""
+    return op.cache_ttl is not None and op.method == "GET" and op.action != "get" and op.response is not None
+
+
 def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
     imports = Imports()
     imports.add("typing", "Annotated")
@@ -314,7 +319,7 @@ def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
         imports.add("msgen_runtime.idempotency", "Idempotency", "idempotency_dependency")
         imports.add(f"{service.package}.models", "IdempotencyKey")
         deps.append("IdempotencyDep = Annotated[Idempotency, Depends(idempotency_dependency(IdempotencyKey))]")
-    if cached:
+    if cached or any(_op_cached(op) for op in service.operations):
         imports.add("msgen_runtime.cache", "Cache", "get_cache")
         deps.append("CacheDep = Annotated[Cache, Depends(get_cache)]")
     for op in service.operations:
@@ -366,6 +371,40 @@ def path_param_declarations(op: m.Operation, imports: Imports, *, route: bool = 
             out.append(f"{var}: Annotated[str, Path(alias={p!r})]")
         else:
             out.append(f"{var}: str")
+    return out
+
+
+def _query_type(f: m.Field, imports: Imports) -> str:
+    """The Python type of a query parameter (an enum is a Literal of its values: it has no schema class)."""
+    if f.type.kind == "enum":
+        imports.add("typing", "Literal")
+        return f"Literal[{', '.join(repr(v) for v in f.type.enum_values)}]"
+    _need_type(imports, f.type)
+    return f.type.python
+
+
+def _query_default(f: m.Field) -> str | None:
+    """`= value` for an optional query parameter, None for a required one."""
+    if f.has_default:
+        return repr(f.default) if f.type.kind == "enum" else _default_literal(f)
+    return None if f.required else "None"
+
+
+def query_declarations(op: m.Operation, imports: Imports, *, route: bool) -> list[str]:
+    """Keyword-only query parameters: validated by FastAPI in a route (Query), plainly typed elsewhere."""
+    if not op.query:
+        return []
+    out = ["*"]
+    for f in op.query:
+        python = _query_type(f, imports)
+        optional = not f.required and not f.has_default
+        kind = f"{python} | None" if optional else python
+        if route:
+            imports.add("fastapi", "Query")
+            imports.add("typing", "Annotated")
+            kind = f"Annotated[{kind}, Query({', '.join(field_constraints(f))})]"
+        default = _query_default(f)
+        out.append(f"{f.name}: {kind}" + (f" = {default}" if default is not None else ""))
     return out
 
 
@@ -422,6 +461,7 @@ def _route(
     if op.request:
         params.append(f"payload: {op.request}")
         call_args.append("payload")
+    call_args += [f"{q}={q}" for q in op.query_names]
     call = f"handlers.{op.handler_module}.{op.function}({', '.join(call_args)})"
     decorator = [repr(op.route), f"operation_id={op.op_id!r}", f"summary={op.summary!r}", f"status_code={op.status}"]
     if op.scopes:
@@ -429,7 +469,7 @@ def _route(
     entity = service.entity(op.entity) if op.entity else None
     cache_key = f'f"{entity.snake}:{{id}}"' if entity else ""
     invalidate = entity is not None and entity.name in cached and op.action in ("update", "delete")
-    if invalidate or (op.action == "get" and entity is not None and entity.name in cached):
+    if invalidate or (op.action == "get" and entity is not None and entity.name in cached) or _op_cached(op):
         params.append("cache: CacheDep")
     is_read = op.method == "GET"
     returns = op.response or "None"
@@ -440,6 +480,13 @@ def _route(
     if is_read:
         if op.action == "get" and entity is not None and entity.name in cached:
             body = [f"return await cache.get_or_load({cache_key}, {cached[entity.name]!r}, {returns}, lambda: {call})"]
+        elif _op_cached(op):
+            imports.add("msgen_runtime.cache", "operation_key")
+            values = [f"{p}={p}" for p in (*op.path_params, *op.query_names)]
+            if op.action == "list":
+                values += ["limit=page.limit", "offset=page.offset"]
+            key = f"operation_key({', '.join([repr(op.op_id), *values])})"
+            body = [f"return await cache.get_or_load({key}, {op.cache_ttl!r}, {returns}, lambda: {call})"]
         elif op.response is None:
             body = [f"await {call}"]
         else:
@@ -485,6 +532,7 @@ def _route(
             if invalidate:
                 body.append(f"await cache.invalidate({cache_key})")
             body.append("return result")
+    params += query_declarations(op, imports, route=True)  # keyword-only: last
     doc = py_docstring(plain(op.summary).rstrip(".") + ".")
     return RouteView(
         function=op.function,
@@ -541,7 +589,22 @@ def _ref_checks(service: m.Service, entity: m.Entity, imports: Imports) -> list[
     return lines
 
 
-def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Event] | None = None) -> dict[str, Any]:
+def _set_literal(f: m.Field, value: Any, imports: Imports) -> str:
+    """The Python value a column takes from an operation's `sets` (enums are stored as their value)."""
+    if f.type.kind == "decimal":
+        imports.add("decimal", "Decimal")
+        return f"Decimal({py_string(str(value))})"
+    if isinstance(value, str):
+        return py_string(value)
+    return repr(value)
+
+
+def handlers_view(
+    service: m.Service,
+    module: str,
+    start_events: dict[str, m.Event] | None = None,
+    events: dict[str, m.Event] | None = None,
+) -> dict[str, Any]:
     imports = Imports()
     imports.add("sqlalchemy.ext.asyncio", "AsyncSession")
     functions: list[HandlerFunction] = []
@@ -555,6 +618,7 @@ def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Eve
         if op.request:
             params.append(f"payload: {op.request}")
             imports.add(f"{service.package}.schemas", op.request)
+        params += query_declarations(op, imports, route=False)
         body: list[str]
         returns = op.response or "None"
         entity = service.entity(op.entity) if op.entity else None
@@ -593,11 +657,20 @@ def handlers_view(service: m.Service, module: str, start_events: dict[str, m.Eve
                 body.append(f"return {read}.model_validate({var})")
             elif op.action == "update":
                 returns = read
-                body = [
-                    f"values = crud.row_from(payload{jf_text}, partial=True)",
-                    f"{var} = await crud.update(session, {entity.name}, id, values)",
-                    f"return {read}.model_validate({var})",
-                ]
+                if op.sets:
+                    by_name = {f.name: f for f in entity.fields}
+                    pairs = [f"{name!r}: {_set_literal(by_name[name], v, imports)}" for name, v in op.sets]
+                    body = [f"values: dict[str, Any] = {{{', '.join(pairs)}}}"]
+                    imports.add("typing", "Any")
+                else:
+                    body = [f"values = crud.row_from(payload{jf_text}, partial=True)"]
+                body.append(f"{var} = await crud.update(session, {entity.name}, id, values)")
+                if op.publishes and events and op.publishes in events:
+                    event = events[op.publishes]
+                    imports.add(f"{service.package}.events", event.class_name, "publish")
+                    body.append(f"# {event.name} goes out with this transaction (the outbox)")
+                    body.append(f"await publish(session, {_from_entity(event, entity, var)})")
+                body.append(f"return {read}.model_validate({var})")
             else:
                 returns = "None"
                 body = [f"await crud.delete(session, {entity.name}, id)"]
@@ -705,7 +778,10 @@ def tests_view(service: m.Service, system: m.System) -> dict[str, Any]:
             "body": "{}" if op.request else None,
         }
         for op in service.operations
-        if op.is_custom and not any("{" + p + "}" in op.path for p in op.path_params if p != "id") and not op.request
+        if op.is_custom
+        and not any("{" + p + "}" in op.path for p in op.path_params if p != "id")
+        and not op.request
+        and not any(q.required and not q.has_default for q in op.query)
     ]
     return {"entities": entities, "custom": custom, "messaging": bool(service.publishes or service.consumes)}
 
@@ -784,18 +860,28 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
             options = [f"timeout={calls[op.op_id].timeout!r}"]
             if op.action == "list":
                 params += [f"limit: int = {op.page_size}", "offset: int = 0"]
+            if op.query:
+                options.append(f"params={{{', '.join(f'{q!r}: {q}' for q in op.query_names)}}}")
             if op.request:
                 params.append(f"payload: {op.request}")
                 # a partial update sends only the fields set: null would clear them, or be refused
                 dump = 'mode="json", exclude_unset=True' if op.action == "update" else 'mode="json"'
                 options.insert(0, f"json=payload.model_dump({dump})")
+            params += query_declarations(op, imports, route=False)
             path = op.path
             for param in op.path_params:
                 path = path.replace("{" + param + "}", "{" + param_var(param) + "}")
             target = f'f"{path}"' if op.path_params else repr(path)
             if op.action == "list":
                 target = f'f"{path}?limit={{limit}}&offset={{offset}}"'
-            if op.response:
+            ttl = calls[op.op_id].cache_ttl
+            if op.response and ttl is not None:
+                body = (
+                    f"return await self.cached_call({ttl!r}, {op.method!r}, {target}, {op.response}, "
+                    f"{', '.join(options)})"
+                )
+                returns = op.response
+            elif op.response:
                 body = f"return await self.call({op.method!r}, {target}, {op.response}, {', '.join(options)})"
                 returns = op.response
             else:
@@ -819,9 +905,10 @@ def clients_view(system: m.System, service: m.Service) -> dict[str, Any]:
                 "setting": downstream["setting"],
                 "timeout": max(c.timeout for c in calls.values()),
                 "retries": max(c.retries for c in calls.values()),
+                "cached": any(c.cache_ttl is not None for c in calls.values()),
                 "imports": imports.lines(),
                 "models_code": models_code,
                 "methods": methods,
             }
         )
-    return {"clients": clients}
+    return {"clients": clients, "cached": any(c["cached"] for c in clients)}

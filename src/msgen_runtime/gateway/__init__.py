@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from msgen_runtime.gateway.app import create_gateway_app
-    from msgen_runtime.gateway.routing import Route, RouteTable
+    from msgen_runtime.gateway.routing import Route, RouteLimit, RouteTable
     from msgen_runtime.gateway.settings import GatewaySettings
 
-__all__ = ["GatewaySettings", "Route", "RouteTable", "create_gateway_app"]
+__all__ = ["GatewaySettings", "Route", "RouteLimit", "RouteTable", "create_gateway_app"]
 _HOME = {
     "create_gateway_app": "msgen_runtime.gateway.app",
     "Route": "msgen_runtime.gateway.routing",
+    "RouteLimit": "msgen_runtime.gateway.routing",
     "RouteTable": "msgen_runtime.gateway.routing",
     "GatewaySettings": "msgen_runtime.gateway.settings",
 }

@@ -31,7 +31,7 @@ from msgen_runtime.callers import HEADER as INTERNAL_HEADER
 from msgen_runtime.gateway.auth import AuthError, KeySource, LocalJwks, Principal, RemoteJwks, TokenVerifier
 from msgen_runtime.gateway.devtokens import JWKS_FILE, ensure_keys
 from msgen_runtime.gateway.proxy import HOP_BY_HOP, Upstream, relay
-from msgen_runtime.gateway.ratelimit import THROTTLED, Decision, GatewayRateLimiter
+from msgen_runtime.gateway.ratelimit import THROTTLED, Decision, GatewayRateLimiter, rate_limit_item
 from msgen_runtime.gateway.routing import Route, RouteTable
 from msgen_runtime.gateway.settings import GatewaySettings
 from msgen_runtime.health import health_router
@@ -366,11 +366,16 @@ def create_gateway_app(
 
         decision: Decision | None = None
         client_ip = request.client.host if request.client else "unknown"
-        if settings.rate_limit_by == "token" and principal is not None:
+        own = route.rate_limit
+        if (own.by if own is not None else settings.rate_limit_by) == "token" and principal is not None:
             key = f"sub:{principal.issuer} {principal.subject}"
         else:
             key = f"ip:{client_ip}"
-        decision = await limiter.check(key)
+        if own is not None:  # the route's own limit, counted apart from the gateway's
+            key = f"route:{route.method} {route.path} {key}"
+            decision = await limiter.check(key, rate_limit_item(own.requests, own.period))
+        else:
+            decision = await limiter.check(key)
         if decision is not None and not decision.allowed:
             THROTTLED.labels(route.path).inc()
             problem = Problem(429, "Too Many Requests", f"rate limit of {decision.limit} requests exceeded")

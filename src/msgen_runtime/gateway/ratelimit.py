@@ -103,18 +103,20 @@ class GatewayRateLimiter:
         if self._pool is not None:
             await self._pool.aclose()
 
-    async def check(self, key: str) -> Decision | None:
-        """Count one request for `key`; None when the storage failed (the request goes through)."""
+    async def check(self, key: str, item: RateLimitItem | None = None) -> Decision | None:
+        """Count one request for `key` (against `item`, a route's own limit, or else the gateway's);
+        None when the storage failed (the request goes through)."""
+        item = item or self.item
         try:
-            allowed = await self.limiter.hit(self.item, self.namespace, key)
-            stats = await self.limiter.get_window_stats(self.item, self.namespace, key)
+            allowed = await self.limiter.hit(item, self.namespace, key)
+            stats = await self.limiter.get_window_stats(item, self.namespace, key)
         except Exception as exc:  # limits wraps storage errors; a broken connection may surface as anything
             LIMITER_ERRORS.inc()
             _log.warning("ratelimit.storage_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             return None
         return Decision(
             allowed=allowed,
-            limit=self.item.amount,
+            limit=item.amount,
             remaining=stats.remaining,
             reset_after=max(0.0, stats.reset_time - time.time()),
         )

@@ -6,10 +6,19 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["READ_METHODS", "Route", "RouteMatch", "RouteTable"]
+__all__ = ["READ_METHODS", "Route", "RouteLimit", "RouteMatch", "RouteTable"]
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class RouteLimit:
+    """A route's own rate limit: `requests` per `period` seconds, counted per token subject or client IP."""
+
+    requests: int
+    period: float
+    by: str = "token"  # or "ip"
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,7 @@ class Route:
     idempotent_read: bool = False  # retried when the upstream cannot be reached
     sse: bool = False  # a Server-Sent Events stream: no read timeout on the body
     prefix: bool = False  # also every path under `path` (a service made from a template: its paths are its own)
+    rate_limit: RouteLimit | None = None  # counted on its own, instead of the gateway's limit
 
 
 @dataclass(frozen=True)
