@@ -16,6 +16,7 @@ from ruff.__main__ import find_ruff_bin
 
 from msgen.generate import Generated
 from tests.processes import run_ok, scaled, started, tail, wait_for
+from tests.shop_suites import ShopSuites, pact_copy, run_suite
 
 SERVICES = ["user", "product", "inventory", "order", "payment", "notification"]
 # The key the gateway and product-service share here: the service answers only calls made with it.
@@ -40,19 +41,22 @@ def test_every_spec_service_is_generated(shop: Generated) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_generated_suite_passes_on_sqlite(shop_dir: Path, service: str) -> None:
-    output = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], shop_dir / "services" / service)
+def test_generated_suite_passes_on_sqlite(shop_suites: ShopSuites, service: str) -> None:
+    output = shop_suites.sqlite(service)  # shared with tests/test_pact.py, run once
     assert " passed" in output and "failed" not in output
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_generated_suite_passes_on_postgres_and_redis(
-    shop_dir: Path, service: str, postgres_url: str, redis_url: str
+    shop_dir: Path, service: str, postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    output = _run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+    output = run_suite(
         shop_dir / "services" / service,
-        {"TEST_DATABASE_URL": postgres_url, "TEST_REDIS_URL": redis_url},
+        {
+            "TEST_DATABASE_URL": postgres_url,
+            "TEST_REDIS_URL": redis_url,
+            "PACT_DIR": str(pact_copy(shop_dir, tmp_path / "pacts")),
+        },
     )
     assert " passed" in output and "failed" not in output
 
