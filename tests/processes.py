@@ -82,8 +82,62 @@ def _signal_group(process: subprocess.Popen[Any], sig: signal.Signals) -> None:
         os.killpg(process.pid, sig)
 
 
-def _describe(args: Sequence[str | os.PathLike[str]]) -> str:
+def _describe(args: Any) -> str:
     return " ".join(str(a) for a in args)
+
+
+@contextmanager
+def spawned(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    merge_stderr: bool = False,
+    stdin: bool = False,
+) -> Iterator[subprocess.Popen[str]]:
+    """Start `args` in a session of its own, its output piped (text); kill what is left of its group on exit.
+
+    For a test that reads the output as it comes or checks what the process left running before the
+    group is ended; `communicate` waits for it with a scaled timeout.
+    """
+    process = subprocess.Popen(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        end_group(process, grace=0)
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def communicate(process: subprocess.Popen[str], *, timeout: float, input: str | None = None) -> tuple[str, str]:
+    """The process's stdout and stderr once it exits; after `timeout` seconds (scaled), its group is killed
+    and the test fails with the tail of the output."""
+    limit = scaled(timeout)
+    try:
+        out, err = process.communicate(input, timeout=limit)
+    except subprocess.TimeoutExpired:
+        end_group(process, grace=0)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # a process that left the group still holds the pipes
+            out, err = "", "(no output: a process outside the group still holds the pipes)"
+        pytest.fail(
+            f"{_describe(process.args)} did not finish within {limit:.0f}s"
+            f" (MSGEN_TEST_TIMEOUT_SCALE={timeout_scale():g}); its process group was killed."
+            f"\nstdout:\n{tail(out)}\nstderr:\n{tail(err)}",
+            pytrace=False,
+        )
+    return out or "", err or ""
 
 
 def run(
@@ -99,32 +153,8 @@ def run(
     `timeout` is scaled by MSGEN_TEST_TIMEOUT_SCALE; on expiry the whole group is killed and the test
     fails with the tail of the output. Whatever happens, nothing of the group outlives the call.
     """
-    limit = scaled(timeout)
-    process = subprocess.Popen(
-        [str(a) for a in args],
-        cwd=cwd,
-        env=dict(env) if env is not None else None,
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(input, timeout=limit)
-    except subprocess.TimeoutExpired:
-        end_group(process, grace=0)
-        try:
-            out, err = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:  # a process that left the group still holds the pipes
-            out, err = "", "(no output: a process outside the group still holds the pipes)"
-        pytest.fail(
-            f"{_describe(args)} did not finish within {limit:.0f}s (MSGEN_TEST_TIMEOUT_SCALE={timeout_scale():g});"
-            f" its process group was killed.\nstdout:\n{tail(out)}\nstderr:\n{tail(err)}",
-            pytrace=False,
-        )
-    finally:
-        end_group(process, grace=0)  # the children it left behind, if any
+    with spawned(args, cwd=cwd, env=env, stdin=input is not None) as process:
+        out, err = communicate(process, timeout=timeout, input=input)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 

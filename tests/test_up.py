@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from msgen.generate import Generated
 from msgen.writer import write_project
+from tests.processes import communicate, run, spawned, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -38,55 +37,39 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "msgen", "up", str(project), "--demo"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-3000:]
-    assert re.search(r"Order [0-9a-f-]{36} is CONFIRMED", output)
-    for status in ("PENDING_PAYMENT", "PAID", "CONFIRMED"):
-        assert status in output
-    pids = _pids(output)
-    assert len(pids) >= 7  # nats-server and the six services
-    time.sleep(0.5)
-    assert [pid for pid in pids if _alive(pid)] == []
+    command = [sys.executable, "-m", "msgen", "up", str(project), "--demo"]
+    # its own process group: whatever msgen up leaves behind is checked, then ended with the test
+    with spawned(command, env={**os.environ, "COLUMNS": "200"}) as proc:
+        out, err = communicate(proc, timeout=300)
+        output = out + err
+        assert proc.returncode == 0, output[-3000:]
+        assert re.search(r"Order [0-9a-f-]{36} is CONFIRMED", output)
+        for status in ("PENDING_PAYMENT", "PAID", "CONFIRMED"):
+            assert status in output
+        pids = _pids(output)
+        assert len(pids) >= 7  # nats-server and the six services
+        wait_for(lambda: not [pid for pid in pids if _alive(pid)], timeout=30, what="msgen up left processes running")
 
 
 def test_sigterm_stops_every_process(project: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msgen", "up", str(project)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while len(_pids("".join(lines))) < 7:  # the status table, once everything is ready
-        line = proc.stdout.readline()
-        assert line, "".join(lines)[-3000:]
-        lines.append(line)
-    pids = _pids("".join(lines))
-    assert len(pids) >= 7, "".join(lines)[-3000:]
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
-    time.sleep(0.5)
-    assert [pid for pid in pids if _alive(pid)] == []
+    command = [sys.executable, "-m", "msgen", "up", str(project)]
+    with spawned(command, env={**os.environ, "COLUMNS": "200"}, merge_stderr=True) as proc:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while len(_pids("".join(lines))) < 7:  # the status table, once everything is ready
+            line = proc.stdout.readline()
+            assert line, "".join(lines)[-3000:]
+            lines.append(line)
+        pids = _pids("".join(lines))
+        assert len(pids) >= 7, "".join(lines)[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        communicate(proc, timeout=60)
+        wait_for(lambda: not [pid for pid in pids if _alive(pid)], timeout=30, what="msgen up left processes running")
 
 
 def test_a_service_that_cannot_start_is_reported(project: Path) -> None:
     (project / "services/product/product_service/main.py").write_text("raise SystemExit('broken on purpose')\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "msgen", "up", str(project)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    done = run([sys.executable, "-m", "msgen", "up", str(project)], timeout=300, env={**os.environ, "COLUMNS": "200"})
     assert done.returncode == 1
     assert "product failed to start" in done.stderr
     assert "broken on purpose" in done.stderr
@@ -164,13 +147,9 @@ def test_the_demo_follows_the_first_saga_with_an_entity_and_statuses(shop: Gener
 def test_the_demo_of_a_spec_without_such_a_saga_is_refused_before_anything_starts(tmp_path: Path) -> None:
     spec = Path(__file__).resolve().parent / "fixtures" / "market.yaml"
     project = tmp_path / "market"
-    made = subprocess.run(
-        [sys.executable, "-m", "msgen", "new", str(spec), "-o", str(project)], capture_output=True, text=True
-    )
+    made = run([sys.executable, "-m", "msgen", "new", str(spec), "-o", str(project)], timeout=300)
     assert made.returncode == 0, made.stderr
-    done = subprocess.run(
-        [sys.executable, "-m", "msgen", "up", str(project), "--demo"], capture_output=True, text=True, timeout=120
-    )
+    done = run([sys.executable, "-m", "msgen", "up", str(project), "--demo"], timeout=120)
     assert done.returncode == 2
     assert "--demo follows a saga" in done.stderr
     assert not (project / ".msgen" / "run").exists() or not any((project / ".msgen" / "run").glob("*.db"))
