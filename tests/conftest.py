@@ -18,6 +18,7 @@ import pytest
 from msgen.generate import Generated, generate
 from msgen.sdk import default_tools_dir
 from msgen.writer import write_project
+from tests.shop_suites import ShopSuites, pact_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_SPEC = ROOT / "examples" / "shop.yaml"
@@ -51,6 +52,12 @@ def shop_dir(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Itera
     write_project(root, shop.files, shop.system.spec_hash)
     yield root
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shop_suites(shop_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> ShopSuites:
+    """The shop's service suites on SQLite, each run once per session (tests/shop_suites.py)."""
+    return ShopSuites(shop_dir, pact_copy(shop_dir, tmp_path_factory.mktemp("suites") / "pacts"))
 
 
 def _server_url(variable: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import venv
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.processes import run
 
 CACHE = ROOT / ".cache"
 CHECKOV_VERSION = "3.3.30"
@@ -54,16 +54,15 @@ def checkov() -> str:
     try:
         shutil.rmtree(home, ignore_errors=True)
         venv.create(home, with_pip=True)
-        subprocess.run(
+        done = run(
             [str(home / "bin" / "python"), "-m", "pip", "install", "--quiet", f"checkov=={CHECKOV_VERSION}"],
-            check=True,
-            capture_output=True,
-            text=True,
             timeout=900,
         )
-    except (subprocess.SubprocessError, OSError) as exc:
+        detail = done.stderr[-500:]
+    except OSError as exc:
+        done, detail = None, str(exc)
+    if done is None or done.returncode != 0:
         shutil.rmtree(home, ignore_errors=True)
-        detail = exc.stderr[-500:] if isinstance(exc, subprocess.CalledProcessError) else str(exc)
         missing("checkov", f"its virtualenv could not be created: {detail}")
     return str(exe)
 
@@ -78,14 +77,7 @@ def crd_validator() -> tuple[str, Path]:
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
         (home / "package.json").write_text(package)
-        done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=home,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        done = run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=home, timeout=600)
         if done.returncode != 0:
             shutil.rmtree(home, ignore_errors=True)
             missing("the CRD schemas", f"npm install failed: {done.stderr[-500:]}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from msgen.generate import Generated, generate
 from msgen.writer import write_project
 from tests.conftest import ROOT
+from tests.processes import run
 
 # The shop as the previous msgen release generated it, .msgen/ included (tests/fixtures/make_shop_previous.py).
 PREVIOUS_SHOP = ROOT / "tests" / "fixtures" / "shop-previous.tar.gz"
@@ -90,9 +91,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 def msgen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "msgen", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
-    )
+    return run([sys.executable, "-m", "msgen", *args], cwd=cwd, env=env, timeout=120)
 
 
 def git(root: Path, *args: str) -> str:

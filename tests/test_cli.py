@@ -19,15 +19,14 @@ from msgen.generate import Generated
 from msgen.schema import spec_json_schema_text
 from msgen.writer import write_project
 from tests.conftest import ROOT, SHOP_SPEC
+from tests.processes import run, run_ok
 
 COMMANDS = ["new", "validate", "schema", "graph", "serve"]
 
 
 def msgen(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "msgen", *args], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=120
-    )
+    return run([sys.executable, "-m", "msgen", *args], cwd=cwd, env=full_env, timeout=120)
 
 
 def in_process(*args: str) -> Result:
@@ -231,26 +230,12 @@ def test_the_minimal_spec_of_the_docs_generates_and_its_suites_pass(tmp_path: Pa
     hint = [line.strip() for line in done.stdout.splitlines() if line.strip().startswith("cd ")]
     assert len(hint) == 1 and "pip install 'pytest>=" in hint[0], done.stdout
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    ran = subprocess.run(
-        ["sh", "-c", hint[0]],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PATH": path},
-        check=False,
-    )
+    ran = run(["sh", "-c", hint[0]], cwd=tmp_path, timeout=900, env={**os.environ, "PATH": path})
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert " passed" in ran.stdout
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=tmp_path / "out" / "gateway",
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    run_ok(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path / "out" / "gateway", timeout=900
     )
-    assert run.returncode == 0, run.stdout + run.stderr
 
 
 @pytest.fixture

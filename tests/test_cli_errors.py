@@ -14,18 +14,16 @@ from typer.testing import CliRunner
 
 from msgen import schema as schema_module
 from msgen.cli import app
+from tests.processes import end_group, run
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP_SPEC = ROOT / "examples" / "shop.yaml"
 
 
 def msgen(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run(
         [sys.executable, "-m", "msgen", *args],
-        capture_output=True,
-        text=True,
         timeout=300,
-        check=False,
         cwd=cwd,
         env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
     )
@@ -89,9 +87,7 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path: Path) -> None:
                 process.send_signal(signal.SIGINT)
                 _, stderr = process.communicate(timeout=60)
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            end_group(process, grace=0)
     assert stderr == "interrupted\n"
     assert process.returncode == 130
 

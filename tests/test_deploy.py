@@ -31,6 +31,7 @@ from msgen.render.observability import RUNTIME_METRICS
 from msgen.writer import write_project
 from tests.conftest import SHOP_SPEC
 from tests.deploy_tools import HERE, binary, checkov, crd_validator
+from tests.processes import run
 
 OVERLAYS = ("dev", "prod")
 CHECKOV_OPTIONS = ("--output", "json", "--compact", "--quiet", "--skip-download")
@@ -95,8 +96,10 @@ def _docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def _run(command: list[str], cwd: Path | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, timeout=600, **kwargs)
+def _run(
+    command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run(command, cwd=cwd, env=env, timeout=600)
 
 
 # -- Kubernetes -------------------------------------------------------------------
@@ -577,9 +580,7 @@ def msgen(
     *args: str, env: dict[str, str] | None = None, python: str = sys.executable
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        [python, "-m", "msgen", *args], capture_output=True, text=True, env=full_env, timeout=300, check=False
-    )
+    return run([python, "-m", "msgen", *args], env=full_env, timeout=300)
 
 
 def test_deploy_dry_run_writes_validated_manifests(shop_dir: Path, tmp_path: Path) -> None:

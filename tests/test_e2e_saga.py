@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from msgen.generate import Generated
+from tests.processes import run
 from tests.saga_support import Shop, final_status, order_body, place, prepared_shop, running_shop
 
 pytestmark = pytest.mark.slow
@@ -270,7 +271,6 @@ def test_orders_complete_after_a_ten_second_broker_outage(shop_running: Shop) ->
 
 def test_a_poison_message_is_dead_lettered_listed_and_the_flow_goes_on(shop_running: Shop) -> None:
     import os
-    import subprocess
     import sys
 
     import nats
@@ -290,21 +290,17 @@ def test_a_poison_message_is_dead_lettered_listed_and_the_flow_goes_on(shop_runn
             break
         asyncio.run(asyncio.sleep(0.1))
     assert [letter["message_id"] for letter in letters] == ["poison-e2e"]
-    listed = subprocess.run(
+    listed = run(
         [sys.executable, "-m", "msgen", "dlq", inventory],  # the token: the one msgen up made in the project
         cwd=shop_running.system.specs["inventory"].cwd.parents[1],
-        capture_output=True,
-        text=True,
-        check=False,
         env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
     )
     assert listed.returncode == 0 and "poison-e2e" not in listed.stderr and "order.created" in listed.stdout
-    replayed = subprocess.run(
+    replayed = run(
         [sys.executable, "-m", "msgen", "dlq", inventory, "--replay-all"],
         cwd=shop_running.system.specs["inventory"].cwd.parents[1],
-        capture_output=True,
-        text=True,
-        check=False,
+        timeout=120,
     )
     assert replayed.returncode == 1 and "dead-lettered" in replayed.stdout  # still poison: back to the dead letters
 

@@ -37,6 +37,7 @@ from msgen_runtime.http import ServiceClient
 from msgen_runtime.problems import Problem
 from msgen_runtime.settings import ServiceSettings
 from msgen_runtime.testing import nats_server, serve_app
+from tests.processes import run, scaled
 
 SECRET = "fail-closed-test-secret-0123456789abcdefgh"
 PROBLEM = "application/problem+json"
@@ -73,7 +74,7 @@ def running(args: list[str], cwd: Path, env: dict[str, str], log: Path, port: in
         proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + scaled(60)
         while True:
             if proc.poll() is not None:
                 raise AssertionError(f"exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
@@ -96,13 +97,11 @@ def running(args: list[str], cwd: Path, env: dict[str, str], log: Path, port: in
 
 
 def _migrate(service_dir: Path, database_url: str) -> None:
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
         cwd=service_dir,
         env=_env(DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
 
@@ -135,14 +134,11 @@ def _migrate(service_dir: Path, database_url: str) -> None:
     ],
 )
 def test_the_gateway_refuses_to_start_open(project: Path, settings: dict[str, str], reason: str) -> None:
-    done = subprocess.run(
+    done = run(
         _uvicorn("gateway_app.main:create_app", free_port()),
         cwd=project / "gateway",
         env=_env(**settings),
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert done.returncode != 0
     assert "the gateway refuses to start" in done.stderr and reason in done.stderr, done.stderr[-3000:]
@@ -280,12 +276,9 @@ def test_admin_routes_need_the_admin_token_and_are_closed_without_one(project: P
                     listed = httpx.get(f"{url}/admin/dead-letters", headers={"Authorization": f"Bearer {admin}"})
                     assert listed.status_code == 200 and listed.json() == []
                     # msgen dlq finds the project's token by itself
-                    dlq = subprocess.run(
+                    dlq = run(
                         [sys.executable, "-m", "msgen", "dlq", url, "--project", str(project)],
-                        capture_output=True,
-                        text=True,
                         env=_env(),
-                        check=False,
                         timeout=120,
                     )
                     assert dlq.returncode == 0, dlq.stderr
@@ -464,16 +457,13 @@ def test_a_service_with_a_short_admin_token_refuses_to_start(project: Path, tmp_
     with pytest.raises(ValueError, match="ADMIN_TOKEN must be at least 32 characters"):
         ServiceSettings(admin_token="s3cret")
     assert ServiceSettings(admin_token="x" * 32).admin_token is not None
-    done = subprocess.run(
+    done = run(
         _uvicorn("inventory_service.main:create_app", free_port()),
         cwd=project / "services" / "inventory",
         env=_env(
             DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'i.db'}", INTERNAL_AUTH_SECRET=SECRET, ADMIN_TOKEN="admin"
         ),
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert done.returncode != 0 and "ADMIN_TOKEN must be at least 32 characters" in done.stderr, done.stderr[-3000:]
 

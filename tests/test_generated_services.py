@@ -15,18 +15,25 @@ import pytest
 from ruff.__main__ import find_ruff_bin
 
 from msgen.generate import Generated
+from tests.processes import run_ok, scaled, started, tail, wait_for
+from tests.shop_suites import ShopSuites, pact_copy, run_suite
 
 SERVICES = ["user", "product", "inventory", "order", "payment", "notification"]
 # The key the gateway and product-service share here: the service answers only calls made with it.
 INTERNAL_AUTH_SECRET = "generated-services-test-secret-0123456789"
 
 
-def _run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, timeout: int = 300) -> str:
+def _run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, timeout: int = 900) -> str:
+    """Run a tool or a generated suite in its own process group (tests/processes.py: scaled timeout, group killed)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL", "TEST_REDIS_URL")}
     env.update(extra_env or {})
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    assert done.returncode == 0, f"{' '.join(args)} failed in {cwd}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return run_ok(args, cwd=cwd, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for every generated package: the libraries they share are analysed once, not once each."""
+    return tmp_path_factory.mktemp("mypy-cache")
 
 
 def test_every_spec_service_is_generated(shop: Generated) -> None:
@@ -34,19 +41,22 @@ def test_every_spec_service_is_generated(shop: Generated) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_generated_suite_passes_on_sqlite(shop_dir: Path, service: str) -> None:
-    output = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], shop_dir / "services" / service)
+def test_generated_suite_passes_on_sqlite(shop_suites: ShopSuites, service: str) -> None:
+    output = shop_suites.sqlite(service)  # shared with tests/test_pact.py, run once
     assert " passed" in output and "failed" not in output
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_generated_suite_passes_on_postgres_and_redis(
-    shop_dir: Path, service: str, postgres_url: str, redis_url: str
+    shop_dir: Path, service: str, postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    output = _run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+    output = run_suite(
         shop_dir / "services" / service,
-        {"TEST_DATABASE_URL": postgres_url, "TEST_REDIS_URL": redis_url},
+        {
+            "TEST_DATABASE_URL": postgres_url,
+            "TEST_REDIS_URL": redis_url,
+            "PACT_DIR": str(pact_copy(shop_dir, tmp_path / "pacts")),
+        },
     )
     assert " passed" in output and "failed" not in output
 
@@ -58,7 +68,7 @@ def test_generated_code_is_ruff_clean(shop_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_generated_code_passes_mypy_strict(shop_dir: Path, service: str, tmp_path: Path) -> None:
+def test_generated_code_passes_mypy_strict(shop_dir: Path, service: str, mypy_cache: Path) -> None:
     _run(
         [
             sys.executable,
@@ -67,7 +77,7 @@ def test_generated_code_passes_mypy_strict(shop_dir: Path, service: str, tmp_pat
             "--config-file",
             str(shop_dir / "pyproject.toml"),
             "--cache-dir",
-            str(tmp_path / "mypy"),
+            str(mypy_cache),
             f"{service}_service",
             "tests",
         ],
@@ -90,35 +100,27 @@ def product_server(shop_dir: Path, tmp_path: Path) -> Iterator[str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'product.db'}",
         "INTERNAL_AUTH_SECRET": INTERNAL_AUTH_SECRET,
     }
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=env, check=True, timeout=60)
+    _run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd, env, timeout=120)
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "product_service.main:create_app", "--factory", "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("product-service did not become ready")
+    command = [sys.executable, "-m", "uvicorn", "product_service.main:create_app", "--factory", "--port", str(port)]
+    with started(command, cwd=cwd, env=env, log=tmp_path / "product.log") as proc:
+        wait_for(
+            lambda: _answers(f"{base}/health/ready", proc, tmp_path / "product.log"),
+            timeout=120,
+            what="product-service did not become ready",
+        )
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+
+
+def _answers(url: str, proc: subprocess.Popen[bytes], log: Path) -> bool:
+    """Whether `url` answers 200; a server that exited fails the test with its log."""
+    if proc.poll() is not None:
+        pytest.fail(f"the server exited with {proc.returncode}:\n{tail(log.read_text(errors='replace'))}")
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def test_product_service_serves_crud_under_uvicorn(product_server: str) -> None:
@@ -159,7 +161,7 @@ def test_generated_gateway_suite_passes_with_redis(shop_dir: Path, redis_url: st
     assert " passed" in output and "failed" not in output
 
 
-def test_generated_gateway_is_ruff_clean_and_passes_mypy_strict(shop_dir: Path, tmp_path: Path) -> None:
+def test_generated_gateway_is_ruff_clean_and_passes_mypy_strict(shop_dir: Path, mypy_cache: Path) -> None:
     ruff = find_ruff_bin()
     _run([ruff, "check", "--no-cache", "gateway"], shop_dir)
     _run([ruff, "format", "--check", "--no-cache", "gateway"], shop_dir)
@@ -171,7 +173,7 @@ def test_generated_gateway_is_ruff_clean_and_passes_mypy_strict(shop_dir: Path, 
             "--config-file",
             str(shop_dir / "pyproject.toml"),
             "--cache-dir",
-            str(tmp_path / "mypy"),
+            str(mypy_cache),
             "gateway_app",
             "tests",
         ],
@@ -209,25 +211,11 @@ def test_gateway_under_uvicorn_fronts_product_service_with_dev_tokens(
         "INTERNAL_AUTH_SECRET": INTERNAL_AUTH_SECRET,
     }
     token = mint(tmp_path, ["products:write"], sub="u-1", ttl="5m")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "gateway_app.main:create_app", "--factory", "--port", str(port)],
-        cwd=shop_dir / "gateway",
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the gateway did not start")
+    command = [sys.executable, "-m", "uvicorn", "gateway_app.main:create_app", "--factory", "--port", str(port)]
+    log = tmp_path / "gateway.log"
+    with started(command, cwd=shop_dir / "gateway", env=env, log=log) as proc:
+        wait_for(lambda: _answers(f"{base}/health/live", proc, log), timeout=120, what="the gateway did not start")
         body = {"sku": "GW-1", "name": "Kettle", "price": "25.00"}
         assert httpx.post(f"{base}/v1/products", json=body).status_code == 401
         created = httpx.post(f"{base}/v1/products", json=body, headers={"Authorization": f"Bearer {token}"})
@@ -236,16 +224,9 @@ def test_gateway_under_uvicorn_fronts_product_service_with_dev_tokens(
         assert created.json()["id"] in [p["id"] for p in listed.json()["items"]]
         reader = mint(tmp_path, ["orders:read"])
         assert httpx.get(f"{base}/v1/orders", headers={"Authorization": f"Bearer {token}"}).status_code == 403
-        started = time.monotonic()
+        began = time.monotonic()
         down = httpx.get(f"{base}/v1/orders", headers={"Authorization": f"Bearer {reader}"})
-        assert down.status_code == 503 and time.monotonic() - started < 1.5  # order-service is not running
+        assert down.status_code == 503 and time.monotonic() - began < scaled(1.5)  # order-service is not running
         assert down.headers["content-type"] == "application/problem+json"
         ready = httpx.get(f"{base}/health/ready")
         assert ready.status_code == 503 and ready.json()["checks"]["product"] == "ok"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -16,7 +16,6 @@ import ast
 import json
 import os
 import re
-import subprocess
 import sys
 import tomllib
 from collections.abc import Iterable, Iterator
@@ -31,6 +30,7 @@ from msgen.errors import SpecError
 from msgen.loader import load_spec_text
 from msgen.render import render_system
 from msgen.resolve import resolve
+from tests.processes import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP = ROOT / "examples" / "shop.yaml"
@@ -213,9 +213,7 @@ def test_each_place_refuses_with_a_position_or_accepts(name: str, place: str) ->
 def test_the_cli_refuses_with_file_line_col(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(_spec_text("nul", ["service.description"]))
-    done = subprocess.run(
-        [sys.executable, "-m", "msgen", "validate", str(spec)], capture_output=True, text=True, timeout=60
-    )
+    done = run([sys.executable, "-m", "msgen", "validate", str(spec)], timeout=120)
     assert done.returncode == 2
     assert re.search(rf"{re.escape(str(spec))}:\d+:\d+: .*description", done.stdout + done.stderr)
 
@@ -277,12 +275,10 @@ def test_generation_with_the_string_everywhere_it_is_accepted(name: str, tmp_pat
     found = list(_packages(project))
     assert len(found) >= 7, found  # six services and the gateway
     path = os.pathsep.join([*(str(folder) for folder, _ in found), os.environ.get("PYTHONPATH", "")])
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-c", IMPORT_ALL, *(package for _, package in found)],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": path},
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -344,9 +340,7 @@ def test_the_worst_case_project_is_ruff_clean(worst_project: Path) -> None:
     from ruff.__main__ import find_ruff_bin
 
     for args in (["check"], ["format", "--check"]):
-        done = subprocess.run(
-            [find_ruff_bin(), *args, "--no-cache", "."], cwd=worst_project, capture_output=True, text=True, timeout=300
-        )
+        done = run([find_ruff_bin(), *args, "--no-cache", "."], cwd=worst_project, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -354,12 +348,10 @@ def test_the_worst_case_project_is_ruff_clean(worst_project: Path) -> None:
 def test_the_worst_case_service_suite_passes(worst_project: Path, service: str) -> None:
     # product: the string as a default, an example and a pattern; order: summaries, and its client of product
     env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL", "TEST_REDIS_URL")}
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"],
         cwd=worst_project / "services" / service,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

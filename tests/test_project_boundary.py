@@ -22,6 +22,7 @@ from msgen.boundary import BoundaryError, ProjectTree, checked
 from msgen.generate import Generated, generate
 from msgen.writer import BASELINE, GENERATOR, MANIFEST, write_project
 from tests.conftest import ROOT
+from tests.processes import run
 from tests.regen_support import SMALL_SPEC, edit_spec, msgen, tree
 
 STOCK = "services/stock"
@@ -289,21 +290,7 @@ def test_a_huge_baseline_is_refused_without_reading_it(project: Path) -> None:
 def run_with_deadline(*args: str) -> subprocess.CompletedProcess[str]:
     """msgen in its own process group, killed (group and all) if it outlives a generous bound."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "msgen", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        out, err = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-        process.communicate()
-        raise AssertionError(f"msgen {' '.join(args)} hung on a FIFO") from None
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    return run([sys.executable, "-m", "msgen", *args], env=env, timeout=120)
 
 
 @pytest.mark.parametrize("path", [BASELINE, STOCK_MODELS])

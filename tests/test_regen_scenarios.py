@@ -22,6 +22,7 @@ import yaml
 
 from msgen.generate import Generated
 from msgen.writer import BASELINE, GENERATOR, MANIFEST, metadata_files
+from tests.processes import run
 from tests.regen_support import (
     PREVIOUS_SHOP,
     commit_all,
@@ -140,9 +141,7 @@ def _assert_migrations_match_the_models(service: Path, database: Path) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
 
     def alembic(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "alembic", *args], cwd=service, env=env, capture_output=True, text=True, timeout=60
-        )
+        return run([sys.executable, "-m", "alembic", *args], cwd=service, env=env, timeout=120)
 
     behind = alembic("upgrade", "0001")
     assert behind.returncode == 0, behind.stderr
@@ -199,13 +198,8 @@ def test_a_new_revision_follows_the_folder_when_the_user_deleted_one(shop_repo: 
     assert 'down_revision: str | None = "0001"' in third.read_text()
     assert sorted(p.name for p in (root / VERSIONS).glob("*.py")) == ["0001_initial.py", third.name]
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{root / 'product.db'}"}
-    upgraded = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=root / "services/product",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    upgraded = run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=root / "services/product", env=env, timeout=120
     )
     assert upgraded.returncode == 0, upgraded.stderr
 

@@ -33,6 +33,7 @@ from msgen.errors import SpecError
 from msgen.generate import generate
 from msgen.loader import MAX_DEPTH, MAX_NODES, MAX_SPEC_BYTES, load_spec_text
 from msgen.writer import write_project
+from tests.processes import run, run_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = (ROOT / "examples" / "shop.yaml").read_text(encoding="utf-8")
@@ -362,9 +363,7 @@ def test_generated_models_match_patterns_in_linear_time() -> None:
                     raise SystemExit(f"{base.__name__} accepted {hostile[-5:]}")
         print("ok")
         """)
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
-    )
+    done = run([sys.executable, "-c", script], timeout=120, cwd=ROOT)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
 
 
@@ -389,7 +388,7 @@ def test_a_generated_service_answers_a_backtracking_body_at_once(tmp_path: Path)
     write_project(project, generated.files, generated.system.spec_hash)
     cwd = project / "services" / "product"
     env = {**os.environ, "MSGEN_DEV_MODE": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'product.db'}"}
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=env, check=True, timeout=120)
+    run_ok([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=env, timeout=120)
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "product_service.main:create_app", "--factory", "--port", str(port)],

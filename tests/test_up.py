@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from msgen.generate import Generated, generate
 from msgen.writer import write_project
+from tests.processes import communicate, run, spawned, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -38,30 +37,26 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-3000:]
-    assert re.search(r"Order [0-9a-f-]{36} is CONFIRMED", output)
-    for status in ("PENDING_PAYMENT", "PAID", "CONFIRMED"):
-        assert status in output
-    # the order refers to a product and a user that exist: made first, the project being new
-    assert re.search(r"Created Product [0-9a-f-]{36} through the gateway", output), output[-3000:]
-    assert re.search(r"Created User [0-9a-f-]{36}", output)
-    assert "Creating an order through the gateway: it starts saga place_order" in output
-    # and what the participants' default handlers recorded is shown
-    assert re.search(r"payment[\s│]+Payment [0-9a-f-]{36}[\s│]+AUTHORIZED[\s│]+authorize_payment", output), output
-    assert re.search(r"inventory[\s│]+Reservation [0-9a-f-]{36}[\s│]+RESERVED[\s│]+reserve_inventory", output)
-    assert "The generated default handlers let every saga step succeed" in output
-    pids = _pids(output)
-    assert len(pids) >= 7  # nats-server and the six services
-    time.sleep(0.5)
-    assert [pid for pid in pids if _alive(pid)] == []
+    command = [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0"]
+    # its own process group: whatever msgen up leaves behind is checked, then ended with the test
+    with spawned(command, env={**os.environ, "COLUMNS": "200"}) as proc:
+        out, err = communicate(proc, timeout=300)
+        output = out + err
+        assert proc.returncode == 0, output[-3000:]
+        assert re.search(r"Order [0-9a-f-]{36} is CONFIRMED", output)
+        for status in ("PENDING_PAYMENT", "PAID", "CONFIRMED"):
+            assert status in output
+        # the order refers to a product and a user that exist: made first, the project being new
+        assert re.search(r"Created Product [0-9a-f-]{36} through the gateway", output), output[-3000:]
+        assert re.search(r"Created User [0-9a-f-]{36}", output)
+        assert "Creating an order through the gateway: it starts saga place_order" in output
+        # and what the participants' default handlers recorded is shown
+        assert re.search(r"payment[\s│]+Payment [0-9a-f-]{36}[\s│]+AUTHORIZED[\s│]+authorize_payment", output), output
+        assert re.search(r"inventory[\s│]+Reservation [0-9a-f-]{36}[\s│]+RESERVED[\s│]+reserve_inventory", output)
+        assert "The generated default handlers let every saga step succeed" in output
+        pids = _pids(output)
+        assert len(pids) >= 7  # nats-server and the six services
+        wait_for(lambda: not [pid for pid in pids if _alive(pid)], timeout=30, what="msgen up left processes running")
 
 
 def _free_block(size: int) -> int:
@@ -88,17 +83,10 @@ def _free_block(size: int) -> int:
 def test_sigterm_stops_every_process(project: Path) -> None:
     """Also: --port fixes the ports, the pids are the services' own, the next steps are printed and kept."""
     base = _free_block(8)  # the gateway, six services, the nats-server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "msgen", "up", str(project), "--port", str(base)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
+    command = [sys.executable, "-m", "msgen", "up", str(project), "--port", str(base)]
+    with spawned(command, env={**os.environ, "COLUMNS": "200"}, merge_stderr=True) as proc:
+        assert proc.stdout is not None
+        lines: list[str] = []
         while "(this summary stays in" not in "".join(lines[-1:]):  # printed last, once everything is ready
             line = proc.stdout.readline()
             assert line, "".join(lines)[-3000:]
@@ -117,13 +105,8 @@ def test_sigterm_stops_every_process(project: Path) -> None:
         summary = project / ".msgen" / "run" / "summary.txt"
         assert token_step in summary.read_text() and f"127.0.0.1:{base + 1}" in summary.read_text()
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    time.sleep(0.5)
-    assert [pid for pid in pids if _alive(pid)] == []
+        communicate(proc, timeout=60)
+        wait_for(lambda: not [pid for pid in pids if _alive(pid)], timeout=30, what="msgen up left processes running")
     assert not summary.exists()
 
 
@@ -162,11 +145,9 @@ def test_migrations_run_only_for_a_database_behind_its_head(tmp_path: Path) -> N
 
 def test_a_service_that_cannot_start_is_reported(project: Path) -> None:
     (project / "services/product/product_service/main.py").write_text("raise SystemExit('broken on purpose')\n")
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-m", "msgen", "up", str(project), "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=180,
+        timeout=300,
         env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode == 1
@@ -256,16 +237,9 @@ def test_the_demo_follows_the_first_saga_with_an_entity_and_statuses(shop: Gener
 def test_the_demo_of_a_spec_without_such_a_saga_is_refused_before_anything_starts(tmp_path: Path) -> None:
     spec = Path(__file__).resolve().parent / "fixtures" / "market.yaml"
     project = tmp_path / "market"
-    made = subprocess.run(
-        [sys.executable, "-m", "msgen", "new", str(spec), "-o", str(project)], capture_output=True, text=True
-    )
+    made = run([sys.executable, "-m", "msgen", "new", str(spec), "-o", str(project)], timeout=300)
     assert made.returncode == 0, made.stderr
-    done = subprocess.run(
-        [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run([sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0"], timeout=120)
     assert done.returncode == 2
     assert "--demo follows a saga" in done.stderr
     assert not (project / ".msgen" / "run").exists() or not any((project / ".msgen" / "run").glob("*.db"))

@@ -79,8 +79,13 @@ def nats_server(store: str) -> Iterator[str]:
             raise RuntimeError("nats-server did not start")
         yield f"nats://127.0.0.1:{port}"
     finally:
+        # It stays in the caller's process group, so a runner that kills the group on a timeout ends it too.
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager
