@@ -55,7 +55,9 @@ def results(stdout: str) -> list[str]:
 
 @pytest.mark.slow
 def test_path_parameters_named_like_python_keywords(tmp_path: Path) -> None:
-    """`{from}` and `{class}` become `from_` and `class_` in Python; the URL and the contract keep the names."""
+    """`{from}` and `{class}` become `from_` and `class_` in Python; the URL and the contract keep the names.
+
+    The answer is cached: the cache key names the parameters as the URL does (`**{"from": from_}`)."""
     out = generate(
         tmp_path,
         """\
@@ -69,7 +71,7 @@ def test_path_parameters_named_like_python_keywords(tmp_path: Path) -> None:
                   value: { type: decimal, precision: 12, scale: 4 }
             api:
               operations:
-                getRate: { method: GET, path: "/rates/{from}/{class}", response: Rate }
+                getRate: { method: GET, path: "/rates/{from}/{class}", response: Rate, cache_ttl: 1s }
           quotes:
             calls:
               - { service: rates, operation: getRate, timeout: 1s }

@@ -126,6 +126,26 @@ def test_a_port_in_use_is_refused_with_what_to_do() -> None:
             fixed_ports(base, ["shop"])
 
 
+def test_a_port_held_only_by_closed_connections_is_free() -> None:
+    """Right after a run stops, its ports hold connections in TIME-WAIT: a new run may bind them (as uvicorn does)."""
+    import socket
+
+    from msgen.localrun import fixed_ports
+
+    base = _free_block(3)
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", base + 1))
+        listener.listen()
+        with socket.create_connection(("127.0.0.1", base + 1)) as client:
+            accepted, _ = listener.accept()
+            accepted.close()  # the server side closes first: its end of the connection waits in TIME-WAIT
+            client.recv(1)
+    held = Path("/proc/net/tcp").read_text()
+    assert f":{base + 1:04X} " in held  # the closed connection is still there
+    assert fixed_ports(base, ["shop"])["shop"] == base + 1
+
+
 def test_migrations_run_only_for_a_database_behind_its_head(tmp_path: Path) -> None:
     from msgen.localrun import Options, plan, prepare_databases
 

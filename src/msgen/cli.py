@@ -215,6 +215,7 @@ def new(
 
 def _keep_sdks(project: Path, system: Any, *, changed: bool) -> None:
     """Run the SDK generators already installed (msgen new, and regen when the public contract changed)."""
+    from msgen import names
     from msgen.sdk import LANGUAGES, generate_sdks
 
     if not changed:
@@ -224,8 +225,8 @@ def _keep_sdks(project: Path, system: Any, *, changed: bool) -> None:
     except MsgenError as exc:
         err.print(f"The SDKs were not generated: {exc}", markup=False)
         return
-    for language, count in result.generated.items():
-        out.print(f"SDK {language}: {count} generated files", markup=False)
+    for language, files in result.generated.items():
+        out.print(f"SDK {language}: {names.count(files, 'generated file')}", markup=False)
     for language, how in result.missing.items():
         out.print(f"SDK {language}: its generated calls come from {how}", markup=False)
 
@@ -407,7 +408,8 @@ def build(
     ] = 1,
 ) -> None:
     """Build every service's and the gateway's image of PROJECT from its Dockerfiles, tagged
-    <deploy.registry>/<app>:<version>. Engine flags this machine needs: MSGEN_ENGINE_FLAGS, MSGEN_BUILD_FLAGS.
+    REGISTRY/APP:VERSION (deploy.registry, the image's name, the project's version).
+    Engine flags this machine needs: MSGEN_ENGINE_FLAGS, MSGEN_BUILD_FLAGS.
 
     Example: [bold]msgen build shop --engine podman --push[/bold]
     """
@@ -743,6 +745,7 @@ def sdk(
 
     Example: [bold]msgen sdk shop --lang python[/bold]
     """
+    from msgen import names
     from msgen.regen import read_project
     from msgen.sdk import LANGUAGES, generate_sdks
 
@@ -755,8 +758,8 @@ def sdk(
         result = generate_sdks(project, _project_system(project), languages, install=True)
     except MsgenError as exc:
         raise _fail(exc) from None
-    for language, count in result.generated.items():
-        out.print(f"SDK {language}: {count} generated files", markup=False)
+    for language, files in result.generated.items():
+        out.print(f"SDK {language}: {names.count(files, 'generated file')}", markup=False)
 
 
 @app.command(cls=_Command)

@@ -142,6 +142,8 @@ def fixed_ports(base: int, services: list[str]) -> dict[str, int]:
     ports = {name: base + offset for offset, name in enumerate(names)}
     for name, port in ports.items():
         with socket.socket() as sock:
+            # as uvicorn binds: connections of a run just stopped (TIME-WAIT) do not hold the port, a listener does
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:

@@ -17,6 +17,19 @@ PATH_SEGMENT_RE = re.compile(r"^([a-z0-9][a-z0-9._-]*|\{[a-z][a-z0-9_]*\})\Z")
 # Names a generated module, class or column would collide with.
 RESERVED_FIELDS = frozenset({"id", "created_at", "updated_at", "metadata", "registry"})
 
+# The other arguments of a generated route, handler or client method: a path parameter of one of these
+# names (or a keyword) is renamed in Python (`param_var`); a query parameter may not take one.
+GENERATED_ARGUMENTS = frozenset(
+    {"session", "payload", "page", "cache", "request", "self", "limit", "offset", "idempotency"}
+)
+
+
+def param_var(name: str) -> str:
+    """The Python argument of path parameter `name`: `from_` for `{from}`, the name itself otherwise."""
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in GENERATED_ARGUMENTS:
+        return f"{name}_"
+    return name
+
 
 def unsafe_reason(name: str) -> str | None:
     """Why `name` can never be an identifier in generated code, if it can't."""

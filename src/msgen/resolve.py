@@ -23,6 +23,7 @@ from msgen.names import (
     ENUM_VALUE_RE,
     EVENT_RE,
     FIELD_RE,
+    GENERATED_ARGUMENTS,
     OPERATION_RE,
     PATH_SEGMENT_RE,
     RESERVED_FIELDS,
@@ -31,6 +32,7 @@ from msgen.names import (
     TYPE_RE,
     a,
     kebab,
+    param_var,
     pascal,
     plural,
     snake,
@@ -511,7 +513,7 @@ class _Resolver:
             if owners:
                 hint = (
                     f": value object '{text}' belongs to service '{owners[0]}', and a service sees only its own "
-                    "value objects; declare it under this service's value_objects too (each service owns its copy)"
+                    "value objects and the shared ones; move it to the top-level value_objects section to share it"
                 )
             self.error(tpath, f"unknown type '{text}'{hint}")
             return None
@@ -799,6 +801,21 @@ class _Resolver:
             if f.name in taken:
                 kind = "path" if f.name in params else "page"
                 self.error((*where, f.name), f"'{f.name}' is already a {kind} parameter of this operation", key=True)
+                ok = False
+            elif f.name in GENERATED_ARGUMENTS:
+                self.error(
+                    (*where, f.name),
+                    f"'{f.name}' is an argument of the generated route and handler: name the query parameter otherwise",
+                    key=True,
+                )
+                ok = False
+            elif f.name in {param_var(p) for p in params}:
+                path_param = next(p for p in params if param_var(p) == f.name)
+                self.error(
+                    (*where, f.name),
+                    f"'{f.name}' is the Python name of the path parameter '{{{path_param}}}': name it otherwise",
+                    key=True,
+                )
                 ok = False
             for key in ("unique", "read_only"):
                 if getattr(spec, key):

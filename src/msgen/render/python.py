@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from msgen import model as m
-from msgen.names import a, kebab, pascal, sentence, snake
+from msgen.names import a, kebab, param_var, pascal, sentence, snake
 from msgen.render.escape import plain, py_docstring, py_string
 from msgen.render.examples import example_payload, update_payload
 
@@ -340,18 +340,6 @@ def routes_view(service: m.Service, system: m.System) -> dict[str, Any]:
     }
 
 
-# Names a path parameter cannot take as a Python argument: keywords, and the other arguments of
-# a route, handler or client method.
-_TAKEN_ARGUMENTS = frozenset({"session", "payload", "page", "cache", "request", "self", "limit", "offset"})
-
-
-def param_var(name: str) -> str:
-    """The Python argument of path parameter `name`: `from_` for `{from}`, the name itself otherwise."""
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in _TAKEN_ARGUMENTS:
-        return f"{name}_"
-    return name
-
-
 def path_param_declarations(op: m.Operation, imports: Imports, *, route: bool = False) -> list[str]:
     """`id: UUID` for an entity id, `name: str` for any other path parameter.
 
@@ -482,7 +470,11 @@ def _route(
             body = [f"return await cache.get_or_load({cache_key}, {cached[entity.name]!r}, {returns}, lambda: {call})"]
         elif _op_cached(op):
             imports.add("msgen_runtime.cache", "operation_key")
-            values = [f"{p}={p}" for p in (*op.path_params, *op.query_names)]
+            # a path parameter named like a keyword ({from}) is passed as **{"from": from_}
+            values = [
+                f"**{{{p!r}: {param_var(p)}}}" if keyword.iskeyword(p) else f"{p}={param_var(p)}"
+                for p in (*op.path_params, *op.query_names)
+            ]
             if op.action == "list":
                 values += ["limit=page.limit", "offset=page.offset"]
             key = f"operation_key({', '.join([repr(op.op_id), *values])})"
