@@ -239,3 +239,24 @@ def test_narrowed_constraints_on_documents() -> None:
     assert how(wide, {"type": "string", "x-msgen-decimal": {"precision": 12, "scale": 2, "maximum": "99.5"}}) == [
         "maximum 100 became 99.5"
     ]
+
+
+def test_query_parameters_that_become_required_or_narrow_are_breaks() -> None:
+    """A client that sends no `at`, or a longer `source`, is refused after the change: like a request field."""
+
+    def doc(*params: dict[str, Any]) -> dict[str, Any]:
+        op = {"operationId": "latestQuote", "parameters": list(params), "responses": {"200": {}}}
+        return {"paths": {"/quotes": {"get": op}}}
+
+    at = {"name": "at", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}
+    source = {"name": "source", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 20}}
+    now_required = {**at, "required": True}
+    shorter = {**source, "schema": {"type": "string", "maxLength": 8}}
+    fresh = {"name": "region", "in": "query", "required": True, "schema": {"type": "string"}}
+    assert contract_breaks(doc(at, source), doc(now_required, source)) == [("query", "at", "latestQuote")]
+    assert contract_breaks(doc(at), doc(at, fresh)) == [("query", "region", "latestQuote")]
+    assert contract_breaks(doc(now_required), doc(at)) == []  # optional now: clients that send it still pass
+    assert narrowed_constraints(doc(source), doc(shorter)) == [
+        ("source (query)", "maxLength 20 became 8", "latestQuote")
+    ]
+    assert narrowed_constraints(doc(shorter), doc(source)) == []

@@ -185,6 +185,8 @@ def openapi_breaks(old_files: Mapping[str, str], new_files: Mapping[str, str], s
                 message = f"operation {subject} was removed"
             elif what == "status":
                 message = f"{operations[0]} no longer answers {subject}"
+            elif what == "query":
+                message = f"query parameter '{subject}' became required in {', '.join(operations)}"
             elif what == "narrowed":
                 subject, detail = subject.split("\0")
                 message = f"field '{subject}' of the request of {', '.join(operations)} narrowed: {detail}"
@@ -233,6 +235,7 @@ def _public_breaks(
             "status": f"no longer answers {subject}",
             "response": f"lost the answer's field '{subject}'",
             "request": f"now requires the field '{subject}'",
+            "query": f"now requires the query parameter '{subject}'",
         }[what]
         yield Break(
             ("gateway",),
@@ -263,7 +266,8 @@ def contract_breaks(old: Any, new: Any) -> list[tuple[str, str, str]]:
     """Each breaking change from OpenAPI document `old` to `new`: (kind, what, operation).
 
     kind is "operation" (removed), "status" (a success answer removed), "response"
-    (a field of an answer removed) or "request" (an optional field became required).
+    (a field of an answer removed), "request" (an optional field became required) or "query"
+    (a query parameter that is new and required, or became required).
     """
     breaks: list[tuple[str, str, str]] = []
     new_ops = _operations(new)
@@ -290,7 +294,17 @@ def contract_breaks(old: Any, new: Any) -> list[tuple[str, str, str]]:
         if before is not None and after is not None:
             for field in _newly_required(old, new, before, after, "", set()):
                 breaks.append(("request", field, name))
+        was = _query_parameters(op)
+        for query, parameter in _query_parameters(now).items():
+            if parameter.get("required") and not (was.get(query) or {}).get("required"):
+                breaks.append(("query", query, name))
     return breaks
+
+
+def _query_parameters(op: Any) -> dict[str, Any]:
+    """An operation's query parameters by name."""
+    params = op.get("parameters") if isinstance(op, dict) else None
+    return {str(p["name"]): p for p in params or [] if isinstance(p, dict) and p.get("in") == "query" and "name" in p}
 
 
 def _by_status(responses: Mapping[Any, Any], status: Any) -> Any:
@@ -370,10 +384,16 @@ def narrowed_constraints(old: Any, new: Any) -> list[tuple[str, str, str]]:
         now = new_ops.get((method, path))
         before = _body_schema(op.get("requestBody"))
         after = _body_schema(now.get("requestBody")) if now is not None else None
+        name = str(op.get("operationId", f"{method.upper()} {path}"))
         if before is not None and after is not None:
-            name = str(op.get("operationId", f"{method.upper()} {path}"))
             for field, how in _narrowed(old, new, before, after, "", set()):
                 found.append((field, how, name))
+        if now is not None:  # a query parameter is a field of the request too
+            was, present = _query_parameters(op), _query_parameters(now)
+            for query in was.keys() & present.keys():
+                a, b = was[query].get("schema"), present[query].get("schema")
+                for field, how in _narrowed(old, new, a, b, f"{query} (query)", set()):
+                    found.append((field, how, name))
     return found
 
 
