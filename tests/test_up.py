@@ -44,6 +44,8 @@ def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> 
         output = out + err
         assert proc.returncode == 0, output[-3000:]
         assert re.search(r"Order [0-9a-f-]{36} is CONFIRMED", output)
+        last = err.strip().splitlines()[-1]
+        assert last == "Demo: the saga ended CONFIRMED (as expected); every process has stopped.", err[-2000:]
         for status in ("PENDING_PAYMENT", "PAID", "CONFIRMED"):
             assert status in output
         # the order refers to a product and a user that exist: made first, the project being new
@@ -105,9 +107,14 @@ def test_sigterm_stops_every_process(project: Path) -> None:
         summary = project / ".msgen" / "run" / "summary.txt"
         assert token_step in summary.read_text() and f"127.0.0.1:{base + 1}" in summary.read_text()
         proc.send_signal(signal.SIGTERM)
-        communicate(proc, timeout=60)
+        rest, _ = communicate(proc, timeout=60)
         wait_for(lambda: not [pid for pid in pids if _alive(pid)], timeout=30, what="msgen up left processes running")
     assert not summary.exists()
+    # the services stop first, the nats-server they publish to after them: no broken connection at shutdown
+    broker = rest.index("sending SIGTERM to nats")
+    for name in ("gateway", "user", "order", "payment"):
+        assert rest.index(f"{name} stopped") < broker, rest[-3000:]
+    assert "SIGKILL" not in rest, rest[-3000:]
 
 
 def test_a_port_in_use_is_refused_with_what_to_do() -> None:

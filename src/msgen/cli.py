@@ -594,8 +594,12 @@ def up(
         raise _fail(exc) from None
     if result.failed:
         raise typer.Exit(1)
-    if demo and result.demo_status != result.demo_expected:
-        raise typer.Exit(1)
+    if demo:  # last, below the processes' shutdown lines, which scroll the timeline away
+        ended = result.demo_status or "without an outcome"
+        verdict = "as expected" if result.demo_status == result.demo_expected else f"not {result.demo_expected}"
+        err.print(f"Demo: the saga ended {ended} ({verdict}); every process has stopped.", markup=False)
+        if result.demo_status != result.demo_expected:
+            raise typer.Exit(1)
 
 
 def _why(answer: Any) -> str:

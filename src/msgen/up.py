@@ -32,6 +32,39 @@ from msgen.localrun import Options, ProcessSpec, RunError, load_project, plan, p
 from msgen.names import a
 
 
+class BrokerLastManager(Manager):  # type: ignore[misc]
+    """honcho's Manager, stopping the services first and the processes they depend on (the nats-server) after.
+
+    A service stopped together with its broker logs broken connections and may hang in its shutdown
+    (until honcho's SIGKILL); stopped first, it drains and closes its connections cleanly.
+    """
+
+    def __init__(self, last: set[str], grace: float = 4.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._last = last
+        self._grace = grace  # below honcho's KILL_WAIT (5 s), which then kills whatever is left
+
+    def _killall(self, force: bool = False) -> None:
+        if force:
+            super()._killall(force=True)
+            return
+        first = [n for n, p in self._processes.items() if n not in self._last and "returncode" not in p]
+        for name in first:
+            self._system_print(f"sending SIGTERM to {name} (pid {self._processes[name]['pid']})\n")
+            self._procmgr.terminate(self._processes[name]["pid"])
+        threading.Thread(target=self._stop_last, args=(first,), daemon=True).start()
+
+    def _stop_last(self, first: list[str]) -> None:
+        deadline = time.monotonic() + self._grace
+        while time.monotonic() < deadline and any("returncode" not in self._processes[n] for n in first):
+            time.sleep(0.05)
+        for name in self._last:
+            process = self._processes.get(name)
+            if process is not None and "returncode" not in process and process.get("pid"):
+                self._system_print(f"sending SIGTERM to {name} (pid {process['pid']})\n")
+                self._procmgr.terminate(process["pid"])
+
+
 class RecordingPrinter(Printer):  # type: ignore[misc]
     """honcho's printer, keeping the last lines of each process to show when one fails."""
 
@@ -221,7 +254,8 @@ def run(
     else:
         console.print("Every database is at its migrations' head: nothing to migrate.")
     printer = RecordingPrinter()
-    manager = Manager(printer=printer)
+    brokers = {s.name for s in specs if not s.ready_url}  # the nats-server, when msgen up runs one
+    manager = BrokerLastManager(brokers, printer=printer)
     for spec in specs:
         # exec: honcho's shell becomes the process, so the pid shown (and signalled) is the service's own
         manager.add_process(
