@@ -18,6 +18,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
+from tests.processes import run, run_ok, tail
+
 BASE_IMAGE = "localhost/msgen-test-base:bookworm"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ENGINE_FLAGS = ["--runtime", "runc"]
@@ -30,9 +34,15 @@ def podman_available() -> bool:
 
 
 def podman(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["podman", *ENGINE_FLAGS, *args], capture_output=True, text=True, timeout=timeout, check=check
-    )
+    """podman with the engine flags, in a session of its own (tests/processes.py); with `check`, the test
+    fails with the output's tail unless it exits 0."""
+    done = run(["podman", *ENGINE_FLAGS, *args], timeout=timeout)
+    if check and done.returncode != 0:
+        pytest.fail(
+            f"podman {' '.join(args)} exited {done.returncode}:\n{tail(done.stdout)}\n{tail(done.stderr)}",
+            pytrace=False,
+        )
+    return done
 
 
 def image_exists(ref: str) -> bool:
@@ -60,32 +70,24 @@ def ensure_base_image() -> str:
         return BASE_IMAGE
     with tempfile.TemporaryDirectory(prefix="msgen-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        subprocess.run(
+        run_ok(
             [
                 "debootstrap",
                 "--variant=minbase",
                 "--include=python3,python3-venv,ca-certificates",
                 "bookworm",
-                str(rootfs),
+                rootfs,
                 debian_mirror(),
             ],
-            check=True,
-            capture_output=True,
             timeout=1800,
         )
         (rootfs / "usr/bin/python").unlink(missing_ok=True)
         (rootfs / "usr/bin/python").symlink_to("python3")
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        try:
-            subprocess.run(
-                ["podman", "import", "-", BASE_IMAGE], stdin=tar.stdout, check=True, capture_output=True, timeout=600
-            )
-        finally:
-            assert tar.stdout is not None
-            tar.stdout.close()
-            tar.wait(timeout=60)
+        archive = Path(tmp) / "rootfs.tar"
+        run_ok(["tar", "-C", rootfs, "-cf", archive, "."], timeout=600)
+        run_ok(["podman", "import", archive, BASE_IMAGE], timeout=600)
     return BASE_IMAGE
 
 
-if __name__ == "__main__":  # pragma: no cover - `python tests/container_support.py` prepares the machine
+if __name__ == "__main__":  # pragma: no cover - `python -m tests.container_support` prepares the machine
     print(ensure_base_image(), os.environ.get("MSGEN_BUILD_FLAGS", ""))

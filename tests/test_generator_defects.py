@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,13 +16,12 @@ import pytest
 from msgen.errors import EXIT_INTERNAL
 from msgen.render.formatting import FormatError, format_python
 from tests.conftest import ROOT
+from tests.processes import communicate, run, spawned
 
 
 def msgen(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "msgen", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
-    )
+    return run([sys.executable, "-m", "msgen", *args], cwd=cwd, env=env, timeout=120)
 
 
 def generate(tmp_path: Path, spec: str) -> Path:
@@ -37,15 +35,7 @@ def generate(tmp_path: Path, spec: str) -> Path:
 def run_python(service_dir: Path, code: str) -> subprocess.CompletedProcess[str]:
     """`code` in a fresh interpreter, in a generated service's folder (its package importable)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(service_dir), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=service_dir,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run([sys.executable, "-c", textwrap.dedent(code)], cwd=service_dir, env=env, timeout=120)
 
 
 def results(stdout: str) -> list[str]:
@@ -155,21 +145,10 @@ def test_a_value_object_named_like_another_services_entity(tmp_path: Path) -> No
 def run_suite(folder: Path) -> subprocess.CompletedProcess[str]:
     """A generated suite in its own process group, killed whole if it outlives the timeout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}  # the suite's own servers
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, _ = process.communicate(timeout=600)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    with spawned(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=folder, env=env, merge_stderr=True
+    ) as process:
+        out, _ = communicate(process, timeout=600)
     return subprocess.CompletedProcess(process.args, process.returncode, out, "")
 
 

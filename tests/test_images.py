@@ -17,9 +17,7 @@ from __future__ import annotations
 import io
 import os
 import shlex
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +43,7 @@ from tests.container_support import (
     podman,
     podman_available,
 )
+from tests.processes import run, started, tail, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -85,13 +84,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         images.BUILD_FLAGS_ENV: shlex.join(BUILD_FLAGS),
     }
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "msgen", "build", str(project), "--engine", "podman", "--jobs", "3"],
+        done = run(
+            [sys.executable, "-m", "msgen", "build", project, "--engine", "podman", "--jobs", "3"],
             env=env,
-            capture_output=True,
-            text=True,
             timeout=1500,
-            check=False,
         )
         assert done.returncode == 0, done.stderr[-4000:]
         tags = {i.app: i.tag for i in images.images(generated.system)}
@@ -152,50 +148,57 @@ def _start(built: Built, spec: ProcessSpec, name: str) -> None:
 
 
 def _wait_ready(spec: ProcessSpec, name: str) -> None:
-    deadline = time.monotonic() + READY_DEADLINE
-    assert spec.ready_url is not None
-    while time.monotonic() < deadline:
+    """Until the container answers ready; the test fails with its logs if it stops or the deadline passes."""
+    url = spec.ready_url
+    assert url is not None
+    ready = False
+
+    def settled() -> bool:  # ready, or stopped
+        nonlocal ready
         try:
-            if httpx.get(spec.ready_url, timeout=5).status_code == 200:
-                return
+            ready = httpx.get(url, timeout=5).status_code == 200
         except httpx.HTTPError:
-            pass
-        state = podman("inspect", "--format", "{{.State.Running}}", name, check=False).stdout.strip()
-        if state == "false":
-            break
-        time.sleep(0.5)
+            ready = False
+        if ready:
+            return True
+        return podman("inspect", "--format", "{{.State.Running}}", name, check=False).stdout.strip() == "false"
+
+    try:
+        wait_for(settled, timeout=READY_DEADLINE, what=f"{name} never became ready", interval=0.5)
+    except pytest.fail.Exception as late:
+        reason = str(late)
+    else:
+        if ready:
+            return
+        reason = f"{name} stopped before it was ready"
     logs = podman("logs", name, check=False)
-    pytest.fail(f"{name} never became ready:\n{(logs.stdout + logs.stderr)[-3000:]}")
+    pytest.fail(f"{reason}:\n{tail(logs.stdout + logs.stderr, 3000)}", pytrace=False)
 
 
 def test_an_order_through_the_containerized_gateway_is_confirmed(built: Built) -> None:
     nats_spec = next(s for s in built.specs if s.name == "nats")
     containers: list[str] = []
-    nats = subprocess.Popen(
-        nats_spec.args, cwd=nats_spec.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        mint(built.project, scopes=["orders:read"], sub="u-1", ttl="1m")  # makes the dev issuer's keys
-        for spec in built.specs:
-            if spec.name == "nats":
-                continue
-            name = f"msgen-test-{uuid.uuid4().hex[:8]}-{spec.name}"
-            containers.append(name)
-            _start(built, spec, name)
-        for spec, name in zip([s for s in built.specs if s.name != "nats"], containers, strict=True):
-            _wait_ready(spec, name)
-        scenario = demo_plan(generate(built.project / "msgen.yaml").system)
-        console = Console(file=io.StringIO(), width=200)
-        status = _demo(
-            built.specs,
-            console,
-            lambda scopes: mint(built.project, scopes=scopes, sub="u-1", ttl="10m"),
-            {},
-            scenario,
-        )
-        assert status == scenario.completed == "CONFIRMED"
-    finally:
-        for name in containers:
-            podman("rm", "--force", "--time", "5", name, check=False)
-        os.killpg(nats.pid, 15)
-        nats.wait(timeout=30)
+    with started(nats_spec.args, cwd=nats_spec.cwd, grace=30):  # the whole group ended with the test
+        try:
+            mint(built.project, scopes=["orders:read"], sub="u-1", ttl="1m")  # makes the dev issuer's keys
+            for spec in built.specs:
+                if spec.name == "nats":
+                    continue
+                name = f"msgen-test-{uuid.uuid4().hex[:8]}-{spec.name}"
+                containers.append(name)
+                _start(built, spec, name)
+            for spec, name in zip([s for s in built.specs if s.name != "nats"], containers, strict=True):
+                _wait_ready(spec, name)
+            scenario = demo_plan(generate(built.project / "msgen.yaml").system)
+            console = Console(file=io.StringIO(), width=200)
+            status = _demo(
+                built.specs,
+                console,
+                lambda scopes: mint(built.project, scopes=scopes, sub="u-1", ttl="10m"),
+                {},
+                scenario,
+            )
+            assert status == scenario.completed == "CONFIRMED"
+        finally:
+            for name in containers:
+                podman("rm", "--force", "--time", "5", name, check=False)

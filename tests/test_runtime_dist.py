@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-import subprocess
 import sys
 import tomllib
 import zipfile
@@ -22,6 +21,7 @@ from msgen import runtime_dist
 from msgen.errors import MsgenError
 from msgen.generate import Generated, generate
 from tests.deploy_tools import binary
+from tests.processes import run, run_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("user", "product", "inventory", "order", "payment", "notification")
@@ -123,12 +123,9 @@ print("ok")
     ],
 )
 def test_a_service_app_imports_without_what_its_extras_leave_out(shop_dir: Path, service: str, absent: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _IMPORT_APP, str(shop_dir / "services" / service), absent, f"{service}_service.main"],
-        capture_output=True,
-        text=True,
+    done = run(
+        [sys.executable, "-c", _IMPORT_APP, shop_dir / "services" / service, absent, f"{service}_service.main"],
         timeout=120,
-        check=False,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"), "MSGEN_DEV_MODE": "1"},
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
@@ -162,20 +159,8 @@ def test_the_wheel_is_built_once_and_rebuilt_when_the_runtime_changes(tmp_path: 
 def test_an_installed_runtime_is_repacked_into_the_same_wheel(tmp_path: Path) -> None:
     original = runtime_dist.build_wheel(tmp_path / "built")
     site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--target",
-            str(site),
-            str(original),
-        ],
-        check=True,
+    run_ok(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", site, original],
         timeout=300,
     )
     dist = metadata.PathDistribution(site / f"msgen_runtime-{msgen_runtime.__version__}.dist-info")
@@ -208,13 +193,7 @@ def test_build_names_every_image_and_refuses_what_it_cannot_do(shop: Generated, 
 
 
 def test_build_refuses_a_folder_without_a_project(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "msgen", "build", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run([sys.executable, "-m", "msgen", "build", tmp_path], timeout=120)
     assert done.returncode != 0 and "has no msgen.yaml" in done.stderr and "Traceback" not in done.stderr
 
 

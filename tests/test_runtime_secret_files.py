@@ -7,7 +7,6 @@ folder, as the Kubernetes init container does.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from msgen.localrun import free_port
 from msgen.writer import write_project
 from msgen_runtime.callers import HEADER, InternalAuth
 from msgen_runtime.settings import SECRETS_DIR_ENV, ServiceSettings
+from tests.processes import run
 from tests.test_fail_closed import USER, _env, _uvicorn, running
 
 SECRET = "secret-from-a-file-0123456789abcdefghijkl"
@@ -43,15 +43,7 @@ def test_a_service_reads_its_database_url_and_internal_key_from_files(shop: Gene
     )
     env = _env(**{SECRETS_DIR_ENV: str(secrets)})
     assert not {"DATABASE_URL", "INTERNAL_AUTH_SECRET"} & {k.upper() for k in env}
-    migrated = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=service,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    migrated = run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=service, env=env, timeout=300)
     assert migrated.returncode == 0, migrated.stderr
     assert database.is_file(), "the migrations ran on the database the file names"
     port = free_port()

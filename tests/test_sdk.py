@@ -9,14 +9,11 @@ is built with tsc (strict) and driven by Node's own test runner (tests/sdk_types
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import importlib
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +28,7 @@ from msgen.generate import Generated
 from msgen.localrun import LocalSystem, Options, plan, prepare_databases
 from msgen.writer import write_project
 from msgen_runtime.gateway.devtokens import mint
+from tests import processes
 from tests.conftest import MACHINE_SDK_TOOLS
 from tests.regen_support import SMALL_SPEC, edit_spec
 from tests.sdk_support import Fault, FaultProxy, fault_proxy
@@ -42,20 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 # MSGEN_SDK_TOOLS said when the tests started, else where msgen keeps them by default.
 TOOLS = MACHINE_SDK_TOOLS
 SCOPES = ("orders:create", "orders:read", "products:write", "products:read")
-
-
-def _run(args: list[str], *, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run a command in its own process group; the whole group is killed when it overruns or the test fails."""
-    process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # it, on a timeout, and what it left (npm, node --test spawn)
-        process.wait()
-    return subprocess.CompletedProcess(args, process.returncode, out, err)
 
 
 @dataclass
@@ -77,8 +61,8 @@ class Shop:
 
 
 def _sdk(root: Path) -> None:
-    done = _run(
-        [sys.executable, "-m", "msgen", "sdk", str(root)],
+    done = processes.run(
+        [sys.executable, "-m", "msgen", "sdk", root],
         timeout=900,
         env={**os.environ, "MSGEN_SDK_TOOLS": str(TOOLS)},
     )
@@ -98,7 +82,7 @@ def _node_modules(package: Path) -> None:
         (home / "package.json").write_text(json.dumps({"name": "sdk-deps", "private": True, **wanted}))
         npm = shutil.which("npm")
         assert npm is not None, "npm is needed for the TypeScript SDK tests"
-        done = _run([npm, "install", "--no-audit", "--no-fund"], cwd=home)
+        done = processes.run([npm, "install", "--no-audit", "--no-fund"], cwd=home, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
     (package / "node_modules").symlink_to(home / "node_modules", target_is_directory=True)
 
@@ -144,9 +128,10 @@ def _orders(shop: Shop) -> int:
 
 
 def test_the_sdk_passes_mypy_strict(shop_run: Shop) -> None:
-    done = _run(
+    done = processes.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "shop_sdk"],
         cwd=shop_run.project / "sdk" / "python",
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -155,7 +140,9 @@ def test_the_typescript_sdk_builds_with_tsc_strict(shop_run: Shop) -> None:
     _node_modules(shop_run.typescript)
     tsconfig = json.loads((shop_run.typescript / "tsconfig.json").read_text())
     assert tsconfig["compilerOptions"]["strict"] is True
-    done = _run([str(shop_run.typescript / "node_modules" / ".bin" / "tsc"), "-p", "."], cwd=shop_run.typescript)
+    done = processes.run(
+        [shop_run.typescript / "node_modules" / ".bin" / "tsc", "-p", "."], cwd=shop_run.typescript, timeout=600
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (shop_run.typescript / "dist" / "index.js").is_file()
 
@@ -166,8 +153,8 @@ def test_the_typescript_sdk_against_the_system(shop_run: Shop) -> None:
         test_the_typescript_sdk_builds_with_tsc_strict(shop_run)
     node = shutil.which("node")
     assert node is not None, "node is needed for the TypeScript SDK tests"
-    done = _run(
-        [node, "--test", str(REPO / "tests" / "sdk_typescript" / "sdk.test.mjs")],
+    done = processes.run(
+        [node, "--test", REPO / "tests" / "sdk_typescript" / "sdk.test.mjs"],
         env={
             **os.environ,
             "SDK_ENTRY": entry.as_uri(),
@@ -175,6 +162,7 @@ def test_the_typescript_sdk_against_the_system(shop_run: Shop) -> None:
             "SDK_GATEWAY": shop_run.gateway,
             "SDK_TOKEN": shop_run.token(),
         },
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert "# pass 4" in done.stdout and "# fail 0" in done.stdout, done.stdout[-3000:]
@@ -293,7 +281,7 @@ def test_new_and_regen_keep_the_generated_calls_in_step(tmp_path: Path) -> None:
     env = {**os.environ, "MSGEN_SDK_TOOLS": str(TOOLS), "COLUMNS": "200"}
 
     def run(*args: str) -> str:
-        done = _run([sys.executable, "-m", "msgen", *args], env=env)
+        done = processes.run([sys.executable, "-m", "msgen", *args], env=env, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import socket
 import sqlite3
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +19,7 @@ import pytest
 
 from msgen.generate import Generated, generate
 from msgen.writer import write_project
+from tests.processes import run, run_ok, started, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 LEDGER_SPEC = ROOT / "tests" / "fixtures" / "ledger.yaml"
@@ -49,32 +47,15 @@ def _free_port() -> int:
 
 
 def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
+    """Poll `condition` (a refused connection counts as not yet) until it holds; fail after DEADLINE (scaled)."""
+
+    def holds() -> bool:
         try:
-            if condition():
-                return
+            return condition()
         except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    pytest.fail(f"{what}: not within {DEADLINE}s")
+            return False
 
-
-@contextmanager
-def _process(args: list[str], cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    """A process in its own group, ended with its group whatever happens."""
-    proc = subprocess.Popen(
-        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    try:
-        yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    wait_for(holds, timeout=DEADLINE, what=f"{what}: not", interval=0.05)
 
 
 @contextmanager
@@ -87,11 +68,11 @@ def serve(project: Path, service: str, tmp_path: Path, **env: str) -> Iterator[s
         "INTERNAL_AUTH_SECRET": SECRET,
         **env,
     }
-    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=full_env, check=True, timeout=120)
+    run_ok([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=cwd, env=full_env, timeout=120)
     port = _free_port()
     args = [sys.executable, "-m", "uvicorn", f"{service}_service.main:create_app", "--factory", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
-    with _process(args, cwd, full_env) as proc:
+    with started(args, cwd=cwd, env=full_env, log=tmp_path / f"{service}.log", grace=15) as proc:
         _wait_for(
             lambda: proc.poll() is None and httpx.get(f"{base}/health/ready", timeout=2).status_code == 200,
             f"{service}-service ready",
@@ -237,7 +218,7 @@ def test_the_gateway_enforces_a_route_rate_limit_apart_from_its_own(ledger_dir: 
         }
         args = [sys.executable, "-m", "uvicorn", "gateway_app.main:create_app", "--factory", "--port", str(port)]
         base = f"http://127.0.0.1:{port}"
-        with _process(args, ledger_dir / "gateway", env) as proc:
+        with started(args, cwd=ledger_dir / "gateway", env=env, log=tmp_path / "gateway.log", grace=15) as proc:
             _wait_for(
                 lambda: proc.poll() is None and httpx.get(f"{base}/health/live", timeout=2).status_code == 200,
                 "the gateway live",
@@ -280,7 +261,7 @@ def test_a_service_slo_drives_its_alert_rules_and_promtool_passes(ledger: Genera
     for name in ("ledger.rules.yaml", "ledger.rules.test.yaml"):
         (folder / name).write_text(ledger.files[f"observability/rules/{name}"])
     for command in (["check", "rules", "ledger.rules.yaml"], ["test", "rules", "ledger.rules.test.yaml"]):
-        done = subprocess.run([promtool, *command], cwd=folder, capture_output=True, text=True, check=False)
+        done = run([promtool, *command], cwd=folder, timeout=120)
         assert done.returncode == 0 and "FAILED" not in done.stdout, done.stdout + done.stderr
 
 
@@ -340,14 +321,11 @@ def test_generated_suites_of_the_fixture_pass(ledger: Generated, tmp_path: Path,
     root = tmp_path / "ledger"
     write_project(root, ledger.files, ledger.system.spec_hash)
     env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL", "TEST_REDIS_URL")}
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=root / "services" / service,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout and "failed" not in done.stdout
