@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 # The generators and npm packages, per machine (installing them takes about two minutes): where
 # MSGEN_SDK_TOOLS said when the tests started, else where msgen keeps them by default.
 TOOLS = MACHINE_SDK_TOOLS
-SCOPES = ("orders:create", "orders:read", "products:write", "products:read")
+SCOPES = ("orders:create", "orders:read", "products:write", "products:read", "users:write")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Shop:
     gateway: str
     proxy: FaultProxy
     sdk: ModuleType
+    refs: dict[str, str]  # a user and a product that exist: an order's references are checked
 
     def token(self) -> str:
         return mint(self.project, scopes=SCOPES, sub="sdk-user", ttl="30m")
@@ -100,7 +101,9 @@ def shop_run(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         system.start_all(timeout=180)  # generous: a loaded machine starts seven processes slowly
         with fault_proxy(system.url("gateway")) as proxy:
-            yield Shop(root, system.url("gateway"), proxy, importlib.import_module("shop_sdk"))
+            shop = Shop(root, system.url("gateway"), proxy, importlib.import_module("shop_sdk"), {})
+            shop.refs = _known(shop)
+            yield shop
     finally:
         system.stop_all()
         sys.path.remove(str(root / "sdk" / "python"))
@@ -108,13 +111,26 @@ def shop_run(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Itera
             del sys.modules[name]
 
 
+def _known(shop: Shop) -> dict[str, str]:
+    """A user and a product, created through the gateway, for orders to refer to."""
+    auth = {"Authorization": f"Bearer {shop.token()}"}
+    user = httpx.post(
+        f"{shop.gateway}/v1/users", json={"email": "sdk@shop.test", "full_name": "Sdk"}, headers=auth, timeout=30
+    )
+    assert user.status_code == 201, user.text
+    teapot = {"sku": "SDK-TEAPOT", "name": "Teapot", "price": "5.00"}
+    product = httpx.post(f"{shop.gateway}/v1/products", json=teapot, headers=auth, timeout=30)
+    assert product.status_code == 201, product.text
+    return {"user_id": user.json()["id"], "product_id": product.json()["id"]}
+
+
 def _order(shop: Shop) -> Any:
     models = shop.module("generated.models")
     return models.OrderCreate.from_dict(
         {
-            "user_id": "0b7e8a8e-1c1f-4b5e-9a44-2c1de8d1f0aa",
+            "user_id": shop.refs["user_id"],
             "email": "sdk@shop.test",
-            "lines": [{"product_id": "7f1c4a52-8f9e-4a59-9d1c-2b8c1f0e7a12", "quantity": 1, "unit_price": "5.00"}],
+            "lines": [{"product_id": shop.refs["product_id"], "quantity": 1, "unit_price": "5.00"}],
             "amount": "5.00",
             "currency": "EUR",
         }
@@ -161,6 +177,8 @@ def test_the_typescript_sdk_against_the_system(shop_run: Shop) -> None:
             "SDK_PROXY": shop_run.proxy.url,
             "SDK_GATEWAY": shop_run.gateway,
             "SDK_TOKEN": shop_run.token(),
+            "SDK_USER_ID": shop_run.refs["user_id"],
+            "SDK_PRODUCT_ID": shop_run.refs["product_id"],
         },
         timeout=600,
     )

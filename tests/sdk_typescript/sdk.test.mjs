@@ -1,6 +1,7 @@
 // The shop's TypeScript SDK (built by tsc) against the running system, through the fault proxy of
 // tests/sdk_support.py. Run by tests/test_sdk.py with Node's own test runner:
-// SDK_ENTRY (dist/index.js), SDK_PROXY (the proxy's URL), SDK_GATEWAY, SDK_TOKEN.
+// SDK_ENTRY (dist/index.js), SDK_PROXY (the proxy's URL), SDK_GATEWAY, SDK_TOKEN, and SDK_USER_ID and
+// SDK_PRODUCT_ID: a user and a product that exist (an order's references are checked).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -10,9 +11,9 @@ const GATEWAY = process.env.SDK_GATEWAY;
 const TOKEN = process.env.SDK_TOKEN;
 
 const ORDER = {
-  user_id: "0b7e8a8e-1c1f-4b5e-9a44-2c1de8d1f0aa",
+  user_id: process.env.SDK_USER_ID,
   email: "ts-sdk@shop.test",
-  lines: [{ product_id: "7f1c4a52-8f9e-4a59-9d1c-2b8c1f0e7a12", quantity: 1, unit_price: "5.00" }],
+  lines: [{ product_id: process.env.SDK_PRODUCT_ID, quantity: 1, unit_price: "5.00" }],
   amount: "5.00",
   currency: "EUR",
 };
