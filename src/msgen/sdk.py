@@ -71,24 +71,24 @@ def python_generator(*, install: bool) -> Path | None:
         return None
     try:
         venv.create(home, with_pip=True, clear=True)
-        subprocess.run(
-            [
-                str(home / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                f"openapi-python-client=={OPENAPI_PYTHON_CLIENT}",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=_TIMEOUT,
-        )
+    except OSError as exc:
+        raise SdkError(f"openapi-python-client could not be installed in {home}: {exc}") from None
+    python = str(home / "bin" / "python")
+    _install(
+        "openapi-python-client",
+        home,
+        [python, "-m", "pip", "install", "--quiet", f"openapi-python-client=={OPENAPI_PYTHON_CLIENT}"],
+    )
+    return exe
+
+
+def _install(what: str, home: Path, command: list[str]) -> None:
+    """Run an installer of a generator, its failure told as an SdkError with the installer's last words."""
+    try:
+        subprocess.run(command, check=True, capture_output=True, text=True, timeout=_TIMEOUT)
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", None) or str(exc)
-        raise SdkError(f"openapi-python-client could not be installed in {home}: {detail.strip()[-500:]}") from None
-    return exe
+        raise SdkError(f"{what} could not be installed in {home}: {detail.strip()[-500:]}") from None
 
 
 def _python_config(package: str) -> str:
@@ -162,27 +162,21 @@ def typescript_generator(*, install: bool) -> Path | None:
     if not install or npm is None or shutil.which("node") is None:
         return None
     home.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run(
-            [
-                npm,
-                "install",
-                "--prefix",
-                str(home),
-                "--no-audit",
-                "--no-fund",
-                "--no-save",
-                f"openapi-typescript@{NPM_VERSIONS['openapi_typescript']}",
-                f"typescript@{NPM_VERSIONS['typescript']}",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=_TIMEOUT,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        detail = getattr(exc, "stderr", None) or str(exc)
-        raise SdkError(f"openapi-typescript could not be installed in {home}: {detail.strip()[-500:]}") from None
+    _install(
+        "openapi-typescript",
+        home,
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(home),
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            f"openapi-typescript@{NPM_VERSIONS['openapi_typescript']}",
+            f"typescript@{NPM_VERSIONS['typescript']}",
+        ],
+    )
     return exe
 
 
