@@ -120,8 +120,15 @@ def git_status(root: Path) -> list[str]:
 
 
 def project_files(root: Path) -> dict[str, bytes]:
-    """Every file of the project under root: like tree(), without git's own folder."""
-    return {path: data for path, data in tree(root).items() if not path.startswith(".git/")}
+    """Every file of the project under root: like tree(), without git's own folder, nor the msgen-runtime
+    wheel that msgen new (and msgen build) leave in wheels/: a build input, not a generated file, which
+    regen leaves alone."""
+    return {
+        path: data
+        for path, data in tree(root).items()
+        if not path.startswith(".git/")
+        and not (path.startswith("wheels/msgen_runtime-") or path == "wheels/.msgen-runtime.json")
+    }
 
 
 def msgen_new(spec: Path, out: Path) -> Path:

@@ -185,7 +185,6 @@ def new(
 
     Example: [bold]msgen new examples/shop.yaml -o shop[/bold]
     """
-    from msgen import runtime_dist
     from msgen.generate import generate
     from msgen.names import count
     from msgen.writer import write_project
@@ -198,10 +197,7 @@ def new(
         written = write_project(output, result.files, result.system.spec_hash, force=force, discard_edits=discard_edits)
     except MsgenError as exc:
         raise _fail(exc) from None
-    try:  # the images install msgen-runtime from wheels/ when the package index does not serve it
-        runtime_dist.build_wheel(output / "wheels")
-    except MsgenError as exc:  # the project is written; msgen build tries again
-        err.print(f"warning: no msgen-runtime wheel in wheels/: {exc}", markup=False)
+    _runtime_wheel(output)
     system = result.system
     out.print(
         f"Generated [bold]{system.name}[/bold]: {count(len(system.services), 'service')}, "
@@ -211,6 +207,17 @@ def new(
     for line in next_steps(output, result.files, system.services[0].name):
         out.print(printable(line), markup=False)
     _keep_sdks(output, system, changed=True)
+
+
+def _runtime_wheel(project: Path) -> None:
+    """msgen-runtime's wheel in PROJECT/wheels/ (msgen new and regen): the images install it from there
+    when the package index does not serve it; rebuilt only when the runtime changed."""
+    from msgen import runtime_dist
+
+    try:
+        runtime_dist.build_wheel(project / "wheels")
+    except MsgenError as exc:  # the project is written; msgen build tries again
+        err.print(f"warning: no msgen-runtime wheel in wheels/: {exc}", markup=False)
 
 
 def _keep_sdks(project: Path, system: Any, *, changed: bool) -> None:
