@@ -145,7 +145,9 @@ def main() -> None:
                                     time.sleep(0.005)
                             outer.append(time.monotonic() - t0)
                         finally:
-                            subprocess.run([*engine, "rm", "--force", "--time", "1", name], capture_output=True, check=False)
+                            subprocess.run(
+                                [*engine, "rm", "--force", "--time", "1", name], capture_output=True, check=False
+                            )
                         inside = run(
                             [*engine, "run", "--rm", *common, tag, "python", "-c", _INNER, str(free_port()), app]
                         )
