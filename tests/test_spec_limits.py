@@ -2,8 +2,8 @@
 
 Each case writes a spec built from examples/shop.yaml into a temporary folder, runs
 ``msgen validate spec.yaml`` in-process, and checks its exit code and exact first line
-on stderr. The CPU time of the run (``time.process_time``, which other processes on the
-machine do not inflate the way they inflate the wall clock) must stay under 2 s, and the
+on stderr. The CPU time of the run (``time.thread_time``, which neither other processes nor the
+threads other tests left running inflate the way they inflate the wall clock) must stay under 2 s, and the
 peak of Python allocations (tracemalloc, in a second run, since tracing slows Python
 down) under 200 MB.
 """
@@ -70,9 +70,11 @@ def validate(folder: Path, content: str | bytes, *, measure_memory: bool = True)
     else:
         spec.write_bytes(content)
     runner = CliRunner()
-    start = time.process_time()
+    # this thread's CPU: validate runs in it, while the whole process's also counts the threads other
+    # tests of the session left running (servers, proxies), which made the bound fail in the full suite
+    start = time.thread_time()
     result = runner.invoke(app, ["validate", "spec.yaml"])
-    cpu = time.process_time() - start
+    cpu = time.thread_time() - start
     peak = 0
     if measure_memory:
         tracemalloc.start()
