@@ -18,14 +18,14 @@ from msgen.render.yamltext import Renderer, number
 
 # Images of the local stack (deploy/compose.yaml), pinned.
 COMPOSE_IMAGES = {
-    "postgres": "postgres:17.2-alpine",
-    "kafka": "apache/kafka:3.9.0",
-    "rabbitmq": "rabbitmq:4.0.5-management-alpine",
-    "nats": "nats:2.10.22-alpine",
-    "redis": "redis:7.4.1-alpine",
+    "postgres": "postgres:18.4-alpine",
+    "kafka": "apache/kafka:4.3.0",
+    "rabbitmq": "rabbitmq:4.2.3-management-alpine",
+    "nats": "nats:2.14.5-alpine",
+    "redis": "redis:8.10.0-alpine",
     "jaeger": "jaegertracing/jaeger:2.13.0",  # Jaeger v2, built on the OpenTelemetry Collector
-    "prometheus": "prom/prometheus:v2.55.1",
-    "grafana": "grafana/grafana:11.3.1",
+    "prometheus": "prom/prometheus:v3.13.2",
+    "grafana": "grafana/grafana:13.1.2",
 }
 # What goes into a service image besides its installed package.
 _IMAGE_FILES = ("alembic.ini",)

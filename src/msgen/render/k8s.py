@@ -15,11 +15,11 @@ from msgen.render.yamltext import Renderer, number
 
 HTTP_PORT = 8000  # every generated service and the gateway listen here in containers
 APP_UID = 10001  # the non-root user of the images (see templates/service/Dockerfile.j2)
-POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.2"
-REDIS_IMAGE = "redis:7.4.1-alpine"
-NATS_IMAGE = "nats:2.10.22-alpine"
-KAFKA_VERSION = "3.9.0"
-OTEL_COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.114.0"
+POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:18.4-minimal-trixie"
+REDIS_IMAGE = "redis:8.10.0-alpine"
+NATS_IMAGE = "nats:2.14.5-alpine"
+KAFKA_VERSION = "4.3.0"
+OTEL_COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.155.0"
 ROLLOUTS_API = "argoproj.io/v1alpha1"
 ENTRY_GATEWAY = "api"  # the Gateway msgen writes in front of the gateway Service (deploy.ingress.kind httproute)
 # GEP-1762: the label Gateway API implementations put on the pods they run for a Gateway
