@@ -308,7 +308,7 @@ def graph(
     spec: SpecArg,
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", help="mermaid, markdown, dot, svg or png (svg and png need Graphviz)."),
+        typer.Option("--format", "-f", help="mermaid, markdown, dot, svg or png (drawn without Graphviz)."),
     ] = "mermaid",
     saga: Annotated[
         str | None, typer.Option("--saga", help="With mermaid: the sequence diagram of this saga instead.")
