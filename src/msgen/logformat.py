@@ -35,6 +35,7 @@ _LEVELS = {
     "ERROR": "bold red",
     "CRITICAL": "bold white on red",
 }
+_SHORT = {"WARNING": "WARN", "CRITICAL": "CRIT"}  # five characters at most: the column stays straight
 _SERVICE_COLOURS = ("cyan", "magenta", "blue", "green", "yellow", "bright_cyan", "bright_magenta", "bright_blue")
 NAME_WIDTH = 12
 VALUE_LIMIT = 200  # characters of one extra field's value; a longer one is cut with an ellipsis
@@ -109,7 +110,7 @@ def line(name: str, raw: str, arrived: datetime) -> Text:
     level = str(record.get("level") or "").upper()
     out.append(_clock(record.get("timestamp"), arrived) + " ", style="dim")
     out.append(f"{name:<{NAME_WIDTH}}", style=service_style(name))
-    out.append(f" {printable(level)[:5]:<5}", style=_LEVELS.get(level, ""))
+    out.append(f" {_SHORT.get(level, printable(level)[:5]):<5}", style=_LEVELS.get(level, ""))
     out.append(" " + _value(record.get("event") or ""), style="bold" if level in ("WARNING", "ERROR") else "")
     out.append_text(_extras(record))
     correlation = record.get("correlation_id")

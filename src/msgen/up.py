@@ -32,6 +32,7 @@ from rich.table import Table
 
 from msgen import logformat
 from msgen import model as m
+from msgen.errors import printable
 from msgen.localrun import (
     Options,
     ProcessSpec,
@@ -321,7 +322,8 @@ def run(
     if result.failed is None and not result.ready and scenario is None:
         result.failed = _culprit(manager, [s for s in specs if s.ready_url])
     if result.failed and result.not_ready is not None:
-        console.print(f"[red]{result.failed} is not ready[/red] after {ready_timeout:g} s: {result.not_ready}")
+        console.print(f"[red]{result.failed} is not ready[/red] after {ready_timeout:g} s: ", end="")
+        console.print(result.not_ready, markup=False)
         console.print("its last lines:")
         for line in printer.last.get(result.failed, []):
             console.print(f"  {line}", markup=False)
@@ -385,7 +387,7 @@ def _probe(url: str, client: httpx.Client) -> tuple[bool, str]:
         return False, f"{url} cannot be reached yet ({type(exc).__name__})"
     if answer.status_code == 200:
         return True, ""
-    return False, f"{url} answers {answer.status_code}: {answer.text[:300]}"
+    return False, f"{url} answers {answer.status_code}: {printable(answer.text[:300])}"
 
 
 def _wait_ready(
@@ -427,8 +429,12 @@ def _wait_ready(
             waiting = [s.name for s in services if s.name not in ready]
             now = time.monotonic()
             if waiting and deadline is not None and now >= deadline:
+                # the one that answers but is not ready says most (it runs; a check fails), then the others
+                waiting.sort(key=lambda name: "cannot be reached" in why.get(name, "cannot be reached"))
                 result.failed = waiting[0]
                 result.not_ready = why.get(waiting[0]) or "it never answered"
+                for name in waiting[1:]:
+                    console.print(f"not ready either: {name}: {why.get(name) or 'it never answered'}", markup=False)
                 manager.terminate()
                 return False
             if waiting and now - last_report >= 5:  # a slow start shows what it waits for
