@@ -49,9 +49,7 @@ def one_run(project: Path, env: dict[str, str], logs: Path, limit: float) -> tup
     command = [sys.executable, "-m", "msgen", "up", str(project), "--port", "0"]
     t0 = time.monotonic()
     with logs.open("wb") as out:
-        proc = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.PIPE, text=True, start_new_session=True
-        )
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.PIPE, text=True, start_new_session=True)
         assert proc.stderr is not None
         seen: list[str] = []
         try:
