@@ -5,7 +5,8 @@
 Generates the shop (examples/shop.yaml) into a temporary folder, then runs `msgen up PROJECT --port 0`
 --runs times cold (a new project each time: every database is created and migrated) and --runs times
 warm (the same project again: nothing to migrate). Each run is timed from the spawn of `msgen up` to its
-"ready in" line (every /health/ready answered 200), then stopped with SIGTERM and waited for. Prints the
+"ready in" line (every /health/ready answered 200), with the CPU seconds it and its processes spent until then
+(steadier than the wall time on a busy machine), then stopped with SIGTERM and waited for. Prints the
 1-minute load average before each run: on a shared two-core machine it says more than the figure.
 
 --msgen-src DIR runs another checkout's msgen (its src/ folder, e.g. a worktree of main) the same way,
@@ -44,8 +45,36 @@ def generate(target: Path, env: dict[str, str]) -> None:
     )
 
 
-def one_run(project: Path, env: dict[str, str], logs: Path, limit: float) -> tuple[float, float]:
-    """(wall seconds from spawn to "ready in", the figure msgen up printed)."""
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) spent so far by a process and its descendants, with their reaped children.
+
+    Steadier than wall time on a shared machine: what msgen up and the processes it started cost, whatever
+    else runs (honcho starts each in a session of its own: the tree is followed by parent pid). In
+    /proc/PID/stat after the command: the parent is the 2nd field, utime, stime, cutime and cstime the
+    12th to 15th.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # ended meanwhile
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += sum(int(f) for f in stats[pid][11:15])
+        todo.extend(children.get(pid, []))
+    return total / ticks
+
+
+def one_run(project: Path, env: dict[str, str], logs: Path, limit: float) -> tuple[float, float, float]:
+    """(wall seconds from spawn to "ready in", the figure msgen up printed, CPU seconds spent until then)."""
     command = [sys.executable, "-m", "msgen", "up", str(project), "--port", "0"]
     t0 = time.monotonic()
     with logs.open("wb") as out:
@@ -60,7 +89,7 @@ def one_run(project: Path, env: dict[str, str], logs: Path, limit: float) -> tup
                 seen.append(line)
                 found = READY.search(line)
                 if found:
-                    return time.monotonic() - t0, float(found.group(1))
+                    return time.monotonic() - t0, float(found.group(1)), tree_cpu(proc.pid)
                 if time.monotonic() - t0 > limit:
                     raise SystemExit(f"not ready after {limit:.0f} s:\n{''.join(seen)[-3000:]}")
         finally:
@@ -83,6 +112,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="msgen-up-ready-"))
     print(f"msgen from {src}")
     results: dict[str, list[float]] = {"cold": [], "warm": []}
+    cpus: dict[str, list[float]] = {"cold": [], "warm": []}
     try:
         base = work / "template"
         generate(base, env)
@@ -91,13 +121,17 @@ def main() -> None:
             shutil.copytree(base, project, symlinks=True)
             for kind in ("cold", "warm"):
                 before = load()
-                wall, printed = one_run(project, env, work / f"{kind}{run}.log", args.limit)
+                wall, printed, cpu = one_run(project, env, work / f"{kind}{run}.log", args.limit)
                 results[kind].append(wall)
-                print(f"{kind} run {run + 1}: ready in {wall:.1f} s (msgen up printed {printed:.1f} s), load {before}")
+                cpus[kind].append(cpu)
+                print(
+                    f"{kind} run {run + 1}: ready in {wall:.1f} s (msgen up printed {printed:.1f} s), "
+                    f"{cpu:.1f} CPU s, load {before}"
+                )
         for kind, values in results.items():
             print(
                 f"{kind}: median {statistics.median(values):.1f} s, min {min(values):.1f} s, max {max(values):.1f} s"
-                f" over {len(values)} runs"
+                f" over {len(values)} runs; CPU median {statistics.median(cpus[kind]):.1f} s"
             )
         print(f"load average now {load()}")
     finally:
