@@ -280,6 +280,8 @@ def run(
     Readiness is waited for as long as it takes (progress on `console`), or `ready_timeout` seconds;
     the processes' lines go to `log_console` (stdout), readable or as JSON (`log_format`).
     """
+    if log_format not in LOG_FORMATS:
+        raise RunError(f"--log-format {log_format}: choose human or json")
     started = time.monotonic()
     system = load_project(project)
     scenario = demo_plan(system) if demo else None  # before anything starts: a spec without one is refused
@@ -295,8 +297,6 @@ def run(
         console.print(f"Migrating the databases of {names} to their head as they start.")
     else:
         console.print("Every database is at its migrations' head: nothing to migrate.")
-    if log_format not in LOG_FORMATS:
-        raise RunError(f"--log-format {log_format}: choose human or json")
     printer = RecordingPrinter(
         console=log_console or Console(highlight=False, soft_wrap=True), readable=log_format == "human"
     )
