@@ -231,15 +231,32 @@ def layout(system: m.System) -> tuple[dict[str, _Box], list[tuple[_Link, list[tu
     return boxes, routes
 
 
+def _along(points: list[tuple[float, float]], fraction: float) -> tuple[float, float]:
+    """The point `fraction` of the way along a polyline: where its label goes."""
+    import itertools
+    import math
+
+    lengths = [math.dist(a, b) for a, b in itertools.pairwise(points)]
+    left = sum(lengths) * fraction
+    for (a, b), length in zip(itertools.pairwise(points), lengths, strict=True):
+        if left <= length and length > 0:
+            t = left / length
+            return a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t
+        left -= length
+    return points[0]
+
+
 def svg(system: m.System) -> str:
     """The services, the gateway in front of them, their calls (solid) and events (dashed) as SVG."""
     import drawsvg
 
     boxes, routes = layout(system)
     label_boxes = []
+    pairs = {(link.source, link.target) for link, _ in routes}
     for link, points in routes:
-        (x1, y1), (x2, y2) = points[len(points) // 2 - 1 if len(points) > 1 else 0], points[len(points) // 2]
-        label_boxes.append((link, ((x1 + x2) / 2, (y1 + y2) / 2), ", ".join(link.labels)))
+        # two edges between the same services share a route: each label nearer its own edge's source
+        fraction = 0.3 if (link.target, link.source) in pairs else 0.5
+        label_boxes.append((link, _along(points, fraction), ", ".join(link.labels)))
     xs = [b.xy[0] - b.w / 2 for b in boxes.values()] + [c[0] - _text_width(t) / 2 for _, c, t in label_boxes]
     xe = [b.xy[0] + b.w / 2 for b in boxes.values()] + [c[0] + _text_width(t) / 2 for _, c, t in label_boxes]
     ys = [b.xy[1] - b.h / 2 for b in boxes.values()]
