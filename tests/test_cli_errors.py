@@ -111,3 +111,9 @@ def test_usage_errors_stay_exit_code_2() -> None:
     result = CliRunner().invoke(app, ["graph", str(SHOP_SPEC), "--format", "gif"])
     assert result.exit_code == 2
     assert result.stderr == "error: unknown format 'gif': use mermaid, markdown, dot, svg or png\n"
+    # msgen up refuses an unknown log format before it starts anything (no project is even looked at)
+    result = CliRunner().invoke(app, ["up", "/nonexistent/project", "--log-format", "xml"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown log format 'xml': use human or json\n"
+    result = CliRunner().invoke(app, ["up", "/nonexistent/project", "--ready-timeout", "0"])
+    assert result.exit_code == 2 and "--ready-timeout" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,7 +13,7 @@ import pytest
 
 from msgen.generate import Generated, generate
 from msgen.writer import write_project
-from tests.processes import communicate, run, spawned, wait_for
+from tests.processes import communicate, run, scaled, spawned, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +38,19 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> None:
-    command = [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0"]
+    """Also: --log-format json prints the services' raw JSON lines, the demo's requests under its correlation id."""
+    command = [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0", "--log-format", "json"]
     # its own process group: whatever msgen up leaves behind is checked, then ended with the test
     with spawned(command, env={**os.environ, "COLUMNS": "200"}) as proc:
         out, err = communicate(proc, timeout=300)
         output = out + err
         assert proc.returncode == 0, output[-3000:]
+        records = [json.loads(m) for m in re.findall(r"^\d\d:\d\d:\d\d \w+\s*\| (\{.*\})$", out, re.MULTILINE)]
+        assert {r["service"] for r in records if r.get("event") == "service.started"} >= {"order", "payment"}, out[
+            -3000:
+        ]
+        demo = [r for r in records if str(r.get("correlation_id")).startswith("demo-")]
+        assert {(r["service"], r["event"]) for r in demo} >= {("order", "http.request"), ("gateway", "http.request")}
         assert re.search(r"Order [0-9a-f-]{36} is CONFIRMED", output)
         last = err.strip().splitlines()[-1]
         assert last == "Demo: the saga ended CONFIRMED (as expected); every process has stopped.", err[-2000:]
@@ -96,11 +104,19 @@ def test_sigterm_stops_every_process(project: Path) -> None:
         output = "".join(lines)
         pids = _pids(output)
         assert len(pids) >= 8, output[-3000:]
+        # the logs read as columns, uncoloured on a pipe; other lines (the nats-server's) as they came
+        assert "\x1b[" not in output
+        clock = r"^\d\d:\d\d:\d\d\.\d{3} "
+        started = re.findall(clock + r"(\w+)\s+INFO  service\.started version=\S+$", output, re.MULTILINE)
+        assert set(started) >= {"user", "product", "inventory", "order", "payment", "notification"}, output[-3000:]
+        assert re.search(clock + r"nats         \[\d+\] [\d/: .]+\[INF\] Server is ready$", output, re.MULTILINE)
+        assert "Migrating the databases of user, product, inventory, order, payment, notification" in output
+        assert re.search(r"^ready gateway \(\d of 7, \d+\.\d s\)$", output, re.MULTILINE), output[-3000:]
         urls = dict(re.findall(r"^\s*(\w+)\s*│ \w+://127\.0\.0\.1:(\d+)", output, re.MULTILINE))
         assert urls["gateway"] == str(base) and urls["user"] == str(base + 1) and urls["nats"] == str(base + 7)
         for pid in pids:  # the process itself, not a shell around it
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            assert any(part.endswith((b"uvicorn", b"nats-server")) for part in cmdline), cmdline
+            assert any(part.endswith((b"uvicorn", b"msgen.launch", b"nats-server")) for part in cmdline), cmdline
         token_step = f"msgen token --scope users:read {project}"
         assert token_step in output
         assert "/v1/users" in output and "curl -s -H" in output
@@ -180,6 +196,53 @@ def test_a_service_that_cannot_start_is_reported(project: Path) -> None:
     assert done.returncode == 1
     assert "product failed to start" in done.stderr
     assert "broken on purpose" in done.stderr
+
+
+NEVER_READY = """
+import json
+import sys
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+
+def create_app() -> FastAPI:
+    record = {"level": "WARNING", "service": "product", "correlation_id": None, "trace_id": None,
+              "event": "database.unreachable", "logger": "test", "host": "db.invalid",
+              "timestamp": "2026-12-02T10:00:00+00:00"}
+    print(json.dumps(record), flush=True)
+    app = FastAPI()
+
+    @app.get("/health/ready")
+    async def ready() -> JSONResponse:
+        return JSONResponse({"status": "unavailable", "checks": {"database": "failing"}}, status_code=503)
+
+    return app
+"""
+
+
+def test_a_service_never_ready_is_named_with_why_after_the_ready_timeout(project: Path) -> None:
+    """Also: FORCE_COLOR colours the logs on a pipe, and a service's record reads as columns."""
+    (project / "services/product/product_service/main.py").write_text(NEVER_READY)
+    limit = scaled(30)  # the other services are ready well before on a busy machine; this one never is
+    command = [sys.executable, "-m", "msgen", "up", str(project), "--port", "0", "--ready-timeout", f"{limit:.0f}"]
+    done = run(command, timeout=300, env={**os.environ, "COLUMNS": "200", "FORCE_COLOR": "1"})
+    err, out = _no_ansi(done.stderr), _no_ansi(done.stdout)
+    assert done.returncode == 1, err[-3000:]
+    found = re.search(rf"^product is not ready after {limit:.0f} s: (.*)$", err, re.MULTILINE)
+    assert found, err[-3000:]
+    assert re.fullmatch(
+        r"http://127\.0\.0\.1:\d+/health/ready answers 503: "
+        r'\{"status":"unavailable","checks":\{"database":"failing"\}\}',
+        found.group(1),
+    ), found.group(1)
+    assert "database.unreachable" in err.split("its last lines:")[1]  # its own log, to see why
+    assert "\x1b[" in done.stdout  # FORCE_COLOR: coloured although stdout is a pipe
+    assert re.search(r"product\s+WARN  database\.unreachable host=db\.invalid$", out, re.MULTILINE), out[-3000:]
+
+
+def _no_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 @pytest.mark.parametrize("driver", ["postgresql", "postgresql+asyncpg", "postgres"])

@@ -308,7 +308,7 @@ def graph(
     spec: SpecArg,
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", help="mermaid, markdown, dot, svg or png (svg and png need Graphviz)."),
+        typer.Option("--format", "-f", help="mermaid, markdown, dot, svg or png (drawn without Graphviz)."),
     ] = "mermaid",
     saga: Annotated[
         str | None, typer.Option("--saga", help="With mermaid: the sequence diagram of this saga instead.")
@@ -572,6 +572,23 @@ def up(
             "0: any free ports.",
         ),
     ] = 8000,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            help="human: the services' logs as coloured columns (time, service, level, message, correlation "
+            "id, fields); json: their raw JSON lines.",
+        ),
+    ] = "human",
+    ready_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--ready-timeout",
+            help="Give up when a service is not ready this many seconds after the start, saying which and why "
+            "(default: wait as long as it takes).",
+            min=0.1,
+        ),
+    ] = None,
 ) -> None:
     """Run the whole system locally: nats-server, every service, the gateway; Ctrl-C stops it all.
 
@@ -579,6 +596,10 @@ def up(
     """
     from msgen.localrun import Options, RunError
     from msgen.up import run
+
+    if log_format not in ("human", "json"):
+        err.print(f"error: unknown log format '{log_format}': use human or json", markup=False)
+        raise typer.Exit(2)
 
     smtp_target = None
     if smtp:
@@ -596,7 +617,16 @@ def up(
         base_port=port or None,
     )
     try:
-        result = run(project, options, console=err, demo=demo, token=_dev_token_minter(project))
+        result = run(
+            project,
+            options,
+            console=err,
+            demo=demo,
+            token=_dev_token_minter(project),
+            log_format=log_format,
+            ready_timeout=ready_timeout,
+            log_console=out,
+        )
     except (MsgenError, RunError) as exc:
         raise _fail(exc) from None
     if result.failed:

@@ -62,7 +62,7 @@ class OutputError(MsgenError):
 
 
 class ToolMissingError(MsgenError):
-    """A program msgen runs (Graphviz, git, ...) is not installed."""
+    """A program msgen runs (git, a validator, ...) is not installed."""
 
     exit_code = EXIT_ENVIRONMENT
 

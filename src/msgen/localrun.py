@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -229,20 +229,8 @@ def plan(project: Path, options: Options, system: m.System | None = None) -> lis
         specs.append(
             ProcessSpec(
                 name=name,
-                args=[
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    f"{name}_service.main:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                    "--timeout-graceful-shutdown",
-                    "10",
-                ],
+                # uvicorn in a launcher that can migrate the database first (with_migrations)
+                args=[sys.executable, "-m", "msgen.launch", f"{name}_service", str(port)],
                 cwd=root,
                 env=env,
                 ready_url=f"http://127.0.0.1:{port}/health/ready",
@@ -301,10 +289,7 @@ def prepare_databases(specs: list[ProcessSpec], options: Options) -> list[str]:
     Which databases are behind their migrations' head is asked here, in one process; Alembic runs
     (one process per service, in parallel) only for those. Returns the services it migrated.
     """
-    if options.postgres_url:
-        asyncio.run(
-            _create_databases(options.postgres_url, [s.env["DATABASE_URL"] for s in specs if "DATABASE_URL" in s.env])
-        )
+    create_databases(specs, options)
     from concurrent.futures import ThreadPoolExecutor
 
     def migrate(spec: ProcessSpec) -> None:
@@ -324,6 +309,20 @@ def prepare_databases(specs: list[ProcessSpec], options: Options) -> list[str]:
         for future in [pool.submit(migrate, spec) for spec in behind]:
             future.result()
     return [spec.name for spec in behind]
+
+
+def create_databases(specs: list[ProcessSpec], options: Options) -> None:
+    """Create the services' PostgreSQL databases that do not exist yet (SQLite files make themselves)."""
+    if options.postgres_url:
+        urls = [s.env["DATABASE_URL"] for s in specs if "DATABASE_URL" in s.env]
+        asyncio.run(_create_databases(options.postgres_url, urls))
+
+
+def with_migrations(spec: ProcessSpec) -> ProcessSpec:
+    """The spec of a service started through msgen.launch that migrates its database before serving."""
+    if spec.args[1:3] != ["-m", "msgen.launch"] or "--migrate" in spec.args:
+        return spec
+    return replace(spec, args=[*spec.args[:3], "--migrate", *spec.args[3:]])
 
 
 def migrations_behind(specs: list[ProcessSpec]) -> list[ProcessSpec]:

@@ -1,10 +1,13 @@
 """`msgen up`: the whole generated system on this machine, supervised by honcho.
 
-Migrations run first; then honcho starts the nats-server and every service (and
-the gateway when the project has one), prefixes their logs with coloured names,
-and stops them all on Ctrl-C or SIGTERM. A watcher thread waits for every
-/health/ready, shows the status table, and with --demo starts the spec's first
-saga through its entity's create operation and follows it to the end.
+honcho starts the nats-server and every service (and the gateway when the project
+has one) at once; a service whose database is behind its migrations migrates it in
+its own process first (msgen.launch). Their log lines are shown readable and
+coloured (msgen.logformat), or as raw JSON with --log-format json; Ctrl-C or SIGTERM
+stops them all. A watcher thread waits for every /health/ready as long as it takes
+(or --ready-timeout), showing which services are ready and which still start, then
+shows the status table, and with --demo starts the spec's first saga through its
+entity's create operation and follows it to the end.
 """
 
 from __future__ import annotations
@@ -27,8 +30,19 @@ from honcho.printer import Printer
 from rich.console import Console
 from rich.table import Table
 
+from msgen import logformat
 from msgen import model as m
-from msgen.localrun import Options, ProcessSpec, RunError, load_project, plan, prepare_databases
+from msgen.errors import printable
+from msgen.localrun import (
+    Options,
+    ProcessSpec,
+    RunError,
+    create_databases,
+    load_project,
+    migrations_behind,
+    plan,
+    with_migrations,
+)
 from msgen.names import a
 
 
@@ -66,16 +80,31 @@ class BrokerLastManager(Manager):  # type: ignore[misc]
 
 
 class RecordingPrinter(Printer):  # type: ignore[misc]
-    """honcho's printer, keeping the last lines of each process to show when one fails."""
+    """honcho's printer, keeping the last lines of each process to show when one fails.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    With `readable` (msgen up's default), each line goes to `console` as msgen.logformat lays it out:
+    a service's JSON record in coloured columns, any other line as it came; otherwise honcho prints
+    the raw lines (`--log-format json`). rich colours only a terminal (or with FORCE_COLOR set).
+    """
+
+    def __init__(self, *args: Any, console: Console | None = None, readable: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.last: dict[str, collections.deque[str]] = collections.defaultdict(lambda: collections.deque(maxlen=30))
+        self.console = console
+        self.readable = readable and console is not None
 
     def write(self, message: Any) -> None:
         data = message.data if isinstance(message.data, str) else message.data.decode(errors="replace")
         self.last[message.name].extend(data.splitlines())
-        super().write(message)
+        if not self.readable or message.type != "line":
+            super().write(message)
+            return
+        assert self.console is not None
+        for raw in data.splitlines():
+            self.console.print(logformat.line(message.name or "", raw, message.time), soft_wrap=True)
+
+
+LOG_FORMATS = ("human", "json")
 
 
 @dataclass
@@ -83,6 +112,7 @@ class UpResult:
     ready: bool = False
     ready_after: float = 0.0
     failed: str | None = None
+    not_ready: str | None = None  # why the service named by `failed` is not ready (--ready-timeout passed)
     demo_status: str | None = None
     demo_expected: str | None = None  # the status that makes the demo a success (the saga's completed one)
     pids: dict[str, int] = field(default_factory=dict)
@@ -241,19 +271,35 @@ def run(
     console: Console,
     demo: bool = False,
     token: Callable[[list[str]], str] | None = None,
+    log_format: str = "human",
+    ready_timeout: float | None = None,
+    log_console: Console | None = None,
 ) -> UpResult:
-    """Start everything, block until Ctrl-C/SIGTERM (or the demo's end), stop everything."""
+    """Start everything, block until Ctrl-C/SIGTERM (or the demo's end), stop everything.
+
+    Readiness is waited for as long as it takes (progress on `console`), or `ready_timeout` seconds;
+    the processes' lines go to `log_console` (stdout), readable or as JSON (`log_format`).
+    """
+    if log_format not in LOG_FORMATS:
+        raise RunError(f"--log-format {log_format}: choose human or json")
     started = time.monotonic()
     system = load_project(project)
     scenario = demo_plan(system) if demo else None  # before anything starts: a spec without one is refused
     specs = plan(project, options, system)
     publishers = {e.name: e.publisher for e in system.events}
-    migrated = prepare_databases(specs, options)
-    if migrated:
-        console.print(f"Migrated the databases of {', '.join(migrated)} to their head.")
+    # Each service behind its migrations' head migrates in its own process as it starts (msgen.launch):
+    # in parallel, without a Python start and an import of its models more, and nobody waits for all.
+    create_databases(specs, options)
+    behind = {spec.name for spec in migrations_behind(specs)}
+    specs = [with_migrations(spec) if spec.name in behind else spec for spec in specs]
+    if behind:
+        names = ", ".join(spec.name for spec in specs if spec.name in behind)
+        console.print(f"Migrating the databases of {names} to their head as they start.")
     else:
         console.print("Every database is at its migrations' head: nothing to migrate.")
-    printer = RecordingPrinter()
+    printer = RecordingPrinter(
+        console=log_console or Console(highlight=False, soft_wrap=True), readable=log_format == "human"
+    )
     brokers = {s.name for s in specs if not s.ready_url}  # the nats-server, when msgen up runs one
     manager = BrokerLastManager(brokers, printer=printer)
     for spec in specs:
@@ -266,7 +312,7 @@ def run(
     summary = Summary(options.workdir / "summary.txt", steps)
     watcher = threading.Thread(
         target=_watch,
-        args=(manager, specs, console, result, started, scenario, token, publishers, summary),
+        args=(manager, specs, console, result, started, scenario, token, publishers, summary, ready_timeout),
         daemon=True,
     )
     watcher.start()
@@ -275,7 +321,13 @@ def run(
     result.pids = {name: int(p["pid"]) for name, p in manager._processes.items() if p.get("pid")}
     if result.failed is None and not result.ready and scenario is None:
         result.failed = _culprit(manager, [s for s in specs if s.ready_url])
-    if result.failed:
+    if result.failed and result.not_ready is not None:
+        console.print(f"[red]{result.failed} is not ready[/red] after {ready_timeout:g} s: ", end="")
+        console.print(result.not_ready, markup=False)
+        console.print("its last lines:")
+        for line in printer.last.get(result.failed, []):
+            console.print(f"  {line}", markup=False)
+    elif result.failed:
         console.print(f"[red]{result.failed} failed to start[/red]; its last lines:")
         for line in printer.last.get(result.failed, []):
             console.print(f"  {line}", markup=False)
@@ -298,30 +350,10 @@ def _watch(
     token: Callable[[list[str]], str] | None,
     publishers: dict[str, str],
     summary: Summary,
+    ready_timeout: float | None = None,
 ) -> None:
     services = [s for s in specs if s.ready_url]
-    deadline = time.monotonic() + 90
-    ready: set[str] = set()
-    while time.monotonic() < deadline and len(ready) < len(services):
-        if manager._terminating:
-            return
-        for spec in services:
-            if spec.name in ready:
-                continue
-            returncode = manager._processes[spec.name].get("returncode")
-            if returncode is not None:
-                result.failed = _culprit(manager, services) or spec.name
-                manager.terminate()
-                return
-            try:
-                if httpx.get(spec.ready_url or "", timeout=1).status_code == 200:
-                    ready.add(spec.name)
-            except httpx.TransportError:
-                pass
-        time.sleep(0.2)
-    if len(ready) < len(services):
-        result.failed = next(s.name for s in services if s.name not in ready)
-        manager.terminate()
+    if not _wait_ready(manager, services, console, result, started, ready_timeout):
         return
     result.ready = True
     result.ready_after = time.monotonic() - started
@@ -331,7 +363,7 @@ def _watch(
     for spec in specs:
         pid = manager._processes[spec.name].get("pid")
         url = f"http://127.0.0.1:{spec.port}" if spec.ready_url else f"nats://127.0.0.1:{spec.port}"
-        table.add_row(spec.name, url, str(pid), "yes" if spec.name in ready or not spec.ready_url else "no")
+        table.add_row(spec.name, url, str(pid), "yes")  # every service answered its readiness probe
     console.print(table)
     for line in summary.steps:
         console.print(line, markup=False)
@@ -345,6 +377,74 @@ def _watch(
             console.print(f"[red]demo failed:[/red] {exc}")
             result.demo_status = "FAILED"
         manager.terminate()
+
+
+def _probe(url: str, client: httpx.Client) -> tuple[bool, str]:
+    """Whether a readiness URL answers 200; otherwise what it answered (or why it could not be asked)."""
+    try:
+        answer = client.get(url)
+    except httpx.TransportError as exc:
+        return False, f"{url} cannot be reached yet ({type(exc).__name__})"
+    if answer.status_code == 200:
+        return True, ""
+    return False, f"{url} answers {answer.status_code}: {printable(answer.text[:300])}"
+
+
+def _wait_ready(
+    manager: Manager,
+    services: list[ProcessSpec],
+    console: Console,
+    result: UpResult,
+    started: float,
+    ready_timeout: float | None,
+) -> bool:
+    """Wait until every service answers its readiness probe, showing which are ready and which still start.
+
+    No limit unless `ready_timeout` (seconds from the start of msgen up); then the first service not
+    ready is the failure, with the last answer of its probe. A process that exits ends the wait at once.
+    """
+    deadline = None if ready_timeout is None else started + ready_timeout
+    ready: set[str] = set()
+    why: dict[str, str] = {}
+    last_report = time.monotonic()
+    with httpx.Client(timeout=2) as client:
+        while len(ready) < len(services):
+            if manager._terminating:
+                return False
+            for spec in services:
+                if spec.name in ready:
+                    continue
+                if manager._processes[spec.name].get("returncode") is not None:
+                    result.failed = _culprit(manager, services) or spec.name
+                    manager.terminate()
+                    return False
+                ok, why[spec.name] = _probe(spec.ready_url or "", client)
+                if ok:
+                    ready.add(spec.name)
+                    console.print(
+                        f"[green]ready[/green] {spec.name} ({len(ready)} of {len(services)}, "
+                        f"{time.monotonic() - started:.1f} s)",
+                        highlight=False,
+                    )
+            waiting = [s.name for s in services if s.name not in ready]
+            now = time.monotonic()
+            if waiting and deadline is not None and now >= deadline:
+                # the one that answers but is not ready says most (it runs; a check fails), then the others
+                waiting.sort(key=lambda name: "cannot be reached" in why.get(name, "cannot be reached"))
+                result.failed = waiting[0]
+                result.not_ready = why.get(waiting[0]) or "it never answered"
+                for name in waiting[1:]:
+                    console.print(f"not ready either: {name}: {why.get(name) or 'it never answered'}", markup=False)
+                manager.terminate()
+                return False
+            if waiting and now - last_report >= 5:  # a slow start shows what it waits for
+                last_report = now
+                console.print(
+                    f"still starting after {now - started:.0f} s: {', '.join(waiting)}", markup=False, highlight=False
+                )
+            if waiting:
+                time.sleep(0.1)
+    return True
 
 
 @dataclass
