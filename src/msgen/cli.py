@@ -572,6 +572,14 @@ def up(
             "0: any free ports.",
         ),
     ] = 8000,
+    no_dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--no-dashboard",
+            help="Serve no dashboard (by default: services, logs, traces, sagas, dead letters and an API explorer, "
+            "on the port after the nats-server's).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole system locally: nats-server, every service, the gateway; Ctrl-C stops it all.
 
@@ -596,7 +604,9 @@ def up(
         base_port=port or None,
     )
     try:
-        result = run(project, options, console=err, demo=demo, token=_dev_token_minter(project))
+        result = run(
+            project, options, console=err, demo=demo, token=_dev_token_minter(project), dashboard=not no_dashboard
+        )
     except (MsgenError, RunError) as exc:
         raise _fail(exc) from None
     if result.failed:

@@ -1,0 +1,61 @@
+"""Log lines of the processes `msgen up` runs, parsed for the dashboard and made human-readable."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from msgen.dashboard.store import LogLine
+
+__all__ = ["parse"]
+
+_KNOWN = ("level", "service", "correlation_id", "trace_id", "event", "logger", "timestamp", "color_message")
+
+
+def _when(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
+    return time.time()
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value if value and " " not in value else json.dumps(value)
+    return json.dumps(value, default=str)
+
+
+def parse(process: str, raw: str) -> LogLine | None:
+    """One line of a process's output: the services' JSON lines become `event key=value ...`; others stay as they are."""
+    line = raw.rstrip()
+    if not line:
+        return None
+    data: Any = None
+    if line.startswith("{"):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            data = None
+    if not isinstance(data, dict):
+        upper = line.upper()
+        level = next((name for name in ("ERROR", "WARNING", "WARN") if name in upper[:40]), "INFO")
+        return LogLine(time.time(), process, "WARNING" if level == "WARN" else level, None, None, line, {})
+    extra = {k: v for k, v in data.items() if k not in _KNOWN}
+    text = str(data.get("event") or "")
+    exc = extra.pop("exc_info", None)
+    parts = [text] + [f"{key}={_scalar(value)}" for key, value in extra.items()]
+    if exc:
+        parts.append("\n" + str(exc))
+    return LogLine(
+        at=_when(data.get("timestamp")),
+        process=process,
+        level=str(data.get("level") or "INFO").upper(),
+        correlation_id=str(data["correlation_id"]) if data.get("correlation_id") else None,
+        trace_id=str(data["trace_id"]) if data.get("trace_id") else None,
+        text=" ".join(p for p in parts if p),
+        fields=extra,
+    )
