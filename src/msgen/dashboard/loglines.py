@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,20 @@ def _when(value: Any) -> float:
     return time.time()
 
 
+# The nats-server's tags ([INF], [ERR]...) and the usual words, near the start of a plain line.
+_PLAIN_LEVELS = re.compile(r"\[(DBG|TRC|INF|WRN|ERR|FTL)\]|\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b")
+_LEVEL_NAMES = {"DBG": "DEBUG", "TRC": "DEBUG", "INF": "INFO", "WRN": "WARNING", "WARN": "WARNING", "ERR": "ERROR"}
+_LEVEL_NAMES |= {"FTL": "CRITICAL", "FATAL": "CRITICAL"}
+
+
+def _plain_level(line: str) -> str:
+    found = _PLAIN_LEVELS.search(line[:80])
+    if found is None:
+        return "INFO"
+    word = found.group(1) or found.group(2)
+    return _LEVEL_NAMES.get(word, word)
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, str):
         return value if value and " " not in value else json.dumps(value)
@@ -41,9 +56,7 @@ def parse(process: str, raw: str) -> LogLine | None:
         except ValueError:
             data = None
     if not isinstance(data, dict):
-        upper = line.upper()
-        level = next((name for name in ("ERROR", "WARNING", "WARN") if name in upper[:40]), "INFO")
-        return LogLine(time.time(), process, "WARNING" if level == "WARN" else level, None, None, line, {})
+        return LogLine(time.time(), process, _plain_level(line), None, None, line, {})
     extra = {k: v for k, v in data.items() if k not in _KNOWN}
     text = str(data.get("event") or "")
     exc = extra.pop("exc_info", None)
