@@ -244,6 +244,7 @@ class Dashboard:
 
     async def messaging(self, _request: Request) -> Response:
         services = self.collector.services()
+        names = {s.name for s in self.system.services}
         letters: list[dict[str, Any]] = []
         for service in self.consumers:
             answer = await self._admin("GET", service, "/admin/dead-letters")
@@ -252,7 +253,7 @@ class Dashboard:
         rows = [
             {"name": s["name"], "outbox_pending": s["outbox_pending"], "lag": s["lag"], "dead_lettered": s["dead_lettered"]}
             for s in services
-            if s["url"] and s["name"] != "gateway"
+            if s["name"] in names
         ]
         return JSONResponse({"services": rows, "dead_letters": letters})
 

@@ -186,12 +186,12 @@ async function sagas() {
 // -- messaging -------------------------------------------------------------------------------
 async function messaging() {
   const data = await getJSON("/api/messaging");
-  fill($("#messaging-table tbody"), data.services.map((s) => el("tr", {},
-    el("td", {}, s.name), el("td", {}, s.outbox_pending ?? "–"),
+  fill($("#messaging-table tbody"), data.services.map((s) => el("tr", { dataset: { service: s.name } },
+    el("td", {}, s.name), el("td", { class: "outbox" }, s.outbox_pending ?? "–"),
     el("td", {}, Object.entries(s.lag || {}).map(([topic, lag]) => `${topic}: ${lag}`).join(", ") || "–"),
     el("td", {}, s.dead_lettered ?? "–"),
   )));
-  fill($("#dead-letters-table tbody"), data.dead_letters.map((d) => el("tr", { dataset: { message: d.message_id } },
+  fill($("#dead-letters-table tbody"), data.dead_letters.map((d) => el("tr", { dataset: { message: d.message_id, service: d.service } },
     el("td", {}, d.service), el("td", {}, d.topic), el("td", {}, d.message_id), el("td", {}, d.error),
     el("td", {}, d.attempts), el("td", {}, d.created_at),
     el("td", {}, el("button", { class: "replay", onclick: () => replay(d) }, "Replay")),
@@ -202,7 +202,8 @@ async function replay(letter) {
   const answer = await fetch(`/api/dead-letters/${letter.service}/${letter.id}/replay`, { method: "POST", headers: GUARD });
   const data = await answer.json();
   $("#replay-outcome").textContent = answer.ok
-    ? `replayed ${letter.message_id}: ${data.outcome}` : `replay of ${letter.message_id} failed: ${data.detail || answer.status}`;
+    ? `replayed ${letter.message_id} (${letter.service}): ${data.outcome}`
+    : `replay of ${letter.message_id} (${letter.service}) failed: ${data.detail || answer.status}`;
   await messaging();
 }
 
