@@ -80,9 +80,11 @@ def test_spans_exported_over_otlp_are_kept_and_survive_a_restart(board: Any) -> 
     provider = TracerProvider(resource=Resource.create({"service.name": "order"}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{first.url}/v1/traces")))
     tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("POST /v1/orders", kind=SpanKind.SERVER) as root:
-        with tracer.start_as_current_span("publish order.created", kind=SpanKind.PRODUCER):
-            pass
+    with (
+        tracer.start_as_current_span("POST /v1/orders", kind=SpanKind.SERVER) as root,
+        tracer.start_as_current_span("publish order.created", kind=SpanKind.PRODUCER),
+    ):
+        pass
     with tracer.start_as_current_span("SELECT order.db", kind=SpanKind.CLIENT):  # background work: not kept
         pass
     provider.shutdown()
@@ -320,7 +322,9 @@ def test_the_dashboard_in_a_browser_follows_an_order_from_the_api_explorer(
             def log_processes() -> set[str]:
                 return set(page.locator("#logs-table td.process").all_inner_texts())
 
-            wait_for(lambda: log_processes() == SERVICES, timeout=30, what="the logs of every service by correlation id")
+            wait_for(
+                lambda: log_processes() == SERVICES, timeout=30, what="the logs of every service by correlation id"
+            )
             shot("logs-by-correlation-id")
 
             # a dead letter: a poison message, listed on the messaging page, replayed from there
@@ -338,7 +342,9 @@ def test_the_dashboard_in_a_browser_follows_an_order_from_the_api_explorer(
             # still poison: the replay puts it back among the dead letters, as msgen dlq says
             expect(page.locator("#replay-outcome")).to_have_text(f"replayed {message_id} (inventory): dead-lettered")
             expect(page.locator("#messaging-table tbody tr")).to_have_count(len(SERVICES) - 1)  # not the gateway
-            expect(page.locator('#messaging-table tr[data-service="order"] td.outbox')).to_have_text(re.compile(r"^\d+$"))
+            expect(page.locator('#messaging-table tr[data-service="order"] td.outbox')).to_have_text(
+                re.compile(r"^\d+$")
+            )
             shot("dead-letter-replayed")
 
             # the service graph, drawn in the page by mermaid

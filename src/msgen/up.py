@@ -269,11 +269,15 @@ def run(
     result = UpResult(demo_expected=scenario.completed if scenario else None)
     steps = next_steps(project, system, specs) if scenario is None else []
     if board is not None:
-        board.collector.processes = lambda: {n: {"pid": p.get("pid"), "returncode": p.get("returncode")} for n, p in manager._processes.items()}
+        board.collector.processes = lambda: {
+            n: {"pid": p.get("pid"), "returncode": p.get("returncode")} for n, p in manager._processes.items()
+        }
         printer.sink = board.feed
         board.start()
         if board.wait_started():
-            console.print(f"Dashboard: {board.url} (services, logs, traces, sagas, dead letters, API explorer)", markup=False)
+            console.print(
+                f"Dashboard: {board.url} (services, logs, traces, sagas, dead letters, API explorer)", markup=False
+            )
             steps[1:1] = [f"  open {board.url}    # the dashboard"] if steps else []
     summary = Summary(options.workdir / "summary.txt", steps)
     watcher = threading.Thread(

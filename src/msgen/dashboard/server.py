@@ -64,9 +64,7 @@ def explorer_routes(system: m.System) -> list[ExplorerRoute]:
                     refs = bool(list(m.entity_refs(entity, service.value_objects)))
                 elif op.action == "update":
                     body = update_payload(entity, service)
-            routes.append(
-                ExplorerRoute(service.name, op.method, op.path, op.summary, tuple(op.scopes), body, refs)
-            )
+            routes.append(ExplorerRoute(service.name, op.method, op.path, op.summary, tuple(op.scopes), body, refs))
     return routes
 
 
@@ -176,7 +174,12 @@ class Dashboard:
     @staticmethod
     def _problem(status: int, detail: str) -> JSONResponse:
         return JSONResponse(
-            {"type": "about:blank", "title": "Bad Request" if status == 400 else "Error", "status": status, "detail": detail},
+            {
+                "type": "about:blank",
+                "title": "Bad Request" if status == 400 else "Error",
+                "status": status,
+                "detail": detail,
+            },
             status_code=status,
             media_type="application/problem+json",
         )
@@ -251,7 +254,12 @@ class Dashboard:
             if answer is not None and answer.status_code == 200:
                 letters += [{**letter, "service": service} for letter in answer.json()]
         rows = [
-            {"name": s["name"], "outbox_pending": s["outbox_pending"], "lag": s["lag"], "dead_lettered": s["dead_lettered"]}
+            {
+                "name": s["name"],
+                "outbox_pending": s["outbox_pending"],
+                "lag": s["lag"],
+                "dead_lettered": s["dead_lettered"],
+            }
             for s in services
             if s["name"] in names
         ]

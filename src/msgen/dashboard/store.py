@@ -157,13 +157,15 @@ class Store:
         limit: int = 500,
         after: int = 0,
     ) -> list[dict[str, Any]]:
-        where, args = ["id > ?"], [after]
+        where: list[str] = ["id > ?"]
+        args: list[Any] = [after]
         if process:
             where.append("process = ?")
             args.append(process)
         if level and level.upper() in LEVELS:
-            where.append("level IN (%s)" % ",".join("?" * len(LEVELS[LEVELS.index(level.upper()) :])))
-            args.extend(LEVELS[LEVELS.index(level.upper()) :])
+            at_least = LEVELS[LEVELS.index(level.upper()) :]
+            where.append(f"level IN ({','.join('?' * len(at_least))})")
+            args.extend(at_least)
         if text:
             where.append("instr(lower(text), lower(?)) > 0")
             args.append(text)

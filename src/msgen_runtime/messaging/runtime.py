@@ -279,9 +279,7 @@ class Messaging:
                     log = saga.status_log
                     keys = [item["key"] for item in found if item["saga"] == saga.name]
                     if log is not None and keys:
-                        entries = await session.scalars(
-                            sa.select(log).where(log.entity_id.in_(keys)).order_by(log.id)
-                        )
+                        entries = await session.scalars(sa.select(log).where(log.entity_id.in_(keys)).order_by(log.id))
                         by_key = {item["key"]: item for item in found if item["saga"] == saga.name}
                         for entry in entries:
                             by_key[entry.entity_id]["timeline"].append(
