@@ -292,7 +292,9 @@ def test_the_dashboard_in_a_browser_follows_an_order_from_the_api_explorer(
             page.click("a[data-tab=sagas]")
             saga = page.locator(f'#sagas-table tr[data-key="{order_id}"]')
             expect(saga.locator("td.status")).to_have_text("CONFIRMED")
-            expect(saga.locator(".timeline li")).to_have_count(3)  # PENDING_PAYMENT, PAID, CONFIRMED
+            expect(saga.locator(".statuses li")).to_have_count(3)  # PENDING_PAYMENT, PAID, CONFIRMED
+            expect(saga.locator(".statuses")).to_contain_text("PAID ← payment.authorized")
+            expect(saga.locator("td.steps li")).to_have_text(["authorize_payment: done", "reserve_inventory: done"])
             shot("saga-confirmed")
 
             # its trace: one waterfall across the HTTP calls and the broker hops, every service in it

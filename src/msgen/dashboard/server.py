@@ -193,6 +193,8 @@ class Dashboard:
         if url is None:
             return None
         headers = {"Authorization": f"Bearer {self.admin_token}"} if self.admin_token else {}
+        # An unsampled parent: the service's parent-based sampler records nothing of the dashboard's own polls.
+        headers["traceparent"] = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-00"
         try:
             async with httpx.AsyncClient(timeout=10) as client:
                 return await client.request(method, f"{url}{path}", headers=headers)

@@ -36,6 +36,10 @@ function fmtTime(seconds) {
     String(Math.floor((seconds % 1) * 1000)).padStart(3, "0");
 }
 
+function shortTime(iso) {
+  return iso ? fmtTime(Date.parse(iso) / 1000) : "";
+}
+
 function num(value, digits = 1) {
   return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
 }
@@ -174,9 +178,12 @@ async function sagas() {
   fill($("#sagas-table tbody"), list.map((s) => el("tr", { dataset: { key: s.key, status: s.status } },
     el("td", {}, s.saga), el("td", { class: "key" }, s.key),
     el("td", { class: `status status-${s.timeline.at(-1)?.status || s.status}` }, s.timeline.at(-1)?.status || s.status),
-    el("td", {}, s.status === "RUNNING" || s.status === "COMPENSATING" ? s.step : `${s.status.toLowerCase()}${s.reason ? ": " + s.reason : ""}`),
-    el("td", {}, s.updated_at),
-    el("td", {}, el("ol", { class: "timeline" }, s.timeline.map((t) => el("li", {}, `${t.status} ← ${t.cause} (${t.at})`)))),
+    el("td", { class: "steps" },
+      el("ol", { class: "timeline" }, s.steps.map((name, i) => el("li", {},
+        `${name}: ${s.done.includes(i) ? "done" : s.status !== "COMPLETED" && name === s.step ? s.status.toLowerCase() : "–"}`))),
+      s.reason ? `reason: ${s.reason}` : null),
+    el("td", {}, shortTime(s.updated_at)),
+    el("td", {}, el("ol", { class: "timeline statuses" }, s.timeline.map((t) => el("li", {}, `${shortTime(t.at)} ${t.status} ← ${t.cause}`)))),
     el("td", {},
       s.trace_id ? link("trace", `#/traces?id=${s.trace_id}`) : "", " ",
       s.correlation_id ? link("logs", logsHash({ cid: s.correlation_id })) : link("logs", logsHash({ q: s.key }))),
