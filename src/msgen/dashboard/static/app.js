@@ -104,6 +104,7 @@ async function logs() {
   fill($("#logs-table tbody"), rows.map((r) => el("tr", { class: `level-${r.level}`, dataset: { process: r.process } },
     el("td", {}, fmtTime(r.at)), el("td", { class: "process" }, r.process), el("td", {}, r.level),
     el("td", {}, r.correlation_id ? link(r.correlation_id, logsHash({ cid: r.correlation_id })) : ""),
+    el("td", {}, r.trace_id ? link("trace", `#/traces?id=${r.trace_id}`) : ""),
     el("td", {}, r.text),
   )));
 }
