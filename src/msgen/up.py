@@ -257,7 +257,7 @@ def run(
         console.print(f"Migrated the databases of {', '.join(migrated)} to their head.")
     else:
         console.print("Every database is at its migrations' head: nothing to migrate.")
-    board = _dashboard(project, options, system, specs) if dashboard else None
+    board = _dashboard(project, options, system, specs, console) if dashboard else None
     printer = RecordingPrinter()
     brokers = {s.name for s in specs if not s.ready_url}  # the nats-server, when msgen up runs one
     manager = BrokerLastManager(brokers, printer=printer)
@@ -273,12 +273,7 @@ def run(
             n: {"pid": p.get("pid"), "returncode": p.get("returncode")} for n, p in manager._processes.items()
         }
         printer.sink = board.feed
-        board.start()
-        if board.wait_started():
-            console.print(
-                f"Dashboard: {board.url} (services, logs, traces, sagas, dead letters, API explorer)", markup=False
-            )
-            steps[1:1] = [f"  open {board.url}    # the dashboard"] if steps else []
+        steps[1:1] = [f"  open {board.url}    # the dashboard"] if steps else []
     summary = Summary(options.workdir / "summary.txt", steps)
     watcher = threading.Thread(
         target=_watch,
@@ -302,8 +297,9 @@ def run(
     return result
 
 
-def _dashboard(project: Path, options: Options, system: m.System, specs: list[ProcessSpec]) -> Any:
-    """The dashboard of this run (msgen.dashboard), and the services told to send it their traces."""
+def _dashboard(project: Path, options: Options, system: m.System, specs: list[ProcessSpec], console: Console) -> Any:
+    """The dashboard of this run (msgen.dashboard), started, and the services told to send it their traces;
+    None when it could not start (the run goes on without it)."""
     from msgen.dashboard import Dashboard, Target
     from msgen.localrun import free_port, read_local_admin_token
 
@@ -320,6 +316,12 @@ def _dashboard(project: Path, options: Options, system: m.System, specs: list[Pr
         processes=dict,
         gateway=gateway,
     )
+    board.start()
+    if not board.wait_started():
+        board.stop()
+        console.print(f"[yellow]the dashboard could not listen on 127.0.0.1:{board.port}[/yellow]: running without it")
+        return None
+    console.print(f"Dashboard: {board.url} (services, logs, traces, sagas, dead letters, API explorer)", markup=False)
     for spec in specs:
         if spec.ready_url:
             spec.env.update(board.otlp_env())
