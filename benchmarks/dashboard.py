@@ -74,12 +74,13 @@ def run(project: Path, orders: int, dashboard: bool) -> dict[str, float]:
     token = mint(project, scopes=["orders:create", "orders:read", "users:read", "users:write", "products:write"])
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        user = client.post("/v1/users", json={"email": "b@example.com", "full_name": "B", "active": True})
+        email = f"b{time.time_ns()}@example.com"
+        user = client.post("/v1/users", json={"email": email, "full_name": "B", "active": True})
         product = client.post("/v1/products", json={"name": "P", "sku": f"SKU-{time.time_ns()}", "price": "12.50"})
         assert user.status_code == 201 and product.status_code == 201, (user.text, product.text)
         body = {
             "user_id": user.json()["id"],
-            "email": "b@example.com",
+            "email": email,
             "lines": [{"product_id": product.json()["id"], "quantity": 1, "unit_price": "12.50"}],
             "amount": "12.50",
             "currency": "EUR",
