@@ -118,6 +118,8 @@ class Collector:
             t.name: collections.deque(maxlen=int(300 / interval) + 1) for t in targets
         }
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._wanted_until = 0.0  # polls only while a page looks (idle otherwise: two cores are shared)
         self._thread = threading.Thread(target=self._run, name="dashboard-collector", daemon=True)
         self._client = httpx.Client(timeout=1.5)
 
@@ -126,17 +128,27 @@ class Collector:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
         self._client.close()
 
+    def wanted(self, for_seconds: float = 30.0) -> None:
+        """A page asked for the figures: poll (now, if idle) for the next `for_seconds`."""
+        idle = time.monotonic() > self._wanted_until
+        self._wanted_until = time.monotonic() + for_seconds
+        if idle:
+            self._wake.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            for target in self.targets:
-                if self._stop.is_set():
-                    return
-                if target.url is not None:
-                    self._poll(target)
-            self._stop.wait(self.interval)
+            if time.monotonic() <= self._wanted_until:
+                for target in self.targets:
+                    if self._stop.is_set():
+                        return
+                    if target.url is not None:
+                        self._poll(target)
+            self._wake.wait(self.interval)
+            self._wake.clear()
 
     def _get(self, url: str) -> httpx.Response | None:
         try:

@@ -202,6 +202,7 @@ class Dashboard:
             return None
 
     async def services(self, _request: Request) -> Response:
+        self.collector.wanted()
         return JSONResponse(
             {"system": self.system.name, "gateway": self.gateway, "services": self.collector.services()}
         )
@@ -248,6 +249,7 @@ class Dashboard:
         return JSONResponse(found)
 
     async def messaging(self, _request: Request) -> Response:
+        self.collector.wanted()
         services = self.collector.services()
         names = {s.name for s in self.system.services}
         letters: list[dict[str, Any]] = []
