@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -138,3 +140,58 @@ def test_secrets_never_reach_a_log_line(capsys: pytest.CaptureFixture[str]) -> N
     assert line["headers"] == {"Authorization": REDACTED, "Accept": "json"}
     assert line["password"] == REDACTED
     assert "hunter2" not in json.dumps(line) and "abc.def" not in json.dumps(line)
+
+
+async def test_an_event_continues_its_trace_across_the_broker_hop(
+    traced: tuple[FastAPI, InMemorySpanExporter], tmp_path: Path
+) -> None:
+    """The outbox writes a PRODUCER span's context into the event's headers; the consumer continues it
+    in a CONSUMER span, under which its handler (and the handler's queries) run."""
+    import uuid
+
+    from opentelemetry import trace
+
+    from msgen_runtime.db import Database
+    from msgen_runtime.messaging.consumer import Consumer, Subscription
+    from msgen_runtime.messaging.outbox import stage
+    from tests.messaging_support import BusBase, Dead, Inbox, Outbox, Ping, ping_event
+
+    _, exporter = traced
+    event = ping_event("tracetest.pinged")
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(BusBase.metadata.create_all)
+    handled_in: list[int] = []
+
+    async def handler(session: Any, payload: Any) -> None:
+        handled_in.append(trace.get_current_span().get_span_context().span_id)
+
+    try:
+        tracer = trace.get_tracer("test")  # the module's traced provider: every span sampled
+        with tracer.start_as_current_span("POST /v1/pings", kind=trace.SpanKind.SERVER) as request:
+            async with database.sessions() as session:
+                message_id = await stage(session, Outbox, event, Ping(ping_id=uuid.uuid4(), n=1))
+                await session.commit()
+        async with database.sessions() as session:
+            row = await session.scalar(sa.select(Outbox).where(Outbox.message_id == message_id))
+        assert row is not None and "traceparent" in row.headers
+        consumer = Consumer(
+            service="tracetest",
+            sessions=database.sessions,
+            inbox=Inbox,
+            dead_letters=Dead,
+            broker=None,  # type: ignore[arg-type]  # not attached: the message is handed over directly
+            subscriptions=[Subscription(event, handler)],
+        )
+        assert await consumer.receive(event.topic, row.body, dict(row.headers)) == "processed"
+    finally:
+        await database.dispose()
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    producer, consumer_span = spans[f"publish {event.topic}"], spans[f"receive {event.topic}"]
+    trace_id = request.get_span_context().trace_id
+    assert producer.kind == trace.SpanKind.PRODUCER and consumer_span.kind == trace.SpanKind.CONSUMER
+    assert producer.context.trace_id == consumer_span.context.trace_id == trace_id
+    assert producer.parent is not None and producer.parent.span_id == request.get_span_context().span_id
+    assert consumer_span.parent is not None and consumer_span.parent.span_id == producer.context.span_id
+    assert consumer_span.attributes["messaging.message.id"] == message_id
+    assert handled_in == [consumer_span.context.span_id]

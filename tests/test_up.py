@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from msgen.generate import Generated, generate
@@ -92,7 +93,7 @@ def _free_block(size: int) -> int:
 
 def test_sigterm_stops_every_process(project: Path) -> None:
     """Also: --port fixes the ports, the pids are the services' own, the next steps are printed and kept."""
-    base = _free_block(8)  # the gateway, six services, the nats-server
+    base = _free_block(9)  # the gateway, six services, the nats-server, the dashboard
     command = [sys.executable, "-m", "msgen", "up", str(project), "--port", str(base)]
     with spawned(command, env={**os.environ, "COLUMNS": "200"}, merge_stderr=True) as proc:
         assert proc.stdout is not None
@@ -122,6 +123,10 @@ def test_sigterm_stops_every_process(project: Path) -> None:
         assert "/v1/users" in output and "curl -s -H" in output
         summary = project / ".msgen" / "run" / "summary.txt"
         assert token_step in summary.read_text() and f"127.0.0.1:{base + 1}" in summary.read_text()
+        # the dashboard, on the port after the nats-server's, printed and kept with the next steps
+        dashboard = f"http://127.0.0.1:{base + 8}"
+        assert f"Dashboard: {dashboard} " in output and f"open {dashboard}" in summary.read_text(), output[-3000:]
+        assert httpx.get(f"{dashboard}/api/services").json()["system"] == "shop"
         proc.send_signal(signal.SIGTERM)
         rest, _ = communicate(proc, timeout=60)
         wait_for(lambda: not [pid for pid in pids if _alive(pid)], timeout=30, what="msgen up left processes running")

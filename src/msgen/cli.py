@@ -589,6 +589,14 @@ def up(
             min=0.1,
         ),
     ] = None,
+    no_dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--no-dashboard",
+            help="Serve no dashboard (by default: services, logs, traces, sagas, dead letters and an API explorer, "
+            "on the port after the nats-server's).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole system locally: nats-server, every service, the gateway; Ctrl-C stops it all.
 
@@ -626,6 +634,7 @@ def up(
             log_format=log_format,
             ready_timeout=ready_timeout,
             log_console=out,
+            dashboard=not no_dashboard,
         )
     except (MsgenError, RunError) as exc:
         raise _fail(exc) from None

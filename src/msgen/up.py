@@ -92,10 +92,13 @@ class RecordingPrinter(Printer):  # type: ignore[misc]
         self.last: dict[str, collections.deque[str]] = collections.defaultdict(lambda: collections.deque(maxlen=30))
         self.console = console
         self.readable = readable and console is not None
+        self.sink: Callable[[str, str], None] | None = None  # the dashboard's log store
 
     def write(self, message: Any) -> None:
         data = message.data if isinstance(message.data, str) else message.data.decode(errors="replace")
         self.last[message.name].extend(data.splitlines())
+        if self.sink is not None and message.type == "line":
+            self.sink(message.name, data)
         if not self.readable or message.type != "line":
             super().write(message)
             return
@@ -274,6 +277,7 @@ def run(
     log_format: str = "human",
     ready_timeout: float | None = None,
     log_console: Console | None = None,
+    dashboard: bool = True,
 ) -> UpResult:
     """Start everything, block until Ctrl-C/SIGTERM (or the demo's end), stop everything.
 
@@ -297,6 +301,7 @@ def run(
         console.print(f"Migrating the databases of {names} to their head as they start.")
     else:
         console.print("Every database is at its migrations' head: nothing to migrate.")
+    board = _dashboard(project, options, system, specs, console) if dashboard else None
     printer = RecordingPrinter(
         console=log_console or Console(highlight=False, soft_wrap=True), readable=log_format == "human"
     )
@@ -309,6 +314,12 @@ def run(
         )
     result = UpResult(demo_expected=scenario.completed if scenario else None)
     steps = next_steps(project, system, specs) if scenario is None else []
+    if board is not None:
+        board.collector.processes = lambda: {
+            n: {"pid": p.get("pid"), "returncode": p.get("returncode")} for n, p in manager._processes.items()
+        }
+        printer.sink = board.feed
+        steps[1:1] = [f"  open {board.url}    # the dashboard"] if steps else []
     summary = Summary(options.workdir / "summary.txt", steps)
     watcher = threading.Thread(
         target=_watch,
@@ -316,7 +327,11 @@ def run(
         daemon=True,
     )
     watcher.start()
-    manager.loop()
+    try:
+        manager.loop()
+    finally:
+        if board is not None:
+            board.stop()
     summary.path.unlink(missing_ok=True)  # it told what runs: nothing does now
     result.pids = {name: int(p["pid"]) for name, p in manager._processes.items() if p.get("pid")}
     if result.failed is None and not result.ready and scenario is None:
@@ -332,6 +347,53 @@ def run(
         for line in printer.last.get(result.failed, []):
             console.print(f"  {line}", markup=False)
     return result
+
+
+def _dashboard(project: Path, options: Options, system: m.System, specs: list[ProcessSpec], console: Console) -> Any:
+    """The dashboard of this run (msgen.dashboard), started, and the services told to send it their traces;
+    None when it could not start (the run goes on without it)."""
+    from msgen.dashboard import Dashboard, Target
+    from msgen.localrun import free_port, read_local_admin_token
+
+    port = dashboard_port(options, specs)
+    gateway = next((f"http://127.0.0.1:{s.port}" for s in specs if s.name == "gateway"), None)
+    targets = [Target(s.name, f"http://127.0.0.1:{s.port}" if s.ready_url else None, s.port) for s in specs]
+    board = Dashboard(
+        project.resolve(),
+        system,
+        targets,
+        store=options.workdir / "telemetry.sqlite3",
+        port=port or free_port(),
+        admin_token=read_local_admin_token(project),
+        processes=dict,
+        gateway=gateway,
+    )
+    board.start()
+    if not board.wait_started():
+        board.stop()
+        console.print(f"[yellow]the dashboard could not listen on 127.0.0.1:{board.port}[/yellow]: running without it")
+        return None
+    console.print(f"Dashboard: {board.url} (services, logs, traces, sagas, dead letters, API explorer)", markup=False)
+    for spec in specs:
+        if spec.ready_url:
+            spec.env.update(board.otlp_env())
+    return board
+
+
+def dashboard_port(options: Options, specs: list[ProcessSpec]) -> int | None:
+    """With fixed ports, the one after the nats-server's (8008 for the shop), when free; None: any free port."""
+    import socket
+
+    if options.base_port is None:
+        return None
+    port = options.base_port + len({s.name for s in specs} | {"gateway", "nats"})
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+    return port
 
 
 def _base_env() -> dict[str, str]:

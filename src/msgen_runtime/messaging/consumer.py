@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from asgi_correlation_id import correlation_id
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +47,7 @@ __all__ = [
     "Subscription",
 ]
 
+_tracer = trace.get_tracer("msgen_runtime.messaging")
 _log = logging.getLogger("msgen.consumer")
 PROCESSED = Counter("msgen_messages_processed_total", "Messages handled.", ["service", "topic"])
 DUPLICATES = Counter("msgen_messages_duplicate_total", "Redelivered messages skipped.", ["service", "topic"])
@@ -133,7 +134,14 @@ class Consumer:
         subscription = self.by_topic[topic]
         message_id = headers.get(codec.HEADER_MESSAGE_ID) or hashlib.sha256(body).hexdigest()
         cid_token = correlation_id.set(headers.get(codec.HEADER_CORRELATION) or message_id)
-        trace_token = otel_context.attach(propagate.extract(headers))
+        # The broker hop in the trace: a CONSUMER span, child of the PRODUCER span the outbox wrote into the headers.
+        span = _tracer.start_span(
+            f"receive {topic}",
+            context=propagate.extract(headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.destination.name": topic, "messaging.message.id": message_id},
+        )
+        trace_token = otel_context.attach(trace.set_span_in_context(span))
         try:
             self._observe_age(topic, headers)
             try:
@@ -163,6 +171,7 @@ class Consumer:
             return "dead-lettered"
         finally:
             otel_context.detach(trace_token)
+            span.end()
             correlation_id.reset(cid_token)
 
     async def _handle_once(self, topic: str, message_id: str, payload: BaseModel, handler: EventHandler) -> str:

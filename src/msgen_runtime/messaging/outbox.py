@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from asgi_correlation_id import correlation_id
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 from sqlalchemy import event as sa_event
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 PARTITIONS = 8
+_tracer = trace.get_tracer("msgen_runtime.messaging")
 _log = logging.getLogger("msgen.outbox")
 PENDING = Gauge("msgen_outbox_pending", "Outbox rows not yet published.", ["service"])
 OLDEST = Gauge("msgen_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row.", ["service"])
@@ -113,7 +114,13 @@ def message_headers(event: codec.EventType[Any], message_id: str, key: str | Non
     if cid:
         headers[codec.HEADER_CORRELATION] = cid
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    # The broker hop in the trace: a PRODUCER span for the write, whose context the consumers continue.
+    with _tracer.start_as_current_span(
+        f"publish {event.topic}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={"messaging.destination.name": event.topic, "messaging.message.id": message_id},
+    ):
+        propagate.inject(carrier)
     headers.update(carrier)
     return headers
 

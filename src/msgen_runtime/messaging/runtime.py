@@ -247,4 +247,45 @@ class Messaging:
                 raise NotFound("dead letter", ident)
             return {"id": str(ident), "outcome": outcome}
 
+        sagas = self.config.sagas
+
+        @router.get("/sagas")
+        async def list_sagas(limit: int = 100) -> list[dict[str, Any]]:
+            """The latest instances of the sagas this service runs, each with its status timeline (msgen up's dashboard)."""
+            limit = max(1, min(limit, 500))
+            found: list[dict[str, Any]] = []
+            async with self.database.sessions() as session:
+                for saga in sagas:
+                    state = saga.state
+                    rows = await session.scalars(
+                        sa.select(state).where(state.saga == saga.name).order_by(state.updated_at.desc()).limit(limit)
+                    )
+                    for row in rows:
+                        found.append(
+                            {
+                                "saga": row.saga,
+                                "key": row.key,
+                                "status": row.status,
+                                "step": saga.steps[row.step].name if 0 <= row.step < len(saga.steps) else None,
+                                "steps": [step.name for step in saga.steps],
+                                "done": list(row.done),
+                                "awaiting": list(row.awaiting),
+                                "reason": row.reason,
+                                "deadline": row.deadline.isoformat(),
+                                "updated_at": row.updated_at.isoformat(),
+                                "timeline": [],
+                            }
+                        )
+                    log = saga.status_log
+                    keys = [item["key"] for item in found if item["saga"] == saga.name]
+                    if log is not None and keys:
+                        entries = await session.scalars(sa.select(log).where(log.entity_id.in_(keys)).order_by(log.id))
+                        by_key = {item["key"]: item for item in found if item["saga"] == saga.name}
+                        for entry in entries:
+                            by_key[entry.entity_id]["timeline"].append(
+                                {"status": entry.status, "cause": entry.cause, "at": entry.at.isoformat()}
+                            )
+            found.sort(key=lambda item: item["updated_at"], reverse=True)
+            return found[:limit]
+
         return router
