@@ -23,6 +23,7 @@ NPM_VERSIONS = {
     "eventsource_parser": "3.1.1",  # 4.x needs Node 22
     "openapi_typescript": "7.13.0",
     "typescript": "5.9.3",
+    "pact": "16.5.0",  # Pact JS: the SDK's consumer contract with the gateway (test/pact.test.mjs)
 }
 GENERATED = "generated"  # the generator's own folder inside the package
 
@@ -86,5 +87,6 @@ def render_sdks(system: m.System) -> dict[str, str]:
     if pact is not None:
         files[f"{root}/tests/__init__.py"] = ""
         files[f"{root}/tests/test_pact_consumer.py"] = _render("sdk/python/tests/test_pact_consumer.py.j2", **ctx)
+        files[f"{TYPESCRIPT_SDK_DIR}/test/pact.test.mjs"] = _render("sdk/typescript/test/pact.test.mjs.j2", **ctx)
         files["gateway/tests/pact_provider.py"] = _render("gateway/tests/pact_provider.py.j2", **ctx)
     return files

@@ -54,7 +54,9 @@ def flow(system: m.System) -> Flow | None:
         ops = [op for op in service.operations if op.entity == entity_name]
         create = next((op for op in ops if op.action == "create"), None)
         get = next((op for op in ops if op.action == "get"), None)
-        if create is None or get is None or create.query or get.query:
+        if create is None or get is None or create.query or get.query or create.path_params:
+            continue
+        if len(get.path_params) != 1:
             continue
         saga = next((s for s in system.sagas if s.entity == entity_name and s.orchestrator == service_name), None)
         final = saga.status_completed if saga is not None and create.is_async else None
@@ -151,7 +153,7 @@ def matcher_source(example: Any, rules: dict[str, Any], key: str = "") -> str:
     The same rules as msgen_runtime.contracts.matching, written out so the SDK's test reads on its own.
     """
     if isinstance(example, dict):
-        items = ", ".join(f"{json.dumps(k)}: {matcher_source(v, rules, k)}" for k, v in example.items())
+        items = ", ".join(f"{k!r}: {matcher_source(v, rules, k)}" for k, v in example.items())
         return "{" + items + "}"
     if isinstance(example, list):
         return f"match.each_like({matcher_source(example[0], rules, key)}, min=1)" if example else "[]"
@@ -160,14 +162,14 @@ def matcher_source(example: Any, rules: dict[str, Any], key: str = "") -> str:
     rule = rules.get(key)
     if isinstance(example, str) and rule is not None:
         pattern = _pattern(rule)
-        return f"match.regex({json.dumps(example)}, regex={_raw(pattern)})"
+        return f"match.regex({example!r}, regex={_raw(pattern)})"
     return f"match.like({_py(example)})"
 
 
 def matcher_js(example: Any, rules: dict[str, Any], key: str = "") -> str:
     """The same matchers for Pact JS (MatchersV3)."""
     if isinstance(example, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)}: {matcher_js(v, rules, k)}" for k, v in example.items()) + " }"
+        return "{ " + ", ".join(f"{_js(k)}: {matcher_js(v, rules, k)}" for k, v in example.items()) + " }"
     if isinstance(example, list):
         return f"eachLike({matcher_js(example[0], rules, key)}, 1)" if example else "[]"
     if example is None:
@@ -175,8 +177,13 @@ def matcher_js(example: Any, rules: dict[str, Any], key: str = "") -> str:
     rule = rules.get(key)
     if isinstance(example, str) and rule is not None:
         pattern = _pattern(rule)
-        return f"regex({json.dumps(pattern)}, {json.dumps(example)})"
-    return f"like({json.dumps(example)})"
+        return f"regex({_js(pattern)}, {_js(example)})"
+    return f"like({_js(example)})"
+
+
+def _js(value: Any) -> str:
+    """A JavaScript literal of a JSON value: all ASCII (no raw line or paragraph separator)."""
+    return json.dumps(value, ensure_ascii=True)
 
 
 def _pattern(rule: Any) -> str:
@@ -189,7 +196,7 @@ def _pattern(rule: Any) -> str:
 
 
 def _raw(pattern: str) -> str:
-    if '"' in pattern or pattern.endswith("\\"):
+    if '"' in pattern or pattern.endswith("\\") or not (pattern.isascii() and pattern.isprintable()):
         return repr(pattern)
     return f'r"{pattern}"'
 
@@ -208,8 +215,8 @@ def sdk_pact_view(system: m.System) -> dict[str, Any] | None:
         item["python_response"] = matcher_source(item["response"], item["formats"])
         item["js_response"] = matcher_js(item["response"], item["formats"])
         item["python_body"] = repr(item["body"]) if item["body"] is not None else None
-        item["json_body"] = json.dumps(item["body"]) if item["body"] is not None else None
-        item["json_states"] = json.dumps(item["states"])
+        item["json_body"] = json.dumps(item["body"], ensure_ascii=True) if item["body"] is not None else None
+        item["js_states"] = [(json.dumps(st, ensure_ascii=True), json.dumps(pa, ensure_ascii=True)) for st, pa in item["states"]]
     tag = f.service.name
     seeds = []
     for service, entity in [*_refs(system, f), (f.service, f.entity)]:
@@ -237,6 +244,10 @@ def sdk_pact_view(system: m.System) -> dict[str, Any] | None:
         "create_module": f"{tag}.{f.create.function}",
         "get_module": f"{tag}.{f.get.function}",
         "create_model": f"{f.entity.name}Create",
+        "create_path": f.create.path,
+        "get_path": f.get.path,
+        "get_param": f.get.path_params[0],
+        "status_url": _path(f.get, EXAMPLE_UUID),
         "final": f.final,
         "entity": f.entity.name,
         "empty_state": empty_state_name(f.entity.name),
