@@ -22,7 +22,7 @@ import pytest
 from msgen.generate import Generated
 from msgen.writer import write_project
 from tests import processes
-from tests.test_sdk import TOOLS, _node_modules, _sdk
+from tests.test_sdk import _node_modules, _sdk
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,7 @@ def test_the_python_sdk_writes_its_pact_with_the_gateway(project: Project) -> No
     interactions = _interactions(project.pacts / PYTHON_PACT)
     place = interactions["placeOrder: POST /v1/orders"]
     assert [s["name"] for s in place["providerStates"]] == ["a Product exists", "a User exists"]
-    assert set(place["request"]["headers"]) == {"Authorization", "X-Correlation-ID", "Idempotency-Key"}
+    assert {"Authorization", "X-Correlation-ID", "Idempotency-Key"} <= set(place["request"]["headers"])
     assert place["response"]["status"] == 202
     get = interactions["getOrder: GET /v1/orders/{id}"]
     assert get["request"]["path"] == "/v1/orders/00000000-0000-4000-8000-000000000001"
@@ -124,9 +124,14 @@ def test_the_typescript_sdk_writes_its_pact_with_the_gateway(project: Project) -
     assert document["consumer"]["name"] == "shop-sdk-typescript"
     assert document["provider"]["name"] == "gateway"
     typescript = _interactions(project.pacts / TYPESCRIPT_PACT)
-    assert sorted(typescript) == sorted(_interactions(project.pacts / PYTHON_PACT)) or not (
-        project.pacts / PYTHON_PACT
-    ).exists()
+    assert sorted(typescript) == [
+        "getOrder of a missing Order: a problem",
+        "getOrder: GET /v1/orders/{id}",
+        "placeOrder: POST /v1/orders",
+    ]
+    place = typescript["placeOrder: POST /v1/orders"]
+    assert [s["name"] for s in place["providerStates"]] == ["a Product exists", "a User exists"]
+    assert {"Authorization", "X-Correlation-ID", "Idempotency-Key"} <= set(place["request"]["headers"])
 
 
 def _sdk_pacts(project: Project, folder: Path) -> Path:

@@ -77,7 +77,7 @@ def _pact_pairs(pacts: Path) -> list[tuple[str, str, str, int]]:
 
 
 GATEWAY = "gateway"  # the provider the SDKs' pacts name (msgen.render.sdk_pact)
-GATEWAY_PROVIDER = "gateway/tests/pact_provider.py"
+GATEWAY_PROVIDER = "gateway/pact_provider.py"
 
 PROVIDER_TIMEOUT = 600  # seconds for one provider's pacts: a hung state or app fails its pairs, not CI
 

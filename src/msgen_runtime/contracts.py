@@ -279,7 +279,7 @@ def event_message(event_type: EventType[Any], example: Mapping[str, Any]) -> Cal
 
 @dataclass
 class Provider:
-    """What a provider needs to be verified: its name, its app, its states and its messages."""
+    """What a provider needs to be verified: its name, its app (or the URL of one running), its states and its messages."""
 
     name: str
     app: Any = None  # the ASGI app, served by uvicorn for HTTP interactions
@@ -421,13 +421,13 @@ def verify_service(service_dir: Path, package: str, pacts: Path) -> list[PairRes
 def verify_gateway(
     gateway_dir: Path, service_dirs: Iterable[Path], pacts: Path, url: str, databases: Mapping[str, str], token: str
 ) -> list[PairResult]:
-    """Verify the SDKs' pacts against a running gateway, as its tests/pact_provider.py describes it.
+    """Verify the SDKs' pacts against a running gateway, as its pact_provider.py describes it.
 
     The system runs already (the gateway at `url`, each service on its database in `databases`);
     the provider states are stored in the services' databases, through their own models.
     """
     sys.path[:0] = [str(gateway_dir), *(str(d) for d in service_dirs)]
-    module = importlib.import_module("tests.pact_provider")
+    module = importlib.import_module("pact_provider")
     return verify(module.provider(url, databases, token), pacts)
 
 
@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pacts", type=Path, help="the folder of pact files")
     parser.add_argument("report", type=Path, help="where to write the results (JSON)")
     gateway = parser.add_argument_group("the gateway, running with its services (msgen contracts verify starts them)")
-    gateway.add_argument("--url", help="the running gateway's base URL: verify it, through tests/pact_provider.py")
+    gateway.add_argument("--url", help="the running gateway's base URL: verify it, through its pact_provider.py")
     gateway.add_argument(
         "--token",
         default=os.environ.get("MSGEN_CONTRACTS_TOKEN", ""),

@@ -88,5 +88,5 @@ def render_sdks(system: m.System) -> dict[str, str]:
         files[f"{root}/tests/__init__.py"] = ""
         files[f"{root}/tests/test_pact_consumer.py"] = _render("sdk/python/tests/test_pact_consumer.py.j2", **ctx)
         files[f"{TYPESCRIPT_SDK_DIR}/test/pact.test.mjs"] = _render("sdk/typescript/test/pact.test.mjs.j2", **ctx)
-        files["gateway/tests/pact_provider.py"] = _render("gateway/tests/pact_provider.py.j2", **ctx)
+        files["gateway/pact_provider.py"] = _render("gateway/pact_provider.py.j2", **ctx)
     return files

@@ -7,7 +7,7 @@ system's main one: the entity of the first saga (else the first entity the API b
 creates and reads) is created, read, followed to a final status when its creation is
 asynchronous, and read where it does not exist (a problem+json 404, a typed error).
 
-The gateway's side (`gateway/tests/pact_provider.py`) seeds each provider state in the
+The gateway's side (`gateway/pact_provider.py`) seeds each provider state in the
 owning service's database: the rows the created entity refers to, the entity itself,
 and its absence. `msgen contracts verify` replays the SDKs' pacts against the gateway
 with the services behind it.
@@ -216,7 +216,9 @@ def sdk_pact_view(system: m.System) -> dict[str, Any] | None:
         item["js_response"] = matcher_js(item["response"], item["formats"])
         item["python_body"] = repr(item["body"]) if item["body"] is not None else None
         item["json_body"] = json.dumps(item["body"], ensure_ascii=True) if item["body"] is not None else None
-        item["js_states"] = [(json.dumps(st, ensure_ascii=True), json.dumps(pa, ensure_ascii=True)) for st, pa in item["states"]]
+        item["js_states"] = [
+            (json.dumps(st, ensure_ascii=True), json.dumps(pa, ensure_ascii=True)) for st, pa in item["states"]
+        ]
     tag = f.service.name
     seeds = []
     for service, entity in [*_refs(system, f), (f.service, f.entity)]:
