@@ -80,7 +80,7 @@ def test_the_python_sdk_writes_its_pact_with_the_gateway(project: Project) -> No
     assert document["provider"]["name"] == "gateway"
     interactions = _interactions(project.pacts / PYTHON_PACT)
     place = interactions["placeOrder: POST /v1/orders"]
-    assert [s["name"] for s in place["providerStates"]] == ["a Product exists", "a User exists"]
+    assert [s["name"] for s in place["providerStates"]] == ["a Product exists", "a User exists", "no Order exists"]
     assert {"Authorization", "X-Correlation-ID", "Idempotency-Key"} <= set(place["request"]["headers"])
     assert place["response"]["status"] == 202
     get = interactions["getOrder: GET /v1/orders/{id}"]
@@ -130,7 +130,7 @@ def test_the_typescript_sdk_writes_its_pact_with_the_gateway(project: Project) -
         "placeOrder: POST /v1/orders",
     ]
     place = typescript["placeOrder: POST /v1/orders"]
-    assert [s["name"] for s in place["providerStates"]] == ["a Product exists", "a User exists"]
+    assert [s["name"] for s in place["providerStates"]] == ["a Product exists", "a User exists", "no Order exists"]
     assert {"Authorization", "X-Correlation-ID", "Idempotency-Key"} <= set(place["request"]["headers"])
 
 

@@ -191,9 +191,8 @@ def verify_project(project: Path, pacts: Path | None = None) -> list[PairReport]
         results += _verify_gateway(project.resolve(), folder, pairs)
     for consumer, provider, pact, interactions in pairs:
         if provider not in known and not (gateway and provider == GATEWAY):
-            results.append(
-                PairReport(
-                    consumer, provider, pact, interactions, False, f"no service of {project} verifies {provider}"
-                )
-            )
+            reason = f"no service of {project} verifies {provider}"
+            if provider == GATEWAY:
+                reason = f"{project / GATEWAY_PROVIDER} is missing: msgen regen writes it (the gateway's provider states)"
+            results.append(PairReport(consumer, provider, pact, interactions, False, reason))
     return sorted(results, key=lambda r: (r.consumer, r.provider))

@@ -82,6 +82,15 @@ def _refs(system: m.System, f: Flow) -> list[tuple[m.Service, m.Entity]]:
     return [found[key] for key in sorted(found)]
 
 
+def _create_states(system: m.System, f: Flow) -> list[tuple[str, dict[str, Any]]]:
+    """The rows a create refers to, and no row of its own entity (its unique fields are free)."""
+    refs = _refs(system, f)
+    states: list[tuple[str, dict[str, Any]]] = [(state_name(e.name), {"id": EXAMPLE_UUID}) for _, e in refs]
+    if all(e.name != f.entity.name or s.name != f.service.name for s, e in refs):
+        states.append((empty_state_name(f.entity.name), {}))
+    return states
+
+
 def _read(f: Flow) -> tuple[dict[str, Any], dict[str, Any]]:
     """The entity as the gateway answers it, and what its values must look like."""
     body = read_example(f.entity, f.service)
@@ -105,8 +114,7 @@ def interactions(system: m.System) -> list[dict[str, Any]] | None:
         {
             "key": "create",
             "description": f"{f.create.op_id}: {f.create.method} {f.create.path}",
-            "states": [(state_name(e.name), {"id": EXAMPLE_UUID}) for _, e in _refs(system, f)]
-            or [(empty_state_name(f.entity.name), {})],
+            "states": _create_states(system, f),
             "method": f.create.method,
             "path": _path(f.create, EXAMPLE_UUID),
             "idempotent": f.create.idempotent,
@@ -222,6 +230,8 @@ def sdk_pact_view(system: m.System) -> dict[str, Any] | None:
     tag = f.service.name
     seeds = []
     for service, entity in [*_refs(system, f), (f.service, f.entity)]:
+        if any(seed["state"] == state_name(entity.name) for seed in seeds):
+            continue  # a self-reference: the same state (entities of two services with one name: the first)
         seeds.append(
             {
                 "state": state_name(entity.name),

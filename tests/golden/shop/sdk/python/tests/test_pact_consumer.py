@@ -48,6 +48,7 @@ def build() -> Pact:
     interaction = pact.upon_receiving("placeOrder: POST /v1/orders")
     interaction.given("a Product exists", {"id": "00000000-0000-4000-8000-000000000001"})
     interaction.given("a User exists", {"id": "00000000-0000-4000-8000-000000000001"})
+    interaction.given("no Order exists", {})
     interaction.with_request("POST", "/v1/orders")
     _request_headers(interaction, idempotency_key=True)
     interaction.with_body(

@@ -46,6 +46,7 @@ function createInteraction() {
     .addInteraction()
     .given("a Product exists", {"id": "00000000-0000-4000-8000-000000000001"})
     .given("a User exists", {"id": "00000000-0000-4000-8000-000000000001"})
+    .given("no Order exists", {})
     .uponReceiving("placeOrder: POST /v1/orders")
     .withRequest("POST", "/v1/orders", (builder) => {
       builder.headers(requestHeaders(true));
