@@ -174,3 +174,16 @@ def test_a_pact_the_gateway_does_not_honour_fails_verify(project: Project, tmp_p
     assert "FAILED" in python_row and "verified" in typescript_row, done.stdout
     assert "getOrder: GET /v1/orders/{id}" in done.stderr, done.stderr[-4000:]
     assert "$.status_url" in done.stderr, done.stderr[-4000:]
+
+
+def test_a_project_without_the_gateway_s_provider_states_fails_its_pairs_with_the_fix(
+    project: Project, tmp_path: Path
+) -> None:
+    pacts = _sdk_pacts(project, tmp_path / "pacts")
+    older = tmp_path / "shop"
+    shutil.copytree(project.root, older, ignore=shutil.ignore_patterns("node_modules", "sdk", "pacts"))
+    (older / "gateway" / "pact_provider.py").unlink()
+    done = _verify(Project(older), pacts)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "gateway/pact_provider.py is missing: msgen regen writes it" in done.stderr, done.stderr[-3000:]
+    assert done.stdout.count("FAILED") == 2, done.stdout

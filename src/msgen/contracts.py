@@ -193,6 +193,8 @@ def verify_project(project: Path, pacts: Path | None = None) -> list[PairReport]
         if provider not in known and not (gateway and provider == GATEWAY):
             reason = f"no service of {project} verifies {provider}"
             if provider == GATEWAY:
-                reason = f"{project / GATEWAY_PROVIDER} is missing: msgen regen writes it (the gateway's provider states)"
+                reason = (
+                    f"{project / GATEWAY_PROVIDER} is missing: msgen regen writes it (the gateway's provider states)"
+                )
             results.append(PairReport(consumer, provider, pact, interactions, False, reason))
     return sorted(results, key=lambda r: (r.consumer, r.provider))
