@@ -129,25 +129,27 @@ def _verify_gateway(project: Path, pacts: Path, pairs: list[tuple[str, str, str,
     rows, and an accepted operation needs no saga to go on); the requests carry a token of the project's
     dev issuer with every scope of the API.
     """
-    from msgen.localrun import LocalSystem, Options, RunError, load_project, plan, prepare_databases
+    from msgen.localrun import LocalSystem, Options, load_project, plan, prepare_databases
     from msgen_runtime.gateway.devtokens import mint
 
     system = load_project(project)
     scopes = sorted({scope for s in system.services for op in s.operations for scope in op.scopes})
+    # minted first: the dev issuer's key exists before the gateway starts and reads it
+    token = mint(project, scopes=scopes, sub="msgen-contracts", ttl="30m")
     with tempfile.TemporaryDirectory(prefix="msgen-contracts-gateway-") as scratch:
         options = Options(
             workdir=Path(scratch),
             broker_url="nats://127.0.0.1:9",  # never reached: messaging is off
             log_level="WARNING",
             internal_auth_secret=secrets.token_urlsafe(32),
-            extra_env={"MESSAGING_ENABLED": "false", "PACT_DO_NOT_TRACK": "true"},
+            extra_env={"MESSAGING_ENABLED": "false"},
         )
         specs = plan(project, options, system)
         running = LocalSystem(specs, Path(scratch) / "logs")
         try:
             prepare_databases(specs, options)
             running.start_all(timeout=PROVIDER_TIMEOUT / 3)
-        except (RunError, OSError) as exc:
+        except (MsgenError, OSError) as exc:  # a migration, a process that exits or is never ready
             running.stop_all()
             return _failed(GATEWAY, pairs, f"the gateway and its services could not be started: {exc}")
         try:
@@ -155,7 +157,6 @@ def _verify_gateway(project: Path, pacts: Path, pairs: list[tuple[str, str, str,
             extra = ["--url", running.url(GATEWAY)]
             for spec in services:
                 extra += ["--service", str(spec.cwd), "--database", f"{spec.name}={spec.env['DATABASE_URL']}"]
-            token = mint(project, scopes=scopes, sub="msgen-contracts", ttl="30m")
             gateway = ProviderDir(GATEWAY, project / "gateway", "gateway_app")
             return _verify_provider(gateway, pacts, pairs, extra, {"MSGEN_CONTRACTS_TOKEN": token})
         finally:

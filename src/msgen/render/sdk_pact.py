@@ -228,7 +228,7 @@ def sdk_pact_view(system: m.System) -> dict[str, Any] | None:
             (json.dumps(st, ensure_ascii=True), json.dumps(pa, ensure_ascii=True)) for st, pa in item["states"]
         ]
     tag = f.service.name
-    seeds = []
+    seeds: list[dict[str, str]] = []
     for service, entity in [*_refs(system, f), (f.service, f.entity)]:
         if any(seed["state"] == state_name(entity.name) for seed in seeds):
             continue  # a self-reference: the same state (entities of two services with one name: the first)
