@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from msgen import model as m
-from msgen.render.examples import EXAMPLE_UUID
+from msgen.names import snake
+from msgen.render.examples import EXAMPLE_UUID, field_example
 from msgen.render.pact import empty_state_name, formats, full_example, read_example, state_name
 from msgen.render.python import json_fields
 from msgen.render.sdk import path_pattern, sdk_package
@@ -91,6 +92,16 @@ def _create_states(system: m.System, f: Flow) -> list[tuple[str, dict[str, Any]]
     return states
 
 
+def _create_body(system: m.System, f: Flow) -> dict[str, Any]:
+    """Every writable field set; beside a stored row of its own entity (a self-reference), other unique values."""
+    body = full_example(f.entity, f.service)
+    if any(e.name == f.entity.name and s.name == f.service.name for s, e in _refs(system, f)):
+        for field in f.entity.writable_fields:
+            if field.unique:
+                body[field.name] = field_example(field, f.service.value_objects, seed=1)
+    return body
+
+
 def _read(f: Flow) -> tuple[dict[str, Any], dict[str, Any]]:
     """The entity as the gateway answers it, and what its values must look like."""
     body = read_example(f.entity, f.service)
@@ -118,7 +129,8 @@ def interactions(system: m.System) -> list[dict[str, Any]] | None:
             "method": f.create.method,
             "path": _path(f.create, EXAMPLE_UUID),
             "idempotent": f.create.idempotent,
-            "body": full_example(f.entity, f.service),
+            "body": _create_body(system, f),
+            "body_formats": formats(f.entity.fields, f.service.value_objects),
             "status": f.create.status,
             "response": created,
             "formats": {"id": "uuid", "status_url": {"regex": f"^{path_pattern(f.get.path)}$"}}
@@ -134,6 +146,7 @@ def interactions(system: m.System) -> list[dict[str, Any]] | None:
             "path": _path(f.get, EXAMPLE_UUID),
             "idempotent": True,
             "body": None,
+            "body_formats": {},
             "status": f.get.status,
             "response": read,
             "formats": rules,
@@ -147,6 +160,7 @@ def interactions(system: m.System) -> list[dict[str, Any]] | None:
             "path": _path(f.get, MISSING_UUID),
             "idempotent": True,
             "body": None,
+            "body_formats": {},
             "status": 404,
             "response": problem,
             "formats": {},
@@ -223,11 +237,16 @@ def sdk_pact_view(system: m.System) -> dict[str, Any] | None:
         item["python_response"] = matcher_source(item["response"], item["formats"])
         item["js_response"] = matcher_js(item["response"], item["formats"])
         item["python_body"] = repr(item["body"]) if item["body"] is not None else None
+        # the body the SDK sends is matched by type and format: its generated models write values their own way
+        item["python_request"] = (
+            matcher_source(item["body"], item["body_formats"]) if item["body"] is not None else None
+        )
+        item["js_request"] = matcher_js(item["body"], item["body_formats"]) if item["body"] is not None else None
         item["json_body"] = json.dumps(item["body"], ensure_ascii=True) if item["body"] is not None else None
         item["js_states"] = [
             (json.dumps(st, ensure_ascii=True), json.dumps(pa, ensure_ascii=True)) for st, pa in item["states"]
         ]
-    tag = f.service.name
+    tag = snake(f.entity.name)  # the operations' OpenAPI tag, the generated calls' module (generated/api/<tag>/)
     seeds: list[dict[str, str]] = []
     for service, entity in [*_refs(system, f), (f.service, f.entity)]:
         if any(seed["state"] == state_name(entity.name) for seed in seeds):
@@ -255,7 +274,7 @@ def sdk_pact_view(system: m.System) -> dict[str, Any] | None:
         "missing_id": MISSING_UUID,
         "create_module": f"{tag}.{f.create.function}",
         "get_module": f"{tag}.{f.get.function}",
-        "create_model": f"{f.entity.name}Create",
+        "create_model": f.create.request or f"{f.entity.name}Create",
         "create_path": f.create.path,
         "get_path": f.get.path,
         "get_param": f.get.path_params[0],

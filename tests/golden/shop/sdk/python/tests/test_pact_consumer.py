@@ -53,13 +53,24 @@ def build() -> Pact:
     _request_headers(interaction, idempotency_key=True)
     interaction.with_body(
         {
-            "user_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
-            "lines": [
-                {"product_id": "00000000-0000-4000-8000-000000000001", "quantity": 1, "unit_price": "12.50"}
-            ],
-            "amount": "12.50",
-            "currency": "EUR",
+            "user_id": match.regex(
+                "00000000-0000-4000-8000-000000000001",
+                regex=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            ),
+            "email": match.like("someone@example.com"),
+            "lines": match.each_like(
+                {
+                    "product_id": match.regex(
+                        "00000000-0000-4000-8000-000000000001",
+                        regex=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                    ),
+                    "quantity": match.like(1),
+                    "unit_price": match.regex("12.50", regex=r"^-?\d+(\.\d+)?$"),
+                },
+                min=1,
+            ),
+            "amount": match.regex("12.50", regex=r"^-?\d+(\.\d+)?$"),
+            "currency": match.regex("EUR", regex=r"^(EUR|USD|GBP)$"),
         },
         content_type="application/json",
         part="Request",

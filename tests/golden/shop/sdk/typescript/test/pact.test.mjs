@@ -50,7 +50,7 @@ function createInteraction() {
     .uponReceiving("placeOrder: POST /v1/orders")
     .withRequest("POST", "/v1/orders", (builder) => {
       builder.headers(requestHeaders(true));
-      builder.jsonBody({"user_id": "00000000-0000-4000-8000-000000000001", "email": "someone@example.com", "lines": [{"product_id": "00000000-0000-4000-8000-000000000001", "quantity": 1, "unit_price": "12.50"}], "amount": "12.50", "currency": "EUR"});
+      builder.jsonBody({ "user_id": regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "00000000-0000-4000-8000-000000000001"), "email": like("someone@example.com"), "lines": eachLike({ "product_id": regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "00000000-0000-4000-8000-000000000001"), "quantity": like(1), "unit_price": regex("^-?\\d+(\\.\\d+)?$", "12.50") }, 1), "amount": regex("^-?\\d+(\\.\\d+)?$", "12.50"), "currency": regex("^(EUR|USD|GBP)$", "EUR") });
     })
     .willRespondWith(202, (builder) => {
       builder.headers({ "X-Correlation-ID": regex(UUID_FORMAT, EXAMPLE_ID) });
