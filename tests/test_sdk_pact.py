@@ -22,10 +22,11 @@ import pytest
 from msgen.generate import Generated
 from msgen.writer import write_project
 from tests import processes
-from tests.test_sdk import _node_modules, _sdk
+from tests.test_sdk import TOOLS, _node_modules, _sdk
 
 pytestmark = pytest.mark.slow
 
+MARKET_SPEC = Path(__file__).resolve().parent / "fixtures" / "market.yaml"
 PYTHON_PACT = "shop-sdk-python-gateway.json"
 TYPESCRIPT_PACT = "shop-sdk-typescript-gateway.json"
 
@@ -47,13 +48,13 @@ def project(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Projec
     return Project(root)
 
 
-def _python_consumer_tests(project: Project) -> subprocess.CompletedProcess[str]:
+def _python_consumer_tests(project: Project, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     sdk = project.root / "sdk" / "python"
     path = os.pathsep.join([str(sdk), os.environ.get("PYTHONPATH", "")])
     return processes.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         cwd=sdk,
-        env={**os.environ, "PYTHONPATH": path},
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
         timeout=600,
     )
 
@@ -187,3 +188,21 @@ def test_a_project_without_the_gateway_s_provider_states_fails_its_pairs_with_th
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert "gateway/pact_provider.py is missing: msgen regen writes it" in done.stderr, done.stderr[-3000:]
     assert done.stdout.count("FAILED") == 2, done.stdout
+
+
+def test_a_synchronous_create_with_a_self_reference_and_a_unique_field_verifies(tmp_path: Path) -> None:
+    """market.yaml: no saga (the create answers the row), an Item that refers to an Item, a unique sku."""
+    env = {**os.environ, "MSGEN_SDK_TOOLS": str(TOOLS), "COLUMNS": "200"}
+    root = tmp_path / "market"
+    for args in (["new", str(MARKET_SPEC), "-o", str(root)], ["sdk", str(root), "--lang", "python"]):
+        done = processes.run([sys.executable, "-m", "msgen", *args], env=env, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
+    pacts = tmp_path / "pacts"
+    consumer = _python_consumer_tests(Project(root), {"PACT_DIR": str(pacts)})
+    assert consumer.returncode == 0, consumer.stdout[-4000:] + consumer.stderr[-2000:]
+    create = _interactions(pacts / "market-sdk-python-gateway.json")["createItem: POST /v1/items"]
+    assert [s["name"] for s in create["providerStates"]] == ["a Item exists"]  # the parent it refers to
+    assert create["response"]["status"] == 201
+    done = _verify(Project(root), pacts)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "All 1 pairs verified." in done.stdout
