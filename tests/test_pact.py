@@ -81,6 +81,7 @@ def test_each_side_gets_its_test(shop: Generated) -> None:
         "services/payment/tests/test_pact_provider.py",
         "services/product/tests/test_pact_provider.py",
         "services/user/tests/test_pact_provider.py",
+        "sdk/python/tests/test_pact_consumer.py",  # the SDK's pact with the gateway (tests/test_sdk_pact.py)
     }
     consumer = shop.files["services/order/tests/test_pact_consumer.py"]
     assert "ProductClient(" in consumer and "await client.get_product(" in consumer  # the real client

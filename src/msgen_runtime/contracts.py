@@ -63,6 +63,7 @@ __all__ = [
     "pacts_for",
     "seed",
     "verify",
+    "verify_gateway",
     "verify_service",
 ]
 
@@ -278,10 +279,12 @@ def event_message(event_type: EventType[Any], example: Mapping[str, Any]) -> Cal
 
 @dataclass
 class Provider:
-    """What a provider needs to be verified: its name, its app, its states and its messages."""
+    """What a provider needs to be verified: its name, its app (or the URL of one running), its states and its messages."""
 
     name: str
     app: Any = None  # the ASGI app, served by uvicorn for HTTP interactions
+    url: str | None = None  # or the base URL of a provider already running (the gateway with its services)
+    headers: Mapping[str, str] = field(default_factory=dict)  # set on every request replayed (a token)
     states: Mapping[str, Callable[..., None]] = field(default_factory=dict)
     messages: Mapping[str, Callable[[], Message]] = field(default_factory=dict)
 
@@ -316,7 +319,10 @@ def verify(provider: Provider, directory: Path) -> list[PairResult]:
     paths = pacts_for(provider.name, directory)
     if not paths:
         return []
-    served = serve_app(provider.app) if provider.app is not None else nullcontext(None)
+    if provider.url is not None:
+        served: Any = nullcontext(provider.url.rstrip("/"))
+    else:
+        served = serve_app(provider.app) if provider.app is not None else nullcontext(None)
     with served as base_url:
         return [_verify_pair(provider, path, base_url) for path in paths]
 
@@ -326,6 +332,8 @@ def _verify_pair(provider: Provider, path: Path, base_url: str | None) -> PairRe
     verifier = Verifier(provider.name, host="127.0.0.1").set_coloured_output(enabled=False)
     if base_url is not None:
         verifier.add_transport(url=base_url)
+    for name, value in provider.headers.items():  # replacing the pact's example value of the header
+        verifier.add_custom_header(name, value)
     state_errors: list[str] = []
     if provider.states:
         verifier.state_handler({name: _guarded(name, h, state_errors) for name, h in provider.states.items()})
@@ -410,14 +418,42 @@ def verify_service(service_dir: Path, package: str, pacts: Path) -> list[PairRes
         return verify(module.provider(database_url), pacts)
 
 
+def verify_gateway(
+    gateway_dir: Path, service_dirs: Iterable[Path], pacts: Path, url: str, databases: Mapping[str, str], token: str
+) -> list[PairResult]:
+    """Verify the SDKs' pacts against a running gateway, as its pact_provider.py describes it.
+
+    The system runs already (the gateway at `url`, each service on its database in `databases`);
+    the provider states are stored in the services' databases, through their own models.
+    """
+    sys.path[:0] = [str(gateway_dir), *(str(d) for d in service_dirs)]
+    module = importlib.import_module("pact_provider")
+    return verify(module.provider(url, databases, token), pacts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m msgen_runtime.contracts")
-    parser.add_argument("service_dir", type=Path, help="services/<name> of a generated project")
+    parser.add_argument("service_dir", type=Path, help="services/<name> of a generated project, or its gateway/")
     parser.add_argument("package", help="its package, e.g. product_service")
     parser.add_argument("pacts", type=Path, help="the folder of pact files")
     parser.add_argument("report", type=Path, help="where to write the results (JSON)")
+    gateway = parser.add_argument_group("the gateway, running with its services (msgen contracts verify starts them)")
+    gateway.add_argument("--url", help="the running gateway's base URL: verify it, through its pact_provider.py")
+    gateway.add_argument(
+        "--token",
+        default=os.environ.get("MSGEN_CONTRACTS_TOKEN", ""),
+        help="a token the gateway accepts, sent on every request (default: MSGEN_CONTRACTS_TOKEN)",
+    )
+    gateway.add_argument("--service", action="append", default=[], type=Path, help="a service's folder (repeat)")
+    gateway.add_argument("--database", action="append", default=[], help="NAME=URL of a service's database (repeat)")
     args = parser.parse_args(argv)
-    results = verify_service(args.service_dir.resolve(), args.package, args.pacts.resolve())
+    if args.url:
+        databases = dict(item.split("=", 1) for item in args.database)
+        service_dirs = [d.resolve() for d in args.service]
+        gateway_dir = args.service_dir.resolve()
+        results = verify_gateway(gateway_dir, service_dirs, args.pacts.resolve(), args.url, databases, args.token)
+    else:
+        results = verify_service(args.service_dir.resolve(), args.package, args.pacts.resolve())
     args.report.write_text(json.dumps([asdict(r) for r in results]))
     return 0 if all(r.passed for r in results) else 1
 

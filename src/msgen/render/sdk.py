@@ -23,6 +23,7 @@ NPM_VERSIONS = {
     "eventsource_parser": "3.1.1",  # 4.x needs Node 22
     "openapi_typescript": "7.13.0",
     "typescript": "5.9.3",
+    "pact": "16.5.0",  # Pact JS: the SDK's consumer contract with the gateway (test/pact.test.mjs)
 }
 GENERATED = "generated"  # the generator's own folder inside the package
 
@@ -65,11 +66,13 @@ def sdk_view(system: m.System) -> dict[str, Any]:
 
 def render_sdks(system: m.System) -> dict[str, str]:
     from msgen.render import _render
+    from msgen.render.sdk_pact import sdk_pact_view
 
     view = sdk_view(system)
-    ctx: dict[str, Any] = {"system": system, "view": view}
+    pact = sdk_pact_view(system)  # the SDKs' consumer contract with the gateway, None without a flow to record
+    ctx: dict[str, Any] = {"system": system, "view": view, "pact": pact}
     root, pkg = PYTHON_SDK_DIR, f"{PYTHON_SDK_DIR}/{view['package']}"
-    return {
+    files = {
         f"{root}/pyproject.toml": _render("sdk/python/pyproject.toml.j2", **ctx),
         f"{root}/README.md": _render("sdk/python/README.md.j2", **ctx),
         f"{pkg}/__init__.py": _render("sdk/python/package/__init__.py.j2", **ctx),
@@ -81,3 +84,9 @@ def render_sdks(system: m.System) -> dict[str, str]:
         f"{TYPESCRIPT_SDK_DIR}/README.md": _render("sdk/typescript/README.md.j2", **ctx),
         f"{TYPESCRIPT_SDK_DIR}/src/index.ts": _render("sdk/typescript/src/index.ts.j2", **ctx),
     }
+    if pact is not None:
+        files[f"{root}/tests/__init__.py"] = ""
+        files[f"{root}/tests/test_pact_consumer.py"] = _render("sdk/python/tests/test_pact_consumer.py.j2", **ctx)
+        files[f"{TYPESCRIPT_SDK_DIR}/test/pact.test.mjs"] = _render("sdk/typescript/test/pact.test.mjs.j2", **ctx)
+        files["gateway/pact_provider.py"] = _render("gateway/pact_provider.py.j2", **ctx)
+    return files
