@@ -177,22 +177,25 @@ QUOTE = '''    from sqlalchemy import select
         fee *= tariff.express_factor
     return Quote(zone=zone, distance_km=distance_km, express=express, fee=round(fee, 2), currency=currency)
 '''
+CREATE_BEFORE = '    """Create a Tariff."""\n'
+CREATE_AFTER = '    """Create a Tariff: a zone\'s prices, which quote_delivery reads."""\n'
 FIELD_BEFORE = "          express_factor: { type: decimal, min: 1, max: 5, precision: 4, scale: 2, default: 1.5 }\n"
-FIELD_AFTER = FIELD_BEFORE + "          night_factor: { type: decimal, min: 1, max: 3, precision: 4, scale: 2, default: 1 }\n"
+FIELD_AFTER = FIELD_BEFORE + "          retired: { type: bool, default: false, read_only: true }\n"
 OPERATION_BEFORE = "          rate_limit: { requests: 20, per: 1s, by: ip }  # public and cheap to ask: limited per client address\n"
 OPERATION_AFTER = (
     OPERATION_BEFORE
-    + """        cheapestZone:
-          method: GET
-          path: /quotes
-          query:
-            distance_km: { type: decimal, min: 0, max: 500, precision: 6, scale: 2 }
-          response: Quote
+    + """        retireTariff:
+          method: POST
+          path: /tariffs/{id}/retire
+          entity: Tariff
+          action: update
+          sets: { retired: true }
+          scopes: [tariffs:write]
 """
 )
 
 
-def test_regen_after_a_new_field_and_operation_keeps_the_hand_written_quote(courier: Generated, tmp_path: Path) -> None:
+def test_regen_after_a_new_field_and_operation_keeps_the_hand_edits(courier: Generated, tmp_path: Path) -> None:
     project = write_generated(tmp_path / "courier", courier)
     handler = project / PRICING / "handlers" / "operations.py"
     text = handler.read_text()
@@ -202,6 +205,10 @@ def test_regen_after_a_new_field_and_operation_keeps_the_hand_written_quote(cour
             "from msgen_runtime.problems import NotImplementedYet", "from msgen_runtime.problems import NotFound"
         )
     )
+    tariffs = project / PRICING / "handlers" / "tariff.py"
+    text = tariffs.read_text()
+    assert text.count(CREATE_BEFORE) == 1
+    tariffs.write_text(text.replace(CREATE_BEFORE, CREATE_AFTER))
     commit_all(project, "the quote, by hand")
     edit_spec(project, FIELD_BEFORE, FIELD_AFTER)
     edit_spec(project, OPERATION_BEFORE, OPERATION_AFTER)
@@ -209,11 +216,12 @@ def test_regen_after_a_new_field_and_operation_keeps_the_hand_written_quote(cour
     done = msgen("regen", str(project))
     assert done.returncode == 0, done.stdout + done.stderr
 
-    merged = handler.read_text()
-    assert QUOTE in merged and "<<<<<<<" not in merged
-    assert "async def cheapest_zone(" in merged  # the new operation's stub, beside the user's code
-    assert "night_factor" in (project / PRICING / "models.py").read_text()
-    assert "cheapestZone" in (project / "contracts" / "openapi" / "pricing.v1.yaml").read_text()
+    assert QUOTE in handler.read_text()
+    merged = tariffs.read_text()  # msgen's new handler and the user's edit, merged in one file
+    assert CREATE_AFTER in merged and "<<<<<<<" not in merged
+    assert "async def retire_tariff(" in merged
+    assert "retired" in (project / PRICING / "models.py").read_text()
+    assert "retireTariff" in (project / "contracts" / "openapi" / "pricing.v1.yaml").read_text()
     versions = sorted(p.name for p in (project / PRICING / "migrations" / "versions").glob("*.py"))
     assert versions[:1] == ["0001_initial.py"] and len(versions) == 2
     output = run_suite(project / "services" / "pricing")
