@@ -1,7 +1,7 @@
 """The second example, examples/courier.yaml, run like the shop: parcel deliveries on RabbitMQ.
 
 Its golden tree is compared in tests/test_golden.py. Here: each generated service's suite (once per
-session, tests/shop_suites.py) and the gateway's, `msgen up --demo` on a RabbitMQ vhost of the test's
+session, tests/shop_suites.py), `msgen up --demo` on a RabbitMQ vhost of the test's
 own until the book_delivery saga has SCHEDULED the delivery, `msgen deploy --k8s --dry-run` through
 its validators, `msgen contracts verify`, and a regen after a spec change that keeps a hand edit.
 """
@@ -56,11 +56,6 @@ def test_the_example_has_what_issue_16_asks_of_it(courier: Generated) -> None:
 def test_generated_suite_passes_on_sqlite(courier_suites: ShopSuites, service: str) -> None:
     output = courier_suites.sqlite(service)
     assert " passed" in output and "failed" not in output
-
-
-def test_generated_gateway_suite_passes(courier_dir: Path) -> None:
-    output = run_suite(courier_dir / "gateway")
-    assert " passed" in output and "failed" not in output and "skipped" not in output
 
 
 # -- msgen up --demo on RabbitMQ -----------------------------------------------------
