@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from msgen.generate import Generated
-from tests.processes import run, run_ok
+from tests.processes import run, run_ok, wait_for
 from tests.regen_support import commit_all, edit_spec, git_status, msgen, write_generated
 from tests.shop_suites import ShopSuites, run_suite
 
@@ -126,7 +126,18 @@ def test_up_demo_schedules_a_delivery_over_rabbitmq(courier: Generated, own_vhos
     assert "courier records an Assignment ASSIGNED, billing records a Charge CAPTURED" in output
     last = done.stderr.strip().splitlines()[-1]
     assert last == "Demo: the saga ended SCHEDULED (as expected); every process has stopped.", done.stderr[-2000:]
-    assert "nats" not in re.findall(r"^\s*(\w+)\s*│ \w+://127\.0\.0\.1", output, re.MULTILINE)
+    assert "nats" not in re.findall(r"^\s*(\w+)\s*│ \w+://127\.0\.0\.1", output, re.MULTILINE)  # its broker: ours
+    pids = [int(p) for p in re.findall(r"│\s*(\d{2,7})\s*│\s*yes", output)]
+    assert len(pids) == 7  # the six services and the gateway
+    wait_for(lambda: not [pid for pid in pids if _alive(pid)], timeout=30, what="msgen up left processes running")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 # -- deploy and contracts ------------------------------------------------------------
@@ -160,7 +171,7 @@ def test_contracts_verify_passes(courier_dir: Path) -> None:
 PRICING = "services/pricing/pricing_service"
 STUB = '    raise NotImplementedYet("quoteDelivery", "services/pricing/pricing_service/handlers/operations.py")\n'
 # The user's quote: the zone's tariff, per kilometre, by the express factor.
-QUOTE = '''    from sqlalchemy import select
+QUOTE = """    from sqlalchemy import select
 
     from pricing_service.models import Tariff
 
@@ -171,12 +182,14 @@ QUOTE = '''    from sqlalchemy import select
     if express:
         fee *= tariff.express_factor
     return Quote(zone=zone, distance_km=distance_km, express=express, fee=round(fee, 2), currency=currency)
-'''
+"""
 CREATE_BEFORE = '    """Create a Tariff."""\n'
 CREATE_AFTER = '    """Create a Tariff: a zone\'s prices, which quote_delivery reads."""\n'
 FIELD_BEFORE = "          express_factor: { type: decimal, min: 1, max: 5, precision: 4, scale: 2, default: 1.5 }\n"
 FIELD_AFTER = FIELD_BEFORE + "          retired: { type: bool, default: false, read_only: true }\n"
-OPERATION_BEFORE = "          rate_limit: { requests: 20, per: 1s, by: ip }  # public and cheap to ask: limited per client address\n"
+OPERATION_BEFORE = (
+    "          rate_limit: { requests: 20, per: 1s, by: ip }  # public and cheap to ask: limited per client address\n"
+)
 OPERATION_AFTER = (
     OPERATION_BEFORE
     + """        retireTariff:
