@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from msgen.generate import Generated
+from tests.pact_support import committed_pacts
 from tests.processes import run, run_ok, wait_for
 from tests.regen_support import commit_all, edit_spec, git_status, msgen, write_generated
 from tests.shop_suites import ShopSuites, run_suite
@@ -56,6 +57,15 @@ def test_the_example_has_what_issue_16_asks_of_it(courier: Generated) -> None:
 def test_generated_suite_passes_on_sqlite(courier_suites: ShopSuites, service: str) -> None:
     output = courier_suites.sqlite(service)
     assert " passed" in output and "failed" not in output
+
+
+def test_the_consumer_tests_write_exactly_the_committed_pacts(courier_dir: Path, courier_suites: ShopSuites) -> None:
+    """The suites above ran the consumer tests (once): they wrote exactly the pacts msgen committed."""
+    for service in SERVICES:
+        courier_suites.sqlite(service)
+    written = {p.name: p.read_text() for p in sorted(courier_suites.pacts.glob("*.json"))}
+    assert written == committed_pacts(courier_dir)
+    assert set().union(*courier_suites.written.values()) == set(written)  # none left over from the copy
 
 
 # -- msgen up --demo on RabbitMQ -----------------------------------------------------
