@@ -22,6 +22,8 @@ from tests.shop_suites import ShopSuites, pact_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_SPEC = ROOT / "examples" / "shop.yaml"
+# The second example: parcel deliveries on RabbitMQ (tests/test_courier_example.py).
+COURIER_SPEC = ROOT / "examples" / "courier.yaml"
 
 # The SDK generators installed on this machine, which tests/test_sdk.py uses. Every other test sees an
 # empty tools folder, so that `msgen new` and `regen` there do not depend on what the machine has.
@@ -58,6 +60,27 @@ def shop_dir(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def shop_suites(shop_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> ShopSuites:
     """The shop's service suites on SQLite, each run once per session (tests/shop_suites.py)."""
     return ShopSuites(shop_dir, pact_copy(shop_dir, tmp_path_factory.mktemp("suites") / "pacts"))
+
+
+@pytest.fixture(scope="session")
+def courier() -> Generated:
+    """The second example, rendered in memory."""
+    return generate(COURIER_SPEC)
+
+
+@pytest.fixture(scope="session")
+def courier_dir(courier: Generated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The second example, written to a fresh directory once per test session."""
+    root = tmp_path_factory.mktemp("generated") / "courier"
+    write_project(root, courier.files, courier.system.spec_hash)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def courier_suites(courier_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> ShopSuites:
+    """The second example's service suites on SQLite, each run once per session."""
+    return ShopSuites(courier_dir, pact_copy(courier_dir, tmp_path_factory.mktemp("courier-suites") / "pacts"))
 
 
 def _server_url(variable: str) -> str:

@@ -221,3 +221,40 @@ def test_bounded_decimals_and_a_rabbitmq_service_suite_that_keeps_to_itself(tmp_
         return found
 
     assert asyncio.run(declared()) == [], "the suite left these on the shared RabbitMQ"
+
+
+@pytest.mark.slow
+def test_a_value_object_with_an_optional_field_reads_back_as_it_was_sent(tmp_path: Path) -> None:
+    """An entity's `Location` with an optional `label`: the answer carries `label: null`.
+
+    The generated lifecycle test compares what it created with what it reads back, so its example
+    must carry every field of a value object (found by examples/courier.yaml: `test_delivery_lifecycle`
+    failed with `AssertionError: pickup`)."""
+    out = generate(
+        tmp_path,
+        """\
+        msgen: 1
+        system: { name: maps, broker: nats }
+        value_objects:
+          Location:
+            fields:
+              lat: { type: decimal, min: -90, max: 90, precision: 8, scale: 6 }
+              label: { type: string, max_length: 200, required: false }
+        services:
+          place:
+            entities:
+              Place:
+                fields:
+                  at: { type: Location }
+                  near: { type: Location, required: false }
+            api:
+              crud: [Place]
+        """,
+    )
+    folder = out / "services" / "place"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_api.py"]
+    with spawned(command, cwd=folder, env=env, merge_stderr=True) as process:
+        output, _ = communicate(process, timeout=600)
+    assert process.returncode == 0, output[-6000:]
+    assert " passed" in output and "failed" not in output

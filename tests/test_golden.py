@@ -1,6 +1,7 @@
-"""The shop generated from examples/shop.yaml is committed under tests/golden/shop.
+"""The examples' generated projects are committed: examples/shop.yaml under tests/golden/shop,
+examples/courier.yaml under tests/golden/courier.
 
-Regenerate it after an intended change with:
+Regenerate both after an intended change with:
 
     MSGEN_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
 
@@ -13,11 +14,13 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from msgen.generate import Generated, generate
 from msgen.writer import MANIFEST, metadata_files
-from tests.conftest import ROOT, SHOP_SPEC
+from tests.conftest import COURIER_SPEC, ROOT, SHOP_SPEC
 
-GOLDEN = ROOT / "tests" / "golden" / "shop"
+GOLDEN = ROOT / "tests" / "golden"
 
 
 def _expected_tree(shop: Generated) -> dict[str, str]:
@@ -30,22 +33,33 @@ def _read_tree(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_generated_shop_matches_golden_tree(shop: Generated) -> None:
-    expected = _expected_tree(shop)
+def _compare_with_golden(generated: Generated, name: str) -> None:
+    """The project equals tests/golden/<name> byte for byte; MSGEN_UPDATE_GOLDEN=1 rewrites the tree first."""
+    expected = _expected_tree(generated)
+    golden = GOLDEN / name
     if os.environ.get("MSGEN_UPDATE_GOLDEN"):
-        shutil.rmtree(GOLDEN, ignore_errors=True)
+        shutil.rmtree(golden, ignore_errors=True)
         for path, text in expected.items():
-            target = GOLDEN / path
+            target = golden / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-    actual = _read_tree(GOLDEN)
+    actual = _read_tree(golden)
     assert sorted(actual) == sorted(expected), "files added or removed: run MSGEN_UPDATE_GOLDEN=1"
     changed = [path for path in expected if actual[path] != expected[path]]
-    assert not changed, f"generated files differ from tests/golden/shop: {changed}"
+    assert not changed, f"generated files differ from tests/golden/{name}: {changed}"
 
 
-def test_generation_is_byte_identical() -> None:
-    first = generate(SHOP_SPEC)
-    second = generate(SHOP_SPEC)
+def test_generated_shop_matches_golden_tree(shop: Generated) -> None:
+    _compare_with_golden(shop, "shop")
+
+
+def test_generated_courier_matches_golden_tree(courier: Generated) -> None:
+    _compare_with_golden(courier, "courier")
+
+
+@pytest.mark.parametrize("spec", [SHOP_SPEC, COURIER_SPEC], ids=["shop", "courier"])
+def test_generation_is_byte_identical(spec: Path) -> None:
+    first = generate(spec)
+    second = generate(spec)
     assert first.files == second.files
     assert metadata_files(first.files, first.system.spec_hash) == metadata_files(second.files, second.system.spec_hash)

@@ -191,6 +191,24 @@ def test_migrations_run_only_for_a_database_behind_its_head(tmp_path: Path) -> N
     assert prepare_databases(specs, options) == ["product"]
 
 
+def test_a_run_on_the_users_broker_makes_its_run_folder_for_the_databases(tmp_path: Path) -> None:
+    """With --broker no nats-server store is made, which used to be what created the run folder:
+    every service's migration then failed with "unable to open database file"."""
+    from msgen.localrun import Options, plan, prepare_databases
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "spec.md").read_text()
+    spec = tmp_path / "minimal.yaml"
+    spec.write_text(docs.split("## A minimal spec", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0])
+    project = tmp_path / "out"
+    minimal = generate(spec)
+    write_project(project, minimal.files, minimal.system.spec_hash)
+    options = Options(workdir=tmp_path / "fresh" / "run", broker_url="amqp://guest:guest@127.0.0.1:5672/")
+    specs = plan(project, options)
+    assert "nats" not in [s.name for s in specs]
+    assert prepare_databases(specs, options) == ["product"]
+    assert (tmp_path / "fresh" / "run" / "product.db").is_file()
+
+
 def test_a_service_that_cannot_start_is_reported(project: Path) -> None:
     (project / "services/product/product_service/main.py").write_text("raise SystemExit('broken on purpose')\n")
     done = run(

@@ -183,6 +183,7 @@ def plan(project: Path, options: Options, system: m.System | None = None) -> lis
     system_name, services, calls = project_services(project, system)
     specs: list[ProcessSpec] = []
     fixed = fixed_ports(options.base_port, services) if options.base_port is not None else {}
+    options.workdir.mkdir(parents=True, exist_ok=True)  # the SQLite files, even with a broker of the user's
     broker = options.broker_url
     if broker is None:
         port = fixed.get("nats") or free_port()

@@ -675,7 +675,7 @@ def _books(front: _Front, console: Console, scenario: DemoPlan, ident: str) -> N
     console.print(table)
     steps = [b for b in scenario.books if b.step]
     if steps:
-        done = ", ".join(f"{b.service} records a {b.entity} {b.applied}" for b in steps)
+        done = ", ".join(f"{b.service} records {a(b.entity)} {b.applied}" for b in steps)
         console.print(
             f"The generated default handlers let every saga step succeed ({done}); your rules go in each "
             "service's handlers/events.py."

@@ -55,7 +55,9 @@ def type_example(
         return [type_example(t.item, {}, None, value_objects, seed=seed) for _ in range(count)]
     if kind == "object":
         vo = next(v for v in value_objects if v.name == t.value_object)
-        return {f.name: field_example(f, value_objects, seed=seed) for f in vo.fields if f.required or f.has_default}
+        # Every field, the optional ones too: an answer carries them all (null when left out), and the
+        # generated tests compare the object they sent with the one they read back.
+        return {f.name: field_example(f, value_objects, seed=seed) for f in vo.fields}
     if given is not None:
         return given
     if kind == "enum":

@@ -1,0 +1,6 @@
+"""The courier SDK: the generated calls of `generated/` with tokens, correlation ids and retries."""
+
+from courier_sdk.client import Answer, ProblemError, Sdk
+from courier_sdk.resilience import AsyncResilientTransport, ResilientTransport, RetryPolicy
+
+__all__ = ["Answer", "AsyncResilientTransport", "ProblemError", "ResilientTransport", "RetryPolicy", "Sdk"]

@@ -1,0 +1,1 @@
+"""Charges the delivery fee to the customer's card, and refunds it."""

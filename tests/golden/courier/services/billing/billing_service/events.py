@@ -1,0 +1,199 @@
+"""Events of the billing service: payload models and Avro types (generated from the spec).
+
+The schemas are those of contracts/avro/. Publish with `await publish(session, Event(...))`:
+the event is written to the outbox in your transaction and relayed after the commit.
+"""
+
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from msgen_runtime.messaging.codec import EventType
+from msgen_runtime.messaging.outbox import stage
+from msgen_runtime.messaging.participant import Participant
+from msgen_runtime.schemas import EventPayload
+from msgen_runtime.types import Email
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_service.models import OutboxMessage, SagaStep
+
+
+class Location(EventPayload):
+    """A point on the map, with a label a courier can read."""
+
+    lat: Annotated[Decimal, Field(ge=-90, le=90, max_digits=8, decimal_places=6)]
+    lng: Annotated[Decimal, Field(ge=-180, le=180, max_digits=9, decimal_places=6)]
+    label: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")] | None = None
+
+
+class DeliveryRequested(EventPayload):
+    """delivery.requested v1: Published by dispatch when delivery requested."""
+
+    delivery_id: UUID
+    customer_id: UUID
+    email: Email
+    pickup: Location
+    dropoff: Location
+    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+
+
+class CourierAssigned(EventPayload):
+    """courier.assigned v1: Published by courier when courier assigned."""
+
+    delivery_id: UUID
+    assignment_id: UUID
+
+
+class ChargeCaptured(EventPayload):
+    """charge.captured v1: Published by billing when charge captured."""
+
+    delivery_id: UUID
+    charge_id: UUID
+    amount: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+
+
+class ChargeDeclined(EventPayload):
+    """charge.declined v1: Published by billing when charge declined."""
+
+    delivery_id: UUID
+    reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
+
+
+class DeliveryCancelled(EventPayload):
+    """delivery.cancelled v1: Published by dispatch when delivery cancelled."""
+
+    delivery_id: UUID
+    customer_id: UUID
+    email: Email
+    reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
+
+
+DELIVERY_REQUESTED = EventType(
+    name="delivery.requested",
+    version=1,
+    model=DeliveryRequested,
+    key="delivery_id",
+    schema={
+        "type": "record",
+        "name": "DeliveryRequested",
+        "namespace": "courier.events",
+        "doc": "Published by dispatch when delivery requested.",
+        "fields": [
+            {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "email", "type": "string"},
+            {
+                "name": "pickup",
+                "type": {
+                    "type": "record",
+                    "name": "Location",
+                    "fields": [
+                        {
+                            "name": "lat",
+                            "type": {"type": "bytes", "logicalType": "decimal", "precision": 8, "scale": 6},
+                        },
+                        {
+                            "name": "lng",
+                            "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 6},
+                        },
+                        {"name": "label", "type": ["null", "string"], "default": None},
+                    ],
+                },
+            },
+            {"name": "dropoff", "type": "Location"},
+            {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+        ],
+        "msgen.event": "delivery.requested",
+        "msgen.version": 1,
+    },
+)
+COURIER_ASSIGNED = EventType(
+    name="courier.assigned",
+    version=1,
+    model=CourierAssigned,
+    key="delivery_id",
+    schema={
+        "type": "record",
+        "name": "CourierAssigned",
+        "namespace": "courier.events",
+        "doc": "Published by courier when courier assigned.",
+        "fields": [
+            {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "assignment_id", "type": {"type": "string", "logicalType": "uuid"}},
+        ],
+        "msgen.event": "courier.assigned",
+        "msgen.version": 1,
+    },
+)
+CHARGE_CAPTURED = EventType(
+    name="charge.captured",
+    version=1,
+    model=ChargeCaptured,
+    key="delivery_id",
+    schema={
+        "type": "record",
+        "name": "ChargeCaptured",
+        "namespace": "courier.events",
+        "doc": "Published by billing when charge captured.",
+        "fields": [
+            {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "charge_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {
+                "name": "amount",
+                "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2},
+            },
+        ],
+        "msgen.event": "charge.captured",
+        "msgen.version": 1,
+    },
+)
+CHARGE_DECLINED = EventType(
+    name="charge.declined",
+    version=1,
+    model=ChargeDeclined,
+    key="delivery_id",
+    schema={
+        "type": "record",
+        "name": "ChargeDeclined",
+        "namespace": "courier.events",
+        "doc": "Published by billing when charge declined.",
+        "fields": [
+            {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "reason", "type": "string"},
+        ],
+        "msgen.event": "charge.declined",
+        "msgen.version": 1,
+    },
+)
+DELIVERY_CANCELLED = EventType(
+    name="delivery.cancelled",
+    version=1,
+    model=DeliveryCancelled,
+    key="delivery_id",
+    schema={
+        "type": "record",
+        "name": "DeliveryCancelled",
+        "namespace": "courier.events",
+        "doc": "Published by dispatch when delivery cancelled.",
+        "fields": [
+            {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "email", "type": "string"},
+            {"name": "reason", "type": "string"},
+        ],
+        "msgen.event": "delivery.cancelled",
+        "msgen.version": 1,
+    },
+)
+
+# The saga steps this service performs: their ledger makes each act once, and never after the saga failed.
+BOOK_DELIVERY_CHARGE_FEE = Participant(saga="book_delivery", step="charge_fee", ledger=SagaStep)
+
+
+async def publish(session: AsyncSession, event: ChargeCaptured | ChargeDeclined) -> None:
+    """Write `event` to the outbox, in the session's transaction."""
+    if isinstance(event, ChargeCaptured):
+        await stage(session, OutboxMessage, CHARGE_CAPTURED, event)
+    elif isinstance(event, ChargeDeclined):
+        await stage(session, OutboxMessage, CHARGE_DECLINED, event)

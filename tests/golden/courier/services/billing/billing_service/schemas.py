@@ -1,0 +1,40 @@
+"""Request and response models of the billing service.
+
+Generated from its contract, contracts/openapi/billing.v1.yaml, by datamodel-code-generator.
+"""
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from msgen_runtime.schemas import ResponseModel
+from pydantic import AwareDatetime, Field
+
+
+class ChargeStatus(StrEnum):
+    CAPTURED = "CAPTURED"
+    DECLINED = "DECLINED"
+    REFUNDED = "REFUNDED"
+
+
+class ChargeRead(ResponseModel):
+    """A Charge as clients see it."""
+
+    id: UUID
+    delivery_id: UUID
+    amount: Annotated[
+        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=10)
+    ]
+    status: ChargeStatus
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class ChargePage(ResponseModel):
+    """One page of Charge items."""
+
+    items: list[ChargeRead]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1)]
+    offset: Annotated[int, Field(ge=0)]

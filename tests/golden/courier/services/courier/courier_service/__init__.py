@@ -1,0 +1,1 @@
+"""The couriers, and which delivery each one carries."""

@@ -1,0 +1,23 @@
+"""The courier service's application: `uvicorn courier_service.main:create_app --factory`."""
+
+from fastapi import FastAPI
+from msgen_runtime.app import create_service_app
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from courier_service.api.routes import router
+from courier_service.messaging import MESSAGING
+from courier_service.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, span_exporter: SpanExporter | None = None) -> FastAPI:
+    """Build the app on its own database; settings come from the environment by default."""
+    settings = settings or Settings()
+    return create_service_app(
+        title="courier-service",
+        version="v1",
+        description="The couriers, and which delivery each one carries.",
+        settings=settings,
+        routers=[router],
+        span_exporter=span_exporter,
+        messaging=MESSAGING,
+    )

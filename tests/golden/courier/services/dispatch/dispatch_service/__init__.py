@@ -1,0 +1,1 @@
+"""Takes delivery bookings and runs the book-delivery saga."""

@@ -1,0 +1,50 @@
+"""Clients of the services dispatch calls (generated from the spec's calls).
+
+Handlers use them through `clients()`, e.g. `await clients().customer.get_customer(...)`.
+"""
+
+from msgen_runtime.cache import make_cache
+
+from dispatch_service.clients.customer import CustomerClient
+from dispatch_service.clients.pricing import PricingClient
+from dispatch_service.settings import Settings
+
+
+class Clients:
+    """One client per downstream service, with the timeouts and retries of the spec."""
+
+    def __init__(self, settings: Settings) -> None:
+        # the answers of the calls with a cache_ttl: Redis when REDIS_URL is set, else in this process
+        namespace = settings.cache_namespace or f"msgen:{settings.service_name}"
+        self.cache = make_cache(
+            f"{settings.service_name}.calls",
+            settings.redis_url,
+            f"{namespace}:calls",
+            enabled=settings.cache_enabled,
+        )
+        self.customer = CustomerClient("customer", settings.customer_url, timeout=0.5, retries=2)
+        self.pricing = PricingClient(
+            "pricing", settings.pricing_url, timeout=0.3, retries=2, cache=self.cache
+        )
+
+    async def close(self) -> None:
+        await self.customer.close()
+        await self.pricing.close()
+        await self.cache.close()
+
+
+_current: Clients | None = None
+
+
+def configure_clients(settings: Settings) -> Clients:
+    """Create the clients of the app being built."""
+    global _current
+    _current = Clients(settings)
+    return _current
+
+
+def clients() -> Clients:
+    """The clients of the running app."""
+    if _current is None:
+        raise RuntimeError("the clients are created with the app: call create_app() first")
+    return _current

@@ -1,0 +1,1 @@
+"""Tells customers what happened to their deliveries."""

@@ -1,0 +1,97 @@
+"""The notification service's events on a real broker: idempotent consumers, dead letters, the outbox (generated)."""
+
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from msgen_runtime.messaging.codec import EventType
+
+from notification_service import events
+from notification_service.models import DeadLetter, InboxMessage
+
+pytestmark = pytest.mark.anyio
+
+
+def message(event: EventType[Any], payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """An encoded message as the outbox relay sends it."""
+    body = event.encode(event.model.model_validate(payload))
+    return body, {"message-id": str(uuid.uuid4()), "event": event.name, "event-version": str(event.version)}
+
+
+async def count(app: FastAPI, statement: Any) -> int:
+    async with app.state.database.sessions() as session:
+        return int(await session.scalar(sa.select(sa.func.count()).select_from(statement)) or 0)
+
+
+async def test_delivery_scheduled_has_one_effect_when_delivered_three_times(app: FastAPI) -> None:
+    consumer = app.state.messaging.consumer
+    body, headers = message(
+        events.DELIVERY_SCHEDULED,
+        {
+            "delivery_id": "00000000-0000-4000-8000-000000000001",
+            "customer_id": "00000000-0000-4000-8000-000000000001",
+            "email": "someone@example.com",
+            "fee": "12.50",
+        },
+    )
+    outcomes = [await consumer.receive("delivery.scheduled", body, headers) for _ in range(3)]
+    assert outcomes == ["processed", "duplicate", "duplicate"]
+    inbox = sa.select(InboxMessage).where(InboxMessage.message_id == headers["message-id"]).subquery()
+    assert await count(app, inbox) == 1
+
+
+async def test_undecodable_delivery_scheduled_goes_to_the_dead_letter_topic(app: FastAPI) -> None:
+    consumer = app.state.messaging.consumer
+    poison = {"message-id": str(uuid.uuid4()), "event": "delivery.scheduled"}
+    assert await consumer.receive("delivery.scheduled", b"\xff\xfe not avro", poison) == "dead-lettered"
+    letters = sa.select(DeadLetter).where(DeadLetter.message_id == poison["message-id"]).subquery()
+    assert await count(app, letters) == 1
+    # and the consumer keeps going
+    body, headers = message(
+        events.DELIVERY_SCHEDULED,
+        {
+            "delivery_id": "00000000-0000-4000-8000-000000000001",
+            "customer_id": "00000000-0000-4000-8000-000000000001",
+            "email": "someone@example.com",
+            "fee": "12.50",
+        },
+    )
+    assert await consumer.receive("delivery.scheduled", body, headers) == "processed"
+
+
+async def test_delivery_cancelled_has_one_effect_when_delivered_three_times(app: FastAPI) -> None:
+    consumer = app.state.messaging.consumer
+    body, headers = message(
+        events.DELIVERY_CANCELLED,
+        {
+            "delivery_id": "00000000-0000-4000-8000-000000000001",
+            "customer_id": "00000000-0000-4000-8000-000000000001",
+            "email": "someone@example.com",
+            "reason": "Example",
+        },
+    )
+    outcomes = [await consumer.receive("delivery.cancelled", body, headers) for _ in range(3)]
+    assert outcomes == ["processed", "duplicate", "duplicate"]
+    inbox = sa.select(InboxMessage).where(InboxMessage.message_id == headers["message-id"]).subquery()
+    assert await count(app, inbox) == 1
+
+
+async def test_undecodable_delivery_cancelled_goes_to_the_dead_letter_topic(app: FastAPI) -> None:
+    consumer = app.state.messaging.consumer
+    poison = {"message-id": str(uuid.uuid4()), "event": "delivery.cancelled"}
+    assert await consumer.receive("delivery.cancelled", b"\xff\xfe not avro", poison) == "dead-lettered"
+    letters = sa.select(DeadLetter).where(DeadLetter.message_id == poison["message-id"]).subquery()
+    assert await count(app, letters) == 1
+    # and the consumer keeps going
+    body, headers = message(
+        events.DELIVERY_CANCELLED,
+        {
+            "delivery_id": "00000000-0000-4000-8000-000000000001",
+            "customer_id": "00000000-0000-4000-8000-000000000001",
+            "email": "someone@example.com",
+            "reason": "Example",
+        },
+    )
+    assert await consumer.receive("delivery.cancelled", body, headers) == "processed"

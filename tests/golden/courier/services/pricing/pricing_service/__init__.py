@@ -1,0 +1,1 @@
+"""Tariffs per zone, and the quotes computed from them."""
