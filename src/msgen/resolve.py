@@ -1356,7 +1356,12 @@ class _Resolver:
         for index, step in enumerate(saga.steps):
             sp: Path_ = (*path, "steps", index)
             trigger = events.get(step.trigger or "")
-            if index > 0 and trigger is not None and trigger.publisher == orchestrator and step.trigger not in announced:
+            if (
+                index > 0
+                and trigger is not None
+                and trigger.publisher == orchestrator
+                and step.trigger not in announced | {saga.on_success, saga.on_failure}
+            ):
                 check(step.trigger, received, (*sp, "trigger"), f"when step '{step.name}' begins")
             operation = None
             if step.call is not None:
@@ -1631,11 +1636,11 @@ class _Resolver:
                         else f"saga steps do not chain: step '{step.name}' is triggered by '{step.trigger}', which "
                         f"service '{orch}' does not publish, and {what}",
                     )
-                elif index > 0 and ours and step.trigger in ends:
+                elif index > 0 and ours and step.trigger in (spec.on_success, spec.on_failure):
                     self.error(
                         (*sp, "trigger"),
-                        f"'{step.trigger}' starts or ends the saga: trigger step '{step.name}' by an event of "
-                        f"its own, which service '{orch}' publishes when the step begins",
+                        f"'{step.trigger}' ends the saga: trigger step '{step.name}' by an event of its own, "
+                        f"which service '{orch}' publishes when the step begins",
                     )
                 expect_consumer(step.trigger, step.service, (*sp, "trigger"))
             if step.success is not None:
@@ -1657,8 +1662,8 @@ class _Resolver:
                 announced.add(event_p)
             records = self.check_records(spec, step, operation, sp)
             comp = step.compensation
-            holds_nothing = step.call is not None and (operation is None or operation.method == "GET")
-            if comp is None and step.books is None and not holds_nothing:
+            # a call step's compensation is checked with the call: needed unless it only reads (GET)
+            if comp is None and step.books is None and step.call is None:
                 self.error(
                     sp,
                     f"step '{step.name}' has no 'compensation': give it one triggered by the saga's on_failure "
