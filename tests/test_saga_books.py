@@ -529,7 +529,12 @@ def test_a_compensation_without_done_is_only_the_failure_events(tmp_path: Path) 
     with pytest.raises(SpecError) as error:
         generate(spec)
     messages = [d.message for d in error.value.diagnostics]
-    assert any("a compensation without 'done' can only be triggered by" in m for m in messages)
+    # its own failure event: it would be undone before it acted, with nothing telling the orchestrator
+    assert any(
+        "a compensation without 'done' is triggered by the saga's on_failure event 'order.cancelled', a later step's "
+        "failure event or a command of service 'order': 'inventory.rejected' is none of these" in m
+        for m in messages
+    )
     assert any("list the saga's on_failure event 'order.cancelled' among the triggers" in m for m in messages)
 
 
