@@ -12,6 +12,8 @@ agreed price; a FAILED job's saga FAILED with its assignment RELEASED and nothin
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +25,8 @@ import httpx
 import pytest
 
 from msgen.generate import Generated, generate
-from tests.processes import scaled
+from msgen.writer import write_project
+from tests.processes import run, scaled
 from tests.saga_support import Shop, as_money, as_uuid, prepared_shop, running_shop, wait_settled
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,3 +195,20 @@ def test_a_mail_whose_address_cannot_be_read_is_dead_lettered_never_sent(system:
     wait_settled(shop, orchestrator="dispatch")
     assert shop.mailbox is not None
     assert not [m for m in shop.mailbox.messages if job in m[1]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", ["dispatch", "couriers", "billing"])
+def test_generated_suites_of_the_fixture_pass(courier: Generated, tmp_path: Path, service: str) -> None:
+    """The orchestrator with a call step, a participant compensated without `done`, a mailer with a lookup."""
+    root = tmp_path / "courier"
+    write_project(root, courier.files, courier.system.spec_hash)
+    env = {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL", "TEST_REDIS_URL")}
+    done = run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root / "services" / service,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " passed" in done.stdout and "failed" not in done.stdout
