@@ -47,13 +47,13 @@ async def quote_job(session: AsyncSession, job_id: str, *, weight: int) -> Quote
         raise Problem(422, "Unprocessable Content", f"no tariff for {weight} kg")
     return Quote(job_id=UUID(job_id), agreed_price=Decimal(weight) * 2)
 '''
-DECLINE = '''
+DECLINE = """
     if event.agreed_price > 60:  # the card declines it: the step fails and acts not
         from billing_service.events import BillingDeclined
 
         await publish(session, BillingDeclined(job_id=event.job_id, reason="card declined"))
         return
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,9 @@ def test_the_books_hold_when_the_saga_completes_and_when_a_call_or_the_last_step
     assert sorted(subject.rsplit(" ", 1)[1] for _, subject in mails) == sorted(jobs.values()), mails
     assert {to for to, _ in mails} == {address}
     assert (address, f"Courier {job['courier_id']} takes job {booked}") in mails
-    dead = shop.rows("billing", "SELECT topic FROM dead_letters") + shop.rows("dispatch", "SELECT topic FROM dead_letters")
+    dead = shop.rows("billing", "SELECT topic FROM dead_letters") + shop.rows(
+        "dispatch", "SELECT topic FROM dead_letters"
+    )
     assert dead == [], dead
 
 

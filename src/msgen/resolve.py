@@ -381,7 +381,11 @@ class _Resolver:
             lookup = (service, snake(f"get{entity}"), to.field)
             to = to.ref
         return m.EmailRule(
-            event=rule.on, to=to, subject=SpecText(rule.subject), body=SpecText(rule.body or rule.subject), lookup=lookup
+            event=rule.on,
+            to=to,
+            subject=SpecText(rule.subject),
+            body=SpecText(rule.body or rule.subject),
+            lookup=lookup,
         )
 
     def service_slo(self, svc: ServiceSpec) -> m.ServiceSlo | None:
@@ -1461,7 +1465,9 @@ class _Resolver:
             hint = did_you_mean(step.call, [op.op_id for op in callee.operations])
             self.error((*sp, "call"), f"service '{step.service}' has no operation '{step.call}'{hint}")
             return None
-        if not any(c.service == step.service and c.operation == step.call for c in self.spec.services[orchestrator].calls):
+        if not any(
+            c.service == step.service and c.operation == step.call for c in self.spec.services[orchestrator].calls
+        ):
             self.error(
                 (*sp, "call"),
                 f"service '{orchestrator}' calls '{step.call}' of service '{step.service}' in this step: list "
@@ -1537,7 +1543,9 @@ class _Resolver:
             target = targets.get(target_name)
             if source is None:
                 if have or step.call is None:
-                    self.error((*where, source_name), f"{what} has no field '{source_name}'{did_you_mean(source_name, have)}")
+                    self.error(
+                        (*where, source_name), f"{what} has no field '{source_name}'{did_you_mean(source_name, have)}"
+                    )
                 else:
                     self.error((*where, source_name), f"{what} has no fields: '{step.call}' answers nothing to record")
                 continue
@@ -1649,9 +1657,7 @@ class _Resolver:
             if step.failure is not None:
                 expect_publisher(step.failure, step.service, (*sp, "failure"))
                 expect_consumer(step.failure, orch, (*sp, "failure"))
-            publishes = (
-                [step.publishes] if isinstance(step.publishes, str) else list(step.publishes or [])
-            )
+            publishes = [step.publishes] if isinstance(step.publishes, str) else list(step.publishes or [])
             for index_p, event_p in enumerate(publishes):
                 where_p: Path_ = (*sp, "publishes") if isinstance(step.publishes, str) else (*sp, "publishes", index_p)
                 if not event_ok(event_p, where_p):
@@ -1687,7 +1693,9 @@ class _Resolver:
                     later_failures = {s.failure for s in spec.steps[index + 1 :] if s.failure}
                     step_events = {e for s in spec.steps for e in (s.trigger, s.success, s.failure) if e}
                     step_events |= {
-                        e for s in spec.steps for e in ([s.publishes] if isinstance(s.publishes, str) else s.publishes or [])
+                        e
+                        for s in spec.steps
+                        for e in ([s.publishes] if isinstance(s.publishes, str) else s.publishes or [])
                     }
                     for trigger in triggers:
                         if trigger == spec.on_failure or trigger in later_failures or trigger not in events:

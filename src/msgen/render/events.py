@@ -167,9 +167,10 @@ def _call_function(saga: m.Saga, step: m.SagaStep) -> str:
     return f"_call_{saga.name}_{step.name}"
 
 
-def _call_view(system: m.System, service: m.Service, saga: m.Saga, step: m.SagaStep, imports: Imports) -> dict[str, Any]:
+def _call_view(
+    system: m.System, service: m.Service, saga: m.Saga, step: m.SagaStep, imports: Imports
+) -> dict[str, Any]:
     """The function a call step runs: the callee's operation, its arguments taken from the saga's context."""
-    from msgen.names import param_var
 
     callee = system.service(step.service)
     op = next(o for o in callee.operations if o.op_id == step.call)
@@ -198,7 +199,7 @@ def _call_view(system: m.System, service: m.Service, saga: m.Saga, step: m.SagaS
         body = [f"return await {call}"]
     return {
         "name": _call_function(saga, step),
-        "doc": f'"""Step \'{step.name}\' of saga \'{saga.name}\': {op.method} {op.path} of the {callee.name} '
+        "doc": f"\"\"\"Step '{step.name}' of saga '{saga.name}': {op.method} {op.path} of the {callee.name} "
         f'service, filled from the saga."""',
         "body": body,
     }
@@ -469,7 +470,7 @@ def event_handlers_view(system: m.System, service: m.Service) -> dict[str, Any]:
                     "# retried, then dead-lettered; no mail goes to nobody",
                     f"recipient = (await clients().{owner}.{function}(event.{rule.to})).{field}",
                     "if not recipient:",
-                    f"    raise LookupError(f\"{owner} has no {field} for {rule.to} {{event.{rule.to}}}\")",
+                    f'    raise LookupError(f"{owner} has no {field} for {rule.to} {{event.{rule.to}}}")',
                     f"await mail.send(str(recipient), {subject}, {text})",
                 ]
         if not body:

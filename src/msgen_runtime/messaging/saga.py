@@ -30,11 +30,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client import Counter
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.responses import Response
 
@@ -334,7 +333,9 @@ class SagaDefinition:
         if not step.records or self.entity is None:
             return
         table = self.entity.table
-        values = {target: _column_value(table, target, data[source]) for source, target in step.records if source in data}
+        values = {
+            target: _column_value(table, target, data[source]) for source, target in step.records if source in data
+        }
         if values:
             with session.no_autoflush:
                 await session.execute(
