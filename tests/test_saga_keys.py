@@ -199,6 +199,29 @@ def test_a_mail_whose_address_cannot_be_read_is_dead_lettered_never_sent(system:
     assert not [m for m in shop.mailbox.messages if job in m[1]]
 
 
+def test_a_call_step_whose_service_is_down_times_out_and_compensates(system: Shop) -> None:
+    """No answer is no refusal: the call is made again until the step's timeout, which then compensates."""
+    shop = system
+    customer = _post(shop, "customer", "/v1/customers", {"email": "down@courier.test", "name": "Bo"})
+    shop.system.stop("pricing")
+    try:
+        job = _post(shop, "dispatch", "/v1/jobs", {"customer_id": customer, "parcel": "no price", "weight": 5})
+        final = _final(shop, job, timeout=120)  # the step's timeout is 20 s
+    finally:
+        shop.restart_stopped()
+    assert final["status"] == "FAILED" and final["agreed_price"] is None, final
+    wait_settled(shop, orchestrator="dispatch")
+    key = uuid.UUID(job)
+    [(status, reason)] = [
+        (s, r) for k, s, r in shop.rows("dispatch", "SELECT key, status, reason FROM saga_states") if as_uuid(k) == key
+    ]
+    assert (status, reason) == ("FAILED", "price_job timed out")
+    assert [s for j, s in shop.rows("couriers", "SELECT job_id, status FROM assignments") if as_uuid(j) == key] == [
+        "RELEASED"
+    ]
+    assert key not in {as_uuid(j) for (j,) in shop.rows("billing", "SELECT job_id FROM charges")}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("service", ["dispatch", "couriers", "billing"])
 def test_generated_suites_of_the_fixture_pass(courier: Generated, tmp_path: Path, service: str) -> None:
