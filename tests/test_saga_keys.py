@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ruff.__main__ import find_ruff_bin
 
 from msgen.generate import Generated, generate
 from msgen.writer import write_project
@@ -237,3 +238,22 @@ def test_generated_suites_of_the_fixture_pass(courier: Generated, tmp_path: Path
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+@pytest.mark.slow
+def test_generated_code_of_the_fixture_is_ruff_clean_and_passes_mypy_strict(courier: Generated, tmp_path: Path) -> None:
+    """The call functions, the saga's new Step arguments and the mail lookup, as strictly typed as the rest."""
+    root = tmp_path / "courier"
+    write_project(root, courier.files, courier.system.spec_hash)
+    ruff = find_ruff_bin()
+    for args in ([ruff, "check", "--no-cache", "."], [ruff, "format", "--check", "--no-cache", "."]):
+        done = run(args, cwd=root, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    for service in ("dispatch", "billing"):
+        config = ["--config-file", str(root / "pyproject.toml"), "--cache-dir", str(tmp_path / "mypy")]
+        done = run(
+            [sys.executable, "-m", "mypy", *config, f"{service}_service", "tests"],
+            cwd=root / "services" / service,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
