@@ -10,6 +10,8 @@ Order saga (see docs/events.md): every order final, money and stock following th
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import io
 import shutil
 import signal
@@ -48,8 +50,8 @@ class Mailbox:
         self.messages: list[tuple[str, str]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        content = envelope.content.decode(errors="replace")
-        subject = next((line[9:] for line in content.splitlines() if line.startswith("Subject: ")), "")
+        # the parser unfolds a long subject, which the sender wrapped over several header lines
+        subject = str(email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"] or "")
         self.messages.extend((rcpt, subject) for rcpt in envelope.rcpt_tos)
         return "250 OK"
 
@@ -368,7 +370,7 @@ def as_money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
 
 
-def _unfinished(shop: Shop) -> list[str]:
+def _unfinished(shop: Shop, orchestrator: str = "order") -> list[str]:
     """What keeps the system from being settled: unsent outbox rows, undelivered messages, open sagas."""
     pending: list[str] = []
     for service in shop.services:
@@ -376,10 +378,10 @@ def _unfinished(shop: Shop) -> list[str]:
             (count,) = shop.rows(service, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0]
             if count:
                 pending.append(f"{service}: {count} outbox rows unsent")
-    if shop.table_exists("order", "saga_states"):
-        open_sagas = shop.rows("order", "SELECT status, count(*) FROM saga_states GROUP BY status")
-        pending += [f"order: {n} sagas {s}" for s, n in open_sagas if s in ("RUNNING", "COMPENSATING")]
-    pending += asyncio.run(_undelivered(shop.system.specs["order"].env["BROKER_URL"]))
+    if shop.table_exists(orchestrator, "saga_states"):
+        open_sagas = shop.rows(orchestrator, "SELECT status, count(*) FROM saga_states GROUP BY status")
+        pending += [f"{orchestrator}: {n} sagas {s}" for s, n in open_sagas if s in ("RUNNING", "COMPENSATING")]
+    pending += asyncio.run(_undelivered(shop.system.specs[orchestrator].env["BROKER_URL"]))
     return pending
 
 
@@ -401,14 +403,14 @@ async def _undelivered(broker_url: str) -> list[str]:
         await connection.close()
 
 
-def wait_settled(shop: Shop, timeout: float = 180) -> None:
-    """Wait until every outbox is sent, every message handled and every saga final."""
+def wait_settled(shop: Shop, timeout: float = 180, orchestrator: str = "order") -> None:
+    """Wait until every outbox is sent, every message handled and every saga final (of `orchestrator`)."""
     deadline = time.monotonic() + scaled(timeout)
     pending: list[str] = []
     settled_since: float | None = None
     while time.monotonic() < deadline:
         try:
-            pending = _unfinished(shop)
+            pending = _unfinished(shop, orchestrator)
         except (OSError, asyncpg.PostgresError, sqlite3.Error) as exc:
             pending = [repr(exc)]
         if pending:

@@ -529,7 +529,12 @@ def test_a_compensation_without_done_is_only_the_failure_events(tmp_path: Path) 
     with pytest.raises(SpecError) as error:
         generate(spec)
     messages = [d.message for d in error.value.diagnostics]
-    assert any("a compensation without 'done' can only be triggered by" in m for m in messages)
+    # its own failure event: it would be undone before it acted, with nothing telling the orchestrator
+    assert any(
+        "a compensation without 'done' is triggered by the saga's on_failure event 'order.cancelled', a later step's "
+        "failure event or a command of service 'order': 'inventory.rejected' is none of these" in m
+        for m in messages
+    )
     assert any("list the saga's on_failure event 'order.cancelled' among the triggers" in m for m in messages)
 
 
@@ -800,6 +805,57 @@ def test_a_late_success_fills_the_command_that_undoes_it(trip_command_packages: 
         assert list((await assert_trip_books(shop)).values()) == ["FAILED"]
 
     run_shop(trip_command_packages, urls, scenario, **TRIP)
+
+
+@pytest.fixture(scope="module")
+def trip_no_done_packages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, ModuleType]]]:
+    """trip.yaml whose hotel step is undone by the orchestrator's command with no `done` event to wait for."""
+    text = (ROOT / "tests" / "fixtures" / "trip.yaml").read_text()
+    old = "compensation: { trigger: [hotel.release_requested, trip.failed], done: hotel.released }"
+    assert old in text
+    spec = tmp_path_factory.mktemp("trip_no_done_spec") / "trip.yaml"
+    spec.write_text(text.replace(old, "compensation: { trigger: [hotel.release_requested, trip.failed] }"))
+    generated = generate(spec)
+    root = tmp_path_factory.mktemp("trips_no_done") / "trips"
+    write_project(root, generated.files, generated.system.spec_hash)
+    packages = {f"{name}_service" for name in TRIP_SERVICES}  # trip.yaml's own modules: put aside meanwhile
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in packages}
+    for name in saved:
+        del sys.modules[name]
+    try:
+        yield from _import(root, TRIP_SERVICES)
+    finally:
+        for name in [k for k in sys.modules if k.split(".")[0] in packages]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def test_a_command_without_done_goes_out_and_is_not_waited_for(
+    trip_no_done_packages: Any, urls: dict[str, str]
+) -> None:
+    async def scenario(shop: Shop) -> None:
+        trip_id = await request_trip(shop)
+        await shop.pump(hold=lambda m: m.to == "bank")
+        shop.in_flight.clear()  # the bank refuses instead of running its default handler
+        bank = shop.nodes["bank"]
+        async with bank.sessions() as session:
+            await bank.events.publish(session, bank.events.BankRefused(trip_id=trip_id, reason="card declined"))
+            await session.commit()
+        await shop.pump(hold=lambda m: m.to == "hotel")
+        # the command went out, and the saga ended without waiting for the hotel
+        assert ("hotel.release_requested", str(trip_id)) in shop.published
+        assert ("trip.failed", str(trip_id)) in shop.published
+        assert (await shop.state(trip_id)).status == "FAILED"
+        [booking] = await shop.rows("hotel", "Booking", trip_id)
+        assert booking.status == "BOOKED"
+        await shop.pump()  # the hotel hears the command and the failure event: it releases once
+        [booking] = await shop.rows("hotel", "Booking", trip_id)
+        assert booking.status == "RELEASED"
+        assert await shop.rows("bank", "Charge", trip_id) == []
+        assert [t for t, k in shop.published if k == str(trip_id) and t == "hotel.released"] == []
+        await shop.assert_quiet()
+
+    run_shop(trip_no_done_packages, urls, scenario, **TRIP)
 
 
 def test_a_saga_that_cannot_end_does_not_stop_the_other_timeouts(trip_packages: Any, urls: dict[str, str]) -> None:

@@ -62,10 +62,19 @@ def saga_sequence(saga: m.Saga, system: m.System) -> str:
             lines.append(f"  participant {service}")
     lines.append(f"  Note over {publisher.get(saga.start, orchestrator)}: publishes {saga.start}")
     for step in saga.steps:
-        lines.append(f"  {publisher.get(step.trigger, orchestrator)}->>{step.service}: {step.trigger} ({step.name})")
-        lines.append(f"  {publisher.get(step.success, step.service)}-->>{orchestrator}: {step.success}")
-        if step.failure:
-            lines.append(f"  {publisher.get(step.failure, step.service)}--x{orchestrator}: {step.failure}")
+        if step.call is not None:
+            lines.append(f"  {orchestrator}->>{step.service}: calls {step.call} ({step.name})")
+            lines.append(f"  {step.service}-->>{orchestrator}: 2xx answer")
+            lines.append(f"  {step.service}--x{orchestrator}: 4xx refusal")
+        else:
+            lines.append(
+                f"  {publisher.get(step.trigger, orchestrator)}->>{step.service}: {step.trigger} ({step.name})"
+            )
+            lines.append(f"  {publisher.get(step.success, step.service)}-->>{orchestrator}: {step.success}")
+            if step.failure:
+                lines.append(f"  {publisher.get(step.failure, step.service)}--x{orchestrator}: {step.failure}")
+        if step.publishes:
+            lines.append(f"  Note over {orchestrator}: publishes {', '.join(step.publishes)}")
     lines.append(f"  Note over {orchestrator}: all done: publishes {saga.on_success}")
     compensated = [step for step in saga.steps if step.compensation_triggers]
     lines.append(f"  opt a step failed or timed out: publishes {saga.on_failure}")

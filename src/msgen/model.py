@@ -240,6 +240,9 @@ class SagaStep:
     compensation_done: str | None
     status: str | None = None
     books: StepBooks | None = None
+    call: str | None = None  # an operation of `service` the orchestrator calls: trigger and success are ""
+    publishes: tuple[str, ...] = ()  # events the orchestrator publishes when the step succeeded
+    records: tuple[tuple[str, str], ...] = ()  # (reply field, entity field): stored on the saga's entity
 
     @property
     def compensation_trigger(self) -> str | None:
@@ -269,9 +272,11 @@ class Saga:
 @dataclass(frozen=True)
 class EmailRule:
     event: str
-    to: str
+    to: str  # the payload field holding the address, or (with `lookup`) the referring field
     subject: str
     body: str
+    # (service, operation's function, entity field): the address read from the entity `to` refers to
+    lookup: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)

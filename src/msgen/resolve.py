@@ -44,6 +44,7 @@ from msgen.render.examples import string_example
 from msgen.render.public import PUBLIC_CONTRACT
 from msgen.spec import (
     SCALAR_TYPES,
+    EmailSpec,
     EventSpec,
     FieldSpec,
     OperationSpec,
@@ -108,6 +109,8 @@ class _Resolver:
         self.text = loaded.text
         self.diagnostics: list[Diagnostic] = []
         self.bad_publishers: set[str] = set()  # events whose publisher was already reported
+        self.resolved_services: dict[str, m.Service] = {}
+        self.resolved_events: dict[str, m.Event] = {}
 
     def with_shared_value_objects(self, spec: SpecFile) -> SpecFile:
         """`spec` with each service's value objects completed by the shared ones it uses, directly or not."""
@@ -222,6 +225,8 @@ class _Resolver:
         self.check_calls(by_name)
         self.check_templated(services, templated)
         events = [self.event(name, ev) for name, ev in spec.events.items()]
+        self.resolved_services = by_name
+        self.resolved_events = {e.name: e for e in events}
         sagas = [self.saga(name) for name in spec.sagas]
         self.check_emails()
         self.check_free_text()
@@ -362,11 +367,25 @@ class _Resolver:
             publishes=(),
             consumes=(),
             ops=_ops(svc.ops, database=True),
-            emails=tuple(
-                m.EmailRule(event=e.on, to=e.to, subject=SpecText(e.subject), body=SpecText(e.body or e.subject))
-                for e in svc.emails
-            ),
+            emails=tuple(self.email_rule(e) for e in svc.emails),
             slo=self.service_slo(svc),
+        )
+
+    def email_rule(self, rule: EmailSpec) -> m.EmailRule:
+        """The rule as generated; `check_emails` reports what is wrong with it (the system is then not built)."""
+        to, lookup = rule.to, None
+        if not isinstance(to, str):
+            event = self.spec.events.get(rule.on)
+            target = event.fields.get(to.ref) if event is not None else None
+            service, _, entity = (target.to or "").partition(".") if target is not None else ("", "", "")
+            lookup = (service, snake(f"get{entity}"), to.field)
+            to = to.ref
+        return m.EmailRule(
+            event=rule.on,
+            to=to,
+            subject=SpecText(rule.subject),
+            body=SpecText(rule.body or rule.subject),
+            lookup=lookup,
         )
 
     def service_slo(self, svc: ServiceSpec) -> m.ServiceSlo | None:
@@ -1230,7 +1249,9 @@ class _Resolver:
                             f"result, so no handler of its own would send this mail: mail from a service that only "
                             f"consumes '{rule.on}'",
                         )
-                if rule.to not in event.fields:
+                if not isinstance(rule.to, str):
+                    self.check_email_lookup(name, rule.on, rule.to, event, (*path, "to"))
+                elif rule.to not in event.fields:
                     self.error(
                         (*path, "to"), f"'{rule.on}' has no field '{rule.to}'{did_you_mean(rule.to, event.fields)}"
                     )
@@ -1250,6 +1271,39 @@ class _Resolver:
                             self.error(
                                 (*path, text_key), f"'{{{placeholder}}}': a placeholder is a field name, nothing more"
                             )
+
+    def check_email_lookup(self, service: str, on: str, to: Any, event: EventSpec, path: Path_) -> None:
+        """`to: {ref, field}`: a ref field of the event, whose entity's get the service calls, and its address."""
+        target = event.fields.get(to.ref)
+        if target is None:
+            self.error((*path, "ref"), f"'{on}' has no field '{to.ref}'{did_you_mean(to.ref, event.fields)}")
+            return
+        if self.base_type(target.type) != "ref" or not target.to or "." not in target.to:
+            self.error(
+                (*path, "ref"),
+                f"'{to.ref}' of '{on}' is not a ref field: give it 'type: ref, to: <service>.<Entity>', so that "
+                "msgen knows whose entity holds the address",
+            )
+            return
+        owner, _, entity_name = target.to.partition(".")
+        owner_spec = self.spec.services.get(owner)
+        if owner_spec is None or entity_name not in owner_spec.entities:
+            return  # reported at the event's field
+        operation = f"get{entity_name}"
+        if not any(c.service == owner and c.operation == operation for c in self.spec.services[service].calls):
+            self.error(
+                (*path, "ref"),
+                f"service '{service}' reads the address from {entity_name} of service '{owner}': list "
+                f"{{service: {owner}, operation: {operation}}} in its calls",
+            )
+        field = owner_spec.entities[entity_name].fields.get(to.field)
+        if field is None:
+            hint = did_you_mean(to.field, owner_spec.entities[entity_name].fields)
+            self.error((*path, "field"), f"{entity_name} of service '{owner}' has no field '{to.field}'{hint}")
+        elif self.base_type(field.type) not in ("email", "string"):
+            self.error(
+                (*path, "field"), f"'{to.field}' of {entity_name} is {field.type}: an address is an email or a string"
+            )
 
     def check_carries_key(self, saga: Any, event: str, service: str, where: Path_) -> None:
         """A participant's events of a saga carry the saga's key: its ledger is kept per key."""
@@ -1300,11 +1354,33 @@ class _Resolver:
                     f"the saga's start event '{saga.start}', or give it a default or 'required: false'",
                 )
 
+        announced = {saga.start}
         received = set(events[saga.start].fields)
         check(saga.on_failure, received | {"reason"}, (*path, "on_failure"), "when the first step times out")
         for index, step in enumerate(saga.steps):
+            sp: Path_ = (*path, "steps", index)
+            trigger = events.get(step.trigger or "")
+            if (
+                index > 0
+                and trigger is not None
+                and trigger.publisher == orchestrator
+                and step.trigger not in announced | {saga.on_success, saga.on_failure}
+            ):
+                check(step.trigger, received, (*sp, "trigger"), f"when step '{step.name}' begins")
+            operation = None
+            if step.call is not None:
+                callee = self.resolved_services.get(step.service)
+                operation = next((op for op in callee.operations if op.op_id == step.call), None) if callee else None
+            if operation is not None:
+                self.check_call_arguments(step, operation, received, (*sp, "call"))
             if step.success in events:
-                received |= set(events[step.success].fields)
+                received |= set(events[step.success or ""].fields)
+            received |= set(self.reply_fields(step, operation))
+            publishes = [step.publishes] if isinstance(step.publishes, str) else step.publishes or []
+            for index_p, event_p in enumerate(publishes):
+                where_p: Path_ = (*sp, "publishes") if isinstance(step.publishes, str) else (*sp, "publishes", index_p)
+                check(event_p, received, where_p, f"when step '{step.name}' succeeded")
+                announced.add(event_p)
             comp = step.compensation
             if comp is None:
                 continue
@@ -1367,6 +1443,132 @@ class _Resolver:
             compensated=books.compensated,
         )
 
+    def check_call_step(self, saga: Any, step: Any, orchestrator: str, sp: Path_) -> m.Operation | None:
+        """A step that is a synchronous call: an operation of its service that the orchestrator calls."""
+        for key in ("trigger", "success", "failure"):
+            if getattr(step, key) is not None:
+                self.error(
+                    (*sp, key),
+                    f"step '{step.name}' calls '{step.call}': it has no '{key}' (the call's answer is its result)",
+                )
+        if step.books is not None:
+            self.error(
+                (*sp, "books"),
+                f"step '{step.name}' is a call: its operation is yours to write, there are no default handlers "
+                "to keep books",
+            )
+        callee = self.resolved_services.get(step.service)
+        if callee is None:
+            return None
+        operation = next((op for op in callee.operations if op.op_id == step.call), None)
+        if operation is None:
+            hint = did_you_mean(step.call, [op.op_id for op in callee.operations])
+            self.error((*sp, "call"), f"service '{step.service}' has no operation '{step.call}'{hint}")
+            return None
+        if not any(
+            c.service == step.service and c.operation == step.call for c in self.spec.services[orchestrator].calls
+        ):
+            self.error(
+                (*sp, "call"),
+                f"service '{orchestrator}' calls '{step.call}' of service '{step.service}' in this step: list "
+                f"{{service: {step.service}, operation: {step.call}}} in its calls",
+            )
+        if operation.method != "GET" and step.compensation is None:
+            self.error(
+                sp,
+                f"step '{step.name}' calls {operation.method} {operation.route}, which may change something: give "
+                f"it a 'compensation' triggered by the saga's on_failure event '{saga.on_failure}' (consumed by "
+                f"service '{step.service}')",
+            )
+        return operation
+
+    def check_call_arguments(self, step: Any, operation: m.Operation, received: set[str], where: Path_) -> None:
+        """The orchestrator fills the call's path parameters, required query parameters and body from the saga."""
+        missing = [p for p in operation.path_params if p not in received]
+        missing += [q.name for q in operation.query if q.required and not q.has_default and q.name not in received]
+        if operation.request:
+            callee = self.resolved_services[step.service]
+            body: tuple[m.Field, ...] = ()
+            for entity in callee.entities:
+                if operation.request in (entity.name, f"{entity.name}Create"):
+                    body = entity.writable_fields
+            for vo in callee.value_objects:
+                if vo.name == operation.request:
+                    body = vo.fields
+            missing += [f.name for f in body if f.required and not f.has_default and f.name not in received]
+        if missing:
+            names = ", ".join(f"'{n}'" for n in dict.fromkeys(missing))
+            self.error(
+                where,
+                f"'{step.call}' needs {names}, which the saga has not received by step '{step.name}': the "
+                "orchestrator fills a call's parameters and body from the start event and the results before it",
+            )
+
+    def reply_fields(self, step: Any, operation: m.Operation | None) -> dict[str, m.Field]:
+        """The fields of a step's result: its success event's, or the call's answer's."""
+        if step.call is None:
+            event = self.resolved_events.get(step.success or "")
+            return {f.name: f for f in event.fields} if event else {}
+        if operation is None or operation.response is None:
+            return {}
+        callee = self.resolved_services[step.service]
+        name = operation.response
+        for entity in callee.entities:
+            if name in (entity.name, f"{entity.name}Read"):
+                return {"id": _ID_FIELD, **{f.name: f for f in entity.fields}}
+        for vo in callee.value_objects:
+            if vo.name == name:
+                return {f.name: f for f in vo.fields}
+        return {}
+
+    def check_records(
+        self, saga: Any, step: Any, operation: m.Operation | None, sp: Path_
+    ) -> tuple[tuple[str, str], ...]:
+        """`records: {reply field: entity field}`: both exist, the entity is the saga's, the types fit."""
+        if not step.records:
+            return ()
+        where: Path_ = (*sp, "records")
+        orch = self.resolved_services.get(saga.orchestrator)
+        entity = next((e for e in orch.entities if e.name == saga.entity), None) if orch else None
+        if entity is None:
+            self.error(where, "'records' stores fields on the saga's entity: give the saga an 'entity'")
+            return ()
+        have = self.reply_fields(step, operation)
+        what = f"the answer of '{step.call}'" if step.call else f"'{step.success}'"
+        targets = {f.name: f for f in entity.fields}
+        status = saga.status.field if saga.status else None
+        pairs = []
+        for source_name, target_name in step.records.items():
+            source = have.get(source_name)
+            target = targets.get(target_name)
+            if source is None:
+                if have or step.call is None:
+                    self.error(
+                        (*where, source_name), f"{what} has no field '{source_name}'{did_you_mean(source_name, have)}"
+                    )
+                else:
+                    self.error((*where, source_name), f"{what} has no fields: '{step.call}' answers nothing to record")
+                continue
+            if target is None:
+                hint = did_you_mean(target_name, targets)
+                self.error((*where, source_name), f"{entity.name} has no field '{target_name}'{hint}")
+                continue
+            if target_name == status:
+                self.error(
+                    (*where, source_name),
+                    f"'{target_name}' is the saga's status field: set it with the step's 'status'",
+                )
+                continue
+            if not _storable(target, source):
+                self.error(
+                    (*where, source_name),
+                    f"'{source_name}' of {what} is {_type_name(source)}, but {entity.name}.{target_name} is "
+                    f"{_type_name(target)}",
+                )
+                continue
+            pairs.append((source_name, target_name))
+        return tuple(pairs)
+
     def saga(self, name: str) -> m.Saga:
         spec = self.spec.sagas[name]
         path: Path_ = ("sagas", name)
@@ -1405,7 +1607,9 @@ class _Resolver:
         expect_publisher(spec.on_failure, orch, (*path, "on_failure"))
         steps: list[m.SagaStep] = []
         seen: set[str] = set()
-        previous = spec.start
+        previous: str | None = spec.start
+        announced = {spec.start}  # events of the orchestrator out by now: the start, the steps' `publishes`
+        ends = {spec.start, spec.on_success, spec.on_failure}
         for index, step in enumerate(spec.steps):
             sp: Path_ = (*path, "steps", index)
             if self.check_name("saga step", step.name, (*sp, "name")) and step.name in seen:
@@ -1414,26 +1618,58 @@ class _Resolver:
             if step.service not in services:
                 self.unknown((*sp, "service"), "service", step.service, services)
                 continue
-            if event_ok(step.trigger, (*sp, "trigger")):
-                if step.trigger != previous:
+            operation = self.check_call_step(spec, step, orch, sp) if step.call is not None else None
+            if step.call is None:
+                for key in ("trigger", "success"):
+                    if getattr(step, key) is None:
+                        self.error(sp, f"step '{step.name}' needs a '{key}' (or a 'call' of an operation instead)")
+            if step.call is None and step.trigger is not None and event_ok(step.trigger, (*sp, "trigger")):
+                ours = step.trigger not in self.bad_publishers and publisher_of(step.trigger) == orch
+                if index == 0 and step.trigger != spec.start:
+                    self.error(
+                        (*sp, "trigger"),
+                        f"the first step is triggered by the saga's start '{spec.start}', not by '{step.trigger}'",
+                    )
+                elif index > 0 and step.trigger != previous and not ours:
                     what = (
-                        "the saga's start"
-                        if index == 0
-                        else f"the success event of step '{spec.steps[index - 1].name}'"
+                        f"the success event of step '{spec.steps[index - 1].name}' ('{previous}')"
+                        if previous
+                        else f"step '{spec.steps[index - 1].name}' is a call, with no success event"
                     )
                     self.error(
                         (*sp, "trigger"),
-                        f"saga steps do not chain: step '{step.name}' is triggered by '{step.trigger}', "
-                        f"but {what} is '{previous}'",
+                        f"saga steps do not chain: step '{step.name}' is triggered by '{step.trigger}', which is "
+                        f"neither {what} nor an event that service '{orch}' publishes"
+                        if previous
+                        else f"saga steps do not chain: step '{step.name}' is triggered by '{step.trigger}', which "
+                        f"service '{orch}' does not publish, and {what}",
+                    )
+                elif index > 0 and ours and step.trigger in (spec.on_success, spec.on_failure):
+                    self.error(
+                        (*sp, "trigger"),
+                        f"'{step.trigger}' ends the saga: trigger step '{step.name}' by an event of its own, "
+                        f"which service '{orch}' publishes when the step begins",
                     )
                 expect_consumer(step.trigger, step.service, (*sp, "trigger"))
-            expect_publisher(step.success, step.service, (*sp, "success"))
-            expect_consumer(step.success, orch, (*sp, "success"))
+            if step.success is not None:
+                expect_publisher(step.success, step.service, (*sp, "success"))
+                expect_consumer(step.success, orch, (*sp, "success"))
             if step.failure is not None:
                 expect_publisher(step.failure, step.service, (*sp, "failure"))
                 expect_consumer(step.failure, orch, (*sp, "failure"))
+            publishes = [step.publishes] if isinstance(step.publishes, str) else list(step.publishes or [])
+            for index_p, event_p in enumerate(publishes):
+                where_p: Path_ = (*sp, "publishes") if isinstance(step.publishes, str) else (*sp, "publishes", index_p)
+                if not event_ok(event_p, where_p):
+                    continue
+                expect_publisher(event_p, orch, where_p)
+                if event_p in ends:
+                    self.error(where_p, f"'{event_p}' starts or ends the saga: a step publishes events of its own")
+                announced.add(event_p)
+            records = self.check_records(spec, step, operation, sp)
             comp = step.compensation
-            if comp is None and step.books is None:
+            # a call step's compensation is checked with the call: needed unless it only reads (GET)
+            if comp is None and step.books is None and step.call is None:
                 self.error(
                     sp,
                     f"step '{step.name}' has no 'compensation': give it one triggered by the saga's on_failure "
@@ -1453,12 +1689,30 @@ class _Resolver:
                 if comp.done is not None:
                     expect_publisher(comp.done, step.service, (*sp, "compensation", "done"))
                     expect_consumer(comp.done, orch, (*sp, "compensation", "done"))
-                elif any(t != spec.on_failure for t in triggers):
-                    self.error(
-                        (*sp, "compensation"),
-                        f"a compensation without 'done' can only be triggered by the saga's on_failure event "
-                        f"'{spec.on_failure}': the orchestrator waits for 'done' after any other trigger",
-                    )
+                else:
+                    later_failures = {s.failure for s in spec.steps[index + 1 :] if s.failure}
+                    step_events = {e for s in spec.steps for e in (s.trigger, s.success, s.failure) if e}
+                    step_events |= {
+                        e
+                        for s in spec.steps
+                        for e in ([s.publishes] if isinstance(s.publishes, str) else s.publishes or [])
+                    }
+                    for trigger in triggers:
+                        if trigger == spec.on_failure or trigger in later_failures or trigger not in events:
+                            continue
+                        command = (
+                            trigger not in self.bad_publishers
+                            and publisher_of(trigger) == orch
+                            and trigger not in ends | step_events
+                        )
+                        if not command:
+                            self.error(
+                                (*sp, "compensation"),
+                                f"a compensation without 'done' is triggered by the saga's on_failure event "
+                                f"'{spec.on_failure}', a later step's failure event or a command of service "
+                                f"'{orch}': '{trigger}' is none of these, so the step would be undone when the "
+                                "saga has not failed",
+                            )
                 if spec.on_failure not in triggers:
                     self.error(
                         (*sp, "compensation", "trigger"),
@@ -1479,7 +1733,7 @@ class _Resolver:
                         f"'{event_r}' is also a step result of saga '{other}' of service '{orch}': "
                         "give each saga events of its own, or the event would advance both",
                     )
-            for where_k, event_k in [((*sp, "trigger"), step.trigger)] + [
+            for where_k, event_k in ([((*sp, "trigger"), step.trigger)] if step.trigger else []) + [
                 ((*sp, "compensation", "trigger"), t)
                 for t in ((comp.trigger,) if comp and isinstance(comp.trigger, str) else comp.trigger if comp else ())
             ]:
@@ -1490,8 +1744,8 @@ class _Resolver:
                 m.SagaStep(
                     name=step.name,
                     service=step.service,
-                    trigger=step.trigger,
-                    success=step.success,
+                    trigger=step.trigger or "",
+                    success=step.success or "",
                     failure=step.failure,
                     timeout=duration_seconds(step.timeout),
                     compensation_triggers=((comp.trigger,) if isinstance(comp.trigger, str) else tuple(comp.trigger))
@@ -1500,6 +1754,9 @@ class _Resolver:
                     compensation_done=comp.done if comp else None,
                     status=step.status,
                     books=books,
+                    call=step.call,
+                    publishes=tuple(publishes),
+                    records=records,
                 )
             )
         self.check_saga_entity(name, spec, orch, path)
@@ -1521,6 +1778,41 @@ class _Resolver:
 
 
 _SET_BOUNDS = ("min", "max", "min_length", "max_length", "pattern")
+_ID_FIELD = m.Field(
+    name="id",
+    type=m.FieldType(kind="uuid", python="UUID", column="sa.Uuid()", mapped="uuid.UUID"),
+    required=True,
+    unique=True,
+    read_only=True,
+    default=None,
+    description=None,
+    constraints={},
+)
+
+
+def _type_name(field: m.Field) -> str:
+    if field.type.kind == "enum":
+        return f"an enum of {', '.join(field.type.enum_values)}"
+    if field.type.kind == "list" and field.type.item is not None:
+        return f"list[{field.type.item.value_object or field.type.item.kind}]"
+    return field.type.value_object or field.type.kind
+
+
+def _storable(target: m.Field, source: m.Field) -> bool:
+    """Whether a reply's `source` value can be stored in the entity field `target` as it is."""
+    ids, texts = ("uuid", "ref"), ("string", "text")
+    kind, have = target.type.kind, source.type.kind
+    if kind in ids and have in ids:
+        return True
+    if kind in texts and have in (*texts, "email", "url"):
+        return True
+    if kind != have:
+        return False
+    if kind == "enum":
+        return set(source.type.enum_values) <= set(target.type.enum_values)
+    if kind in ("object", "list"):
+        return source.type.python == target.type.python
+    return True
 
 
 def _value_fits(field: m.Field, value: Any) -> bool:

@@ -278,11 +278,24 @@ class OpsSpec(Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
 
+class EmailLookupSpec(Strict):
+    """The recipient's address read from the entity a payload field refers to."""
+
+    ref: str = Field(
+        description="A payload field of type ref (<service>.<Entity>): the service calls that service's "
+        "get<Entity> operation (listed in its calls) to read the entity."
+    )
+    field: str = Field(description="The entity's field that holds the address (type email or string).")
+
+
 class EmailSpec(Strict):
     """A mail the service sends when it receives an event."""
 
     on: str = Field(description="An event this service consumes.")
-    to: str = Field(description="The payload field holding the recipient's address.")
+    to: str | EmailLookupSpec = Field(
+        description="The payload field holding the recipient's address, or {ref, field}: the address read "
+        "from the entity a payload field refers to."
+    )
     subject: str = Field(description="The subject; {field} is replaced by the payload's field.")
     body: str | None = Field(None, description="The text; {field} placeholders as in the subject.")
 
@@ -391,9 +404,27 @@ class StepBooksSpec(Strict):
 class SagaStepSpec(Strict):
     name: str
     service: str
-    trigger: str
-    success: str
+    trigger: str | None = Field(
+        None,
+        description="The event that starts the step: the saga's start, the previous step's success, or an "
+        "event the orchestrator publishes (an earlier step's `publishes`, or one it publishes when the step "
+        "begins). Not with `call`.",
+    )
+    success: str | None = Field(None, description="The event the step's service publishes when it succeeded.")
     failure: str | None = None
+    call: str | None = Field(
+        None,
+        description="An operation of the step's service that the orchestrator calls (listed in its calls) "
+        "instead of an event exchange: a 2xx answer is the step's success, a 4xx its failure.",
+    )
+    publishes: str | list[str] | None = Field(
+        None, description="Events the orchestrator publishes when the step succeeded (e.g. job.assigned)."
+    )
+    records: dict[str, str] | None = Field(
+        None,
+        description="Fields of the step's success event (or the call's answer) stored on the saga's entity: "
+        "<reply field>: <entity field>.",
+    )
     timeout: DurationStr = "30s"
     compensation: CompensationSpec | None = None
     status: str | None = Field(None, description="The status the saga's entity takes when this step succeeds.")

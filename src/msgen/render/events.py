@@ -98,6 +98,7 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
         imports.add("msgen_runtime.messaging.outbox", "stage")
         imports.add(f"{service.package}.models", "OutboxMessage")
     saga_views = []
+    calls: list[dict[str, Any]] = []
     for saga in sagas:
         imports.add("msgen_runtime.messaging.saga", "SagaDefinition", "Step")
         imports.add(f"{service.package}.models", "SagaState")
@@ -109,12 +110,23 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
                 f"EntityStatus(table={saga.entity}, field={saga.status_field!r}, started={saga.status_started!r}, "
                 f"completed={saga.status_completed!r}, failed={saga.status_failed!r})"
             )
-        steps = [
-            f"Step(name={s.name!r}, success={s.success!r}, failure={s.failure!r}, timeout={s.timeout!r}, "
-            f"compensation_triggers={s.compensation_triggers!r}, compensation_done={s.compensation_done!r}, "
-            f"status={s.status!r})"
-            for s in saga.steps
-        ]
+        steps = []
+        for s in saga.steps:
+            extra = ""
+            if s.trigger and s.trigger in service.publishes and s.trigger != saga.start:
+                extra += f", trigger={s.trigger!r}"
+            if s.call is not None:
+                extra += f", call={_call_function(saga, s)}"
+                calls.append(_call_view(system, service, saga, s, imports))
+            if s.publishes:
+                extra += f", publishes={s.publishes!r}"
+            if s.records:
+                extra += f", records={s.records!r}"
+            steps.append(
+                f"Step(name={s.name!r}, success={s.success!r}, failure={s.failure!r}, timeout={s.timeout!r}, "
+                f"compensation_triggers={s.compensation_triggers!r}, compensation_done={s.compensation_done!r}, "
+                f"status={s.status!r}{extra})"
+            )
         own = list(published)
         saga_views.append(
             {
@@ -146,7 +158,50 @@ def events_view(system: m.System, service: m.Service) -> dict[str, Any]:
         "types": types,
         "published": published,
         "sagas": saga_views,
+        "calls": calls,
         "publish_union": " | ".join(str(t["model"]) for t in published),
+    }
+
+
+def _call_function(saga: m.Saga, step: m.SagaStep) -> str:
+    return f"_call_{saga.name}_{step.name}"
+
+
+def _call_view(
+    system: m.System, service: m.Service, saga: m.Saga, step: m.SagaStep, imports: Imports
+) -> dict[str, Any]:
+    """The function a call step runs: the callee's operation, its arguments taken from the saga's context."""
+
+    callee = system.service(step.service)
+    op = next(o for o in callee.operations if o.op_id == step.call)
+    imports.add("typing", "Any")
+    imports.add("pydantic", "BaseModel")
+    imports.add(f"{service.package}.clients", "clients")
+    args = []
+    for param in op.path_params:
+        if param == "id":
+            imports.add("uuid", "UUID")
+            args.append(f"UUID(str(context[{param!r}]))")
+        else:
+            args.append(f"str(context[{param!r}])")
+    if op.request:
+        imports.add(f"{service.package}.clients.{callee.name}", op.request)
+        args.append(f"{op.request}.model_validate(context)")
+    call = f"clients().{callee.name}.{op.function}({', '.join(args)}"
+    if op.query:
+        names = "(" + "".join(f"{q.name!r}, " for q in op.query) + ")"
+        call += f"{', ' if args else ''}**{{name: context[name] for name in {names} if name in context}}"
+    call += ")"
+    if op.response is None:
+        imports.add("msgen_runtime.schemas", "ClientModel")
+        body = [f"await {call}", "return ClientModel()"]
+    else:
+        body = [f"return await {call}"]
+    return {
+        "name": _call_function(saga, step),
+        "doc": f"\"\"\"Step '{step.name}' of saga '{saga.name}': {op.method} {op.path} of the {callee.name} "
+        f'service, filled from the saga."""',
+        "body": body,
     }
 
 
@@ -405,7 +460,19 @@ def event_handlers_view(system: m.System, service: m.Service) -> dict[str, Any]:
             imports.add("msgen_runtime", "mail")
             doc = f"Mail the customer about {name}." if doc == f"React to {name}." else doc
             subject, text = mail_text_literal(rule.subject), mail_text_literal(rule.body)
-            body.append(f"await mail.send(str(event.{rule.to}), {subject}, {text})")
+            if rule.lookup is None:
+                body.append(f"await mail.send(str(event.{rule.to}), {subject}, {text})")
+            else:
+                owner, function, field = rule.lookup
+                imports.add(f"{service.package}.clients", "clients")
+                body += [
+                    f"# the address is read from the {owner} service: a failed read fails the message, which is",
+                    "# retried, then dead-lettered; no mail goes to nobody",
+                    f"recipient = (await clients().{owner}.{function}(event.{rule.to})).{field}",
+                    "if not recipient:",
+                    f'    raise LookupError(f"{owner} has no {field} for {rule.to} {{event.{rule.to}}}")',
+                    f"await mail.send(str(recipient), {subject}, {text})",
+                ]
         if not body:
             imports.module("logging")
             ids = [(event.key, f"event.{event.key}")] if event.key else []
@@ -481,7 +548,8 @@ def messaging_tests_view(system: m.System, service: m.Service) -> dict[str, Any]
         published = {"topic": event.name, "model": event.class_name, "sample": repr(event_example(event))}
     sagas = []
     for saga in orchestrated(system, service):
-        if not saga.entity:
+        if not saga.entity or any(step.call for step in saga.steps):
+            # a call step needs the called service running: tests/ of msgen run such sagas end to end
             continue
         entity = service.entity(saga.entity)
         create = next((op for op in service.operations if op.entity == entity.name and op.action == "create"), None)

@@ -190,13 +190,28 @@ class Messaging:
             await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _expire_sagas(self) -> None:
-        while not self._stopping:
+        """Each second, or as soon as a saga reaches a call step: make the calls due, end the steps past due."""
+        due = asyncio.Event()
+        for saga in self.config.sagas:
+            saga.wakers.append(due.set)
+        try:
+            while not self._stopping:
+                due.clear()  # before the round: a call step reached meanwhile wakes the next one
+                for saga in self.config.sagas:
+                    try:
+                        await saga.run_calls(self.database.sessions)
+                    except Exception:
+                        _log.warning("saga.calls_failed", exc_info=True)
+                    try:
+                        await saga.expire(self.database.sessions)
+                    except Exception:
+                        _log.warning("saga.expire_failed", exc_info=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(self._stop, due), 1.0)
+        finally:
             for saga in self.config.sagas:
-                try:
-                    await saga.expire(self.database.sessions)
-                except Exception:
-                    _log.warning("saga.expire_failed", exc_info=True)
-            await self._pause(1.0)
+                with contextlib.suppress(ValueError):
+                    saga.wakers.remove(due.set)
 
     async def _measure_lag(self) -> None:
         assert self.consumer is not None
@@ -289,3 +304,13 @@ class Messaging:
             return found[:limit]
 
         return router
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Return when any of `events` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

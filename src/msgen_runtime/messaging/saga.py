@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client import Counter
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -38,6 +38,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.responses import Response
 
 from msgen_runtime.entities import utcnow
+from msgen_runtime.http import DownstreamRefused
 from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.outbox import OutboxMessageMixin, stage
 from msgen_runtime.types import UtcDateTime
@@ -129,6 +130,11 @@ class Step:
     compensation_triggers: tuple[str, ...] = ()
     compensation_done: str | None = None
     status: str | None = None
+    trigger: str = ""
+    # a call step: the orchestrator calls the step's service with the saga's context, the answer is its result
+    call: Callable[[dict[str, Any]], Awaitable[BaseModel]] | None = None
+    publishes: tuple[str, ...] = ()  # events of the orchestrator published when the step succeeded
+    records: tuple[tuple[str, str], ...] = ()  # (reply field, entity field) stored on the saga's entity
 
 
 @dataclass(frozen=True)
@@ -156,11 +162,21 @@ class SagaDefinition:
     status_log: type[StatusLogMixin] | None = None
     entity: EntityStatus | None = None
     listens: frozenset[str] = field(init=False)
+    # step index -> the trigger the orchestrator publishes when that step begins (no earlier step published it)
+    begins_with: dict[int, str] = field(init=False)
+    # called after a commit that brought a saga to a call step: the messaging loop makes the call now
+    wakers: list[Callable[[], None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         names = {s.success for s in self.steps} | {s.failure for s in self.steps if s.failure}
         names |= {s.compensation_done for s in self.steps if s.compensation_done}
         object.__setattr__(self, "listens", frozenset(n for n in names if n))
+        begins: dict[int, str] = {}
+        for index, step in enumerate(self.steps):
+            earlier = {name for s in self.steps[:index] for name in s.publishes}
+            if index and step.trigger in self.events and step.trigger != self.start and step.trigger not in earlier:
+                begins[index] = step.trigger
+        object.__setattr__(self, "begins_with", begins)
 
     # -- transitions ---------------------------------------------------------------
 
@@ -194,6 +210,8 @@ class SagaDefinition:
         )
         if self.entity and self.entity.started:
             await self._set_status(session, key, self.entity.started, self.start)
+        if self.steps[0].call is not None:
+            self._wake_after_commit(session)
 
     async def handle(self, session: AsyncSession, event: str, payload: BaseModel) -> bool:
         """Advance the saga the event belongs to; False when the event is not expected (ignored)."""
@@ -282,18 +300,104 @@ class SagaDefinition:
     async def _advance(self, session: AsyncSession, state: SagaStateMixin, event: str, data: dict[str, Any]) -> None:
         current = self.steps[state.step]
         if event == current.success:
-            state.done = [*state.done, state.step]
-            if current.status and self.entity:
-                await self._set_status(session, state.key, current.status, event)
-            if state.step + 1 == len(self.steps):
-                await self._finish(session, state, COMPLETED, event)
-            else:
-                state.step += 1
-                # the next step's trigger is this event, which its participant receives now
-                state.context = {k: v for k, v in state.context.items() if k != TRIGGER}
-                state.deadline = utcnow() + timedelta(seconds=self.steps[state.step].timeout)
+            await self._succeeded(session, state, event, data)
         else:
             await self._compensate(session, state, str(data.get("reason") or f"{current.name} failed"), event)
+
+    async def _succeeded(self, session: AsyncSession, state: SagaStateMixin, cause: str, data: dict[str, Any]) -> None:
+        """The current step succeeded (its success event, or its call's answer): record it, go on."""
+        current = self.steps[state.step]
+        state.done = [*state.done, state.step]
+        await self._record(session, state.key, current, data)
+        if current.status and self.entity:
+            await self._set_status(session, state.key, current.status, cause)
+        sent = {name: await self._publish(session, name, state.context) for name in current.publishes}
+        if state.step + 1 == len(self.steps):
+            await self._finish(session, state, COMPLETED, cause)
+            return
+        state.step += 1
+        following = self.steps[state.step]
+        # the next step's trigger is this event, which its participant receives now; or one we publish
+        state.context = {k: v for k, v in state.context.items() if k != TRIGGER}
+        state.deadline = utcnow() + timedelta(seconds=following.timeout)
+        own = self.begins_with.get(state.step)
+        if own is not None:
+            sent[own] = await self._publish(session, own, state.context)
+        if following.trigger in sent:  # its deadline counts from when the relay sends it
+            state.context = {**state.context, TRIGGER: sent[following.trigger]}
+        if following.call is not None:
+            self._wake_after_commit(session)
+
+    async def _record(self, session: AsyncSession, key: str, step: Step, data: dict[str, Any]) -> None:
+        """Store the reply's fields named by the step's `records` on the saga's entity."""
+        if not step.records or self.entity is None:
+            return
+        table = self.entity.table
+        values = {
+            target: _column_value(table, target, data[source]) for source, target in step.records if source in data
+        }
+        if values:
+            with session.no_autoflush:
+                await session.execute(
+                    sa.update(table).where(table.id == uuid.UUID(key)).values({**values, "updated_at": utcnow()})
+                )
+
+    def _wake_after_commit(self, session: AsyncSession) -> None:
+        def wake(_session: Any) -> None:
+            for waker in list(self.wakers):
+                waker()
+
+        sa_event.listen(session.sync_session, "after_commit", wake, once=True)
+
+    async def run_calls(self, sessions: async_sessionmaker[AsyncSession]) -> int:
+        """Make the calls of the sagas whose current step is a call; returns how many steps it decided."""
+        calls = [index for index, step in enumerate(self.steps) if step.call is not None]
+        if not calls:
+            return 0
+        async with sessions() as session:
+            keys = list(
+                await session.scalars(
+                    sa.select(self.state.key).where(
+                        self.state.saga == self.name, self.state.status == RUNNING, self.state.step.in_(calls)
+                    )
+                )
+            )
+        decided = 0
+        for key in keys:
+            try:
+                decided += await self._call_one(sessions, key)
+            except StaleDataError:  # something else changed the saga meanwhile: it decided
+                _log.info("saga.call_superseded", extra={"saga": self.name, "key": key})
+            except Exception:  # one saga's call must not stop the others'
+                _log.exception("saga.call_failed", extra={"saga": self.name, "key": key})
+        return decided
+
+    async def _call_one(self, sessions: async_sessionmaker[AsyncSession], key: str) -> int:
+        async with sessions() as session:
+            state = await session.get(self.state, (self.name, key), with_for_update=True)
+            if state is None or state.status != RUNNING or self.steps[state.step].call is None:
+                return 0
+            step = self.steps[state.step]
+            assert step.call is not None
+            try:
+                reply = await step.call(dict(state.context))
+            except DownstreamRefused as exc:  # a 4xx: the callee said no, the step failed
+                _log.info("saga.call_refused", extra={"saga": self.name, "key": key, "step": step.name})
+                await self._compensate(session, state, f"{step.name} refused: {exc.detail}", f"{step.name} refused")
+            except Exception as exc:  # unavailable (or a reply we cannot read): again next round, until the deadline
+                _log.warning(
+                    "saga.call_unavailable", extra={"saga": self.name, "key": key, "step": step.name, "error": str(exc)}
+                )
+                return 0
+            else:
+                data = {k: v for k, v in reply.model_dump(mode="json").items() if k != self.key}
+                state.context = {**state.context, **data}
+                await self._succeeded(session, state, step.name, data)
+                while state.status == RUNNING and (early := self._early_for_current(state)):
+                    await self._advance(session, state, early, state.context)
+            state.updated_at = utcnow()
+            await session.commit()
+            return 1
 
     async def expire(self, sessions: async_sessionmaker[AsyncSession]) -> int:
         """Compensate (or end) sagas whose current step is past its deadline."""
@@ -369,9 +473,12 @@ class SagaDefinition:
         ends_it = False
         for index in reversed(state.done):
             step = self.steps[index]
-            if not step.compensation_done:
-                continue
             ours = [t for t in step.compensation_triggers if t in self.events and t != self.on_failure]
+            if not step.compensation_done:
+                # nothing to wait for: a command of ours goes out now, the failure event or on_failure undoes it
+                if ours:
+                    await self._publish(session, ours[0], state.context)
+                continue
             if ours:  # a command of ours: publish it and wait until the step is undone
                 sent = await self._publish(session, ours[0], state.context)
                 state.context = {**state.context, TRIGGER: sent}
@@ -429,6 +536,18 @@ class SagaDefinition:
         if self.status_log is not None:
             session.add(self.status_log(entity_id=key, status=status, cause=cause, at=utcnow()))  # type: ignore[call-arg]
             sa_event.listen(session.sync_session, "after_commit", lambda _s: _status_committed(key), once=True)
+
+
+def _column_value(table: Any, name: str, value: Any) -> Any:
+    """A reply's JSON value as the entity's column takes it (Decimal, UUID, datetime...)."""
+    try:
+        python_type = table.__table__.c[name].type.python_type
+    except (KeyError, NotImplementedError):
+        return value
+    try:
+        return TypeAdapter(python_type).validate_python(value)
+    except ValidationError:
+        return value
 
 
 async def status_events(
