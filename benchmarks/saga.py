@@ -39,13 +39,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import Server, free_port, require_wrk, run_wrk
 
 from msgen.localrun import LocalSystem, Options, plan, prepare_databases
+from msgen.up import _fill_refs, _Front, demo_plan, load_project
 from msgen_runtime.db import async_url
 from msgen_runtime.gateway.devtokens import mint
 
@@ -88,14 +91,7 @@ class Order:
     error: str = ""
 
 
-async def one_order(client: httpx.AsyncClient, base: str, product: str, headers: dict[str, str]) -> Order:
-    body = {
-        "user_id": str(uuid.uuid4()),
-        "email": "bench@shop.test",
-        "lines": [{"product_id": product, "quantity": 1, "unit_price": "9.99"}],
-        "amount": "9.99",
-        "currency": "EUR",
-    }
+async def one_order(client: httpx.AsyncClient, base: str, body: dict[str, Any], headers: dict[str, str]) -> Order:
     started = time.perf_counter()
     try:
         answer = await client.post(f"{base}/v1/orders", json=body, headers=headers)
@@ -158,19 +154,24 @@ STEP_HEADER = (
 
 
 async def steady(
-    base: str, metrics: list[str], rate: float, seconds: float, headers: dict[str, str], order_timeout: float = 60
+    base: str,
+    metrics: list[str],
+    rate: float,
+    seconds: float,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    order_timeout: float = 60,
 ) -> Step:
     """`rate` orders a second for `seconds` (open loop: a slow answer does not slow the next POST)."""
     limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
     async with httpx.AsyncClient(timeout=order_timeout, limits=limits) as client:
-        product = str(uuid.uuid4())
         tasks = []
         lag = 0.0
         started = time.perf_counter()
         next_probe = started
         for i in range(max(1, int(rate * seconds))):
             await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one_order(client, base, product, headers)))
+            tasks.append(asyncio.create_task(one_order(client, base, body, headers)))
             if time.perf_counter() >= next_probe:
                 next_probe += 1.0
                 lag = max(lag, await max_lag(client, metrics))
@@ -179,6 +180,23 @@ async def steady(
         lag = max(lag, await max_lag(client, metrics))
     done = max(o.done_at for o in orders)
     return Step(rate, seconds, orders, last_sent - started, max(0.0, done - last_sent), lag)
+
+
+def order_body(system: LocalSystem, project: Path, *, direct: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The demo's order body, its user and product created first through the gateway (a create checks its
+    references), and the headers for the orders: the gateway's token, or with `direct` the internal
+    credential the gateway would send the order service."""
+    scenario = demo_plan(load_project(project))
+    token = mint(project, scopes=tuple(scenario.all_scopes), sub="bench", ttl="2h")
+    front = _Front(list(system.specs.values()), lambda _scopes: token, scenario)
+    with front.client:
+        body = _fill_refs(front, Console(quiet=True), scenario)
+    if not direct:
+        return body, {"Authorization": f"Bearer {token}"}
+    services = [spec for spec in system.specs.values() if spec.name != "gateway"]
+    inside = _Front(services, None, scenario)
+    inside.client.close()
+    return body, inside.headers_for(scenario.service)
 
 
 @contextmanager
@@ -261,11 +279,10 @@ def capacity(args: argparse.Namespace) -> None:
         # the shop allows 100 requests a second per token: lift it to measure the system, not the limit
         with shop(tmp, args.postgres, {"RATE_LIMIT_REQUESTS": "100000000"}) as (system, project, _name):
             order_db = async_url(system.specs["order"].env["DATABASE_URL"])
-            token = mint(project, scopes=("orders:create", "orders:read"), sub="bench", ttl="2h")
-            headers = {"Authorization": f"Bearer {token}"}
+            body, headers = order_body(system, project, direct=False)
             base = system.url("gateway")
             metrics = [system.url(s) for s in ("payment", "inventory", "order")]
-            asyncio.run(steady(base, metrics, 5, 2, headers))  # warm-up: connections, caches, JIT of the pools
+            asyncio.run(steady(base, metrics, 5, 2, headers, body))  # warm-up: connections, caches, JIT of the pools
             print(f"saga through the gateway, {args.step_seconds:g} s per rate")
             print(STEP_HEADER)
             steps: list[Step] = []
@@ -273,7 +290,7 @@ def capacity(args: argparse.Namespace) -> None:
             over: float | None = None
             rate = args.start
             for _ in range(args.max_steps):
-                step = asyncio.run(steady(base, metrics, rate, args.step_seconds, headers))
+                step = asyncio.run(steady(base, metrics, rate, args.step_seconds, headers, body))
                 steps.append(step)
                 print(step.row(), flush=True)
                 if step.ok:
@@ -294,7 +311,7 @@ def capacity(args: argparse.Namespace) -> None:
             names = [n for n in system.procs if n not in ("user", "product")]
             before = {n: cpu_seconds(system.procs[n].pid) for n in names}
             mine = own_cpu()
-            costed = asyncio.run(steady(base, metrics, args.cpu_rate, args.step_seconds, headers))
+            costed = asyncio.run(steady(base, metrics, args.cpu_rate, args.step_seconds, headers, body))
             client = own_cpu() - mine
             costs = {n: cpu_seconds(system.procs[n].pid) - before[n] for n in names}
             bare, bare_cpu = bare_insert_rate(order_db, args.bare_seconds)
@@ -326,9 +343,10 @@ def capacity(args: argparse.Namespace) -> None:
 
 def single(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="msgen-saga-") as tmpdir, shop(Path(tmpdir), args.postgres, {}) as shop_run:
-        system = shop_run[0]
+        system, project, _name = shop_run
         metrics = [system.url(s) for s in ("payment", "inventory", "order")]
-        step = asyncio.run(steady(system.url("order"), metrics, args.rate, args.seconds, {}))
+        body, headers = order_body(system, project, direct=True)
+        step = asyncio.run(steady(system.url("order"), metrics, args.rate, args.seconds, headers, body))
     ms = step.ms
     db = "PostgreSQL" if args.postgres else "SQLite"
     print(f"{len(step.orders)} orders at {args.rate:g}/s for {args.seconds:g} s ({db}), {step.errors} errors")
