@@ -23,7 +23,55 @@ _FORMATS = {
 }
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 MAX_OFFSET = 1_000_000_000
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc]  # PyYAML ships no types
+    """PyYAML's safe dumper, its representer shortened for plain dicts, lists and strings.
+
+    The nodes are the ones SafeRepresenter makes (a dict or list met twice is one node, which the
+    emitter writes as an anchor and aliases), and what the resolver says of a scalar is kept.
+    A contract holds tens of thousands of scalars: the general path took most of the dump's time.
+    """
+
+    _resolved: dict[tuple[Any, str, tuple[bool, bool]], Any] = {}  # noqa: RUF012  # one per process, bounded
+
+    def represent_data(self, data: Any) -> Any:
+        kind = type(data)
+        if self.sort_keys or self.default_flow_style is None:
+            return super().represent_data(data)
+        if kind is str:
+            return yaml.ScalarNode(_STR, data, style=self.default_style)
+        if kind is dict or kind is list:
+            key = id(data)
+            node = self.represented_objects.get(key)
+            if node is not None:
+                return node
+            self.object_keeper.append(data)
+            items: list[Any] = []
+            if kind is dict:
+                node = yaml.MappingNode(_MAP, items, flow_style=self.default_flow_style)
+                self.represented_objects[key] = node
+                represent = self.represent_data
+                items.extend((represent(k), represent(v)) for k, v in data.items())
+            else:
+                node = yaml.SequenceNode(_SEQ, items, flow_style=self.default_flow_style)
+                self.represented_objects[key] = node
+                items.extend(map(self.represent_data, data))
+            return node
+        return super().represent_data(data)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (kind, value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            if len(self._resolved) > 200_000:
+                self._resolved.clear()
+            tag = self._resolved[key] = super().resolve(kind, value, implicit)
+        return tag
 
 
 def field_schema(f: m.Field, *, nullable: bool, default: bool = False) -> dict[str, Any]:
