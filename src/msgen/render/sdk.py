@@ -65,8 +65,8 @@ def sdk_view(system: m.System) -> dict[str, Any]:
 
 
 def render_sdks(system: m.System) -> dict[str, str]:
-    from msgen.render import _render
     from msgen.render.sdk_pact import sdk_pact_view
+    from msgen.render.templates import _render
 
     view = sdk_view(system)
     pact = sdk_pact_view(system)  # the SDKs' consumer contract with the gateway, None without a flow to record
