@@ -768,7 +768,7 @@ def regen(
     except MsgenError as exc:
         raise _fail(exc) from None
     _report_regen(done, project)
-    from msgen.render.public import PUBLIC_CONTRACT
+    from msgen.render.common import PUBLIC_CONTRACT
 
     if any(c.writes and c.path.startswith(f"contracts/openapi/{PUBLIC_CONTRACT}.") for c in done.changes):
         _keep_sdks(project, _project_system(project), changed=True)

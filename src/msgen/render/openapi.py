@@ -9,9 +9,9 @@ import yaml
 
 from msgen import model as m
 from msgen.names import a, sentence
+from msgen.render.common import NO_NUL_PATTERN, URL_PATTERN
 from msgen.render.decimal_pattern import decimal_pattern
 from msgen.render.examples import example_payload
-from msgen.render.python import NO_NUL_PATTERN, URL_PATTERN
 
 _FORMATS = {
     "uuid": "uuid",
