@@ -6,12 +6,18 @@ output. Python files are formatted with ruff in one batch at the end.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import sys
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from msgen import __version__, runtime_dist
 from msgen import model as m
-from msgen import runtime_dist
 from msgen.modeline import SPEC_SCHEMA, project_spec_text
 from msgen.render.avro import avro_schema
 from msgen.render.deploy import render_deploy
@@ -38,7 +44,7 @@ from msgen.render.python import (
     tests_view,
 )
 from msgen.render.schemas import service_models
-from msgen.render.templates import _render, environment, templates_dir
+from msgen.render.templates import _render, cache_folder, environment, templates_dir
 from msgen.schema import spec_json_schema_text
 
 Files = dict[str, str]
@@ -70,7 +76,7 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
     files[".gitignore"] = _render("project/gitignore.j2", system=system)
     files["pyproject.toml"] = _render("project/pyproject.toml.j2", system=system)
     files["msgen.yaml"] = project_spec_text(spec_text)
-    files[SPEC_SCHEMA] = spec_json_schema_text()  # what msgen.yaml's $schema names: inside the project
+    files[SPEC_SCHEMA] = _spec_schema_text()  # what msgen.yaml's $schema names: inside the project
     files.update(render_pacts(system))  # pacts/: what each consumer expects of its providers
     files.update(render_deploy(system))  # Dockerfiles, compose, CI, deploy/k8s, observability
     from msgen.render.gateway import render_gateway
@@ -80,6 +86,39 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
 
     files.update(render_sdks(system))  # sdk/: the client SDKs' packages (their generated calls: msgen sdk)
     return format_python(files)
+
+
+def _spec_schema_text() -> str:
+    """The spec's JSON Schema, kept in msgen's cache folder: pydantic takes a tenth of a shop's rendering to build it.
+
+    The entry is named by a digest of what the schema is made from: msgen's spec modules,
+    msgen's, pydantic's and Python's versions.
+    """
+    folder = cache_folder("schema")
+    if folder is None:
+        return spec_json_schema_text()
+    import pydantic
+
+    from msgen import patterns, schema, spec
+
+    key = hashlib.sha256(repr((__version__, pydantic.VERSION, sys.version)).encode())
+    for module in (spec, schema, patterns):
+        key.update(Path(str(module.__file__)).read_bytes())
+    entry = folder / f"{key.hexdigest()}.json"
+    try:
+        return entry.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass
+    text = spec_json_schema_text()
+    with contextlib.suppress(OSError):
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=entry.name, suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temporary, entry)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    return text
 
 
 def render_service(

@@ -82,13 +82,19 @@ def _own_folder(folder: Path) -> bool:
     return True
 
 
-def _template_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:
-    """$XDG_CACHE_HOME/msgen/templates (by default ~/.cache/msgen/templates); MSGEN_NO_CACHE=1 turns it off."""
+def cache_folder(name: str) -> Path | None:
+    """$XDG_CACHE_HOME/msgen/<name> (by default ~/.cache/msgen/<name>) if it is the user's own; MSGEN_NO_CACHE=1: None."""
     if os.environ.get("MSGEN_NO_CACHE") or not hasattr(os, "getuid"):
         return None
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "msgen" / "templates"
-    if not _own_folder(folder):
+    folder = Path(base) / "msgen" / name
+    return folder if _own_folder(folder) else None
+
+
+def _template_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:
+    """The compiled templates' cache, in cache_folder("templates")."""
+    folder = cache_folder("templates")
+    if folder is None:
         return None
     options = (
         jinja2.__version__,
