@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from typing import Any
 
@@ -375,11 +376,112 @@ def openapi_document(system: m.System, service: m.Service) -> dict[str, Any]:
 
 
 def to_yaml(document: dict[str, Any]) -> str:
-    """Block-style YAML in the document's own key order (libyaml's emitter: ten times ruamel's speed)."""
-    text: str = yaml.dump(
-        document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100, allow_unicode=True
-    )
-    return text
+    """Block-style YAML in the document's own key order (libyaml's emitter: ten times ruamel's speed).
+
+    The text is yaml.dump's with the dumper above; it is written by handing the emitter its events
+    straight from the document, without a tree of nodes in between (a third of the time). A document
+    holding a value the safe representer could alias, other than a dict or a list, is left to yaml.dump.
+    """
+    try:
+        return _emitted(document)
+    except _NotPlain:
+        text: str = yaml.dump(
+            document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100, allow_unicode=True
+        )
+        return text
+
+
+class _NotPlain(Exception):
+    """A value the event writer leaves to yaml.dump."""
+
+
+def _anchors(document: Any) -> dict[int, str]:
+    """The anchors yaml.dump gives: each dict or list met twice, numbered in the order it is met again."""
+    seen: set[int] = set()
+    anchors: dict[int, str] = {}
+    stack = [document]
+    while stack:
+        data = stack.pop()
+        kind = type(data)
+        if kind is dict or kind is list:
+            key = id(data)
+            if key in seen:
+                if key not in anchors:
+                    anchors[key] = f"id{len(anchors) + 1:03d}"
+                continue
+            seen.add(key)
+            if kind is dict:
+                children: list[Any] = []
+                for item in data.items():
+                    children.extend(item)
+                stack.extend(reversed(children))
+            else:
+                stack.extend(reversed(data))
+        elif not isinstance(data, str | bytes | bool | int | float) and data is not None:
+            raise _NotPlain  # the representer might alias it: its anchor is not ours to number
+    return anchors
+
+
+def _emitted(document: Any) -> str:
+    """yaml.dump(document, Dumper=_Dumper, ...) from the events the serializer would emit for its nodes."""
+    anchors = _anchors(document)
+    stream = io.StringIO()
+    dumper = _Dumper(stream, default_flow_style=False, sort_keys=False, width=100, allow_unicode=True)
+    emit, resolve, scalar_node = dumper.emit, dumper.resolve, yaml.ScalarNode
+    written: set[int] = set()
+    text_implicit: dict[str, tuple[bool, bool]] = {}  # a text's implicit flags: (plain, quoted) reads as text
+
+    def scalar(tag: str, value: str, style: str | None) -> None:
+        implicit = (
+            resolve(scalar_node, value, (True, False)) == tag,
+            resolve(scalar_node, value, (False, True)) == tag,
+        )
+        emit(yaml.ScalarEvent(None, tag, implicit, value, style=style))
+
+    def write(data: Any) -> None:
+        kind = type(data)
+        if kind is str:
+            implicit = text_implicit.get(data)
+            if implicit is None:
+                implicit = text_implicit[data] = (
+                    resolve(scalar_node, data, (True, False)) == _STR,
+                    resolve(scalar_node, data, (False, True)) == _STR,
+                )
+            emit(yaml.ScalarEvent(None, _STR, implicit, data))
+        elif kind is dict or kind is list:
+            key = id(data)
+            anchor = anchors.get(key)
+            if anchor is not None:
+                if key in written:
+                    emit(yaml.AliasEvent(anchor))
+                    return
+                written.add(key)
+            if kind is dict:
+                emit(yaml.MappingStartEvent(anchor, _MAP, True, flow_style=False))
+                for item in data.items():
+                    write(item[0])
+                    write(item[1])
+                emit(yaml.MappingEndEvent())
+            else:
+                emit(yaml.SequenceStartEvent(anchor, _SEQ, True, flow_style=False))
+                for item in data:
+                    write(item)
+                emit(yaml.SequenceEndEvent())
+        else:
+            node = dumper.represent_data(data)
+            if not isinstance(node, scalar_node):
+                raise _NotPlain
+            scalar(node.tag, node.value, node.style)
+
+    try:
+        dumper.open()
+        emit(yaml.DocumentStartEvent(explicit=False))
+        write(document)
+        emit(yaml.DocumentEndEvent(explicit=False))
+        dumper.close()
+    finally:
+        dumper.dispose()
+    return stream.getvalue()
 
 
 __all__ = ["openapi_document", "to_yaml"]
