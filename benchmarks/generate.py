@@ -13,6 +13,7 @@ Usage, from the repository root::
     python benchmarks/generate.py --sizes 10,20 --repeat 3
     python benchmarks/generate.py --breakdown 100  # also: where one run spends its time (or: --breakdown shop)
     python benchmarks/generate.py --profile 100    # also: cProfile of generate + write_project
+    python benchmarks/generate.py --workdir DIR    # write the projects under DIR (default: the temporary folder)
 
 The targets come from issue 17: shop <= 0.5 s, 100 services <= 5 s, and
 time growing linearly with the number of services.
@@ -361,12 +362,20 @@ def main(argv: list[str] | None = None) -> int:
         "--breakdown", type=_size, metavar="N|shop", help="also time the stages of one run of that spec"
     )
     parser.add_argument("--profile", type=_size, metavar="N|shop", help="also cProfile one run of that spec")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="where the runs write their projects (default: the system's temporary folder); "
+        "file creation speed differs between file systems, and so does the writing stage",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if any(n < 1 for n in sizes) or args.repeat < 1:
         parser.error("sizes and --repeat must be positive")
 
-    with tempfile.TemporaryDirectory(prefix="msgen-bench-") as tmp:
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="msgen-bench-", dir=args.workdir) as tmp:
         work = Path(tmp)
         cases: list[Case] = []
         if not args.no_shop:
@@ -377,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             cases.append(Case(f"synthetic-{n}", spec, n, args.repeat if n < 100 else min(args.repeat, 3)))
 
         load_before = os.getloadavg()[0]
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {_cpu_model()}")
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {_cpu_model()}, writing under {work.parent}")
         try:
             if cases:
                 # One discarded run warms the file cache and the bytecode cache.
