@@ -106,8 +106,10 @@ def _spec_schema_text() -> str:
         key.update(Path(str(module.__file__)).read_bytes())
     entry = folder / f"{key.hexdigest()}.json"
     try:
-        return entry.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        kept = entry.read_text(encoding="utf-8")
+        json.loads(kept)  # a damaged entry is made again
+        return kept
+    except (OSError, ValueError):
         pass
     text = spec_json_schema_text()
     with contextlib.suppress(OSError):
