@@ -746,7 +746,7 @@ def _demo(
     front = _Front(specs, token, scenario)
     noun = scenario.entity.lower()
     # a call step's status change is caused by the call's answer, not by an event
-    causes = {**publishers, **{c.step: f"{c.service} (its {c.operation})" for c in scenario.calls}}
+    causes = {**publishers, **{c.step: f"{c.service}, answering {c.operation}" for c in scenario.calls}}
     with front.client:
         body = _fill_refs(front, console, scenario)
         console.print(f"Creating {a(noun)} through {front.where(scenario.service)}: it starts saga {scenario.saga}…")
@@ -797,5 +797,8 @@ def _recorded(front: _Front, console: Console, scenario: DemoPlan, ident: str) -
         console.print(f"[yellow]GET {scenario.get_path} answered {answer.status_code}[/yellow]")
         return
     row = answer.json()
-    shown = ", ".join(f"{name} {row.get(name)} (step {step})" for step, name in scenario.recorded)
-    console.print(f"Recorded on {scenario.entity.lower()} {ident}: {shown}.", markup=False)
+    shown = ", ".join(
+        f"{name} {row[name]} (step {step})" for step, name in scenario.recorded if row.get(name) is not None
+    )
+    if shown:  # a saga that failed before its steps recorded anything has nothing to show
+        console.print(f"Recorded on {scenario.entity.lower()} {ident}: {shown}.", markup=False)
