@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from msgen import model as m
-from msgen.generate import Generated
+from msgen.generate import Generated, generate
 from msgen.up import demo_plan, unwritten_calls
 from tests.pact_support import committed_pacts
 from tests.processes import run, run_ok, wait_for
@@ -81,6 +81,29 @@ def _uses_every_saga_key(system: m.System) -> None:
     assert all(rule.lookup[0] == "customer" and rule.lookup[2] == "email" for rule in emails if rule.lookup)
     assert not [e.name for e in system.events for f in e.fields if f.type.kind == "email"]
     assert "email" not in {f.name for f in system.service("dispatch").entity("Delivery").fields}
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "courier.yaml"
+COURIER_HANDLERS = "services/courier/courier_service/handlers/events.py"
+
+
+def test_default_step_handlers_fill_what_the_orchestrator_records(courier: Generated, tmp_path: Path) -> None:
+    """assign_courier records courier.assigned's courier_id: the default step gives it one, with or without books."""
+    handlers = courier.files[COURIER_HANDLERS]
+    # the Assignment's courier_id is optional (none when UNAVAILABLE), the event's required and recorded
+    assert 'Assignment(delivery_id=event.delivery_id, courier_id=uuid4(), status="ASSIGNED")' in handlers
+    assert '"courier_id": assignment.courier_id' in handlers
+    # without books, an optional field of the success event is filled when a `records` reads it
+    text = EXAMPLE.read_text()
+    for before, after in (
+        ("      assignment_id: uuid\n      courier_id: uuid\n", "      courier_id: { type: uuid, required: false }\n"),
+        ("        books: { entity: Assignment, applied: ASSIGNED, compensated: RELEASED }\n", ""),
+    ):
+        assert text.count(before) == 1
+        text = text.replace(before, after)
+    (tmp_path / "courier.yaml").write_text(text)
+    handlers = generate(tmp_path / "courier.yaml").files[COURIER_HANDLERS]
+    assert 'CourierAssigned.model_validate({"delivery_id": event.delivery_id, "courier_id": uuid4()})' in handlers
 
 
 # -- the generated suites -----------------------------------------------------------
