@@ -36,5 +36,5 @@ async def on_delivery_cancelled(session: AsyncSession, event: DeliveryCancelled)
     await mail.send(
         str(recipient),
         f"Your delivery {event.delivery_id} was cancelled",
-        f"Delivery {event.delivery_id} was cancelled: {event.reason}. Nothing was charged.",
+        f"Delivery {event.delivery_id} was cancelled: {event.reason}. Any fee charged for it is refunded.",
     )
