@@ -50,6 +50,8 @@ class Kind(enum.Enum):
 
 @dataclass(frozen=True)
 class Column:
+    """One column: its type and whether it may be NULL."""
+
     name: str
     kind: Kind
     nullable: bool = False
@@ -67,6 +69,8 @@ class Column:
 
 @dataclass(frozen=True)
 class Index:
+    """A named index on some of a table's columns."""
+
     name: str
     columns: tuple[str, ...]
     unique: bool = False
@@ -74,12 +78,16 @@ class Index:
 
 @dataclass(frozen=True)
 class Unique:
+    """A named unique constraint."""
+
     name: str
     columns: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Table:
+    """A table: its columns in order, its primary key (named pk_<table>), unique constraints and indexes."""
+
     name: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
@@ -116,7 +124,7 @@ ENTITY_COLUMNS = (Column("id", Kind.UUID), Column("created_at", Kind.DATETIME), 
 def entity_table(
     name: str, fields: Iterable[Column], *, unique: Iterable[str] = (), indexed: Iterable[str] = ()
 ) -> Table:
-    """An entity's table: the columns every entity has, then its fields; listed in creation order, by the id."""
+    """An entity's table: the columns every entity has, then its fields; keyed by id, indexed by creation time."""
     return Table(
         name,
         (*ENTITY_COLUMNS, *fields),
