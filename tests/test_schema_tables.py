@@ -21,6 +21,7 @@ from alembic.operations import Operations
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from msgen import regen
 from msgen.generate import generate
 from msgen.loader import load_spec_text
 from msgen.render.migrations import type_expr
@@ -49,6 +50,7 @@ from msgen_runtime.tables import (
     Table,
 )
 from msgen_runtime.testing import temporary_database
+from tests.regen_support import SMALL_SPEC, new_project
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -89,8 +91,8 @@ def _models(service: Path) -> sa.MetaData:
     return metadata
 
 
-def _migration(service: Path, function: str) -> Callable[[sa.Connection], None]:
-    path = next(service.glob("*/migrations/versions/0001_initial.py"))
+def _migration(service: Path, function: str, name: str = "0001_initial.py") -> Callable[[sa.Connection], None]:
+    path = next(service.glob(f"*/migrations/versions/{name}"))
     namespace: dict[str, Any] = {}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
 
@@ -167,6 +169,48 @@ def test_the_models_and_the_first_migration_create_the_same_tables(two_databases
         assert set(_on(migration_url, _shape)) <= {"alembic_version"}, f"{service.name}: downgrade left tables"
     # the golden services between them use every table of the runtime
     assert set(MIXINS) <= seen
+
+
+def _reset(url: str) -> None:
+    def drop(connection: sa.Connection) -> None:
+        metadata = sa.MetaData()
+        metadata.reflect(connection)
+        metadata.drop_all(connection)
+
+    _on(url, drop)
+
+
+def test_a_later_revision_migrates_to_the_tables_a_new_project_creates(
+    two_databases: tuple[str, str], tmp_path: Path
+) -> None:
+    """Old schema + the revision regen writes == the new spec's first migration; and its downgrade goes back."""
+    events = SMALL_SPEC.index("events:\n")
+    old = SMALL_SPEC[:events]  # no events yet: no outbox in catalog, no inbox in stock
+    changed = SMALL_SPEC.replace(
+        "          note: { type: text, required: false }\n",
+        "          note: { type: text, required: false }\n"
+        "          maker_id: { type: ref, to: stock.Level, required: false }\n",
+    ).replace("name: { type: string, max_length: 100 }", "name: { type: string, max_length: 150 }")
+    root = new_project(tmp_path, old, name="project")
+    (root / "msgen.yaml").write_text(changed)
+    regen.regen(root)
+    fresh = new_project(tmp_path, changed, name="fresh")
+    now_url, fresh_url = two_databases
+    for name in ("catalog", "stock"):
+        service, created = root / "services" / name, fresh / "services" / name
+        revisions = sorted(p.name for p in service.glob("*/migrations/versions/*.py"))
+        assert len(revisions) == 2, revisions
+        _on(now_url, _migration(service, "upgrade"))
+        before = _on(now_url, _shape)
+        _on(now_url, _migration(service, "upgrade", revisions[1]))
+        _on(fresh_url, _migration(created, "upgrade"))
+        after, expected = _on(now_url, _shape), _on(fresh_url, _shape)
+        assert after == expected, name
+        assert {"outbox", "inbox"} & set(after) - set(before), name  # the runtime's tables came with the events
+        _on(now_url, _migration(service, "downgrade", revisions[1]))
+        assert _on(now_url, _shape) == before, name
+        _reset(now_url)
+        _reset(fresh_url)
 
 
 @pytest.mark.parametrize("table", [IDEMPOTENCY_KEYS, *MESSAGING_TABLES], ids=lambda t: t.name)
