@@ -21,7 +21,9 @@ import httpx
 import pytest
 import yaml
 
-from msgen.generate import Generated
+from msgen import model as m
+from msgen.generate import Generated, generate
+from msgen.up import demo_plan, unwritten_calls
 from tests.pact_support import committed_pacts
 from tests.processes import run, run_ok, wait_for
 from tests.regen_support import commit_all, edit_spec, git_status, msgen, write_generated
@@ -40,7 +42,7 @@ def test_the_example_has_what_issue_16_asks_of_it(courier: Generated) -> None:
     users = [s.name for s in system.services if any(v.name == "Location" for v in s.value_objects)]
     assert {"customer", "courier", "dispatch"} <= set(users)
     (saga,) = system.sagas
-    assert any(step.compensation_done for step in saga.steps)
+    assert all(step.compensation_triggers for step in saga.steps if step.call is None)
     ops = {op.op_id: op for s in system.services for op in s.operations}
     assert ops["quoteDelivery"].query and ops["quoteDelivery"].cache_ttl
     assert ops["suspendCourier"].action == "update" and ops["suspendCourier"].sets
@@ -48,6 +50,60 @@ def test_the_example_has_what_issue_16_asks_of_it(courier: Generated) -> None:
     assert any(c.cache_ttl for c in system.service("dispatch").calls)
     assert {s.name for s in system.services if s.slo} == {"pricing", "dispatch"}
     assert system.service("notification").emails
+    _uses_every_saga_key(system)
+
+
+def _uses_every_saga_key(system: m.System) -> None:
+    """The saga keys beyond a chain, each where the domain needs it (issue 16)."""
+    (saga,) = system.sagas
+    steps = {step.name: step for step in saga.steps}
+    publisher = {e.name: e.publisher for e in system.events}
+    # a synchronous call as a step, its answer's fee recorded on the delivery, with a status of its own
+    price = steps["price_delivery"]
+    assert (price.service, price.call, price.status) == ("pricing", "quoteDelivery", "PRICED")
+    assert price.records == (("fee", "fee"),)
+    assert any(c.operation == "quoteDelivery" and c.cache_ttl for c in system.service("dispatch").calls)
+    # the orchestrator publishes an intermediate event, which triggers the next step (not a success event)
+    assert price.publishes == ("delivery.priced",)
+    assign = steps["assign_courier"]
+    assert assign.trigger == "delivery.priced" and publisher["delivery.priced"] == saga.orchestrator
+    assert assign.records == (("courier_id", "courier_id"),)
+    # a trigger dispatch publishes when the step begins, built from what the saga recorded so far
+    charge = steps["charge_fee"]
+    assert publisher[charge.trigger] == saga.orchestrator
+    assert charge.trigger not in {e for step in saga.steps for e in step.publishes} | {saga.start}
+    # a compensation nothing waits for, triggered by a later step's failure: courier releases the courier
+    assert assign.compensation_done is None and charge.failure in assign.compensation_triggers
+    assert all(step.compensation_done is None for step in saga.steps)
+    # the mails' address read through customer_id, and no event or delivery carries a copy of it
+    emails = system.service("notification").emails
+    assert emails and all(rule.to == "customer_id" and rule.lookup for rule in emails)
+    assert all(rule.lookup[0] == "customer" and rule.lookup[2] == "email" for rule in emails if rule.lookup)
+    assert not [e.name for e in system.events for f in e.fields if f.type.kind == "email"]
+    assert "email" not in {f.name for f in system.service("dispatch").entity("Delivery").fields}
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "courier.yaml"
+COURIER_HANDLERS = "services/courier/courier_service/handlers/events.py"
+
+
+def test_default_step_handlers_fill_what_the_orchestrator_records(courier: Generated, tmp_path: Path) -> None:
+    """assign_courier records courier.assigned's courier_id: the default step gives it one, with or without books."""
+    handlers = courier.files[COURIER_HANDLERS]
+    # the Assignment's courier_id is optional (none when UNAVAILABLE), the event's required and recorded
+    assert 'Assignment(delivery_id=event.delivery_id, courier_id=uuid4(), status="ASSIGNED")' in handlers
+    assert '"courier_id": assignment.courier_id' in handlers
+    # without books, an optional field of the success event is filled when a `records` reads it
+    text = EXAMPLE.read_text()
+    for before, after in (
+        ("      assignment_id: uuid\n      courier_id: uuid\n", "      courier_id: { type: uuid, required: false }\n"),
+        ("        books: { entity: Assignment, applied: ASSIGNED, compensated: RELEASED }\n", ""),
+    ):
+        assert text.count(before) == 1
+        text = text.replace(before, after)
+    (tmp_path / "courier.yaml").write_text(text)
+    handlers = generate(tmp_path / "courier.yaml").files[COURIER_HANDLERS]
+    assert 'CourierAssigned.model_validate({"delivery_id": event.delivery_id, "courier_id": uuid4()})' in handlers
 
 
 # -- the generated suites -----------------------------------------------------------
@@ -120,8 +176,42 @@ def own_vhost(rabbitmq_url: str) -> Iterator[str]:
             run_ok([ctl, "delete_vhost", name], timeout=60)
 
 
-def test_up_demo_schedules_a_delivery_over_rabbitmq(courier: Generated, own_vhost: str, tmp_path: Path) -> None:
+PRICING = "services/pricing/pricing_service"
+STUB = '    raise NotImplementedYet("quoteDelivery", "services/pricing/pricing_service/handlers/operations.py")\n'
+# The user's first quote, before the zones have tariffs: a flat fee per kilometre, half as much again express.
+FLAT_QUOTE = """    fee = Decimal("3.50") + Decimal("1.20") * distance_km
+    if express:
+        fee *= Decimal("1.5")
+    return Quote(zone=zone, distance_km=distance_km, express=express, fee=round(fee, 2), currency=currency)
+"""
+
+
+def _write_quote(project: Path, body: str, imports: str = "") -> None:
+    """Replace msgen's stub of pricing's quoteDelivery with `body`, as a user edits the generated handler."""
+    handler = project / PRICING / "handlers" / "operations.py"
+    text = handler.read_text()
+    assert text.count(STUB) == 1
+    handler.write_text(
+        text.replace(STUB, body).replace("from msgen_runtime.problems import NotImplementedYet\n", imports)
+    )
+
+
+def test_the_demo_names_the_handler_its_call_step_needs(courier: Generated, tmp_path: Path) -> None:
+    """As generated, quoteDelivery answers 501: the demo says which handler to write; once written, nothing."""
     project = write_generated(tmp_path / "courier", courier)
+    scenario = demo_plan(courier.system)
+    assert unwritten_calls(project, scenario) == (
+        "Saga book_delivery needs hand-written handlers to complete: step price_delivery calls quoteDelivery of "
+        f"service pricing, still msgen's stub (501): write it in {PRICING}/handlers/operations.py."
+    )
+    _write_quote(project, FLAT_QUOTE)
+    assert unwritten_calls(project, scenario) is None
+
+
+def test_up_demo_schedules_a_delivery_over_rabbitmq(courier: Generated, own_vhost: str, tmp_path: Path) -> None:
+    """With quoteDelivery written by hand (the saga's call step), the delivery is priced, assigned, charged."""
+    project = write_generated(tmp_path / "courier", courier)
+    _write_quote(project, FLAT_QUOTE)
     command = [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0", "--broker", own_vhost]
     done = run(command, env={**os.environ, "COLUMNS": "200"}, timeout=300)
     output = done.stdout + done.stderr
@@ -129,11 +219,16 @@ def test_up_demo_schedules_a_delivery_over_rabbitmq(courier: Generated, own_vhos
     assert re.search(r"Created Customer [0-9a-f-]{36} through the gateway", output), output[-3000:]
     assert "Creating a delivery through the gateway: it starts saga book_delivery" in output
     assert re.search(r"Delivery [0-9a-f-]{36} is SCHEDULED", output), output[-3000:]
-    for status in ("REQUESTED", "COURIER_ASSIGNED", "SCHEDULED"):
+    for status in ("REQUESTED", "PRICED", "COURIER_ASSIGNED", "SCHEDULED"):
         assert status in output
+    assert "needs hand-written handlers" not in output
+    # the call's fee and courier.assigned's courier_id, recorded on the delivery (`records`)
+    recorded = r"Recorded on delivery [0-9a-f-]{36}: fee \d+\.\d\d \(step price_delivery\), courier_id [0-9a-f-]{36} \("
+    assert re.search(recorded + r"step assign_courier\)\.", output), output[-3000:]
     assert re.search(r"courier[\s│]+Assignment [0-9a-f-]{36}[\s│]+ASSIGNED[\s│]+assign_courier", output)
     assert re.search(r"billing[\s│]+Charge [0-9a-f-]{36}[\s│]+CAPTURED[\s│]+charge_fee", output)
-    assert "courier records an Assignment ASSIGNED, billing records a Charge CAPTURED" in output
+    assert "courier records an Assignment ASSIGNED, billing records a Charge CAPTURED)" in output
+    assert "the called operations are yours to write (quoteDelivery of service pricing)" in output
     last = done.stderr.strip().splitlines()[-1]
     assert last == "Demo: the saga ended SCHEDULED (as expected); every process has stopped.", done.stderr[-2000:]
     assert "nats" not in re.findall(r"^\s*(\w+)\s*│ \w+://127\.0\.0\.1", output, re.MULTILINE)  # its broker: ours
@@ -178,8 +273,6 @@ def test_contracts_verify_passes(courier_dir: Path) -> None:
 
 # -- regen after a spec change -------------------------------------------------------
 
-PRICING = "services/pricing/pricing_service"
-STUB = '    raise NotImplementedYet("quoteDelivery", "services/pricing/pricing_service/handlers/operations.py")\n'
 # The user's quote: the zone's tariff, per kilometre, by the express factor.
 QUOTE = """    from sqlalchemy import select
 
@@ -216,13 +309,7 @@ OPERATION_AFTER = (
 def test_regen_after_a_new_field_and_operation_keeps_the_hand_edits(courier: Generated, tmp_path: Path) -> None:
     project = write_generated(tmp_path / "courier", courier)
     handler = project / PRICING / "handlers" / "operations.py"
-    text = handler.read_text()
-    assert text.count(STUB) == 1
-    handler.write_text(
-        text.replace(STUB, QUOTE).replace(
-            "from msgen_runtime.problems import NotImplementedYet", "from msgen_runtime.problems import NotFound"
-        )
-    )
+    _write_quote(project, QUOTE, "from msgen_runtime.problems import NotFound\n")
     tariffs = project / PRICING / "handlers" / "tariff.py"
     text = tariffs.read_text()
     assert text.count(CREATE_BEFORE) == 1

@@ -149,6 +149,18 @@ def test_the_receiver_takes_otlp_json_and_answers_garbage_with_a_problem(board: 
         assert bad.headers["content-type"] == "application/problem+json"
 
 
+def test_an_exporter_that_hangs_up_midway_is_answered_not_raised(board: Any) -> None:
+    """A service stopped by msgen up while it exports its spans: the receiver answers, with no traceback."""
+    from starlette.requests import Request
+
+    async def hung_up() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/traces", "headers": [(b"content-length", b"1000")]}
+    answer = asyncio.run(board().receive_traces(Request(scope, hung_up)))
+    assert answer.status_code == 400
+
+
 def test_the_pages_writes_need_the_dashboards_header(board: Any) -> None:
     """A page of another site can post to 127.0.0.1 too, but not with a custom header (CORS preflight)."""
     url = board().url

@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 from msgen import regen as r
-from msgen.migrations_diff import head_of, read_revision, split_args
+from msgen.migrations_diff import head_of, read_revision
 from tests.regen_support import SMALL_SPEC, new_project
 
 VERSIONS = "services/catalog/catalog_service/migrations/versions"
@@ -108,15 +108,6 @@ def test_new_tables_dropped_columns_and_type_changes(tmp_path: Path) -> None:
         _run(second, "downgrade", connection)
         assert "tags" not in sa.inspect(connection).get_table_names()
         assert "note" in _columns(connection, "items")
-
-
-def test_split_args_keeps_brackets_and_strings_whole() -> None:
-    assert split_args('"a", sa.Numeric(12, 2), x=["b", "c"], y="d, e"') == [
-        '"a"',
-        "sa.Numeric(12, 2)",
-        'x=["b", "c"]',
-        'y="d, e"',
-    ]
 
 
 def test_the_head_is_the_revision_nobody_follows() -> None:

@@ -36,7 +36,8 @@ class Downstream:
         if self.mode == "hang":
             await asyncio.sleep(30)
         body = b'{"ok": true}'
-        status = b"503 Service Unavailable" if self.mode == "fail" else b"200 OK"
+        statuses = {"fail": b"503 Service Unavailable", "unimplemented": b"501 Not Implemented"}
+        status = statuses.get(self.mode, b"200 OK")
         writer.write(
             b"HTTP/1.1 "
             + status
@@ -104,6 +105,27 @@ async def test_idempotent_calls_are_retried_and_others_are_not(downstream: Downs
     with pytest.raises(Problem):
         await client.request("POST", "/v1/payments", json={})
     assert downstream.connections == 4  # a POST is never retried
+    await client.close()
+
+
+async def test_an_operation_not_implemented_is_a_refusal_never_retried_nor_counted_by_the_breaker(
+    downstream: Downstream,
+) -> None:
+    """501 says the operation does not exist yet (msgen's stub of a handler nobody wrote): asking again
+    changes nothing, so a saga's call step fails at once and compensates instead of waiting for its timeout."""
+    from msgen_runtime.http import DownstreamRefused
+
+    downstream.mode = "unimplemented"
+    client = ServiceClient(
+        "pricing", f"http://127.0.0.1:{downstream.port}", timeout=0.5, retries=2, failure_threshold=1
+    )
+    for _ in range(2):
+        with pytest.raises(DownstreamRefused) as refused:
+            await client.call("GET", "/v1/quotes/centre", dict)  # type: ignore[arg-type]
+        assert refused.value.status == 424
+        assert refused.value.extra["downstream"]["status"] == 501
+    assert downstream.connections == 2  # one request each: no retry, and the breaker stayed closed
+    assert client.breaker.closed
     await client.close()
 
 

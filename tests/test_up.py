@@ -39,8 +39,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> None:
-    """Also: --log-format json prints the services' raw JSON lines, the demo's requests under its correlation id."""
+    """Also: --log-format json prints the services' raw JSON lines, the demo's requests under its correlation id;
+    --no-dashboard serves no dashboard, and the services send their traces nowhere."""
     command = [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0", "--log-format", "json"]
+    command.append("--no-dashboard")
     # its own process group: whatever msgen up leaves behind is checked, then ended with the test
     with spawned(command, env={**os.environ, "COLUMNS": "200"}) as proc:
         out, err = communicate(proc, timeout=300)
@@ -65,6 +67,10 @@ def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> 
         assert re.search(r"payment[\s│]+Payment [0-9a-f-]{36}[\s│]+AUTHORIZED[\s│]+authorize_payment", output), output
         assert re.search(r"inventory[\s│]+Reservation [0-9a-f-]{36}[\s│]+RESERVED[\s│]+reserve_inventory", output)
         assert "The generated default handlers let every saga step succeed" in output
+        # no dashboard: none announced, no telemetry store, no OTLP endpoint given to the services
+        assert "Dashboard:" not in output and "open http" not in output, output[-3000:]
+        assert not (project / ".msgen" / "run" / "telemetry.sqlite3").exists()
+        assert not [r for r in records if "otlp" in json.dumps(r).lower()], out[-3000:]
         pids = _pids(output)
         assert len(pids) >= 7  # nats-server and the six services
         wait_for(lambda: not [pid for pid in pids if _alive(pid)], timeout=30, what="msgen up left processes running")
@@ -127,6 +133,7 @@ def test_sigterm_stops_every_process(project: Path) -> None:
         dashboard = f"http://127.0.0.1:{base + 8}"
         assert f"Dashboard: {dashboard} " in output and f"open {dashboard}" in summary.read_text(), output[-3000:]
         assert httpx.get(f"{dashboard}/api/services").json()["system"] == "shop"
+        assert (project / ".msgen" / "run" / "telemetry.sqlite3").is_file()  # its store (see the demo's test)
         proc.send_signal(signal.SIGTERM)
         rest, _ = communicate(proc, timeout=60)
         wait_for(lambda: not [pid for pid in pids if _alive(pid)], timeout=30, what="msgen up left processes running")

@@ -654,6 +654,8 @@ def up(
         ended = result.demo_status or "without an outcome"
         verdict = "as expected" if result.demo_status == result.demo_expected else f"not {result.demo_expected}"
         err.print(f"Demo: the saga ended {ended} ({verdict}); every process has stopped.", markup=False)
+        if result.demo_status != result.demo_expected and result.demo_hint:
+            err.print(result.demo_hint, markup=False)
         if result.demo_status != result.demo_expected:
             raise typer.Exit(1)
 

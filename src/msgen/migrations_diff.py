@@ -2,10 +2,10 @@
 
 Applied migrations are never rewritten. When the entities of a service change,
 ``0001_initial.py`` and every later revision stay as they were generated, and a
-new revision ``000N_<slug>.py`` carries the difference. The two schemas are read
-from what ``render/migrations.py`` would create for the old and the new spec, so
-the DDL has one source: a table's columns, unique constraints and indexes are
-parsed back from its ``op.create_table`` and ``op.create_index`` lines.
+new revision ``000N_<slug>.py`` carries the difference. Both schemas are data:
+``msgen.tables`` describes the tables of the old spec (the project's baseline,
+resolved again) and of the new one, the same descriptions the first migration is
+written from, and the difference is computed on them, never on migration text.
 
 Column changes run inside ``op.batch_alter_table``, which alters in place on
 PostgreSQL and copies the table on SQLite (which cannot alter a column).
@@ -19,98 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from msgen import model as m
-from msgen.render.migrations import initial_migration
+from msgen.render.migrations import column_expr, create_index, create_table, drop_index, drop_table, type_expr
+from msgen.tables import service_schema
+from msgen_runtime.tables import Table
 
-_CREATE_TABLE = re.compile(r'^op\.create_table\("(?P<table>[^"]+)", (?P<items>.*)\)$', re.S)
-_CREATE_INDEX = re.compile(r'^op\.create_index\("(?P<name>[^"]+)", "(?P<table>[^"]+)", .*\)$', re.S)
 _REVISION_FILE = re.compile(r"^(?P<number>\d{4})_(?P<slug>\w+)\.py$")
 _REVISION = re.compile(r"""^revision(?:\s*:\s*[^=]+)?\s*=\s*["'](?P<id>[^"']+)["']""", re.M)
 _DOWN_REVISION = re.compile(r"""^down_revision(?:\s*:\s*[^=]+)?\s*=\s*(?P<value>.+)$""", re.M)
-
-
-def split_args(text: str) -> list[str]:
-    """Split a Python argument list at its top-level commas (brackets and strings kept whole)."""
-    parts: list[str] = []
-    depth = 0
-    quote = ""
-    start = 0
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote and text[i - 1] != "\\":
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    tail = text[start:].strip()
-    if tail:
-        parts.append(tail)
-    return parts
 
 
 def _unquote(text: str) -> str:
     return text.strip()[1:-1]
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str  # e.g. sa.String(200)
-    nullable: bool
-    extra: tuple[str, ...]  # other keyword arguments, e.g. autoincrement=True
-
-    def expr(self, *, nullable: bool | None = None, server_default: str | None = None) -> str:
-        args = [f'"{self.name}"', self.type, *self.extra, f"nullable={self.nullable if nullable is None else nullable}"]
-        if server_default is not None:
-            args.append(f"server_default={server_default}")
-        return f"sa.Column({', '.join(args)})"
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    create: str  # the whole op.create_table(...) line
-    columns: dict[str, Column]
-    uniques: dict[str, tuple[str, ...]]  # constraint name -> columns
-    indexes: dict[str, str]  # index name -> its op.create_index(...) line
-
-
-def _parse_table(line: str) -> Table | None:
-    match = _CREATE_TABLE.match(line)
-    if match is None:
-        return None
-    columns: dict[str, Column] = {}
-    uniques: dict[str, tuple[str, ...]] = {}
-    for item in split_args(match["items"]):
-        inner = item[item.index("(") + 1 : -1] if "(" in item else ""
-        args = split_args(inner)
-        if item.startswith("sa.Column("):
-            keywords = [a for a in args[2:] if not a.startswith("nullable=")]
-            nullable = any(a.replace(" ", "") == "nullable=True" for a in args[2:])
-            columns[_unquote(args[0])] = Column(_unquote(args[0]), args[1], nullable, tuple(keywords))
-        elif item.startswith("sa.UniqueConstraint("):
-            name = next((_unquote(a.split("=", 1)[1]) for a in args if a.startswith("name=")), "")
-            uniques[name] = tuple(_unquote(a) for a in args if not a.startswith("name="))
-    return Table(match["table"], line, columns, uniques, {})
-
-
 def schema_of(service: m.Service, sagas: tuple[m.Saga, ...]) -> dict[str, Table]:
-    """The tables the initial migration of `service` would create today, by name, in order."""
-    tables: dict[str, Table] = {}
-    for line in initial_migration(service, sagas)["upgrade"]:
-        table = _parse_table(line)
-        if table is not None:
-            tables[table.name] = table
-            continue
-        index = _CREATE_INDEX.match(line)
-        if index is not None and index["table"] in tables:
-            tables[index["table"]].indexes[index["name"]] = line
-    return tables
+    """The tables of `service`'s database, by name, in the order its first migration creates them."""
+    return {table.name: table for table in service_schema(service, sagas)}
 
 
 def server_defaults(service: m.Service) -> dict[tuple[str, str], str]:
@@ -129,10 +53,6 @@ def _literal(value: Any) -> str:
     return repr(str(value))
 
 
-def _drop_index(name: str, table: str) -> str:
-    return f'op.drop_index("{name}", table_name="{table}")'
-
-
 def _batch(table: str, lines: list[str]) -> list[str]:
     if not lines:
         return []
@@ -148,41 +68,45 @@ def _transform(
         return [], []
     if before is None:
         assert after is not None
-        return [after.create, *after.indexes.values()], [f"create table {after.name}"]
+        return [create_table(after), *(create_index(after, ix) for ix in after.indexes)], [f"create table {after.name}"]
     if after is None:
-        drops = [_drop_index(name, before.name) for name in before.indexes]
-        return [*drops, f'op.drop_table("{before.name}")'], [f"drop table {before.name}"]
+        drops = [drop_index(before, ix) for ix in before.indexes]
+        return [*drops, drop_table(before)], [f"drop table {before.name}"]
     name = after.name
-    pre = [_drop_index(ix, name) for ix, line in before.indexes.items() if after.indexes.get(ix) != line]
-    post = [line for ix, line in after.indexes.items() if before.indexes.get(ix) != line]
+    pre = [drop_index(before, ix) for ix in before.indexes if ix not in after.indexes]
+    post = [create_index(after, ix) for ix in after.indexes if ix not in before.indexes]
+    old_uniques = {u.name: u.columns for u in before.uniques}
+    new_uniques = {u.name: u.columns for u in after.uniques}
+    old_columns = {c.name: c for c in before.columns}
+    new_columns = {c.name: c for c in after.columns}
     batch: list[str] = []
     tighten: list[str] = []
     tightened: list[str] = []
     what: list[str] = []
-    for uq, cols in before.uniques.items():
-        if after.uniques.get(uq) != cols:
+    for uq, cols in old_uniques.items():
+        if new_uniques.get(uq) != cols:
             batch.append(f'batch.drop_constraint("{uq}", type_="unique")')
-    for col in before.columns:
-        if col not in after.columns:
+    for col in old_columns:
+        if col not in new_columns:
             batch.append(f'batch.drop_column("{col}")')
             what.append(f"drop {name}.{col}")
-    for col, new in after.columns.items():
-        old = before.columns.get(col)
+    for col, new in new_columns.items():
+        old = old_columns.get(col)
         if old is None:
             default = defaults.get((name, col))
             if new.nullable or default is not None:
-                batch.append(f"batch.add_column({new.expr(server_default=default)})")
+                batch.append(f"batch.add_column({column_expr(new, server_default=default)})")
             else:
                 # A NOT NULL column without a default: add it nullable, then tighten it, so
                 # that an empty table migrates and a table with rows fails loudly until filled.
-                batch.append(f"batch.add_column({new.expr(nullable=True)})")
-                tighten.append(f'batch.alter_column("{col}", existing_type={new.type}, nullable=False)')
+                batch.append(f"batch.add_column({column_expr(new, nullable=True)})")
+                tighten.append(f'batch.alter_column("{col}", existing_type={type_expr(new)}, nullable=False)')
                 tightened.append(col)
             what.append(f"add {name}.{col}")
         elif old != new:
-            args = [f'"{col}"', f"existing_type={old.type}"]
-            if old.type != new.type:
-                args.append(f"type_={new.type}")
+            args = [f'"{col}"', f"existing_type={type_expr(old)}"]
+            if type_expr(old) != type_expr(new):
+                args.append(f"type_={type_expr(new)}")
             args.append(f"existing_nullable={old.nullable}")
             if old.nullable != new.nullable:
                 args.append(f"nullable={new.nullable}")
@@ -190,8 +114,8 @@ def _transform(
                     tightened.append(col)
             batch.append(f"batch.alter_column({', '.join(args)})")
             what.append(f"alter {name}.{col}")
-    for uq, cols in after.uniques.items():
-        if before.uniques.get(uq) != cols:
+    for uq, cols in new_uniques.items():
+        if old_uniques.get(uq) != cols:
             batch.append(f'batch.create_unique_constraint("{uq}", {list(cols)!r})')
     if not what and (batch or pre or post):
         what.append(f"alter {name}")

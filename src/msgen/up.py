@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import io
 import json
+import re
 import shlex
 import threading
 import time
@@ -118,6 +119,7 @@ class UpResult:
     not_ready: str | None = None  # why the service named by `failed` is not ready (--ready-timeout passed)
     demo_status: str | None = None
     demo_expected: str | None = None  # the status that makes the demo a success (the saga's completed one)
+    demo_hint: str | None = None  # why the saga cannot complete as generated (a call step's operation is a stub)
     pids: dict[str, int] = field(default_factory=dict)
 
 
@@ -155,6 +157,41 @@ class DemoBooks:
 
 
 @dataclass(frozen=True)
+class DemoCall:
+    """A call step of the demo's saga: an operation of the step's service that msgen cannot write for you."""
+
+    step: str
+    service: str
+    operation: str  # quoteDelivery
+    package: str  # pricing_service
+
+    def stub(self, project: Path) -> Path | None:
+        """The handler module that still holds msgen's stub of the operation (answering 501), if any."""
+        handlers = project / "services" / self.service / self.package / "handlers"
+        raises = re.compile(rf"raise\s+NotImplementedYet\(\s*[\"']{re.escape(self.operation)}[\"']")
+        for module in sorted(handlers.glob("*.py")):
+            if raises.search(module.read_text(encoding="utf-8")):
+                return module.relative_to(project)
+        return None
+
+
+def unwritten_calls(project: Path, scenario: DemoPlan) -> str | None:
+    """One line naming the call steps whose operation is still msgen's stub, and where to write it; or None.
+
+    Such a call answers 501 until the step's timeout: the saga cannot complete before someone writes it.
+    """
+    stubs = [(call, module) for call in scenario.calls if (module := call.stub(project)) is not None]
+    if not stubs:
+        return None
+    named = "; ".join(
+        f"step {call.step} calls {call.operation} of service {call.service}, still msgen's stub (501): write it "
+        f"in {module.as_posix()}"
+        for call, module in stubs
+    )
+    return f"Saga {scenario.saga} needs hand-written handlers to complete: {named}."
+
+
+@dataclass(frozen=True)
 class DemoPlan:
     """What --demo does: start the saga through its entity's create operation, follow its status stream."""
 
@@ -168,6 +205,9 @@ class DemoPlan:
     completed: str  # CONFIRMED
     refs: tuple[DemoRef, ...] = ()
     books: tuple[DemoBooks, ...] = ()
+    calls: tuple[DemoCall, ...] = ()
+    get_path: str | None = None  # /v1/orders/{id}: what the saga's steps recorded on the entity (`records`)
+    recorded: tuple[tuple[str, str], ...] = ()  # (step, entity field)
 
     @property
     def all_scopes(self) -> list[str]:
@@ -249,6 +289,7 @@ def demo_plan(system: m.System) -> DemoPlan:
         if create is None:
             continue
         reads = [scope for op in ops if op.action == "get" for scope in op.scopes]
+        get = _operation(service, entity.name, "get")
         return DemoPlan(
             service=service.name,
             saga=saga.name,
@@ -260,6 +301,13 @@ def demo_plan(system: m.System) -> DemoPlan:
             completed=saga.status_completed,
             refs=_demo_refs(system, service, entity),
             books=_demo_books(system, saga),
+            calls=tuple(
+                DemoCall(step.name, step.service, step.call, system.service(step.service).package)
+                for step in saga.steps
+                if step.call is not None
+            ),
+            get_path=get.path if get else None,
+            recorded=tuple((step.name, target) for step in saga.steps for _, target in step.records),
         )
     raise DemoError(
         "--demo follows a saga through its status stream: this spec has no saga with an 'entity' and a "
@@ -313,6 +361,9 @@ def run(
             spec.name, "exec " + shlex.join(spec.args), env={**_base_env(), **spec.env}, cwd=str(spec.cwd)
         )
     result = UpResult(demo_expected=scenario.completed if scenario else None)
+    if scenario is not None and (hint := unwritten_calls(project, scenario)) is not None:
+        result.demo_hint = hint  # said now, and again below the demo's outcome when the saga did not complete
+        console.print(hint, style="yellow", markup=False)
     steps = next_steps(project, system, specs) if scenario is None else []
     if board is not None:
         board.collector.processes = lambda: {
@@ -676,8 +727,11 @@ def _books(front: _Front, console: Console, scenario: DemoPlan, ident: str) -> N
     steps = [b for b in scenario.books if b.step]
     if steps:
         done = ", ".join(f"{b.service} records {a(b.entity)} {b.applied}" for b in steps)
+        called = ", ".join(f"{c.operation} of service {c.service}" for c in scenario.calls)
+        which = "every saga step but the calls" if called else "every saga step"
+        calls = f"; the called operations are yours to write ({called})" if called else ""
         console.print(
-            f"The generated default handlers let every saga step succeed ({done}); your rules go in each "
+            f"The generated default handlers let {which} succeed ({done}){calls}; your rules go in each "
             "service's handlers/events.py."
         )
 
@@ -691,6 +745,8 @@ def _demo(
 ) -> str:
     front = _Front(specs, token, scenario)
     noun = scenario.entity.lower()
+    # a call step's status change is caused by the call's answer, not by an event
+    causes = {**publishers, **{c.step: f"{c.service}, answering {c.operation}" for c in scenario.calls}}
     with front.client:
         body = _fill_refs(front, console, scenario)
         console.print(f"Creating {a(noun)} through {front.where(scenario.service)}: it starts saga {scenario.saga}…")
@@ -723,9 +779,26 @@ def _demo(
                     f"{(time.monotonic() - t0) * 1000:.0f} ms",
                     status,
                     event["cause"],
-                    publishers.get(event["cause"], "?"),
+                    causes.get(event["cause"], "?"),
                 )
         console.print(timeline)
         console.print(f"{scenario.entity} {ident} is [bold]{status}[/bold].")
+        _recorded(front, console, scenario, ident)
         _books(front, console, scenario, ident)
     return status
+
+
+def _recorded(front: _Front, console: Console, scenario: DemoPlan, ident: str) -> None:
+    """The fields the saga's steps stored on its entity (spec `records`), read back through the API."""
+    if not scenario.recorded or scenario.get_path is None:
+        return
+    answer = front.request(scenario.service, "GET", scenario.get_path.replace("{id}", ident))
+    if answer.status_code != 200:
+        console.print(f"[yellow]GET {scenario.get_path} answered {answer.status_code}[/yellow]")
+        return
+    row = answer.json()
+    shown = ", ".join(
+        f"{name} {row[name]} (step {step})" for step, name in scenario.recorded if row.get(name) is not None
+    )
+    if shown:  # a saga that failed before its steps recorded anything has nothing to show
+        console.print(f"Recorded on {scenario.entity.lower()} {ident}: {shown}.", markup=False)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped
 
-from msgen_runtime.types import UtcDateTime
+from msgen_runtime.orm import mapped
+from msgen_runtime.tables import entity_table
 
 __all__ = ["EntityMixin", "utcnow"]
 
@@ -17,7 +17,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# the columns every entity table starts with (its own name does not matter here)
+_ENTITY = entity_table("entities", ())
+
+
 class EntityMixin:
-    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+    id: Mapped[uuid.UUID] = mapped(_ENTITY, "id", default=uuid.uuid4)
+    # indexed under the table's own name (ix_<table>_created_at), which only the generated model knows
+    created_at: Mapped[datetime] = mapped(_ENTITY, "created_at", default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped(_ENTITY, "updated_at", default=utcnow, onupdate=utcnow)

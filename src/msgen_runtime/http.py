@@ -40,8 +40,14 @@ class Unavailable(Exception):
         self.timed_out = timed_out
 
 
+# Server errors that asking again does not change: the operation is not implemented (msgen's stub of a
+# handler nobody wrote yet), or the HTTP version is refused. They are refusals, like a 4xx.
+_NOT_TRANSIENT = frozenset({501, 505})
+
+
 class DownstreamRefused(Problem):
-    """The downstream answered with a 4xx: our request was wrong for it (424 Failed Dependency)."""
+    """The downstream answered with a 4xx, 501 or 505: our request was wrong for it, or it cannot do it
+    (424 Failed Dependency)."""
 
     def __init__(self, target: str, response: httpx.Response) -> None:
         try:
@@ -150,7 +156,7 @@ class ServiceClient:
         except httpx.TransportError as exc:
             CALLS.labels(self.target, "transport_error").inc()
             raise Unavailable(self.target, type(exc).__name__) from exc
-        if response.status_code >= 500:
+        if response.status_code >= 500 and response.status_code not in _NOT_TRANSIENT:
             CALLS.labels(self.target, "server_error").inc()
             raise Unavailable(self.target, f"answered {response.status_code}")
         CALLS.labels(self.target, "ok" if response.status_code < 400 else "refused").inc()
@@ -165,7 +171,7 @@ class ServiceClient:
         return await self.cache.get_or_load(key, ttl, model, lambda: self.call(method, path, model, **options))
 
     async def call(self, method: str, path: str, model: type[M], **options: Any) -> M:
-        """A request whose 2xx answer is parsed into `model`; a 4xx becomes a 424 problem."""
+        """A request whose 2xx answer is parsed into `model`; a 4xx, 501 or 505 becomes a 424 problem."""
         response = await self.request(method, path, **options)
         if response.status_code >= 400:
             raise DownstreamRefused(self.target, response)

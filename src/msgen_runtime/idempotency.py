@@ -30,13 +30,14 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped
 
 from msgen_runtime.callers import current_caller
 from msgen_runtime.db import get_session
 from msgen_runtime.entities import utcnow
+from msgen_runtime.orm import mapped, table_args
 from msgen_runtime.problems import Problem
-from msgen_runtime.types import UtcDateTime
+from msgen_runtime.tables import IDEMPOTENCY_KEYS
 from msgen_runtime.uow import commit
 
 __all__ = [
@@ -62,15 +63,17 @@ _log = logging.getLogger("msgen.idempotency")
 class IdempotencyKeyMixin:
     """Columns of a service's idempotency_keys table (the generated models declare the table)."""
 
-    operation: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(sa.String(64))
-    state: Mapped[str] = mapped_column(sa.String(16))
-    status_code: Mapped[int | None] = mapped_column(sa.Integer(), nullable=True)
-    response_body: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
-    location: Mapped[str | None] = mapped_column(sa.String(2048), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    __table_args__ = table_args(IDEMPOTENCY_KEYS)
+
+    operation: Mapped[str] = mapped(IDEMPOTENCY_KEYS, "operation")
+    key: Mapped[str] = mapped(IDEMPOTENCY_KEYS, "key")
+    request_hash: Mapped[str] = mapped(IDEMPOTENCY_KEYS, "request_hash")
+    state: Mapped[str] = mapped(IDEMPOTENCY_KEYS, "state")
+    status_code: Mapped[int | None] = mapped(IDEMPOTENCY_KEYS, "status_code")
+    response_body: Mapped[str | None] = mapped(IDEMPOTENCY_KEYS, "response_body")
+    location: Mapped[str | None] = mapped(IDEMPOTENCY_KEYS, "location")
+    created_at: Mapped[datetime] = mapped(IDEMPOTENCY_KEYS, "created_at")
+    expires_at: Mapped[datetime] = mapped(IDEMPOTENCY_KEYS, "expires_at")
 
 
 def request_hash(payload: BaseModel | None) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -380,7 +380,10 @@ class Dashboard:
         return PlainTextResponse(mermaid(self.system))
 
     async def receive_traces(self, request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # a service stopped while exporting (msgen up shutting down): nothing to keep
+            return Response(status_code=400)
         content_type = request.headers.get("content-type", "application/x-protobuf")
         try:
             spans = decode(body, content_type)

@@ -213,14 +213,20 @@ class EventHandler:
     body: list[str]
 
 
-def _build(target: m.Event, source: m.Event | None, var: str, imports: Imports) -> str:
-    """`Target.model_validate({...})` from the fields of `source` (by name), defaults for the rest."""
+def _build(
+    target: m.Event, source: m.Event | None, var: str, imports: Imports, *, recorded: frozenset[str] = frozenset()
+) -> str:
+    """`Target.model_validate({...})` from the fields of `source` (by name), defaults for the rest.
+
+    An optional field is left out, unless the saga's orchestrator `records` it (`recorded`): then it
+    gets a placeholder like a required one, so that the default step has something to record.
+    """
     have = {f.name for f in source.fields} if source else set()
     parts = []
     for f in target.fields:
         if f.name in have:
             parts.append(f"{f.name!r}: {var}.{f.name}")
-        elif not f.required:
+        elif not f.required and f.name not in recorded:
             continue
         elif f.name.endswith("_id") and f.type.kind in ("uuid", "ref"):
             imports.add("uuid", "uuid4")
@@ -312,8 +318,19 @@ def _books(service: m.Service, step: m.SagaStep) -> _Books | None:
     return _Books(entity, step.books, var)
 
 
-def _new_row(books: _Books, event: m.Event, vos: dict[str, m.ValueObject], imports: Imports) -> str:
-    """`Entity(...)` built from the trigger `event`: same-named fields copied, the applied status set."""
+def _new_row(
+    books: _Books,
+    event: m.Event,
+    vos: dict[str, m.ValueObject],
+    imports: Imports,
+    *,
+    needed: frozenset[str] = frozenset(),
+) -> str:
+    """`Entity(...)` built from the trigger `event`: same-named fields copied, the applied status set.
+
+    An optional field without a default that the success event takes from the row (`needed`: one it
+    requires, or one the orchestrator `records`) gets a placeholder, as a required one does.
+    """
     have = {f.name: f for f in event.fields}
     args = []
     for f in books.entity.fields:
@@ -321,7 +338,7 @@ def _new_row(books: _Books, event: m.Event, vos: dict[str, m.ValueObject], impor
             args.append(f"{f.name}={books.books.applied!r}")
             continue
         value = _copy(f, have[f.name], "event", vos) if f.name in have else None
-        if value is None and (not f.required or f.has_default):
+        if value is None and (f.has_default or (not f.required and f.name not in needed)):
             continue
         args.append(f"{f.name}={value if value is not None else _placeholder(f, imports)}")
     return f"{books.entity.name}({', '.join(args)})"
@@ -371,13 +388,15 @@ def _step_body(
     body = [f"if await {ledger}.apply(session, {key}):"]
     books = _books(service, step)
     vos = {vo.name: vo for vo in (*service.value_objects, *event.value_objects)}
+    recorded = frozenset(source for source, _ in step.records)
     if books is None:
         body.append("    " + _log_ids(f"{step.name}.applied", [(saga.key, key)]))
-        body.append(f"    await publish(session, {_build(success, event, 'event', imports)})")
+        body.append(f"    await publish(session, {_build(success, event, 'event', imports, recorded=recorded)})")
         return body
     imports.add(f"{service.package}.models", books.entity.name)
+    needed = recorded | {f.name for f in success.fields if f.required and not f.has_default}
     body += [
-        f"    {books.var} = {_new_row(books, event, vos, imports)}",
+        f"    {books.var} = {_new_row(books, event, vos, imports, needed=needed)}",
         f"    session.add({books.var})",
         "    await session.flush()  # gives the row its id",
         "    " + _log_ids(f"{step.name}.applied", [(saga.key, key), (f"{books.entity.snake}_id", f"{books.var}.id")]),

@@ -1,174 +1,90 @@
-"""The Alembic migration that creates a service's tables, as lines of Python."""
+"""Alembic operations written from table descriptions: the migration that creates a service's tables.
+
+The tables come from `msgen.tables` (the service's schema as data); this module only spells them as
+the lines of Python Alembic runs. `migrations_diff.py` uses the same spelling for later revisions.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from msgen import model as m
-from msgen.render.python import messaging_tables
+from msgen.tables import service_schema
+from msgen_runtime.tables import MESSAGING_TABLES, Column, Index, Kind, Table
 
-
-def _table_ops(entity: m.Entity) -> tuple[list[str], list[str]]:
-    columns = [
-        'sa.Column("id", sa.Uuid(), nullable=False)',
-        'sa.Column("created_at", sa.DateTime(timezone=True), nullable=False)',
-        'sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False)',
-    ]
-    for f in entity.fields:
-        column_type = "sa.DateTime(timezone=True)" if f.type.kind == "datetime" else f.type.column
-        columns.append(f'sa.Column("{f.name}", {column_type}, nullable={not f.required})')
-    columns.append(f'sa.PrimaryKeyConstraint("id", name="pk_{entity.table}")')
-    for f in entity.fields:
-        if f.unique:
-            columns.append(f'sa.UniqueConstraint("{f.name}", name="uq_{entity.table}_{f.name}")')
-    up = [f'op.create_table("{entity.table}", ' + ", ".join(columns) + ")"]
-    indexed = ["created_at", *(f.name for f in entity.fields if f.ref and not f.unique)]
-    down = []
-    for column in indexed:
-        up.append(f'op.create_index("ix_{entity.table}_{column}", "{entity.table}", ["{column}"])')
-        down.append(f'op.drop_index("ix_{entity.table}_{column}", table_name="{entity.table}")')
-    down.append(f'op.drop_table("{entity.table}")')
-    return up, down
-
-
-_IDEMPOTENCY_UP = [
-    'op.create_table("idempotency_keys", '
-    'sa.Column("operation", sa.String(100), nullable=False), '
-    'sa.Column("key", sa.String(255), nullable=False), '
-    'sa.Column("request_hash", sa.String(64), nullable=False), '
-    'sa.Column("state", sa.String(16), nullable=False), '
-    'sa.Column("status_code", sa.Integer(), nullable=True), '
-    'sa.Column("response_body", sa.Text(), nullable=True), '
-    'sa.Column("location", sa.String(2048), nullable=True), '
-    'sa.Column("created_at", sa.DateTime(timezone=True), nullable=False), '
-    'sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False), '
-    'sa.PrimaryKeyConstraint("operation", "key", name="pk_idempotency_keys"))',
-    'op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])',
-]
-_IDEMPOTENCY_DOWN = [
-    'op.drop_index("ix_idempotency_keys_expires_at", table_name="idempotency_keys")',
-    'op.drop_table("idempotency_keys")',
-]
-
-
-_TS = "sa.DateTime(timezone=True)"
-_AUTO_ID = 'sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False)'
-_MESSAGING_TABLES: dict[str, tuple[list[str], list[tuple[str, list[str], bool]]]] = {
-    "outbox": (
-        [
-            _AUTO_ID,
-            'sa.Column("message_id", sa.String(36), nullable=False)',
-            'sa.Column("topic", sa.String(200), nullable=False)',
-            'sa.Column("event", sa.String(200), nullable=False)',
-            'sa.Column("version", sa.Integer(), nullable=False)',
-            'sa.Column("key", sa.String(200), nullable=True)',
-            'sa.Column("partition", sa.Integer(), nullable=False)',
-            'sa.Column("body", sa.LargeBinary(), nullable=False)',
-            'sa.Column("headers", sa.JSON(), nullable=False)',
-            f'sa.Column("created_at", {_TS}, nullable=False)',
-            f'sa.Column("sent_at", {_TS}, nullable=True)',
-            'sa.Column("attempts", sa.Integer(), nullable=False)',
-            'sa.Column("last_error", sa.Text(), nullable=True)',
-            'sa.PrimaryKeyConstraint("id", name="pk_outbox")',
-            'sa.UniqueConstraint("message_id", name="uq_outbox_message_id")',
-        ],
-        [("ix_outbox_pending", ["partition", "sent_at", "id"], False)],
-    ),
-    "outbox_partitions": (
-        [
-            'sa.Column("partition", sa.Integer(), autoincrement=False, nullable=False)',
-            'sa.PrimaryKeyConstraint("partition", name="pk_outbox_partitions")',
-        ],
-        [],
-    ),
-    "inbox": (
-        [
-            'sa.Column("message_id", sa.String(64), nullable=False)',
-            'sa.Column("topic", sa.String(200), nullable=False)',
-            f'sa.Column("received_at", {_TS}, nullable=False)',
-            'sa.PrimaryKeyConstraint("message_id", name="pk_inbox")',
-        ],
-        [],
-    ),
-    "dead_letters": (
-        [
-            'sa.Column("id", sa.Uuid(), nullable=False)',
-            'sa.Column("message_id", sa.String(64), nullable=False)',
-            'sa.Column("topic", sa.String(200), nullable=False)',
-            'sa.Column("body", sa.LargeBinary(), nullable=False)',
-            'sa.Column("headers", sa.JSON(), nullable=False)',
-            'sa.Column("error", sa.Text(), nullable=False)',
-            'sa.Column("attempts", sa.Integer(), nullable=False)',
-            f'sa.Column("created_at", {_TS}, nullable=False)',
-            f'sa.Column("replayed_at", {_TS}, nullable=True)',
-            'sa.PrimaryKeyConstraint("id", name="pk_dead_letters")',
-        ],
-        [],
-    ),
-    "saga_states": (
-        [
-            'sa.Column("saga", sa.String(100), nullable=False)',
-            'sa.Column("key", sa.String(100), nullable=False)',
-            'sa.Column("status", sa.String(16), nullable=False)',
-            'sa.Column("step", sa.Integer(), nullable=False)',
-            'sa.Column("done", sa.JSON(), nullable=False)',
-            'sa.Column("awaiting", sa.JSON(), nullable=False)',
-            'sa.Column("context", sa.JSON(), nullable=False)',
-            'sa.Column("reason", sa.Text(), nullable=True)',
-            f'sa.Column("deadline", {_TS}, nullable=False)',
-            f'sa.Column("updated_at", {_TS}, nullable=False)',
-            'sa.PrimaryKeyConstraint("saga", "key", name="pk_saga_states")',
-        ],
-        [("ix_saga_states_deadline", ["deadline"], False)],
-    ),
-    "saga_steps": (
-        [
-            'sa.Column("saga", sa.String(100), nullable=False)',
-            'sa.Column("key", sa.String(100), nullable=False)',
-            'sa.Column("step", sa.String(100), nullable=False)',
-            'sa.Column("status", sa.String(16), nullable=False)',
-            f'sa.Column("updated_at", {_TS}, nullable=False)',
-            'sa.PrimaryKeyConstraint("saga", "key", "step", name="pk_saga_steps")',
-        ],
-        [],
-    ),
-    "status_log": (
-        [
-            _AUTO_ID,
-            'sa.Column("entity_id", sa.String(100), nullable=False)',
-            'sa.Column("status", sa.String(100), nullable=False)',
-            'sa.Column("cause", sa.String(200), nullable=False)',
-            f'sa.Column("at", {_TS}, nullable=False)',
-            'sa.PrimaryKeyConstraint("id", name="pk_status_log")',
-        ],
-        [("ix_status_log_entity_id", ["entity_id"], False)],
-    ),
+_TYPES = {
+    Kind.UUID: "sa.Uuid()",
+    Kind.TEXT: "sa.Text()",
+    Kind.INTEGER: "sa.Integer()",
+    Kind.BIG_INTEGER: "sa.BigInteger()",
+    Kind.SERIAL: 'sa.BigInteger().with_variant(sa.Integer(), "sqlite")',
+    Kind.BOOLEAN: "sa.Boolean()",
+    Kind.DATE: "sa.Date()",
+    Kind.DATETIME: "sa.DateTime(timezone=True)",
+    Kind.JSON: "sa.JSON()",
+    Kind.BINARY: "sa.LargeBinary()",
 }
+# The messaging tables' indexes have always been written with an explicit `unique=`: kept, so that the
+# migrations of existing projects and the ones written now read the same.
+_EXPLICIT_UNIQUE = frozenset(t.name for t in MESSAGING_TABLES)
 
 
-def _runtime_table(name: str) -> tuple[list[str], list[str]]:
-    columns, indexes = _MESSAGING_TABLES[name]
-    up = [f'op.create_table("{name}", ' + ", ".join(columns) + ")"]
-    down = []
-    for index, cols, unique in indexes:
-        up.append(f'op.create_index("{index}", "{name}", {cols!r}, unique={unique})')
-        down.append(f'op.drop_index("{index}", table_name="{name}")')
-    down.append(f'op.drop_table("{name}")')
+def type_expr(column: Column) -> str:
+    """The column's SQLAlchemy type, as an expression in a migration."""
+    if column.kind is Kind.STRING:
+        return f"sa.String({column.length})"
+    if column.kind is Kind.NUMERIC:
+        return f"sa.Numeric({column.precision}, {column.scale})"
+    return _TYPES[column.kind]
+
+
+def column_expr(column: Column, *, nullable: bool | None = None, server_default: str | None = None) -> str:
+    """`sa.Column(...)` for the column; `nullable` overrides the description's."""
+    args = [f'"{column.name}"', type_expr(column)]
+    if column.autoincrement is not None:
+        args.append(f"autoincrement={column.autoincrement}")
+    args.append(f"nullable={column.nullable if nullable is None else nullable}")
+    if server_default is not None:
+        args.append(f"server_default={server_default}")
+    return f"sa.Column({', '.join(args)})"
+
+
+def _names(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def create_table(table: Table) -> str:
+    items = [column_expr(c) for c in table.columns]
+    items.append(f'sa.PrimaryKeyConstraint({_names(table.primary_key)}, name="{table.primary_key_name}")')
+    items += [f'sa.UniqueConstraint({_names(u.columns)}, name="{u.name}")' for u in table.uniques]
+    return f'op.create_table("{table.name}", ' + ", ".join(items) + ")"
+
+
+def create_index(table: Table, index: Index) -> str:
+    unique = f", unique={index.unique}" if index.unique or table.name in _EXPLICIT_UNIQUE else ""
+    return f'op.create_index("{index.name}", "{table.name}", [{_names(index.columns)}]{unique})'
+
+
+def drop_index(table: Table, index: Index) -> str:
+    return f'op.drop_index("{index.name}", table_name="{table.name}")'
+
+
+def drop_table(table: Table) -> str:
+    return f'op.drop_table("{table.name}")'
+
+
+def table_ops(table: Table) -> tuple[list[str], list[str]]:
+    """(the statements that create the table, those that drop it)."""
+    up = [create_table(table), *(create_index(table, ix) for ix in table.indexes)]
+    down = [*(drop_index(table, ix) for ix in table.indexes), drop_table(table)]
     return up, down
 
 
 def initial_migration(service: m.Service, sagas: tuple[m.Saga, ...] = ()) -> dict[str, Any]:
     upgrade: list[str] = []
     downgrade: list[str] = []
-    for entity in service.entities:
-        up, down = _table_ops(entity)
-        upgrade += up
-        downgrade = down + downgrade
-    if any(op.idempotent for op in service.operations):
-        upgrade += _IDEMPOTENCY_UP
-        downgrade = _IDEMPOTENCY_DOWN + downgrade
-    for table in messaging_tables(service, sagas):
-        up, down = _runtime_table(table["table"])
+    for table in service_schema(service, sagas):
+        up, down = table_ops(table)
         upgrade += up
         downgrade = down + downgrade
     return {

@@ -16,6 +16,7 @@ from msgen.names import a, kebab, param_var, pascal, sentence, snake
 from msgen.render.common import NO_NUL_PATTERN, URL_PATTERN
 from msgen.render.escape import plain, py_docstring, py_string
 from msgen.render.examples import example_payload, update_payload
+from msgen.tables import runtime_tables
 
 
 @dataclass
@@ -214,67 +215,33 @@ def models_view(service: m.Service, sagas: tuple[m.Saga, ...] = ()) -> dict[str,
     return {"imports": imports.lines(), "entities": entities, "idempotency": idempotency, "messaging": tables}
 
 
+# The ORM model each runtime table gets in a service's models.py: (class, runtime mixin, docstring).
+_RUNTIME_MODELS = {
+    "outbox": (
+        "OutboxMessage",
+        "OutboxMessageMixin",
+        "Events waiting to be relayed, written with the business change.",
+    ),
+    "outbox_partitions": ("OutboxPartition", "OutboxPartitionMixin", "The partitions of the outbox a relay claims."),
+    "inbox": ("InboxMessage", "InboxMessageMixin", "Messages already handled: a redelivery has no second effect."),
+    "dead_letters": ("DeadLetter", "DeadLetterMixin", "Messages that could not be handled, for msgen dlq."),
+    "saga_states": ("SagaState", "SagaStateMixin", "The state of each saga this service orchestrates."),
+    "status_log": ("StatusLog", "StatusLogMixin", "Every status the saga's entity went through, in order."),
+    "saga_steps": (
+        "SagaStep",
+        "SagaStepMixin",
+        "What this service did for each saga step it takes part in: each step acts once.",
+    ),
+}
+
+
 def messaging_tables(service: m.Service, sagas: tuple[m.Saga, ...]) -> list[dict[str, str]]:
     """The runtime's tables this service needs: outbox, inbox, dead letters, saga state, status log."""
     tables = []
-    if service.publishes:
-        tables += [
-            {
-                "name": "OutboxMessage",
-                "mixin": "OutboxMessageMixin",
-                "table": "outbox",
-                "doc": "Events waiting to be relayed, written with the business change.",
-            },
-            {
-                "name": "OutboxPartition",
-                "mixin": "OutboxPartitionMixin",
-                "table": "outbox_partitions",
-                "doc": "The partitions of the outbox a relay claims.",
-            },
-        ]
-    if service.consumes:
-        tables += [
-            {
-                "name": "InboxMessage",
-                "mixin": "InboxMessageMixin",
-                "table": "inbox",
-                "doc": "Messages already handled: a redelivery has no second effect.",
-            },
-            {
-                "name": "DeadLetter",
-                "mixin": "DeadLetterMixin",
-                "table": "dead_letters",
-                "doc": "Messages that could not be handled, for msgen dlq.",
-            },
-        ]
-    mine = [saga for saga in sagas if saga.orchestrator == service.name]
-    if mine:
-        tables.append(
-            {
-                "name": "SagaState",
-                "mixin": "SagaStateMixin",
-                "table": "saga_states",
-                "doc": "The state of each saga this service orchestrates.",
-            }
-        )
-    if any(saga.entity for saga in mine):
-        tables.append(
-            {
-                "name": "StatusLog",
-                "mixin": "StatusLogMixin",
-                "table": "status_log",
-                "doc": "Every status the saga's entity went through, in order.",
-            }
-        )
-    if any(step.service == service.name for saga in sagas for step in saga.steps):
-        tables.append(
-            {
-                "name": "SagaStep",
-                "mixin": "SagaStepMixin",
-                "table": "saga_steps",
-                "doc": "What this service did for each saga step it takes part in: each step acts once.",
-            }
-        )
+    for table in runtime_tables(service, sagas):
+        if table.name in _RUNTIME_MODELS:  # idempotency_keys has a model of its own
+            name, mixin, doc = _RUNTIME_MODELS[table.name]
+            tables.append({"name": name, "mixin": mixin, "table": table.name, "doc": doc})
     return tables
 
 

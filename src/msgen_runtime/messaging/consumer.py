@@ -27,12 +27,13 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped
 
 from msgen_runtime.entities import utcnow
 from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.broker import Broker
-from msgen_runtime.types import UtcDateTime
+from msgen_runtime.orm import mapped, table_args
+from msgen_runtime.tables import DEAD_LETTERS, INBOX
 
 __all__ = [
     "AGE",
@@ -66,23 +67,27 @@ EventHandler = Callable[[AsyncSession, Any], Awaitable[None]]
 class InboxMessageMixin:
     """Columns of a service's inbox: the ids of messages already handled."""
 
-    message_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    topic: Mapped[str] = mapped_column(sa.String(200))
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    __table_args__ = table_args(INBOX)
+
+    message_id: Mapped[str] = mapped(INBOX, "message_id")
+    topic: Mapped[str] = mapped(INBOX, "topic")
+    received_at: Mapped[datetime] = mapped(INBOX, "received_at")
 
 
 class DeadLetterMixin:
     """Columns of a service's dead letters, for listing and replay."""
 
-    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid.uuid4)
-    message_id: Mapped[str] = mapped_column(sa.String(64))
-    topic: Mapped[str] = mapped_column(sa.String(200))
-    body: Mapped[bytes] = mapped_column(sa.LargeBinary())
-    headers: Mapped[dict[str, str]] = mapped_column(sa.JSON())
-    error: Mapped[str] = mapped_column(sa.Text())
-    attempts: Mapped[int] = mapped_column(sa.Integer())
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    replayed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    __table_args__ = table_args(DEAD_LETTERS)
+
+    id: Mapped[uuid.UUID] = mapped(DEAD_LETTERS, "id", default=uuid.uuid4)
+    message_id: Mapped[str] = mapped(DEAD_LETTERS, "message_id")
+    topic: Mapped[str] = mapped(DEAD_LETTERS, "topic")
+    body: Mapped[bytes] = mapped(DEAD_LETTERS, "body")
+    headers: Mapped[dict[str, str]] = mapped(DEAD_LETTERS, "headers")
+    error: Mapped[str] = mapped(DEAD_LETTERS, "error")
+    attempts: Mapped[int] = mapped(DEAD_LETTERS, "attempts")
+    created_at: Mapped[datetime] = mapped(DEAD_LETTERS, "created_at")
+    replayed_at: Mapped[datetime | None] = mapped(DEAD_LETTERS, "replayed_at")
 
 
 @dataclass(frozen=True)

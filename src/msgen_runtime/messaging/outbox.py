@@ -26,12 +26,13 @@ from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped
 
 from msgen_runtime.entities import utcnow
 from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.broker import Broker
-from msgen_runtime.types import UtcDateTime
+from msgen_runtime.orm import mapped, table_args
+from msgen_runtime.tables import OUTBOX, OUTBOX_PARTITIONS
 
 __all__ = [
     "OLDEST",
@@ -67,32 +68,29 @@ def _wake() -> None:
 class OutboxMessageMixin:
     """Columns of a service's outbox table."""
 
-    @declared_attr.directive
-    def __table_args__(cls) -> tuple[Any, ...]:
-        # a new Index per table: an Index object belongs to one table only
-        return (sa.Index("ix_outbox_pending", "partition", "sent_at", "id"),)
+    __table_args__ = table_args(OUTBOX)
 
-    id: Mapped[int] = mapped_column(
-        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
-    )
-    message_id: Mapped[str] = mapped_column(sa.String(36), unique=True)  # uq_outbox_message_id
-    topic: Mapped[str] = mapped_column(sa.String(200))
-    event: Mapped[str] = mapped_column(sa.String(200))
-    version: Mapped[int] = mapped_column(sa.Integer())
-    key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
-    partition: Mapped[int] = mapped_column(sa.Integer())
-    body: Mapped[bytes] = mapped_column(sa.LargeBinary())
-    headers: Mapped[dict[str, str]] = mapped_column(sa.JSON())
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    attempts: Mapped[int] = mapped_column(sa.Integer(), default=0)
-    last_error: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
+    id: Mapped[int] = mapped(OUTBOX, "id")
+    message_id: Mapped[str] = mapped(OUTBOX, "message_id")
+    topic: Mapped[str] = mapped(OUTBOX, "topic")
+    event: Mapped[str] = mapped(OUTBOX, "event")
+    version: Mapped[int] = mapped(OUTBOX, "version")
+    key: Mapped[str | None] = mapped(OUTBOX, "key")
+    partition: Mapped[int] = mapped(OUTBOX, "partition")
+    body: Mapped[bytes] = mapped(OUTBOX, "body")
+    headers: Mapped[dict[str, str]] = mapped(OUTBOX, "headers")
+    created_at: Mapped[datetime] = mapped(OUTBOX, "created_at")
+    sent_at: Mapped[datetime | None] = mapped(OUTBOX, "sent_at")
+    attempts: Mapped[int] = mapped(OUTBOX, "attempts", default=0)
+    last_error: Mapped[str | None] = mapped(OUTBOX, "last_error")
 
 
 class OutboxPartitionMixin:
     """One row per partition: the row a relay locks to own that partition for a batch."""
 
-    partition: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=False)
+    __table_args__ = table_args(OUTBOX_PARTITIONS)
+
+    partition: Mapped[int] = mapped(OUTBOX_PARTITIONS, "partition")
 
 
 def partition_of(key: str | None, message_id: str) -> int:

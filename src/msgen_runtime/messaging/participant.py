@@ -28,10 +28,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped
 
 from msgen_runtime.entities import utcnow
-from msgen_runtime.types import UtcDateTime
+from msgen_runtime.orm import mapped, table_args
+from msgen_runtime.tables import SAGA_STEPS
 
 __all__ = ["Participant", "SagaStepMixin"]
 
@@ -42,11 +43,13 @@ _log = logging.getLogger("msgen.saga.participant")
 class SagaStepMixin:
     """Columns of a participant's saga_steps table: what it did for each saga step it takes part in."""
 
-    saga: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    step: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    status: Mapped[str] = mapped_column(sa.String(16))
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    __table_args__ = table_args(SAGA_STEPS)
+
+    saga: Mapped[str] = mapped(SAGA_STEPS, "saga")
+    key: Mapped[str] = mapped(SAGA_STEPS, "key")
+    step: Mapped[str] = mapped(SAGA_STEPS, "step")
+    status: Mapped[str] = mapped(SAGA_STEPS, "status")
+    updated_at: Mapped[datetime] = mapped(SAGA_STEPS, "updated_at")
 
 
 def _insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: dict[str, Any]) -> Any:

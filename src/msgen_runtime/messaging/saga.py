@@ -33,7 +33,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.responses import Response
 
@@ -41,7 +41,8 @@ from msgen_runtime.entities import utcnow
 from msgen_runtime.http import DownstreamRefused
 from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.outbox import OutboxMessageMixin, stage
-from msgen_runtime.types import UtcDateTime
+from msgen_runtime.orm import mapped, table_args
+from msgen_runtime.tables import SAGA_STATES, STATUS_LOG
 
 __all__ = [
     "EARLY",
@@ -97,28 +98,30 @@ class SagaStateMixin:
         # the application sets the new value (utcnow()) itself on every change of the state
         return {"version_id_col": cls.__table__.c.updated_at, "version_id_generator": False}  # type: ignore[attr-defined]
 
-    saga: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    status: Mapped[str] = mapped_column(sa.String(16))
-    step: Mapped[int] = mapped_column(sa.Integer())
-    done: Mapped[list[int]] = mapped_column(sa.JSON())
-    awaiting: Mapped[list[str]] = mapped_column(sa.JSON())
-    context: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
-    reason: Mapped[str | None] = mapped_column(sa.Text(), nullable=True)
-    deadline: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    __table_args__ = table_args(SAGA_STATES)
+
+    saga: Mapped[str] = mapped(SAGA_STATES, "saga")
+    key: Mapped[str] = mapped(SAGA_STATES, "key")
+    status: Mapped[str] = mapped(SAGA_STATES, "status")
+    step: Mapped[int] = mapped(SAGA_STATES, "step")
+    done: Mapped[list[int]] = mapped(SAGA_STATES, "done")
+    awaiting: Mapped[list[str]] = mapped(SAGA_STATES, "awaiting")
+    context: Mapped[dict[str, Any]] = mapped(SAGA_STATES, "context")
+    reason: Mapped[str | None] = mapped(SAGA_STATES, "reason")
+    deadline: Mapped[datetime] = mapped(SAGA_STATES, "deadline")
+    updated_at: Mapped[datetime] = mapped(SAGA_STATES, "updated_at")
 
 
 class StatusLogMixin:
     """Every status an entity went through, in order (for the Server-Sent Events stream)."""
 
-    id: Mapped[int] = mapped_column(
-        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
-    )
-    entity_id: Mapped[str] = mapped_column(sa.String(100), index=True)
-    status: Mapped[str] = mapped_column(sa.String(100))
-    cause: Mapped[str] = mapped_column(sa.String(200))
-    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    __table_args__ = table_args(STATUS_LOG)
+
+    id: Mapped[int] = mapped(STATUS_LOG, "id")
+    entity_id: Mapped[str] = mapped(STATUS_LOG, "entity_id")
+    status: Mapped[str] = mapped(STATUS_LOG, "status")
+    cause: Mapped[str] = mapped(STATUS_LOG, "cause")
+    at: Mapped[datetime] = mapped(STATUS_LOG, "at")
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,11 @@ def provider(url: str, databases: Mapping[str, str], token: str) -> Provider:
                 dispatch_schemas.DeliveryCreate.model_validate(
                     {
                         "customer_id": "00000000-0000-4000-8000-000000000001",
-                        "email": "someone@example.com",
                         "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
                         "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
                         "zone": "city-centre",
                         "distance_km": "12.50",
                         "express": True,
-                        "fee": "12.50",
                     }
                 ),
                 ("pickup", "dropoff"),

@@ -56,7 +56,6 @@ def build() -> Pact:
                 "00000000-0000-4000-8000-000000000001",
                 regex=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
             ),
-            "email": match.like("someone@example.com"),
             "pickup": {
                 "lat": match.regex("12.500000", regex=r"^-?\d+(\.\d+)?$"),
                 "lng": match.regex("12.500000", regex=r"^-?\d+(\.\d+)?$"),
@@ -70,7 +69,6 @@ def build() -> Pact:
             "zone": match.like("city-centre"),
             "distance_km": match.regex("12.50", regex=r"^-?\d+(\.\d+)?$"),
             "express": match.like(True),
-            "fee": match.regex("12.50", regex=r"^-?\d+(\.\d+)?$"),
         },
         content_type="application/json",
         part="Request",
@@ -106,7 +104,6 @@ def build() -> Pact:
                 "00000000-0000-4000-8000-000000000001",
                 regex=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
             ),
-            "email": match.like("someone@example.com"),
             "pickup": {
                 "lat": match.regex("12.500000", regex=r"^-?\d+(\.\d+)?$"),
                 "lng": match.regex("12.500000", regex=r"^-?\d+(\.\d+)?$"),
@@ -120,8 +117,11 @@ def build() -> Pact:
             "zone": match.like("city-centre"),
             "distance_km": match.regex("12.50", regex=r"^-?\d+(\.\d+)?$"),
             "express": match.like(True),
-            "fee": match.regex("12.50", regex=r"^-?\d+(\.\d+)?$"),
-            "status": match.regex("SCHEDULED", regex=r"^(REQUESTED|COURIER_ASSIGNED|SCHEDULED|CANCELLED)$"),
+            "fee": None,
+            "courier_id": None,
+            "status": match.regex(
+                "SCHEDULED", regex=r"^(REQUESTED|PRICED|COURIER_ASSIGNED|SCHEDULED|CANCELLED)$"
+            ),
             "created_at": match.regex(
                 "2026-01-01T10:00:00Z",
                 regex=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
@@ -164,13 +164,11 @@ def test_creates_delivery_with_a_key_and_a_correlation_id(mock_server: str) -> N
     body = DeliveryCreate.from_dict(
         {
             "customer_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
             "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
             "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
             "zone": "city-centre",
             "distance_km": "12.50",
             "express": True,
-            "fee": "12.50",
         }
     )
     with Sdk(mock_server, token=token) as sdk:

@@ -49,7 +49,7 @@ function createInteraction() {
     .uponReceiving("bookDelivery: POST /v1/deliveries")
     .withRequest("POST", "/v1/deliveries", (builder) => {
       builder.headers(requestHeaders(true));
-      builder.jsonBody({ "customer_id": regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "00000000-0000-4000-8000-000000000001"), "email": like("someone@example.com"), "pickup": { "lat": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "lng": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "label": like("Example") }, "dropoff": { "lat": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "lng": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "label": like("Example") }, "zone": like("city-centre"), "distance_km": regex("^-?\\d+(\\.\\d+)?$", "12.50"), "express": like(true), "fee": regex("^-?\\d+(\\.\\d+)?$", "12.50") });
+      builder.jsonBody({ "customer_id": regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "00000000-0000-4000-8000-000000000001"), "pickup": { "lat": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "lng": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "label": like("Example") }, "dropoff": { "lat": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "lng": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "label": like("Example") }, "zone": like("city-centre"), "distance_km": regex("^-?\\d+(\\.\\d+)?$", "12.50"), "express": like(true) });
     })
     .willRespondWith(202, (builder) => {
       builder.headers({ "X-Correlation-ID": regex(UUID_FORMAT, EXAMPLE_ID) });
@@ -67,7 +67,7 @@ function getInteraction() {
     })
     .willRespondWith(200, (builder) => {
       builder.headers({ "X-Correlation-ID": regex(UUID_FORMAT, EXAMPLE_ID) });
-      builder.jsonBody({ "id": regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "00000000-0000-4000-8000-000000000001"), "customer_id": regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "00000000-0000-4000-8000-000000000001"), "email": like("someone@example.com"), "pickup": { "lat": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "lng": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "label": like("Example") }, "dropoff": { "lat": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "lng": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "label": like("Example") }, "zone": like("city-centre"), "distance_km": regex("^-?\\d+(\\.\\d+)?$", "12.50"), "express": like(true), "fee": regex("^-?\\d+(\\.\\d+)?$", "12.50"), "status": regex("^(REQUESTED|COURIER_ASSIGNED|SCHEDULED|CANCELLED)$", "SCHEDULED"), "created_at": regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$", "2026-01-01T10:00:00Z"), "updated_at": regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$", "2026-01-01T10:00:00Z") });
+      builder.jsonBody({ "id": regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "00000000-0000-4000-8000-000000000001"), "customer_id": regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", "00000000-0000-4000-8000-000000000001"), "pickup": { "lat": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "lng": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "label": like("Example") }, "dropoff": { "lat": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "lng": regex("^-?\\d+(\\.\\d+)?$", "12.500000"), "label": like("Example") }, "zone": like("city-centre"), "distance_km": regex("^-?\\d+(\\.\\d+)?$", "12.50"), "express": like(true), "fee": null, "courier_id": null, "status": regex("^(REQUESTED|PRICED|COURIER_ASSIGNED|SCHEDULED|CANCELLED)$", "SCHEDULED"), "created_at": regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$", "2026-01-01T10:00:00Z"), "updated_at": regex("^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$", "2026-01-01T10:00:00Z") });
     });
 }
 
@@ -90,7 +90,7 @@ const sdk = (url) => createSdk({ baseUrl: url, token: () => TOKEN });
 test("creates Delivery with a key and a correlation id", async () => {
   await createInteraction().executeTest(async (server) => {
     const answer = await sdk(server.url).call(
-      sdk(server.url).client.POST("/v1/deliveries", { body: {"customer_id": "00000000-0000-4000-8000-000000000001", "email": "someone@example.com", "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"}, "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"}, "zone": "city-centre", "distance_km": "12.50", "express": true, "fee": "12.50"} }),
+      sdk(server.url).client.POST("/v1/deliveries", { body: {"customer_id": "00000000-0000-4000-8000-000000000001", "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"}, "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"}, "zone": "city-centre", "distance_km": "12.50", "express": true} }),
     );
     assert.equal(answer.status, 202);
     assert.equal(answer.value.id, EXAMPLE_ID);

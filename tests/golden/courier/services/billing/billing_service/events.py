@@ -12,37 +12,18 @@ from msgen_runtime.messaging.codec import EventType
 from msgen_runtime.messaging.outbox import stage
 from msgen_runtime.messaging.participant import Participant
 from msgen_runtime.schemas import EventPayload
-from msgen_runtime.types import Email
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.models import OutboxMessage, SagaStep
 
 
-class Location(EventPayload):
-    """A point on the map, with a label a courier can read."""
-
-    lat: Annotated[Decimal, Field(ge=-90, le=90, max_digits=8, decimal_places=6)]
-    lng: Annotated[Decimal, Field(ge=-180, le=180, max_digits=9, decimal_places=6)]
-    label: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")] | None = None
-
-
-class DeliveryRequested(EventPayload):
-    """delivery.requested v1: Published by dispatch when delivery requested."""
+class DeliveryCharged(EventPayload):
+    """delivery.charged v1: Published by dispatch when delivery charged."""
 
     delivery_id: UUID
     customer_id: UUID
-    email: Email
-    pickup: Location
-    dropoff: Location
     fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
-
-
-class CourierAssigned(EventPayload):
-    """courier.assigned v1: Published by courier when courier assigned."""
-
-    delivery_id: UUID
-    assignment_id: UUID
 
 
 class ChargeCaptured(EventPayload):
@@ -50,7 +31,7 @@ class ChargeCaptured(EventPayload):
 
     delivery_id: UUID
     charge_id: UUID
-    amount: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
 
 
 class ChargeDeclined(EventPayload):
@@ -65,64 +46,25 @@ class DeliveryCancelled(EventPayload):
 
     delivery_id: UUID
     customer_id: UUID
-    email: Email
     reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
 
 
-DELIVERY_REQUESTED = EventType(
-    name="delivery.requested",
+DELIVERY_CHARGED = EventType(
+    name="delivery.charged",
     version=1,
-    model=DeliveryRequested,
+    model=DeliveryCharged,
     key="delivery_id",
     schema={
         "type": "record",
-        "name": "DeliveryRequested",
+        "name": "DeliveryCharged",
         "namespace": "courier.events",
-        "doc": "Published by dispatch when delivery requested.",
+        "doc": "Published by dispatch when delivery charged.",
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "email", "type": "string"},
-            {
-                "name": "pickup",
-                "type": {
-                    "type": "record",
-                    "name": "Location",
-                    "fields": [
-                        {
-                            "name": "lat",
-                            "type": {"type": "bytes", "logicalType": "decimal", "precision": 8, "scale": 6},
-                        },
-                        {
-                            "name": "lng",
-                            "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 6},
-                        },
-                        {"name": "label", "type": ["null", "string"], "default": None},
-                    ],
-                },
-            },
-            {"name": "dropoff", "type": "Location"},
             {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
         ],
-        "msgen.event": "delivery.requested",
-        "msgen.version": 1,
-    },
-)
-COURIER_ASSIGNED = EventType(
-    name="courier.assigned",
-    version=1,
-    model=CourierAssigned,
-    key="delivery_id",
-    schema={
-        "type": "record",
-        "name": "CourierAssigned",
-        "namespace": "courier.events",
-        "doc": "Published by courier when courier assigned.",
-        "fields": [
-            {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "assignment_id", "type": {"type": "string", "logicalType": "uuid"}},
-        ],
-        "msgen.event": "courier.assigned",
+        "msgen.event": "delivery.charged",
         "msgen.version": 1,
     },
 )
@@ -139,10 +81,7 @@ CHARGE_CAPTURED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "charge_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {
-                "name": "amount",
-                "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2},
-            },
+            {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
         ],
         "msgen.event": "charge.captured",
         "msgen.version": 1,
@@ -179,7 +118,6 @@ DELIVERY_CANCELLED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "email", "type": "string"},
             {"name": "reason", "type": "string"},
         ],
         "msgen.event": "delivery.cancelled",

@@ -3,13 +3,7 @@
 from msgen_runtime.messaging.consumer import Subscription
 from msgen_runtime.messaging.runtime import MessagingConfig
 
-from billing_service.events import (
-    CHARGE_CAPTURED,
-    CHARGE_DECLINED,
-    COURIER_ASSIGNED,
-    DELIVERY_CANCELLED,
-    DELIVERY_REQUESTED,
-)
+from billing_service.events import CHARGE_CAPTURED, CHARGE_DECLINED, DELIVERY_CANCELLED, DELIVERY_CHARGED
 from billing_service.handlers import events
 from billing_service.models import DeadLetter, InboxMessage, OutboxMessage, OutboxPartition
 
@@ -20,10 +14,11 @@ MESSAGING = MessagingConfig(
         "charge.captured",
         "charge.declined",
         "courier.assigned",
-        "courier.released",
         "courier.suspended",
         "courier.unavailable",
         "delivery.cancelled",
+        "delivery.charged",
+        "delivery.priced",
         "delivery.requested",
         "delivery.scheduled",
     ],
@@ -33,8 +28,7 @@ MESSAGING = MessagingConfig(
     inbox=InboxMessage,
     dead_letters=DeadLetter,
     subscriptions=[
-        Subscription(DELIVERY_REQUESTED, events.on_delivery_requested),
-        Subscription(COURIER_ASSIGNED, events.on_courier_assigned),
+        Subscription(DELIVERY_CHARGED, events.on_delivery_charged),
         Subscription(DELIVERY_CANCELLED, events.on_delivery_cancelled),
     ],
 )

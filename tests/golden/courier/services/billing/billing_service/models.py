@@ -28,7 +28,7 @@ class Charge(EntityMixin, Base):
 
     # the id of a Delivery of the dispatch service: no foreign key across services
     delivery_id: Mapped[UUID] = mapped_column(sa.Uuid(), unique=True, nullable=False)
-    amount: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), nullable=False)
+    fee: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), nullable=False)
     status: Mapped[str] = mapped_column(sa.String(8), nullable=False, default="CAPTURED")
 
 

@@ -23,9 +23,7 @@ class ChargeRead(ResponseModel):
 
     id: UUID
     delivery_id: UUID
-    amount: Annotated[
-        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=10)
-    ]
+    fee: Annotated[Decimal, Field(decimal_places=2, description="The fee charged.", ge=0, max_digits=10)]
     status: ChargeStatus
     created_at: AwareDatetime
     updated_at: AwareDatetime

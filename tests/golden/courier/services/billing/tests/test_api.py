@@ -76,7 +76,7 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 
 # -- Charge ---------------------------------------------------------------
 
-CHARGE: dict[str, Any] = {"delivery_id": "00000000-0000-4000-8000-000000000001", "amount": "12.50"}
+CHARGE: dict[str, Any] = {"delivery_id": "00000000-0000-4000-8000-000000000001", "fee": "12.50"}
 
 
 async def test_charge_unknown_id_is_404(client: httpx.AsyncClient) -> None:

@@ -13,49 +13,24 @@ from pathlib import Path
 
 from msgen_runtime.contracts import Expectations, build_pacts, event_reader
 
-from billing_service.events import COURIER_ASSIGNED, DELIVERY_CANCELLED, DELIVERY_REQUESTED
+from billing_service.events import DELIVERY_CANCELLED, DELIVERY_CHARGED
 
 PACTS = Path(os.environ.get("PACT_DIR") or Path(__file__).resolve().parents[3] / "pacts")
 
-COURIER = Expectations(
-    consumer="billing-service",
-    provider="courier-service",
-    messages=(
-        {
-            "description": "courier.assigned v1",
-            "event": "courier.assigned",
-            "version": 1,
-            "body": {
-                "delivery_id": "00000000-0000-4000-8000-000000000001",
-                "assignment_id": "00000000-0000-4000-8000-000000000001",
-            },
-            "formats": {"assignment_id": "uuid", "delivery_id": "uuid"},
-        },
-    ),
-)
 DISPATCH = Expectations(
     consumer="billing-service",
     provider="dispatch-service",
     messages=(
         {
-            "description": "delivery.requested v1",
-            "event": "delivery.requested",
+            "description": "delivery.charged v1",
+            "event": "delivery.charged",
             "version": 1,
             "body": {
                 "delivery_id": "00000000-0000-4000-8000-000000000001",
                 "customer_id": "00000000-0000-4000-8000-000000000001",
-                "email": "someone@example.com",
-                "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
-                "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
                 "fee": "12.50",
             },
-            "formats": {
-                "customer_id": "uuid",
-                "delivery_id": "uuid",
-                "fee": "decimal",
-                "lat": "decimal",
-                "lng": "decimal",
-            },
+            "formats": {"customer_id": "uuid", "delivery_id": "uuid", "fee": "decimal"},
         },
         {
             "description": "delivery.cancelled v1",
@@ -64,7 +39,6 @@ DISPATCH = Expectations(
             "body": {
                 "delivery_id": "00000000-0000-4000-8000-000000000001",
                 "customer_id": "00000000-0000-4000-8000-000000000001",
-                "email": "someone@example.com",
                 "reason": "Example",
             },
             "formats": {"customer_id": "uuid", "delivery_id": "uuid"},
@@ -73,13 +47,7 @@ DISPATCH = Expectations(
 )
 
 
-def test_billing_needs_of_courier() -> None:
-    pacts = build_pacts(COURIER)
-    pacts.messages.verify(event_reader(COURIER_ASSIGNED), "Async")
-    pacts.write(PACTS)
-
-
 def test_billing_needs_of_dispatch() -> None:
     pacts = build_pacts(DISPATCH)
-    pacts.messages.verify(event_reader(DELIVERY_REQUESTED, DELIVERY_CANCELLED), "Async")
+    pacts.messages.verify(event_reader(DELIVERY_CHARGED, DELIVERY_CANCELLED), "Async")
     pacts.write(PACTS)

@@ -26,7 +26,7 @@ def provider(database_url: str) -> Provider:
                 {
                     "delivery_id": "00000000-0000-4000-8000-000000000001",
                     "charge_id": "00000000-0000-4000-8000-000000000001",
-                    "amount": "12.50",
+                    "fee": "12.50",
                 },
             ),
             "charge.declined v1": event_message(

@@ -12,7 +12,6 @@ from msgen_runtime.messaging.codec import EventType
 from msgen_runtime.messaging.outbox import stage
 from msgen_runtime.messaging.participant import Participant
 from msgen_runtime.schemas import EventPayload
-from msgen_runtime.types import Email
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,15 +26,13 @@ class Location(EventPayload):
     label: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")] | None = None
 
 
-class DeliveryRequested(EventPayload):
-    """delivery.requested v1: Published by dispatch when delivery requested."""
+class DeliveryPriced(EventPayload):
+    """delivery.priced v1: Published by dispatch when delivery priced."""
 
     delivery_id: UUID
-    customer_id: UUID
-    email: Email
     pickup: Location
     dropoff: Location
-    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+    express: bool
 
 
 class CourierAssigned(EventPayload):
@@ -43,6 +40,7 @@ class CourierAssigned(EventPayload):
 
     delivery_id: UUID
     assignment_id: UUID
+    courier_id: UUID
 
 
 class CourierUnavailable(EventPayload):
@@ -50,13 +48,6 @@ class CourierUnavailable(EventPayload):
 
     delivery_id: UUID
     reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
-
-
-class CourierReleased(EventPayload):
-    """courier.released v1: Published by courier when courier released."""
-
-    delivery_id: UUID
-    assignment_id: UUID
 
 
 class ChargeDeclined(EventPayload):
@@ -79,24 +70,21 @@ class DeliveryCancelled(EventPayload):
 
     delivery_id: UUID
     customer_id: UUID
-    email: Email
     reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
 
 
-DELIVERY_REQUESTED = EventType(
-    name="delivery.requested",
+DELIVERY_PRICED = EventType(
+    name="delivery.priced",
     version=1,
-    model=DeliveryRequested,
+    model=DeliveryPriced,
     key="delivery_id",
     schema={
         "type": "record",
-        "name": "DeliveryRequested",
+        "name": "DeliveryPriced",
         "namespace": "courier.events",
-        "doc": "Published by dispatch when delivery requested.",
+        "doc": "Published by dispatch when delivery priced.",
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "email", "type": "string"},
             {
                 "name": "pickup",
                 "type": {
@@ -116,9 +104,9 @@ DELIVERY_REQUESTED = EventType(
                 },
             },
             {"name": "dropoff", "type": "Location"},
-            {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+            {"name": "express", "type": "boolean"},
         ],
-        "msgen.event": "delivery.requested",
+        "msgen.event": "delivery.priced",
         "msgen.version": 1,
     },
 )
@@ -135,6 +123,7 @@ COURIER_ASSIGNED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "assignment_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "courier_id", "type": {"type": "string", "logicalType": "uuid"}},
         ],
         "msgen.event": "courier.assigned",
         "msgen.version": 1,
@@ -155,24 +144,6 @@ COURIER_UNAVAILABLE = EventType(
             {"name": "reason", "type": "string"},
         ],
         "msgen.event": "courier.unavailable",
-        "msgen.version": 1,
-    },
-)
-COURIER_RELEASED = EventType(
-    name="courier.released",
-    version=1,
-    model=CourierReleased,
-    key="delivery_id",
-    schema={
-        "type": "record",
-        "name": "CourierReleased",
-        "namespace": "courier.events",
-        "doc": "Published by courier when courier released.",
-        "fields": [
-            {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "assignment_id", "type": {"type": "string", "logicalType": "uuid"}},
-        ],
-        "msgen.event": "courier.released",
         "msgen.version": 1,
     },
 )
@@ -226,7 +197,6 @@ DELIVERY_CANCELLED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "email", "type": "string"},
             {"name": "reason", "type": "string"},
         ],
         "msgen.event": "delivery.cancelled",
@@ -239,14 +209,12 @@ BOOK_DELIVERY_ASSIGN_COURIER = Participant(saga="book_delivery", step="assign_co
 
 
 async def publish(
-    session: AsyncSession, event: CourierAssigned | CourierUnavailable | CourierReleased | CourierSuspended
+    session: AsyncSession, event: CourierAssigned | CourierUnavailable | CourierSuspended
 ) -> None:
     """Write `event` to the outbox, in the session's transaction."""
     if isinstance(event, CourierAssigned):
         await stage(session, OutboxMessage, COURIER_ASSIGNED, event)
     elif isinstance(event, CourierUnavailable):
         await stage(session, OutboxMessage, COURIER_UNAVAILABLE, event)
-    elif isinstance(event, CourierReleased):
-        await stage(session, OutboxMessage, COURIER_RELEASED, event)
     elif isinstance(event, CourierSuspended):
         await stage(session, OutboxMessage, COURIER_SUSPENDED, event)

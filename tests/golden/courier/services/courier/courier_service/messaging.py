@@ -6,11 +6,10 @@ from msgen_runtime.messaging.runtime import MessagingConfig
 from courier_service.events import (
     CHARGE_DECLINED,
     COURIER_ASSIGNED,
-    COURIER_RELEASED,
     COURIER_SUSPENDED,
     COURIER_UNAVAILABLE,
     DELIVERY_CANCELLED,
-    DELIVERY_REQUESTED,
+    DELIVERY_PRICED,
 )
 from courier_service.handlers import events
 from courier_service.models import DeadLetter, InboxMessage, OutboxMessage, OutboxPartition
@@ -22,20 +21,21 @@ MESSAGING = MessagingConfig(
         "charge.captured",
         "charge.declined",
         "courier.assigned",
-        "courier.released",
         "courier.suspended",
         "courier.unavailable",
         "delivery.cancelled",
+        "delivery.charged",
+        "delivery.priced",
         "delivery.requested",
         "delivery.scheduled",
     ],
     outbox=OutboxMessage,
     partitions=OutboxPartition,
-    published=[COURIER_ASSIGNED, COURIER_UNAVAILABLE, COURIER_RELEASED, COURIER_SUSPENDED],
+    published=[COURIER_ASSIGNED, COURIER_UNAVAILABLE, COURIER_SUSPENDED],
     inbox=InboxMessage,
     dead_letters=DeadLetter,
     subscriptions=[
-        Subscription(DELIVERY_REQUESTED, events.on_delivery_requested),
+        Subscription(DELIVERY_PRICED, events.on_delivery_priced),
         Subscription(CHARGE_DECLINED, events.on_charge_declined),
         Subscription(DELIVERY_CANCELLED, events.on_delivery_cancelled),
     ],

@@ -26,44 +26,40 @@ async def count(app: FastAPI, statement: Any) -> int:
         return int(await session.scalar(sa.select(sa.func.count()).select_from(statement)) or 0)
 
 
-async def test_delivery_requested_has_one_effect_when_delivered_three_times(app: FastAPI) -> None:
+async def test_delivery_priced_has_one_effect_when_delivered_three_times(app: FastAPI) -> None:
     consumer = app.state.messaging.consumer
     body, headers = message(
-        events.DELIVERY_REQUESTED,
+        events.DELIVERY_PRICED,
         {
             "delivery_id": "00000000-0000-4000-8000-000000000001",
-            "customer_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
             "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
             "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
-            "fee": "12.50",
+            "express": True,
         },
     )
-    outcomes = [await consumer.receive("delivery.requested", body, headers) for _ in range(3)]
+    outcomes = [await consumer.receive("delivery.priced", body, headers) for _ in range(3)]
     assert outcomes == ["processed", "duplicate", "duplicate"]
     inbox = sa.select(InboxMessage).where(InboxMessage.message_id == headers["message-id"]).subquery()
     assert await count(app, inbox) == 1
 
 
-async def test_undecodable_delivery_requested_goes_to_the_dead_letter_topic(app: FastAPI) -> None:
+async def test_undecodable_delivery_priced_goes_to_the_dead_letter_topic(app: FastAPI) -> None:
     consumer = app.state.messaging.consumer
-    poison = {"message-id": str(uuid.uuid4()), "event": "delivery.requested"}
-    assert await consumer.receive("delivery.requested", b"\xff\xfe not avro", poison) == "dead-lettered"
+    poison = {"message-id": str(uuid.uuid4()), "event": "delivery.priced"}
+    assert await consumer.receive("delivery.priced", b"\xff\xfe not avro", poison) == "dead-lettered"
     letters = sa.select(DeadLetter).where(DeadLetter.message_id == poison["message-id"]).subquery()
     assert await count(app, letters) == 1
     # and the consumer keeps going
     body, headers = message(
-        events.DELIVERY_REQUESTED,
+        events.DELIVERY_PRICED,
         {
             "delivery_id": "00000000-0000-4000-8000-000000000001",
-            "customer_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
             "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
             "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
-            "fee": "12.50",
+            "express": True,
         },
     )
-    assert await consumer.receive("delivery.requested", body, headers) == "processed"
+    assert await consumer.receive("delivery.priced", body, headers) == "processed"
 
 
 async def test_charge_declined_has_one_effect_when_delivered_three_times(app: FastAPI) -> None:
@@ -97,7 +93,6 @@ async def test_delivery_cancelled_has_one_effect_when_delivered_three_times(app:
         {
             "delivery_id": "00000000-0000-4000-8000-000000000001",
             "customer_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
             "reason": "Example",
         },
     )
@@ -119,7 +114,6 @@ async def test_undecodable_delivery_cancelled_goes_to_the_dead_letter_topic(app:
         {
             "delivery_id": "00000000-0000-4000-8000-000000000001",
             "customer_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
             "reason": "Example",
         },
     )
@@ -134,6 +128,7 @@ async def test_the_outbox_relays_what_a_transaction_publishes(app: FastAPI) -> N
                 {
                     "delivery_id": "00000000-0000-4000-8000-000000000001",
                     "assignment_id": "00000000-0000-4000-8000-000000000001",
+                    "courier_id": "00000000-0000-4000-8000-000000000001",
                 }
             ),
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from msgen_runtime.contracts import Expectations, build_pacts, event_reader
 
-from courier_service.events import CHARGE_DECLINED, DELIVERY_CANCELLED, DELIVERY_REQUESTED
+from courier_service.events import CHARGE_DECLINED, DELIVERY_CANCELLED, DELIVERY_PRICED
 
 PACTS = Path(os.environ.get("PACT_DIR") or Path(__file__).resolve().parents[3] / "pacts")
 
@@ -35,24 +35,16 @@ DISPATCH = Expectations(
     provider="dispatch-service",
     messages=(
         {
-            "description": "delivery.requested v1",
-            "event": "delivery.requested",
+            "description": "delivery.priced v1",
+            "event": "delivery.priced",
             "version": 1,
             "body": {
                 "delivery_id": "00000000-0000-4000-8000-000000000001",
-                "customer_id": "00000000-0000-4000-8000-000000000001",
-                "email": "someone@example.com",
                 "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
                 "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
-                "fee": "12.50",
+                "express": True,
             },
-            "formats": {
-                "customer_id": "uuid",
-                "delivery_id": "uuid",
-                "fee": "decimal",
-                "lat": "decimal",
-                "lng": "decimal",
-            },
+            "formats": {"delivery_id": "uuid", "lat": "decimal", "lng": "decimal"},
         },
         {
             "description": "delivery.cancelled v1",
@@ -61,7 +53,6 @@ DISPATCH = Expectations(
             "body": {
                 "delivery_id": "00000000-0000-4000-8000-000000000001",
                 "customer_id": "00000000-0000-4000-8000-000000000001",
-                "email": "someone@example.com",
                 "reason": "Example",
             },
             "formats": {"customer_id": "uuid", "delivery_id": "uuid"},
@@ -78,5 +69,5 @@ def test_courier_needs_of_billing() -> None:
 
 def test_courier_needs_of_dispatch() -> None:
     pacts = build_pacts(DISPATCH)
-    pacts.messages.verify(event_reader(DELIVERY_REQUESTED, DELIVERY_CANCELLED), "Async")
+    pacts.messages.verify(event_reader(DELIVERY_PRICED, DELIVERY_CANCELLED), "Async")
     pacts.write(PACTS)

@@ -1,4 +1,4 @@
-"""The courier service keeps what its consumers' pacts expect of it (billing, dispatch).
+"""The courier service keeps what its consumers' pacts expect of it (dispatch).
 
 Every pact in pacts/ naming courier-service as its provider is replayed:
 its messages as this service's own event types build them, through their Avro
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from msgen_runtime.contracts import Provider, event_message, failures, verify
 
-from courier_service.events import COURIER_ASSIGNED, COURIER_RELEASED, COURIER_UNAVAILABLE
+from courier_service.events import COURIER_ASSIGNED, COURIER_UNAVAILABLE
 
 PACTS = Path(os.environ.get("PACT_DIR") or Path(__file__).resolve().parents[3] / "pacts")
 
@@ -26,13 +26,7 @@ def provider(database_url: str) -> Provider:
                 {
                     "delivery_id": "00000000-0000-4000-8000-000000000001",
                     "assignment_id": "00000000-0000-4000-8000-000000000001",
-                },
-            ),
-            "courier.released v1": event_message(
-                COURIER_RELEASED,
-                {
-                    "delivery_id": "00000000-0000-4000-8000-000000000001",
-                    "assignment_id": "00000000-0000-4000-8000-000000000001",
+                    "courier_id": "00000000-0000-4000-8000-000000000001",
                 },
             ),
             "courier.unavailable v1": event_message(
@@ -45,5 +39,5 @@ def provider(database_url: str) -> Provider:
 
 def test_keeps_what_its_consumers_expect(database_url: str) -> None:
     results = verify(provider(database_url), PACTS)
-    assert sorted(r.consumer for r in results) == ["billing-service", "dispatch-service"]
+    assert sorted(r.consumer for r in results) == ["dispatch-service"]
     assert all(r.passed for r in results), failures(results)

@@ -9,4 +9,4 @@ class Settings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///./customer.db"
     trace_sample_ratio: float = 0.05
     # who may call it (the `iss` of the internal tokens it accepts); override with INTERNAL_CALLERS='["gateway"]'
-    internal_callers: list[str] = Field(default_factory=lambda: ["gateway", "dispatch"])
+    internal_callers: list[str] = Field(default_factory=lambda: ["gateway", "dispatch", "notification"])

@@ -1,4 +1,4 @@
-"""The customer service keeps what its consumers' pacts expect of it (dispatch).
+"""The customer service keeps what its consumers' pacts expect of it (dispatch, notification).
 
 Every pact in pacts/ naming customer-service as its provider is replayed:
 its HTTP interactions against this app served by uvicorn, each provider state
@@ -43,5 +43,5 @@ def provider(database_url: str) -> Provider:
 
 def test_keeps_what_its_consumers_expect(database_url: str) -> None:
     results = verify(provider(database_url), PACTS)
-    assert sorted(r.consumer for r in results) == ["dispatch-service"]
+    assert sorted(r.consumer for r in results) == ["dispatch-service", "notification-service"]
     assert all(r.passed for r in results), failures(results)

@@ -5,17 +5,17 @@ the event is written to the outbox in your transaction and relayed after the com
 """
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from msgen_runtime.messaging.codec import EventType
 from msgen_runtime.messaging.outbox import stage
 from msgen_runtime.messaging.saga import EntityStatus, SagaDefinition, Step
 from msgen_runtime.schemas import EventPayload
-from msgen_runtime.types import Email
-from pydantic import Field
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch_service.clients import clients
 from dispatch_service.models import Delivery, OutboxMessage, SagaState, StatusLog
 
 
@@ -32,10 +32,20 @@ class DeliveryRequested(EventPayload):
 
     delivery_id: UUID
     customer_id: UUID
-    email: Email
+    zone: Annotated[str, Field(max_length=32, pattern="^[^\\x00]*$")]
+    distance_km: Annotated[Decimal, Field(max_digits=6, decimal_places=2)]
+    express: bool
     pickup: Location
     dropoff: Location
-    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+
+
+class DeliveryPriced(EventPayload):
+    """delivery.priced v1: Published by dispatch when delivery priced."""
+
+    delivery_id: UUID
+    pickup: Location
+    dropoff: Location
+    express: bool
 
 
 class CourierAssigned(EventPayload):
@@ -43,6 +53,7 @@ class CourierAssigned(EventPayload):
 
     delivery_id: UUID
     assignment_id: UUID
+    courier_id: UUID
 
 
 class CourierUnavailable(EventPayload):
@@ -52,11 +63,12 @@ class CourierUnavailable(EventPayload):
     reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
 
 
-class CourierReleased(EventPayload):
-    """courier.released v1: Published by courier when courier released."""
+class DeliveryCharged(EventPayload):
+    """delivery.charged v1: Published by dispatch when delivery charged."""
 
     delivery_id: UUID
-    assignment_id: UUID
+    customer_id: UUID
+    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
 
 
 class ChargeCaptured(EventPayload):
@@ -64,7 +76,7 @@ class ChargeCaptured(EventPayload):
 
     delivery_id: UUID
     charge_id: UUID
-    amount: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
 
 
 class ChargeDeclined(EventPayload):
@@ -79,7 +91,7 @@ class DeliveryScheduled(EventPayload):
 
     delivery_id: UUID
     customer_id: UUID
-    email: Email
+    courier_id: UUID
     fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
 
 
@@ -88,7 +100,6 @@ class DeliveryCancelled(EventPayload):
 
     delivery_id: UUID
     customer_id: UUID
-    email: Email
     reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
 
 
@@ -105,7 +116,12 @@ DELIVERY_REQUESTED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "email", "type": "string"},
+            {"name": "zone", "type": "string"},
+            {
+                "name": "distance_km",
+                "type": {"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2},
+            },
+            {"name": "express", "type": "boolean"},
             {
                 "name": "pickup",
                 "type": {
@@ -125,9 +141,45 @@ DELIVERY_REQUESTED = EventType(
                 },
             },
             {"name": "dropoff", "type": "Location"},
-            {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
         ],
         "msgen.event": "delivery.requested",
+        "msgen.version": 1,
+    },
+)
+DELIVERY_PRICED = EventType(
+    name="delivery.priced",
+    version=1,
+    model=DeliveryPriced,
+    key="delivery_id",
+    schema={
+        "type": "record",
+        "name": "DeliveryPriced",
+        "namespace": "courier.events",
+        "doc": "Published by dispatch when delivery priced.",
+        "fields": [
+            {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {
+                "name": "pickup",
+                "type": {
+                    "type": "record",
+                    "name": "Location",
+                    "fields": [
+                        {
+                            "name": "lat",
+                            "type": {"type": "bytes", "logicalType": "decimal", "precision": 8, "scale": 6},
+                        },
+                        {
+                            "name": "lng",
+                            "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 6},
+                        },
+                        {"name": "label", "type": ["null", "string"], "default": None},
+                    ],
+                },
+            },
+            {"name": "dropoff", "type": "Location"},
+            {"name": "express", "type": "boolean"},
+        ],
+        "msgen.event": "delivery.priced",
         "msgen.version": 1,
     },
 )
@@ -144,6 +196,7 @@ COURIER_ASSIGNED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "assignment_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "courier_id", "type": {"type": "string", "logicalType": "uuid"}},
         ],
         "msgen.event": "courier.assigned",
         "msgen.version": 1,
@@ -167,21 +220,22 @@ COURIER_UNAVAILABLE = EventType(
         "msgen.version": 1,
     },
 )
-COURIER_RELEASED = EventType(
-    name="courier.released",
+DELIVERY_CHARGED = EventType(
+    name="delivery.charged",
     version=1,
-    model=CourierReleased,
+    model=DeliveryCharged,
     key="delivery_id",
     schema={
         "type": "record",
-        "name": "CourierReleased",
+        "name": "DeliveryCharged",
         "namespace": "courier.events",
-        "doc": "Published by courier when courier released.",
+        "doc": "Published by dispatch when delivery charged.",
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "assignment_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
+            {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
         ],
-        "msgen.event": "courier.released",
+        "msgen.event": "delivery.charged",
         "msgen.version": 1,
     },
 )
@@ -198,10 +252,7 @@ CHARGE_CAPTURED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "charge_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {
-                "name": "amount",
-                "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2},
-            },
+            {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
         ],
         "msgen.event": "charge.captured",
         "msgen.version": 1,
@@ -238,7 +289,7 @@ DELIVERY_SCHEDULED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "email", "type": "string"},
+            {"name": "courier_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
         ],
         "msgen.event": "delivery.scheduled",
@@ -258,7 +309,6 @@ DELIVERY_CANCELLED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "email", "type": "string"},
             {"name": "reason", "type": "string"},
         ],
         "msgen.event": "delivery.cancelled",
@@ -266,19 +316,50 @@ DELIVERY_CANCELLED = EventType(
     },
 )
 
+
+async def _call_book_delivery_price_delivery(context: dict[str, Any]) -> BaseModel:
+    """Step 'price_delivery' of saga 'book_delivery': GET /v1/quotes/{zone} of the pricing service, filled from the saga."""
+    return await clients().pricing.quote_delivery(
+        str(context["zone"]),
+        **{
+            name: context[name]
+            for name in (
+                "distance_km",
+                "express",
+                "currency",
+            )
+            if name in context
+        },
+    )
+
+
 BOOK_DELIVERY = SagaDefinition(
     name="book_delivery",
     start="delivery.requested",
     key="delivery_id",
     steps=(
         Step(
+            name="price_delivery",
+            success="",
+            failure=None,
+            timeout=30.0,
+            compensation_triggers=(),
+            compensation_done=None,
+            status="PRICED",
+            call=_call_book_delivery_price_delivery,
+            publishes=("delivery.priced",),
+            records=(("fee", "fee"),),
+        ),
+        Step(
             name="assign_courier",
             success="courier.assigned",
             failure="courier.unavailable",
             timeout=30.0,
             compensation_triggers=("charge.declined", "delivery.cancelled"),
-            compensation_done="courier.released",
+            compensation_done=None,
             status="COURIER_ASSIGNED",
+            trigger="delivery.priced",
+            records=(("courier_id", "courier_id"),),
         ),
         Step(
             name="charge_fee",
@@ -288,12 +369,15 @@ BOOK_DELIVERY = SagaDefinition(
             compensation_triggers=("delivery.cancelled",),
             compensation_done=None,
             status=None,
+            trigger="delivery.charged",
         ),
     ),
     on_success="delivery.scheduled",
     on_failure="delivery.cancelled",
     events={
         "delivery.requested": DELIVERY_REQUESTED,
+        "delivery.priced": DELIVERY_PRICED,
+        "delivery.charged": DELIVERY_CHARGED,
         "delivery.scheduled": DELIVERY_SCHEDULED,
         "delivery.cancelled": DELIVERY_CANCELLED,
     },
@@ -307,12 +391,17 @@ BOOK_DELIVERY = SagaDefinition(
 
 
 async def publish(
-    session: AsyncSession, event: DeliveryRequested | DeliveryScheduled | DeliveryCancelled
+    session: AsyncSession,
+    event: DeliveryRequested | DeliveryPriced | DeliveryCharged | DeliveryScheduled | DeliveryCancelled,
 ) -> None:
     """Write `event` to the outbox, in the session's transaction."""
     if isinstance(event, DeliveryRequested):
         await stage(session, OutboxMessage, DELIVERY_REQUESTED, event)
         await BOOK_DELIVERY.started(session, event)
+    elif isinstance(event, DeliveryPriced):
+        await stage(session, OutboxMessage, DELIVERY_PRICED, event)
+    elif isinstance(event, DeliveryCharged):
+        await stage(session, OutboxMessage, DELIVERY_CHARGED, event)
     elif isinstance(event, DeliveryScheduled):
         await stage(session, OutboxMessage, DELIVERY_SCHEDULED, event)
     elif isinstance(event, DeliveryCancelled):

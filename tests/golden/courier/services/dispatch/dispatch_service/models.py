@@ -30,13 +30,13 @@ class Delivery(EntityMixin, Base):
 
     # the id of a Customer of the customer service: no foreign key across services
     customer_id: Mapped[UUID] = mapped_column(sa.Uuid(), index=True, nullable=False)
-    email: Mapped[str] = mapped_column(sa.String(320), nullable=False)
     pickup: Mapped[dict[str, Any]] = mapped_column(sa.JSON(), nullable=False)
     dropoff: Mapped[dict[str, Any]] = mapped_column(sa.JSON(), nullable=False)
     zone: Mapped[str] = mapped_column(sa.String(32), nullable=False)
     distance_km: Mapped[Decimal] = mapped_column(sa.Numeric(6, 2), nullable=False)
     express: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False, default=False)
-    fee: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), nullable=False)
+    fee: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2), nullable=True)
+    courier_id: Mapped[UUID | None] = mapped_column(sa.Uuid(), nullable=True)
     status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="REQUESTED")
 
 

@@ -9,7 +9,6 @@ from typing import Annotated
 from uuid import UUID
 
 from msgen_runtime.schemas import RequestModel, ResponseModel
-from msgen_runtime.types import Email
 from pydantic import AwareDatetime, Field
 
 
@@ -43,7 +42,6 @@ class DeliveryCreate(RequestModel):
     """The body that creates a Delivery."""
 
     customer_id: UUID
-    email: Annotated[Email, Field(description="Where the customer hears about the delivery.")]
     pickup: Location
     dropoff: Location
     zone: Annotated[str, Field(max_length=32, pattern="^[a-z0-9-]+$")]
@@ -58,9 +56,6 @@ class DeliveryCreate(RequestModel):
         ),
     ]
     express: bool = False
-    fee: Annotated[
-        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=10)
-    ]
 
 
 class DeliveryAccepted(ResponseModel):
@@ -72,6 +67,7 @@ class DeliveryAccepted(ResponseModel):
 
 class DeliveryStatus(StrEnum):
     REQUESTED = "REQUESTED"
+    PRICED = "PRICED"
     COURIER_ASSIGNED = "COURIER_ASSIGNED"
     SCHEDULED = "SCHEDULED"
     CANCELLED = "CANCELLED"
@@ -82,7 +78,6 @@ class DeliveryRead(ResponseModel):
 
     id: UUID
     customer_id: UUID
-    email: Annotated[Email, Field(description="Where the customer hears about the delivery.")]
     pickup: Location
     dropoff: Location
     zone: Annotated[str, Field(max_length=32, pattern="^[a-z0-9-]+$")]
@@ -98,8 +93,10 @@ class DeliveryRead(ResponseModel):
     ]
     express: bool
     fee: Annotated[
-        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=10)
+        Decimal | None,
+        Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=10),
     ]
+    courier_id: Annotated[UUID | None, Field(description="The courier who carries it.")]
     status: DeliveryStatus
     created_at: AwareDatetime
     updated_at: AwareDatetime

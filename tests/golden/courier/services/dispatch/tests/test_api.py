@@ -81,13 +81,11 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 
 DELIVERY: dict[str, Any] = {
     "customer_id": "00000000-0000-4000-8000-000000000001",
-    "email": "someone@example.com",
     "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
     "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
     "zone": "city-centre",
     "distance_km": "12.50",
     "express": True,
-    "fee": "12.50",
 }
 
 
@@ -116,12 +114,10 @@ async def test_delivery_bad_body_is_422(client: httpx.AsyncClient) -> None:
     assert {
         "unexpected",
         "customer_id",
-        "email",
         "pickup",
         "dropoff",
         "zone",
         "distance_km",
-        "fee",
     } <= {err["loc"][-1] for err in problem["errors"]}
 
 

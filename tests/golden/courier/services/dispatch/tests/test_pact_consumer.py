@@ -20,13 +20,7 @@ import pytest
 from msgen_runtime.contracts import Expectations, build_pacts, event_reader
 
 from dispatch_service.clients.customer import CustomerClient
-from dispatch_service.events import (
-    CHARGE_CAPTURED,
-    CHARGE_DECLINED,
-    COURIER_ASSIGNED,
-    COURIER_RELEASED,
-    COURIER_UNAVAILABLE,
-)
+from dispatch_service.events import CHARGE_CAPTURED, CHARGE_DECLINED, COURIER_ASSIGNED, COURIER_UNAVAILABLE
 
 PACTS = Path(os.environ.get("PACT_DIR") or Path(__file__).resolve().parents[3] / "pacts")
 pytestmark = pytest.mark.anyio
@@ -42,9 +36,9 @@ BILLING = Expectations(
             "body": {
                 "delivery_id": "00000000-0000-4000-8000-000000000001",
                 "charge_id": "00000000-0000-4000-8000-000000000001",
-                "amount": "12.50",
+                "fee": "12.50",
             },
-            "formats": {"amount": "decimal", "charge_id": "uuid", "delivery_id": "uuid"},
+            "formats": {"charge_id": "uuid", "delivery_id": "uuid", "fee": "decimal"},
         },
         {
             "description": "charge.declined v1",
@@ -66,8 +60,9 @@ COURIER = Expectations(
             "body": {
                 "delivery_id": "00000000-0000-4000-8000-000000000001",
                 "assignment_id": "00000000-0000-4000-8000-000000000001",
+                "courier_id": "00000000-0000-4000-8000-000000000001",
             },
-            "formats": {"assignment_id": "uuid", "delivery_id": "uuid"},
+            "formats": {"assignment_id": "uuid", "courier_id": "uuid", "delivery_id": "uuid"},
         },
         {
             "description": "courier.unavailable v1",
@@ -75,16 +70,6 @@ COURIER = Expectations(
             "version": 1,
             "body": {"delivery_id": "00000000-0000-4000-8000-000000000001", "reason": "Example"},
             "formats": {"delivery_id": "uuid"},
-        },
-        {
-            "description": "courier.released v1",
-            "event": "courier.released",
-            "version": 1,
-            "body": {
-                "delivery_id": "00000000-0000-4000-8000-000000000001",
-                "assignment_id": "00000000-0000-4000-8000-000000000001",
-            },
-            "formats": {"assignment_id": "uuid", "delivery_id": "uuid"},
         },
     ),
 )
@@ -129,7 +114,7 @@ def test_dispatch_needs_of_billing() -> None:
 
 def test_dispatch_needs_of_courier() -> None:
     pacts = build_pacts(COURIER)
-    pacts.messages.verify(event_reader(COURIER_ASSIGNED, COURIER_UNAVAILABLE, COURIER_RELEASED), "Async")
+    pacts.messages.verify(event_reader(COURIER_ASSIGNED, COURIER_UNAVAILABLE), "Async")
     pacts.write(PACTS)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from msgen_runtime.contracts import Provider, event_message, failures, verify
 
-from dispatch_service.events import DELIVERY_CANCELLED, DELIVERY_REQUESTED, DELIVERY_SCHEDULED
+from dispatch_service.events import DELIVERY_CANCELLED, DELIVERY_CHARGED, DELIVERY_PRICED, DELIVERY_SCHEDULED
 
 PACTS = Path(os.environ.get("PACT_DIR") or Path(__file__).resolve().parents[3] / "pacts")
 
@@ -26,19 +26,24 @@ def provider(database_url: str) -> Provider:
                 {
                     "delivery_id": "00000000-0000-4000-8000-000000000001",
                     "customer_id": "00000000-0000-4000-8000-000000000001",
-                    "email": "someone@example.com",
                     "reason": "Example",
                 },
             ),
-            "delivery.requested v1": event_message(
-                DELIVERY_REQUESTED,
+            "delivery.charged v1": event_message(
+                DELIVERY_CHARGED,
                 {
                     "delivery_id": "00000000-0000-4000-8000-000000000001",
                     "customer_id": "00000000-0000-4000-8000-000000000001",
-                    "email": "someone@example.com",
+                    "fee": "12.50",
+                },
+            ),
+            "delivery.priced v1": event_message(
+                DELIVERY_PRICED,
+                {
+                    "delivery_id": "00000000-0000-4000-8000-000000000001",
                     "pickup": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
                     "dropoff": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
-                    "fee": "12.50",
+                    "express": True,
                 },
             ),
             "delivery.scheduled v1": event_message(
@@ -46,7 +51,7 @@ def provider(database_url: str) -> Provider:
                 {
                     "delivery_id": "00000000-0000-4000-8000-000000000001",
                     "customer_id": "00000000-0000-4000-8000-000000000001",
-                    "email": "someone@example.com",
+                    "courier_id": "00000000-0000-4000-8000-000000000001",
                     "fee": "12.50",
                 },
             ),

@@ -10,7 +10,6 @@ from uuid import UUID
 
 from msgen_runtime.messaging.codec import EventType
 from msgen_runtime.schemas import EventPayload
-from msgen_runtime.types import Email
 from pydantic import Field
 
 
@@ -19,7 +18,7 @@ class DeliveryScheduled(EventPayload):
 
     delivery_id: UUID
     customer_id: UUID
-    email: Email
+    courier_id: UUID
     fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
 
 
@@ -28,7 +27,6 @@ class DeliveryCancelled(EventPayload):
 
     delivery_id: UUID
     customer_id: UUID
-    email: Email
     reason: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
 
 
@@ -45,7 +43,7 @@ DELIVERY_SCHEDULED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "email", "type": "string"},
+            {"name": "courier_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "fee", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
         ],
         "msgen.event": "delivery.scheduled",
@@ -65,7 +63,6 @@ DELIVERY_CANCELLED = EventType(
         "fields": [
             {"name": "delivery_id", "type": {"type": "string", "logicalType": "uuid"}},
             {"name": "customer_id", "type": {"type": "string", "logicalType": "uuid"}},
-            {"name": "email", "type": "string"},
             {"name": "reason", "type": "string"},
         ],
         "msgen.event": "delivery.cancelled",

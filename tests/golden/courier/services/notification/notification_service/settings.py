@@ -7,3 +7,5 @@ class Settings(ServiceSettings):
     service_name: str = "notification"
     database_url: str = "sqlite+aiosqlite:///./notification.db"
     trace_sample_ratio: float = 0.05
+    # customer: customer-service in the cluster; override with CUSTOMER_URL
+    customer_url: str = "http://customer-service"

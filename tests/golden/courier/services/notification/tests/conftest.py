@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,9 +18,49 @@ from msgen_runtime.migrations import upgrade
 from msgen_runtime.testing import nats_server, temporary_database
 from redis.asyncio import Redis
 
+from notification_service.clients import clients
 from notification_service.main import create_app
 from notification_service.models import Base
 from notification_service.settings import Settings
+
+# The services notification calls, as this suite stands them in: each entity read answers an
+# entity for any id but REF_MISSING, which gets 404 as from a service that does not know it.
+REF_MISSING = "00000000-0000-4000-8000-0000000dead0"
+DOWNSTREAM_READS: dict[str, dict[str, dict[str, Any]]] = {
+    "customer": {
+        "/v1/customers/": {
+            "id": "00000000-0000-4000-8000-000000000001",
+            "email": "someone@example.com",
+            "full_name": "Example",
+            "home": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        },
+    },
+}
+
+
+def downstream(service: str) -> httpx.MockTransport:
+    """A stand-in for `service`, answering the reads of DOWNSTREAM_READS."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        for prefix, entity in DOWNSTREAM_READS[service].items():
+            ident = request.url.path.removeprefix(prefix)
+            if request.method == "GET" and request.url.path.startswith(prefix) and "/" not in ident:
+                if ident == REF_MISSING:
+                    return httpx.Response(404, json={"title": "Not Found", "status": 404, "detail": ident})
+                return httpx.Response(200, json={**entity, "id": ident})
+        return httpx.Response(404, json={"title": "Not Found", "status": 404})
+
+    return httpx.MockTransport(answer)
+
+
+def use_downstream(service: str, transport: httpx.AsyncBaseTransport) -> None:
+    """Send the app's calls to `service` through `transport`."""
+    client = getattr(clients(), service)
+    client.http = httpx.AsyncClient(
+        base_url=client.http.base_url, timeout=client.timeout, transport=transport
+    )
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +106,7 @@ async def app(database_url: str, broker_url: str) -> AsyncIterator[FastAPI]:
         broker_url=broker_url,
     )
     application = create_app(settings)
+    use_downstream("customer", downstream("customer"))
     async with application.state.database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(table.delete())

@@ -16,6 +16,7 @@ from ruamel.yaml import YAML
 
 from notification_service.main import create_app
 from notification_service.settings import Settings
+from tests.conftest import downstream, use_downstream
 
 CONTRACT = Path(__file__).resolve().parents[3] / "contracts" / "openapi" / "notification.v1.yaml"
 RAW: dict[str, Any] = YAML(typ="safe").load(CONTRACT.read_text())
@@ -34,6 +35,7 @@ def test_service_keeps_its_contract(path: str, method: str, database_url: str, b
     schema = schemathesis.openapi.from_dict(copy.deepcopy(RAW))
     # the test run's own broker (conftest.py), never the one the settings name; no gateway credential
     schema.app = create_app(Settings(database_url=database_url, broker_url=broker_url, dev_mode=True))
+    use_downstream("customer", downstream("customer"))
     operation = schema[path][method]
 
     @given(case=operation.as_strategy())

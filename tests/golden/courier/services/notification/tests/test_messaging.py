@@ -32,7 +32,7 @@ async def test_delivery_scheduled_has_one_effect_when_delivered_three_times(app:
         {
             "delivery_id": "00000000-0000-4000-8000-000000000001",
             "customer_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
+            "courier_id": "00000000-0000-4000-8000-000000000001",
             "fee": "12.50",
         },
     )
@@ -54,7 +54,7 @@ async def test_undecodable_delivery_scheduled_goes_to_the_dead_letter_topic(app:
         {
             "delivery_id": "00000000-0000-4000-8000-000000000001",
             "customer_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
+            "courier_id": "00000000-0000-4000-8000-000000000001",
             "fee": "12.50",
         },
     )
@@ -68,7 +68,6 @@ async def test_delivery_cancelled_has_one_effect_when_delivered_three_times(app:
         {
             "delivery_id": "00000000-0000-4000-8000-000000000001",
             "customer_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
             "reason": "Example",
         },
     )
@@ -90,7 +89,6 @@ async def test_undecodable_delivery_cancelled_goes_to_the_dead_letter_topic(app:
         {
             "delivery_id": "00000000-0000-4000-8000-000000000001",
             "customer_id": "00000000-0000-4000-8000-000000000001",
-            "email": "someone@example.com",
             "reason": "Example",
         },
     )

@@ -10,13 +10,48 @@ verification then tells whether it gets it.
 
 import os
 from pathlib import Path
+from uuid import UUID
 
+import pytest
 from msgen_runtime.contracts import Expectations, build_pacts, event_reader
 
+from notification_service.clients.customer import CustomerClient
 from notification_service.events import DELIVERY_CANCELLED, DELIVERY_SCHEDULED
 
 PACTS = Path(os.environ.get("PACT_DIR") or Path(__file__).resolve().parents[3] / "pacts")
+pytestmark = pytest.mark.anyio
 
+CUSTOMER = Expectations(
+    consumer="notification-service",
+    provider="customer-service",
+    http=(
+        {
+            "description": "getCustomer: GET /v1/customers/{id}",
+            "state": "a Customer exists",
+            "params": {"id": "00000000-0000-4000-8000-000000000001"},
+            "method": "GET",
+            "path": "/v1/customers/00000000-0000-4000-8000-000000000001",
+            "query": {},
+            "body": None,
+            "status": 200,
+            "response": {
+                "id": "00000000-0000-4000-8000-000000000001",
+                "email": "someone@example.com",
+                "full_name": "Example",
+                "home": {"lat": "12.500000", "lng": "12.500000", "label": "Example"},
+                "created_at": "2026-01-01T10:00:00Z",
+                "updated_at": "2026-01-01T10:00:00Z",
+            },
+            "formats": {
+                "created_at": "datetime",
+                "id": "uuid",
+                "lat": "decimal",
+                "lng": "decimal",
+                "updated_at": "datetime",
+            },
+        },
+    ),
+)
 DISPATCH = Expectations(
     consumer="notification-service",
     provider="dispatch-service",
@@ -28,10 +63,10 @@ DISPATCH = Expectations(
             "body": {
                 "delivery_id": "00000000-0000-4000-8000-000000000001",
                 "customer_id": "00000000-0000-4000-8000-000000000001",
-                "email": "someone@example.com",
+                "courier_id": "00000000-0000-4000-8000-000000000001",
                 "fee": "12.50",
             },
-            "formats": {"customer_id": "uuid", "delivery_id": "uuid", "fee": "decimal"},
+            "formats": {"courier_id": "uuid", "customer_id": "uuid", "delivery_id": "uuid", "fee": "decimal"},
         },
         {
             "description": "delivery.cancelled v1",
@@ -40,13 +75,25 @@ DISPATCH = Expectations(
             "body": {
                 "delivery_id": "00000000-0000-4000-8000-000000000001",
                 "customer_id": "00000000-0000-4000-8000-000000000001",
-                "email": "someone@example.com",
                 "reason": "Example",
             },
             "formats": {"customer_id": "uuid", "delivery_id": "uuid"},
         },
     ),
 )
+
+
+async def test_notification_needs_of_customer() -> None:
+    pacts = build_pacts(CUSTOMER)
+    with pacts.http.serve() as server:
+        client = CustomerClient("customer", str(server.url), retries=0)
+        try:
+            assert (await client.get_customer(UUID("00000000-0000-4000-8000-000000000001"))).id == UUID(
+                "00000000-0000-4000-8000-000000000001"
+            )
+        finally:
+            await client.close()
+    pacts.write(PACTS)
 
 
 def test_notification_needs_of_dispatch() -> None:

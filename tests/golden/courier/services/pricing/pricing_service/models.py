@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from msgen_runtime.entities import EntityMixin
+from msgen_runtime.messaging.participant import SagaStepMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -26,3 +27,9 @@ class Tariff(EntityMixin, Base):
     base_fee: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), nullable=False)
     per_km: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), nullable=False)
     express_factor: Mapped[Decimal] = mapped_column(sa.Numeric(4, 2), nullable=False, default=Decimal("1.5"))
+
+
+class SagaStep(SagaStepMixin, Base):
+    """What this service did for each saga step it takes part in: each step acts once."""
+
+    __tablename__ = "saga_steps"

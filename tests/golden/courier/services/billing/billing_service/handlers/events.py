@@ -13,25 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_service.events import (
     BOOK_DELIVERY_CHARGE_FEE,
     ChargeCaptured,
-    CourierAssigned,
     DeliveryCancelled,
-    DeliveryRequested,
+    DeliveryCharged,
     publish,
 )
 from billing_service.models import Charge
 
 
-async def on_delivery_requested(session: AsyncSession, event: DeliveryRequested) -> None:
-    """React to delivery.requested."""
-    logging.getLogger(__name__).info(
-        "delivery.requested.received", extra={"delivery_id": str(event.delivery_id)}
-    )
-
-
-async def on_courier_assigned(session: AsyncSession, event: CourierAssigned) -> None:
+async def on_delivery_charged(session: AsyncSession, event: DeliveryCharged) -> None:
     """Step 'charge_fee' of saga 'book_delivery': publish charge.captured when it succeeds, charge.declined when it fails. The default always succeeds, recording a Charge CAPTURED."""
     if await BOOK_DELIVERY_CHARGE_FEE.apply(session, event.delivery_id):
-        charge = Charge(delivery_id=event.delivery_id, amount=0, status="CAPTURED")
+        charge = Charge(delivery_id=event.delivery_id, fee=event.fee, status="CAPTURED")
         session.add(charge)
         await session.flush()  # gives the row its id
         logging.getLogger(__name__).info(
@@ -40,7 +32,7 @@ async def on_courier_assigned(session: AsyncSession, event: CourierAssigned) -> 
         await publish(
             session,
             ChargeCaptured.model_validate(
-                {"delivery_id": event.delivery_id, "charge_id": charge.id, "amount": charge.amount}
+                {"delivery_id": event.delivery_id, "charge_id": charge.id, "fee": charge.fee}
             ),
         )
 

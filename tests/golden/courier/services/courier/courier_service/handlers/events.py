@@ -6,6 +6,7 @@ An exception retries the message, then sends it to the dead-letter topic.
 """
 
 import logging
+from uuid import uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,18 +15,17 @@ from courier_service.events import (
     BOOK_DELIVERY_ASSIGN_COURIER,
     ChargeDeclined,
     CourierAssigned,
-    CourierReleased,
     DeliveryCancelled,
-    DeliveryRequested,
+    DeliveryPriced,
     publish,
 )
 from courier_service.models import Assignment
 
 
-async def on_delivery_requested(session: AsyncSession, event: DeliveryRequested) -> None:
+async def on_delivery_priced(session: AsyncSession, event: DeliveryPriced) -> None:
     """Step 'assign_courier' of saga 'book_delivery': publish courier.assigned when it succeeds, courier.unavailable when it fails. The default always succeeds, recording an Assignment ASSIGNED."""
     if await BOOK_DELIVERY_ASSIGN_COURIER.apply(session, event.delivery_id):
-        assignment = Assignment(delivery_id=event.delivery_id, status="ASSIGNED")
+        assignment = Assignment(delivery_id=event.delivery_id, courier_id=uuid4(), status="ASSIGNED")
         session.add(assignment)
         await session.flush()  # gives the row its id
         logging.getLogger(__name__).info(
@@ -35,13 +35,17 @@ async def on_delivery_requested(session: AsyncSession, event: DeliveryRequested)
         await publish(
             session,
             CourierAssigned.model_validate(
-                {"delivery_id": event.delivery_id, "assignment_id": assignment.id}
+                {
+                    "delivery_id": event.delivery_id,
+                    "assignment_id": assignment.id,
+                    "courier_id": assignment.courier_id,
+                }
             ),
         )
 
 
 async def on_charge_declined(session: AsyncSession, event: ChargeDeclined) -> None:
-    """Compensation of step 'assign_courier' (saga 'book_delivery'): undo it, then publish courier.released; nothing when it never acted."""
+    """Compensation of step 'assign_courier' (saga 'book_delivery'): undo it; nothing when it never acted."""
     if await BOOK_DELIVERY_ASSIGN_COURIER.compensate(session, event.delivery_id):
         assignment = await session.scalar(
             sa.select(Assignment).where(
@@ -53,17 +57,11 @@ async def on_charge_declined(session: AsyncSession, event: ChargeDeclined) -> No
             logging.getLogger(__name__).info(
                 "assign_courier.compensated",
                 extra={"delivery_id": str(event.delivery_id), "assignment_id": str(assignment.id)},
-            )
-            await publish(
-                session,
-                CourierReleased.model_validate(
-                    {"delivery_id": event.delivery_id, "assignment_id": assignment.id}
-                ),
             )
 
 
 async def on_delivery_cancelled(session: AsyncSession, event: DeliveryCancelled) -> None:
-    """Compensation of step 'assign_courier' (saga 'book_delivery'): undo it, then publish courier.released; nothing when it never acted."""
+    """Compensation of step 'assign_courier' (saga 'book_delivery'): undo it; nothing when it never acted."""
     if await BOOK_DELIVERY_ASSIGN_COURIER.compensate(session, event.delivery_id):
         assignment = await session.scalar(
             sa.select(Assignment).where(
@@ -75,10 +73,4 @@ async def on_delivery_cancelled(session: AsyncSession, event: DeliveryCancelled)
             logging.getLogger(__name__).info(
                 "assign_courier.compensated",
                 extra={"delivery_id": str(event.delivery_id), "assignment_id": str(assignment.id)},
-            )
-            await publish(
-                session,
-                CourierReleased.model_validate(
-                    {"delivery_id": event.delivery_id, "assignment_id": assignment.id}
-                ),
             )

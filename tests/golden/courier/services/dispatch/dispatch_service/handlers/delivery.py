@@ -46,10 +46,11 @@ async def book_delivery(session: AsyncSession, payload: DeliveryCreate) -> Deliv
             {
                 "delivery_id": delivery.id,
                 "customer_id": delivery.customer_id,
-                "email": delivery.email,
+                "zone": delivery.zone,
+                "distance_km": delivery.distance_km,
+                "express": delivery.express,
                 "pickup": delivery.pickup,
                 "dropoff": delivery.dropoff,
-                "fee": delivery.fee,
             }
         ),
     )

@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("delivery_id", sa.Uuid(), nullable=False),
-        sa.Column("amount", sa.Numeric(10, 2), nullable=False),
+        sa.Column("fee", sa.Numeric(10, 2), nullable=False),
         sa.Column("status", sa.String(8), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_charges"),
         sa.UniqueConstraint("delivery_id", name="uq_charges_delivery_id"),

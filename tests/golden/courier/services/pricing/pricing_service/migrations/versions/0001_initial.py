@@ -30,8 +30,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("zone", name="uq_tariffs_zone"),
     )
     op.create_index("ix_tariffs_created_at", "tariffs", ["created_at"])
+    op.create_table(
+        "saga_steps",
+        sa.Column("saga", sa.String(100), nullable=False),
+        sa.Column("key", sa.String(100), nullable=False),
+        sa.Column("step", sa.String(100), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("saga", "key", "step", name="pk_saga_steps"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("saga_steps")
     op.drop_index("ix_tariffs_created_at", table_name="tariffs")
     op.drop_table("tariffs")

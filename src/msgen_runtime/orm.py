@@ -1,0 +1,69 @@
+"""SQLAlchemy declarations from the table descriptions of `msgen_runtime.tables`.
+
+The runtime's ORM mixins declare each column with `mapped` and their keys and indexes with `table_args`,
+so their tables are the ones the generated migrations create, column for column.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import MappedColumn, declared_attr, mapped_column
+
+from msgen_runtime.tables import Column, Kind, Table
+from msgen_runtime.types import UtcDateTime
+
+__all__ = ["column_type", "mapped", "table_args"]
+
+
+def column_type(column: Column) -> sa.types.TypeEngine[Any]:
+    """The SQLAlchemy type of a described column."""
+    match column.kind:
+        case Kind.STRING:
+            return sa.String(column.length)
+        case Kind.NUMERIC:
+            return sa.Numeric(column.precision, column.scale)
+        case Kind.SERIAL:
+            return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+        case Kind.DATETIME:
+            return UtcDateTime()
+    return _SIMPLE[column.kind]()
+
+
+_SIMPLE: dict[Kind, type[sa.types.TypeEngine[Any]]] = {
+    Kind.UUID: sa.Uuid,
+    Kind.TEXT: sa.Text,
+    Kind.INTEGER: sa.Integer,
+    Kind.BIG_INTEGER: sa.BigInteger,
+    Kind.BOOLEAN: sa.Boolean,
+    Kind.DATE: sa.Date,
+    Kind.JSON: sa.JSON,
+    Kind.BINARY: sa.LargeBinary,
+}
+
+
+def mapped(table: Table, name: str, **options: Any) -> MappedColumn[Any]:
+    """The mapped column `name` of `table`: its type, nullability and primary key from the description.
+
+    `options` are what only the ORM knows (`default`, `onupdate`, and `index` where the table's name is
+    not fixed, as for an entity's columns).
+    """
+    column = table.column(name)
+    if column.autoincrement is not None:
+        options.setdefault("autoincrement", column.autoincrement)
+    return mapped_column(
+        column_type(column), primary_key=name in table.primary_key, nullable=column.nullable, **options
+    )
+
+
+def table_args(table: Table) -> Any:
+    """A `__table_args__` directive for a mixin: the table's unique constraints and indexes, by their names."""
+
+    def build(cls: type) -> tuple[Any, ...]:
+        # new objects for every table: a constraint or an index belongs to one table only
+        uniques = [sa.UniqueConstraint(*u.columns, name=u.name) for u in table.uniques]
+        indexes = [sa.Index(i.name, *i.columns, unique=i.unique) for i in table.indexes]
+        return (*uniques, *indexes)
+
+    return declared_attr.directive(build)

@@ -1,0 +1,34 @@
+"""Clients of the services notification calls (generated from the spec's calls).
+
+Handlers use them through `clients()`, e.g. `await clients().customer.get_customer(...)`.
+"""
+
+from notification_service.clients.customer import CustomerClient
+from notification_service.settings import Settings
+
+
+class Clients:
+    """One client per downstream service, with the timeouts and retries of the spec."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.customer = CustomerClient("customer", settings.customer_url, timeout=0.5, retries=2)
+
+    async def close(self) -> None:
+        await self.customer.close()
+
+
+_current: Clients | None = None
+
+
+def configure_clients(settings: Settings) -> Clients:
+    """Create the clients of the app being built."""
+    global _current
+    _current = Clients(settings)
+    return _current
+
+
+def clients() -> Clients:
+    """The clients of the running app."""
+    if _current is None:
+        raise RuntimeError("the clients are created with the app: call create_app() first")
+    return _current
