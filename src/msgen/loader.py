@@ -4,10 +4,18 @@ YAML is parsed with ruamel.yaml's round-trip loader, which remembers line and
 column of every key and value; the tree is copied into plain Python values and
 a ``Positions`` index so that structural (pydantic) and semantic (resolver)
 errors can both point into the file.
+
+A spec that uses nothing unusual is read about ten times faster by libyaml (PyYAML's C
+parser, when installed), with ruamel's own YAML 1.2 resolver and constructors for the
+scalars, so the result is the same values and the same positions. Anything else (an
+error, an anchor, an alias, a tag, a directive, a key that is not a scalar, a duplicate
+key, a value that is not text, a number, a boolean or null, a tab, a spec near the
+limits) is read again by ruamel, whose answer, value or error, is the one given.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -147,8 +155,11 @@ def load_spec(path: Path) -> LoadedSpec:
 
 
 def load_spec_text(text: str, display: str, path: Path | None = None) -> LoadedSpec:
-    positions = Positions(display)
     _check_text(text, display)
+    fast = _fast_plain(text, display)
+    if fast is not None:
+        return _validated(*fast, display, path, text)
+    positions = Positions(display)
     tree = _parse_yaml(text, display)
     if tree is None:
         line, column = _text_position(text, len(text))
@@ -160,6 +171,10 @@ def load_spec_text(text: str, display: str, path: Path | None = None) -> LoadedS
         message = f"the spec must be a mapping (msgen, system, services, ...), found {kind}"
         raise SpecError([Diagnostic(display, line, column, message)])
     plain = _to_plain(tree, (), positions)
+    return _validated(plain, positions, display, path, text)
+
+
+def _validated(plain: Any, positions: Positions, display: str, path: Path | None, text: str) -> LoadedSpec:
     try:
         spec = SpecFile.model_validate(plain)
     except ValidationError as exc:
@@ -239,6 +254,167 @@ def _parse_yaml(text: str, display: str) -> Any:
         raise SpecError([Diagnostic(display, line, column, f"invalid YAML: {_yaml_problem(exc)}")]) from None
     except Exception as exc:  # ruamel raises a few unmarked errors (reader, scanner)
         raise SpecError([Diagnostic(display, 1, 1, f"invalid YAML: {exc}")]) from None
+
+
+# Characters on which libyaml (YAML 1.1) and ruamel (YAML 1.2) might read a spec differently.
+_SLOW_CHARACTERS = re.compile("[\t\x85\u2028\u2029\ufeff]")
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null"))
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+@functools.cache
+def _libyaml() -> Any:
+    """PyYAML's module when it has libyaml, else None."""
+    try:
+        import yaml
+    except ImportError:
+        return None
+    return yaml if getattr(yaml, "__with_libyaml__", False) else None
+
+
+@functools.cache
+def _ruamel_scalars() -> tuple[Any, Any]:
+    """ruamel's round-trip resolver and constructor: what a plain scalar means, as _parse_yaml reads it."""
+    yaml = YAML(typ="rt")
+    return yaml.resolver, yaml.constructor
+
+
+class _Unusual(Exception):
+    """Something the fast reading leaves to ruamel."""
+
+
+def _fast_plain(text: str, display: str) -> tuple[Any, Positions] | None:
+    """The plain tree and positions _to_plain would give, read by libyaml; None when ruamel must read it."""
+    yaml = _libyaml()
+    if yaml is None or _SLOW_CHARACTERS.search(text) is not None:
+        return None
+    positions = Positions(display)
+    try:
+        plain = _fast_tree(yaml, text, positions)
+    except (_Unusual, yaml.YAMLError, RecursionError):
+        return None
+    return plain, positions
+
+
+def _fast_tree(yaml: Any, text: str, positions: Positions) -> Any:
+    from ruamel.yaml.nodes import ScalarNode
+
+    resolver, constructor = _ruamel_scalars()
+    events = yaml.events
+    scalar_event, mapping_start, sequence_start = (
+        events.ScalarEvent,
+        events.MappingStartEvent,
+        events.SequenceStartEvent,
+    )
+    collection_end = (events.MappingEndEvent, events.SequenceEndEvent)
+    values, keys = positions.values, positions.keys
+    meaning: dict[str, Any] = {}  # a plain scalar's text -> the ruamel value it constructs (they repeat a lot)
+
+    def construct(event: Any) -> Any:
+        if event.tag is not None or event.anchor is not None:
+            raise _Unusual
+        if not event.implicit[0]:  # quoted, literal or folded: text
+            return event.value
+        value = event.value
+        if not value:
+            raise _Unusual  # an empty value: ruamel places it at the next token
+        if value in meaning:
+            return meaning[value]
+        tag = str(resolver.resolve(ScalarNode, value, (True, False)))
+        if tag not in _PLAIN_TAGS:
+            raise _Unusual
+        made = value if tag == _STR_TAG else constructor.yaml_constructors[tag](constructor, ScalarNode(tag, value))
+        meaning[value] = made
+        return made
+
+    parser = yaml.CSafeLoader(text)
+    try:
+        if not isinstance(parser.get_event(), events.StreamStartEvent):
+            raise _Unusual
+        start = parser.get_event()
+        if not isinstance(start, events.DocumentStartEvent) or start.version is not None or start.tags:
+            raise _Unusual
+        root = parser.get_event()
+        if type(root) is not mapping_start or root.tag is not None or root.anchor is not None:
+            raise _Unusual
+        values[()] = (root.start_mark.line + 1, root.start_mark.column + 1)
+        tree: dict[str, Any] = {}
+        # one frame per open collection: (its value, its path, the keys seen, for a mapping)
+        stack: list[tuple[Any, Path_, set[Any] | None]] = [(tree, (), set())]
+        nodes = 1
+        key_name: str | None = None
+        key_mark: tuple[int, int] = (0, 0)
+        while stack:
+            event = parser.get_event()
+            kind = type(event)
+            if kind in collection_end:
+                if key_name is not None:
+                    raise _Unusual
+                stack.pop()
+                continue
+            if kind is not scalar_event and kind is not mapping_start and kind is not sequence_start:
+                raise _Unusual  # an alias
+            nodes += 1
+            if nodes >= MAX_NODES or len(stack) >= MAX_DEPTH - 2:
+                raise _Unusual  # ruamel says where the limit is passed
+            parent, path, seen = stack[-1]
+            mark = event.start_mark
+            if seen is not None and key_name is None:  # a key of the mapping on top
+                if kind is not scalar_event:
+                    raise _Unusual
+                key = construct(event)
+                if key in seen:
+                    raise _Unusual  # ruamel names both places
+                seen.add(key)
+                key_name = str(key)
+                if _SURROGATE.search(key_name):
+                    raise _Unusual
+                key_mark = (mark.line + 1, mark.column + 1)
+                continue
+            if seen is not None:
+                assert key_name is not None
+                child: Path_ = (*path, key_name)
+                keys[child] = key_mark
+                values[child] = (mark.line + 1, mark.column + 1) if kind is scalar_event else key_mark
+            else:
+                child = (*path, len(parent))
+                values[child] = keys[child] = (mark.line + 1, mark.column + 1)
+            if kind is scalar_event:
+                value = _plain_scalar(construct(event))
+            else:
+                if event.tag is not None or event.anchor is not None:
+                    raise _Unusual
+                value = {} if kind is mapping_start else []
+            if seen is not None:
+                parent[key_name] = value
+                key_name = None
+            else:
+                parent.append(value)
+            if kind is mapping_start:
+                stack.append((value, child, set()))
+            elif kind is sequence_start:
+                stack.append((value, child, None))
+        if not isinstance(parser.get_event(), events.DocumentEndEvent) or not isinstance(
+            parser.get_event(), events.StreamEndEvent
+        ):
+            raise _Unusual  # more than one document
+    finally:
+        parser.dispose()
+    return tree
+
+
+def _plain_scalar(node: Any) -> Any:
+    """A constructed scalar as _to_plain copies it."""
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    text = str(node)
+    if _SURROGATE.search(text):
+        raise _Unusual
+    return text
 
 
 def _first_occurrence(text: str, key: str, start: int, stop: int, column: int) -> int | None:

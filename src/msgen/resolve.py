@@ -2048,7 +2048,7 @@ def check_template_sources(loaded: LoadedSpec, names: Iterable[str], base: Path)
     Checked when a template is about to run (add-service), not by `resolve`: once run, a
     template is no longer needed, and a regen must not fail because its folder moved.
     """
-    from msgen.service_template import source_problem
+    from msgen.template_source import source_problem
 
     problems: list[Diagnostic] = []
     for name in names:

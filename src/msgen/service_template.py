@@ -22,42 +22,18 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from msgen import model as m
 from msgen.errors import MsgenError
+from msgen.template_source import ENGINE_FILES as ENGINE_FILES  # still importable from here
+from msgen.template_source import detect_engine as detect_engine
+from msgen.template_source import source_problem as source_problem
 
 if TYPE_CHECKING:
     from msgen.regen import Plan
-
-# The files that tell a template's engine, in the order they are looked for.
-ENGINE_FILES = {"copier": ("copier.yml", "copier.yaml"), "cookiecutter": ("cookiecutter.json",)}
 
 
 class TemplateError(MsgenError):
     """The template cannot be found or failed (exit code 2: nothing was written)."""
 
     exit_code = 2
-
-
-def detect_engine(folder: Path) -> str | None:
-    """copier when the folder holds copier.yml or copier.yaml, cookiecutter for cookiecutter.json, else None."""
-    for engine, names in ENGINE_FILES.items():
-        if any((folder / name).is_file() for name in names):
-            return engine
-    return None
-
-
-def source_problem(folder: Path, engine: str | None) -> str | None:
-    """Why `folder` cannot be run as a template of `engine` (None: detected), or None when it can."""
-    if not folder.exists():
-        return f"template '{folder}' does not exist"
-    if not folder.is_dir():
-        return f"template '{folder}' is not a folder"
-    found = detect_engine(folder)
-    if found is None:
-        return (
-            f"template '{folder}' is neither a Copier template (copier.yml) nor a Cookiecutter one (cookiecutter.json)"
-        )
-    if engine is not None and not any((folder / name).is_file() for name in ENGINE_FILES[engine]):
-        return f"template '{folder}' has no {' or '.join(ENGINE_FILES[engine])}: it is not a {engine} template"
-    return None
 
 
 def run_template(service: m.TemplateService, source: Path, system: str, staging: Path) -> Path:

@@ -6,20 +6,19 @@ output. Python files are formatted with ruff in one batch at the end.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import sys
+import tempfile
 from collections.abc import Mapping
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import jinja2
 
 from msgen import __version__, runtime_dist
 from msgen import model as m
 from msgen.modeline import SPEC_SCHEMA, project_spec_text
-from msgen.names import snake
-from msgen.render import escape
 from msgen.render.avro import avro_schema
 from msgen.render.deploy import render_deploy
 from msgen.render.events import (
@@ -45,40 +44,12 @@ from msgen.render.python import (
     tests_view,
 )
 from msgen.render.schemas import service_models
+from msgen.render.templates import _render, cache_folder, environment, templates_dir
 from msgen.schema import spec_json_schema_text
 
 Files = dict[str, str]
 
-
-def templates_dir() -> Path:
-    """The templates shipped in the wheel, or the repository's own folder when run from a checkout."""
-    packaged = Path(str(resources.files("msgen"))) / "templates"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "templates"
-
-
-@cache
-def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        # Not autoescape (one language, HTML): spec text is a SpecText, which finalize refuses to print
-        # unless a filter of msgen.render.escape turned it into text of the file's language.
-        autoescape=False,
-        finalize=escape.finalize,
-    )
-    env.filters.update(escape.FILTERS)
-    env.filters["pyrepr"] = repr
-    env.filters["snake"] = snake
-    return env
-
-
-def _render(template: str, **context: Any) -> str:
-    return environment().get_template(template).render(msgen_version=__version__, **context)
+__all__ = ["Files", "environment", "render_service", "render_system", "templates_dir"]
 
 
 def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | None = None) -> Files:
@@ -105,7 +76,7 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
     files[".gitignore"] = _render("project/gitignore.j2", system=system)
     files["pyproject.toml"] = _render("project/pyproject.toml.j2", system=system)
     files["msgen.yaml"] = project_spec_text(spec_text)
-    files[SPEC_SCHEMA] = spec_json_schema_text()  # what msgen.yaml's $schema names: inside the project
+    files[SPEC_SCHEMA] = _spec_schema_text()  # what msgen.yaml's $schema names: inside the project
     files.update(render_pacts(system))  # pacts/: what each consumer expects of its providers
     files.update(render_deploy(system))  # Dockerfiles, compose, CI, deploy/k8s, observability
     from msgen.render.gateway import render_gateway
@@ -115,6 +86,41 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
 
     files.update(render_sdks(system))  # sdk/: the client SDKs' packages (their generated calls: msgen sdk)
     return format_python(files)
+
+
+def _spec_schema_text() -> str:
+    """The spec's JSON Schema, kept in msgen's cache folder: pydantic takes a tenth of a shop's rendering to build it.
+
+    The entry is named by a digest of what the schema is made from: msgen's spec modules,
+    msgen's, pydantic's and Python's versions.
+    """
+    folder = cache_folder("schema")
+    if folder is None:
+        return spec_json_schema_text()
+    import pydantic
+
+    from msgen import patterns, schema, spec
+
+    key = hashlib.sha256(repr((__version__, pydantic.VERSION, sys.version)).encode())
+    for module in (spec, schema, patterns):
+        key.update(Path(str(module.__file__)).read_bytes())
+    entry = folder / f"{key.hexdigest()}.json"
+    try:
+        kept = entry.read_text(encoding="utf-8")
+        json.loads(kept)  # a damaged entry is made again
+        return kept
+    except (OSError, ValueError):
+        pass
+    text = spec_json_schema_text()
+    with contextlib.suppress(OSError):
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=entry.name, suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temporary, entry)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    return text
 
 
 def render_service(

@@ -13,8 +13,8 @@ import copy
 from typing import Any
 
 from msgen import model as m
+from msgen.render.common import PUBLIC_CONTRACT as PUBLIC_CONTRACT  # its old home: still importable from here
 
-PUBLIC_CONTRACT = "public"  # a service cannot take this name (resolve.py)
 SECURITY_SCHEME = "bearerAuth"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}

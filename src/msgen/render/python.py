@@ -13,6 +13,7 @@ from typing import Any
 
 from msgen import model as m
 from msgen.names import a, kebab, param_var, pascal, sentence, snake
+from msgen.render.common import NO_NUL_PATTERN, URL_PATTERN
 from msgen.render.escape import plain, py_docstring, py_string
 from msgen.render.examples import example_payload, update_payload
 from msgen.tables import runtime_tables
@@ -36,10 +37,6 @@ class Imports:
         out += [f"from {mod} import {', '.join(sorted(names))}" for mod, names in sorted(self.names.items())]
         return out
 
-
-# PostgreSQL text cannot hold NUL characters: refuse them at the door (422), as the contract says.
-NO_NUL_PATTERN = r"^[^\x00]*$"
-URL_PATTERN = r"^https?://[^\s\x00]+$"
 
 _TYPE_IMPORTS = {
     "Decimal": ("decimal", "Decimal"),

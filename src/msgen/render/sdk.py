@@ -7,12 +7,12 @@ well-kept generators run by `msgen sdk` (msgen/sdk.py), outside this pure render
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from msgen import model as m
-from msgen.names import snake
-from msgen.render.public import PUBLIC_CONTRACT
+from msgen.render.common import PUBLIC_CONTRACT
+from msgen.render.common import path_pattern as path_pattern  # still importable from here
+from msgen.render.common import sdk_package as sdk_package  # still importable from here
 
 PYTHON_SDK_DIR = "sdk/python"
 TYPESCRIPT_SDK_DIR = "sdk/typescript"
@@ -26,16 +26,6 @@ NPM_VERSIONS = {
     "pact": "16.5.0",  # Pact JS: the SDK's consumer contract with the gateway (test/pact.test.mjs)
 }
 GENERATED = "generated"  # the generator's own folder inside the package
-
-
-def sdk_package(system: m.System) -> str:
-    return f"{snake(system.name)}_sdk"
-
-
-def path_pattern(path: str) -> str:
-    """A regular expression of a route's path: each {parameter} is one segment."""
-    parts = re.split(r"\{[^/{}]+\}", path)
-    return "[^/]+".join(re.escape(part) for part in parts)
 
 
 def sdk_view(system: m.System) -> dict[str, Any]:
@@ -65,8 +55,8 @@ def sdk_view(system: m.System) -> dict[str, Any]:
 
 
 def render_sdks(system: m.System) -> dict[str, str]:
-    from msgen.render import _render
     from msgen.render.sdk_pact import sdk_pact_view
+    from msgen.render.templates import _render
 
     view = sdk_view(system)
     pact = sdk_pact_view(system)  # the SDKs' consumer contract with the gateway, None without a flow to record

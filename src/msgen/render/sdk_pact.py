@@ -22,10 +22,10 @@ from typing import Any
 
 from msgen import model as m
 from msgen.names import snake
+from msgen.render.common import path_pattern, sdk_package
 from msgen.render.examples import EXAMPLE_UUID, field_example
 from msgen.render.pact import empty_state_name, formats, full_example, read_example, state_name
 from msgen.render.python import json_fields
-from msgen.render.sdk import path_pattern, sdk_package
 from msgen_runtime.contracts import FORMATS
 
 GATEWAY = "gateway"  # the provider's name in the SDKs' pacts

@@ -23,8 +23,8 @@ import yaml
 
 from msgen import model as m
 from msgen.names import snake
+from msgen.render.common import PUBLIC_CONTRACT
 from msgen.render.escape import py_docstring
-from msgen.render.public import PUBLIC_CONTRACT
 from msgen.render.schemas import allows_null, cached_models
 
 OPENAPI_FILE = re.compile(r"^contracts/openapi/(?P<service>[^/]+)\.(?P<version>v\d+)\.yaml$")

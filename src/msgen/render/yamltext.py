@@ -14,6 +14,7 @@ import yaml
 
 from msgen import __version__
 from msgen.render.escape import yaml_printable, yaml_scalar
+from msgen.render.templates import environment
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no types
@@ -67,8 +68,6 @@ class Renderer:
     """Renders templates of the shared environment with the YAML helpers in scope."""
 
     def render(self, template: str, **context: Any) -> str:
-        from msgen.render import environment  # the package imports this module: import late
-
         return (
             environment()
             .get_template(template)
