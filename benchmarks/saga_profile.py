@@ -27,9 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from saga import cpu_seconds, load_line, own_cpu, percentile, shop, steady
-
-from msgen_runtime.gateway.devtokens import mint
+from saga import cpu_seconds, load_line, order_body, own_cpu, percentile, shop, steady
 
 
 def summary(samples: Path, top: int) -> str:
@@ -65,16 +63,15 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="msgen-saga-") as tmpdir,
         shop(Path(tmpdir), args.postgres, {"RATE_LIMIT_REQUESTS": "100000000"}) as (system, project, _),
     ):
-        token = mint(project, scopes=("orders:create", "orders:read"), sub="bench", ttl="2h")
-        headers = {"Authorization": f"Bearer {token}"}
+        body, headers = order_body(system, project, direct=False)
         base = system.url("gateway")
         metrics = [system.url(s) for s in ("payment", "inventory", "order")]
-        asyncio.run(steady(base, metrics, 5, 2, headers))  # warm-up
-        names = [n for n in system.procs if n not in ("user", "product")]
+        asyncio.run(steady(base, metrics, 5, 2, headers, body))  # warm-up
+        names = list(system.procs)
         print(load_line())
         before = {n: cpu_seconds(system.procs[n].pid) for n in names}
         mine = own_cpu()
-        step = asyncio.run(steady(base, metrics, args.rate, args.seconds, headers))
+        step = asyncio.run(steady(base, metrics, args.rate, args.seconds, headers, body))
         client = own_cpu() - mine
         n = len(step.orders)
         costs = {name: 1000 * (cpu_seconds(system.procs[name].pid) - before[name]) / n for name in names}
@@ -97,7 +94,7 @@ def main() -> None:
             for name in args.processes.split(",")
         ]
         time.sleep(1)  # py-spy attaches
-        asyncio.run(steady(base, metrics, args.rate, args.seconds, headers))
+        asyncio.run(steady(base, metrics, args.rate, args.seconds, headers, body))
         for spy in spies:
             spy.wait()
     print(load_line())
