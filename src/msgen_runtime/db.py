@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -42,7 +42,9 @@ class Database:
     the one connection. There are as many readers as cores, from 2 to 4. Elsewhere both names are the same engine and factory.
     """
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int | None = None, sqlite_on_loop: bool = True
+    ) -> None:
         self.url = async_url(url)
         options: dict[str, Any] = {"echo": echo}
         if not self.url.startswith("sqlite"):
@@ -51,6 +53,9 @@ class Database:
             # SQLite has one writer at a time, and its busy handler sleeps up to 100 ms between retries:
             # one connection per process queues the work instead (SQLite is for local runs and tests).
             options["connect_args"] = {"timeout": 30}
+            if sqlite_on_loop and self.url.startswith("sqlite+aiosqlite"):
+                # statements run on the event loop, a wait for a lock on a thread (msgen_runtime.sqlite)
+                options["async_creator"] = _on_loop(self.url, timeout=30)
             if make_url(self.url).database not in (None, "", ":memory:"):  # in memory: one connection already
                 options["pool_size"] = pool_size or 1
                 options["max_overflow"] = 0
@@ -83,6 +88,23 @@ class Database:
     async def dispose(self) -> None:
         for engine in self.engines:
             await engine.dispose()
+
+
+def _on_loop(url: str, *, timeout: float) -> Callable[[], Awaitable[Any]]:
+    """aiosqlite's connect for `url` (its file and query options, as SQLAlchemy reads them), on the loop."""
+    from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+
+    from msgen_runtime import sqlite
+
+    args, params = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
+    params = dict(params)
+    wait = float(params.pop("timeout", timeout))
+    params.pop("check_same_thread", None)
+
+    async def connect() -> Any:
+        return await sqlite.connect(*args, timeout=wait, **params)
+
+    return connect
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
