@@ -12,11 +12,19 @@ own busy timeout is 0: a call that finds the file locked fails at once with SQLI
 changed anything, and is run again on a thread with the real timeout, which is exactly what aiosqlite
 would have done. A service's single writer connection never meets a lock in its own process; tests that
 open a second writer on the same file, and other processes, still wait the way they did.
+
+The other slow thing SQLite does is a checkpoint: copying the write-ahead log into the file and syncing it
+to disk, which a commit runs once the log holds 1000 pages and which stalled the loop up to 190 ms on a
+busy disk. So the connection does not checkpoint by itself (`wal_autocheckpoint` 0): after a commit that
+brings its changed rows to `CHECKPOINT_CHANGES` since the last checkpoint, it checkpoints on a thread
+before the commit returns (the connection is still its session's, so nothing writes meanwhile and the
+checkpoint completes, letting the next write start the log over; the loop goes on).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Generator
 from typing import Any
@@ -26,6 +34,8 @@ import aiosqlite
 __all__ = ["InlineConnection", "connect"]
 
 _BUSY = 5  # SQLITE_BUSY (its extended codes share the low byte)
+CHECKPOINT_CHANGES = 1000  # rows changed by a connection between two checkpoints (SQLite's own: 1000 pages)
+_log = logging.getLogger("msgen.sqlite")
 
 
 class _RunNow:
@@ -46,10 +56,25 @@ class _RunNow:
 class InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection whose calls run on the event loop; a call that meets a lock waits on a thread."""
 
-    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout: float) -> None:
+    def __init__(
+        self, connector: Callable[[], sqlite3.Connection], busy_timeout: float, checkpoints: bool = False
+    ) -> None:
         super().__init__(connector, 64)
         self._tx = _RunNow()  # type: ignore[assignment]  # SQLAlchemy's isolation-level setter uses it
         self._busy_ms = int(busy_timeout * 1000)
+        self._checkpoints = checkpoints  # checkpoint on a thread after commits (False: SQLite does it on commit)
+        self._checkpointed = 0  # the connection's total_changes at its last checkpoint
+
+    async def commit(self) -> None:
+        await self._execute(self._conn.commit)
+        if self._checkpoints and self._conn.total_changes - self._checkpointed >= CHECKPOINT_CHANGES:
+            self._checkpointed = self._conn.total_changes
+            done = asyncio.get_running_loop().run_in_executor(None, _checkpoint, self._conn)
+            try:
+                await asyncio.shield(done)
+            except asyncio.CancelledError:
+                await asyncio.wait([done])  # the pool lends the connection out again only once the thread is done
+                raise
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -86,13 +111,26 @@ class InlineConnection(aiosqlite.Connection):
         return None
 
 
-def connect(database: str, *, timeout: float = 5.0, **kwargs: Any) -> InlineConnection:
+def _checkpoint(connection: sqlite3.Connection) -> None:
+    """A PASSIVE checkpoint of the connection's write-ahead log (run on a thread)."""
+    try:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as exc:  # the commit was made; a later one checkpoints again
+        _log.warning("sqlite.checkpoint_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+
+def connect(database: str, *, timeout: float = 5.0, uri: bool = False, **kwargs: Any) -> InlineConnection:
     """Like `aiosqlite.connect`, on the event loop (`timeout`: how long a call waits for a lock, on a thread)."""
+    checkpoints = not (database == ":memory:" or uri or database.startswith("file:"))  # a file, not memory
 
     def connector() -> sqlite3.Connection:
         # check_same_thread off: the connection moves to a thread for a wait, and a test client may run the
         # app's loop on a thread other than the one that opened it; the pool lends it to one user at a time
-        connection: sqlite3.Connection = sqlite3.connect(database, timeout=0, check_same_thread=False, **kwargs)
+        connection: sqlite3.Connection = sqlite3.connect(
+            database, timeout=0, check_same_thread=False, uri=uri, **kwargs
+        )
+        if checkpoints:
+            connection.execute("PRAGMA wal_autocheckpoint = 0")  # a thread checkpoints (InlineConnection.commit)
         return connection
 
-    return InlineConnection(connector, timeout)
+    return InlineConnection(connector, timeout, checkpoints)
