@@ -313,3 +313,42 @@ async def test_sqlite_statements_run_on_the_loop_and_a_lock_is_waited_for_on_a_t
     assert waits and threading.get_ident() not in waits
     await first.dispose()
     await second.dispose()
+
+
+@pytest.mark.anyio
+async def test_sqlite_checkpoints_run_on_a_thread_after_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit on the loop does not checkpoint the write-ahead log (a sync to disk that stalled the loop):
+    every CHECKPOINT_CHANGES changed rows, a checkpoint runs on a thread, and the log starts over."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from msgen_runtime import sqlite
+    from msgen_runtime.db import Database
+
+    checkpoints: list[int] = []
+    checkpoint = sqlite._checkpoint
+
+    def on_a_thread(connection: Any) -> None:
+        checkpoints.append(threading.get_ident())
+        checkpoint(connection)
+
+    monkeypatch.setattr(sqlite, "_checkpoint", on_a_thread)
+    monkeypatch.setattr(sqlite, "CHECKPOINT_CHANGES", 10)
+    path = tmp_path / "wal.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    async with database.engine.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"))
+        assert (await conn.execute(sa.text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+    sizes = []
+    for round_ in range(3):
+        for i in range(10):
+            async with database.sessions() as session:
+                await session.execute(sa.text("INSERT INTO notes (text) VALUES (:t)"), {"t": f"{round_}-{i}" * 500})
+                await session.commit()
+        sizes.append((tmp_path / "wal.db-wal").stat().st_size)
+    assert len(checkpoints) == 3 and threading.get_ident() not in checkpoints
+    assert sizes[2] == sizes[1]  # after a complete checkpoint the next write starts the log over
+    await database.dispose()
