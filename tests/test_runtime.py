@@ -352,3 +352,42 @@ async def test_sqlite_checkpoints_run_on_a_thread_after_commits(
     assert len(checkpoints) == 3 and threading.get_ident() not in checkpoints
     assert sizes[2] == sizes[1]  # after a complete checkpoint the next write starts the log over
     await database.dispose()
+
+
+@pytest.mark.anyio
+async def test_a_pooled_connection_is_pinged_only_after_sitting_idle(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping (a round trip) per transaction on a connection just used; one idle longer than
+    PING_AFTER_IDLE is pinged, and one the server dropped meanwhile is replaced without an error."""
+    import sqlalchemy as sa
+
+    from msgen_runtime import db as dbmodule
+    from msgen_runtime.db import Database
+
+    database = Database(postgres_url, pool_size=1)
+    dialect = database.engine.sync_engine.dialect
+    pings = 0
+    ping = dialect.do_ping
+
+    def counting(connection: Any) -> bool:
+        nonlocal pings
+        pings += 1
+        return ping(connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counting)
+    backends = []
+    for _ in range(5):
+        async with database.sessions() as session:
+            backends.append(await session.scalar(sa.text("SELECT pg_backend_pid()")))
+    assert pings == 0 and len(set(backends)) == 1
+    killer = await asyncpg.connect(postgres_url)
+    try:
+        await killer.execute("SELECT pg_terminate_backend($1)", backends[0])
+    finally:
+        await killer.close()
+    monkeypatch.setattr(dbmodule, "PING_AFTER_IDLE", 0.0)  # the connection now counts as idle
+    async with database.sessions() as session:
+        assert await session.scalar(sa.text("SELECT pg_backend_pid()")) != backends[0]
+    assert pings >= 1
+    await database.dispose()
