@@ -11,7 +11,9 @@ another writer holds the file, and that writer may be a coroutine of the same lo
 own busy timeout is 0: a call that finds the file locked fails at once with SQLITE_BUSY, before it
 changed anything, and is run again on a thread with the real timeout, which is exactly what aiosqlite
 would have done. A service's single writer connection never meets a lock in its own process; tests that
-open a second writer on the same file, and other processes, still wait the way they did.
+open a second writer on the same file, and other processes, still wait the way they did. A caller
+cancelled while its call waits on the thread (a request past its deadline) leaves the call running, as
+aiosqlite's thread did, and the connection's next call waits for it without blocking the loop.
 
 The other slow thing SQLite does is a checkpoint: copying the write-ahead log into the file and syncing it
 to disk, which a commit runs once the log holds 1000 pages and which stalled the loop up to 190 ms on a
@@ -64,27 +66,34 @@ class InlineConnection(aiosqlite.Connection):
         self._busy_ms = int(busy_timeout * 1000)
         self._checkpoints = checkpoints  # checkpoint on a thread after commits (False: SQLite does it on commit)
         self._checkpointed = 0  # the connection's total_changes at its last checkpoint
+        self._thread_call: asyncio.Future[Any] | None = None  # the last call run on a thread
 
     async def commit(self) -> None:
         await self._execute(self._conn.commit)
         if self._checkpoints and self._conn.total_changes - self._checkpointed >= CHECKPOINT_CHANGES:
             self._checkpointed = self._conn.total_changes
-            done = asyncio.get_running_loop().run_in_executor(None, _checkpoint, self._conn)
-            try:
-                await asyncio.shield(done)
-            except asyncio.CancelledError:
-                await asyncio.wait([done])  # the pool lends the connection out again only once the thread is done
-                raise
+            await self._on_thread(_checkpoint, self._conn)
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
+        if self._thread_call is not None and not self._thread_call.done():
+            # a call still on a thread (its caller may have been cancelled: the thread goes on): the connection
+            # is the thread's until it ends, and a call made on the loop meanwhile would block the loop
+            await asyncio.wait([self._thread_call])
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF != _BUSY or self._busy_ms <= 0:
                 raise
-        return await asyncio.to_thread(self._waiting, fn, args, kwargs)
+        return await self._on_thread(self._waiting, fn, args, kwargs)
+
+    async def _on_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on a thread; a cancel of the caller leaves it running, and the next call waits for it."""
+        call = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        call.add_done_callback(_retrieve)
+        self._thread_call = call
+        return await asyncio.shield(call)
 
     def _waiting(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """`fn` again with the busy handler on: SQLite waits up to the timeout for the lock (off the loop)."""
@@ -109,6 +118,12 @@ class InlineConnection(aiosqlite.Connection):
             self._connection.close()
             self._connection = None
         return None
+
+
+def _retrieve(call: asyncio.Future[Any]) -> None:
+    """Mark a thread call's outcome seen: its caller, cancelled, may never look at it."""
+    if not call.cancelled():
+        call.exception()
 
 
 def _checkpoint(connection: sqlite3.Connection) -> None:
