@@ -33,7 +33,7 @@ from typing import Any
 
 import aiosqlite
 
-__all__ = ["InlineConnection", "connect"]
+__all__ = ["CHECKPOINT_CHANGES", "InlineConnection", "connect"]
 
 _BUSY = 5  # SQLITE_BUSY (its extended codes share the low byte)
 CHECKPOINT_CHANGES = 1000  # rows changed by a connection between two checkpoints (SQLite's own: 1000 pages)
