@@ -94,7 +94,10 @@ def main() -> None:
         )
         print("  " + "  ".join(f"{k} {v:.1f}" for k, v in costs.items()) + f"  client {1000 * client / n:.1f}")
         if step.errors:
-            print("  errors: " + ", ".join(f"{k} x{v}" for k, v in Counter(o.error for o in step.orders if o.error).items()))
+            print(
+                "  errors: "
+                + ", ".join(f"{k} x{v}" for k, v in Counter(o.error for o in step.orders if o.error).items())
+            )
         print("  of which in the kernel: " + "  ".join(f"{k} {v:.1f}" for k, v in kernel.items()))
         print(f"  services, gateway and nats together: {sum(costs.values()):.1f} ms")
         if args.cpu_only:
