@@ -2,7 +2,7 @@
 
     pip install -e '.[bench]'                 # py-spy
     python benchmarks/saga_profile.py [--rate 10] [--seconds 20] [--postgres URL] [--out DIR]
-        [--processes order,gateway,payment,inventory]
+        [--processes order,gateway,payment,inventory] [--cpu-only]
 
 Runs the shop as `benchmarks/saga.py --capacity` does (the same processes, the rate limit lifted), prints
 the CPU milliseconds each process spends per order at `--rate` (from /proc, without a profiler attached),
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,9 +28,16 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from saga import cpu_seconds, load_line, own_cpu, percentile, shop, steady
+from saga import cpu_seconds, load_line, order_body, own_cpu, percentile, shop, steady
 
-from msgen_runtime.gateway.devtokens import mint
+
+def kernel_seconds(pid: int) -> float:
+    """System (kernel) CPU time of a process: system calls, and on loopback the receiver's side of a send."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
 
 
 def summary(samples: Path, top: int) -> str:
@@ -59,31 +67,41 @@ def main() -> None:
     parser.add_argument("--processes", default="order,gateway,payment,inventory")
     parser.add_argument("--out", type=Path, default=Path("saga-profile"))
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--cpu-only", action="store_true", help="print the CPU per order only, no profile")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(prefix="msgen-saga-") as tmpdir,
         shop(Path(tmpdir), args.postgres, {"RATE_LIMIT_REQUESTS": "100000000"}) as (system, project, _),
     ):
-        token = mint(project, scopes=("orders:create", "orders:read"), sub="bench", ttl="2h")
-        headers = {"Authorization": f"Bearer {token}"}
+        body, headers = order_body(system, project, direct=False)
         base = system.url("gateway")
         metrics = [system.url(s) for s in ("payment", "inventory", "order")]
-        asyncio.run(steady(base, metrics, 5, 2, headers))  # warm-up
-        names = [n for n in system.procs if n not in ("user", "product")]
+        asyncio.run(steady(base, metrics, 5, 2, headers, body))  # warm-up
+        names = list(system.procs)
         print(load_line())
         before = {n: cpu_seconds(system.procs[n].pid) for n in names}
+        kernel_before = {n: kernel_seconds(system.procs[n].pid) for n in names}
         mine = own_cpu()
-        step = asyncio.run(steady(base, metrics, args.rate, args.seconds, headers))
+        step = asyncio.run(steady(base, metrics, args.rate, args.seconds, headers, body))
         client = own_cpu() - mine
         n = len(step.orders)
         costs = {name: 1000 * (cpu_seconds(system.procs[name].pid) - before[name]) / n for name in names}
+        kernel = {name: 1000 * (kernel_seconds(system.procs[name].pid) - kernel_before[name]) / n for name in names}
         print(
             f"{n} orders at {args.rate:g}/s, {step.errors} errors, p50 {percentile(step.ms, 50):.0f} ms, "
             f"p95 {percentile(step.ms, 95):.0f} ms; CPU ms per order:"
         )
         print("  " + "  ".join(f"{k} {v:.1f}" for k, v in costs.items()) + f"  client {1000 * client / n:.1f}")
+        if step.errors:
+            print(
+                "  errors: "
+                + ", ".join(f"{k} x{v}" for k, v in Counter(o.error for o in step.orders if o.error).items())
+            )
+        print("  of which in the kernel: " + "  ".join(f"{k} {v:.1f}" for k, v in kernel.items()))
         print(f"  services, gateway and nats together: {sum(costs.values()):.1f} ms")
+        if args.cpu_only:
+            return
         spies = [
             subprocess.Popen(
                 [
@@ -97,7 +115,7 @@ def main() -> None:
             for name in args.processes.split(",")
         ]
         time.sleep(1)  # py-spy attaches
-        asyncio.run(steady(base, metrics, args.rate, args.seconds, headers))
+        asyncio.run(steady(base, metrics, args.rate, args.seconds, headers, body))
         for spy in spies:
             spy.wait()
     print(load_line())

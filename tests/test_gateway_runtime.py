@@ -354,6 +354,41 @@ async def test_the_rate_limit_counts_per_key_in_memory() -> None:
     await limiter.aclose()
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("strategy", ["moving-window", "fixed-window", "sliding-window-counter"])
+async def test_the_in_memory_rate_limit_sweeps_at_most_once_a_second(
+    strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """limits' memory storage started a sweep of expired entries (a thread per key) on every hit: the
+    gateway's asks for one once a SWEEP_INTERVAL, and its counts still hold (entries that left the window
+    free their places, swept or not)."""
+    import asyncio
+
+    from limits.aio.storage.memory import MemoryStorage
+
+    from msgen_runtime.gateway import ratelimit
+
+    sweeps = 0
+    real = MemoryStorage._MemoryStorage__schedule_expiry  # type: ignore[attr-defined]
+
+    async def counting(self: MemoryStorage) -> None:
+        nonlocal sweeps
+        sweeps += 1
+        await real(self)
+
+    monkeypatch.setattr(MemoryStorage, "_MemoryStorage__schedule_expiry", counting)
+    monkeypatch.setattr(ratelimit, "SWEEP_INTERVAL", 0.5)
+    limiter = GatewayRateLimiter(5, 1, strategy=strategy, namespace=f"test-{uuid.uuid4().hex}")
+    decisions = [await limiter.check("sub:alice") for _ in range(40)]
+    assert [d.allowed for d in decisions if d].count(True) == 5
+    assert sweeps == 1  # limits alone: one per hit, 40
+    await asyncio.sleep(2.1)  # the window has passed (twice the period for a sliding counter)
+    again = await limiter.check("sub:alice")
+    assert again is not None and again.allowed
+    assert sweeps == 2
+    await limiter.aclose()
+
+
 def test_rate_limit_periods_become_whole_seconds() -> None:
     assert (rate_limit_item(100, 1).amount, rate_limit_item(100, 1).multiples) == (100, 1)
     assert (rate_limit_item(10, 0.5).amount, rate_limit_item(10, 0.5).multiples) == (20, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import asyncpg
 import httpx
@@ -255,3 +255,139 @@ def test_a_unique_conflict_names_its_field_without_the_database_text(
         "conflicts with an existing resource: its email is already taken (must be unique)",
         "conflicts with an existing resource: its row and place are already taken (must be unique)",
     ]
+
+
+# SQLite on the event loop (msgen_runtime.sqlite)
+
+
+@pytest.mark.anyio
+async def test_sqlite_statements_run_on_the_loop_and_a_lock_is_waited_for_on_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service's SQLite statements run on the event loop (no thread hand-off per call). A second writer
+    on the same file, in the same loop, finds it locked: it waits on a thread, the loop goes on, and the
+    first writer's commit lets it through; both rows are written."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from msgen_runtime import sqlite
+    from msgen_runtime.db import Database
+
+    waits: list[int] = []  # the threads that waited for a lock
+    wait = sqlite.InlineConnection._waiting
+
+    def waiting_on_a_thread(self: sqlite.InlineConnection, *args: Any) -> Any:
+        waits.append(threading.get_ident())
+        return wait(self, *args)
+
+    monkeypatch.setattr(sqlite.InlineConnection, "_waiting", waiting_on_a_thread)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}"
+    first, second = Database(url), Database(url)
+    threads: set[int] = set()
+
+    def note_thread(*_: object) -> None:
+        threads.add(threading.get_ident())
+
+    for database in (first, second):
+        sa.event.listen(database.engine.sync_engine, "before_cursor_execute", note_thread)
+    async with first.engine.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"))
+    async with first.sessions() as holder:
+        await holder.execute(sa.text("INSERT INTO notes (text) VALUES ('first')"))  # holds the write lock
+
+        async def write_second() -> None:
+            async with second.sessions() as session:
+                await session.execute(sa.text("INSERT INTO notes (text) VALUES ('second')"))
+                await session.commit()
+
+        waiting = asyncio.create_task(write_second())
+        while not waits:  # the second writer found the file locked and went to a thread to wait
+            await asyncio.sleep(0.01)
+        assert not waiting.done()
+        await holder.commit()
+    await asyncio.wait_for(waiting, 10)
+    async with first.read_sessions() as session:
+        assert list(await session.scalars(sa.text("SELECT text FROM notes ORDER BY id"))) == ["first", "second"]
+    assert threading.get_ident() in threads  # the statements ran on the loop's thread
+    assert waits and threading.get_ident() not in waits
+    await first.dispose()
+    await second.dispose()
+
+
+@pytest.mark.anyio
+async def test_sqlite_checkpoints_run_on_a_thread_after_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit on the loop does not checkpoint the write-ahead log (a sync to disk that stalled the loop):
+    every CHECKPOINT_CHANGES changed rows, a checkpoint runs on a thread, and the log starts over."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from msgen_runtime import sqlite
+    from msgen_runtime.db import Database
+
+    checkpoints: list[int] = []
+    checkpoint = sqlite._checkpoint
+
+    def on_a_thread(connection: Any) -> None:
+        checkpoints.append(threading.get_ident())
+        checkpoint(connection)
+
+    monkeypatch.setattr(sqlite, "_checkpoint", on_a_thread)
+    monkeypatch.setattr(sqlite, "CHECKPOINT_CHANGES", 10)
+    path = tmp_path / "wal.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    async with database.engine.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"))
+        assert (await conn.execute(sa.text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+    sizes = []
+    for round_ in range(3):
+        for i in range(10):
+            async with database.sessions() as session:
+                await session.execute(sa.text("INSERT INTO notes (text) VALUES (:t)"), {"t": f"{round_}-{i}" * 500})
+                await session.commit()
+        sizes.append((tmp_path / "wal.db-wal").stat().st_size)
+    assert len(checkpoints) == 3 and threading.get_ident() not in checkpoints
+    assert sizes[2] == sizes[1]  # after a complete checkpoint the next write starts the log over
+    await database.dispose()
+
+
+@pytest.mark.anyio
+async def test_a_pooled_connection_is_pinged_only_after_sitting_idle(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping (a round trip) per transaction on a connection just used; one idle longer than
+    PING_AFTER_IDLE is pinged, and one the server dropped meanwhile is replaced without an error."""
+    import sqlalchemy as sa
+
+    from msgen_runtime import db as dbmodule
+    from msgen_runtime.db import Database
+
+    database = Database(postgres_url, pool_size=1)
+    dialect = database.engine.sync_engine.dialect
+    pings = 0
+    ping = dialect.do_ping
+
+    def counting(connection: Any) -> bool:
+        nonlocal pings
+        pings += 1
+        return ping(connection)
+
+    monkeypatch.setattr(dialect, "do_ping", counting)
+    backends = []
+    for _ in range(5):
+        async with database.sessions() as session:
+            backends.append(await session.scalar(sa.text("SELECT pg_backend_pid()")))
+    assert pings == 0 and len(set(backends)) == 1
+    killer = await asyncpg.connect(postgres_url)
+    try:
+        await killer.execute("SELECT pg_terminate_backend($1)", backends[0])
+    finally:
+        await killer.close()
+    monkeypatch.setattr(dbmodule, "PING_AFTER_IDLE", 0.0)  # the connection now counts as idle
+    async with database.sessions() as session:
+        assert await session.scalar(sa.text("SELECT pg_backend_pid()")) != backends[0]
+    assert pings >= 1
+    await database.dispose()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-__all__ = ["SAFE_METHODS", "SQLITE_READERS", "Database", "async_url", "get_session"]
+__all__ = ["PING_AFTER_IDLE", "SAFE_METHODS", "SQLITE_READERS", "Database", "async_url", "get_session"]
 
 
 def async_url(url: str) -> str:
@@ -28,8 +30,9 @@ def async_url(url: str) -> str:
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Reader connections of a SQLite file: each is a thread of aiosqlite's, and the threads share the GIL
-# with the event loop. On 2 cores, 2 readers served 10-20% more GETs than 4 or 8, and 1 fewer.
+# Reader connections of a SQLite file, so that concurrent GETs' sessions need not wait for each other.
+# (Measured when each was a thread of aiosqlite's: on 2 cores, 2 readers served 10-20% more GETs than 4
+# or 8, and 1 fewer. Their statements now run on the event loop, msgen_runtime.sqlite.)
 SQLITE_READERS = min(4, max(2, os.cpu_count() or 2))
 
 
@@ -42,15 +45,18 @@ class Database:
     the one connection. There are as many readers as cores, from 2 to 4. Elsewhere both names are the same engine and factory.
     """
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int | None = None, sqlite_on_loop: bool = True
+    ) -> None:
         self.url = async_url(url)
         options: dict[str, Any] = {"echo": echo}
-        if not self.url.startswith("sqlite"):
-            options["pool_pre_ping"] = True  # a server may have dropped idle connections; a file cannot
         if self.url.startswith("sqlite"):
             # SQLite has one writer at a time, and its busy handler sleeps up to 100 ms between retries:
             # one connection per process queues the work instead (SQLite is for local runs and tests).
             options["connect_args"] = {"timeout": 30}
+            if sqlite_on_loop and self.url.startswith("sqlite+aiosqlite"):
+                # statements run on the event loop, a wait for a lock on a thread (msgen_runtime.sqlite)
+                options["async_creator"] = _on_loop(self.url, timeout=30)
             if make_url(self.url).database not in (None, "", ":memory:"):  # in memory: one connection already
                 options["pool_size"] = pool_size or 1
                 options["max_overflow"] = 0
@@ -59,6 +65,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:  # a server may have dropped idle connections; a file cannot
+            _ping_when_idle(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_engine = self.engine
         self.read_sessions = self.sessions
@@ -83,6 +91,57 @@ class Database:
     async def dispose(self) -> None:
         for engine in self.engines:
             await engine.dispose()
+
+
+PING_AFTER_IDLE = 1.0  # seconds: a pooled connection idle longer than this is pinged before it is lent
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a connection before lending it only when it sat in the pool over PING_AFTER_IDLE seconds.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip and about 0.25 ms of CPU per
+    transaction, most of them on connections used a few milliseconds before (HikariCP skips the check
+    for connections used in the last 0.5 s the same way). A dead connection found by the ping is
+    replaced (DisconnectionError: the pool connects again); one that died within the last second fails
+    its first statement, and the pool then drops every connection older than it, as on any disconnect.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["msgen_idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("msgen_idle_since")
+        if since is None or time.monotonic() - since <= PING_AFTER_IDLE:
+            return  # new, or just used
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):  # type: ignore[arg-type]  # as pre_ping does
+                raise DisconnectionError() from error
+            raise
+
+    event.listen(pool, "checkin", checkin)
+    event.listen(pool, "checkout", checkout)
+
+
+def _on_loop(url: str, *, timeout: float) -> Callable[[], Awaitable[Any]]:
+    """aiosqlite's connect for `url` (its file and query options, as SQLAlchemy reads them), on the loop."""
+    from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+
+    from msgen_runtime import sqlite
+
+    args, params = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
+    params = dict(params)
+    wait = float(params.pop("timeout", timeout))
+    params.pop("check_same_thread", None)
+
+    async def connect() -> Any:
+        return await sqlite.connect(*args, timeout=wait, **params)
+
+    return connect
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -6,6 +6,8 @@ headers of every call.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -17,7 +19,6 @@ from opentelemetry import propagate
 from prometheus_client import Counter
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from msgen_runtime import callers
 from msgen_runtime.cache import Cache
@@ -110,14 +111,15 @@ class ServiceClient:
         query = _query(params)
         attempts = 1 + (self.retries if safe else 0)
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(attempts),
-                wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
-                retry=retry_if_exception_type(Unavailable),
-                reraise=True,
-            ):
-                with attempt:
+            # A loop of its own rather than tenacity's AsyncRetrying, which cost about 0.1 ms per call
+            # (two calls per order placed in the shop) for the same policy: exponential backoff with jitter.
+            for attempt in range(1, attempts + 1):
+                try:
                     return await self._guarded_send(method, path, json, timeout, query)  # type: ignore[no-any-return]
+                except Unavailable:
+                    if attempt == attempts:
+                        raise
+                await asyncio.sleep(_backoff(attempt))
         except CircuitBreakerError:
             CALLS.labels(self.target, "short_circuited").inc()
             raise Problem(
@@ -176,6 +178,11 @@ class ServiceClient:
         if response.status_code >= 400:
             raise DownstreamRefused(self.target, response)
         return model.model_validate(response.json())
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds before retry `attempt` + 1: 50 ms doubling per attempt, up to 50 ms of jitter, at most 1 s."""
+    return min(0.05 * 2.0 ** (attempt - 1) + random.uniform(0, 0.05), 1.0)
 
 
 def _query(params: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...] | None:

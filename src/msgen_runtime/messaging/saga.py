@@ -576,10 +576,14 @@ async def status_events(
     try:
         while asyncio.get_running_loop().time() < deadline:
             changed.clear()  # before reading: a status committed from now on wakes the next wait
-            async with sessions() as session:
-                rows = list(
-                    await session.scalars(sa.select(log).where(log.entity_id == key, log.id > last).order_by(log.id))
-                )
+            async with sessions() as session:  # columns, not log objects: nothing to track in a session
+                rows = (
+                    await session.execute(
+                        sa.select(log.id, log.status, log.cause, log.at)
+                        .where(log.entity_id == key, log.id > last)
+                        .order_by(log.id)
+                    )
+                ).all()
             for row in rows:
                 last = row.id
                 yield {
