@@ -91,9 +91,19 @@ CONTRACT_COUNT = CONTRACTS.count("[importlinter:contract:")
 
 
 def _lint(config: str, tmp_path: Path) -> int:
+    """import-linter's CLI configures logging with dictConfig, which disables every logger that exists
+    (the runtime's own among them, for the tests after this one): each is put back as it was."""
+    import logging
+
     path = tmp_path / "importlinter.ini"
     path.write_text(config)
-    return lint_imports(config_filename=str(path), no_cache=True, no_logo=True)
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
+    before = [(logger, logger.disabled, logger.level, list(logger.handlers), logger.propagate) for logger in loggers]
+    try:
+        return lint_imports(config_filename=str(path), no_cache=True, no_logo=True)
+    finally:
+        for logger, disabled, level, handlers, propagate in before:
+            logger.disabled, logger.level, logger.handlers, logger.propagate = disabled, level, handlers, propagate
 
 
 def test_the_layers_hold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
