@@ -83,9 +83,11 @@ def _models(service: Path) -> sa.MetaData:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the golden tree
     try:
         spec.loader.exec_module(module)
     finally:
+        sys.dont_write_bytecode = writes
         del sys.modules[name]
     metadata: sa.MetaData = module.Base.metadata
     return metadata
