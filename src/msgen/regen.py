@@ -224,33 +224,9 @@ def _render(root: Path, baseline: dict[str, str], text: str, display: str, path:
 
     loaded = load_spec_text(text, display, path)
     system = resolve(loaded)
-    _cache_compiled_templates()
     files = render_system(system, text, frozen=baseline)  # older API versions' contracts stay as they were
     check_evolution(baseline, files, system, loaded.positions)
     return with_history(files, system, baseline, root)
-
-
-def _cache_compiled_templates() -> None:
-    """Keep Jinja's compiled templates between runs (in the user's cache folder).
-
-    Compiling the templates is half of a rendering; Jinja checks each cached
-    template against its source, so an edited template is compiled again.
-    """
-    from jinja2 import FileSystemBytecodeCache
-
-    from msgen.render import environment
-
-    env = environment()
-    if env.bytecode_cache is not None:
-        return
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "msgen" / "templates"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return  # no cache then, only slower
-    if os.access(folder, os.W_OK):
-        env.bytecode_cache = FileSystemBytecodeCache(str(folder))
 
 
 def _old_system(baseline: Mapping[str, str]) -> m.System | None:
