@@ -2,8 +2,11 @@
 
 The generated shop runs locally (SQLite files, or PostgreSQL databases of its own
 with --postgres; a nats-server from the wheel; six uvicorn services and the
-gateway). Orders go in at a steady rate and each is followed over its
-Server-Sent Events stream until it is final (CONFIRMED or CANCELLED).
+gateway). Orders go in at a steady rate and each is followed until it is final
+(CONFIRMED or CANCELLED): by default the POST asks for the final state itself
+(`Prefer: wait`, one request; an answer not final yet is followed over the stream),
+with `--follow stream` the POST is followed over its Server-Sent Events stream.
+Both measure POST sent -> final status known by the client; the mode is printed.
 
     python benchmarks/saga.py [--rate 20] [--seconds 30] [--postgres URL]
         one steady rate, straight to the order service: p50/p95/p99 of POST -> final,
@@ -91,10 +94,24 @@ class Order:
     error: str = ""
 
 
-async def one_order(client: httpx.AsyncClient, base: str, body: dict[str, Any], headers: dict[str, str]) -> Order:
+# How the client learns that an order is final. Both measure the same thing, POST sent -> final status
+# known by the client: "wait" asks it in the POST (Prefer: wait, one request; a 202 because the saga was not
+# final within the wait is followed over the stream), "stream" POSTs then follows the status stream.
+FOLLOW_MODES = ("wait", "stream")
+PREFER_WAIT = 10  # seconds: the longest the generated shop's services and gateway wait
+
+
+async def one_order(
+    client: httpx.AsyncClient, base: str, body: dict[str, Any], headers: dict[str, str], follow: str = "wait"
+) -> Order:
     started = time.perf_counter()
     try:
+        if follow == "wait":
+            headers = {**headers, "Prefer": f"wait={PREFER_WAIT}"}
         answer = await client.post(f"{base}/v1/orders", json=body, headers=headers)
+        if answer.status_code == 201 and follow == "wait" and f'"{answer.json().get("status")}"' in FINAL:
+            now = time.perf_counter()
+            return Order(now - started, now)
         if answer.status_code != 202:
             return Order(None, time.perf_counter(), f"POST {answer.status_code}")
         ident = answer.json()["id"]
@@ -161,6 +178,7 @@ async def steady(
     headers: dict[str, str],
     body: dict[str, Any],
     order_timeout: float = 60,
+    follow: str = "wait",
 ) -> Step:
     """`rate` orders a second for `seconds` (open loop: a slow answer does not slow the next POST)."""
     limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
@@ -171,7 +189,7 @@ async def steady(
         next_probe = started
         for i in range(max(1, int(rate * seconds))):
             await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one_order(client, base, body, headers)))
+            tasks.append(asyncio.create_task(one_order(client, base, body, headers, follow)))
             if time.perf_counter() >= next_probe:
                 next_probe += 1.0
                 lag = max(lag, await max_lag(client, metrics))
@@ -221,7 +239,7 @@ def shop(tmp: Path, postgres: str | None, extra_env: dict[str, str]) -> Iterator
     try:
         # the gateway has no database (localrun's prepare_databases asks every ready_url for one)
         prepare_databases([s for s in specs if "DATABASE_URL" in s.env], options)
-        system.start_all()
+        system.start_all(timeout=180)  # a shared, loaded machine starts seven processes slowly
         yield system, project, name
     finally:
         system.stop_all()
@@ -271,6 +289,21 @@ def bare_insert_rate(database_url: str, seconds: int) -> tuple[float, float]:
     return result.requests_per_s, 1000 * used / max(1.0, result.requests_per_s * seconds)
 
 
+def follow_line(follow: str) -> str:
+    if follow == "wait":
+        return f"mode: wait (POST with Prefer: wait={PREFER_WAIT}, the stream only after a 202)"
+    return "mode: stream (POST, then the status stream)"
+
+
+def add_follow_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--follow",
+        choices=FOLLOW_MODES,
+        default="wait",
+        help="how a client learns the final status: Prefer: wait in the POST (default), or POST then the stream",
+    )
+
+
 def capacity(args: argparse.Namespace) -> None:
     require_wrk()
     print(f"before: {load_line()}")
@@ -282,15 +315,15 @@ def capacity(args: argparse.Namespace) -> None:
             body, headers = order_body(system, project, direct=False)
             base = system.url("gateway")
             metrics = [system.url(s) for s in ("payment", "inventory", "order")]
-            asyncio.run(steady(base, metrics, 5, 2, headers, body))  # warm-up: connections, caches, JIT of the pools
-            print(f"saga through the gateway, {args.step_seconds:g} s per rate")
+            asyncio.run(steady(base, metrics, 5, 2, headers, body, follow=args.follow))  # warm-up: connections, pools
+            print(f"saga through the gateway, {args.step_seconds:g} s per rate, {follow_line(args.follow)}")
             print(STEP_HEADER)
             steps: list[Step] = []
             best: Step | None = None
             over: float | None = None
             rate = args.start
             for _ in range(args.max_steps):
-                step = asyncio.run(steady(base, metrics, rate, args.step_seconds, headers, body))
+                step = asyncio.run(steady(base, metrics, rate, args.step_seconds, headers, body, follow=args.follow))
                 steps.append(step)
                 print(step.row(), flush=True)
                 if step.ok:
@@ -312,7 +345,9 @@ def capacity(args: argparse.Namespace) -> None:
             names = list(system.procs)
             before = {n: cpu_seconds(system.procs[n].pid) for n in names}
             mine = own_cpu()
-            costed = asyncio.run(steady(base, metrics, args.cpu_rate, args.step_seconds, headers, body))
+            costed = asyncio.run(
+                steady(base, metrics, args.cpu_rate, args.step_seconds, headers, body, follow=args.follow)
+            )
             client = own_cpu() - mine
             costs = {n: cpu_seconds(system.procs[n].pid) - before[n] for n in names}
             bare, bare_cpu = bare_insert_rate(order_db, args.bare_seconds)
@@ -347,7 +382,10 @@ def single(args: argparse.Namespace) -> None:
         system, project, _name = shop_run
         metrics = [system.url(s) for s in ("payment", "inventory", "order")]
         body, headers = order_body(system, project, direct=True)
-        step = asyncio.run(steady(system.url("order"), metrics, args.rate, args.seconds, headers, body))
+        print(follow_line(args.follow))
+        step = asyncio.run(
+            steady(system.url("order"), metrics, args.rate, args.seconds, headers, body, follow=args.follow)
+        )
     ms = step.ms
     db = "PostgreSQL" if args.postgres else "SQLite"
     print(f"{len(step.orders)} orders at {args.rate:g}/s for {args.seconds:g} s ({db}), {step.errors} errors")
@@ -370,6 +408,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=9, help="capacity: rates tried at most")
     parser.add_argument("--bare-seconds", type=int, default=10, help="capacity: seconds of the bare insert run")
     parser.add_argument("--cpu-rate", type=float, default=10.0, help="capacity: the rate of the CPU-per-order run")
+    add_follow_argument(parser)
     args = parser.parse_args()
     if args.postgres:
         assert "127.0.0.1" in args.postgres or "localhost" in args.postgres, "benchmarks target only 127.0.0.1"

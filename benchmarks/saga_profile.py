@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from saga import cpu_seconds, load_line, order_body, own_cpu, percentile, shop, steady
+from saga import add_follow_argument, cpu_seconds, follow_line, load_line, order_body, own_cpu, percentile, shop, steady
 
 
 def kernel_seconds(pid: int) -> float:
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("saga-profile"))
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--cpu-only", action="store_true", help="print the CPU per order only, no profile")
+    add_follow_argument(parser)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with (
@@ -77,13 +78,14 @@ def main() -> None:
         body, headers = order_body(system, project, direct=False)
         base = system.url("gateway")
         metrics = [system.url(s) for s in ("payment", "inventory", "order")]
-        asyncio.run(steady(base, metrics, 5, 2, headers, body))  # warm-up
+        asyncio.run(steady(base, metrics, 5, 2, headers, body, follow=args.follow))  # warm-up
         names = list(system.procs)
+        print(follow_line(args.follow))
         print(load_line())
         before = {n: cpu_seconds(system.procs[n].pid) for n in names}
         kernel_before = {n: kernel_seconds(system.procs[n].pid) for n in names}
         mine = own_cpu()
-        step = asyncio.run(steady(base, metrics, args.rate, args.seconds, headers, body))
+        step = asyncio.run(steady(base, metrics, args.rate, args.seconds, headers, body, follow=args.follow))
         client = own_cpu() - mine
         n = len(step.orders)
         costs = {name: 1000 * (cpu_seconds(system.procs[name].pid) - before[name]) / n for name in names}
@@ -115,7 +117,7 @@ def main() -> None:
             for name in args.processes.split(",")
         ]
         time.sleep(1)  # py-spy attaches
-        asyncio.run(steady(base, metrics, args.rate, args.seconds, headers, body))
+        asyncio.run(steady(base, metrics, args.rate, args.seconds, headers, body, follow=args.follow))
         for spy in spies:
             spy.wait()
     print(load_line())

@@ -1,7 +1,12 @@
-"""Shared fixtures: the generated shop, and the real servers CI provides.
+"""Shared fixtures: the generated shop, and the real servers CI provides; how the suite runs in parallel.
 
 A server variable (MSGEN_TEST_POSTGRES_URL, ...) that is not set skips the
 tests that need it; one that is set but cannot be reached fails them.
+
+`python -m pytest` runs the files in parallel (pytest-xdist, docs/development.md#running-in-parallel):
+each file is one unit of work for one worker, so its module fixtures are made once; what files on
+several workers share (the shop's suites) is made once in a folder of the run, under a file lock.
+`-n 0` or `-p no:xdist` runs serially, `-n N` with N workers.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from filelock import FileLock
 
 from msgen.generate import Generated, generate
 from msgen.sdk import default_tools_dir
 from msgen.writer import write_project
-from tests.shop_suites import ShopSuites, pact_copy
+from tests.shop_suites import ShopSuites
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_SPEC = ROOT / "examples" / "shop.yaml"
@@ -28,6 +34,82 @@ COURIER_SPEC = ROOT / "examples" / "courier.yaml"
 # The SDK generators installed on this machine, which tests/test_sdk.py uses. Every other test sees an
 # empty tools folder, so that `msgen new` and `regen` there do not depend on what the machine has.
 MACHINE_SDK_TOOLS = Path(os.environ.get("MSGEN_SDK_TOOLS") or default_tools_dir())
+
+
+# Workers per core: most tests wait on processes (generated suites, servers, podman, chromium), not the CPU.
+WORKERS_PER_CORE = 2
+
+# The slowest files first, so that none of them starts last and ends alone; the others follow in collection
+# order. Measured with --durations (docs/development.md#how-long-the-suite-takes).
+SLOWEST_FIRST = (
+    "test_hostile_strings.py",  # 1530 s with four workers at load average 20 (2026-12-03)
+    "test_saga_chaos.py",  # 1438 s
+    "test_generated_services.py",  # 965 s: runs the shop's suites first, which test_pact.py then reads
+    "test_images.py",  # 521 s
+    "test_deploy.py",  # 366 s
+    "test_courier_example.py",  # 324 s
+    "test_saga_books.py",  # 312 s
+    "test_spec_errors.py",  # 271 s
+    "test_sdk.py",  # 214 s
+    "test_e2e_saga.py",  # 295 s, after test_saga_chaos.py (one_saga_system_at_a_time)
+    "test_pact.py",  # 530 s, most of it waiting for the shop's suites
+    "test_cli.py",
+    "test_sdk_pact.py",
+    "test_saga_keys.py",
+    "test_regen_scenarios.py",
+    "test_spec_limits.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Parallel by default: `-n auto --dist loadfile`, unless the command line says otherwise (-n, --dist, -p no:xdist).
+
+    loadfile gives each file whole to one worker, so its module and session fixtures are made once (a
+    running shop, the generated suites). Not loadgroup: with pytest 9.2 its groups are silently ignored
+    (pytest-xdist issue 1386).
+    """
+    if not config.pluginmanager.has_plugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if config.option.dist == "no" and not config.option.distload:  # no --dist: files stay whole (even with -n N)
+        if config.option.numprocesses is None:
+            config.option.numprocesses = "auto"
+        config.option.dist = "loadfile"
+        config.option.loadscopereorder = False  # SLOWEST_FIRST orders the files, not their number of tests
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown under -p no:xdist
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: WORKERS_PER_CORE workers per core (PYTEST_XDIST_AUTO_NUM_WORKERS, when set, decides)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return WORKERS_PER_CORE * len(os.sched_getaffinity(0))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slowest files first (every worker collects, and orders, the same)."""
+
+    def rank(item: pytest.Item) -> int:
+        return SLOWEST_FIRST.index(item.path.name) if item.path.name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file, and of the other files, stays
+
+
+def run_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder of this test run, made once: under xdist one all the workers share (beside their own basetemps)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def one_saga_system_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Held for a whole file that runs the shop's saga as processes through crashes and outages
+    (tests/test_e2e_saga.py, test_saga_chaos.py, test_saga_keys.py): under xdist, two such files on two
+    workers at once fought for the two cores until their outage and kill -9 timings failed."""
+    with FileLock(run_folder(tmp_path_factory, "locks") / "saga-systems.lock"):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -58,8 +140,8 @@ def shop_dir(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="session")
 def shop_suites(shop_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> ShopSuites:
-    """The shop's service suites on SQLite, each run once per session (tests/shop_suites.py)."""
-    return ShopSuites(shop_dir, pact_copy(shop_dir, tmp_path_factory.mktemp("suites") / "pacts"))
+    """The shop's service suites on SQLite, each run once per test run, by whichever worker first needs it."""
+    return ShopSuites(shop_dir, run_folder(tmp_path_factory, "shop-suites"))
 
 
 @pytest.fixture(scope="session")
@@ -79,8 +161,8 @@ def courier_dir(courier: Generated, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def courier_suites(courier_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> ShopSuites:
-    """The second example's service suites on SQLite, each run once per session."""
-    return ShopSuites(courier_dir, pact_copy(courier_dir, tmp_path_factory.mktemp("courier-suites") / "pacts"))
+    """The second example's service suites on SQLite, each run once per test run."""
+    return ShopSuites(courier_dir, run_folder(tmp_path_factory, "courier-suites"))
 
 
 def _server_url(variable: str) -> str:

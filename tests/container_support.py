@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.processes import run, run_ok, tail
 
@@ -65,7 +66,16 @@ def debian_mirror() -> str:
 
 
 def ensure_base_image() -> str:
-    """The stand-in base image, built with debootstrap when podman does not have it yet."""
+    """The stand-in base image, built with debootstrap when podman does not have it yet.
+
+    Under a machine-wide file lock: podman's images are the machine's, so two test runs (or two workers)
+    must not build it at once; the second finds it made.
+    """
+    with FileLock(Path(tempfile.gettempdir()) / "msgen-test-base-image.lock"):
+        return _ensure_base_image()
+
+
+def _ensure_base_image() -> str:
     if image_exists(BASE_IMAGE):
         return BASE_IMAGE
     with tempfile.TemporaryDirectory(prefix="msgen-rootfs-") as tmp:

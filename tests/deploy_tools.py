@@ -3,7 +3,9 @@
 A tool that is missing skips its tests, unless MSGEN_TEST_TOOLS is set (CI sets
 it in .ci/run): then a missing tool fails them. checkov lives in its own
 virtualenv (it pins an old `packaging`) and the CRD schemas in their own npm
-folder, both cached under the gitignored .cache/ of the repository.
+folder, both cached under the gitignored .cache/ of the repository. Each is
+made under a file lock: the suite's parallel workers wait for the one that
+installs it instead of installing it at the same time.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.conftest import ROOT
 from tests.processes import run
@@ -45,8 +48,19 @@ def binary(name: str, how: str) -> str:
     raise AssertionError("unreachable")
 
 
+def _lock(name: str) -> FileLock:
+    """A lock on .cache/<name>.lock, held while one worker installs what the others then use."""
+    CACHE.mkdir(exist_ok=True)
+    return FileLock(CACHE / f"{name}.lock")
+
+
 def checkov() -> str:
     """checkov, pinned, in .cache/checkov-<version>/ (created on first use)."""
+    with _lock("checkov"):
+        return _checkov()
+
+
+def _checkov() -> str:
     home = CACHE / f"checkov-{CHECKOV_VERSION}"
     exe = home / "bin" / "checkov"
     if exe.is_file():
@@ -71,6 +85,11 @@ def crd_validator() -> tuple[str, Path]:
     """node and a folder with the @kubernetes-models CRD schemas (npm install on first use)."""
     node = binary("node", "Node.js runs the CRD schema validators")
     npm = binary("npm", "npm installs the CRD schemas")
+    with _lock("crd-schemas"):
+        return node, _crd_schemas(npm)
+
+
+def _crd_schemas(npm: str) -> Path:
     home = CACHE / "crd-schemas"
     package = (HERE / "package.json").read_text()
     if not (home / "node_modules").is_dir() or (home / "package.json").read_text() != package:
@@ -81,5 +100,8 @@ def crd_validator() -> tuple[str, Path]:
         if done.returncode != 0:
             shutil.rmtree(home, ignore_errors=True)
             missing("the CRD schemas", f"npm install failed: {done.stderr[-500:]}")
-    shutil.copy(HERE / "crd-validate.mjs", home / "crd-validate.mjs")
-    return node, home
+    script = (HERE / "crd-validate.mjs").read_text()
+    target = home / "crd-validate.mjs"
+    if not target.is_file() or target.read_text() != script:  # never rewritten while another worker runs it
+        target.write_text(script)
+    return home

@@ -388,7 +388,7 @@ def _unfinished(shop: Shop, orchestrator: str = "order") -> list[str]:
 async def _undelivered(broker_url: str) -> list[str]:
     import nats
 
-    connection = await nats.connect(broker_url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+    connection = await nats.connect(broker_url, connect_timeout=10, max_reconnect_attempts=0, allow_reconnect=False)
     try:
         js = connection.jetstream()
         pending = []

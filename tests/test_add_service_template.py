@@ -264,6 +264,8 @@ def test_a_cookiecutter_template_with_its_own_dockerfile(shop: Generated, tmp_pa
     gateway = (root / "deploy/k8s/base/workloads/gateway.yaml").read_text()
     assert '"port": 8080' in gateway  # the gateway may reach the template's port
     assert r.plan(root).is_noop
+    # the template's run folder (cookiecutter's replay and clone folders beside its output) is gone
+    assert sorted(p.name for p in (root / ".msgen").iterdir()) == ["baseline.json", "generator.json", "manifest.json"]
 
 
 def test_a_missing_template_is_one_line_and_writes_nothing(shop: Generated, tmp_path: Path) -> None:

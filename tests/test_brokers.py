@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,21 @@ from msgen_runtime.messaging.broker import Broker, Kafka, NatsJetStream, RabbitM
 from msgen_runtime.messaging.consumer import Consumer, Subscription
 from msgen_runtime.messaging.outbox import Relay, stage
 from msgen_runtime.testing import nats_server
-from tests.messaging_support import BusBase, Dead, Inbox, Outbox, Partition, Ping, ping_event
+from tests.messaging_support import Dead, Inbox, Outbox, Partition, Ping, bus_database, ping_event
 
 pytestmark = pytest.mark.anyio
 
 
 PING = ping_event("test.pinged")
+
+
+async def until(condition: Callable[[], bool], within: float = 60) -> None:
+    """Poll `condition` until it holds or `within` seconds (generous: a loaded machine delivers late) have passed;
+    the assertions that follow say what did not happen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -37,11 +46,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}")
-    async with db.engine.begin() as conn:
-        await conn.run_sync(BusBase.metadata.create_all)
-    yield db
-    await db.dispose()
+    async with bus_database(f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}") as db:
+        yield db
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +82,7 @@ async def _round_trip(broker: Broker, database: Database, *, topic_prefix: str =
                 await stage(session, Outbox, PING, Ping(ping_id=key, n=n))
                 await session.commit()
         assert await relay.relay_once() == 20
-        for _ in range(200):
-            if len(seen) >= 20:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: len(seen) >= 20)
         async with database.sessions() as session:
             assert (
                 await session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(Outbox.sent_at.is_(None)))
@@ -166,10 +169,7 @@ async def test_poison_goes_to_the_dead_letter_topic_on_nats(database: Database, 
     await broker.start()
     try:
         assert await consumer.receive(PING.topic, b"\x00garbage", {"message-id": "poison-2"}) == "dead-lettered"
-        for _ in range(100):
-            if dead:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: bool(dead))
         assert dead and dead[0]["dlq-consumer"] == "tester" and "cannot decode" in dead[0]["dlq-error"]
     finally:
         await broker.stop()

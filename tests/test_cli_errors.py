@@ -117,3 +117,40 @@ def test_usage_errors_stay_exit_code_2() -> None:
     assert result.stderr == "error: unknown log format 'xml': use human or json\n"
     result = CliRunner().invoke(app, ["up", "/nonexistent/project", "--ready-timeout", "0"])
     assert result.exit_code == 2 and "--ready-timeout" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line", "code"),
+    [
+        (["new", str(SHOP_SPEC), "--discard-edits"], "error: --discard-edits goes with --force", 2),
+        (["graph", str(SHOP_SPEC), "--format", "png", "--saga", "checkout"], "error: --saga draws a Mermaid", 2),
+        (["deploy", "/nonexistent/project"], "error: choose a target: --k8s (the only one so far)", 2),
+        (["deploy", "/nonexistent/project", "--k8s", "--push"], "error: --push goes with --build", 2),
+        (["up", "/nonexistent/project", "--smtp", "mail:25x"], "error: --smtp mail:25x: expected HOST or HOST:PORT", 1),
+        (
+            ["sdk", "/nonexistent/project", "--lang", "java"],
+            "error: --lang java: expected one of typescript, python",
+            1,
+        ),
+        (["regen", "/nonexistent/project"], "error: /nonexistent/project", 1),
+        (["diff", "/nonexistent/project"], "error: /nonexistent/project", 1),
+        (
+            ["add-service", "x", "/nonexistent/project", "--template", "/nonexistent/t", "--entity", "X"],
+            "error: --en",
+            2,
+        ),
+    ],
+)
+def test_every_command_reports_through_the_one_handler(args: list[str], line: str, code: int) -> None:
+    """A command raises; the handler prints one line on stderr, printable, and picks the exit code."""
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == code, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(line), result.stderr
+
+
+def test_a_refused_value_is_shown_printable() -> None:
+    """Values on the command line reach the message escaped: a terminal never plays them."""
+    result = CliRunner().invoke(app, ["up", "/nonexistent/project", "--log-format", "x\x1b[2Jy"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown log format 'x\\x1b[2Jy': use human or json\n"

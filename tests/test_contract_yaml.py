@@ -24,6 +24,12 @@ from msgen.resolve import resolve
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _written_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emitter is under test here, not msgen's cache of its texts (tests/test_generation_caches.py)."""
+    monkeypatch.setenv("MSGEN_NO_CACHE", "1")
+
+
 def dumped(document: Any) -> str:
     text: str = yaml.dump(
         document, Dumper=_BaseDumper, sort_keys=False, default_flow_style=False, width=100, allow_unicode=True

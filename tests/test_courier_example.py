@@ -1,7 +1,7 @@
 """The second example, examples/courier.yaml, run like the shop: parcel deliveries on RabbitMQ.
 
 Its golden tree is compared in tests/test_golden.py. Here: each generated service's suite (once per
-session, tests/shop_suites.py), `msgen up --demo` on a RabbitMQ vhost of the test's
+run, tests/shop_suites.py), `msgen up --demo` on a RabbitMQ vhost of the test's
 own until the book_delivery saga has SCHEDULED the delivery, `msgen deploy --k8s --dry-run` through
 its validators, `msgen contracts verify`, and a regen after a spec change that keeps a hand edit.
 """

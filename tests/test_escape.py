@@ -11,7 +11,7 @@ import types
 import jinja2
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from msgen.render import environment, escape
@@ -29,6 +29,9 @@ TEXT = st.text(
 
 @settings(max_examples=300, deadline=None)
 @given(TEXT)
+@example('x"""')  # ends with an escaped triple quote: its last quote is escaped already
+@example('x"""\nopen("PWNED", "w").close()\n"""')
+@example('ends with an escaped backslash\\"')
 def test_python_literal_and_docstring_read_back(text: str) -> None:
     assert ast.literal_eval(escape.py_string(text)) == text
     module = ast.parse(f'"""{escape.py_docstring_text(text)}"""\nx = 1\n')

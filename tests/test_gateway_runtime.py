@@ -8,8 +8,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,6 +37,7 @@ from msgen_runtime.gateway.auth import (
 from msgen_runtime.gateway.devtokens import JWKS_FILE, DevIssuer, ensure_keys, mint, parse_ttl
 from msgen_runtime.gateway.ratelimit import LIMITER_ERRORS, THROTTLED, GatewayRateLimiter, rate_limit_item
 from msgen_runtime.gateway.testing import FakeUpstream, TestIssuer, claims_for, hmac_token, relabel, unsigned_token
+from msgen_runtime.prefer import preferred_wait
 from msgen_runtime.problems import Problem
 from msgen_runtime.testing import serve_app
 
@@ -49,6 +50,7 @@ ROUTES = (
     Route("GET", "/v1/orders/{id}/events", "order", scopes=("orders:read",), idempotent_read=True, sse=True),
     Route("GET", "/v1/products", "product", idempotent_read=True),
     Route("GET", "/v1/slow", "product", timeout=0.3, idempotent_read=True),
+    Route("POST", "/v1/slow", "product", timeout=0.3, max_wait=60.0),  # a create that may wait for its saga
 )
 
 
@@ -86,7 +88,7 @@ def start(upstream: FakeUpstream, dev: DevIssuer) -> Callable[..., AbstractConte
     """A gateway in front of `upstream`, as an httpx client; keyword arguments override its settings."""
 
     @contextmanager
-    def run(**overrides: Any) -> Iterator[httpx.Client]:
+    def run(clock: Callable[[], float] = time.monotonic, **overrides: Any) -> Iterator[httpx.Client]:
         values: dict[str, Any] = {
             "order_url": upstream.url,
             "product_url": upstream.url,
@@ -105,10 +107,32 @@ def start(upstream: FakeUpstream, dev: DevIssuer) -> Callable[..., AbstractConte
             "internal_auth_secret": "gateway-runtime-test-secret-0123456789abcdef",
             **overrides,
         }
-        with serve_app(create_gateway_app(Settings(**values), ROUTES)) as url, httpx.Client(base_url=url) as http:
+        app = create_gateway_app(Settings(**values), ROUTES, clock=clock)
+        # a timeout far from the gateway's answers (httpx's default of 5 s could be reached on a loaded machine)
+        with serve_app(app) as url, httpx.Client(base_url=url, timeout=30) as http:
             yield http
 
     return run
+
+
+class HandClock:
+    """A clock moved by hand, standing in for `time` where a runtime part reads it: tests then depend on no
+    machine's speed. It serves as time.time and time.monotonic alike."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -177,15 +201,17 @@ async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(idp: Test
 async def test_unknown_key_ids_refetch_the_jwks_at_most_once_per_interval(
     idp: TestIssuer, upstream: FakeUpstream
 ) -> None:
-    verifier = verifier_for(f"{upstream.url}/.well-known/jwks.json", min_refresh_seconds=0.5)
+    now = [1000.0]  # the verifier's clock, moved by hand: the test does not depend on the machine's speed
+    verifier = verifier_for(f"{upstream.url}/.well-known/jwks.json", min_refresh_seconds=10, clock=lambda: now[0])
     await verifier.verify(idp.token())
     stranger = TestIssuer(ISSUER, AUDIENCE, kid="forged")
     for _ in range(5):  # a flood of forged kids right after a fetch: no fetch at all
+        now[0] += 1.9
         with pytest.raises(AuthError) as refused:
             await verifier.verify(relabel(stranger.token(), kid=uuid.uuid4().hex))
         assert refused.value.status == 401
     assert upstream.jwks_fetches == 1
-    time.sleep(0.55)
+    now[0] += 0.6  # 10.1 s after the fetch
     for _ in range(5):  # after the interval: one fetch for the whole flood
         with pytest.raises(AuthError):
             await verifier.verify(relabel(stranger.token(), kid=uuid.uuid4().hex))
@@ -249,12 +275,14 @@ async def test_an_unreachable_issuer_is_503_then_its_keys_are_used_once_it_answe
 ) -> None:
     url = f"{upstream.url}/.well-known/jwks.json"
     upstream.stop()
-    verifier = verifier_for(url, min_refresh_seconds=0.2, timeout=0.5)
+    clock = HandClock()
+    # a timeout far from the milliseconds a local fetch takes: a loaded machine must not turn the answer into a 503
+    verifier = verifier_for(url, min_refresh_seconds=10, timeout=30, clock=clock)
     with pytest.raises(AuthError) as unavailable:
         await verifier.verify(idp.token())
     assert unavailable.value.status == 503
     upstream.start()
-    time.sleep(0.25)
+    clock.advance(10)  # the interval between two fetches has passed
     assert (await verifier.verify(idp.token())).subject == "test-user"
     await verifier.aclose()
 
@@ -362,8 +390,8 @@ async def test_the_in_memory_rate_limit_sweeps_at_most_once_a_second(
     """limits' memory storage started a sweep of expired entries (a thread per key) on every hit: the
     gateway's asks for one once a SWEEP_INTERVAL, and its counts still hold (entries that left the window
     free their places, swept or not)."""
-    import asyncio
-
+    import limits.aio.storage.memory
+    import limits.aio.strategies
     from limits.aio.storage.memory import MemoryStorage
 
     from msgen_runtime.gateway import ratelimit
@@ -377,12 +405,16 @@ async def test_the_in_memory_rate_limit_sweeps_at_most_once_a_second(
         await real(self)
 
     monkeypatch.setattr(MemoryStorage, "_MemoryStorage__schedule_expiry", counting)
-    monkeypatch.setattr(ratelimit, "SWEEP_INTERVAL", 0.5)
+    # limits and the sweep read the time module: a hand-moved one keeps the 40 hits within one window and one
+    # sweep interval however slow the machine
+    clock = HandClock()
+    for module in (limits.aio.storage.memory, limits.aio.strategies, ratelimit):
+        monkeypatch.setattr(module, "time", clock)
     limiter = GatewayRateLimiter(5, 1, strategy=strategy, namespace=f"test-{uuid.uuid4().hex}")
     decisions = [await limiter.check("sub:alice") for _ in range(40)]
     assert [d.allowed for d in decisions if d].count(True) == 5
     assert sweeps == 1  # limits alone: one per hit, 40
-    await asyncio.sleep(2.1)  # the window has passed (twice the period for a sliding counter)
+    clock.advance(2.1)  # the window has passed (twice the period for a sliding counter), and the sweep interval
     again = await limiter.check("sub:alice")
     assert again is not None and again.allowed
     assert sweeps == 2
@@ -425,7 +457,9 @@ async def test_an_unreachable_redis_lets_requests_through_quickly() -> None:
     before = LIMITER_ERRORS._value.get()
     started = time.monotonic()
     assert await limiter.check("ip:127.0.0.1") is None
-    assert time.monotonic() - started < 1
+    # let through at once (a refused connection, else the limiter's 0.25 s timeouts) rather than held for the
+    # request's deadline: a bound far from both, which a loaded machine cannot reach
+    assert time.monotonic() - started < 10
     assert LIMITER_ERRORS._value.get() == before + 1
     await limiter.aclose()
 
@@ -453,33 +487,43 @@ def test_routes_prefer_literal_segments_and_refuse_dot_segments() -> None:
 def test_the_generated_route_table_covers_every_operation_and_the_status_stream(shop: Generated) -> None:
     routes = gateway_routes(shop.system)
     operations = {(op.method, op.path) for s in shop.system.services for op in s.operations}
-    assert {(r["method"], r["path"]) for r in routes if not r["sse"]} == operations
-    [stream] = [r for r in routes if r["sse"]]
-    assert stream["path"] == "/v1/orders/{id}/events" and stream["scopes"] == ("orders:read",)
-    assert all(r["idempotent_read"] == (r["method"] == "GET") for r in routes)
+    assert {(r.method, r.path) for r in routes if not r.sse} == operations
+    [stream] = [r for r in routes if r.sse]
+    assert stream.path == "/v1/orders/{id}/events" and stream.scopes == ("orders:read",)
+    assert all(r.idempotent_read == (r.method == "GET") for r in routes)
 
 
 # The whole gateway
 
 
 def test_a_down_upstream_is_a_fast_503_the_breaker_opens_then_it_recovers(
-    start: Callable[..., AbstractContextManager[httpx.Client]], upstream: FakeUpstream, dev: DevIssuer
+    start: Callable[..., AbstractContextManager[httpx.Client]],
+    upstream: FakeUpstream,
+    dev: DevIssuer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import circuitbreaker
+
+    # The breaker's clock, moved by hand: on a loaded machine the failures could otherwise outlast the 0.5 s
+    # recovery time, and the request meant to find the circuit open would be its trial.
+    clock = HandClock()
+    monkeypatch.setattr(circuitbreaker, "monotonic", clock)
     token = bearer(dev.mint(["orders:read"]))
-    with start() as http:
+    # "Fast" is against a hang until the route's timeout: 60 s here, so that the 10 s bound below is far from
+    # both the milliseconds a refused connection takes and the hang (which would be a 504, not a 503).
+    with start(timeout=60) as http:
         assert http.get("/v1/orders", headers=token).status_code == 200
         upstream.stop()
         for _ in range(3):  # refused connections, retried (a read), then given up: 503, quickly
             started = time.monotonic()
             answer = http.get("/v1/orders", headers=token)
-            assert answer.status_code == 503 and time.monotonic() - started < 1.5
+            assert answer.status_code == 503 and time.monotonic() - started < 10
             assert answer.headers["content-type"] == "application/problem+json"
-        started = time.monotonic()
         open_circuit = http.get("/v1/orders", headers=token)
-        assert open_circuit.status_code == 503 and time.monotonic() - started < 0.5
+        assert open_circuit.status_code == 503
         assert "circuit open" in open_circuit.json()["detail"] and int(open_circuit.headers["retry-after"]) >= 1
         upstream.start()
-        time.sleep(0.6)  # the recovery time: one trial request goes through and closes the circuit
+        clock.advance(0.6)  # the recovery time: one trial request goes through and closes the circuit
         assert http.get("/v1/orders", headers=token).status_code == 200
         assert http.get("/v1/orders", headers=token).status_code == 200
 
@@ -487,12 +531,56 @@ def test_a_down_upstream_is_a_fast_503_the_breaker_opens_then_it_recovers(
 def test_a_hanging_upstream_is_a_504_within_the_routes_timeout(
     start: Callable[..., AbstractContextManager[httpx.Client]], upstream: FakeUpstream
 ) -> None:
-    upstream.delay = 3
+    upstream.delay = 10
     with start() as http:
         started = time.monotonic()
         answer = http.get("/v1/slow")
         assert answer.status_code == 504
-        assert 0.25 < time.monotonic() - started < 2.0  # one deadline for the attempts together
+        # answered at the route's 0.3 s deadline, long before the upstream's 10 s (a bound far from both)
+        assert 0.25 < time.monotonic() - started < 8
+        # one deadline for the attempts together: no retry once it has passed (a deadline per attempt: 3)
+        assert len(upstream.seen) <= 1
+
+
+def test_prefer_wait_is_passed_on_and_lengthens_the_routes_timeout_by_its_max_wait_at_most(
+    start: Callable[..., AbstractContextManager[httpx.Client]], upstream: FakeUpstream
+) -> None:
+    upstream.delay = 2  # past the route's 0.3 s, far within 0.3 + 30 s
+    with start() as http:
+        assert http.post("/v1/slow", json={}).status_code == 504  # no preference: the route's own timeout
+        assert http.post("/v1/slow", json={}, headers={"Prefer": "wait=abc"}).status_code == 504
+        upstream.seen.clear()
+        answer = http.post("/v1/slow", json={}, headers={"Prefer": "respond-async, wait=30"})
+        assert answer.status_code == 200, answer.text
+        sent = upstream.seen[-1]["headers"]
+        assert sent["prefer"] == "respond-async, wait=30"
+        # the service is told it has the route's timeout plus the wait (less what the sending took)
+        assert 25_000 < int(sent["x-request-timeout-ms"]) <= 30_300
+        upstream.seen.clear()
+        http.post("/v1/slow", json={}, headers={"Prefer": "wait=3600"})  # no more than max_wait
+        assert 55_000 < int(upstream.seen[-1]["headers"]["x-request-timeout-ms"]) <= 60_300
+        # a route without max_wait does not wait longer for anyone
+        upstream.delay = 0
+        upstream.seen.clear()
+        http.get("/v1/products", headers={"Prefer": "wait=30"})
+        assert int(upstream.seen[-1]["headers"]["x-request-timeout-ms"]) <= 5_000
+
+
+def test_a_cookie_an_upstream_sets_for_one_caller_never_goes_upstream_with_anothers_request(
+    start: Callable[..., AbstractContextManager[httpx.Client]], upstream: FakeUpstream, dev: DevIssuer
+) -> None:
+    upstream.answer_headers = {"set-cookie": "session=alice-secret; Path=/"}
+    alice, bob = bearer(dev.mint(["orders:read"], sub="alice")), bearer(dev.mint(["orders:read"], sub="bob"))
+    with start() as http:
+        first = http.get("/v1/orders", headers=alice)
+        assert first.status_code == 200
+        assert "alice-secret" in first.headers["set-cookie"]  # the answer's header reaches its own caller
+        http.cookies.clear()  # Bob's client has never seen it
+        upstream.answer_headers = {}
+        upstream.seen.clear()
+        assert http.get("/v1/orders", headers=bob).status_code == 200
+        (seen,) = upstream.seen
+        assert "alice-secret" not in seen["headers"].get("cookie", "")
 
 
 def test_only_idempotent_reads_are_retried_and_the_upstreams_answer_passes_through(
@@ -510,18 +598,20 @@ def test_only_idempotent_reads_are_retried_and_the_upstreams_answer_passes_throu
 
 
 def test_server_sent_events_are_relayed_as_they_come(
-    start: Callable[..., AbstractContextManager[httpx.Client]], dev: DevIssuer
+    start: Callable[..., AbstractContextManager[httpx.Client]], upstream: FakeUpstream, dev: DevIssuer
 ) -> None:
-    with start() as http:
-        started = time.monotonic()
-        arrivals = []
-        with http.stream("GET", "/v1/orders/7/events", headers=bearer(dev.mint(["orders:read"]))) as answer:
-            assert answer.headers["content-type"].startswith("text/event-stream")
-            for chunk in answer.iter_raw():
-                arrivals.append((time.monotonic() - started, chunk))
-    assert b"PENDING" in arrivals[0][1] and b"CONFIRMED" not in arrivals[0][1]
-    assert arrivals[-1][0] - arrivals[0][0] >= 0.4  # buffered, both would come together at the end
-    assert b"".join(c for _, c in arrivals).count(b"event: status") == 2
+    # The upstream sends its second event only once the first has reached the client: buffered, the first would
+    # never come alone (both would, at the end, once the upstream gives up waiting).
+    upstream.events_released = threading.Event()
+    token = bearer(dev.mint(["orders:read"]))
+    with start() as http, http.stream("GET", "/v1/orders/7/events", headers=token) as answer:
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        chunks = answer.iter_raw()
+        first = next(chunks)
+        upstream.events_released.set()
+        rest = b"".join(chunks)
+    assert b"PENDING" in first and b"CONFIRMED" not in first
+    assert (first + rest).count(b"event: status") == 2
 
 
 def test_refusals_are_problems_with_www_authenticate_and_rate_limit_headers(
@@ -580,12 +670,13 @@ def test_bodies_over_the_limit_are_413_with_or_without_content_length(
 def test_readiness_follows_the_upstreams_through_a_short_cache(
     start: Callable[..., AbstractContextManager[httpx.Client]], upstream: FakeUpstream
 ) -> None:
-    with start(ready_cache_seconds=0.3) as http:
+    clock = HandClock()  # the cache's clock: "still cached" holds however slow the machine
+    with start(ready_cache_seconds=0.3, clock=clock) as http:
         ready = http.get("/health/ready")
         assert ready.status_code == 200 and ready.json()["checks"] == {"order": "ok", "product": "ok"}
         upstream.ready = False
         assert http.get("/health/ready").status_code == 200  # cached
-        time.sleep(0.35)
+        clock.advance(0.35)
         assert http.get("/health/ready").status_code == 503
         assert http.get("/health/live").status_code == 200
 
@@ -672,7 +763,13 @@ def _status_service(database: Path) -> Any:
             )
     engine = create_async_engine(f"sqlite+aiosqlite:///{database}")
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    app = FastAPI()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()  # no pooled connection (and its aiosqlite thread) outlives the server
+
+    app = FastAPI(lifespan=lifespan)
 
     @app.get("/v1/orders/{id}/events")
     async def events(id: str, last_event_id: Annotated[str | None, Header()] = None) -> Any:
@@ -712,3 +809,96 @@ def test_a_reconnecting_event_stream_gets_only_the_events_after_its_last_event_i
         )
         assert preflight.status_code == 200, preflight.text
         assert "last-event-id" in preflight.headers["access-control-allow-headers"].lower()
+
+
+def _streams_of(entity: str) -> int:
+    from msgen_runtime.messaging.saga import _watchers
+
+    return len(_watchers.get(entity, ()))
+
+
+def _wait_for(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {within}s ({_streams_of('8')} streams of entity 8)")
+        time.sleep(0.02)
+
+
+def test_a_status_stream_waits_for_the_next_status_sends_sse_starlettes_bytes_and_ends_at_the_final_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from sse_starlette import ServerSentEvent
+
+    from msgen_runtime import sse
+
+    monkeypatch.setattr(sse, "HEARTBEAT", 0.3)  # a comment line after 0.3 s without a status
+    database = tmp_path / "statuses.db"
+    with serve_app(_status_service(database)) as service, httpx.Client(base_url=service, timeout=30) as http:
+        with http.stream("GET", "/v1/orders/8/events") as answer:
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "text/event-stream; charset=utf-8"
+            assert answer.headers["cache-control"] == "no-store" and answer.headers["x-accel-buffering"] == "no"
+            assert "content-length" not in answer.headers
+            chunks = answer.iter_raw()
+            first = next(chunks)
+            assert first.startswith(b"id: 2\r\nevent: status\r\ndata: {") and first.endswith(b"}\r\n\r\n")
+            data = json.loads(first.split(b"data: ")[1])
+            assert data["status"] == "PENDING"
+            assert first == ServerSentEvent(id="2", event="status", data=json.dumps(data)).encode()
+            assert next(chunks).startswith(b": ping - ")  # the heartbeat while nothing happens
+            with sqlite3.connect(database) as connection:  # another replica's commit: seen at the next poll
+                connection.execute(
+                    "INSERT INTO status_log (entity_id, status, cause, at) VALUES ('8', 'CANCELLED', 'test', ?)",
+                    ("2026-01-01 00:00:01.000000",),
+                )
+            rest = b"".join(chunks)  # ends by itself after the final status
+        assert b"id: 5\r\nevent: status\r\n" in rest and b"CANCELLED" in rest
+        assert _streams_of("8") == 0
+        assert sse.event("status", "9", "a\nb") == ServerSentEvent(id="9", event="status", data="a\nb").encode()
+
+
+def test_a_client_leaving_a_status_stream_ends_it_and_the_gateway_closes_its_upstream_connection(
+    start: Callable[..., AbstractContextManager[httpx.Client]], dev: DevIssuer, tmp_path: Path
+) -> None:
+    """Entity 8 never reaches a final status: only the client's disconnect can end its streams."""
+    token = bearer(dev.mint(["orders:read"]))
+    with serve_app(_status_service(tmp_path / "statuses.db")) as service:
+        # The chunk iterators are kept: httpcore closes the connection when an abandoned one is collected.
+        with httpx.Client(base_url=service, timeout=30) as http, http.stream("GET", "/v1/orders/8/events") as answer:
+            chunks = answer.iter_raw()
+            assert b"PENDING" in next(chunks)
+            _wait_for(lambda: _streams_of("8") == 1, "the service's stream open")
+        _wait_for(lambda: _streams_of("8") == 0, "the service's stream ended after its client left")
+        with start(order_url=service) as http:
+            for _ in range(3):  # the gateway's connection to the service must not be kept for a stream left
+                with http.stream("GET", "/v1/orders/8/events", headers=token) as answer:
+                    chunks = answer.iter_raw()
+                    assert answer.status_code == 200 and b"PENDING" in next(chunks)
+                    _wait_for(lambda: _streams_of("8") == 1, "the service's stream open behind the gateway")
+                _wait_for(lambda: _streams_of("8") == 0, "the gateway closed the service's stream")
+            assert http.get("/v1/orders/7/events", headers=token).text.count("event: status") == 3
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("wait=5", 5.0),
+        ("respond-async, wait=10", 10.0),
+        ("return=representation; x=1, WAIT = 3", 3.0),
+        ('wait="7"', 7.0),
+        ("wait=0", 0.0),
+        (None, None),
+        ("", None),
+        ("respond-async", None),
+        ("wait=-1", None),
+        ("wait=1.5", None),
+        ("wait=9999999999", None),
+        ("wait=٣", None),  # an Arabic-Indic digit: str.isdigit() says yes, RFC 7240's delta-seconds no
+        ("x" * 2000 + ", wait=5", None),
+    ],
+)
+def test_the_wait_preference_is_read_as_rfc_7240_writes_it(header: str | None, seconds: float | None) -> None:
+    assert preferred_wait(header) == seconds

@@ -91,8 +91,8 @@ def test_each_side_gets_its_test(shop: Generated) -> None:
 def test_the_consumer_tests_write_exactly_the_committed_pacts(shop_dir: Path, shop_suites: ShopSuites) -> None:
     """What msgen commits in pacts/ is what the consumers' own tests write, byte for byte.
 
-    The consumers' suites run once per session (tests/shop_suites.py): each removes its own pacts from
-    the session's pact folder and its consumer tests write them again.
+    The consumers' suites run once per test run (tests/shop_suites.py): each removes its own pacts from
+    the run's pact folder and its consumer tests write them again.
     """
     consumers = ["inventory", "notification", "order", "payment"]
     for service in consumers:

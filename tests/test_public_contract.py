@@ -32,13 +32,13 @@ def _public(shop: Generated) -> dict[str, Any]:
 def test_every_route_of_the_gateway_is_in_the_public_contract_with_its_scopes(shop: Generated) -> None:
     doc = _public(shop)
     validate(doc)
-    routes = [r for r in gateway_routes(shop.system) if not r.get("prefix")]
+    routes = [r for r in gateway_routes(shop.system) if not r.prefix]
     assert len(routes) == sum(len(item) for item in doc["paths"].values())
     for route in routes:
-        operation = doc["paths"][route["path"]][route["method"].lower()]
-        assert operation["x-msgen-service"] == route["upstream"]
-        if route["scopes"]:
-            assert operation["security"] == [{"bearerAuth": list(route["scopes"])}]
+        operation = doc["paths"][route.path][route.method.lower()]
+        assert operation["x-msgen-service"] == route.upstream
+        if route.scopes:
+            assert operation["security"] == [{"bearerAuth": list(route.scopes)}]
             assert {"401", "403"} <= set(operation["responses"])
         else:
             assert operation["security"] == []
@@ -82,9 +82,9 @@ def test_a_route_gone_from_the_public_contract_alone_is_refused(shop: Generated)
 
 def test_the_sdk_tables_name_the_idempotent_operations_and_the_final_statuses(shop: Generated) -> None:
     view = sdk_view(shop.system)
-    assert ("POST", path_pattern("/v1/orders")) in view["idempotent"]
-    assert all(method != "GET" for method, _ in view["idempotent"])
-    assert view["final"] == [("/v1/orders/", ["CONFIRMED", "CANCELLED"])]
+    assert ("POST", path_pattern("/v1/orders")) in view.idempotent
+    assert all(method != "GET" for method, _ in view.idempotent)
+    assert view.final == (("/v1/orders/", ("CONFIRMED", "CANCELLED")),)
     pattern = re.compile(path_pattern("/v1/stock-items/{id}/availability"))
     assert pattern.fullmatch("/v1/stock-items/42/availability")
     assert not pattern.fullmatch("/v1/stock-items/4/2/availability")

@@ -228,7 +228,10 @@ def test_a_renamed_event_is_a_new_event_everywhere_and_the_old_contract_goes(sho
     schema = json.loads((root / "contracts/avro/order.completed.v1.avsc").read_text())
     assert schema["msgen.event"] == "order.completed" and schema["name"] == "OrderCompleted"
     assert "order.completed" in (root / "services/order/order_service/events.py").read_text()
-    assert "Subscription(ORDER_COMPLETED, events.on_order_completed)" in (root / f"{NOTIFY}/messaging.py").read_text()
+    assert (
+        "Subscription(ORDER_COMPLETED, events.on_order_completed, batch=False)"
+        in (root / f"{NOTIFY}/messaging.py").read_text()
+    )
     handler = (root / EVENT_HANDLERS).read_text()
     assert "async def on_order_completed(session: AsyncSession, event: OrderCompleted)" in handler
     assert USER_LINE in handler

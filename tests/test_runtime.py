@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,9 +12,10 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
 from pydantic import ValidationError
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import String, UniqueConstraint, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from msgen_runtime.app import create_service_app
 from msgen_runtime.db import async_url
@@ -81,6 +83,57 @@ async def test_an_unexpected_error_is_a_500_problem_without_internals() -> None:
     assert answer.headers["content-type"] == "application/problem+json"
     assert "secret" not in answer.text
     assert answer.json()["title"] == "Internal Server Error"
+
+
+def _database_app(engine: Any) -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/count")
+    async def count() -> dict[str, int]:
+        async with AsyncSession(engine) as session:
+            return {"n": (await session.execute(text("SELECT 1"))).scalar_one()}
+
+    return app
+
+
+async def test_a_database_that_cannot_be_opened_is_a_503_to_retry_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'no-such-folder' / 'x.db'}")
+    before = set(threading.enumerate())  # another test file's pooled connections may live on in this worker
+    try:
+        with caplog.at_level("ERROR", logger="msgen.problems"):
+            answer = await _get(_database_app(engine), "/count")
+    finally:
+        await engine.dispose()
+        # aiosqlite's thread of the connection that failed to open ends on its own: not after this test's loop
+        async with asyncio.timeout(60):
+            while any("_connection_worker_thread" in t.name for t in set(threading.enumerate()) - before):
+                await asyncio.sleep(0.01)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["title"] == "Service Unavailable" and "no-such-folder" not in answer.text
+    assert [r.getMessage() for r in caplog.records] == ["database unavailable"]
+
+
+async def test_a_pool_with_no_connection_to_give_is_a_503(tmp_path: Path) -> None:
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        poolclass=AsyncAdaptedQueuePool,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=0.1,
+    )
+    try:
+        async with engine.connect() as held:  # the pool's one connection, held by someone else
+            await held.execute(text("SELECT 1"))
+            busy = await _get(_database_app(engine), "/count")
+        free = await _get(_database_app(engine), "/count")
+    finally:
+        await engine.dispose()
+    assert busy.status_code == 503 and busy.json()["title"] == "Service Unavailable"
+    assert free.status_code == 200 and free.json() == {"n": 1}
 
 
 @pytest.mark.parametrize(

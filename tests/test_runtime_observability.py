@@ -43,7 +43,7 @@ def _router(downstream_port: int) -> APIRouter:
 
     @router.get("/v1/chain")
     async def chain() -> dict[str, str]:
-        client = ServiceClient("down", f"http://127.0.0.1:{downstream_port}", timeout=2)
+        client = ServiceClient("down", f"http://127.0.0.1:{downstream_port}", timeout=30)
         try:
             response = await client.request("GET", "/echo")
         finally:

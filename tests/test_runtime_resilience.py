@@ -249,7 +249,7 @@ def test_an_attempt_that_outlives_its_lease_is_rolled_back_when_a_retry_took_ove
 ) -> None:
     hold = tmp_path / "hold"
     # inside the transaction, its thing written; work the deadline cannot stop; only the first attempt holds
-    hold.write_text("after 5 once stuck")
+    hold.write_text("after 15 once stuck")
     key = str(uuid.uuid4())
     env = {"IDEMPOTENCY_LEASE_SECONDS": "2", "REQUEST_TIMEOUT_SECONDS": "1", "RESIL_HOLD_FILE": str(hold)}
     with service(things_db, tmp_path, **env) as svc:
@@ -257,7 +257,8 @@ def test_an_attempt_that_outlives_its_lease_is_rolled_back_when_a_retry_took_ove
         first = post_thing(svc.url, key)
         # answered at its deadline although its work goes on: not "done", so the client retries
         assert first.status_code == 503, first.text
-        assert time.monotonic() - start < 4
+        # at its 1 s deadline, not when its 15 s of work end: a bound far from both, whatever the machine's load
+        assert time.monotonic() - start < 10
         assert not hold.exists()
         retried, _ = retry_until_done(svc.url, key)
         assert retried.status_code == 201, retried.text
@@ -318,7 +319,10 @@ def test_a_request_past_its_deadline_is_cancelled_and_rolled_back(things_db: str
             timeout=30,
         )
         assert shorter.status_code == 503
-        assert time.monotonic() - start < 1.4
+        # the gateway's 600 ms less the half second kept to answer it, not the service's own 1.5 s: said by the
+        # answer, not by a clock a loaded machine would stretch (the bound only guards against the 30 s hold)
+        assert "deadline of 0.1s" in shorter.json()["detail"], shorter.text
+        assert time.monotonic() - start < 10
         hold.unlink()
         assert post_thing(svc.url, key).status_code == 201
     assert things(things_db) == 1
@@ -373,10 +377,11 @@ def test_a_deadline_cancels_a_request_waiting_inside_a_database_call(things_db: 
             start = time.monotonic()
             refused = post_thing(svc.url, key)
             elapsed = time.monotonic() - start
-            # answered at the deadline, not when the driver call gives up (SQLite's 30 s busy wait)
+            # answered at the 1 s deadline, not when the driver call gives up (SQLite's 30 s busy wait; the lock
+            # is held until this block ends): a bound far from both
             assert refused.status_code == 503, refused.text
             assert "deadline" in refused.json()["detail"]
-            assert elapsed < 3, elapsed
+            assert elapsed < 15, elapsed
         wait_for(lambda: key_state(things_db, key) is None, within=30, what="the key freed once the lock went")
         assert things(things_db) == 0
         assert post_thing(svc.url, key).status_code == 201
@@ -414,14 +419,16 @@ def test_work_that_ignores_its_cancel_is_answered_at_the_deadline_and_keeps_its_
     url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
     env = {"REQUEST_TIMEOUT_SECONDS": "1", "MAX_IN_FLIGHT_REQUESTS": "1"}
     with ThreadPoolExecutor(1) as pool, service(url, tmp_path, **env) as svc:
-        # ends within the grace after its cancel: its own answer, not an error
-        quick = httpx.get(f"{svc.url}/stubborn", params={"seconds": 1.1}, timeout=30)
+        # ends within the 0.25 s grace after its cancel: its own answer, not an error (just past the deadline: the
+        # widest margin the grace leaves a loaded machine)
+        quick = httpx.get(f"{svc.url}/stubborn", params={"seconds": 1.02}, timeout=30)
         assert quick.status_code == 200, quick.text
         start = time.monotonic()
-        stuck = pool.submit(httpx.get, f"{svc.url}/stubborn", params={"seconds": 4}, timeout=30)
-        answer = stuck.result(timeout=30)
+        stuck = pool.submit(httpx.get, f"{svc.url}/stubborn", params={"seconds": 15}, timeout=60)
+        answer = stuck.result(timeout=60)
         assert answer.status_code == 503
-        assert time.monotonic() - start < 3
+        # at the 1 s deadline, not when the 15 s of work end: a bound far from both
+        assert time.monotonic() - start < 10
         # its work goes on: the one slot is still taken
         busy = httpx.get(f"{svc.url}/slow", params={"seconds": 0}, timeout=30)
         assert busy.status_code == 503
@@ -477,7 +484,7 @@ def test_a_burst_beyond_the_bound_is_shed_at_once_and_every_5xx_is_logged(tmp_pa
             async def one(n: int) -> tuple[str, httpx.Response, float]:
                 cid = f"burst-{n}-{uuid.uuid4().hex[:8]}"
                 start = time.monotonic()
-                answer = await client.get("/slow", params={"seconds": 2}, headers={"X-Correlation-ID": cid})
+                answer = await client.get("/slow", params={"seconds": 10}, headers={"X-Correlation-ID": cid})
                 return cid, answer, time.monotonic() - start
 
             async def probe() -> int:
@@ -488,7 +495,9 @@ def test_a_burst_beyond_the_bound_is_shed_at_once_and_every_5xx_is_logged(tmp_pa
             assert results[-1] == 200  # probes are never shed
             return list(results[:-1])  # type: ignore[arg-type]
 
-    with service(url, tmp_path, MAX_IN_FLIGHT_REQUESTS="4") as svc:
+    # The served requests take 10 s: however a loaded machine spreads the burst, the shed ones come long before
+    # (and no served one ends in time to free a slot for a late one).
+    with service(url, tmp_path, MAX_IN_FLIGHT_REQUESTS="4", REQUEST_TIMEOUT_SECONDS="30") as svc:
         results = asyncio.run(burst(svc.url))
         crash = httpx.get(f"{svc.url}/boom", headers={"X-Correlation-ID": "the-crash"}, timeout=30)
         assert crash.status_code == 500
@@ -499,7 +508,7 @@ def test_a_burst_beyond_the_bound_is_shed_at_once_and_every_5xx_is_logged(tmp_pa
         for _cid, answer, elapsed in shed:
             assert answer.headers["Retry-After"] == "1"
             assert answer.headers["content-type"].startswith("application/problem+json")
-            assert elapsed < 1.5  # refused at once, not after the 2 s the served ones took
+            assert elapsed < 6  # refused at once, not after the 10 s the served ones took
 
         def logged() -> bool:
             errors = {
@@ -527,8 +536,11 @@ def served(svc: Service, cid: str) -> int | None:
 def test_the_service_is_told_the_time_left_after_the_wait_for_a_gateway_connection(tmp_path: Path) -> None:
     url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
     hold = tmp_path / "hold"
-    hold.write_text("after 0.9")  # past the gateway's 1.5 s once the 0.8 s wait for the connection is counted
-    routes = [Route("POST", "/things", "things", timeout=1.5), Route("GET", "/slow", "things", timeout=5.0)]
+    # Past the time the service is told once the wait for the connection is counted (6 s less at least 3 s less
+    # the half-second margin: at most 2.5 s), within the time it would be told without that wait (5.5 s).
+    hold.write_text("after 4")
+    started = tmp_path / "slow-started"
+    routes = [Route("POST", "/things", "things", timeout=6), Route("GET", "/slow", "things", timeout=30)]
     with service(url, tmp_path, RESIL_HOLD_FILE=str(hold), REQUEST_TIMEOUT_SECONDS="30") as svc:
         settings = GatewaySettingsForThings(
             things_url=svc.url,
@@ -541,8 +553,13 @@ def test_the_service_is_told_the_time_left_after_the_wait_for_a_gateway_connecti
 
             async def run() -> httpx.Response:
                 async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
-                    slow = asyncio.create_task(client.get("/slow", params={"seconds": 0.9}))
-                    await asyncio.sleep(0.1)  # the slow read holds the gateway's one connection to the service
+                    slow = asyncio.create_task(client.get("/slow", params={"seconds": 4, "mark": str(started)}))
+                    # the slow read holds the gateway's one connection to the service once it has reached it
+                    loop = asyncio.get_running_loop()
+                    deadline = loop.time() + 30
+                    while not started.exists():
+                        assert loop.time() < deadline, "the slow read never reached the service"
+                        await asyncio.sleep(0.02)
                     answer = await client.post(
                         "/things",
                         json={"name": "late"},
@@ -553,8 +570,8 @@ def test_the_service_is_told_the_time_left_after_the_wait_for_a_gateway_connecti
 
             told = asyncio.run(run())
             assert told.status_code in (503, 504)
-            # the service got the time left after the wait, not the route's full second: it gave up in time
-            wait_for(lambda: served(svc, "gw-pooled") is not None, within=10, what="the service finished the request")
+            # the service got the time left after the wait, not the route's full time: it gave up in time
+            wait_for(lambda: served(svc, "gw-pooled") is not None, within=30, what="the service finished the request")
             assert served(svc, "gw-pooled") == 503
             assert things(url) == 0
 
@@ -586,7 +603,10 @@ def test_slow_senders_hold_no_gateway_slot_and_the_gateway_has_a_deadline(tmp_pa
                 # everyone else is served meanwhile
                 for n in range(3):
                     answer = httpx.post(
-                        f"{gateway}/things", json={"name": f"n{n}"}, headers={"Idempotency-Key": str(uuid.uuid4())}
+                        f"{gateway}/things",
+                        json={"name": f"n{n}"},
+                        headers={"Idempotency-Key": str(uuid.uuid4())},
+                        timeout=30,
                     )
                     assert answer.status_code == 201, answer.text
                 # and the slow senders are told 408 once the body timeout has passed
@@ -599,16 +619,18 @@ def test_slow_senders_hold_no_gateway_slot_and_the_gateway_has_a_deadline(tmp_pa
             # an answer that does not start within the gateway's own deadline: 503, at the deadline
             start = time.monotonic()
             late = httpx.get(f"{gateway}/slow", params={"seconds": 3}, timeout=30)
+            # the gateway's own 1 s deadline said so (the route's 5 s timeout would be a 504, the service's answer
+            # at 3 s a 200); the bound only guards against a hang, far from a loaded machine's timing
             assert late.status_code == 503
-            assert "deadline" in late.json()["detail"]
-            assert time.monotonic() - start < 2.5
+            assert "deadline of 1s" in late.json()["detail"], late.text
+            assert time.monotonic() - start < 10
 
 
 def test_the_gateway_sheds_too_and_a_refused_client_never_gets_its_thing_later(tmp_path: Path, capsys: Any) -> None:
     url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
     hold = tmp_path / "hold"
     hold.write_text("after 1.5")  # past the gateway's 1 s, well within the service's own 30 s
-    routes = [Route("POST", "/things", "things", timeout=1.0), Route("GET", "/slow", "things")]
+    routes = [Route("POST", "/things", "things", timeout=1.0), Route("GET", "/slow", "things", timeout=30)]
     with service(url, tmp_path, RESIL_HOLD_FILE=str(hold), REQUEST_TIMEOUT_SECONDS="30") as svc:
         settings = GatewaySettingsForThings(
             things_url=svc.url,
@@ -634,7 +656,7 @@ def test_the_gateway_sheds_too_and_a_refused_client_never_gets_its_thing_later(t
                 async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
                     return await asyncio.gather(
                         *(
-                            client.get("/slow", params={"seconds": 1.5}, headers={"X-Correlation-ID": f"gw-{n}"})
+                            client.get("/slow", params={"seconds": 4}, headers={"X-Correlation-ID": f"gw-{n}"})
                             for n in range(10)
                         )
                     )
@@ -752,8 +774,8 @@ def test_readiness_follows_the_broker_and_the_outbox_gauges_stay_current(tmp_pat
         with serve_app(app) as base:
             wait_for(lambda: ready(base), within=30, what="ready with the broker up")
             nats.stop()  # the broker goes away
-            lost = wait_for(lambda: not ready(base), within=10, what="not ready without the broker")
-            assert lost < 2.0
+            lost = wait_for(lambda: not ready(base), within=30, what="not ready without the broker")
+            assert lost < 10  # noticed in about a second: a bound a loaded machine cannot reach
             body = httpx.get(f"{base}/health/ready", timeout=10).json()
             assert body["checks"] == {"database": "ok", "broker": "failing"}
 
@@ -805,8 +827,10 @@ def test_readiness_notices_a_broker_that_hangs_without_closing_its_connections(t
         with serve_app(app) as base:
             wait_for(lambda: ready(base), within=30, what="ready with the broker up")
             nats.pause(True)
-            lost = wait_for(lambda: not ready(base), within=15, what="not ready while the broker hangs")
-            assert lost < 4.0, lost  # about 2 s: two PINGs unanswered, then the readiness cache
+            lost = wait_for(lambda: not ready(base), within=60, what="not ready while the broker hangs")
+            # about 2 s: two PINGs unanswered, then the readiness cache; the NATS client's own PINGs (every two
+            # minutes) would take minutes: a bound far from both
+            assert lost < 20, lost
             assert httpx.get(f"{base}/health/ready", timeout=10).json()["checks"]["broker"] == "failing"
             nats.pause(False)
             wait_for(lambda: ready(base), within=30, what="ready again once the broker answers")

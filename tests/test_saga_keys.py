@@ -30,6 +30,8 @@ from msgen.writer import write_project
 from tests.processes import run, scaled
 from tests.saga_support import Shop, as_money, as_uuid, prepared_shop, running_shop, wait_settled
 
+pytestmark = pytest.mark.usefixtures("one_saga_system_at_a_time")
+
 ROOT = Path(__file__).resolve().parents[1]
 COURIER_SPEC = ROOT / "tests" / "fixtures" / "courier.yaml"
 FINAL = ("BOOKED", "FAILED")

@@ -25,6 +25,7 @@ from msgen import regen
 from msgen.generate import generate
 from msgen.loader import load_spec_text
 from msgen.render.migrations import type_expr
+from msgen.render.pytypes import column_type as python_column_type
 from msgen.resolve import resolve
 from msgen.tables import field_column, runtime_tables, service_schema
 from msgen_runtime.entities import EntityMixin
@@ -296,7 +297,7 @@ def test_entity_columns_have_the_types_the_models_declare() -> None:
     for field in thing.fields:
         column = field_column(field)
         kinds.add(column.kind)
-        expected = "sa.DateTime(timezone=True)" if field.type.kind == "datetime" else field.type.column
+        expected = "sa.DateTime(timezone=True)" if field.type.kind == "datetime" else python_column_type(field)
         assert type_expr(column) == expected, field.name
         assert column.nullable is not field.required
     assert kinds == set(Kind) - {Kind.INTEGER, Kind.SERIAL, Kind.BINARY}

@@ -22,7 +22,7 @@ import pytest
 from msgen.generate import Generated
 from msgen.writer import write_project
 from tests import processes
-from tests.test_sdk import TOOLS, _node_modules, _sdk
+from tests.test_sdk import TOOLS, _node_modules, _sdk, tools_lock
 
 pytestmark = pytest.mark.slow
 
@@ -195,7 +195,8 @@ def test_a_synchronous_create_with_a_self_reference_and_a_unique_field_verifies(
     env = {**os.environ, "MSGEN_SDK_TOOLS": str(TOOLS), "COLUMNS": "200"}
     root = tmp_path / "market"
     for args in (["new", str(MARKET_SPEC), "-o", str(root)], ["sdk", str(root), "--lang", "python"]):
-        done = processes.run([sys.executable, "-m", "msgen", *args], env=env, timeout=900)
+        with tools_lock():  # the generators are installed on first use (tests/test_sdk.py)
+            done = processes.run([sys.executable, "-m", "msgen", *args], env=env, timeout=900)
         assert done.returncode == 0, done.stdout + done.stderr
     pacts = tmp_path / "pacts"
     consumer = _python_consumer_tests(Project(root), {"PACT_DIR": str(pacts)})

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from msgen.writer import BASELINE, MANIFEST, digest, write_project
+from msgen.writer import BASELINE, MANIFEST, digest, metadata_files, write_project
 
 
 def test_writes_files_manifest_and_baseline(tmp_path: Path) -> None:
@@ -21,20 +22,26 @@ def test_writes_files_manifest_and_baseline(tmp_path: Path) -> None:
 
 
 def test_a_failure_while_writing_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    files = {f"f{i}.txt": str(i) for i in range(20)}
-    real = Path.write_text
+    files = {f"d{i % 3}/f{i}.txt": str(i) for i in range(20)}
+    real = os.write
     calls = {"n": 0}
 
-    def flaky(self: Path, text: str, *args: object, **kwargs: object) -> int:
+    def flaky(descriptor: int, data: bytes) -> int:
         calls["n"] += 1
         if calls["n"] == 10:
             raise OSError(28, "No space left on device")
-        return real(self, text, *args, **kwargs)  # type: ignore[arg-type]
+        return real(descriptor, data)
 
-    monkeypatch.setattr(Path, "write_text", flaky)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(os, "write", flaky)
+    with pytest.raises(OSError, match="No space left"):
         write_project(tmp_path / "p", files, "0" * 64)
     assert list(tmp_path.iterdir()) == []  # neither the project nor the staging directory
+
+
+def test_the_baseline_is_json_dumps_of_the_files() -> None:
+    files = {"b.py": "x = 'é'\n\t\"\\\x00\u2028😀", "a/c.txt": "", "a.txt": "A\n"}
+    assert metadata_files(files, "0" * 64)[BASELINE] == json.dumps(files, indent=1, sort_keys=True) + "\n"
+    assert metadata_files({}, "0" * 64)[BASELINE] == json.dumps({}, indent=1, sort_keys=True) + "\n"
 
 
 def test_forced_write_into_an_existing_project_keeps_other_files(tmp_path: Path) -> None:

@@ -4,6 +4,9 @@ The spec is edited with ruamel.yaml's round-trip loader and dumper, which keep
 comments and key order. ruamel re-spaces some things on the way (``{ a: 1 }``
 becomes ``{a: 1}``), so only the lines the edit added are copied into the
 original text; every other byte of the file stays as the user wrote it.
+
+Both paths (a generated service, and ``--template``) plan the project regenerated
+from the edited spec, check it and apply it (``msgen.plan``), as ``msgen regen`` does.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import difflib
 import io
 import re
+import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +26,9 @@ from ruamel.yaml.error import YAMLError
 from msgen.boundary import ProjectTree
 from msgen.errors import MsgenError
 from msgen.names import pascal
+from msgen.plan import SPEC_FILE, Folder, Plan, SpecFile, apply, check, folder_problem
 
 if TYPE_CHECKING:
-    from msgen.regen import Plan
     from msgen.service_template import TemplateOptions
 
 
@@ -148,11 +153,11 @@ def add_service(
 ) -> Plan:
     """Add service `name` to the project's spec (or to `spec`), then regenerate the project from it.
 
-    Nothing is written unless the edited spec is valid and the regeneration may proceed.
-    With `template`, the service's code comes from a Copier or Cookiecutter template.
+    Plan, check, apply: nothing is written unless the edited spec is valid and nothing
+    stands in the way. With `template`, the service's code comes from a Copier or
+    Cookiecutter template.
     """
     from msgen.loader import read_spec_text
-    from msgen.regen import SPEC_FILE, apply, check_clean, plan
 
     root = root.resolve()
     source = spec.resolve() if spec is not None else root / SPEC_FILE
@@ -160,14 +165,78 @@ def add_service(
         ProjectTree(root).read_bytes(SPEC_FILE)  # the project's own spec: a link or a special file is refused
     _, text = read_spec_text(source)
     if template is not None:
-        from msgen.service_template import add_templated_service
-
-        return add_templated_service(root, name, source, text, template, description=description, force=force)
+        return _add_templated(root, name, source, text, template, description=description, force=force)
     edited = add_service_text(text, name, entity=entity, description=description)
-    done = plan(root, spec=source, spec_text=edited)
-    if done.writes and not force:
-        check_clean(root)
+    done = check(_plan(root, source, edited), force=force)
     apply(done)
-    if source != root / SPEC_FILE:
-        source.write_bytes(edited.encode("utf-8"))
+    return done
+
+
+def _plan(root: Path, spec: Path, edited: str, folders: tuple[Folder, ...] = ()) -> Plan:
+    """The project regenerated from the `edited` spec; a spec outside the project is written too."""
+    from msgen.regen import plan
+
+    planned = plan(root, spec=spec, spec_text=edited)
+    outside = None if spec == root / SPEC_FILE else SpecFile(spec, edited)
+    return replace(planned, folders=folders, spec_file=outside)
+
+
+def _add_templated(
+    root: Path, name: str, spec: Path, text: str, options: TemplateOptions, *, description: str | None, force: bool
+) -> Plan:
+    """Add `name` made from a template: spec edited, template run, deployment files generated, or nothing at all.
+
+    The plan (the template's output as a folder to move in) is checked before the
+    template runs, into .msgen/; its output moves to services/<name>/ only when
+    nothing stands in the way, and is removed again if writing the rest fails.
+    """
+    from msgen.loader import load_spec_text
+    from msgen.resolve import check_template_sources, resolve
+    from msgen.service_template import (
+        TemplateError,
+        detect_engine,
+        own_dockerfile,
+        run_template,
+        source_problem,
+        spec_api_version,
+        template_node,
+    )
+    from msgen.writer import META_DIR
+
+    folder = options.path.expanduser().resolve()
+    problem = source_problem(folder, options.engine)
+    if problem is not None:
+        raise TemplateError(problem)
+    engine = options.engine or detect_engine(folder)
+    assert engine is not None
+    target = f"services/{name}"
+    in_the_way = folder_problem(root, target)  # told first: before the spec is edited and the template runs
+    if in_the_way is not None:
+        raise in_the_way.error()
+    base = spec.parent
+    source = folder.relative_to(base).as_posix() if folder.is_relative_to(base) else str(folder)
+    node = template_node(name, options, source, engine, spec_api_version(text), description)
+    edited = add_service_text(text, name, node=node)
+    loaded = load_spec_text(edited, str(spec), spec)
+    system = resolve(loaded)  # an invalid option is reported against the edited spec
+    check_template_sources(loaded, [name], base)
+    planned = check(_plan(root, spec, edited, (Folder(target),)), force=force)
+    planned.refuse()
+    service = next(t for t in system.templated if t.name == name)
+    ProjectTree(root).check_folder(META_DIR)  # the template runs there
+    staging = root / META_DIR
+    staging.mkdir(parents=True, exist_ok=True)
+    output = run_template(service, folder, system.name, staging)
+    work = staging / output.relative_to(staging).parts[0]  # the run's own folder (cookiecutter's output is deeper)
+    try:
+        if own_dockerfile(output):
+            node["template"]["dockerfile"] = "template"
+            edited = add_service_text(text, name, node=node)
+            # Uncommitted work was looked for before the template ran (its output, in .msgen/, is not the user's).
+            planned = check(_plan(root, spec, edited, (Folder(target),)), force=True)
+            planned.refuse()
+        done = replace(planned, folders=(Folder(target, output),))
+        apply(done)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return done

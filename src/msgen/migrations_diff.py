@@ -7,7 +7,8 @@ new revision ``000N_<slug>.py`` carries the difference. Both schemas are data:
 resolved again) and of the new one, the same descriptions the first migration is
 written from, and the difference is computed on them, never on migration text.
 
-Column changes run inside ``op.batch_alter_table``, which alters in place on
+The revision is data too (the operations of ``msgen.render.migrations``), written by the same template
+as the first migration. Column changes run inside ``op.batch_alter_table``, which alters in place on
 PostgreSQL and copies the table on SQLite (which cannot alter a column).
 """
 
@@ -19,7 +20,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from msgen import model as m
-from msgen.render.migrations import column_expr, create_index, create_table, drop_index, drop_table, type_expr
+from msgen.render.escape import py_string
+from msgen.render.migrations import (
+    AddColumn,
+    AlterColumn,
+    Batch,
+    BatchOperation,
+    CreateUnique,
+    DropColumn,
+    DropConstraint,
+    NotNullNote,
+    Operation,
+    column_def,
+    create_index,
+    create_table,
+    drop_index,
+    drop_table,
+    sa_type,
+    unique_def,
+)
 from msgen.tables import service_schema
 from msgen_runtime.tables import Table
 
@@ -37,9 +56,10 @@ def schema_of(service: m.Service, sagas: tuple[m.Saga, ...]) -> dict[str, Table]
     return {table.name: table for table in service_schema(service, sagas)}
 
 
-def server_defaults(service: m.Service) -> dict[tuple[str, str], str]:
-    """(table, column) -> a server default expression, for NOT NULL columns that have a default."""
-    out: dict[tuple[str, str], str] = {}
+def server_defaults(service: m.Service) -> dict[tuple[str, str], str | bool]:
+    """(table, column) -> a server default (a Python string literal, or a boolean), for NOT NULL columns
+    that have a default."""
+    out: dict[tuple[str, str], str | bool] = {}
     for entity in service.entities:
         for f in entity.fields:
             if f.required and f.has_default:
@@ -47,86 +67,83 @@ def server_defaults(service: m.Service) -> dict[tuple[str, str], str]:
     return out
 
 
-def _literal(value: Any) -> str:
+def _literal(value: Any) -> str | bool:
     if isinstance(value, bool):
-        return "sa.true()" if value else "sa.false()"
-    return repr(str(value))
+        return value
+    return py_string(str(value))
 
 
-def _batch(table: str, lines: list[str]) -> list[str]:
-    if not lines:
-        return []
-    body = "".join(f"\n        {line}" for line in lines)
-    return [f'with op.batch_alter_table("{table}") as batch:{body}']
+def _batch(table: str, operations: list[BatchOperation]) -> list[Operation]:
+    return [Batch(py_string(table), tuple(operations))] if operations else []
 
 
 def _transform(
-    before: Table | None, after: Table | None, defaults: Mapping[tuple[str, str], str]
-) -> tuple[list[str], list[str]]:
-    """The statements that turn table `before` into `after`, and a description of each change."""
+    before: Table | None, after: Table | None, defaults: Mapping[tuple[str, str], str | bool]
+) -> tuple[list[Operation], list[str]]:
+    """The operations that turn table `before` into `after`, and a description of each change."""
     if before is None and after is None:
         return [], []
     if before is None:
         assert after is not None
         return [create_table(after), *(create_index(after, ix) for ix in after.indexes)], [f"create table {after.name}"]
     if after is None:
-        drops = [drop_index(before, ix) for ix in before.indexes]
+        drops: list[Operation] = [drop_index(before, ix) for ix in before.indexes]
         return [*drops, drop_table(before)], [f"drop table {before.name}"]
     name = after.name
-    pre = [drop_index(before, ix) for ix in before.indexes if ix not in after.indexes]
-    post = [create_index(after, ix) for ix in after.indexes if ix not in before.indexes]
+    pre: list[Operation] = [drop_index(before, ix) for ix in before.indexes if ix not in after.indexes]
+    post: list[Operation] = [create_index(after, ix) for ix in after.indexes if ix not in before.indexes]
     old_uniques = {u.name: u.columns for u in before.uniques}
     new_uniques = {u.name: u.columns for u in after.uniques}
     old_columns = {c.name: c for c in before.columns}
     new_columns = {c.name: c for c in after.columns}
-    batch: list[str] = []
-    tighten: list[str] = []
+    batch: list[BatchOperation] = []
+    tighten: list[BatchOperation] = []
     tightened: list[str] = []
     what: list[str] = []
     for uq, cols in old_uniques.items():
         if new_uniques.get(uq) != cols:
-            batch.append(f'batch.drop_constraint("{uq}", type_="unique")')
+            batch.append(DropConstraint(py_string(uq)))
     for col in old_columns:
         if col not in new_columns:
-            batch.append(f'batch.drop_column("{col}")')
+            batch.append(DropColumn(py_string(col)))
             what.append(f"drop {name}.{col}")
     for col, new in new_columns.items():
         old = old_columns.get(col)
         if old is None:
             default = defaults.get((name, col))
             if new.nullable or default is not None:
-                batch.append(f"batch.add_column({column_expr(new, server_default=default)})")
+                batch.append(AddColumn(column_def(new, server_default=default)))
             else:
                 # A NOT NULL column without a default: add it nullable, then tighten it, so
                 # that an empty table migrates and a table with rows fails loudly until filled.
-                batch.append(f"batch.add_column({column_expr(new, nullable=True)})")
-                tighten.append(f'batch.alter_column("{col}", existing_type={type_expr(new)}, nullable=False)')
+                batch.append(AddColumn(column_def(new, nullable=True)))
+                tighten.append(AlterColumn(py_string(col), sa_type(new), nullable=False))
                 tightened.append(col)
             what.append(f"add {name}.{col}")
         elif old != new:
-            args = [f'"{col}"', f"existing_type={type_expr(old)}"]
-            if type_expr(old) != type_expr(new):
-                args.append(f"type_={type_expr(new)}")
-            args.append(f"existing_nullable={old.nullable}")
-            if old.nullable != new.nullable:
-                args.append(f"nullable={new.nullable}")
-                if not new.nullable:
-                    tightened.append(col)
-            batch.append(f"batch.alter_column({', '.join(args)})")
+            changed = old.nullable != new.nullable
+            if changed and not new.nullable:
+                tightened.append(col)
+            batch.append(
+                AlterColumn(
+                    py_string(col),
+                    sa_type(old),
+                    type=sa_type(new) if sa_type(old) != sa_type(new) else None,
+                    existing_nullable=old.nullable,
+                    nullable=new.nullable if changed else None,
+                )
+            )
             what.append(f"alter {name}.{col}")
     for uq, cols in new_uniques.items():
         if old_uniques.get(uq) != cols:
-            batch.append(f'batch.create_unique_constraint("{uq}", {list(cols)!r})')
+            batch.append(CreateUnique(unique_def(uq, cols)))
     if not what and (batch or pre or post):
         what.append(f"alter {name}")
-    lines = list(pre)
+    operations = list(pre)
     if tightened:
-        columns = ", ".join(tightened)
-        lines.append(
-            f"# Rows of {name} that exist already need a value in {columns}: NOT NULL fails until they have one."
-        )
-    lines += [*_batch(name, batch), *_batch(name, tighten)]
-    return [*lines, *post], what
+        operations.append(NotNullNote(name, tuple(tightened)))
+    operations += [*_batch(name, batch), *_batch(name, tighten)]
+    return [*operations, *post], what
 
 
 @dataclass(frozen=True)
@@ -134,8 +151,8 @@ class Revision:
     number: int
     slug: str
     message: str
-    upgrade: tuple[str, ...]
-    downgrade: tuple[str, ...]
+    upgrade: tuple[Operation, ...]
+    downgrade: tuple[Operation, ...]
 
     @property
     def revision(self) -> str:
@@ -149,13 +166,13 @@ class Revision:
 def schema_changes(
     old: Mapping[str, Table],
     new: Mapping[str, Table],
-    old_defaults: Mapping[tuple[str, str], str],
-    new_defaults: Mapping[tuple[str, str], str],
-) -> tuple[list[str], list[str], list[str]]:
-    """(upgrade statements, downgrade statements, descriptions) from schema `old` to `new`."""
+    old_defaults: Mapping[tuple[str, str], str | bool],
+    new_defaults: Mapping[tuple[str, str], str | bool],
+) -> tuple[list[Operation], list[Operation], list[str]]:
+    """(upgrade operations, downgrade operations, descriptions) from schema `old` to `new`."""
     names = [*new, *(t for t in old if t not in new)]
-    upgrade: list[str] = []
-    downgrade: list[str] = []
+    upgrade: list[Operation] = []
+    downgrade: list[Operation] = []
     what: list[str] = []
     for table in names:
         before, after = old.get(table), new.get(table)
@@ -200,7 +217,7 @@ def next_revision(
     )
     if not upgrade:
         return None
-    return Revision(number, _slug(what), _message(what), tuple(upgrade), tuple(downgrade or ["pass"]))
+    return Revision(number, _slug(what), _message(what), tuple(upgrade), tuple(downgrade))
 
 
 @dataclass(frozen=True)

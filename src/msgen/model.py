@@ -7,21 +7,117 @@ this, never the spec or the YAML.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+
+class ModelEnum(StrEnum):
+    """A closed set of the model. A member is its value: it compares, hashes, formats and prints (and its
+    repr is) as that string, so a renderer writes it into generated text as it would the plain string."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class Kind(ModelEnum):
+    """A field type's kind: a scalar type of the spec, a value object, or a list."""
+
+    STRING = "string"
+    TEXT = "text"
+    INT = "int"
+    DECIMAL = "decimal"
+    BOOL = "bool"
+    UUID = "uuid"
+    REF = "ref"
+    DATETIME = "datetime"
+    DATE = "date"
+    EMAIL = "email"
+    URL = "url"
+    ENUM = "enum"
+    OBJECT = "object"
+    LIST = "list"
+
+
+SCALAR_KINDS = tuple(k for k in Kind if k not in (Kind.OBJECT, Kind.LIST))
+STRINGISH_KINDS = frozenset({Kind.STRING, Kind.TEXT, Kind.EMAIL, Kind.URL})
+NUMERIC_KINDS = frozenset({Kind.INT, Kind.DECIMAL})
+
+
+class Action(ModelEnum):
+    """What a default (crud) operation does to its entity."""
+
+    LIST = "list"
+    GET = "get"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+WRITE_ACTIONS = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
+
+
+class HttpMethod(ModelEnum):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+
+
+class Broker(ModelEnum):
+    NATS = "nats"
+    KAFKA = "kafka"
+    RABBITMQ = "rabbitmq"
+
+
+class Compatibility(ModelEnum):
+    """An event schema's compatibility rule in the schema registry."""
+
+    BACKWARD = "BACKWARD"
+    FORWARD = "FORWARD"
+    FULL = "FULL"
+    NONE = "NONE"
+
+
+class RateLimitBy(ModelEnum):
+    """What the gateway counts requests per."""
+
+    TOKEN = "token"
+    IP = "ip"
+
+
+class IngressKind(ModelEnum):
+    HTTPROUTE = "httproute"
+    INGRESS = "ingress"
+
+
+class Mesh(ModelEnum):
+    NONE = "none"
+    ISTIO = "istio"
+    LINKERD = "linkerd"
+
+
+class TemplateEngine(ModelEnum):
+    COPIER = "copier"
+    COOKIECUTTER = "cookiecutter"
 
 
 @dataclass(frozen=True)
 class FieldType:
-    """A field's type, as each target spells it."""
+    """A field's type, in no target's terms (render/pytypes.py spells it in Python, openapi.py in JSON Schema)."""
 
-    kind: str  # a scalar kind, "object" (value object) or "list"
-    python: str  # pydantic annotation, e.g. "Decimal", "list[OrderLine]"
-    column: str  # SQLAlchemy column type expression, e.g. "sa.Numeric(12, 2)"
-    mapped: str  # the ORM attribute's type, e.g. "Decimal", "list[Any]"
-    item: FieldType | None = None
-    value_object: str | None = None
-    enum_class: str | None = None
+    kind: Kind
+    item: FieldType | None = None  # of a list
+    value_object: ValueObject | None = None  # of an object (a list's is its item's)
+    enum_class: str | None = None  # of an enum: the class it is generated as
     enum_values: tuple[str, ...] = ()
+
+
+class EntityRef(NamedTuple):
+    """The entity a `ref` field holds the id of: checked to exist when the spec was resolved."""
+
+    service: str
+    entity: str
 
 
 @dataclass(frozen=True)
@@ -34,8 +130,12 @@ class Field:
     default: Any
     description: str | None
     constraints: dict[str, Any]  # min, max, min_length, max_length, pattern, min_items, ...
-    ref: tuple[str, str] | None = None  # (service, Entity) referenced by id
+    ref: EntityRef | None = None  # the entity referenced by id, by name (what output prints)
     example: Any = None
+    # The `ref`'s entity and the service owning it, as the `System` holds them (None for any other field).
+    # Filled once every service exists (refs may form cycles); left out of comparison and repr.
+    entity: Entity | None = field(default=None, compare=False, repr=False)
+    ref_service: Service | None = field(default=None, compare=False, repr=False)
 
     @property
     def nullable(self) -> bool:
@@ -67,17 +167,51 @@ class Entity:
         return tuple(f for f in self.fields if not f.read_only)
 
 
+class BodyRole(ModelEnum):
+    """What an operation's request or answer model is made of."""
+
+    VALUE_OBJECT = "value_object"  # a value object of the service, under its own name
+    CREATE = "create"  # <Entity>Create: the writable fields
+    UPDATE = "update"  # <Entity>Update: the writable fields, each optional
+    READ = "read"  # <Entity>Read: the id, every field, the timestamps
+    PAGE = "page"  # <Entity>Page: a page of <Entity>Read
+    ACCEPTED = "accepted"  # <Entity>Accepted: the id and status of an async create
+
+
+@dataclass(frozen=True)
+class Body:
+    """An operation's request or answer model, resolved in its own service: a value object, or one of
+    an entity's models. An entity's name in a request is its Create model and in an answer its Read
+    model only when the entity is the service's own; another service's type of that name is not there."""
+
+    name: str  # the model class: OrderRead, OrderCreate, OrderPage, OrderAccepted, or the value object's name
+    role: BodyRole
+    entity: Entity | None = None
+    value_object: ValueObject | None = None
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The fields a client sends or reads at the top level (a page's or an accepted's excepted: none)."""
+        if self.value_object is not None:
+            return self.value_object.fields
+        if self.entity is None:
+            return ()
+        if self.role in (BodyRole.CREATE, BodyRole.UPDATE):
+            return self.entity.writable_fields
+        return self.entity.fields if self.role is BodyRole.READ else ()
+
+
 @dataclass(frozen=True)
 class Operation:
     op_id: str  # getProduct
     function: str  # get_product
-    method: str
+    method: HttpMethod
     path: str  # /v1/products/{id}
     route: str  # /products/{id} (below the version prefix)
-    action: str | None  # list/get/create/update/delete, None for custom
-    entity: str | None
-    request: str | None  # model class of the body
-    response: str | None  # model class of the answer
+    action: Action | None  # None for a custom operation
+    entity: Entity | None  # the entity a default operation (or one naming `entity`) works on
+    request_body: Body | None  # the model of the request's body
+    response_body: Body | None  # the model of the answer
     status: int
     path_params: tuple[str, ...]
     scopes: tuple[str, ...]
@@ -90,9 +224,19 @@ class Operation:
     page_size: int = 50
     max_page_size: int = 200
     sets: tuple[tuple[str, Any], ...] = ()  # action update: the fixed values it gives the entity's fields
-    publishes: str | None = None  # action update: the event written to the outbox with the change
-    rate_limit: tuple[int, float, str] | None = None  # the gateway's limit of this route: requests, period, by
+    publishes: Event | None = None  # action update: the event written to the outbox with the change
+    rate_limit: tuple[int, float, RateLimitBy] | None = None  # the gateway's limit of this route: requests, period, by
     query: tuple[Field, ...] = ()  # query parameters, each one scalar value
+
+    @property
+    def request(self) -> str | None:
+        """The model class of the body."""
+        return self.request_body.name if self.request_body else None
+
+    @property
+    def response(self) -> str | None:
+        """The model class of the answer."""
+        return self.response_body.name if self.response_body else None
 
     @property
     def query_names(self) -> tuple[str, ...]:
@@ -110,6 +254,9 @@ class Call:
     timeout: float
     retries: int
     cache_ttl: float | None = None  # the answer of a GET call, kept this long in the caller's cache
+    target: Operation | None = None  # the operation called, resolved in the callee
+    # the service called (`service` is its name), as the system holds it
+    callee: Service | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -146,8 +293,17 @@ class Service:
     value_objects: tuple[ValueObject, ...]
     operations: tuple[Operation, ...]
     calls: tuple[Call, ...]
-    publishes: tuple[str, ...]  # event names
-    consumes: tuple[str, ...]
+    publishes: tuple[Event, ...]  # the events it publishes, in the spec's order
+    consumes: tuple[Event, ...]
+
+    @property
+    def publish_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.publishes)
+
+    @property
+    def consume_names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.consumes)
+
     ops: Ops
     emails: tuple[EmailRule, ...] = ()
     slo: ServiceSlo | None = None  # its own objectives; None: the system's
@@ -169,7 +325,7 @@ class TemplateService:
     title: str  # Search
     description: str
     source: str  # the template's folder, as the spec wrote it (relative to the spec's folder)
-    engine: str | None  # copier, cookiecutter, or None: told by the folder
+    engine: TemplateEngine | None  # None: told by the folder
     data: tuple[tuple[str, Any], ...]  # more answers
     trust: bool  # run the template's tasks, extensions and hooks
     port: int
@@ -211,17 +367,22 @@ class Event:
     publisher: str
     consumers: tuple[str, ...]
     key: str | None
-    compatibility: str
+    compatibility: Compatibility
     fields: tuple[Field, ...]
     value_objects: tuple[ValueObject, ...]
     description: str
+    # The publisher and consumers as the `System` holds them (a service made from a template has none: None,
+    # or left out), filled once every service exists; left out of comparison and repr (a service holds its
+    # events, so the two refer to each other).
+    publisher_service: Service | None = field(default=None, compare=False, repr=False)
+    consumer_services: tuple[Service, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class StepBooks:
     """The participant's entity recording a step: a row per saga key, its status field's values."""
 
-    entity: str
+    entity: Entity  # of the step's service
     key_field: str
     field: str
     applied: str
@@ -241,8 +402,13 @@ class SagaStep:
     status: str | None = None
     books: StepBooks | None = None
     call: str | None = None  # an operation of `service` the orchestrator calls: trigger and success are ""
+    operation: Operation | None = None  # that operation, resolved in `service`
     publishes: tuple[str, ...] = ()  # events the orchestrator publishes when the step succeeded
     records: tuple[tuple[str, str], ...] = ()  # (reply field, entity field): stored on the saga's entity
+    # the resolved objects of `service`, `success` and `compensation_done` (None for a call step's events)
+    participant: Service | None = field(default=None, repr=False, compare=False)
+    success_event: Event | None = field(default=None, repr=False, compare=False)
+    compensation_done_event: Event | None = field(default=None, repr=False, compare=False)
 
     @property
     def compensation_trigger(self) -> str | None:
@@ -258,11 +424,14 @@ class Saga:
     on_success: str
     on_failure: str
     key: str = ""  # the start event's key field: the saga's id
-    entity: str | None = None
+    entity: Entity | None = None  # the orchestrator's entity whose status the saga keeps
     status_field: str = "status"
     status_started: str | None = None
     status_completed: str | None = None
     status_failed: str | None = None
+    # the resolved objects of `orchestrator` and `start`
+    orchestrator_service: Service | None = field(default=None, repr=False, compare=False)
+    start_event: Event | None = field(default=None, repr=False, compare=False)
 
     @property
     def const(self) -> str:
@@ -271,7 +440,7 @@ class Saga:
 
 @dataclass(frozen=True)
 class EmailRule:
-    event: str
+    event: Event  # consumed by the rule's service
     to: str  # the payload field holding the address, or (with `lookup`) the referring field
     subject: str
     body: str
@@ -286,7 +455,7 @@ class Gateway:
     jwks_url: str | None
     rate_limit_requests: int
     rate_limit_period: float
-    rate_limit_by: str
+    rate_limit_by: RateLimitBy
     timeout: float
     max_body: int
     cors_origins: tuple[str, ...]
@@ -312,13 +481,13 @@ class Deploy:
     registry: str = "ghcr.io/example"
     base_image: str = "python:3.12.12-slim-bookworm"
     namespace: str = "default"
-    ingress_kind: str = "httproute"  # or ingress
+    ingress_kind: IngressKind = IngressKind.HTTPROUTE
     ingress_host: str = "api.example.com"
     ingress_class: str = "nginx"
     gateway_namespace: str | None = None  # a shared Gateway's namespace; None: msgen writes the Gateway
     controller_namespace: str | None = None  # where the pods forwarding to the gateway run, if not its own
     tls_secret: str | None = None
-    mesh: str = "none"  # istio, linkerd
+    mesh: Mesh = Mesh.NONE
     keda: bool = False
     canary: tuple[str, ...] = ()
     otel_collector: bool = True
@@ -331,7 +500,7 @@ class Deploy:
 class System:
     name: str
     description: str
-    broker: str
+    broker: Broker
     api_version: str
     services: tuple[Service, ...]
     events: tuple[Event, ...]
@@ -353,14 +522,15 @@ class System:
 
 def entity_refs(entity: Entity, value_objects: tuple[ValueObject, ...]) -> list[tuple[tuple[str, ...], Field]]:
     """Each writable `ref` field of an entity with its path in a body: ("user_id",) for a field of the
-    entity, ("lines", "product_id") for a field of the value objects in its list or object field `lines`."""
+    entity, ("lines", "product_id") for a field of the value objects in its list or object field `lines`.
+    (`value_objects` is no longer read: a field holds its value object; callers still pass the service's.)"""
     found: list[tuple[tuple[str, ...], Field]] = []
     for f in entity.writable_fields:
         if f.ref is not None:
             found.append(((f.name,), f))
             continue
-        kind = f.type.item if f.type.kind == "list" and f.type.item is not None else f.type
-        vo = next((v for v in value_objects if v.name == kind.value_object), None) if kind.kind == "object" else None
+        kind = f.type.item if f.type.kind == Kind.LIST and f.type.item is not None else f.type
+        vo = kind.value_object if kind.kind == Kind.OBJECT else None
         if vo is not None:
             found.extend(((f.name, inner.name), inner) for inner in vo.fields if inner.ref is not None)
     return found

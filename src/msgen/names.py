@@ -14,6 +14,9 @@ ENUM_VALUE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}\Z")
 SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z][a-z0-9_.-]*)*\Z")
 PATH_SEGMENT_RE = re.compile(r"^([a-z0-9][a-z0-9._-]*|\{[a-z][a-z0-9_]*\})\Z")
 
+# A service cannot take this name: contracts/openapi/public.<version>.yaml is the gateway's public contract.
+PUBLIC_CONTRACT = "public"
+
 # Names a generated module, class or column would collide with.
 RESERVED_FIELDS = frozenset({"id", "created_at", "updated_at", "metadata", "registry"})
 

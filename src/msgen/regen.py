@@ -18,18 +18,18 @@ The rendering is deterministic, and applied history is kept: migrations and
 older Avro versions that msgen generated stay in it as they were. When the spec
 and msgen are both unchanged, the baseline *is* the new rendering, so nothing is
 rendered at all.
+
+``regen`` is ``msgen.plan``'s flow: `plan` here computes the files (writing
+nothing; ``msgen diff`` prints it), ``plan.check`` finds what stands in the way
+(uncommitted work, a link) and ``plan.apply`` writes, atomically, or nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,14 @@ from msgen.boundary import MAX_METADATA_BYTES, ProjectTree, checked
 from msgen.errors import MsgenError
 from msgen.merge import merge_texts
 from msgen.modeline import project_spec_text
+from msgen.plan import SPEC_FILE as SPEC_FILE
+from msgen.plan import WHY as WHY
+from msgen.plan import Change as Change
+from msgen.plan import DirtyTreeError as DirtyTreeError
+from msgen.plan import Plan as Plan
+from msgen.plan import apply as apply
+from msgen.plan import check as check
+from msgen.plan import unified_diff as unified_diff
 from msgen.writer import (
     BASELINE,
     GENERATOR,
@@ -53,62 +61,9 @@ if TYPE_CHECKING:  # imported lazily: an unchanged project is checked without lo
     from msgen import model as m
     from msgen.migrations_diff import Revision
 
-SPEC_FILE = "msgen.yaml"
-
-# What happened to a file, and why, as the summary table says it.
-WHY = {
-    "added": "new",
-    "updated": "unchanged by you: replaced",
-    "merged": "changed by you and by msgen: merged",
-    "conflict": "changed by you and by msgen on the same lines: conflict markers",
-    "removed": "no longer generated, unchanged by you: removed",
-    "orphaned": "no longer generated, but changed by you: kept",
-    "not recreated": "deleted by you: stays deleted",
-}
-
 
 class ProjectError(MsgenError):
     """The directory is not a project msgen generated, or its .msgen/ is damaged."""
-
-
-class DirtyTreeError(MsgenError):
-    """Uncommitted changes where regen would write."""
-
-
-@dataclass(frozen=True)
-class Change:
-    path: str
-    action: str  # a key of WHY
-    before: str | None  # the file on disk now (None: absent)
-    after: str | None  # the file once regen is done (None: absent)
-
-    @property
-    def writes(self) -> bool:
-        return self.before != self.after
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What regen would do; computed without writing anything."""
-
-    root: Path
-    spec_hash: str
-    rendering: dict[str, str]  # the new baseline
-    changes: tuple[Change, ...]
-    rendered: bool  # False: spec and msgen unchanged, the baseline was the rendering
-    metadata: dict[str, str] = field(default_factory=dict)  # .msgen/ files that change
-
-    @property
-    def writes(self) -> list[Change]:
-        return [c for c in self.changes if c.writes]
-
-    @property
-    def conflicts(self) -> list[str]:
-        return [c.path for c in self.changes if c.action == "conflict"]
-
-    @property
-    def is_noop(self) -> bool:
-        return not self.writes and not self.metadata
 
 
 @dataclass(frozen=True)
@@ -331,14 +286,9 @@ def _user_revisions(root: Path, versions: str) -> dict[str, str]:
 
 def _revision_text(revision: Revision, head: str | None) -> str:
     from msgen.render import environment
+    from msgen.render.migrations import migration_view
 
-    view = {
-        "message": revision.message,
-        "revision": revision.revision,
-        "down_revision": head,
-        "upgrade": list(revision.upgrade),
-        "downgrade": list(revision.downgrade),
-    }
+    view = migration_view(revision.message, revision.revision, head, revision.upgrade, revision.downgrade)
     template = environment().get_template("service/package/migrations/versions/migration.py.j2")
     return template.render(msgen_version=__version__, view=view)
 
@@ -392,125 +342,8 @@ def decide(path: str, current: str | None, base: str | None, new: str | None) ->
     return Change(path, "conflict" if merged.conflicts else "merged", current, merged.text)
 
 
-# -- writing ------------------------------------------------------------------------
-
-
-def dirty_paths(root: Path) -> list[str] | None:
-    """Uncommitted (or untracked) paths under `root`, relative to it; None when `root` is not in a git work tree.
-
-    The spec itself does not count: editing it is what a regen follows.
-    """
-    git = shutil.which("git")
-    if git is None:
-        return None
-    top = subprocess.run(
-        [git, "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False
-    )
-    if top.returncode != 0:
-        return None
-    status = subprocess.run(
-        [git, "-C", str(root), "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "."],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if status.returncode != 0:
-        raise MsgenError(f"git status failed in {root}: {status.stderr.strip()}")
-    prefix = root.resolve().relative_to(Path(top.stdout.strip()).resolve()).as_posix()
-    prefix = "" if prefix == "." else prefix + "/"
-    paths: list[str] = []
-    entries = iter(status.stdout.split("\0"))
-    for entry in entries:
-        if not entry:
-            continue
-        code, name = entry[:2], entry[3:]
-        if "R" in code or "C" in code:
-            next(entries, None)  # the name the file had before the rename
-        relative = name[len(prefix) :] if name.startswith(prefix) else name
-        if relative != SPEC_FILE:
-            paths.append(relative)
-    return paths
-
-
-def check_clean(root: Path, rendering: Mapping[str, str] | None = None) -> None:
-    """Refuse to write over uncommitted work (regen's result would be mixed with it in `git diff`).
-
-    With the `rendering` a run is about to record, a file that already is as that
-    rendering has it (written, or removed, by a run that was interrupted before its
-    end) is not the user's work, and does not count.
-    """
-    dirty = dirty_paths(root)
-    if dirty and rendering is not None:
-        dirty = [path for path in dirty if not _as_rendered(root, path, rendering)]
-    if dirty:
-        shown = ", ".join(dirty[:8]) + (f" and {len(dirty) - 8} more" if len(dirty) > 8 else "")
-        raise DirtyTreeError(
-            f"{root} has uncommitted changes ({shown}): commit or stash them first, so that git shows what "
-            "regen changed, or use --force"
-        )
-
-
-def _as_rendered(root: Path, path: str, rendering: Mapping[str, str]) -> bool:
-    """Whether the file git lists is already as `rendering` has it (a link or an odd path never is)."""
-    try:
-        return _read(root, checked(path, "git status", reserved=False)) == rendering.get(path)
-    except MsgenError:
-        return False
-
-
-def apply(p: Plan) -> None:
-    """Write the plan: every file staged first, then moved into place; the baseline last.
-
-    Were the run interrupted, the next one finds the files already written equal to
-    the new rendering and leaves them as they are.
-    """
-    if p.is_noop:
-        return
-    tree = ProjectTree(p.root)
-    for change in p.writes:
-        checked(change.path, "regen")
-        tree.check_writable(change.path)
-    tree.check_folder(META_DIR)  # the staging folder goes there: a link would take it out of the project
-    staging = Path(tempfile.mkdtemp(prefix="regen-", dir=p.root / META_DIR))
-    try:
-        staged: list[tuple[Path, str]] = []
-        for i, change in enumerate(c for c in p.writes if c.after is not None):
-            assert change.after is not None
-            source = staging / str(i)
-            source.write_bytes(change.after.encode("utf-8", "surrogateescape"))
-            mode = tree.mode(change.path)
-            if mode is not None:
-                os.chmod(source, mode)
-            staged.append((source, change.path))
-        for source, path in staged:
-            tree.move_in(source, path)
-        for change in p.writes:
-            if change.after is None:
-                tree.remove(change.path)
-        for path, text in sorted(p.metadata.items()):
-            source = staging / Path(path).name
-            source.write_text(text, encoding="utf-8")
-            tree.move_in(source, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def regen(root: Path, *, spec: Path | None = None, force: bool = False, spec_text: str | None = None) -> Plan:
-    """Plan, check the work tree, write; returns what was done."""
-    p = plan(root, spec=spec, spec_text=spec_text)
-    if p.writes and not force:
-        check_clean(p.root, p.rendering)
-    apply(p)
-    return p
-
-
-def unified_diff(change: Change) -> str:
-    """The change as a unified diff (a/ is the file now, b/ what regen leaves)."""
-    import difflib
-
-    before = (change.before or "").splitlines(keepends=True)
-    after = (change.after or "").splitlines(keepends=True)
-    old = f"a/{change.path}" if change.before is not None else "/dev/null"
-    new = f"b/{change.path}" if change.after is not None else "/dev/null"
-    lines = list(difflib.unified_diff(before, after, old, new))
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    """Plan, check, apply (or raise what stands in the way, writing nothing); returns what was done."""
+    done = check(plan(root, spec=spec, spec_text=spec_text), force=force)
+    apply(done)
+    return done

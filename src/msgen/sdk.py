@@ -23,7 +23,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import venv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +68,8 @@ def python_generator(*, install: bool) -> Path | None:
         return exe
     if not install:
         return None
+    import venv  # only to install it (venv imports logging: a run that installs nothing needs neither)
+
     try:
         venv.create(home, with_pip=True, clear=True)
     except OSError as exc:
@@ -92,10 +93,12 @@ def _install(what: str, home: Path, command: list[str]) -> None:
 
 
 def _python_config(package: str) -> str:
-    # ruff's own defaults only (imports sorted, then formatted): its wider rule sets rewrite typed code
+    # ruff's own defaults only (imports sorted, then formatted): its wider rule sets rewrite typed code;
+    # no cache, which would be left in the SDK (and listed among its generated files)
     return (
         f"project_name_override: {package}\npackage_name_override: {GENERATED}\n"
-        "post_hooks:\n  - ruff check . --isolated --fix-only --select I,F401\n  - ruff format . --isolated\n"
+        "post_hooks:\n  - ruff check . --isolated --no-cache --fix-only --select I,F401\n"
+        "  - ruff format . --isolated --no-cache\n"
     )
 
 

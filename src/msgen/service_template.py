@@ -1,7 +1,8 @@
 """Run a Copier or Cookiecutter template for a service msgen does not generate itself.
 
 The template runs once, in-process (``copier.run_copy``, ``cookiecutter.main.cookiecutter``),
-into a staging folder; ``add-service`` then moves its output to ``services/<name>/``.
+into a staging folder in ``.msgen/``; ``add-service`` plans its output as a folder to move to
+``services/<name>/`` (``msgen.plan``).
 What the template wrote is the user's code from then on: it is in neither the
 baseline nor the manifest, so ``regen`` never writes over it or removes it.
 """
@@ -10,13 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -25,9 +25,6 @@ from msgen.errors import MsgenError
 from msgen.template_source import ENGINE_FILES as ENGINE_FILES  # still importable from here
 from msgen.template_source import detect_engine as detect_engine
 from msgen.template_source import source_problem as source_problem
-
-if TYPE_CHECKING:
-    from msgen.regen import Plan
 
 
 class TemplateError(MsgenError):
@@ -152,70 +149,7 @@ def template_node(
     return node
 
 
-def add_templated_service(
-    root: Path, name: str, spec: Path, text: str, options: TemplateOptions, *, description: str | None, force: bool
-) -> Plan:
-    """Add `name` made from a template: spec edited, template run, deployment files generated, or nothing at all.
-
-    The template runs into .msgen/ first; its output moves to services/<name>/ only
-    when the edited spec is valid and the regeneration may proceed, and is removed
-    again if writing the rest fails.
-    """
-    from msgen.add_service import AddServiceError, add_service_text
-    from msgen.boundary import ProjectTree
-    from msgen.loader import load_spec_text
-    from msgen.regen import SPEC_FILE, apply, check_clean, plan
-    from msgen.resolve import check_template_sources, resolve
-    from msgen.writer import META_DIR
-
-    folder = options.path.expanduser().resolve()
-    problem = source_problem(folder, options.engine)
-    if problem is not None:
-        raise TemplateError(problem)
-    engine = options.engine or detect_engine(folder)
-    assert engine is not None
-    target = root / "services" / name
-    ProjectTree(root).check_folder(f"services/{name}")  # the output moves there: never through a link
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise AddServiceError(f"{target} already exists: the template's output would mix with it")
-    base = spec.parent
-    source = folder.relative_to(base).as_posix() if folder.is_relative_to(base) else str(folder)
-    api_version = _api_version(text)
-    node = template_node(name, options, source, engine, api_version, description)
-    edited = add_service_text(text, name, node=node)
-    display = str(spec)
-    loaded = load_spec_text(edited, display, spec)
-    system = resolve(loaded)  # an invalid option is reported against the edited spec
-    check_template_sources(loaded, [name], base)
-    if not force:
-        check_clean(root)
-    service = next(t for t in system.templated if t.name == name)
-    staging = root / META_DIR
-    staging.mkdir(parents=True, exist_ok=True)
-    output = run_template(service, folder, system.name, staging)
-    work = output.parent
-    try:
-        if own_dockerfile(output):
-            node["template"]["dockerfile"] = "template"
-            edited = add_service_text(text, name, node=node)
-        done = plan(root, spec=spec, spec_text=edited)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target.rmdir()  # empty, checked above
-        os.replace(output, target)
-        try:
-            apply(done)
-            if spec != root / SPEC_FILE:
-                spec.write_bytes(edited.encode("utf-8"))
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return done
-
-
-def _api_version(text: str) -> str:
+def spec_api_version(text: str) -> str:
     """system.api_version of the spec's text (v1 when absent); the spec is checked as a whole afterwards."""
     from msgen.loader import load_spec_text
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import io
 import json
-import re
 import shlex
 import threading
 import time
@@ -33,6 +32,15 @@ from rich.table import Table
 
 from msgen import logformat
 from msgen import model as m
+from msgen.demo import DemoBooks as DemoBooks
+from msgen.demo import DemoCall as DemoCall
+from msgen.demo import DemoPlan as DemoPlan
+from msgen.demo import DemoRef as DemoRef
+from msgen.demo import Front as _Front
+from msgen.demo import demo_refs as _demo_refs
+from msgen.demo import fill_refs as _fill_refs
+from msgen.demo import operation as _operation
+from msgen.demo import unwritten_calls as unwritten_calls
 from msgen.errors import printable
 from msgen.localrun import (
     Options,
@@ -129,131 +137,15 @@ class DemoError(RunError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class DemoRef:
-    """A `ref` field of the demo's body, filled with an existing entity of its service (created when none)."""
-
-    path: tuple[str, ...]  # ("user_id",), or ("lines", "product_id") for each item of lines
-    service: str
-    entity: str
-    list_path: str | None  # /v1/products
-    create_path: str | None
-    body: dict[str, Any]
-    scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DemoBooks:
-    """A participant's entity recording a saga step (spec `books`), listed after the saga's end."""
-
-    step: str
-    service: str
-    entity: str
-    list_path: str | None
-    key_field: str
-    status_field: str
-    applied: str
-    scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DemoCall:
-    """A call step of the demo's saga: an operation of the step's service that msgen cannot write for you."""
-
-    step: str
-    service: str
-    operation: str  # quoteDelivery
-    package: str  # pricing_service
-
-    def stub(self, project: Path) -> Path | None:
-        """The handler module that still holds msgen's stub of the operation (answering 501), if any."""
-        handlers = project / "services" / self.service / self.package / "handlers"
-        raises = re.compile(rf"raise\s+NotImplementedYet\(\s*[\"']{re.escape(self.operation)}[\"']")
-        for module in sorted(handlers.glob("*.py")):
-            if raises.search(module.read_text(encoding="utf-8")):
-                return module.relative_to(project)
-        return None
-
-
-def unwritten_calls(project: Path, scenario: DemoPlan) -> str | None:
-    """One line naming the call steps whose operation is still msgen's stub, and where to write it; or None.
-
-    Such a call answers 501 until the step's timeout: the saga cannot complete before someone writes it.
-    """
-    stubs = [(call, module) for call in scenario.calls if (module := call.stub(project)) is not None]
-    if not stubs:
-        return None
-    named = "; ".join(
-        f"step {call.step} calls {call.operation} of service {call.service}, still msgen's stub (501): write it "
-        f"in {module.as_posix()}"
-        for call, module in stubs
-    )
-    return f"Saga {scenario.saga} needs hand-written handlers to complete: {named}."
-
-
-@dataclass(frozen=True)
-class DemoPlan:
-    """What --demo does: start the saga through its entity's create operation, follow its status stream."""
-
-    service: str  # the orchestrator (answers when there is no gateway)
-    saga: str
-    entity: str
-    create_path: str  # /v1/orders
-    stream_path: str  # /v1/orders/{id}/events
-    body: dict[str, Any]
-    scopes: tuple[str, ...]
-    completed: str  # CONFIRMED
-    refs: tuple[DemoRef, ...] = ()
-    books: tuple[DemoBooks, ...] = ()
-    calls: tuple[DemoCall, ...] = ()
-    get_path: str | None = None  # /v1/orders/{id}: what the saga's steps recorded on the entity (`records`)
-    recorded: tuple[tuple[str, str], ...] = ()  # (step, entity field)
-
-    @property
-    def all_scopes(self) -> list[str]:
-        more = [scope for ref in self.refs for scope in ref.scopes] + [s for b in self.books for s in b.scopes]
-        return list(dict.fromkeys([*self.scopes, *more]))
-
-
-def _operation(service: m.Service, entity: str, action: str) -> m.Operation | None:
-    return next((op for op in service.operations if op.entity == entity and op.action == action), None)
-
-
-def _demo_refs(system: m.System, service: m.Service, entity: m.Entity) -> tuple[DemoRef, ...]:
-    from msgen.render.examples import example_payload
-
-    refs = []
-    for path, f in m.entity_refs(entity, service.value_objects):
-        assert f.ref is not None
-        target = next((s for s in system.services if s.name == f.ref[0]), None)
-        if target is None or not any(e.name == f.ref[1] for e in target.entities):
-            continue
-        listing = _operation(target, f.ref[1], "list")
-        create = _operation(target, f.ref[1], "create")
-        create = create if create is not None and not create.is_async else None
-        refs.append(
-            DemoRef(
-                path=path,
-                service=target.name,
-                entity=f.ref[1],
-                list_path=listing.path if listing else None,
-                create_path=create.path if create else None,
-                body=example_payload(target.entity(f.ref[1]), target),
-                scopes=tuple(dict.fromkeys([*(listing.scopes if listing else ()), *(create.scopes if create else ())])),
-            )
-        )
-    return tuple(refs)
-
-
 def _demo_books(system: m.System, saga: m.Saga) -> tuple[DemoBooks, ...]:
     """Every listable entity of another service that refers to the saga's entity: the steps' books (spec
     `books`), and the other records kept about it (e.g. notifications)."""
     assert saga.entity is not None
-    steps = {(s.service, s.books.entity): s for s in saga.steps if s.books is not None}
+    steps = {(s.service, s.books.entity.name): s for s in saga.steps if s.books is not None}
     books = []
     for service in system.services:
         for entity in service.entities:
-            key = next((f.name for f in entity.fields if f.ref == (saga.orchestrator, saga.entity)), None)
+            key = next((f.name for f in entity.fields if f.ref == (saga.orchestrator, saga.entity.name)), None)
             listing = _operation(service, entity.name, "list")
             if key is None or listing is None or service.name == saga.orchestrator:
                 continue
@@ -282,9 +174,10 @@ def demo_plan(system: m.System) -> DemoPlan:
     for saga in system.sagas:
         if saga.entity is None or saga.status_completed is None:
             continue
-        service = system.service(saga.orchestrator)
-        entity = service.entity(saga.entity)
-        ops = [op for op in service.operations if op.entity == entity.name]
+        service = saga.orchestrator_service
+        assert service is not None  # resolved with the saga
+        entity = saga.entity
+        ops = [op for op in service.operations if op.entity is entity]
         create = next((op for op in ops if op.action == "create" and op.is_async), None)
         if create is None:
             continue
@@ -299,12 +192,12 @@ def demo_plan(system: m.System) -> DemoPlan:
             body=example_payload(entity, service),
             scopes=tuple(dict.fromkeys([*create.scopes, *reads])),
             completed=saga.status_completed,
-            refs=_demo_refs(system, service, entity),
+            refs=_demo_refs(service, entity),
             books=_demo_books(system, saga),
             calls=tuple(
-                DemoCall(step.name, step.service, step.call, system.service(step.service).package)
+                DemoCall(step.name, step.service, step.call, step.participant.package)
                 for step in saga.steps
-                if step.call is not None
+                if step.call is not None and step.participant is not None
             ),
             get_path=get.path if get else None,
             recorded=tuple((step.name, target) for step in saga.steps for _, target in step.records),
@@ -617,85 +510,6 @@ def _culprit(manager: Manager, services: list[ProcessSpec]) -> str | None:
         if code is not None and code not in (0, -15, -9):
             return spec.name
     return None
-
-
-class _Front:
-    """Requests of the demo: through the gateway with a dev token, or straight to a service with the
-    internal credential the gateway would send."""
-
-    def __init__(self, specs: list[ProcessSpec], token: Callable[[list[str]], str] | None, scenario: DemoPlan) -> None:
-        self.by_name = {s.name: s for s in specs}
-        self.gateway = self.by_name.get("gateway")
-        self.headers = {"X-Correlation-ID": f"demo-{uuid.uuid4().hex[:8]}"}
-        if self.gateway is not None and token is not None:
-            self.headers["Authorization"] = f"Bearer {token(scenario.all_scopes)}"
-        self.client = httpx.Client(timeout=30)
-
-    def where(self, service: str) -> str:
-        return "the gateway" if self.gateway is not None else f"the {service} service"
-
-    def url(self, service: str, path: str) -> str:
-        spec = self.gateway or self.by_name[service]
-        return f"http://127.0.0.1:{spec.port}{path}"
-
-    def headers_for(self, service: str) -> dict[str, str]:
-        secret = self.by_name[service].env.get("INTERNAL_AUTH_SECRET")
-        if self.gateway is not None or not secret:
-            return dict(self.headers)
-        from msgen_runtime.callers import HEADER, InternalAuth
-
-        # it speaks as the gateway would (the services trust the gateway), to this service alone
-        minted = InternalAuth(secret, issuer="gateway", ttl=300).mint("user:demo", audience=service)
-        return {**self.headers, HEADER: minted}
-
-    def request(self, service: str, method: str, path: str, **options: Any) -> httpx.Response:
-        headers = {**self.headers_for(service), **options.pop("headers", {})}
-        return self.client.request(method, self.url(service, path), headers=headers, **options)
-
-
-def _fill_refs(front: _Front, console: Console, scenario: DemoPlan) -> dict[str, Any]:
-    """The demo's body with each ref pointing at an existing entity: the first listed, or one created."""
-    body: dict[str, Any] = json.loads(json.dumps(scenario.body))
-    chosen: dict[tuple[str, str], str] = {}
-    for ref in scenario.refs:
-        key = (ref.service, ref.entity)
-        if key not in chosen:
-            ident = None
-            if ref.list_path is not None:
-                listed = front.request(ref.service, "GET", ref.list_path, params={"limit": 1})
-                items = listed.json().get("items") if listed.status_code == 200 else None
-                if items:
-                    ident = str(items[0]["id"])
-                    console.print(f"Using {ref.entity} {ident} (existing)")
-            if ident is None and ref.create_path is not None:
-                made = front.request(
-                    ref.service,
-                    "POST",
-                    ref.create_path,
-                    json=ref.body,
-                    headers={"Idempotency-Key": str(uuid.uuid4())},
-                )
-                if made.status_code != 201:
-                    raise RunError(f"POST {ref.create_path} answered {made.status_code}: {made.text}")
-                ident = str(made.json()["id"])
-                console.print(f"Created {ref.entity} {ident} through {front.where(ref.service)}")
-            if ident is None:
-                console.print(f"[yellow]no {ref.entity} to refer to: its service lists and creates none[/yellow]")
-                continue
-            chosen[key] = ident
-        _set(body, ref.path, chosen[key])
-    return body
-
-
-def _set(body: Any, path: tuple[str, ...], value: str) -> None:
-    head, rest = path[0], path[1:]
-    if not isinstance(body, dict) or head not in body:
-        return
-    if not rest:
-        body[head] = value
-        return
-    for item in body[head] if isinstance(body[head], list) else [body[head]]:
-        _set(item, rest, value)
 
 
 def _books(front: _Front, console: Console, scenario: DemoPlan, ident: str) -> None:

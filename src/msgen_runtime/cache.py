@@ -63,9 +63,10 @@ def _expiry(_key: str, value: tuple[float, bytes], now: float) -> float:
 class MemoryCache:
     """An in-process cache: per-item TTL, bounded size."""
 
-    def __init__(self, name: str, maxsize: int = 10_000) -> None:
+    def __init__(self, name: str, maxsize: int = 10_000, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
-        self._data: TLRUCache[str, tuple[float, bytes]] = TLRUCache(maxsize=maxsize, ttu=_expiry, timer=time.monotonic)
+        # `clock`: what the TTLs count on (tests move it by hand)
+        self._data: TLRUCache[str, tuple[float, bytes]] = TLRUCache(maxsize=maxsize, ttu=_expiry, timer=clock)
         self._locks = _KeyLocks()
 
     async def get_or_load(self, key: str, ttl: float, model: type[M], load: Callable[[], Awaitable[M]]) -> M:

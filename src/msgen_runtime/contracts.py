@@ -17,8 +17,6 @@ reports per consumer/provider pair (`python -m msgen_runtime.contracts`).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import importlib
 import json
 import os
@@ -33,10 +31,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from pact import Pact, Verifier, match
-from pact.types import Message
-
 if TYPE_CHECKING:  # the database and the codec are for the provider's side: msgen renders pacts without them
+    # pact-python (its FFI) is imported where a pact is built or verified: msgen reads the expectations'
+    # types and FORMATS from here on every run, and builds pacts only for what its cache does not hold.
+    from pact import Pact
+    from pact.types import Message
     from pydantic import BaseModel
 
     from msgen_runtime.messaging.codec import EventType
@@ -126,6 +125,8 @@ def matching(example: Any, formats: Mapping[str, Any]) -> Any:
 
 
 def _matching_value(key: str, value: Any, formats: Mapping[str, Any]) -> Any:
+    from pact import match
+
     if isinstance(value, dict):
         return matching(value, formats)
     if isinstance(value, list):
@@ -161,6 +162,8 @@ class PairPacts:
 
 def build_pacts(expected: Expectations) -> PairPacts:
     """The consumer's pact with the provider: every expectation as an interaction."""
+    from pact import Pact
+
     http = Pact(expected.consumer, expected.provider).with_specification(PACT_SPECIFICATION)
     for item in expected.http:
         interaction = http.upon_receiving(item["description"])
@@ -231,6 +234,8 @@ class Seed:
             params = parameters or {}
             if "id" in params:
                 row.id = uuid.UUID(str(params["id"]))
+        import asyncio
+
         asyncio.run(self._replace(row))
 
     async def _replace(self, row: Any) -> None:
@@ -265,6 +270,8 @@ def event_message(event_type: EventType[Any], example: Mapping[str, Any]) -> Cal
     """The message a publisher sends for `example`, built by its own event type and Avro codec."""
 
     def produce() -> Message:
+        from pact.types import Message
+
         payload = event_type.model.model_validate(dict(example))
         wire = event_type.encode(payload)  # what the outbox stores and the relay publishes
         received = event_type.decode(wire)
@@ -328,6 +335,8 @@ def verify(provider: Provider, directory: Path) -> list[PairResult]:
 
 
 def _verify_pair(provider: Provider, path: Path, base_url: str | None) -> PairResult:
+    from pact import Verifier
+
     document = json.loads(path.read_text())
     verifier = Verifier(provider.name, host="127.0.0.1").set_coloured_output(enabled=False)
     if base_url is not None:
@@ -432,6 +441,8 @@ def verify_gateway(
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # the command line only: msgen imports this module to render pacts
+
     parser = argparse.ArgumentParser(prog="python -m msgen_runtime.contracts")
     parser.add_argument("service_dir", type=Path, help="services/<name> of a generated project, or its gateway/")
     parser.add_argument("package", help="its package, e.g. product_service")

@@ -35,6 +35,7 @@ __all__ = [
     "Admission",
     "RequestState",
     "ServiceMiddleware",
+    "answer_due",
     "committing",
     "valid_correlation_id",
 ]
@@ -150,14 +151,22 @@ class ServiceMiddleware:
 class RequestState:
     """What Admission knows of the request its task serves: an answer sent, a commit under way or made."""
 
-    __slots__ = ("committing", "started")
+    __slots__ = ("answer_by", "committing", "started")
 
-    def __init__(self) -> None:
+    def __init__(self, answer_by: float | None = None) -> None:
         self.committing = False  # from a commit's start on (back to False when it failed): never cancelled
         self.started = False  # the answer has started
+        # the event loop's time by which the answer is due (the request's deadline; None: no deadline)
+        self.answer_by = answer_by
 
 
 _REQUEST: ContextVar[RequestState | None] = ContextVar("msgen_request_state", default=None)
+
+
+def answer_due() -> float | None:
+    """The event loop's time by which this request's answer is due (its Admission deadline), if it has one."""
+    state = _REQUEST.get()
+    return None if state is None else state.answer_by
 
 
 @contextlib.contextmanager
@@ -248,7 +257,8 @@ class Admission:
         holding = True
         streaming = False
         overtaken = False  # the deadline's 503 went out: whatever the task still sends goes nowhere
-        state = RequestState()
+        deadline = self._deadline(scope)
+        state = RequestState(None if deadline is None else asyncio.get_running_loop().time() + deadline)
 
         def release() -> None:
             nonlocal holding
@@ -291,7 +301,6 @@ class Admission:
         async def run() -> None:
             await self.app(scope, receive, send_wrapper)
 
-        deadline = self._deadline(scope)
         token = _REQUEST.set(state)
         try:
             task = asyncio.create_task(run())  # a copy of the context: the task sees `state`

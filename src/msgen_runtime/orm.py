@@ -14,7 +14,32 @@ from sqlalchemy.orm import MappedColumn, declared_attr, mapped_column
 from msgen_runtime.tables import Column, Kind, Table
 from msgen_runtime.types import UtcDateTime
 
-__all__ = ["column_type", "mapped", "table_args"]
+__all__ = ["column_type", "insert_ignoring_conflict", "insert_statement", "mapped", "table_args"]
+
+
+_inserts: dict[Any, sa.Insert] = {}
+
+
+def insert_statement(model: type[Any]) -> sa.Insert:
+    """One plain INSERT of a mapped class's table, built once and reused: the values come as parameters.
+
+    On the table, not the class: a Core insert, without the ORM's unit of work or bulk-insert path.
+    """
+    statement = _inserts.get(model)
+    if statement is None:
+        statement = _inserts[model] = sa.insert(model.__table__)
+    return statement
+
+
+def insert_ignoring_conflict(dialect: str, table: sa.Table, values: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` of one row or several, on the two databases the runtime runs on."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).values(values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).values(values).on_conflict_do_nothing()
 
 
 def column_type(column: Column) -> sa.types.TypeEngine[Any]:

@@ -9,6 +9,7 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
@@ -124,6 +125,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         problem = Problem(exc.status_code, _reason(exc.status_code), str(exc.detail), headers=headers)
         return problem_response(problem, request)
 
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        # the database refused, dropped the connection, or the pool had none to give within its timeout:
+        # the service cannot answer now, and says so (503, try again), as its readiness does
+        _log.error(
+            "database unavailable",
+            extra={"path": request.url.path, "error": type(getattr(exc, "orig", None) or exc).__name__},
+        )
+        problem = Problem(
+            503, "Service Unavailable", "the database is unavailable, try again", headers={"Retry-After": "1"}
+        )
+        return problem_response(problem, request)
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error", extra={"path": request.url.path})
         problem = Problem(500, "Internal Server Error", "an unexpected error occurred")
@@ -132,6 +145,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for unavailable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        app.add_exception_handler(unavailable, on_database_down)
     app.add_exception_handler(Exception, on_crash)
 
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-const { createSdk, ProblemError } = await import(process.env.SDK_ENTRY);
+const { createSdk, ProblemError, PREFER_WAIT } = await import(process.env.SDK_ENTRY);
 const PROXY = process.env.SDK_PROXY;
 const GATEWAY = process.env.SDK_GATEWAY;
 const TOKEN = process.env.SDK_TOKEN;
@@ -56,6 +56,28 @@ test("an order placed with the SDK is followed to CONFIRMED", async () => {
   // Without the stream, the helper polls the status.
   assert.equal(await sdk.follow(answer.value.status_url, { stream: false }), "CONFIRMED");
   assert.ok((await seen("GET", answer.value.status_url)).length > 0);
+});
+
+test("an order placed with Prefer: wait is settled from its answer", async () => {
+  const sdk = createSdk({ baseUrl: PROXY, token: async () => TOKEN });
+  const answer = await sdk.call(
+    sdk.client.POST("/v1/orders", { body: ORDER, params: { header: { Prefer: PREFER_WAIT } } }),
+  );
+  assert.equal((await seen("POST", "/v1/orders")).at(-1).headers.prefer, "wait=10");
+  const statuses = [];
+  assert.equal(await sdk.settle(answer, { onStatus: (s) => statuses.push(s) }), "CONFIRMED");
+  if (answer.status === 201) {
+    // the saga ended within the wait: the answer is the order, and no stream was opened
+    assert.equal(answer.value.status, "CONFIRMED");
+    assert.deepEqual(statuses, ["CONFIRMED"]);
+    assert.equal((await seen("GET", `/v1/orders/${answer.value.id}/events`)).length, 0);
+  } else {
+    assert.equal(answer.status, 202);
+  }
+  const plain = await sdk.call(sdk.client.POST("/v1/orders", { body: ORDER }));
+  assert.equal(plain.status, 202);
+  assert.equal(await sdk.settle(plain), "CONFIRMED");
+  assert.equal((await seen("GET", `${plain.value.status_url}/events`)).length, 1);
 });
 
 test("retries keep the key and the correlation id, and make one order", async () => {

@@ -58,7 +58,7 @@ def explorer_routes(system: m.System) -> list[ExplorerRoute]:
             body: dict[str, Any] | None = None
             refs = False
             if op.entity and op.method in ("POST", "PUT", "PATCH"):
-                entity = service.entity(op.entity)
+                entity = op.entity
                 if op.action == "create":
                     body = example_payload(entity, service)
                     refs = bool(list(m.entity_refs(entity, service.value_objects)))
@@ -314,20 +314,20 @@ class Dashboard:
 
         from rich.console import Console
 
+        from msgen.demo import DemoPlan, Front, demo_refs, fill_refs
         from msgen.localrun import ProcessSpec
-        from msgen.up import DemoPlan, _demo_refs, _fill_refs, _Front
 
         service = self.system.service(route.service)
-        entity = service.entity(next(op.entity for op in service.operations if op.path == route.path and op.entity))
-        refs = _demo_refs(self.system, service, entity)
+        entity = next(op.entity for op in service.operations if op.path == route.path and op.entity)
+        refs = demo_refs(service, entity)
         scenario = DemoPlan(route.service, "", entity.name, route.path, "", route.body or {}, route.scopes, "", refs)
         port = int((self.gateway or "").rsplit(":", 1)[1])
         # every request goes through the gateway, with a dev token: the services' own specs are not needed
         known = [ProcessSpec(name=n, args=[], cwd=self.project, env={}) for n in self.urls if n != "gateway"]
         gateway = ProcessSpec(name="gateway", args=[], cwd=self.project, env={}, port=port)
-        front = _Front([*known, gateway], lambda scopes: self._token(scopes) or "", scenario)
+        front = Front([*known, gateway], lambda scopes: self._token(scopes) or "", scenario)
         with front.client:
-            return _fill_refs(front, Console(file=io.StringIO()), scenario)
+            return fill_refs(front, Console(file=io.StringIO()), scenario)
 
     async def try_route(self, request: Request) -> Response:
         """Send one request through the gateway, with a dev token minted for the route's scopes."""

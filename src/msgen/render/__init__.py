@@ -18,9 +18,11 @@ from typing import Any
 
 from msgen import __version__, runtime_dist
 from msgen import model as m
+from msgen.caches import cache_folder
 from msgen.modeline import SPEC_SCHEMA, project_spec_text
 from msgen.render.avro import avro_schema
 from msgen.render.deploy import render_deploy
+from msgen.render.docs import project_view, service_doc_view
 from msgen.render.events import (
     event_handlers_view,
     events_view,
@@ -35,7 +37,8 @@ from msgen.render.openapi import openapi_document, to_yaml
 from msgen.render.pact import consumer_tests_view, provider_tests_view, render_pacts
 from msgen.render.python import (
     clients_view,
-    downstream_view,
+    conftest_view,
+    contract_test_view,
     handlers_view,
     main_view,
     models_view,
@@ -44,7 +47,7 @@ from msgen.render.python import (
     tests_view,
 )
 from msgen.render.schemas import service_models
-from msgen.render.templates import _render, cache_folder, environment, templates_dir
+from msgen.render.templates import _render, environment, templates_dir
 from msgen.schema import spec_json_schema_text
 
 Files = dict[str, str]
@@ -72,9 +75,10 @@ def render_system(system: m.System, spec_text: str, frozen: Mapping[str, str] | 
     files.update(frozen_public_contracts(frozen or {}, system))  # the older versions' clients keep theirs
     for event in system.events:
         files[f"contracts/avro/{event.schema_file}"] = json.dumps(avro_schema(event), indent=2) + "\n"
-    files["README.md"] = _render("project/README.md.j2", system=system)
-    files[".gitignore"] = _render("project/gitignore.j2", system=system)
-    files["pyproject.toml"] = _render("project/pyproject.toml.j2", system=system)
+    project = project_view(system)
+    files["README.md"] = _render("project/README.md.j2", view=project)
+    files[".gitignore"] = _render("project/gitignore.j2")
+    files["pyproject.toml"] = _render("project/pyproject.toml.j2", view=project)
     files["msgen.yaml"] = project_spec_text(spec_text)
     files[SPEC_SCHEMA] = _spec_schema_text()  # what msgen.yaml's $schema names: inside the project
     files.update(render_pacts(system))  # pacts/: what each consumer expects of its providers
@@ -133,25 +137,26 @@ def render_service(
     pkg = f"{root}/{service.package}"
     ctx: dict[str, Any] = {"system": system, "service": service}
     contract = openapi_document(system, service) if contract is None else contract
+    doc = service_doc_view(system, service)
     files: Files = {
         f"{root}/pyproject.toml": _render(
             "service/pyproject.toml.j2",
+            view=doc,
             runtime_requirement=runtime_dist.requirement(runtime_dist.service_extras(system, service)),
             runtime_test_requirement=runtime_dist.requirement(
                 (*runtime_dist.service_extras(system, service), "redis", "testing")
             ),
-            **ctx,
         ),
-        f"{root}/alembic.ini": _render("service/alembic.ini.j2", **ctx),
-        f"{root}/README.md": _render("service/README.md.j2", **ctx),
+        f"{root}/alembic.ini": _render("service/alembic.ini.j2", view=doc),
+        f"{root}/README.md": _render("service/README.md.j2", view=doc),
         f"{pkg}/__init__.py": _render("service/package/__init__.py.j2", **ctx),
         f"{pkg}/settings.py": _render("service/package/settings.py.j2", view=settings_view(system, service), **ctx),
         f"{pkg}/main.py": _render(
             "service/package/main.py.j2", view=main_view(service, tuple(sorted(older or {}))), **ctx
         ),
         f"{pkg}/models.py": _render("service/package/models.py.j2", view=models_view(service, system.sagas), **ctx),
-        # generated from the contract below by datamodel-code-generator (render/schemas.py)
-        f"{pkg}/schemas.py": service_models(system, service, contract),
+        # from the model, as the contract below is (render/schemas.py)
+        f"{pkg}/schemas.py": service_models(system, service),
         f"{pkg}/api/__init__.py": _render("service/package/api/__init__.py.j2", **ctx),
         f"{pkg}/api/routes.py": _render("service/package/api/routes.py.j2", view=routes_view(service, system), **ctx),
         f"{pkg}/handlers/__init__.py": _render(
@@ -165,17 +170,13 @@ def render_service(
         f"{root}/tests/__init__.py": "",
         f"{root}/tests/conftest.py": _render(
             "service/tests/conftest.py.j2",
-            view={"messaging": uses_messaging(service), "downstream": downstream_view(service, system)},
+            view=conftest_view(service, system, messaging=uses_messaging(service)),
             **ctx,
         ),
         f"{root}/tests/test_api.py": _render("service/tests/test_api.py.j2", view=tests_view(service, system), **ctx),
         f"{root}/tests/test_contract.py": _render(
             "service/tests/test_contract.py.j2",
-            view={
-                "awaiting": [op.op_id for op in service.operations if op.is_custom],
-                "downstream": downstream_view(service, system),
-                "messaging": uses_messaging(service),
-            },
+            view=contract_test_view(service, system, messaging=uses_messaging(service)),
             **ctx,
         ),
         f"contracts/openapi/{service.name}.{system.api_version}.yaml": to_yaml(contract),
@@ -197,20 +198,19 @@ def render_service(
     if service.calls:
         view = clients_view(system, service)
         files[f"{pkg}/clients/__init__.py"] = _render("service/package/clients/__init__.py.j2", view=view, **ctx)
-        for client in view["clients"]:
-            files[f"{pkg}/clients/{client['module']}.py"] = _render(
+        for client in view.clients:
+            files[f"{pkg}/clients/{client.module}.py"] = _render(
                 "service/package/clients/client.py.j2", client=client, **ctx
             )
-    start_events = {saga.entity: system.event(saga.start) for saga in orchestrated(system, service) if saga.entity}
+    start_events = {
+        saga.entity.name: saga.start_event for saga in orchestrated(system, service) if saga.entity and saga.start_event
+    }
     for module in service.handler_modules():
-        title = (
-            "Custom operations"
-            if module == "operations"
-            else f"{service.entity(_entity_of(service, module)).name} operations"
-        )
+        entity = next(op.entity for op in service.operations if op.handler_module == module)
+        title = "Custom operations" if module == "operations" or entity is None else f"{entity.name} operations"
         files[f"{pkg}/handlers/{module}.py"] = _render(
             "service/package/handlers/module.py.j2",
-            view=handlers_view(service, module, start_events, {e.name: e for e in system.events}),
+            view=handlers_view(service, module, start_events),
             title=title,
             **ctx,
         )
@@ -223,17 +223,13 @@ def render_service(
             "service/tests/test_messaging.py.j2", view=messaging_tests_view(system, service), **ctx
         )
         handlers = event_handlers_view(system, service)
-        if handlers["handlers"]:
+        if handlers.handlers:
             files[f"{pkg}/handlers/events.py"] = _render("service/package/handlers/events.py.j2", view=handlers, **ctx)
     return files
 
 
 def handler_modules(system: m.System, service: m.Service) -> tuple[str, ...]:
     modules = set(service.handler_modules())
-    if uses_messaging(service) and event_handlers_view(system, service)["handlers"]:
+    if uses_messaging(service) and event_handlers_view(system, service).handlers:
         modules.add("events")
     return tuple(sorted(modules))
-
-
-def _entity_of(service: m.Service, module: str) -> str:
-    return next(e.name for e in service.entities if e.snake == module)

@@ -28,28 +28,28 @@ class _Named:
         self.defined: set[str] = set()
 
     def type_of(self, t: m.FieldType, constraints: dict[str, Any]) -> Any:
-        if t.kind == "list":
+        if t.kind == m.Kind.LIST:
             assert t.item is not None
             return {"type": "array", "items": self.type_of(t.item, {})}
-        if t.kind == "decimal":
+        if t.kind == m.Kind.DECIMAL:
             return {
                 "type": "bytes",
                 "logicalType": "decimal",
                 "precision": constraints.get("precision", 18),
                 "scale": constraints.get("scale", 2),
             }
-        if t.kind == "enum":
+        if t.kind == m.Kind.ENUM:
             assert t.enum_class is not None
             if t.enum_class in self.defined:
                 return t.enum_class
             self.defined.add(t.enum_class)
             return {"type": "enum", "name": t.enum_class, "symbols": list(t.enum_values)}
-        if t.kind == "object":
-            assert t.value_object is not None
-            if t.value_object in self.defined:
-                return t.value_object
-            self.defined.add(t.value_object)
-            vo = next(v for v in self.event.value_objects if v.name == t.value_object)
+        if t.kind == m.Kind.OBJECT:
+            vo = t.value_object
+            assert vo is not None
+            if vo.name in self.defined:
+                return vo.name
+            self.defined.add(vo.name)
             return {"type": "record", "name": vo.name, "fields": [self.field(f) for f in vo.fields]}
         return _AVRO_SCALAR[t.kind]
 

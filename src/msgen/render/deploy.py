@@ -7,12 +7,23 @@ the Dockerfiles and compose files laid out here, the Kubernetes manifests of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from msgen import model as m
 from msgen import runtime_dist
 from msgen.names import kebab
-from msgen.render.k8s import APP_UID, HTTP_PORT, POSTGRES_IMAGE, broker_view, image_of, render_k8s, workloads
+from msgen.render.k8s import (
+    APP_UID,
+    HTTP_PORT,
+    POSTGRES_IMAGE,
+    BrokerView,
+    broker_view,
+    image_of,
+    render_k8s,
+    workloads,
+)
 from msgen.render.observability import render_observability
 from msgen.render.yamltext import Renderer, number
 
@@ -31,28 +42,54 @@ COMPOSE_IMAGES = {
 _IMAGE_FILES = ("alembic.ini",)
 
 
-def image_view(system: m.System, service: m.Service) -> dict[str, Any]:
-    return {
-        "app": service.kebab,
-        "dir": f"services/{service.name}",
-        "module": f"{service.package}.main:create_app",
-        "tag": image_of(system, service.kebab),
-        "files": _IMAGE_FILES,
-        "layers": runtime_dist.install_layers(runtime_dist.service_extras(system, service)),
-    }
+@dataclass(frozen=True)
+class ImageView:
+    """What a Python app's Dockerfile builds: the app, its folder, its ASGI factory, its tag, the files beside
+    its package, the requirements installed one layer at a time."""
+
+    app: str
+    dir: str
+    module: str
+    tag: str
+    files: tuple[str, ...]
+    layers: tuple[str, ...]
 
 
-def templated_image_view(system: m.System, service: m.TemplateService) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TemplatedImageView:
     """msgen's Dockerfile for a template service: its folder installed with pip, its ASGI app run by uvicorn."""
-    return {
-        "app": service.kebab,
-        "name": service.name,
-        "dir": f"services/{service.name}",
-        "module": service.app,
-        "tag": image_of(system, service.kebab),
-        "port": service.port,
-        "health": service.health_path,
-    }
+
+    app: str
+    name: str
+    dir: str
+    module: str
+    tag: str
+    port: int
+    health: str
+
+
+def image_view(system: m.System, service: m.Service) -> ImageView:
+    return ImageView(
+        app=service.kebab,
+        dir=f"services/{service.name}",
+        module=f"{service.package}.main:create_app",
+        tag=image_of(system, service.kebab),
+        files=_IMAGE_FILES,
+        layers=tuple(runtime_dist.install_layers(runtime_dist.service_extras(system, service))),
+    )
+
+
+def templated_image_view(system: m.System, service: m.TemplateService) -> TemplatedImageView:
+    """msgen's Dockerfile for a template service: its folder installed with pip, its ASGI app run by uvicorn."""
+    return TemplatedImageView(
+        app=service.kebab,
+        name=service.name,
+        dir=f"services/{service.name}",
+        module=service.app,
+        tag=image_of(system, service.kebab),
+        port=service.port,
+        health=service.health_path,
+    )
 
 
 def _gh(expression: str) -> str:
@@ -60,14 +97,49 @@ def _gh(expression: str) -> str:
     return "${{ " + expression + " }}"
 
 
-def compose_view(system: m.System) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ComposeService:
+    """A service in deploy/compose.yaml, with its own PostgreSQL."""
+
+    name: str
+    db: str
+    image: str
+    dockerfile: str
+    database_url: str
+    password_var: str
+    environment: tuple[tuple[str, str], ...]  # sorted by name
+    host_port: int
+    depends_on: tuple[str, ...]
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ComposeGateway:
+    image: str
+    environment: tuple[tuple[str, str], ...]
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ComposeView:
+    """deploy/compose.yaml: the services, the gateway, the broker and the images of a developer's machine."""
+
+    services: tuple[ComposeService, ...]
+    gateway: ComposeGateway
+    secrets: tuple[str, ...]  # Compose secrets from the developer's environment, mounted in /run/secrets
+    broker: BrokerView
+    images: Mapping[str, str]
+    postgres_image: str
+
+
+def compose_view(system: m.System) -> ComposeView:
     broker = broker_view(system)
     broker_url = {
         "kafka": "kafka://kafka:9092",
         "rabbitmq": f"amqp://{system.name}:${{RABBITMQ_PASSWORD:-{system.name}}}@rabbitmq:5672/",
         "nats": "nats://nats:4222",
-    }[broker["kind"]]
-    broker_host = {"kafka": "kafka", "rabbitmq": "rabbitmq", "nats": "nats"}[broker["kind"]]
+    }[broker.kind]
+    broker_host = {"kafka": "kafka", "rabbitmq": "rabbitmq", "nats": "nats"}[broker.kind]
     common = {
         "LOG_LEVEL": "INFO",
         "REDIS_URL": "redis://redis:6379/0",
@@ -96,34 +168,43 @@ def compose_view(system: m.System) -> dict[str, Any]:
         own_secrets = ["INTERNAL_AUTH_SECRET", *(["ADMIN_TOKEN"] if service.publishes or service.consumes else [])]
         secrets.update(own_secrets)
         services.append(
-            {
-                "name": name,
-                "db": db,
-                "image": image_of(system, service.kebab),
-                "dockerfile": f"services/{name}/Dockerfile",
-                "database_url": database_url,
-                "password_var": password_var,
-                "environment": dict(sorted(env.items())),
-                "host_port": 8001 + index,
-                "depends_on": sorted(depends),
-                "secrets": own_secrets,
-            }
+            ComposeService(
+                name=name,
+                db=db,
+                image=image_of(system, service.kebab),
+                dockerfile=f"services/{name}/Dockerfile",
+                database_url=database_url,
+                password_var=password_var,
+                environment=tuple(sorted(env.items())),
+                host_port=8001 + index,
+                depends_on=tuple(sorted(depends)),
+                secrets=tuple(own_secrets),
+            )
         )
     gateway_env = {**common, **{f"{s.name.upper()}_URL": f"http://{s.name}:{HTTP_PORT}" for s in system.services}}
-    return {
-        "services": services,
-        "gateway": {
-            "image": image_of(system, "gateway"),
-            "environment": dict(sorted(gateway_env.items())),
-            "secrets": ["INTERNAL_AUTH_SECRET"],
-        },
+    return ComposeView(
+        services=tuple(services),
+        gateway=ComposeGateway(
+            image=image_of(system, "gateway"),
+            environment=tuple(sorted(gateway_env.items())),
+            secrets=("INTERNAL_AUTH_SECRET",),
+        ),
         # Compose secrets from the developer's environment (empty: dev mode stays open), mounted as
         # /run/secrets/<NAME> where msgen_runtime reads them.
-        "secrets": sorted(secrets),
-        "broker": broker,
-        "images": COMPOSE_IMAGES,
-        "postgres_image": COMPOSE_IMAGES["postgres"],
-    }
+        secrets=tuple(sorted(secrets)),
+        broker=broker,
+        images=COMPOSE_IMAGES,
+        postgres_image=COMPOSE_IMAGES["postgres"],
+    )
+
+
+@dataclass(frozen=True)
+class CiService:
+    """A service in the CI workflow's matrices: its tests' package and its image's name (without a tag)."""
+
+    name: str
+    package: str
+    image_name: str
 
 
 def render_deploy(system: m.System) -> dict[str, str]:
@@ -132,7 +213,7 @@ def render_deploy(system: m.System) -> dict[str, str]:
     """Every deployment-related file of the generated project."""
     r = Renderer()
     deploy = system.deploy
-    ctx: dict[str, Any] = {"system": system, "deploy": deploy, "http_port": HTTP_PORT, "uid": APP_UID}
+    ctx: dict[str, Any] = {"system_name": system.name, "deploy": deploy, "http_port": HTTP_PORT, "uid": APP_UID}
     files: dict[str, str] = {
         ".dockerignore": r.render("project/dockerignore.j2", **ctx),
         "wheels/README.md": r.render("project/wheels-README.md.j2", **ctx),
@@ -150,7 +231,7 @@ def render_deploy(system: m.System) -> dict[str, str]:
                 **ctx,
             )
     compose = compose_view(system)
-    files["deploy/compose.yaml"] = r.render("deploy/compose/compose.yaml.j2", **compose, **ctx)
+    files["deploy/compose.yaml"] = r.render("deploy/compose/compose.yaml.j2", compose=compose, **ctx)
     files["deploy/prometheus/prometheus.yml"] = r.render(
         "deploy/compose/prometheus.yml.j2", services=system.services, **ctx
     )
@@ -163,7 +244,7 @@ def render_deploy(system: m.System) -> dict[str, str]:
     images = {w.app: w.image.rsplit(":", 1)[0] for w in workloads(system)}
     files[".github/workflows/ci.yaml"] = r.render(
         "deploy/ci/ci.yaml.j2",
-        services=[{"name": s.name, "package": s.package, "image_name": images[s.kebab]} for s in system.services],
+        services=tuple(CiService(s.name, s.package, images[s.kebab]) for s in system.services),
         postgres_image=COMPOSE_IMAGES["postgres"],
         registry_host=deploy.registry.split("/", 1)[0],
         sdk_package=sdk_package(system),

@@ -17,89 +17,29 @@ import json
 import re
 import shlex
 import string
-import unicodedata
-from typing import Any, SupportsIndex
+from typing import Any
 
 import yaml
 
-
-class SpecText(str):
-    """Free text from the spec: printable only through an escaper for the target language."""
-
-    __slots__ = ()
-
-    def __format__(self, format_spec: str) -> str:
-        raise TypeError(f"spec text {str.__repr__(self)[:60]} printed raw: use an escaper of msgen.render.escape")
-
-    # The mark sticks through str() (which Jinja's own filters call) and the usual edits, so that
-    # `summary.rstrip(".")` is still spec text; `plain()` is the one deliberate way to drop it.
-    def __str__(self) -> SpecText:
-        return self
-
-    def __add__(self, other: str) -> SpecText:
-        return SpecText(str.__add__(self, other))
-
-    def __radd__(self, other: str) -> SpecText:
-        return SpecText(str.__add__(other, self))
-
-    def __getitem__(self, key: SupportsIndex | slice) -> SpecText:
-        return SpecText(str.__getitem__(self, key))
-
-    def strip(self, chars: str | None = None) -> SpecText:
-        return SpecText(str.strip(self, chars))
-
-    def lstrip(self, chars: str | None = None) -> SpecText:
-        return SpecText(str.lstrip(self, chars))
-
-    def rstrip(self, chars: str | None = None) -> SpecText:
-        return SpecText(str.rstrip(self, chars))
-
-    def replace(self, old: str, new: str, count: SupportsIndex = -1) -> SpecText:
-        return SpecText(str.replace(self, old, new, count))
-
-    def lower(self) -> SpecText:
-        return SpecText(str.lower(self))
-
-    def upper(self) -> SpecText:
-        return SpecText(str.upper(self))
-
-    def capitalize(self) -> SpecText:
-        return SpecText(str.capitalize(self))
+from msgen.model import ModelEnum
+from msgen.text import REFUSED as _REFUSED
+from msgen.text import SpecText as SpecText
+from msgen.text import plain as plain
+from msgen.text import refused_characters as refused_characters
+from msgen.text import spec_text as spec_text
 
 
 def _yaml_represent(dumper: yaml.SafeDumper, value: SpecText) -> Any:
     return dumper.represent_str(str.__str__(value))
 
 
+def _yaml_represent_enum(dumper: yaml.SafeDumper, value: ModelEnum) -> Any:
+    return dumper.represent_str(value.value)
+
+
 # On the representer every safe dumper (Python or libyaml's) inherits its table from.
 yaml.representer.SafeRepresenter.add_representer(SpecText, _yaml_represent)
-
-
-def spec_text(value: Any) -> Any:
-    """Wrap a str from the spec as SpecText; other values (numbers, None) pass through."""
-    return SpecText(value) if isinstance(value, str) else value
-
-
-def plain(value: str) -> str:
-    """The characters of `value` as a plain str (for computing, never for printing)."""
-    return str.__str__(value)
-
-
-# Characters the resolver refuses in free text: C0 and C1 controls (tab and newline excepted), and
-# the Unicode line and paragraph separators, which YAML, Python and Markdown each read differently.
-_REFUSED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def refused_characters(text: str, *, newlines: bool = True) -> str | None:
-    """Why `text` cannot be free text in a spec (None: it can); the offender is named, never echoed."""
-    if not newlines and ("\n" in text or "\t" in text):
-        return "must be one line (no newline or tab)"
-    found = _REFUSED.search(text)
-    if found is None:
-        return None
-    char = found.group()
-    name = unicodedata.name(char, "a control character")
-    return f"contains U+{ord(char):04X} ({name.lower()}): control characters cannot be written to generated files"
+yaml.representer.SafeRepresenter.add_multi_representer(ModelEnum, _yaml_represent_enum)
 
 
 def py_string(value: str) -> str:
@@ -133,7 +73,9 @@ def py_docstring_text(value: str) -> str:
     """Text to put between triple double quotes: nothing in it can end the string or start an escape."""
     text = plain(value).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     text = _REFUSED.sub(_py_escape_char, text).replace("\r", "\\r")
-    if text.endswith('"'):
+    # a last quote would run into the closing ones, unless the escaping above already made it `\"`
+    # (an odd run of backslashes before it: every backslash of the text itself was doubled)
+    if text.endswith('"') and (len(text) - 1 - len(text[:-1].rstrip("\\"))) % 2 == 0:
         text = text[:-1] + '\\"'
     return text
 
@@ -149,6 +91,14 @@ def py_docstring(value: str) -> str:
 def py_comment(value: str) -> str:
     """Text for a `#` comment: one line."""
     return " ".join(_REFUSED.sub(_py_escape_char, plain(value)).split())
+
+
+def py_raw_string(value: str) -> str:
+    """A Python string literal of a regular expression: raw (`r"..."`) when that spells it exactly, else repr."""
+    text = plain(value)
+    if '"' in text or text.endswith("\\") or not (text.isascii() and text.isprintable()):
+        return repr(text)
+    return f'r"{text}"'
 
 
 def toml_string(value: str) -> str:
@@ -199,6 +149,11 @@ def ts_string(value: str) -> str:
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!|~])")
 
 
+def ts_value(value: Any) -> str:
+    """A TypeScript (JavaScript) literal of a JSON value: JSON, all ASCII."""
+    return json.dumps(value, ensure_ascii=True)
+
+
 def markdown_inline(value: str) -> str:
     """Inline Markdown text: HTML escaped, Markdown punctuation backslashed, one line."""
     text = " ".join(plain(value).split())
@@ -226,6 +181,7 @@ def shell_word(value: str) -> str:
 
 FILTERS = {
     "pystr": py_string,
+    "pyraw": py_raw_string,
     "docstring": py_docstring,
     "docstring_text": py_docstring_text,
     "comment": py_comment,
@@ -233,6 +189,7 @@ FILTERS = {
     "yaml": yaml_scalar,
     "json": json_string,
     "ts": ts_string,
+    "ts_value": ts_value,
     "md": markdown_inline,
     "md_code": markdown_code,
     "dockerfile": dockerfile_string,

@@ -9,29 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from msgen import model as m
-from msgen.patterns import pattern_matches
+from msgen.samples import string_example as string_example
 
-_STRING_CANDIDATES = ("Example", "example", "EXAMPLE-1", "EX", "ex", "A1", "1", "a", "A", "example-1")
 EXAMPLE_UUID = "00000000-0000-4000-8000-000000000001"
-
-
-def string_example(
-    constraints: dict[str, Any], given: Any = None, *, seed: int = 0, kind: str = "string"
-) -> str | None:
-    """A string that fits length and pattern, or None when none is found (then the spec must give one)."""
-    low = constraints.get("min_length", 0)
-    high = constraints.get("max_length", 255)
-    pattern = constraints.get("pattern")
-    if given is not None:
-        return str(given)
-    candidates = [c for c in _STRING_CANDIDATES[seed:] + _STRING_CANDIDATES[:seed]]
-    if kind == "text":
-        candidates = ["Some example text.", *candidates]
-    for base in candidates:
-        for text in (base, (base * high)[:high], (base * max(low, 1))[: max(low, 1)]):
-            if low <= len(text) <= high and (pattern is None or pattern_matches(pattern, text)):
-                return text
-    return None
 
 
 def field_example(f: m.Field, value_objects: tuple[m.ValueObject, ...], *, seed: int = 0) -> Any:
@@ -54,7 +34,8 @@ def type_example(
         count = max(1, constraints.get("min_items", 1))
         return [type_example(t.item, {}, None, value_objects, seed=seed) for _ in range(count)]
     if kind == "object":
-        vo = next(v for v in value_objects if v.name == t.value_object)
+        vo = t.value_object
+        assert vo is not None
         # Every field, the optional ones too: an answer carries them all (null when left out), and the
         # generated tests compare the object they sent with the one they read back.
         return {f.name: field_example(f, value_objects, seed=seed) for f in vo.fields}
@@ -84,7 +65,10 @@ def type_example(
     if kind == "date":
         return f"2026-01-0{1 + seed % 9}"
     if kind == "email":
-        return f"someone{seed or ''}@example.com"
+        local = f"someone{seed or ''}"
+        # as long as its min_length asks (an address's local part holds 64 characters at most)
+        local += "x" * min(64 - len(local), int(constraints.get("min_length", 0)) - len(local) - len("@example.com"))
+        return f"{local}@example.com"
     if kind == "url":
         return f"https://example.com/{seed}"
     raise AssertionError(kind)
@@ -99,7 +83,10 @@ def example_payload(entity: m.Entity, service: m.Service) -> dict[str, Any]:
 def update_payload(entity: m.Entity, service: m.Service) -> dict[str, Any]:
     """A patch body changing one plain field to another valid value ({} when none can change)."""
     for f in entity.writable_fields:
-        if f.type.kind in ("string", "text", "int", "decimal", "bool", "enum") and not f.unique:
+        if (
+            f.type.kind in (m.Kind.STRING, m.Kind.TEXT, m.Kind.INT, m.Kind.DECIMAL, m.Kind.BOOL, m.Kind.ENUM)
+            and not f.unique
+        ):
             first = field_example(f, service.value_objects)
             for seed in (1, 2, 3):
                 other = field_example(f, service.value_objects, seed=seed)

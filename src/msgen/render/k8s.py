@@ -6,6 +6,7 @@ templates under templates/deploy/k8s/ only lay the resources out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,47 +110,71 @@ def image_of(system: m.System, app: str) -> str:
 IMAGE_TAG = "0.1.0"  # the version of every generated service's distribution
 
 
-def broker_view(system: m.System) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BrokerTopic:
+    """A KafkaTopic: its resource name (a DNS label) and the topic it makes."""
+
+    name: str
+    topic: str
+
+
+@dataclass(frozen=True)
+class BrokerView:
+    """Where the broker runs and how services reach it; the fields after `operator_namespace` are one kind's."""
+
+    kind: str
+    cluster: str
+    url: str
+    selector: Mapping[str, str]  # the labels of the broker's pods
+    port: int
+    operator_namespace: str  # "" when no operator runs it
+    version: str | None = None  # kafka: its version
+    topics: tuple[BrokerTopic, ...] = ()  # kafka: a KafkaTopic per event and dead-letter topic
+    secret: str | None = None  # rabbitmq: the operator's Secret holding the user and password
+    image: str | None = None  # nats: its image
+
+
+def broker_view(system: m.System) -> BrokerView:
     """Where the broker runs and how services reach it."""
     name = kebab(system.name)
     kind = system.broker
     if kind == "kafka":
         cluster = f"{name}-kafka"
-        return {
-            "kind": kind,
-            "cluster": cluster,
-            "url": f"kafka://{cluster}-kafka-bootstrap:9092",
-            "selector": {"strimzi.io/cluster": cluster},
-            "port": 9092,
-            "operator_namespace": "strimzi",
-            "version": KAFKA_VERSION,
-            "topics": [
-                {"name": topic.replace(".", "-").replace("_", "-"), "topic": topic}
+        return BrokerView(
+            kind=kind,
+            cluster=cluster,
+            url=f"kafka://{cluster}-kafka-bootstrap:9092",
+            selector={"strimzi.io/cluster": cluster},
+            port=9092,
+            operator_namespace="strimzi",
+            version=KAFKA_VERSION,
+            topics=tuple(
+                BrokerTopic(topic.replace(".", "-").replace("_", "-"), topic)
                 for event in system.events
                 for topic in (event.topic, f"{event.topic}.dlq")
-            ],
-        }
+            ),
+        )
     if kind == "rabbitmq":
         cluster = f"{name}-rabbitmq"
-        return {
-            "kind": kind,
-            "cluster": cluster,
+        return BrokerView(
+            kind=kind,
+            cluster=cluster,
             # the user and password come as files of the operator's Secret (BROKER_USERNAME, BROKER_PASSWORD)
-            "url": f"amqp://{cluster}:5672/",
-            "selector": {"app.kubernetes.io/name": cluster},
-            "port": 5672,
-            "operator_namespace": "rabbitmq-system",
-            "secret": f"{cluster}-default-user",
-        }
-    return {
-        "kind": "nats",
-        "cluster": "nats",
-        "url": "nats://nats:4222",
-        "selector": {"app.kubernetes.io/name": "nats"},
-        "port": 4222,
-        "operator_namespace": "",
-        "image": NATS_IMAGE,
-    }
+            url=f"amqp://{cluster}:5672/",
+            selector={"app.kubernetes.io/name": cluster},
+            port=5672,
+            operator_namespace="rabbitmq-system",
+            secret=f"{cluster}-default-user",
+        )
+    return BrokerView(
+        kind="nats",
+        cluster="nats",
+        url="nats://nats:4222",
+        selector={"app.kubernetes.io/name": "nats"},
+        port=4222,
+        operator_namespace="",
+        image=NATS_IMAGE,
+    )
 
 
 def workloads(system: m.System) -> list[Workload]:
@@ -179,18 +204,18 @@ def workloads(system: m.System) -> list[Workload]:
         config = dict(common_config)
         secret_env: list[tuple[str, str, str]] = [("DATABASE_URL", f"{kebab(service.name)}-db-app", "uri")]
         if messaging:
-            config["BROKER_URL"] = broker["url"]
-            if broker["kind"] == "rabbitmq":
+            config["BROKER_URL"] = broker.url
+            if broker.kind == "rabbitmq" and broker.secret is not None:
                 secret_env += [
-                    ("BROKER_USERNAME", broker["secret"], "username"),
-                    ("BROKER_PASSWORD", broker["secret"], "password"),
+                    ("BROKER_USERNAME", broker.secret, "username"),
+                    ("BROKER_PASSWORD", broker.secret, "password"),
                 ]
         callees = sorted({call.service for call in service.calls})
         for callee in callees:
             config[f"{callee.upper()}_URL"] = f"http://{kebab(callee)}-service"
         rules = [egress([{"podSelector": {"matchLabels": {"cnpg.io/cluster": f"{kebab(service.name)}-db"}}}], 5432)]
         if messaging:
-            rules.append(egress([{"podSelector": {"matchLabels": broker["selector"]}}], broker["port"]))
+            rules.append(egress([{"podSelector": {"matchLabels": dict(broker.selector)}}], broker.port))
         rules += shared_egress
         if callees:
             rules.append(egress([pod(f"{kebab(c)}-service") for c in callees], HTTP_PORT))
@@ -255,7 +280,7 @@ def workloads(system: m.System) -> list[Workload]:
 
 def writes_gateway(deploy: m.Deploy) -> bool:
     """msgen writes the Gateway itself (an HTTPRoute not attached to a shared one)."""
-    return deploy.ingress_kind == "httproute" and deploy.gateway_namespace is None
+    return deploy.ingress_kind == m.IngressKind.HTTPROUTE and deploy.gateway_namespace is None
 
 
 def entry_peers(deploy: m.Deploy) -> list[dict[str, Any]]:
@@ -311,39 +336,61 @@ def routes(system: m.System) -> list[str]:
     return sorted(prefixes)
 
 
-def network_view(system: m.System, items: list[Workload]) -> dict[str, Any]:
+# A piece of a Kubernetes manifest (a NetworkPolicy peer or rule), written as YAML as it is.
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NetworkDatabase:
+    """A service's PostgreSQL cluster and the only app that may reach it."""
+
+    name: str
+    client: str
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    """network-policies.yaml: default deny, then exactly the flows the system needs."""
+
+    workloads: tuple[Workload, ...]
+    services: tuple[Workload, ...]
+    databases: tuple[NetworkDatabase, ...]
+    broker: BrokerView
+    broker_clients: tuple[Manifest, ...]
+    monitoring: Manifest
+    mesh_egress: tuple[Manifest, ...]
+    mesh_ingress_ports: tuple[int, ...]
+    otel: bool
+    all_apps: tuple[Manifest, ...]
+
+
+def network_view(system: m.System, items: list[Workload]) -> NetworkView:
     """Default deny, then exactly the flows the system needs."""
     deploy = system.deploy
     broker = broker_view(system)
     monitoring = namespace_peer(deploy.monitoring_namespace)
-    services = [w for w in items if w.component == "service"]
+    services = tuple(w for w in items if w.component == "service")
     messaging = [s.kebab for s in system.services if s.publishes or s.consumes]
-    databases = [
-        {
-            "name": f"{kebab(s.name)}-db",
-            "client": s.kebab,
-        }
-        for s in system.services
-    ]
-    mesh_egress: list[dict[str, Any]] = []
-    mesh_ingress_ports: list[int] = []
-    if deploy.mesh == "istio":
-        mesh_egress = [egress([namespace_peer("istio-system")], 15012, 15017)]
-    elif deploy.mesh == "linkerd":
-        mesh_egress = [egress([namespace_peer("linkerd")], 8080, 8086, 8090)]
-        mesh_ingress_ports = [4143]  # the linkerd proxy's inbound port, between meshed pods
-    return {
-        "workloads": items,
-        "services": services,
-        "databases": databases,
-        "broker": broker,
-        "broker_clients": [pod(app) for app in messaging],
-        "monitoring": monitoring,
-        "mesh_egress": mesh_egress,
-        "mesh_ingress_ports": mesh_ingress_ports,
-        "otel": deploy.otel_collector,
-        "all_apps": [pod(w.app) for w in items],
-    }
+    databases = tuple(NetworkDatabase(f"{kebab(s.name)}-db", s.kebab) for s in system.services)
+    mesh_egress: tuple[Manifest, ...] = ()
+    mesh_ingress_ports: tuple[int, ...] = ()
+    if deploy.mesh == m.Mesh.ISTIO:
+        mesh_egress = (egress([namespace_peer("istio-system")], 15012, 15017),)
+    elif deploy.mesh == m.Mesh.LINKERD:
+        mesh_egress = (egress([namespace_peer("linkerd")], 8080, 8086, 8090),)
+        mesh_ingress_ports = (4143,)  # the linkerd proxy's inbound port, between meshed pods
+    return NetworkView(
+        workloads=tuple(items),
+        services=services,
+        databases=databases,
+        broker=broker,
+        broker_clients=tuple(pod(app) for app in messaging),
+        monitoring=monitoring,
+        mesh_egress=mesh_egress,
+        mesh_ingress_ports=mesh_ingress_ports,
+        otel=deploy.otel_collector,
+        all_apps=tuple(pod(w.app) for w in items),
+    )
 
 
 def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
@@ -376,7 +423,7 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
         "deploy/k8s/databases.yaml.j2", databases=database_view(system), postgres_image=POSTGRES_IMAGE, **ctx
     )
     resources.append("databases.yaml")
-    files[f"{base}/broker.yaml"] = r.render("deploy/k8s/broker-" + broker["kind"] + ".yaml.j2", **ctx)
+    files[f"{base}/broker.yaml"] = r.render("deploy/k8s/broker-" + broker.kind + ".yaml.j2", **ctx)
     resources.append("broker.yaml")
     files[f"{base}/redis.yaml"] = r.render("deploy/k8s/redis.yaml.j2", redis_image=REDIS_IMAGE, **ctx)
     resources.append("redis.yaml")
@@ -392,7 +439,7 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
             **ctx,
         )
         resources.append("otel-collector.yaml")
-    if deploy.mesh == "istio":
+    if deploy.mesh == m.Mesh.ISTIO:
         files[f"{base}/mesh.yaml"] = r.render("deploy/k8s/mesh-istio.yaml.j2", **ctx)
         resources.append("mesh.yaml")
     canaries = [w for w in items if w.canary]
@@ -409,7 +456,7 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
         resources.append("keda.yaml")
     resources.append("monitoring.yaml")  # rendered by observability.py
     files[f"{base}/kustomization.yaml"] = r.render("deploy/k8s/base-kustomization.yaml.j2", resources=resources, **ctx)
-    files["deploy/k8s/README.md"] = r.render("deploy/k8s/README.md.j2", **readme_view(system), **ctx)
+    files["deploy/k8s/README.md"] = r.render("deploy/k8s/README.md.j2", readme=readme_view(system), **ctx)
     for overlay in ("dev", "prod"):
         namespace = deploy.namespace if overlay == "prod" else f"{deploy.namespace}-dev"
         root = f"deploy/k8s/overlays/{overlay}"
@@ -424,7 +471,18 @@ def render_k8s(system: m.System, r: Renderer) -> dict[str, str]:
     return files
 
 
-def readme_view(system: m.System) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReadmeView:
+    """deploy/k8s/README.md: what the broker's manifest holds, the operators, the optional files, the secrets."""
+
+    broker_title: str
+    operators: tuple[str, ...]
+    optional: tuple[tuple[str, str], ...]  # (file, what it holds)
+    internal_auth_secret: str
+    admin_secrets: tuple[str, ...]
+
+
+def readme_view(system: m.System) -> ReadmeView:
     """The operators the manifests need and the optional files, for deploy/k8s/README.md."""
     deploy = system.deploy
     broker = {
@@ -441,10 +499,10 @@ def readme_view(system: m.System) -> dict[str, Any]:
     if deploy.otel_collector:
         operators.append("the OpenTelemetry Operator")
         optional.append(("otel-collector.yaml", "the OpenTelemetry Collector, tail sampling"))
-    if deploy.mesh == "istio":
+    if deploy.mesh == m.Mesh.ISTIO:
         operators.append("Istio (with its CNI plugin: the namespace enforces the baseline Pod Security level)")
         optional.append(("mesh.yaml", "mTLS STRICT (PeerAuthentication)"))
-    elif deploy.mesh == "linkerd":
+    elif deploy.mesh == m.Mesh.LINKERD:
         operators.append("Linkerd")
     if deploy.canary:
         operators.append("Argo Rollouts")
@@ -456,39 +514,52 @@ def readme_view(system: m.System) -> dict[str, Any]:
         operators.append("Litmus (dev overlay only) and its pod-delete ChaosExperiment")
     if writes_gateway(deploy):
         operators.append(f"a Gateway API implementation with the GatewayClass '{deploy.ingress_class}'")
-    elif deploy.ingress_kind == "httproute":
+    elif deploy.ingress_kind == m.IngressKind.HTTPROUTE:
         operators.append(f"the Gateway '{deploy.ingress_class}' in namespace '{deploy.gateway_namespace}'")
     else:
         operators.append(f"an ingress controller of class '{deploy.ingress_class}'")
     admin = [f"{s.kebab}-admin" for s in system.services if s.publishes or s.consumes]
-    return {
-        "broker_title": broker[0],
-        "operators": operators,
-        "optional": optional,
-        "internal_auth_secret": internal_auth_secret(system),
-        "admin_secrets": admin,
-    }
+    return ReadmeView(
+        broker_title=broker[0],
+        operators=tuple(operators),
+        optional=tuple(optional),
+        internal_auth_secret=internal_auth_secret(system),
+        admin_secrets=tuple(admin),
+    )
 
 
-def database_view(system: m.System) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class DatabaseView:
+    """A service's PostgreSQL cluster (CloudNativePG): its size, storage, backup schedule and retention."""
+
+    name: str
+    service: str
+    client: str
+    instances: int
+    storage: str
+    schedule: str
+    retention: str
+    database: str = "app"  # CloudNativePG's default database and owner; the cluster is the service's alone
+
+
+def database_view(system: m.System) -> tuple[DatabaseView, ...]:
     out = []
     for s in system.services:
         schedule = s.ops.db_backup_schedule
         # CloudNativePG schedules have a leading seconds field.
         cnpg_schedule = schedule if len(schedule.split()) == 6 else f"0 {schedule}"
         out.append(
-            {
-                "name": f"{kebab(s.name)}-db",
-                "service": s.name,
-                "client": s.kebab,
-                "instances": s.ops.db_instances,
-                "storage": s.ops.db_storage,
-                "schedule": cnpg_schedule,
-                "retention": s.ops.db_backup_retention,
-                "database": "app",  # CloudNativePG's default database and owner; the cluster is the service's alone
-            }
+            DatabaseView(
+                name=f"{kebab(s.name)}-db",
+                service=s.name,
+                client=s.kebab,
+                instances=s.ops.db_instances,
+                storage=s.ops.db_storage,
+                schedule=cnpg_schedule,
+                retention=s.ops.db_backup_retention,
+            )
         )
-    return out
+    return tuple(out)
 
 
 def chaos_target(system: m.System) -> Workload:

@@ -560,7 +560,16 @@ def render_observability(system: m.System, r: Renderer) -> dict[str, str]:
     return files
 
 
-def _scraped(system: m.System) -> list[dict[str, str]]:
-    apps = [{"name": s.name, "app": s.kebab, "path": "/metrics"} for s in system.services]
-    apps += [{"name": t.name, "app": t.kebab, "path": t.metrics_path} for t in system.templated if t.metrics_path]
-    return [*apps, {"name": "gateway", "app": "gateway", "path": "/metrics"}]
+@dataclass(frozen=True)
+class ScrapedApp:
+    """An app the Prometheus Operator scrapes (a ServiceMonitor): its service name, its pods' app label, its path."""
+
+    name: str
+    app: str
+    path: str
+
+
+def _scraped(system: m.System) -> tuple[ScrapedApp, ...]:
+    apps = [ScrapedApp(s.name, s.kebab, "/metrics") for s in system.services]
+    apps += [ScrapedApp(t.name, t.kebab, t.metrics_path) for t in system.templated if t.metrics_path]
+    return (*apps, ScrapedApp("gateway", "gateway", "/metrics"))

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
+import pickle
+import sys
 from decimal import Decimal
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from msgen import model as m
+from msgen.caches import cache_folder, read_checked, write_checked
 from msgen.names import a, sentence
-from msgen.render.common import NO_NUL_PATTERN, URL_PATTERN
+from msgen.render.common import NO_NUL_PATTERN, URL_PATTERN, decimal_description, prefer_description, waiting_saga
 from msgen.render.decimal_pattern import decimal_pattern
 from msgen.render.examples import example_payload
 
@@ -83,7 +90,7 @@ def field_schema(f: m.Field, *, nullable: bool, default: bool = False) -> dict[s
     if nullable:
         schema = {"anyOf": [schema, {"type": "null"}]}
     if default and f.has_default:
-        schema["default"] = str(f.default) if f.type.kind == "decimal" else f.default
+        schema["default"] = str(f.default) if f.type.kind == m.Kind.DECIMAL else f.default
     return schema
 
 
@@ -103,7 +110,8 @@ def type_schema(t: m.FieldType, c: dict[str, Any]) -> dict[str, Any]:
             schema["maxItems"] = c["max_items"]
         return schema
     if kind == "object":
-        return {"$ref": f"#/components/schemas/{t.value_object}"}
+        assert t.value_object is not None
+        return {"$ref": f"#/components/schemas/{t.value_object.name}"}
     if kind == "enum":
         return {"type": "string", "enum": list(t.enum_values)}
     if kind == "int":
@@ -118,9 +126,9 @@ def type_schema(t: m.FieldType, c: dict[str, Any]) -> dict[str, Any]:
         high = Decimal(decimal_text(c["max"])) if "max" in c else None
         # The bounds are in the pattern: minimum/maximum do not apply to a string.
         schema = {"type": "string", "format": "decimal", "pattern": decimal_pattern(precision, scale, low, high)}
-        bounds = [f"at least {c['min']}" if "min" in c else "", f"at most {c['max']}" if "max" in c else ""]
-        if any(bounds):
-            schema["description"] = f"A decimal number, {' and '.join(b for b in bounds if b)}."
+        words = decimal_description(c)
+        if words is not None:
+            schema["description"] = words
         # What JSON Schema cannot say of a number sent as a string; the models are generated from it.
         facts: dict[str, Any] = {"precision": precision, "scale": scale}
         if "min" in c:
@@ -138,6 +146,8 @@ def type_schema(t: m.FieldType, c: dict[str, Any]) -> dict[str, Any]:
         schema["minLength"] = c["min_length"]
     if kind in ("string", "url", "email"):
         schema["maxLength"] = c.get("max_length", {"string": 255, "url": 2048, "email": 320}[kind])
+    elif "max_length" in c:  # a text's, when the spec sets one
+        schema["maxLength"] = c["max_length"]
     if "pattern" in c:
         schema["pattern"] = c["pattern"]
     elif kind == "url":
@@ -200,7 +210,7 @@ def _components(service: m.Service) -> dict[str, Any]:
             ],
             f"One page of {e.name} items.",
         )
-        if any(op.is_async and op.entity == e.name for op in service.operations):
+        if any(op.is_async and op.entity is e for op in service.operations):
             schemas[f"{e.name}Accepted"] = _object(
                 [("id", {"type": "string", "format": "uuid"}, True), ("status_url", {"type": "string"}, True)],
                 f"The answer to an accepted {e.name} request: where to follow it.",
@@ -223,17 +233,17 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
 
 
-def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
+def _operation(op: m.Operation, service: m.Service, system: m.System) -> dict[str, Any]:
     out: dict[str, Any] = {
         "operationId": op.op_id,
         "summary": op.summary,
-        "tags": [op.entity or service.name],
+        "tags": [op.entity.name if op.entity else service.name],
     }
     params: list[dict[str, Any]] = []
     for p in op.path_params:
         schema = {"type": "string", "format": "uuid"} if p == "id" else {"type": "string"}
         params.append({"name": p, "in": "path", "required": True, "schema": schema})
-    if op.action == "list":
+    if op.action == m.Action.LIST:
         params.append(
             {
                 "name": "limit",
@@ -269,6 +279,17 @@ def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
             }
         )
+    saga = waiting_saga(system, service, op)
+    if saga is not None and op.entity:
+        params.append(
+            {
+                "name": "Prefer",
+                "in": "header",
+                "required": False,
+                "description": prefer_description(op.entity),
+                "schema": {"type": "string", "maxLength": 1024},
+            }
+        )
     if params:
         out["parameters"] = params
     if op.request:
@@ -286,15 +307,25 @@ def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
         }
         if op.is_async:
             ok["headers"] = {"Location": {"description": "Where to follow the request.", "schema": {"type": "string"}}}
+        if saga is not None and op.entity:
+            ok["headers"]["Preference-Applied"] = _preference_applied()
+            responses["201"] = {
+                "description": "Created, and its saga ended within the time Prefer: wait asked (its final status).",
+                "headers": {
+                    "Location": {"description": "The entity.", "schema": {"type": "string"}},
+                    "Preference-Applied": _preference_applied(),
+                },
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.entity.name}Read"}}},
+            }
         responses[str(op.status)] = ok
     if op.path_params:
         responses["404"] = _problem("Not found.")
-    if op.action in ("create", "update"):
+    if op.action in (m.Action.CREATE, m.Action.UPDATE):
         responses["409"] = _problem("Conflicts with an existing resource.")
     if op.is_custom:
         responses["501"] = _problem("The operation's business logic is not written yet.")
     responses["422"] = _problem("The request does not match the contract.")
-    if op.action == "create" and op.entity and m.checked_refs(service, service.entity(op.entity)):
+    if op.action == m.Action.CREATE and op.entity and m.checked_refs(service, op.entity):
         responses["422"] = _problem(
             "The request does not match the contract, or refers to an entity that does not exist."
         )
@@ -305,6 +336,14 @@ def _operation(op: m.Operation, service: m.Service) -> dict[str, Any]:
         # The gateway checks tokens and scopes; the service documents what the route needs.
         out["x-scopes"] = list(op.scopes)
     return out
+
+
+def _preference_applied() -> dict[str, Any]:
+    """The `Preference-Applied` header of a create that may wait for its saga (a new dict: no YAML anchor)."""
+    return {
+        "description": "With Prefer: wait, `wait=<seconds>`: how long the answer could wait.",
+        "schema": {"type": "string"},
+    }
 
 
 def _refs(node: Any) -> set[str]:
@@ -332,10 +371,10 @@ def _used(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
 def openapi_document(system: m.System, service: m.Service) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in service.operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, service)
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, service, system)
     for saga in system.sagas:
         if saga.orchestrator == service.name and saga.entity:
-            entity = service.entity(saga.entity)
+            entity = saga.entity
             final = " or ".join(s for s in (saga.status_completed, saga.status_failed) if s)
             paths[f"/{system.api_version}{entity.resource}/{{id}}/events"] = {
                 "get": {
@@ -381,7 +420,44 @@ def to_yaml(document: dict[str, Any]) -> str:
     The text is yaml.dump's with the dumper above; it is written by handing the emitter its events
     straight from the document, without a tree of nodes in between (a third of the time). A document
     holding a value the safe representer could alias, other than a dict or a list, is left to yaml.dump.
+
+    Even so, the contracts' YAML is the largest part of rendering many services, so each text is kept
+    in msgen's cache folder (yaml/), named by a digest of the document's pickle, which holds every value
+    with its exact type and every dict or list met twice as one (the anchors), and of what writes it
+    (this module, PyYAML's and libyaml's versions, Python's). The same document again is read back.
     """
+    folder = cache_folder("yaml")
+    key = _yaml_key(document) if folder is not None else None
+    if folder is not None and key is not None:
+        kept = read_checked(folder, key)
+        if kept is not None:
+            try:
+                return kept.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+    text = _to_yaml(document)
+    if folder is not None and key is not None:
+        with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: not kept
+            write_checked(folder, key, text.encode("utf-8"))
+    return text
+
+
+def _yaml_key(document: Any) -> str | None:
+    try:
+        pickled = pickle.dumps(document, protocol=5)
+    except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError):
+        return None
+    return hashlib.sha256(_yaml_writer() + pickled).hexdigest() + ".yaml"
+
+
+@cache
+def _yaml_writer() -> bytes:
+    libyaml = getattr(getattr(yaml, "_yaml", None), "get_version_string", lambda: "none")()
+    code = Path(__file__).read_bytes()
+    return hashlib.sha256(repr((yaml.__version__, libyaml, sys.version)).encode() + code).digest()
+
+
+def _to_yaml(document: dict[str, Any]) -> str:
     try:
         return _emitted(document)
     except _NotPlain:

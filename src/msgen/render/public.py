@@ -61,9 +61,9 @@ def public_document(system: m.System, contracts: dict[str, dict[str, Any]]) -> d
     from msgen.render.gateway import gateway_routes
 
     served = {
-        (route["upstream"], route["method"].lower(), route["path"]): route
+        (route.upstream, route.method.lower(), route.path): route
         for route in gateway_routes(system)
-        if not route.get("prefix")
+        if not route.prefix
     }
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
@@ -85,7 +85,7 @@ def public_document(system: m.System, contracts: dict[str, dict[str, Any]]) -> d
                 route = served.get((service.name, method, path))
                 if route is None or method not in item:
                     continue
-                operation = _rename_refs(copy.deepcopy(item[method]), renames)
+                operation = _rename_refs(item[method], renames)  # a new tree of dicts and lists: the contract's stays
                 operation.pop("x-scopes", None)
                 op_id = str(operation["operationId"])
                 if op_id in operation_ids:
@@ -95,7 +95,7 @@ def public_document(system: m.System, contracts: dict[str, dict[str, Any]]) -> d
                 operation_ids.add(operation["operationId"])
                 operation["x-msgen-service"] = service.name
                 responses = operation["responses"]
-                scopes = list(route["scopes"])
+                scopes = list(route.scopes)
                 if scopes:
                     operation["security"] = [{SECURITY_SCHEME: scopes}]
                     responses["401"] = _problem("No token, or a token that is not valid.")

@@ -1,51 +1,295 @@
-"""The request and response models of a service, generated from its OpenAPI contract by datamodel-code-generator.
+"""msgen's one generator of pydantic models: request and response bodies, event payloads, clients' models.
 
-The contract (``render/openapi.py``) is the source: ``schemas.py`` is what
-datamodel-code-generator's Python API makes of its ``components/schemas``, in
-process, one call per service. What msgen needs beyond plain JSON Schema is
-added to an in-memory copy of the contract that only the generator sees
-(the committed contract never holds it):
+Every pydantic class a generated service has is described here from the resolved model, as a
+`ModelClass` (its name, base, docstring and attributes, each attribute's annotation already holding
+its constraints), and written by the macros of templates/macros/models.py.j2 (`classes_code`, `module_text`):
 
-- ``customBasePath`` on each object schema: ``...Create`` and value objects get
-  ``RequestModel`` (unknown keys refused), ``...Update`` gets ``PatchModel``,
-  ``...Read``, ``...Page`` and ``...Accepted`` get ``ResponseModel``;
-- inline enums become named schemas (``OrderCurrency``), the names the spec's
-  enums have everywhere else;
-- ``format: email`` is ``msgen_runtime.types.Email`` (``x-python-type``);
-- a decimal's ``x-msgen-decimal`` (precision, scale, bounds) becomes
-  ``max_digits``, ``decimal_places``, ``ge`` and ``le``;
-- ``anyOf: [X, null]`` becomes ``type: [X, "null"]``, so that a nullable
-  constrained string stays one annotated field instead of a root model.
+- ``schemas.py``: a service's bodies, the classes its contract's ``components/schemas`` name
+  (``render/openapi.py`` writes both from the same model; the contract tests check that the app
+  serves the contract). Value objects and ``...Create`` are ``RequestModel`` (unknown keys refused),
+  ``...Update`` is ``PatchModel`` with the fields that may not be null in ``non_nullable``, ``...Read``,
+  ``...Page`` and ``...Accepted`` are ``ResponseModel``; an enum is a ``StrEnum`` named after its field
+  (``OrderCurrency``).
+- ``events.py``: each event's payload (``EventPayload``); a value object or enum the service's
+  ``schemas.py`` has is imported from there, so a service has one ``OrderLine``.
+- ``clients/<service>.py``: the called service's classes a call needs, on ``ClientModel``.
 
-Two things JSON Schema cannot say are done on the generated text, at positions
-found with ``ast``: a PATCH model's ``non_nullable`` (the fields its contract
-does not let be null, which ``PatchModel`` refuses to set to null), and
-non-integral decimal bounds, written as ``Decimal("0.01")`` rather than a float.
+One rule per field kind gives the annotation: ``Annotated[<type>, Field(<constraints>)]``, the
+keywords in alphabetical order, ``| None`` where the value may be null or left out without a default.
+A field whose name is an attribute of pydantic's ``BaseModel`` (``json``, ``schema``...) gets a trailing
+``_`` and its name as alias. Spec text (descriptions, patterns, defaults) reaches the code only through
+``render/escape.py``.
 
-The generated code is formatted later, with every other Python file, by ruff
-(``render/formatting.py``).
+An older API version has no model left, only its frozen contract: `contract_classes` reads msgen's own
+OpenAPI subset into the same descriptions.
+
+The generated code is formatted later, with every other Python file, by ruff (``render/formatting.py``).
 """
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import os
+import keyword
 import re
-import tempfile
-import warnings
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
-from msgen.names import pascal
+from msgen import model as m
+from msgen.errors import EXIT_BAD_INPUT, MsgenError
+from msgen.names import ENUM_VALUE_RE, a, pascal, sentence
+from msgen.render import pytypes
+from msgen.render.common import decimal_description
+from msgen.render.escape import plain, py_docstring, py_docstring_text, py_string
+from msgen.render.templates import _render, environment
 
 RUNTIME = "msgen_runtime.schemas"
 _BASES = (("Create", "RequestModel"), ("Update", "PatchModel"), ("Read", "ResponseModel"))
 _RESPONSES = ("Page", "Accepted")
 _DECIMAL_PATTERN = re.compile(r"^\^(?P<sign>-\?)?\\d\{1,(?P<whole>\d+)\}(?:\(\\\.\\d\{1,(?P<scale>\d+)\}\)\?)?\$$")
+
+# Attributes of pydantic's BaseModel a field may not shadow (names starting with model_ are refused by the resolver).
+_SHADOWING = frozenset(
+    {
+        "construct",
+        "copy",
+        "dict",
+        "from_orm",
+        "json",
+        "mro",
+        "parse_file",
+        "parse_obj",
+        "parse_raw",
+        "register",
+        "schema",
+        "schema_json",
+        "update_forward_refs",
+        "validate",
+    }
+)
+
+Import = tuple[str, str]  # (module, name)
+
+
+@dataclass(frozen=True)
+class TypeExpr:
+    """An attribute's annotation, written by the `type_expr` macro of templates/macros/models.py.j2:
+    `name`, `name[item]` for a list, `... | None` when optional, all inside
+    `Annotated[..., Field(keyword=value, ...)]` when it has keywords (each value a Python literal)."""
+
+    name: str
+    keywords: tuple[tuple[str, str], ...] = ()
+    item: TypeExpr | None = None
+    optional: bool = False
+
+    @property
+    def annotated(self) -> bool:
+        """Whether it, or its item, needs `Annotated` and `Field`."""
+        return bool(self.keywords) or (self.item is not None and self.item.annotated)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One field of a generated class."""
+
+    name: str  # the Python attribute (the field's name, or name_ with an alias)
+    annotation: TypeExpr
+    default: str | None = None  # a Python expression; None: required
+
+
+@dataclass(frozen=True)
+class ModelClass:
+    """A generated class: a pydantic model, or a StrEnum (`members`)."""
+
+    name: str
+    base: str
+    doc: str | None  # the whole docstring literal, escaped
+    attributes: tuple[Attribute, ...] = ()
+    members: tuple[tuple[str, str], ...] = ()  # an enum's (member name, value)
+    non_nullable: tuple[str, ...] = ()  # a PatchModel's fields that may be left out, never set to null
+    uses: frozenset[str] = frozenset()  # the generated classes it names
+    imports: frozenset[Import] = frozenset()
+
+    @property
+    def is_enum(self) -> bool:
+        return self.base == "StrEnum"
+
+
+@dataclass(frozen=True)
+class _Type:
+    """A Python type expression, the Field() keywords it carries, what it imports and names."""
+
+    expr: str  # `list` for a list of `item`
+    keywords: tuple[tuple[str, str], ...] = ()
+    imports: frozenset[Import] = frozenset()
+    uses: frozenset[str] = frozenset()
+    item: _Type | None = None
+
+
+# ---- the resolved model's field types, as Python types
+
+
+def python_type(t: m.FieldType) -> tuple[str, Import | None]:
+    """The Python type of a scalar kind and its import (render/pytypes.py is where kinds are spelled)."""
+    return pytypes.python_type(t), pytypes.scalar_import(t)
+
+
+def _number(text: Any, imports: set[Import]) -> str:
+    """A bound as a Python literal: an int when integral, else an exact Decimal("...")."""
+    value = Decimal(str(text))
+    if value == value.to_integral_value():
+        return str(int(value))
+    imports.add(("decimal", "Decimal"))
+    return f"Decimal({py_string(format(value.normalize(), 'f'))})"
+
+
+def _field_type(t: m.FieldType, c: Mapping[str, Any]) -> _Type:
+    """A field type with its constraints `c` (the resolver's: min, max, min_length, pattern, precision...)."""
+    kind = t.kind
+    imports: set[Import] = set()
+    keywords: dict[str, str] = {}
+    if kind == "list":
+        assert t.item is not None
+        item = _field_type(t.item, {})
+        keywords.update((word, str(value)) for word, value in pytypes.field_keywords(kind, c))
+        extra = {("typing", "Annotated"), ("pydantic", "Field")} if item.keywords else set()
+        return _Type("list", _sorted(keywords), item.imports | extra, item.uses, item)
+    if kind == "object":
+        assert t.value_object is not None
+        return _Type(t.value_object.name, uses=frozenset({t.value_object.name}))
+    if kind == "enum":
+        assert t.enum_class is not None
+        return _Type(t.enum_class, uses=frozenset({t.enum_class}))
+    expr, needed = python_type(t)
+    if needed:
+        imports.add(needed)
+    for word, value in pytypes.field_keywords(kind, c):
+        if isinstance(value, str):
+            keywords[word] = py_string(value)
+        elif isinstance(value, Decimal):
+            keywords[word] = _number(value, imports)
+        else:
+            keywords[word] = str(value)
+    if kind == "decimal":
+        words = decimal_description(dict(c))
+        if words is not None:
+            keywords["description"] = py_string(words)
+    return _Type(expr, _sorted(keywords), frozenset(imports))
+
+
+def _sorted(keywords: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(keywords.items()))
+
+
+def _type_expr(t: _Type, keywords: tuple[tuple[str, str], ...], *, optional: bool = False) -> TypeExpr:
+    item = _type_expr(t.item, t.item.keywords) if t.item is not None else None
+    return TypeExpr(t.expr, keywords, item, optional)
+
+
+def _attribute(name: str, t: _Type, *, description: str | None, optional: bool, default: str | None) -> Attribute:
+    """`name: Annotated[<type> | None, Field(...)] = default`, its name made safe."""
+    keywords = dict(t.keywords)
+    if description:
+        keywords["description"] = py_string(description)
+    attr = name
+    if name in _SHADOWING:
+        attr = f"{name}_"
+        keywords["alias"] = py_string(name)
+    return Attribute(attr, _type_expr(t, _sorted(keywords), optional=optional), default)
+
+
+def _default(f: m.Field, imports: set[Import]) -> str:
+    """The spec's default of a field as a Python expression."""
+    kind = f.type.kind
+    if kind == "enum":
+        assert f.type.enum_class is not None
+        return f"{f.type.enum_class}.{member_name(plain(str(f.default)))}"
+    if kind == "decimal":
+        imports.add(("decimal", "Decimal"))
+        return f"Decimal({py_string(str(f.default))})"
+    if isinstance(f.default, str):
+        return py_string(f.default)
+    return repr(f.default)
+
+
+def member_name(value: str) -> str:
+    """An enum member's name: its value, with a trailing _ where it would hide a method of str (or mro)."""
+    return f"{value}_" if value == "mro" or hasattr(str, value) else value
+
+
+def field_attribute(f: m.Field, mode: str, imports: set[Import], uses: set[str]) -> Attribute:
+    """A field of the model as an attribute; mode: create (and value objects), update, read or event.
+
+    create: required unless optional or defaulted, the spec's default given; update: every field may be
+    left out, null only where the field is optional; read: every field present, null where optional;
+    event: an optional field may be left out (its Avro default is null), defaults are the publisher's.
+    """
+    t = _field_type(f.type, f.constraints)
+    imports |= t.imports
+    uses |= t.uses
+    description = f.description
+    if mode == "create" and f.has_default:
+        default: str | None = _default(f, imports)
+        optional = not f.required
+    elif mode == "update" or (mode in ("create", "event") and not f.required):
+        default, optional = "None", True
+    else:
+        default, optional = None, not f.required
+    if any(k == "description" for k, _ in t.keywords) and description:
+        t = replace(t, keywords=tuple((k, v) for k, v in t.keywords if k != "description"))
+    if f.type.kind == "object":
+        description = None  # a reference to a class: its own docstring describes it
+    return _attribute(f.name, t, description=description, optional=optional, default=default)
+
+
+def _enum_class(t: m.FieldType) -> ModelClass | None:
+    target = t.item or t
+    if target.enum_class is None:
+        return None
+    values = tuple(plain(str(v)) for v in target.enum_values)
+    return enum_class(target.enum_class, values)
+
+
+def enum_class(name: str, values: Iterable[str]) -> ModelClass:
+    return ModelClass(
+        name,
+        "StrEnum",
+        None,
+        members=tuple((member_name(v), v) for v in values),
+        imports=frozenset({("enum", "StrEnum")}),
+    )
+
+
+def model_class(
+    name: str,
+    base: str,
+    doc: str,
+    fields: Iterable[m.Field],
+    mode: str,
+    *,
+    head: Sequence[tuple[str, str, str]] = (),
+    tail: Sequence[tuple[str, str, str]] = (),
+) -> ModelClass:
+    """A pydantic class of `fields`; `head` and `tail`: fixed (name, type, import module) attributes around them."""
+    imports: set[Import] = {(RUNTIME, base)}
+    uses: set[str] = set()
+    own = [(f, field_attribute(f, mode, imports, uses)) for f in fields]
+    attributes = [Attribute(name, TypeExpr(expr)) for name, expr, _ in head]
+    attributes += [attribute for _, attribute in own]
+    attributes += [Attribute(name, TypeExpr(expr)) for name, expr, _ in tail]
+    imports |= {(module, expr) for _, expr, module in (*head, *tail)}
+    if any(attribute.annotation.annotated for attribute in attributes):
+        imports |= {("typing", "Annotated"), ("pydantic", "Field")}
+    non_nullable: tuple[str, ...] = ()
+    if base == "PatchModel":
+        # attribute names, as model_fields_set holds them (an aliased field's is name_)
+        non_nullable = tuple(sorted(attribute.name for f, attribute in own if f.required))
+        if non_nullable:
+            imports.add(("typing", "ClassVar"))
+    return ModelClass(name, base, doc, tuple(attributes), (), non_nullable, frozenset(uses), frozenset(imports))
+
+
+# ---- the classes of a service
 
 
 def base_class(schema_name: str) -> str:
@@ -58,25 +302,238 @@ def base_class(schema_name: str) -> str:
     return "RequestModel"
 
 
-def _owner(schema_name: str) -> str:
-    for suffix, _ in _BASES:
-        if schema_name.endswith(suffix) and schema_name != suffix:
-            return schema_name.removesuffix(suffix)
-    return schema_name
+def _docstring(text: str) -> str:
+    return f'"""{py_docstring_text(text.strip())}"""'
 
 
-def _nullable_branch(schema: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """X when `schema` is anyOf [X, null], else None."""
-    branches = schema.get("anyOf")
-    if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
-        inner: Mapping[str, Any] = next(b for b in branches if b != {"type": "null"})
-        return inner
-    return None
+def _service_candidates(service: m.Service) -> list[tuple[ModelClass, tuple[m.Field, ...]]]:
+    """Every body class the service's contract may hold, in the contract's order, with its fields."""
+    out: list[tuple[ModelClass, tuple[m.Field, ...]]] = []
+    for vo in service.value_objects:
+        doc = _docstring(vo.description or f"The {vo.name} value object.")
+        out.append((model_class(vo.name, "RequestModel", doc, vo.fields, "create"), vo.fields))
+    uuid = ("id", "UUID", "uuid")
+    stamps = [("created_at", "AwareDatetime", "pydantic"), ("updated_at", "AwareDatetime", "pydantic")]
+    for e in service.entities:
+        writable = e.writable_fields
+        an = a(e.name)
+        out.append(
+            (
+                model_class(
+                    f"{e.name}Create", "RequestModel", _docstring(f"The body that creates {an}."), writable, "create"
+                ),
+                writable,
+            )
+        )
+        doc = _docstring(f"A partial update of {an}: only the fields sent change.")
+        out.append((model_class(f"{e.name}Update", "PatchModel", doc, writable, "update"), writable))
+        doc = _docstring(sentence(f"{an} as clients see it."))
+        out.append(
+            (model_class(f"{e.name}Read", "ResponseModel", doc, e.fields, "read", head=[uuid], tail=stamps), e.fields)
+        )
+        page = ModelClass(
+            f"{e.name}Page",
+            "ResponseModel",
+            _docstring(f"One page of {e.name} items."),
+            (
+                Attribute("items", TypeExpr("list", item=TypeExpr(f"{e.name}Read"))),
+                Attribute("total", TypeExpr("int", (("ge", "0"),))),
+                Attribute("limit", TypeExpr("int", (("ge", "1"),))),
+                Attribute("offset", TypeExpr("int", (("ge", "0"),))),
+            ),
+            uses=frozenset({f"{e.name}Read"}),
+            imports=frozenset({(RUNTIME, "ResponseModel"), ("typing", "Annotated"), ("pydantic", "Field")}),
+        )
+        out.append((page, ()))
+        if any(op.is_async and op.entity is e for op in service.operations):
+            accepted = ModelClass(
+                f"{e.name}Accepted",
+                "ResponseModel",
+                _docstring(f"The answer to an accepted {e.name} request: where to follow it."),
+                (Attribute("id", TypeExpr("UUID")), Attribute("status_url", TypeExpr("str"))),
+                imports=frozenset({(RUNTIME, "ResponseModel"), ("uuid", "UUID")}),
+            )
+            out.append((accepted, ()))
+    return out
 
 
-def allows_null(schema: Mapping[str, Any]) -> bool:
-    kind = schema.get("type")
-    return _nullable_branch(schema) is not None or (isinstance(kind, list) and "null" in kind)
+# service_classes of the services rendered last, by identity (a Service holds dicts: it has no hash);
+# each entry keeps its service alive, so an id is not reused while it is here
+_CLASSES: dict[int, tuple[m.Service, tuple[ModelClass, ...]]] = {}
+_CLASSES_KEPT = 512
+
+
+def service_classes(service: m.Service) -> list[ModelClass]:
+    """The classes of a service's schemas.py: those its operations reach, and their enums, in writing order.
+
+    Made once a service: its schemas.py, its events' payloads and each caller's client models all start from
+    them (three times a service, a tenth of rendering 100 services).
+    """
+    kept = _CLASSES.get(id(service))
+    if kept is not None and kept[0] is service:
+        return list(kept[1])
+    classes = _service_classes(service)
+    if len(_CLASSES) >= _CLASSES_KEPT:
+        _CLASSES.clear()
+    _CLASSES[id(service)] = (service, tuple(classes))
+    return classes
+
+
+def _service_classes(service: m.Service) -> list[ModelClass]:
+    candidates = _service_candidates(service)
+    by_name = {cls.name: cls for cls, _ in candidates}
+    used: set[str] = set()
+    todo = [n for op in service.operations for n in (op.request, op.response) if n]
+    while todo:
+        name = todo.pop()
+        if name not in used and name in by_name:
+            used.add(name)
+            todo.extend(by_name[name].uses)
+    classes = [cls for cls, _ in candidates if cls.name in used]
+    enums: dict[str, ModelClass] = {}
+    for cls, fields in candidates:
+        if cls.name in used:
+            for f in fields:
+                found = _enum_class(f.type)
+                if found is not None:
+                    enums.setdefault(found.name, found)
+    taken = {cls.name for cls in classes}
+    return ordered([*classes, *(e for e in enums.values() if e.name not in taken)])
+
+
+def ordered(classes: Sequence[ModelClass]) -> list[ModelClass]:
+    """Each class after the classes it names: passes over the list, taking every class whose names are known."""
+    names = {cls.name for cls in classes}
+    done: set[str] = set()
+    out: list[ModelClass] = []
+    pending = list(classes)
+    while pending:
+        rest = []
+        for cls in pending:
+            if (cls.uses & names) - {cls.name} <= done:
+                out.append(cls)
+                done.add(cls.name)
+            else:
+                rest.append(cls)
+        if len(rest) == len(pending):  # names that never resolve: written in the order given
+            out += rest
+            break
+        pending = rest
+    return out
+
+
+def needed(classes: Sequence[ModelClass], roots: Iterable[str]) -> list[ModelClass]:
+    """The classes among `classes` that `roots` name, directly or through each other, in their order."""
+    by_name = {cls.name: cls for cls in classes}
+    wanted: set[str] = set()
+    todo = [r for r in roots if r in by_name]
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(u for u in by_name[name].uses if u in by_name)
+    return [cls for cls in classes if cls.name in wanted]
+
+
+def rebased(classes: Iterable[ModelClass], base: str) -> list[ModelClass]:
+    """The same classes on another runtime base (enums stay StrEnums), without a PatchModel's non_nullable."""
+    out = []
+    for cls in classes:
+        if cls.is_enum:
+            out.append(cls)
+            continue
+        imports = {i for i in cls.imports if i[0] != RUNTIME and i != ("typing", "ClassVar")} | {(RUNTIME, base)}
+        out.append(replace(cls, base=base, non_nullable=(), imports=frozenset(imports)))
+    return out
+
+
+# ---- writing
+
+
+def imports_of(classes: Iterable[ModelClass]) -> set[Import]:
+    found: set[Import] = set()
+    for cls in classes:
+        found |= cls.imports
+    return found
+
+
+def import_groups(imports: Iterable[Import]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(module, the names imported from it) in order, for `from module import a, b` lines (ruff sorts and
+    groups them afterwards)."""
+    by_module: dict[str, set[str]] = {}
+    for module, name in imports:
+        by_module.setdefault(module, set()).add(name)
+    return tuple((module, tuple(sorted(names))) for module, names in sorted(by_module.items()))
+
+
+def classes_code(classes: Iterable[ModelClass]) -> str:
+    """The classes as Python, written by the macro `model_classes` of templates/macros/models.py.j2."""
+    macro = environment().get_template("macros/models.py.j2").module.model_classes  # type: ignore[attr-defined]
+    return str(macro(tuple(classes)))
+
+
+def module_text(header: str, classes: Sequence[ModelClass], extra_imports: Iterable[Import] = ()) -> str:
+    """A whole module of classes: its docstring `header` (a literal), its imports, its classes."""
+    imports = import_groups(imports_of(classes) | set(extra_imports)) if classes else ()
+    return _render("service/package/schemas.py.j2", header=header, imports=imports, classes=tuple(classes))
+
+
+def service_models(system: m.System, service: m.Service) -> str:
+    """`schemas.py` of a service: the bodies of its operations."""
+    header = (
+        f'"""Request and response models of the {service.name} service.\n\n'
+        f"Generated from the spec by msgen, as is its contract, contracts/openapi/{service.name}.{system.api_version}.yaml."
+        '\n"""'
+    )
+    return module_text(header, service_classes(service))
+
+
+def client_models(callee: m.Service, roots: Iterable[str]) -> list[ModelClass]:
+    """The callee's classes that `roots` need, on ClientModel (a tolerant reader)."""
+    return rebased(needed(service_classes(callee), roots), "ClientModel")
+
+
+# ---- events
+
+
+def event_models(system: m.System, service: m.Service, events: Iterable[m.Event]) -> tuple[set[str], list[ModelClass]]:
+    """The payload classes of `events`: (names imported from the service's schemas.py, classes written here).
+
+    A value object or enum that schemas.py has, the same, is imported: one class per service.
+    """
+    own = {cls.name: cls for cls in service_classes(service)}
+    own_vos = {vo.name: vo for vo in service.value_objects if vo.name in own}
+    shared: set[str] = set()
+    classes: dict[str, ModelClass] = {}
+
+    def enums_of(fields: Iterable[m.Field]) -> None:
+        for f in fields:
+            found = _enum_class(f.type)
+            if found is None:
+                continue
+            if own.get(found.name) == found:
+                shared.add(found.name)
+            else:
+                classes.setdefault(found.name, found)
+
+    for event in events:
+        for vo in event.value_objects:
+            if vo.name in shared or vo.name in classes:
+                continue
+            if own_vos.get(vo.name) == vo:
+                shared.add(vo.name)
+                shared.update(u for u in own[vo.name].uses if u in own)
+                continue
+            enums_of(vo.fields)
+            doc = _docstring(vo.description or f"The {vo.name} value object.")
+            classes[vo.name] = model_class(vo.name, "EventPayload", doc, vo.fields, "event")
+        enums_of(event.fields)
+        doc = py_docstring(f"{event.name} v{event.version}: " + plain(event.description))
+        classes[event.class_name] = model_class(event.class_name, "EventPayload", doc, event.fields, "event")
+    return shared, ordered(list(classes.values()))
+
+
+# ---- older API versions: from a frozen contract
 
 
 def decimal_facts(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,322 +551,209 @@ def decimal_facts(schema: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _number(text: Any) -> int | float:
-    value = float(str(text))
-    return int(value) if value == int(value) else value
+def _nullable_branch(schema: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """X when `schema` is anyOf [X, null], else None."""
+    branches = schema.get("anyOf")
+    if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
+        inner: Mapping[str, Any] = next(b for b in branches if b != {"type": "null"})
+        return inner
+    return None
 
 
-class _Copy:
-    """The generator's input: a transformed copy of the contract's schemas."""
+def allows_null(schema: Mapping[str, Any]) -> bool:
+    kind = schema.get("type")
+    return _nullable_branch(schema) is not None or (isinstance(kind, list) and "null" in kind)
+
+
+_FORMATS = {"uuid": "UUID", "date-time": "AwareDatetime", "date": "date", "email": "Email", "decimal": "Decimal"}
+_FORMAT_IMPORTS: dict[str, Import] = {
+    "UUID": ("uuid", "UUID"),
+    "AwareDatetime": ("pydantic", "AwareDatetime"),
+    "date": ("datetime", "date"),
+    "Email": ("msgen_runtime.types", "Email"),
+    "Decimal": ("decimal", "Decimal"),
+}
+
+
+class FrozenContractError(MsgenError):
+    """A frozen contract holds what msgen never writes: its models cannot be made from it."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,127}")
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def _checked(name: Any, rule: re.Pattern[str], what: str) -> str:
+    """`name` if it is a name msgen writes (so it can be code), else the contract is refused."""
+    if not isinstance(name, str) or not rule.fullmatch(name) or keyword.iskeyword(name):
+        raise ValueError(f"{what} {str(name)[:60]!r} is not one msgen writes")
+    return name
+
+
+class _ContractReader:
+    """msgen's own OpenAPI subset (what render/openapi.py writes) read back into classes.
+
+    A frozen contract is a file of the project: every name in it that becomes code is checked first.
+    """
 
     def __init__(self, schemas: Mapping[str, Any]) -> None:
         self.schemas = schemas
-        self.out: dict[str, Any] = {}
-        self.enums: dict[str, list[Any]] = {}
+        self.enums: dict[str, ModelClass] = {}
 
-    def build(self, names: Iterable[str]) -> dict[str, Any]:
-        for name in names:
-            schema = self.schemas[name]
-            if schema.get("type") != "object":
-                self.out[name] = dict(schema)
-                continue
-            base = base_class(name)
-            obj: dict[str, Any] = {
-                key: value
-                for key, value in schema.items()
-                if key not in ("properties", "example", "examples")
-                and not (key == "additionalProperties" and base in ("RequestModel", "PatchModel"))
-            }
-            obj["customBasePath"] = f"{RUNTIME}.{base}"
-            obj["properties"] = {
-                prop: self.property(sub, pascal(f"{_owner(name)}_{prop}"))
-                for prop, sub in (schema.get("properties") or {}).items()
-            }
-            self.out[name] = obj
-        for enum, values in self.enums.items():
-            self.out.setdefault(enum, {"type": "string", "enum": values})
-        return self.out
-
-    def property(self, schema: Mapping[str, Any], enum_name: str) -> dict[str, Any]:
-        inner = _nullable_branch(schema)
-        if inner is None:
-            return self.value(schema, enum_name, nullable=False)
-        converted = self.value(inner, enum_name, nullable=True)
-        if "$ref" in converted:
-            return {"anyOf": [converted, {"type": "null"}]}
-        return converted
-
-    def value(self, schema: Mapping[str, Any], enum_name: str, *, nullable: bool) -> dict[str, Any]:
-        out = dict(schema)
-        if "enum" in out and out.get("type") == "string":
-            self.enums.setdefault(enum_name, list(out["enum"]))
-            ref: dict[str, Any] = {"$ref": f"#/components/schemas/{enum_name}"}
-            if "default" in out:
-                ref["default"] = out["default"]
-            if "description" in out:
-                ref["description"] = out["description"]
-            return ref
-        if out.get("type") == "array" and isinstance(out.get("items"), dict):
-            out["items"] = self.value(out["items"], enum_name, nullable=False)
-        fmt = out.get("format")
-        if fmt == "email":
-            out["x-python-type"] = f"msgen_runtime.types.Email{' | None' if nullable else ''}"
-            if out.get("maxLength") == 320:  # Email's own limit
-                del out["maxLength"]
-        elif fmt == "decimal":
-            facts = decimal_facts(out)
-            out.pop("pattern", None)  # pydantic checks a Decimal's digits, not a pattern
-            out.pop("x-msgen-decimal", None)
+    def type_of(self, schema: Mapping[str, Any], enum_name: str, imports: set[Import]) -> _Type:
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            name = _checked(ref.rsplit("/", 1)[-1], _CLASS_NAME, "the schema name")
+            return _Type(name, uses=frozenset({name}))
+        if "enum" in schema and schema.get("type") == "string":
+            values = [_checked(v, ENUM_VALUE_RE, "the enum value") for v in schema["enum"]]
+            found = enum_class(_checked(enum_name, _CLASS_NAME, "the enum name"), values)
+            self.enums.setdefault(enum_name, found)
+            return _Type(enum_name, uses=frozenset({enum_name}))
+        kind = schema.get("type")
+        keywords: dict[str, str] = {}
+        if kind == "array":
+            item = self.type_of(schema.get("items") or {}, enum_name, imports)
+            if item.keywords:
+                imports |= {("typing", "Annotated"), ("pydantic", "Field")}
+            if "minItems" in schema:
+                keywords["min_length"] = str(int(schema["minItems"]))
+            if "maxItems" in schema:
+                keywords["max_length"] = str(int(schema["maxItems"]))
+            return _Type("list", _sorted(keywords), uses=item.uses, item=item)
+        if kind == "integer":
+            for key, word in (
+                ("minimum", "ge"),
+                ("maximum", "le"),
+                ("exclusiveMinimum", "gt"),
+                ("exclusiveMaximum", "lt"),
+            ):
+                if key in schema:
+                    keywords[word] = str(int(schema[key]))
+            return _Type("int", _sorted(keywords))
+        if kind == "number":
+            for key, word in (("minimum", "ge"), ("maximum", "le")):
+                if key in schema:
+                    keywords[word] = repr(schema[key])
+            return _Type("float", _sorted(keywords))
+        if kind == "boolean":
+            return _Type("bool")
+        if kind == "object":
+            imports.add(("typing", "Any"))
+            return _Type("dict[str, Any]")
+        if kind != "string":
+            imports.add(("typing", "Any"))
+            return _Type("Any")
+        fmt = schema.get("format")
+        expr = _FORMATS.get(str(fmt), "str")
+        if expr != "str":
+            imports.add(_FORMAT_IMPORTS[expr])
+        if expr == "Decimal":
+            facts = decimal_facts(schema)
             if "precision" in facts:
-                out["x-max_digits"] = facts["precision"]
-                out["x-decimal_places"] = facts["scale"]
+                keywords["max_digits"] = str(int(facts["precision"]))
+                keywords["decimal_places"] = str(int(facts["scale"]))
             if "minimum" in facts:
-                out["minimum"] = _number(facts["minimum"])
+                keywords["ge"] = _number(facts["minimum"], imports)
             if "maximum" in facts:
-                out["maximum"] = _number(facts["maximum"])
-        if nullable and "type" in out and "$ref" not in out:
-            out["type"] = [out["type"], "null"]
-        return out
+                keywords["le"] = _number(facts["maximum"], imports)
+        elif expr in ("str", "Email"):
+            if "minLength" in schema:
+                keywords["min_length"] = str(int(schema["minLength"]))
+            if "maxLength" in schema and expr == "str":  # an email's is its type's own (320)
+                keywords["max_length"] = str(int(schema["maxLength"]))
+            if "pattern" in schema:
+                keywords["pattern"] = py_string(str(schema["pattern"]))
+        return _Type(expr, _sorted(keywords))
 
-
-def generator_input(contract: Mapping[str, Any]) -> dict[str, Any]:
-    """The document handed to datamodel-code-generator: the contract's schemas, adapted."""
-    schemas: Mapping[str, Any] = (contract.get("components") or {}).get("schemas") or {}
-    names = [name for name in schemas if name != "Problem"]
-    return {
-        "openapi": contract.get("openapi", "3.1.0"),
-        "info": {"title": "models", "version": "1"},
-        "paths": {},
-        "components": {"schemas": _Copy(schemas).build(names)},
-    }
-
-
-def non_nullable(contract: Mapping[str, Any]) -> dict[str, list[str]]:
-    """PATCH models and the fields their contract does not let be null."""
-    schemas = (contract.get("components") or {}).get("schemas") or {}
-    return {
-        name: sorted(prop for prop, sub in (schema.get("properties") or {}).items() if not allows_null(sub))
-        for name, schema in schemas.items()
-        if base_class(name) == "PatchModel" and schema.get("type") == "object"
-    }
-
-
-def _options() -> dict[str, Any]:
-    from datamodel_code_generator._format_types import PythonVersion
-    from datamodel_code_generator.enums import DataModelType, DefaultValueType, InputFileType
-
-    return {
-        "input_file_type": InputFileType.OpenAPI,
-        "output_model_type": DataModelType.PydanticV2BaseModel,
-        "target_python_version": PythonVersion.PY_311,
-        "use_annotated": True,
-        "field_constraints": True,
-        "use_standard_collections": True,
-        "use_union_operator": True,
-        "use_schema_description": True,
-        "use_single_line_docstring": True,
-        "use_subclass_enum": True,  # class OrderCurrency(StrEnum)
-        "set_default_enum_member": True,  # currency: OrderCurrency = OrderCurrency.EUR
-        "deserialize_default_values": [DefaultValueType.Decimal, DefaultValueType.Enum],
-        "strict_nullable": True,  # a field is Optional only where its contract says null
-        "type_mappings": ["string+uri=string"],  # a URL is a str with its pattern, as the table stores it
-        "field_extra_keys_without_x_prefix": {"x-max_digits", "x-decimal_places"},
-        "disable_timestamp": True,
-        "disable_future_imports": True,
-        "formatters": [],  # ruff formats every generated Python file in one batch afterwards
-    }
-
-
-@dataclass(frozen=True)
-class Edit:
-    start: tuple[int, int]  # (line, column), ast's positions: lines from 1
-    end: tuple[int, int]
-    text: str
-
-
-def _apply(source: str, edits: list[Edit]) -> str:
-    lines = source.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line.encode()))
-    data = source.encode()
-    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
-        start = offsets[edit.start[0] - 1] + edit.start[1]
-        end = offsets[edit.end[0] - 1] + edit.end[1]
-        data = data[:start] + edit.text.encode() + data[end:]
-    return data.decode()
-
-
-def _post_step(code: str, patches: Mapping[str, list[str]]) -> str:
-    """non_nullable on PATCH models, Decimal("...") for non-integral decimal bounds."""
-    tree = ast.parse(code)
-    edits: list[Edit] = []
-    needs_classvar = False
-    for node in tree.body:
-        if not isinstance(node, ast.ClassDef):
-            continue
-        nulls = patches.get(node.name)
-        if nulls:
-            first = node.body[0]
-            after = first if isinstance(first, ast.Expr) else None
-            names = ", ".join(repr(n) for n in nulls)
-            line = f"    non_nullable: ClassVar[frozenset[str]] = frozenset({{{names}}})\n"
-            at = (after.end_lineno or after.lineno) + 1 if after else first.lineno
-            edits.append(Edit((at, 0), (at, 0), line))
-            needs_classvar = True
-        for call in ast.walk(node):
-            if isinstance(call, ast.AnnAssign) and "Decimal" in ast.unparse(call.annotation):
-                for sub in ast.walk(call.annotation):
-                    if isinstance(sub, ast.keyword) and sub.arg in ("ge", "le", "gt", "lt"):
-                        value = sub.value
-                        if isinstance(value, ast.Constant) and isinstance(value.value, float):
-                            edits.append(
-                                Edit(
-                                    (value.lineno, value.col_offset),
-                                    (value.end_lineno or value.lineno, value.end_col_offset or 0),
-                                    f'Decimal("{value.value!r}")',
-                                )
-                            )
-    code = _apply(code, edits)
-    if needs_classvar:
-        code = _add_import(code, "from typing import ClassVar")
-    return code
-
-
-def _add_import(code: str, line: str) -> str:
-    """`line` after the module docstring (ruff sorts and merges imports afterwards)."""
-    tree = ast.parse(code)
-    first = tree.body[0]
-    at = (first.end_lineno or 0) if isinstance(first, ast.Expr) else 0
-    lines = code.splitlines(keepends=True)
-    return "".join([*lines[:at], "\n" + line + "\n", *lines[at:]])
-
-
-def _generate(document: dict[str, Any], header: str, patches: Mapping[str, list[str]]) -> str:
-    """One datamodel-code-generator call, in process, and the post-step."""
-    if not document["components"]["schemas"]:
-        return f"{header}\n"
-    from datamodel_code_generator import generate
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = generate(document, custom_file_header=header, **_options())
-    assert isinstance(code, str)
-    return _post_step(code, patches)
-
-
-def classes(code: str) -> tuple[list[str], dict[str, str], dict[str, set[str]]]:
-    """(import lines, class name -> its source, class name -> the names its body uses) of a generated module."""
-    tree = ast.parse(code)
-    lines = code.splitlines(keepends=True)
-
-    def segment(node: ast.stmt) -> str:
-        # a top-level statement spans whole lines; ast.get_source_segment would split the module again per node
-        return "".join(lines[node.lineno - 1 : node.end_lineno]).rstrip("\n")
-
-    imports = [segment(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
-    sources: dict[str, str] = {}
-    uses: dict[str, set[str]] = {}
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef):
-            sources[node.name] = segment(node)
-            uses[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-    return imports, sources, uses
-
-
-def client_models(provider_models: str, roots: Iterable[str]) -> tuple[list[str], str]:
-    """The provider's generated models that `roots` need, re-based on ClientModel: (import lines, class sources)."""
-    imports, sources, uses = classes(provider_models)
-    wanted: set[str] = set()
-    todo = [r for r in roots if r in sources]
-    while todo:
-        name = todo.pop()
-        if name not in wanted:
-            wanted.add(name)
-            todo.extend(u for u in uses[name] if u in sources and u not in wanted)
-    out = []
-    for name, source in sources.items():
-        if name not in wanted:
-            continue
-        source = re.sub(
-            rf"^class {name}\((RequestModel|PatchModel|ResponseModel)\):",
-            f"class {name}(ClientModel):",
-            source,
-            count=1,
+    def model(self, name: str) -> ModelClass:
+        schema = self.schemas[name]
+        base = base_class(name)
+        owner = name
+        for suffix, _ in _BASES:
+            if name.endswith(suffix) and name != suffix:
+                owner = name.removesuffix(suffix)
+        required = set(schema.get("required") or [])
+        imports: set[Import] = {(RUNTIME, base)}
+        uses: set[str] = set()
+        attributes = []
+        non_nullable = []
+        for prop, sub in (schema.get("properties") or {}).items():
+            _checked(prop, _FIELD_NAME, "the field name")
+            inner = _nullable_branch(sub)
+            nullable = inner is not None or allows_null(sub)
+            t = self.type_of(inner if inner is not None else sub, pascal(f"{owner}_{prop}"), imports)
+            imports |= t.imports
+            uses |= t.uses
+            source = inner if inner is not None else sub
+            description = None if "$ref" in source else source.get("description")
+            default = None
+            optional = nullable
+            if "default" in sub:
+                default = self.default(sub["default"], t)
+                imports |= {("decimal", "Decimal")} if t.expr == "Decimal" else set()
+            elif prop not in required:
+                default, optional = "None", True
+            attr = _attribute(prop, t, description=description, optional=optional, default=default)
+            attributes.append(attr)
+            if base == "PatchModel" and not nullable:
+                non_nullable.append(attr.name)
+        if any(a.annotation.annotated for a in attributes):
+            imports |= {("typing", "Annotated"), ("pydantic", "Field")}
+        if non_nullable:
+            imports.add(("typing", "ClassVar"))
+        doc = _docstring(str(schema["description"])) if schema.get("description") else None
+        return ModelClass(
+            name, base, doc, tuple(attributes), (), tuple(sorted(non_nullable)), frozenset(uses), frozenset(imports)
         )
-        source = re.sub(r"\n    non_nullable: ClassVar\[frozenset\[str\]\] = frozenset\(\{[^}]*\}\)\n", "\n", source)
-        out.append(source)
-    return imports, "\n\n\n".join(out)
+
+    def default(self, value: Any, t: _Type) -> str:
+        if t.expr in self.enums:
+            if value not in dict(self.enums[t.expr].members).values():
+                raise ValueError(f"the default {str(value)[:60]!r} is not a value of {t.expr}")
+            return f"{t.expr}.{member_name(str(value))}"
+        if t.expr == "Decimal":
+            return f"Decimal({py_string(str(value))})"
+        return py_string(value) if isinstance(value, str) else repr(value)
 
 
-_MEMO: dict[str, str] = {}
-
-
-def _memo_key(document: Mapping[str, Any], header: str) -> str:
-    import json
-
-    return header + "\0" + json.dumps(document, sort_keys=True, default=str)
-
-
-def service_models(system: Any, service: Any, contract: Mapping[str, Any] | None = None) -> str:
-    """`schemas.py` of a service, from its contract (rendered from the spec when not given)."""
-    if contract is None:
-        from msgen.render.openapi import openapi_document
-
-        contract = openapi_document(system, service)
-    header = (
-        f'"""Request and response models of the {service.name} service.\n\n'
-        f"Generated from its contract, contracts/openapi/{service.name}.{system.api_version}.yaml, "
-        f'by datamodel-code-generator.\n"""'
-    )
-    return cached_models(contract, header)
-
-
-def cached_models(contract: Mapping[str, Any], header: str) -> str:
-    """The models of `contract`, once per distinct input in this process (regen renders two specs that mostly agree)."""
-    document = generator_input(contract)
-    key = _memo_key(document, header)
-    if key not in _MEMO:
-        if len(_MEMO) > 1024:
-            _MEMO.clear()
-        stored = _disk_cache(key)
-        code = stored.read_text() if stored is not None and stored.is_file() else None
-        if code is None:
-            code = _generate(document, header, non_nullable(contract))
-            _store(stored, code)
-        _MEMO[key] = code
-    return _MEMO[key]
-
-
-def _disk_cache(key: str) -> Path | None:
-    """Where the models of this input are kept between runs: $XDG_CACHE_HOME/msgen/models/<digest>.py.
-
-    The digest covers the input, this module's code (the options and the post-step) and the
-    generator's version, so a hit is exactly what a new call would return. MSGEN_NO_CACHE=1 turns it off.
-    """
-    if os.environ.get("MSGEN_NO_CACHE"):
-        return None
-    digest = hashlib.sha256(_generator_fingerprint())
-    digest.update(key.encode())
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "msgen" / "models" / f"{digest.hexdigest()}.py"
-
-
-@cache
-def _generator_fingerprint() -> bytes:
-    """This module's code and the generator's version: read once per process (metadata lookups are slow)."""
-    from importlib.metadata import version
-
-    return Path(__file__).read_bytes() + version("datamodel-code-generator").encode()
-
-
-def _store(path: Path | None, code: str) -> None:
-    if path is None:
-        return
+def contract_classes(contract: Mapping[str, Any], source: str = "the contract") -> list[ModelClass]:
+    """The classes of a frozen contract's components/schemas (Problem aside), in writing order."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
-            out.write(code)
-        os.replace(out.name, path)
-    except OSError:
-        pass  # no cache then, only slower
+        schemas: Mapping[str, Any] = (contract.get("components") or {}).get("schemas") or {}
+        reader = _ContractReader(schemas)
+        classes = [
+            reader.model(_checked(name, _CLASS_NAME, "the schema name"))
+            for name, s in schemas.items()
+            if name != "Problem" and s.get("type") == "object"
+        ]
+    except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:
+        raise FrozenContractError(
+            f"{source}: {exc}; restore the file as msgen wrote it (git checkout), or drop the version from "
+            "served_versions"
+        ) from None
+    taken = {cls.name for cls in classes}
+    return ordered([*classes, *(e for e in reader.enums.values() if e.name not in taken)])
+
+
+def contract_models(contract: Mapping[str, Any], header: str, source: str = "the contract") -> str:
+    """The module of a frozen contract's classes; `source`: its path, for the error."""
+    return module_text(header, contract_classes(contract, source))
+
+
+__all__ = [
+    "Attribute",
+    "ModelClass",
+    "allows_null",
+    "base_class",
+    "client_models",
+    "contract_models",
+    "decimal_facts",
+    "event_models",
+    "field_attribute",
+    "module_text",
+    "python_type",
+    "service_models",
+]

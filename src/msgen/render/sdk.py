@@ -7,6 +7,8 @@ well-kept generators run by `msgen sdk` (msgen/sdk.py), outside this pure render
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from msgen import model as m
@@ -28,30 +30,47 @@ NPM_VERSIONS = {
 GENERATED = "generated"  # the generator's own folder inside the package
 
 
-def sdk_view(system: m.System) -> dict[str, Any]:
-    idempotent = [
+@dataclass(frozen=True)
+class SdkView:
+    """The SDK packages' names and tables; each language's template escapes the paths and statuses its way."""
+
+    package: str
+    distribution: str
+    npm_name: str
+    npm: Mapping[str, str]  # the TypeScript SDK's pinned npm packages
+    contract: str
+    idempotent: tuple[tuple[str, str], ...]  # (method, path pattern) of the operations taking an Idempotency-Key
+    final: tuple[tuple[str, tuple[str, ...]], ...]  # (status_url prefix, the statuses ending the operation)
+    status_fields: tuple[tuple[str, str], ...] = ()  # (status_url prefix, the entity's field holding the status)
+
+
+def sdk_view(system: m.System) -> SdkView:
+    idempotent = tuple(
         (op.method, path_pattern(op.path))
         for service in system.services
         for op in service.operations
         if op.idempotent and op.method not in ("GET", "HEAD")
-    ]
-    final: list[tuple[str, list[str]]] = []
+    )
+    final: list[tuple[str, tuple[str, ...]]] = []
+    fields: list[tuple[str, str]] = []
     for saga in system.sagas:
         if not saga.entity:
             continue
-        entity = system.service(saga.orchestrator).entity(saga.entity)
-        statuses = [s for s in (saga.status_completed, saga.status_failed) if s]
+        entity = saga.entity
+        statuses = tuple(s for s in (saga.status_completed, saga.status_failed) if s)
         if statuses:
             final.append((f"/{system.api_version}{entity.resource}/", statuses))
-    return {
-        "package": sdk_package(system),
-        "distribution": f"{system.name.replace('_', '-')}-sdk",
-        "npm_name": f"{system.name.replace('_', '-')}-sdk",
-        "npm": NPM_VERSIONS,
-        "contract": f"{PUBLIC_CONTRACT}.{system.api_version}.yaml",
-        "idempotent": idempotent,
-        "final": final,
-    }
+            fields.append((f"/{system.api_version}{entity.resource}/", saga.status_field))
+    return SdkView(
+        package=sdk_package(system),
+        distribution=f"{system.name.replace('_', '-')}-sdk",
+        npm_name=f"{system.name.replace('_', '-')}-sdk",
+        npm=NPM_VERSIONS,
+        contract=f"{PUBLIC_CONTRACT}.{system.api_version}.yaml",
+        idempotent=idempotent,
+        final=tuple(final),
+        status_fields=tuple(fields),
+    )
 
 
 def render_sdks(system: m.System) -> dict[str, str]:
@@ -61,7 +80,7 @@ def render_sdks(system: m.System) -> dict[str, str]:
     view = sdk_view(system)
     pact = sdk_pact_view(system)  # the SDKs' consumer contract with the gateway, None without a flow to record
     ctx: dict[str, Any] = {"system": system, "view": view, "pact": pact}
-    root, pkg = PYTHON_SDK_DIR, f"{PYTHON_SDK_DIR}/{view['package']}"
+    root, pkg = PYTHON_SDK_DIR, f"{PYTHON_SDK_DIR}/{view.package}"
     files = {
         f"{root}/pyproject.toml": _render("sdk/python/pyproject.toml.j2", **ctx),
         f"{root}/README.md": _render("sdk/python/README.md.j2", **ctx),

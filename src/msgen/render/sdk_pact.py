@@ -48,21 +48,23 @@ class Flow:
 
 def flow(system: m.System) -> Flow | None:
     """The create and read of the system's main entity, or None when the API has no such pair."""
-    candidates: list[tuple[str, str]] = [(s.orchestrator, s.entity) for s in system.sagas if s.entity]
-    candidates += [(s.name, e.name) for s in system.services for e in s.entities]
-    for service_name, entity_name in candidates:
-        service = system.service(service_name)
-        ops = [op for op in service.operations if op.entity == entity_name]
-        create = next((op for op in ops if op.action == "create"), None)
-        get = next((op for op in ops if op.action == "get"), None)
+    candidates: list[tuple[m.Service, m.Entity]] = []
+    for s in system.sagas:
+        if s.orchestrator_service is not None and s.entity is not None:
+            candidates.append((s.orchestrator_service, s.entity))
+    candidates += [(s, e) for s in system.services for e in s.entities]
+    for service, entity in candidates:
+        ops = [op for op in service.operations if op.entity is entity]
+        create = next((op for op in ops if op.action == m.Action.CREATE), None)
+        get = next((op for op in ops if op.action == m.Action.GET), None)
         if create is None or get is None or create.query or get.query or create.path_params:
             continue
         if len(get.path_params) != 1:
             continue
-        saga = next((s for s in system.sagas if s.entity == entity_name and s.orchestrator == service_name), None)
+        saga = next((s for s in system.sagas if s.entity is entity), None)
         final = saga.status_completed if saga is not None and create.is_async else None
         field = saga.status_field if saga is not None else "status"
-        return Flow(service, service.entity(entity_name), create, get, final, field)
+        return Flow(service, entity, create, get, final, field)
     return None
 
 
@@ -73,19 +75,18 @@ def _path(op: m.Operation, value: str) -> str:
     return path
 
 
-def _refs(system: m.System, f: Flow) -> list[tuple[m.Service, m.Entity]]:
+def _refs(f: Flow) -> list[tuple[m.Service, m.Entity]]:
     """The rows the created entity refers to (each seeded with the example id), in a stable order."""
     found: dict[tuple[str, str], tuple[m.Service, m.Entity]] = {}
     for _, field in m.entity_refs(f.entity, f.service.value_objects):
-        if field.ref is not None:
-            service = system.service(field.ref[0])
-            found.setdefault(field.ref, (service, service.entity(field.ref[1])))
+        if field.ref is not None and field.ref_service is not None and field.entity is not None:
+            found.setdefault(field.ref, (field.ref_service, field.entity))
     return [found[key] for key in sorted(found)]
 
 
 def _create_states(system: m.System, f: Flow) -> list[tuple[str, dict[str, Any]]]:
     """The rows a create refers to, and no row of its own entity (its unique fields are free)."""
-    refs = _refs(system, f)
+    refs = _refs(f)
     states: list[tuple[str, dict[str, Any]]] = [(state_name(e.name), {"id": EXAMPLE_UUID}) for _, e in refs]
     if all(e.name != f.entity.name or s.name != f.service.name for s, e in refs):
         states.append((empty_state_name(f.entity.name), {}))
@@ -95,7 +96,7 @@ def _create_states(system: m.System, f: Flow) -> list[tuple[str, dict[str, Any]]
 def _create_body(system: m.System, f: Flow) -> dict[str, Any]:
     """Every writable field set; beside a stored row of its own entity (a self-reference), other unique values."""
     body = full_example(f.entity, f.service)
-    if any(e.name == f.entity.name and s.name == f.service.name for s, e in _refs(system, f)):
+    if any(e.name == f.entity.name and s.name == f.service.name for s, e in _refs(f)):
         for field in f.entity.writable_fields:
             if field.unique:
                 body[field.name] = field_example(field, f.service.value_objects, seed=1)
@@ -169,43 +170,35 @@ def interactions(system: m.System) -> list[dict[str, Any]] | None:
     ]
 
 
-def matcher_source(example: Any, rules: dict[str, Any], key: str = "") -> str:
-    """Python source of pact-python matchers for `example`: by JSON type, and by format where `rules` says.
+@dataclass(frozen=True)
+class Matcher:
+    """A Pact matcher for an example value, in no language: an object of matchers (`entries`), a list of at
+    least one item like `item` (`each`), an empty list, null, a string matching `pattern` (`regex`), or a value
+    matched by its JSON type (`like`). The macros `matcher` of the SDKs' Pact tests write it for pact-python
+    and for Pact JS (MatchersV3)."""
+
+    kind: str
+    value: Any = None
+    pattern: str = ""
+    entries: tuple[tuple[str, Matcher], ...] = ()
+    item: Matcher | None = None
+
+
+def matcher(example: Any, rules: dict[str, Any], key: str = "") -> Matcher:
+    """The matchers for `example`: by JSON type, and by format where `rules` says.
 
     The same rules as msgen_runtime.contracts.matching, written out so the SDK's test reads on its own.
     """
     if isinstance(example, dict):
-        items = ", ".join(f"{k!r}: {matcher_source(v, rules, k)}" for k, v in example.items())
-        return "{" + items + "}"
+        return Matcher("object", entries=tuple((k, matcher(v, rules, k)) for k, v in example.items()))
     if isinstance(example, list):
-        return f"match.each_like({matcher_source(example[0], rules, key)}, min=1)" if example else "[]"
+        return Matcher("each", item=matcher(example[0], rules, key)) if example else Matcher("empty")
     if example is None:
-        return "None"
+        return Matcher("null")
     rule = rules.get(key)
     if isinstance(example, str) and rule is not None:
-        pattern = _pattern(rule)
-        return f"match.regex({example!r}, regex={_raw(pattern)})"
-    return f"match.like({_py(example)})"
-
-
-def matcher_js(example: Any, rules: dict[str, Any], key: str = "") -> str:
-    """The same matchers for Pact JS (MatchersV3)."""
-    if isinstance(example, dict):
-        return "{ " + ", ".join(f"{_js(k)}: {matcher_js(v, rules, k)}" for k, v in example.items()) + " }"
-    if isinstance(example, list):
-        return f"eachLike({matcher_js(example[0], rules, key)}, 1)" if example else "[]"
-    if example is None:
-        return "null"
-    rule = rules.get(key)
-    if isinstance(example, str) and rule is not None:
-        pattern = _pattern(rule)
-        return f"regex({_js(pattern)}, {_js(example)})"
-    return f"like({_js(example)})"
-
-
-def _js(value: Any) -> str:
-    """A JavaScript literal of a JSON value: all ASCII (no raw line or paragraph separator)."""
-    return json.dumps(value, ensure_ascii=True)
+        return Matcher("regex", example, _pattern(rule))
+    return Matcher("like", example)
 
 
 def _pattern(rule: Any) -> str:
@@ -217,73 +210,141 @@ def _pattern(rule: Any) -> str:
     return FORMATS[rule]
 
 
-def _raw(pattern: str) -> str:
-    if '"' in pattern or pattern.endswith("\\") or not (pattern.isascii() and pattern.isprintable()):
-        return repr(pattern)
-    return f'r"{pattern}"'
+@dataclass(frozen=True)
+class SdkInteraction:
+    """One interaction of the SDKs' pacts, laid out by both tests: its facts, its bodies' matchers, and its
+    request body as Python and JSON literals. The description, method, path and states are escaped by the
+    template of each language (`pystr`, `ts`)."""
+
+    key: str  # create, get or missing: the interaction's function in the TypeScript test
+    description: str
+    states: tuple[tuple[str, str], ...]  # (provider state, its parameters as a Python literal)
+    js_states: tuple[tuple[str, str], ...]  # the same as JavaScript (JSON) literals
+    method: str
+    path: str
+    idempotent: bool
+    status: int
+    content_type: str
+    python_body: str | None  # the request body, a Python literal
+    request: Matcher | None  # its matchers
+    response: Matcher
+    json_body: str | None  # the request body as JSON
 
 
-def _py(value: Any) -> str:
-    return repr(value)
+@dataclass(frozen=True)
+class PactSeed:
+    """A provider state the gateway's pact provider stores: one row of a service's entity, from its example."""
+
+    state: str
+    service: str
+    package: str
+    model: str
+    create: str
+    example: str  # Python literal
+    json_fields: str  # Python literal
 
 
-def sdk_pact_view(system: m.System) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class SdkPactView:
+    """The SDKs' consumer tests of the gateway and the gateway's provider states."""
+
+    package: str
+    python_consumer: str
+    typescript_consumer: str
+    provider: str
+    create: SdkInteraction
+    get: SdkInteraction
+    missing: SdkInteraction
+    uuid: str
+    example_id: str
+    missing_id: str
+    create_module: str
+    get_module: str
+    create_model: str
+    create_path: str
+    get_path: str
+    get_param: str
+    status_url: str
+    final: str | None
+    entity: str
+    empty_state: str
+    empty_service: str
+    seeds: tuple[PactSeed, ...]
+    services: tuple[str, ...]
+
+    @property
+    def items(self) -> tuple[SdkInteraction, ...]:
+        return (self.create, self.get, self.missing)
+
+
+def _interaction(item: dict[str, Any]) -> SdkInteraction:
+    body = item["body"]
+    return SdkInteraction(
+        key=item["key"],
+        description=item["description"],
+        states=tuple((state, repr(params)) for state, params in item["states"]),
+        js_states=tuple(
+            (json.dumps(state, ensure_ascii=True), json.dumps(params, ensure_ascii=True))
+            for state, params in item["states"]
+        ),
+        method=item["method"],
+        path=item["path"],
+        idempotent=item["idempotent"],
+        status=item["status"],
+        content_type=item["content_type"],
+        python_body=repr(body) if body is not None else None,
+        # the body the SDK sends is matched by type and format: its generated models write values their own way
+        request=matcher(body, item["body_formats"]) if body is not None else None,
+        response=matcher(item["response"], item["formats"]),
+        json_body=json.dumps(body, ensure_ascii=True) if body is not None else None,
+    )
+
+
+def sdk_pact_view(system: m.System) -> SdkPactView | None:
     """Data for the SDKs' consumer tests and the gateway's provider side, or None without a flow."""
     items = interactions(system)
     f = flow(system)
     if items is None or f is None:
         return None
-    for item in items:
-        item["python_response"] = matcher_source(item["response"], item["formats"])
-        item["js_response"] = matcher_js(item["response"], item["formats"])
-        item["python_body"] = repr(item["body"]) if item["body"] is not None else None
-        # the body the SDK sends is matched by type and format: its generated models write values their own way
-        item["python_request"] = (
-            matcher_source(item["body"], item["body_formats"]) if item["body"] is not None else None
-        )
-        item["js_request"] = matcher_js(item["body"], item["body_formats"]) if item["body"] is not None else None
-        item["json_body"] = json.dumps(item["body"], ensure_ascii=True) if item["body"] is not None else None
-        item["js_states"] = [
-            (json.dumps(st, ensure_ascii=True), json.dumps(pa, ensure_ascii=True)) for st, pa in item["states"]
-        ]
+    create, get, missing = (_interaction(item) for item in items)
     tag = snake(f.entity.name)  # the operations' OpenAPI tag, the generated calls' module (generated/api/<tag>/)
-    seeds: list[dict[str, str]] = []
-    for service, entity in [*_refs(system, f), (f.service, f.entity)]:
-        if any(seed["state"] == state_name(entity.name) for seed in seeds):
+    seeds: list[PactSeed] = []
+    for service, entity in [*_refs(f), (f.service, f.entity)]:
+        if any(seed.state == state_name(entity.name) for seed in seeds):
             continue  # a self-reference: the same state (entities of two services with one name: the first)
         seeds.append(
-            {
-                "state": state_name(entity.name),
-                "service": service.name,
-                "package": f"{service.name}_service",
-                "model": entity.name,
-                "create": f"{entity.name}Create",
-                "example": repr(full_example(entity, service)),
-                "json_fields": repr(json_fields(entity)),
-            }
+            PactSeed(
+                state=state_name(entity.name),
+                service=service.name,
+                package=f"{service.name}_service",
+                model=entity.name,
+                create=f"{entity.name}Create",
+                example=repr(full_example(entity, service)),
+                json_fields=repr(json_fields(entity)),
+            )
         )
-    return {
-        "package": sdk_package(system),
-        "python_consumer": consumer_name(system, "python"),
-        "typescript_consumer": consumer_name(system, "typescript"),
-        "provider": GATEWAY,
-        "items": items,
-        "by_key": {item["key"]: item for item in items},
-        "uuid": FORMATS["uuid"],
-        "example_id": EXAMPLE_UUID,
-        "missing_id": MISSING_UUID,
-        "create_module": f"{tag}.{f.create.function}",
-        "get_module": f"{tag}.{f.get.function}",
-        "create_model": f.create.request or f"{f.entity.name}Create",
-        "create_path": f.create.path,
-        "get_path": f.get.path,
-        "get_param": f.get.path_params[0],
-        "status_url": _path(f.get, EXAMPLE_UUID),
-        "final": f.final,
-        "entity": f.entity.name,
-        "empty_state": empty_state_name(f.entity.name),
-        "empty_service": f.service.name,
-        "seeds": seeds,
-        "services": sorted({s["service"] for s in seeds}),
-        "scopes": sorted({scope for s in system.services for op in s.operations for scope in op.scopes}),
-    }
+    return SdkPactView(
+        package=sdk_package(system),
+        python_consumer=consumer_name(system, "python"),
+        typescript_consumer=consumer_name(system, "typescript"),
+        provider=GATEWAY,
+        create=create,
+        get=get,
+        missing=missing,
+        uuid=FORMATS["uuid"],
+        example_id=EXAMPLE_UUID,
+        missing_id=MISSING_UUID,
+        create_module=f"{tag}.{f.create.function}",
+        get_module=f"{tag}.{f.get.function}",
+        create_model=f.create.request or f"{f.entity.name}Create",
+        create_path=f.create.path,
+        get_path=f.get.path,
+        get_param=f.get.path_params[0],
+        status_url=_path(f.get, EXAMPLE_UUID),
+        final=f.final,
+        entity=f.entity.name,
+        empty_state=empty_state_name(f.entity.name),
+        empty_service=f.service.name,
+        seeds=tuple(seeds),
+        services=tuple(sorted({s.service for s in seeds})),
+    )

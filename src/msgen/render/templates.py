@@ -7,8 +7,10 @@ package that imports them (``msgen.render``).
 from __future__ import annotations
 
 import hashlib
+import io
+import marshal
 import os
-import stat
+import pickle
 import sys
 import tempfile
 from functools import cache
@@ -20,10 +22,12 @@ import jinja2
 import jinja2.bccache
 
 from msgen import __version__
+from msgen.caches import cache_folder
 from msgen.names import snake
 from msgen.render import escape
 
 
+@cache
 def templates_dir() -> Path:
     """The templates shipped in the wheel, or the repository's own folder when run from a checkout."""
     packaged = Path(str(resources.files("msgen"))) / "templates"
@@ -49,10 +53,19 @@ class _TemplateCache(jinja2.BytecodeCache):
         return self.folder / f"{self.fingerprint}-{bucket.key}.cache"
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        """Bucket.load_bytecode on the entry's bytes read at once: marshal.load on a file reads it through a
+        Python call per object (0.015 s for the shop's 71 templates, against 0.005 s for marshal.loads)."""
         try:
-            with self._file(bucket).open("rb") as handle:
-                bucket.load_bytecode(handle)
-        except (OSError, ValueError, EOFError, TypeError):
+            data = self._file(bucket).read_bytes()
+            head = io.BytesIO(data)
+            if head.read(len(jinja2.bccache.bc_magic)) != jinja2.bccache.bc_magic:
+                bucket.reset()
+                return
+            if pickle.load(head) != bucket.checksum:  # the template's source changed
+                bucket.reset()
+                return
+            bucket.code = marshal.loads(data[head.tell() :])
+        except (OSError, ValueError, EOFError, TypeError, pickle.UnpicklingError):
             bucket.reset()
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
@@ -67,28 +80,6 @@ class _TemplateCache(jinja2.BytecodeCache):
             os.replace(temporary, target)
         except OSError:
             Path(temporary).unlink(missing_ok=True)
-
-
-def _own_folder(folder: Path) -> bool:
-    """Create `folder` (mode 0700) if needed; True if it is a real folder of this user that no one else can write."""
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for part in (folder.parent, folder):
-            info = os.lstat(part)
-            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-                return False
-    except OSError:
-        return False
-    return True
-
-
-def cache_folder(name: str) -> Path | None:
-    """$XDG_CACHE_HOME/msgen/<name> (by default ~/.cache/msgen/<name>) if it is the user's own; MSGEN_NO_CACHE=1: None."""
-    if os.environ.get("MSGEN_NO_CACHE") or not hasattr(os, "getuid"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "msgen" / name
-    return folder if _own_folder(folder) else None
 
 
 def _template_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:

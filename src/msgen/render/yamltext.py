@@ -14,7 +14,6 @@ import yaml
 
 from msgen import __version__
 from msgen.render.escape import yaml_printable, yaml_scalar
-from msgen.render.templates import environment
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no types
@@ -22,6 +21,45 @@ class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no types
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+class _FastDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """_Dumper with libyaml's emitter, for the documents where it writes exactly what _Dumper does (_plain)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _plain(value: Any) -> bool:
+    """Only printable ASCII text (keys non-empty and short), numbers, booleans and nulls, in dicts and lists.
+
+    For these the two emitters agree (tests/test_yamltext.py); they differ on other text: characters
+    beyond the Basic Multilingual Plane, line breaks and folding of escaped text, empty or long keys.
+    """
+    kind = type(value)
+    if kind is str:
+        return bool(value.isascii() and value.isprintable())
+    if kind is dict:
+        return all(
+            type(k) is str and 0 < len(k) <= 100 and k.isascii() and k.isprintable() and _plain(v)
+            for k, v in value.items()
+        )
+    if kind is list:
+        return all(_plain(v) for v in value)
+    return value is None or kind in (int, float, bool)
+
+
+def _dumped(value: Any) -> str:
+    """yaml.dump(value) with _Dumper, block style, in the value's own key order; libyaml's emitter where it is the same."""
+    text: str = yaml.dump(
+        value,
+        Dumper=_FastDumper if _plain(value) else _Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=1000,
+        allow_unicode=True,
+    )
+    return text
 
 
 def number(value: float) -> str:
@@ -48,26 +86,22 @@ def flow(value: Any) -> str:
 
 def block(value: Any, indent: int) -> str:
     """A nested structure in block style; lines after the first are indented by `indent` spaces."""
-    text: str = yaml.dump(
-        value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True
-    )
-    lines = text.rstrip("\n").split("\n")
+    lines = _dumped(value).rstrip("\n").split("\n")
     pad = " " * indent
     return "\n".join([lines[0], *(pad + line if line else line for line in lines[1:])])
 
 
 def dump(value: Any) -> str:
     """A whole YAML document in block style, in the value's own key order."""
-    text: str = yaml.dump(
-        value, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True
-    )
-    return text
+    return _dumped(value)
 
 
 class Renderer:
     """Renders templates of the shared environment with the YAML helpers in scope."""
 
     def render(self, template: str, **context: Any) -> str:
+        from msgen.render.templates import environment  # Jinja only when a template is rendered (msgen token)
+
         return (
             environment()
             .get_template(template)

@@ -38,7 +38,9 @@ from msgen_runtime.health import health_router
 from msgen_runtime.logs import configure_logging
 from msgen_runtime.metrics import metrics_endpoint
 from msgen_runtime.middleware import CORRELATION_HEADER, TIMEOUT_HEADER, Admission, ServiceMiddleware
+from msgen_runtime.prefer import PREFER_HEADER, PREFERENCE_APPLIED, preferred_wait
 from msgen_runtime.problems import Problem, install_problem_handlers, problem_response
+from msgen_runtime.sse import ClientGone
 from msgen_runtime.tracing import configure_tracing
 
 __all__ = [
@@ -72,6 +74,7 @@ EXPOSED_HEADERS = [
     "RateLimit-Reset",
     "Retry-After",
     "WWW-Authenticate",
+    PREFERENCE_APPLIED,
 ]
 
 
@@ -133,10 +136,18 @@ class BodyFirst:
 class UpstreamReadiness:
     """Every upstream's /health/ready, checked together with a short timeout and cached briefly."""
 
-    def __init__(self, upstreams: Mapping[str, Upstream], *, timeout: float, cache_seconds: float) -> None:
+    def __init__(
+        self,
+        upstreams: Mapping[str, Upstream],
+        *,
+        timeout: float,
+        cache_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.upstreams = upstreams
         self.timeout = timeout
         self.cache_seconds = cache_seconds
+        self.clock = clock  # of the cache: tests move it by hand
         self._state: dict[str, bool] = {}
         self._checked_at: float | None = None
         self._lock = asyncio.Lock()
@@ -150,12 +161,12 @@ class UpstreamReadiness:
 
     async def state(self) -> dict[str, bool]:
         async with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if self._checked_at is None or now - self._checked_at >= self.cache_seconds:
                 names = list(self.upstreams)
                 results = await asyncio.gather(*(self._probe(self.upstreams[n]) for n in names))
                 self._state = dict(zip(names, results, strict=True))
-                self._checked_at = time.monotonic()
+                self._checked_at = self.clock()
             return self._state
 
     def check(self, name: str) -> Callable[[], Awaitable[bool]]:
@@ -228,6 +239,29 @@ def check_secure(settings: GatewaySettings) -> InternalAuth | None:
     return InternalAuth(secret, issuer=settings.service_name, previous=previous) if secret else None
 
 
+async def _unless_client_leaves(opening: Awaitable[httpx.Response], receive: Receive) -> httpx.Response | None:
+    """The upstream's answer; None when the client left first (the request to the upstream is then
+    cancelled, its connection closed, which ends the upstream's own wait)."""
+    task = asyncio.ensure_future(opening)
+
+    def cancel() -> None:
+        task.cancel()
+
+    client = ClientGone(receive, cancel)
+    client.start()
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if client.gone and (current is None or not current.cancelling()):
+            return None
+        raise
+    finally:
+        await client.stop()
+        if not task.done():
+            task.cancel()
+
+
 def _www_authenticate(realm: str, error: AuthError | None) -> str:
     value = f'Bearer realm="{realm}"'
     if error is None:
@@ -271,6 +305,7 @@ def create_gateway_app(
     version: str = "v1",
     span_exporter: SpanExporter | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    clock: Callable[[], float] = time.monotonic,  # the readiness cache's: tests move it by hand
 ) -> FastAPI:
     """The gateway for `routes`; upstream URLs come from `settings.<name>_url` (`transports` for tests)."""
     configure_logging(settings.service_name, settings.log_level)
@@ -301,7 +336,9 @@ def create_gateway_app(
         redis_url=settings.redis_url,
         namespace=settings.rate_limit_namespace or f"msgen:{settings.realm}:gateway",
     )
-    readiness = UpstreamReadiness(upstreams, timeout=settings.ready_timeout, cache_seconds=settings.ready_cache_seconds)
+    readiness = UpstreamReadiness(
+        upstreams, timeout=settings.ready_timeout, cache_seconds=settings.ready_cache_seconds, clock=clock
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -318,7 +355,9 @@ def create_gateway_app(
 
     app = FastAPI(title=title, version=version, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     install_problem_handlers(app)
-    longest = max((route.timeout or settings.timeout for route in table.routes), default=settings.timeout)
+    longest = max(
+        ((route.timeout or settings.timeout) + route.max_wait for route in table.routes), default=settings.timeout
+    )
     app.add_middleware(
         Admission,
         max_in_flight=settings.max_in_flight_requests,
@@ -430,8 +469,10 @@ def create_gateway_app(
 
         upstream = upstreams[route.upstream]
         timeout = route.timeout or settings.timeout  # sent on as X-Request-Timeout-Ms: the time left at sending
+        wait = min(route.max_wait, preferred_wait(request.headers.get(PREFER_HEADER)) or 0.0)
+        timeout += wait  # Prefer: wait=N, on a create that may wait for its saga: wait as long for it
         try:
-            response = await upstream.open(
+            opening = upstream.open(
                 request.method,
                 target,
                 headers=headers,
@@ -440,9 +481,15 @@ def create_gateway_app(
                 idempotent=route.idempotent_read,
                 stream=route.sse,
             )
+            if wait:  # a client leaving while the service waits for the saga ends that wait too
+                response = await _unless_client_leaves(opening, request.receive)
+                if response is None:
+                    return Response(status_code=499)  # nobody reads it: the access log's word for it
+            else:
+                response = await opening
+            out = await relay(response, stream=route.sse)
         except Problem as problem:
             return refuse(request, problem, decision)
-        out = relay(response)
         if decision is not None:
             out.headers.update(decision.headers())
         return out

@@ -12,19 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from circuitbreaker import CircuitBreaker
-from starlette.background import BackgroundTask
-from starlette.responses import StreamingResponse
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from msgen_runtime.http import CALLS
+from msgen_runtime.http import CALLS, no_cookies
 from msgen_runtime.middleware import TIMEOUT_HEADER
 from msgen_runtime.problems import Problem
+from msgen_runtime.sse import ClientGone
 
-__all__ = ["HOP_BY_HOP", "UNAVAILABLE_STATUSES", "Upstream", "UpstreamUnavailable", "relay"]
+__all__ = ["HOP_BY_HOP", "UNAVAILABLE_STATUSES", "Passthrough", "Upstream", "UpstreamUnavailable", "relay"]
 
 _log = logging.getLogger("msgen.gateway.proxy")
 
@@ -80,6 +80,7 @@ class Upstream:
             transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections // 2),
             follow_redirects=False,
+            cookies=no_cookies(),  # one user's cookie never goes upstream with another's request
         )
         self.breaker = CircuitBreaker(
             failure_threshold=failure_threshold,
@@ -174,22 +175,76 @@ class Upstream:
         return response
 
 
-def relay(response: httpx.Response) -> StreamingResponse:
-    """The upstream's answer for the client: status and headers as they came, the body as it arrives."""
+BUFFERED = 64 * 1024  # bytes: an answer that says it is no longer is read whole and sent as one body
+_HOP_BY_HOP_RAW = frozenset(name.encode("latin-1") for name in HOP_BY_HOP)
+_RESPONSE_OWN_RAW = frozenset(name.encode("latin-1") for name in _RESPONSE_OWN)
 
-    async def body() -> AsyncIterator[bytes]:
+
+async def relay(response: httpx.Response, *, stream: bool = False) -> Response:
+    """The upstream's answer for the client: status and headers as they came, the body as it arrives.
+
+    A short answer of known length (not an event stream) is read whole first and sent as a plain
+    response. Any other (an event stream, a long or unsized body) is passed through chunk by chunk by
+    `Passthrough`, without the task group a Starlette StreamingResponse runs per response.
+    """
+    raw_headers: list[tuple[bytes, bytes]] = []
+    length = b""
+    for name, value in response.headers.raw:
+        lowered = name.lower()
+        if lowered in _HOP_BY_HOP_RAW or lowered in _RESPONSE_OWN_RAW:
+            continue
+        if lowered == b"content-length":
+            length = value
+        raw_headers.append((lowered, value))
+    if not stream and length.isdigit() and int(length) <= BUFFERED:
         try:
-            async for chunk in response.aiter_raw():
-                yield chunk
-        except httpx.HTTPError as exc:  # the upstream went away mid-body: end the client's response too
+            content = b"".join([chunk async for chunk in response.aiter_raw()])
+        except httpx.HTTPError as exc:  # the upstream went away mid-body: nothing of it was sent yet
             _log.warning("proxy.body_interrupted", extra={"error": type(exc).__name__})
+            raise Problem(502, "Bad Gateway", "the upstream's answer broke off") from None
         finally:
             await response.aclose()
+        whole = Response(content, status_code=response.status_code)
+        whole.raw_headers = raw_headers
+        return whole
+    return Passthrough(response, raw_headers)
 
-    out = StreamingResponse(body(), status_code=response.status_code, background=BackgroundTask(response.aclose))
-    out.raw_headers = [
-        (name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in response.headers.multi_items()
-        if name.lower() not in HOP_BY_HOP and name.lower() not in _RESPONSE_OWN
-    ]
-    return out
+
+class Passthrough(Response):
+    """An upstream's answer relayed chunk by chunk, as a plain ASGI response.
+
+    The chunks are sent from the request's own task. The client's disconnect is watched by one asyncio
+    task; it interrupts the relay at once (even while the upstream is silent, between two events of a
+    stream) and the upstream's response is closed, its connection with it. An upstream that breaks off
+    mid-body ends the client's response too.
+    """
+
+    def __init__(self, upstream: httpx.Response, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.upstream = upstream
+        self.status_code = upstream.status_code
+        self.background = None
+        self.raw_headers = raw_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        upstream = self.upstream
+        loop = asyncio.get_running_loop()
+        client: ClientGone | None = None
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            async with asyncio.timeout(None) as cut:
+                client = ClientGone(receive, lambda: cut.reschedule(loop.time()))
+                client.start()
+                try:
+                    async for chunk in upstream.aiter_raw():
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                except httpx.HTTPError as exc:  # the upstream went away mid-body: end the client's response too
+                    _log.warning("proxy.body_interrupted", extra={"error": type(exc).__name__})
+                finally:
+                    await client.stop()
+        except TimeoutError:
+            if client is None or not client.gone:
+                raise
+        finally:
+            await upstream.aclose()
+        if client is not None and not client.gone:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -34,6 +34,8 @@ class Route:
     sse: bool = False  # a Server-Sent Events stream: no read timeout on the body
     prefix: bool = False  # also every path under `path` (a service made from a template: its paths are its own)
     rate_limit: RouteLimit | None = None  # counted on its own, instead of the gateway's limit
+    # a create that starts a saga: `Prefer: wait=N` lengthens the timeout by N seconds, `max_wait` at most
+    max_wait: float = 0.0
 
 
 @dataclass(frozen=True)

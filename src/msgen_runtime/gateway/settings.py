@@ -83,7 +83,9 @@ class GatewaySettings(BaseSettings):
     max_body: int = Field(1_048_576, ge=0, description="Largest request body, in bytes.")
     cors_origins: list[str] = Field(default_factory=list)
     cors_methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE"])
-    cors_headers: list[str] = Field(default_factory=lambda: ["Authorization", "Content-Type", "Last-Event-ID"])
+    cors_headers: list[str] = Field(
+        default_factory=lambda: ["Authorization", "Content-Type", "Last-Event-ID", "Prefer"]
+    )
 
     upstream_retries: int = Field(2, ge=0, le=10, description="Retries of an idempotent read that did not get through.")
     upstream_max_connections: int = Field(200, ge=1)

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractContextManager, ExitStack
@@ -103,6 +104,9 @@ class TestIssuer:
         return jwt.encode(payload, self.key, algorithm=self.alg, headers={"kid": self.kid, **(headers or {})})
 
 
+EVENT_HOLD_LIMIT = 60.0  # seconds a held status event waits for its release at most
+
+
 class FakeUpstream:
     """Every service at once on a real socket: echoes requests, streams status events, serves a JWKS."""
 
@@ -112,8 +116,12 @@ class FakeUpstream:
         self.ready = True
         self.status = 200  # the status of echoed answers
         self.delay = 0.0  # seconds before an echoed answer
+        self.answer_headers: dict[str, str] = {}  # extra headers of echoed answers (a Set-Cookie, say)
         self.jwks_fetches = 0
         self.event_gap = event_gap
+        # When set, the next status event is sent only once this is set (or after EVENT_HOLD_LIMIT seconds), not
+        # `event_gap` later: a test can then tell unbuffered relaying by what it read, not by the clock.
+        self.events_released: threading.Event | None = None
         self.port = 0
         self._stack: ExitStack | None = None
         app = FastAPI()
@@ -149,14 +157,21 @@ class FakeUpstream:
                 return StreamingResponse(self._events(), media_type="text/event-stream")
             if self.delay:
                 await asyncio.sleep(self.delay)
-            return JSONResponse({"method": request.method, "path": request.url.path}, status_code=self.status)
+            return JSONResponse(
+                {"method": request.method, "path": request.url.path},
+                status_code=self.status,
+                headers=self.answer_headers,
+            )
 
         self.app = app
 
     async def _events(self) -> AsyncIterator[str]:
         for status in ("PENDING", "CONFIRMED"):
             yield f"event: status\ndata: {status}\n\n"
-            await asyncio.sleep(self.event_gap)
+            if self.events_released is None:
+                await asyncio.sleep(self.event_gap)
+            else:
+                await asyncio.to_thread(self.events_released.wait, EVENT_HOLD_LIMIT)
 
     @property
     def url(self) -> str:

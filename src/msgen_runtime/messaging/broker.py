@@ -6,6 +6,7 @@ receives through `Consumer`, so the same handlers run on all three.
 
 # No `from __future__ import annotations` here: FastStream resolves the handlers' annotations at runtime.
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,6 +14,9 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 Handler = Callable[[bytes, dict[str, str]], Awaitable[None]]
+# Several messages of one subscription in one go (in order): True once they were all handled, False when
+# none of them was (the broker then runs `Handler` on each, one by one).
+BatchHandler = Callable[[Sequence[tuple[bytes, dict[str, str]]]], Awaitable[bool]]
 _log = logging.getLogger("msgen.broker")
 _faststream_log = logging.getLogger("msgen.faststream")  # through the service's JSON log handler
 PING_INTERVAL = 0.5  # seconds between the NATS client's PINGs
@@ -21,7 +25,7 @@ PING_INTERVAL = 0.5  # seconds between the NATS client's PINGs
 class Broker(Protocol):
     kind: str
 
-    def subscribe(self, topic: str, group: str, handler: Handler) -> None: ...
+    def subscribe(self, topic: str, group: str, handler: Handler, *, batch: BatchHandler | None = None) -> None: ...
 
     async def publish(self, topic: str, body: bytes, headers: dict[str, str], key: str | None) -> None: ...
 
@@ -35,7 +39,30 @@ class Broker(Protocol):
 
 
 HEADER_KEY = "key"  # codec.HEADER_KEY: the aggregate key the outbox wrote
-FETCH_BATCH = 16  # NATS: messages fetched per pull request
+FETCH_BATCH = 16  # NATS: messages a consumer's open pull requests ask for at most
+PULL_EXPIRES = 5.0  # NATS: seconds a pull request stays open on the server
+
+
+class _Inbox:
+    """What nats-server delivered to one consumer's pull requests, in order, with when each arrived."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.messages: collections.deque[tuple[Any, float]] = collections.deque()
+        self.arrived = asyncio.Event()
+
+    async def put(self, msg: Any) -> None:
+        self.messages.append((msg, asyncio.get_running_loop().time()))
+        self.arrived.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """True once a message is there, False after `timeout` seconds without one."""
+        if not self.messages:
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.arrived.wait()
+        return bool(self.messages)
 
 
 def _safe(name: str) -> str:
@@ -48,7 +75,14 @@ class NatsJetStream:
     kind = "nats"
 
     def __init__(
-        self, url: str, *, stream: str, topics: Sequence[str], ack_wait: float = 10.0, fetch_batch: int = FETCH_BATCH
+        self,
+        url: str,
+        *,
+        stream: str,
+        topics: Sequence[str],
+        ack_wait: float = 10.0,
+        fetch_batch: int = FETCH_BATCH,
+        pull_expires: float = PULL_EXPIRES,
     ) -> None:
         from faststream.nats import JStream, NatsBroker
 
@@ -69,9 +103,11 @@ class NatsJetStream:
         self.subjects = subjects
         self.ack_wait = ack_wait
         self.fetch_batch = fetch_batch
-        self._subscriptions: list[tuple[str, str, Handler]] = []
+        self._subscriptions: list[tuple[str, str, Handler, BatchHandler | None]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._pulls: list[Any] = []  # nats-py pull subscriptions, ended on stop
+        self.pull_expires = pull_expires
+        self._pulls: list[Any] = []  # the inboxes' nats-py subscriptions, ended on stop
+        self._inboxes: list[_Inbox] = []
         self._idle: set[asyncio.Task[Any]] = set()  # pull loops waiting for a batch, not handling one
         self._stopping = False
 
@@ -79,55 +115,129 @@ class NatsJetStream:
         """Connected, and the server answered a PING lately (see PING_INTERVAL): a hung server reads as down."""
         return bool(await self.broker.ping(timeout=timeout))
 
-    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
-        self._subscriptions.append((topic, f"{group}-{_safe(topic)}", handler))
+    def subscribe(self, topic: str, group: str, handler: Handler, *, batch: BatchHandler | None = None) -> None:
+        """`handler` gets each message; `batch`, when given, gets what arrived together first (see `_pull`)."""
+        self._subscriptions.append((topic, f"{group}-{_safe(topic)}", handler, batch))
 
-    async def _pull(self, subscription: Any, handler: Handler) -> None:
-        """Fetch a batch per pull request; run each key's messages in stream order, the keys side by side.
+    async def _pull(
+        self, connection: Any, inbox: "_Inbox", durable: str, handler: Handler, batch: BatchHandler | None = None
+    ) -> None:
+        """Keep pull requests open and handle what they deliver: each key's messages in stream order, keys side by side.
 
-        nats-py's pull subscription, not FastStream's subscriber: FastStream starts one task per fetched
-        message and those reach the handler in no guaranteed order. Here the batch is split by key before
-        anything runs, so an aggregate's events keep their order while different aggregates overlap.
-        The next batch is fetched once every message of the last one is acknowledged.
+        Not nats-py's `fetch`: it sent a pull request per message (and one a second per idle consumer, when
+        its long poll expired), each a round trip through nats-server. Here a request asks for up to
+        `fetch_batch` messages and stays open for `pull_expires` seconds; another is sent once fewer than
+        half of them are still to come (a 408 or 409 ending a request says how many it did not deliver),
+        after a reconnect, or when the server has said nothing for longer than a request lives. What
+        arrived while a batch was being handled is the next batch, split by key before anything runs, so
+        an aggregate's events keep their order while different aggregates overlap. FastStream's subscriber
+        is not used either: it starts one task per message, and those reach the handler in no fixed order.
+
+        With a `batch` handler, a batch of more than one message goes to it first, whole (see `_run_batch`);
+        only when it handled none of them do the keys' chains run as above.
         """
-        from nats.errors import TimeoutError as FetchTimeout
-
         me = asyncio.current_task()
         assert me is not None
+        loop = asyncio.get_running_loop()
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream_name}.{durable}"
+        expires_ns = int(self.pull_expires * 1_000_000_000)
+        asked = 0  # messages the open requests may still deliver
+        heard = loop.time()  # the last message or status from the server, or the first request since
+        reconnects = connection.stats["reconnects"]
+        held: dict[str, tuple[int, float]] = {}  # key -> (stream sequence of its failed message, hold until)
         while not self._stopping:
+            if connection.stats["reconnects"] != reconnects:  # the old connection's requests are gone
+                reconnects, asked = connection.stats["reconnects"], 0
+            if loop.time() - heard > self.pull_expires + 1:  # not even a request's end came back: lost
+                asked = 0
+            if asked <= self.fetch_batch // 2 and connection.is_connected:
+                more = self.fetch_batch - asked
+                try:
+                    await connection.publish(
+                        subject, b'{"batch":%d,"expires":%d}' % (more, expires_ns), reply=inbox.subject
+                    )
+                except Exception as exc:  # disconnected, reconnecting: the broker's own reconnect loop runs
+                    _log.debug("nats.pull_failed", extra={"error": str(exc)})
+                    await asyncio.sleep(0.2)
+                    continue
+                if asked == 0:
+                    heard = loop.time()
+                asked += more
             try:
                 self._idle.add(me)
-                # One message, long-polled: nats-py's lingering pull of n > 1 messages returns only when n
-                # came or the timeout passed, which would hold a lone message for up to the timeout.
-                messages = await subscription.fetch(batch=1, timeout=1.0)
-            except FetchTimeout:
-                continue
-            except Exception as exc:  # disconnected, reconnecting: the broker's own reconnect loop runs
-                _log.debug("nats.fetch_failed", extra={"error": str(exc)})
-                await asyncio.sleep(0.2)
-                continue
+                if not await inbox.wait(1.0):
+                    continue
             finally:
                 self._idle.discard(me)
-            # Then what is already waiting, without lingering (nats-py asks with no_wait first).
-            waiting = min(self._num_pending(messages[-1]), self.fetch_batch - 1)
-            if waiting > 0:
-                with contextlib.suppress(Exception):  # a replica took them first: handle what we have
-                    messages += await subscription.fetch(batch=waiting, timeout=0.05)
+            heard = loop.time()
             chains: dict[str, list[Any]] = {}
-            for n, msg in enumerate(messages):
-                key = (msg.headers or {}).get(HEADER_KEY)
+            fetched = 0.0
+            backoff = False
+            for n in range(min(len(inbox.messages), self.fetch_batch)):
+                msg, arrived = inbox.messages.popleft()
+                headers = msg.headers or {}
+                status = headers.get("Status")
+                if status is not None:  # a request's end (408, 409), a heartbeat (100), no messages (404)
+                    if status in ("408", "409", "404"):
+                        pending = headers.get("Nats-Pending-Messages")
+                        asked = max(asked - int(pending), 0) if pending and pending.isdigit() else 0
+                        backoff = backoff or (status == "409" and not pending)  # consumer gone, too many waiting
+                    continue
+                asked = max(asked - 1, 0)
+                fetched = fetched or arrived
+                key = headers.get(HEADER_KEY)
+                if key is not None and key in held and self._still_held(held, key, msg, loop.time()):
+                    with contextlib.suppress(Exception):  # behind its key's failed message: after it, in order
+                        await msg.nak()
+                    continue
                 chains.setdefault(key if key is not None else f"\x00{n}", []).append(msg)
-            fetched = asyncio.get_running_loop().time()
-            await asyncio.gather(*(self._run_chain(items, handler, fetched) for items in chains.values()))
+            if chains and not (batch is not None and await self._run_batch(chains, batch)):
+                failed = await asyncio.gather(*(self._run_chain(items, handler, fetched) for items in chains.values()))
+                for failure in failed:
+                    if failure is not None:
+                        held[failure[0]] = (failure[1], loop.time() + self.ack_wait)
+            if backoff:
+                await asyncio.sleep(0.2)
 
     @staticmethod
-    def _num_pending(msg: Any) -> int:
+    def _still_held(held: dict[str, tuple[int, float]], key: str, msg: Any, now: float) -> bool:
+        """A message whose key's earlier message failed waits for that one's redelivery (or for ack_wait)."""
+        sequence, until = held[key]
         try:
-            return int(msg.metadata.num_pending)
+            own = int(msg.metadata.sequence.stream)
         except Exception:
-            return 0
+            own = sequence
+        if own > sequence and now < until:
+            return True
+        del held[key]  # the failed message itself, redelivered, or its hold ran out
+        return False
 
-    async def _run_chain(self, messages: list[Any], handler: Handler, fetched: float) -> None:
+    @staticmethod
+    async def _run_batch(chains: dict[str, list[Any]], batch: BatchHandler) -> bool:
+        """Hand a batch of more than one message to `batch` in one call, then ack them all; False if it did not.
+
+        The keys come in sorted order, each key's messages in stream order: handled in one transaction,
+        the rows they lock (a saga's state, a step's ledger row: by the message's key) are taken in the same
+        order by every batch, so two batches do not wait on each other in a cycle. A message alone goes the
+        usual way: nothing waits to fill a batch.
+        """
+        messages = [msg for key in sorted(chains) for msg in chains[key]]
+        if len(messages) < 2:
+            return False
+        try:
+            done = await batch([(msg.data, {k: str(v) for k, v in (msg.headers or {}).items()}) for msg in messages])
+        except Exception as exc:
+            _log.warning("nats.batch_failed", extra={"error": str(exc)})
+            return False
+        if not done:
+            return False
+        for msg in messages:
+            with contextlib.suppress(Exception):  # an ack lost with the connection: redelivered, the inbox skips it
+                await msg.ack()
+        return True
+
+    async def _run_chain(self, messages: list[Any], handler: Handler, fetched: float) -> tuple[str, int] | None:
+        """Handle one key's messages in order; after a failure, nak the rest and return (key, stream sequence)."""
         loop = asyncio.get_running_loop()
         for n, msg in enumerate(messages):
             if loop.time() - fetched > self.ack_wait / 2:  # waited long behind its key: not redelivered meanwhile
@@ -141,9 +251,14 @@ class NatsJetStream:
                 for later in messages[n:]:
                     with contextlib.suppress(Exception):
                         await later.nak()
-                return
+                key = (msg.headers or {}).get(HEADER_KEY)
+                try:
+                    return (key, int(msg.metadata.sequence.stream)) if key is not None else None
+                except Exception:
+                    return None
             with contextlib.suppress(Exception):  # an ack lost with the connection: redelivered, the inbox skips it
                 await msg.ack()
+        return None
 
     async def publish(self, topic: str, body: bytes, headers: dict[str, str], key: str | None) -> None:
         await self.broker.publish(body, topic, headers=headers, stream=self.stream_name, timeout=5.0)
@@ -161,15 +276,21 @@ class NatsJetStream:
         from nats.js.api import ConsumerConfig
 
         self._stopping = False
-        for topic, durable, handler in self._subscriptions:
-            subscription = await js.pull_subscribe(
-                topic,
-                durable=durable,
-                stream=self.stream_name,
-                config=ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1),
-            )
-            self._pulls.append(subscription)
-            self._tasks.append(asyncio.create_task(self._pull(subscription, handler)))
+        connection = self.broker.config.connection_state.connection
+        for topic, durable, handler, batch in self._subscriptions:
+            try:
+                await js.consumer_info(self.stream_name, durable)
+            except NotFoundError:  # as nats-py's pull_subscribe creates it
+                await js.add_consumer(
+                    self.stream_name,
+                    config=ConsumerConfig(
+                        name=durable, durable_name=durable, filter_subject=topic, ack_wait=self.ack_wait, max_deliver=-1
+                    ),
+                )
+            inbox = _Inbox(connection.new_inbox())
+            self._pulls.append(await connection.subscribe(inbox.subject, cb=inbox.put))
+            self._inboxes.append(inbox)
+            self._tasks.append(asyncio.create_task(self._pull(connection, inbox, durable, handler, batch)))
 
     async def stop(self) -> None:
         """Stop fetching; the batches being handled finish (up to ack_wait), then the connection closes."""
@@ -183,11 +304,18 @@ class NatsJetStream:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        # nats-py's pull subscriptions are not FastStream's: unless they are ended here, its stop() waits forever
+        # the inboxes' subscriptions are not FastStream's: unless they are ended here, its stop() waits forever
         for subscription in self._pulls:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
         self._pulls.clear()
+        for inbox in self._inboxes:  # delivered, never handled: to the next consumer at once, not after ack_wait
+            while inbox.messages:
+                msg, _arrived = inbox.messages.popleft()
+                if not (msg.headers or {}).get("Status"):
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+        self._inboxes.clear()
         await self.broker.stop()
 
     async def lag(self, topic: str, group: str) -> int | None:
@@ -220,7 +348,8 @@ class Kafka:
         bootstrap = parsed.netloc or parsed.path
         self.broker = KafkaBroker(bootstrap, logger=_faststream_log)
 
-    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+    def subscribe(self, topic: str, group: str, handler: Handler, *, batch: BatchHandler | None = None) -> None:
+        """One message at a time: `batch` is not used."""
         from faststream.kafka.annotations import KafkaMessage
 
         async def receive(msg: KafkaMessage) -> None:
@@ -255,7 +384,8 @@ class RabbitMQ:
         self.broker = RabbitBroker(url, logger=_faststream_log)
         self.exchange = RabbitExchange(exchange, type=ExchangeType.TOPIC, durable=True)
 
-    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+    def subscribe(self, topic: str, group: str, handler: Handler, *, batch: BatchHandler | None = None) -> None:
+        """One message at a time (prefetch 1, for each key's order): `batch` is not used."""
         from faststream.rabbit import Channel, RabbitQueue
         from faststream.rabbit.annotations import RabbitMessage
 
@@ -313,4 +443,4 @@ def default_broker_url(kind: str) -> str:
     }[kind]
 
 
-__all__: list[Any] = ["Broker", "Handler", "make_broker"]
+__all__: list[Any] = ["BatchHandler", "Broker", "Handler", "make_broker"]

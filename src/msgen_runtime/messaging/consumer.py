@@ -5,6 +5,13 @@ that fails is retried with exponential backoff; after the last attempt the
 message goes to `<topic>.dlq` (and the service's dead_letters table, for
 `msgen dlq`), with the error, the attempts and the original headers. A message
 that cannot be decoded goes there at once, and the consumer keeps going.
+
+When the broker has several messages of a topic ready at once (NATS: what its
+open pull requests delivered), they are handled in one transaction: one inbox
+insert for all of them, each handler in turn (a key's messages in order), one
+commit, then every message is acknowledged. If anything in it fails, nothing of
+it is kept, and the broker hands the messages to `receive` one by one, where
+retries and dead letters work as for a message alone.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +39,7 @@ from sqlalchemy.orm import Mapped
 from msgen_runtime.entities import utcnow
 from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.broker import Broker
-from msgen_runtime.orm import mapped, table_args
+from msgen_runtime.orm import insert_ignoring_conflict, insert_statement, mapped, table_args
 from msgen_runtime.tables import DEAD_LETTERS, INBOX
 
 __all__ = [
@@ -92,8 +99,16 @@ class DeadLetterMixin:
 
 @dataclass(frozen=True)
 class Subscription:
+    """A handler of one event, and whether its messages may share a transaction with others (`batch`).
+
+    `batch=False`: each message in a transaction of its own, for a handler whose effects reach outside the
+    database (a mail, a call): in a batch they would happen again when a later message of the batch fails
+    and the batch's messages go one by one.
+    """
+
     event: codec.EventType[Any]
     handler: EventHandler
+    batch: bool = True
 
 
 class Consumer:
@@ -111,6 +126,7 @@ class Consumer:
         attempts: int = 4,
         backoff: float = 0.05,
         registry: bool = False,
+        batches: bool = True,
     ) -> None:
         self.service = service
         self.sessions = sessions
@@ -121,10 +137,13 @@ class Consumer:
         self.attempts = attempts
         self.backoff = backoff
         self.registry = registry
+        self.batches = batches  # several ready messages in one transaction (where the broker delivers batches)
+        self._inbox_insert = insert_statement(inbox)
 
     def attach(self) -> None:
-        for topic in self.by_topic:
-            self.broker.subscribe(topic, self.service, self._receiver(topic))
+        for topic, subscription in self.by_topic.items():
+            batch = self._batch_receiver(topic) if self.batches and subscription.batch else None
+            self.broker.subscribe(topic, self.service, self._receiver(topic), batch=batch)
 
     def _receiver(self, topic: str) -> Callable[[bytes, dict[str, str]], Awaitable[None]]:
         async def receive(body: bytes, headers: dict[str, str]) -> None:
@@ -132,12 +151,19 @@ class Consumer:
 
         return receive
 
-    async def receive(
-        self, topic: str, body: bytes, headers: dict[str, str], *, replaying: uuid.UUID | None = None
-    ) -> str:
-        """Handle one message; returns processed, duplicate or dead-lettered (`replaying`: that dead letter again)."""
-        subscription = self.by_topic[topic]
-        message_id = headers.get(codec.HEADER_MESSAGE_ID) or hashlib.sha256(body).hexdigest()
+    def _batch_receiver(self, topic: str) -> Callable[[Sequence[tuple[bytes, dict[str, str]]]], Awaitable[bool]]:
+        async def receive_batch(messages: Sequence[tuple[bytes, dict[str, str]]]) -> bool:
+            return await self.receive_batch(topic, messages)
+
+        return receive_batch
+
+    @staticmethod
+    def _message_id(body: bytes, headers: dict[str, str]) -> str:
+        return headers.get(codec.HEADER_MESSAGE_ID) or hashlib.sha256(body).hexdigest()
+
+    @contextlib.contextmanager
+    def _message_context(self, topic: str, message_id: str, headers: dict[str, str]) -> Iterator[None]:
+        """The message's correlation id, and its CONSUMER span as the current trace context."""
         cid_token = correlation_id.set(headers.get(codec.HEADER_CORRELATION) or message_id)
         # The broker hop in the trace: a CONSUMER span, child of the PRODUCER span the outbox wrote into the headers.
         span = _tracer.start_span(
@@ -148,6 +174,19 @@ class Consumer:
         )
         trace_token = otel_context.attach(trace.set_span_in_context(span))
         try:
+            yield
+        finally:
+            otel_context.detach(trace_token)
+            span.end()
+            correlation_id.reset(cid_token)
+
+    async def receive(
+        self, topic: str, body: bytes, headers: dict[str, str], *, replaying: uuid.UUID | None = None
+    ) -> str:
+        """Handle one message; returns processed, duplicate or dead-lettered (`replaying`: that dead letter again)."""
+        subscription = self.by_topic[topic]
+        message_id = self._message_id(body, headers)
+        with self._message_context(topic, message_id, headers):
             self._observe_age(topic, headers)
             try:
                 payload = subscription.event.decode(body, registry=self.registry)
@@ -174,16 +213,12 @@ class Consumer:
                         await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             await self.dead_letter(topic, message_id, body, headers, error, attempts=self.attempts, replaying=replaying)
             return "dead-lettered"
-        finally:
-            otel_context.detach(trace_token)
-            span.end()
-            correlation_id.reset(cid_token)
 
     async def _handle_once(self, topic: str, message_id: str, payload: BaseModel, handler: EventHandler) -> str:
         async with self.sessions() as session:
             try:  # a Core insert: cheaper than flushing an ORM object, and it fails the same way on a duplicate
                 await session.execute(
-                    sa.insert(self.inbox).values(message_id=message_id, topic=topic, received_at=utcnow())
+                    self._inbox_insert, {"message_id": message_id, "topic": topic, "received_at": utcnow()}
                 )
             except IntegrityError:
                 await session.rollback()
@@ -192,6 +227,65 @@ class Consumer:
             await session.commit()
         _log.info("message.processed", extra={"topic": topic, "message_id": message_id})
         return "processed"
+
+    async def receive_batch(self, topic: str, messages: Sequence[tuple[bytes, dict[str, str]]]) -> bool:
+        """Handle several messages of `topic` in one transaction, in the order given; True once it committed.
+
+        One inbox insert for all of them (those already in the inbox are duplicates, skipped), each new
+        message's handler in turn in the same session, one commit. False when nothing was kept: a message
+        that cannot be decoded, a handler that raised, a failed commit (a deadlock, a saga state changed
+        meanwhile). The caller then hands each message to `receive`, which retries and dead-letters it as
+        it would a message alone; the batch's attempt counts as none of its attempts.
+        """
+        subscription = self.by_topic[topic]
+        batch: list[tuple[str, dict[str, str], BaseModel]] = []
+        for body, headers in messages:
+            try:
+                payload = subscription.event.decode(body, registry=self.registry)
+            except codec.DecodeError:
+                return False  # dead-lettered by `receive`, on its own
+            batch.append((self._message_id(body, headers), headers, payload))
+        for _message_id, headers, _payload in batch:
+            self._observe_age(topic, headers)
+        try:
+            async with self.sessions() as session:
+                fresh = await self._claim(session, topic, list(dict.fromkeys(m for m, _h, _p in batch)))
+                handled: list[str] = []
+                for message_id, headers, payload in batch:
+                    if message_id not in fresh:
+                        continue
+                    fresh.discard(message_id)  # the same message twice in one batch: the second is a duplicate
+                    with self._message_context(topic, message_id, headers):
+                        await subscription.handler(session, payload)
+                    handled.append(message_id)
+                await session.commit()
+        except Exception as exc:
+            _log.info(
+                "messages.batch_failed",
+                extra={"topic": topic, "messages": len(batch), "error": f"{type(exc).__name__}: {exc}"},
+            )
+            return False
+        PROCESSED.labels(self.service, topic).inc(len(handled))
+        if len(batch) > len(handled):
+            DUPLICATES.labels(self.service, topic).inc(len(batch) - len(handled))
+        for message_id in handled:
+            _log.info("message.processed", extra={"topic": topic, "message_id": message_id})
+        return True
+
+    async def _claim(self, session: AsyncSession, topic: str, message_ids: list[str]) -> set[str]:
+        """Insert the inbox rows of `message_ids`; returns those that were not there yet (one statement).
+
+        On PostgreSQL a row another transaction is inserting right now makes this wait for that
+        transaction: committed, its message is a duplicate here; rolled back, it is ours.
+        """
+        now = utcnow()
+        table: sa.Table = self.inbox.__table__  # type: ignore[attr-defined]
+        statement = insert_ignoring_conflict(
+            session.get_bind().dialect.name,
+            table,
+            [{"message_id": message_id, "topic": topic, "received_at": now} for message_id in message_ids],
+        ).returning(table.c.message_id)
+        return set((await session.execute(statement)).scalars())
 
     async def dead_letter(
         self,

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
 from msgen_runtime.entities import utcnow
-from msgen_runtime.orm import mapped, table_args
+from msgen_runtime.orm import insert_ignoring_conflict, mapped, table_args
 from msgen_runtime.tables import SAGA_STEPS
 
 __all__ = ["Participant", "SagaStepMixin"]
@@ -53,14 +53,7 @@ class SagaStepMixin:
 
 
 def _insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: dict[str, Any]) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING` on the two databases the runtime runs on."""
-    if session.get_bind().dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).values(values).on_conflict_do_nothing()
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(table).values(values).on_conflict_do_nothing()
+    return insert_ignoring_conflict(session.get_bind().dialect.name, table, values)
 
 
 def _rowcount(result: Any) -> int:

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,19 +30,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr
 from sqlalchemy.orm.exc import StaleDataError
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
+from msgen_runtime import sse
 from msgen_runtime.entities import utcnow
 from msgen_runtime.http import DownstreamRefused
 from msgen_runtime.messaging import codec
-from msgen_runtime.messaging.outbox import OutboxMessageMixin, stage
-from msgen_runtime.orm import mapped, table_args
+from msgen_runtime.messaging.outbox import OutboxMessageMixin, stage, staged
+from msgen_runtime.middleware import answer_due
+from msgen_runtime.orm import insert_statement, mapped, table_args
+from msgen_runtime.prefer import PREFERENCE_APPLIED, preferred_wait
 from msgen_runtime.tables import SAGA_STATES, STATUS_LOG
 
 __all__ = [
@@ -56,6 +61,7 @@ __all__ = [
     "StatusLogMixin",
     "Step",
     "saga_handler",
+    "settle",
     "status_events",
 ]
 
@@ -72,15 +78,23 @@ EARLY_DONE = "__early_done__"
 # that entity only. An event stays set until its stream re-reads, so a commit made while the stream
 # was reading is never missed.
 _watchers: dict[str, set[asyncio.Event]] = {}
+# The creates of this process waiting (Prefer: wait) for a final status of each entity: woken by that only.
+_final_watchers: dict[str, set[asyncio.Event]] = {}
 
 
-def _status_committed(key: str) -> None:
+def _status_committed(key: str, final: bool = False) -> None:
     for watcher in _watchers.get(key, ()):
         watcher.set()
+    if final:
+        for watcher in _final_watchers.get(key, ()):
+            watcher.set()
 
 
+STREAM_LIMIT = 300.0  # seconds a status stream stays open at most
 _log = logging.getLogger("msgen.saga")
 FINISHED = Counter("msgen_sagas_finished_total", "Sagas that ended.", ["saga", "outcome"])
+WAITING = Gauge("msgen_prefer_waits", "Creates answered with Prefer: wait still waiting for their saga's final status.")
+_WAIT_MARGIN = 0.2  # seconds kept, of the request's deadline, to read the entity and answer after the wait
 
 
 class SagaStateMixin:
@@ -185,10 +199,7 @@ class SagaDefinition:
 
     def _staged(self, session: AsyncSession, event: str, key: str) -> str | None:
         """The message id of `event` for `key` staged in this session's transaction, if any."""
-        for row in session.new:
-            if isinstance(row, self.outbox) and row.event == event and row.key == key:
-                return row.message_id
-        return None
+        return staged(session, event, key)
 
     async def started(self, session: AsyncSession, payload: BaseModel) -> None:
         """Called in the transaction that publishes the start event."""
@@ -537,8 +548,12 @@ class SagaDefinition:
                 .values({self.entity.field: status, "updated_at": utcnow()})
             )
         if self.status_log is not None:
-            session.add(self.status_log(entity_id=key, status=status, cause=cause, at=utcnow()))  # type: ignore[call-arg]
-            sa_event.listen(session.sync_session, "after_commit", lambda _s: _status_committed(key), once=True)
+            # a Core insert: nothing reads the row back through the session, and flushing an object cost more
+            await session.execute(
+                insert_statement(self.status_log), {"entity_id": key, "status": status, "cause": cause, "at": utcnow()}
+            )
+            final = status in (self.entity.completed, self.entity.failed)
+            sa_event.listen(session.sync_session, "after_commit", lambda _s: _status_committed(key, final), once=True)
 
 
 def _column_value(table: Any, name: str, value: Any) -> Any:
@@ -553,6 +568,70 @@ def _column_value(table: Any, name: str, value: Any) -> Any:
         return value
 
 
+class _StatusFeed:
+    """One entity's status log from log id `after` on, read as columns; woken by this process's commits.
+
+    Registered under the entity while open (`with`): `changed` is set by every commit of one of its
+    statuses and cleared before each read, so a commit made while reading is never missed.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        log: type[StatusLogMixin],
+        key: str,
+        final: frozenset[str],
+        after: int,
+        *,
+        final_only: bool = False,
+    ) -> None:
+        self.sessions = sessions
+        self.log = log
+        self.key = key
+        self.final = final
+        self.last = after
+        self.changed = asyncio.Event()
+        # woken only by a final status committed here (a create waiting for its saga's end, not its steps)
+        self._registry = _final_watchers if final_only else _watchers
+
+    def __enter__(self) -> _StatusFeed:
+        self._registry.setdefault(self.key, set()).add(self.changed)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        watchers = self._registry.get(self.key)
+        if watchers is not None:
+            watchers.discard(self.changed)
+            if not watchers:
+                del self._registry[self.key]
+
+    async def read(self) -> tuple[list[tuple[str, str]], bool]:
+        """The new statuses as (id, JSON data), up to the first final one; whether a final one came."""
+        log = self.log
+        self.changed.clear()  # before reading: a status committed from now on wakes the next wait
+        async with self.sessions() as session:  # columns, not log objects: nothing to track in a session
+            rows = (
+                await session.execute(
+                    sa.select(log.id, log.status, log.cause, log.at)
+                    .where(log.entity_id == self.key, log.id > self.last)
+                    .order_by(log.id)
+                )
+            ).all()
+        out: list[tuple[str, str]] = []
+        for row in rows:
+            self.last = row.id
+            out.append((str(row.id), json.dumps({"status": row.status, "cause": row.cause, "at": row.at.isoformat()})))
+            if row.status in self.final:
+                return out, True
+        return out, False
+
+    async def wait(self, seconds: float) -> None:
+        """Until a status of the entity is committed here (or `changed` is set otherwise), `seconds` at most."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self.changed.wait()
+
+
 async def status_events(
     sessions: async_sessionmaker[AsyncSession],
     log: type[StatusLogMixin],
@@ -561,7 +640,7 @@ async def status_events(
     final: frozenset[str],
     after: int = 0,
     poll: float = 1.0,
-    limit: float = 300.0,
+    limit: float = STREAM_LIMIT,
 ) -> AsyncIterator[dict[str, str]]:
     """Every status of one entity after log id `after`, in order, as SSE events (each with its log id as
     its `id`); ends after a final status (or `limit` seconds).
@@ -569,38 +648,70 @@ async def status_events(
     The stream wakes when this process commits a status, and re-reads the log at least every `poll`
     seconds for statuses written by other replicas.
     """
-    last = after
     deadline = asyncio.get_running_loop().time() + limit
-    changed = asyncio.Event()
-    _watchers.setdefault(key, set()).add(changed)
-    try:
+    with _StatusFeed(sessions, log, key, final, after) as feed:
         while asyncio.get_running_loop().time() < deadline:
-            changed.clear()  # before reading: a status committed from now on wakes the next wait
-            async with sessions() as session:  # columns, not log objects: nothing to track in a session
-                rows = (
-                    await session.execute(
-                        sa.select(log.id, log.status, log.cause, log.at)
-                        .where(log.entity_id == key, log.id > last)
-                        .order_by(log.id)
-                    )
-                ).all()
-            for row in rows:
-                last = row.id
-                yield {
-                    "event": "status",
-                    "id": str(row.id),
-                    "data": json.dumps({"status": row.status, "cause": row.cause, "at": row.at.isoformat()}),
-                }
-                if row.status in final:
-                    return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), poll)
-    finally:
-        watchers = _watchers.get(key)
-        if watchers is not None:
-            watchers.discard(changed)
-            if not watchers:
-                del _watchers[key]
+            events, ended = await feed.read()
+            for ident, data in events:
+                yield {"event": "status", "id": ident, "data": data}
+            if ended:
+                return
+            await feed.wait(poll)
+
+
+class _StatusStream(Response):
+    """The status stream as a plain ASGI response: sent from the request's task, no task group.
+
+    Same wire format, headers and heartbeat as sse_starlette's stream. The client's disconnect is
+    watched (one task) only once the stream has to wait for a status; it ends the stream at once.
+    The stream also ends after a final status, after `limit` seconds, and when the server shuts down
+    (seen at the next poll).
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, feed: _StatusFeed, *, poll: float, limit: float) -> None:
+        self.feed = feed
+        self.poll = poll
+        self.limit = limit
+        self.status_code = 200
+        self.background = None
+        self.init_headers(sse.HEADERS)  # no body: no Content-Length
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        if scope.get("method") == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limit
+        last_send = loop.time()
+        feed = self.feed
+        client = sse.ClientGone(receive, feed.changed.set)
+        try:
+            with feed:
+                while True:
+                    events, ended = await feed.read()
+                    if events or ended:
+                        body = b"".join(sse.event("status", ident, data) for ident, data in events)
+                        await send({"type": "http.response.body", "body": body, "more_body": not ended})
+                        if ended:
+                            return
+                        last_send = loop.time()
+                    now = loop.time()
+                    if client.gone or now >= deadline or sse.shutting_down():
+                        break
+                    if now - last_send >= sse.HEARTBEAT:
+                        await send({"type": "http.response.body", "body": sse.heartbeat(), "more_body": True})
+                        last_send = now
+                    client.start()
+                    await feed.wait(min(self.poll, deadline - now, sse.HEARTBEAT - (now - last_send)))
+                    if client.gone:
+                        break
+        finally:
+            await client.stop()
+        if not client.gone:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def resume_after(last_event_id: str | None) -> int:
@@ -617,6 +728,8 @@ async def status_stream(
     *,
     final: frozenset[str],
     last_event_id: str | None = None,
+    poll: float = 1.0,
+    limit: float = STREAM_LIMIT,
 ) -> Response:
     """The answer to GET .../{id}/events: the statuses as Server-Sent Events, from the first one the client
     has not seen (`Last-Event-ID`, which a browser's EventSource sends when it reconnects).
@@ -624,8 +737,6 @@ async def status_stream(
     A client that already received a final status gets 204, which tells an EventSource to stop
     reconnecting.
     """
-    from sse_starlette import EventSourceResponse
-
     after = resume_after(last_event_id)
     if after:
         async with sessions() as session:
@@ -634,7 +745,103 @@ async def status_stream(
             )
         if seen_final is not None:
             return Response(status_code=204)
-    return EventSourceResponse(status_events(sessions, log, key, final=final, after=after))
+    return _StatusStream(_StatusFeed(sessions, log, key, final, after), poll=poll, limit=limit)
+
+
+async def _final_within(feed: _StatusFeed, seconds: float, receive: Any, poll: float) -> bool | None:
+    """Whether the feed reached a final status within `seconds`; None when the client left first.
+
+    `feed` is woken only by a final status this process commits (`final_only`): that needs no read of the
+    log. The log is read at first and every `poll` seconds (a status another replica wrote).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    client = sse.ClientGone(receive, feed.changed.set)
+    WAITING.inc()
+    try:
+        with feed:
+            while True:
+                _events, ended = await feed.read()
+                while True:
+                    if ended:
+                        return True
+                    now = loop.time()
+                    if client.gone:
+                        return None
+                    if now >= deadline or sse.shutting_down():
+                        return False
+                    client.start()
+                    await feed.wait(min(poll, deadline - now))
+                    if client.gone:
+                        return None
+                    if not feed.changed.is_set():
+                        break  # the poll: read the log
+                    ended = True  # a final status of the entity was committed here
+    finally:
+        await client.stop()
+        WAITING.dec()
+
+
+async def settle(
+    request: Request,
+    accepted: Response,
+    prefer: str | None,
+    *,
+    entity: Any,
+    read: type[BaseModel],
+    log: type[StatusLogMixin],
+    final: frozenset[str],
+    poll: float = 1.0,
+) -> Response:
+    """The answer to a create that starts a saga, given RFC 7240's `Prefer: wait=N`.
+
+    Without the preference (or when `accepted` is not the 202 of a created entity) the answer is
+    `accepted` as it is. With it, the entity's status is followed the way its status stream follows it
+    (this process's commits wake it, other replicas' are read every `poll` seconds) for N seconds at
+    most, and no longer than the request's deadline allows (the service's request timeout, less when
+    the gateway gives less). A final status within that time answers 201 with the entity as it reads
+    then (and `Location`); otherwise `accepted` goes out as it would have. Both say
+    `Preference-Applied: wait=<seconds waited at most>`. `accepted` may be an idempotent replay: the
+    replay waits the same way and answers from the entity as it is now (with `Idempotent-Replayed`).
+    A client that leaves while waiting ends the wait at once.
+    """
+    asked = preferred_wait(prefer)
+    if asked is None or accepted.status_code != 202:
+        return accepted
+    try:
+        key = str(uuid.UUID(str(json.loads(bytes(accepted.body))["id"])))
+    except (ValueError, KeyError, TypeError):
+        return accepted
+    loop = asyncio.get_running_loop()
+    bound = asked
+    due = answer_due()
+    if due is not None:
+        bound = min(bound, due - loop.time() - _WAIT_MARGIN)
+    bound = max(0.0, bound)
+    applied = f"wait={math.floor(bound)}"
+    sessions = request.app.state.database.sessions
+    feed = _StatusFeed(sessions, log, key, final, 0, final_only=True)
+    if bound > 0:
+        reached = await _final_within(feed, bound, request.receive, poll)
+        if reached is None:  # the client left: nobody reads the answer
+            return accepted
+    else:  # no time to wait: final already, or not
+        _events, reached = await feed.read()
+    if not reached:
+        accepted.headers[PREFERENCE_APPLIED] = applied
+        return accepted
+    async with sessions() as session:
+        row = await session.get(entity, uuid.UUID(key))
+        body = read.model_validate(row).model_dump(mode="json") if row is not None else None
+    if body is None:  # deleted meanwhile: the accepted answer still holds
+        accepted.headers[PREFERENCE_APPLIED] = applied
+        return accepted
+    headers = {name: value for name, value in accepted.headers.items() if name.lower() in _KEPT_HEADERS}
+    headers[PREFERENCE_APPLIED] = applied
+    return JSONResponse(body, status_code=201, headers=headers)
+
+
+_KEPT_HEADERS = frozenset({"location", "idempotent-replayed"})
 
 
 def saga_handler(saga: SagaDefinition, event: str) -> Callable[[AsyncSession, BaseModel], Awaitable[None]]:

@@ -23,7 +23,7 @@ class DeliveryCharged(EventPayload):
 
     delivery_id: UUID
     customer_id: UUID
-    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+    fee: Annotated[Decimal, Field(decimal_places=2, max_digits=10)]
 
 
 class ChargeCaptured(EventPayload):
@@ -31,7 +31,7 @@ class ChargeCaptured(EventPayload):
 
     delivery_id: UUID
     charge_id: UUID
-    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+    fee: Annotated[Decimal, Field(decimal_places=2, max_digits=10)]
 
 
 class ChargeDeclined(EventPayload):

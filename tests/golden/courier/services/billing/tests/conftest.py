@@ -69,7 +69,7 @@ async def app(database_url: str, broker_url: str) -> AsyncIterator[FastAPI]:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(table.delete())
     async with application.router.lifespan_context(application):
-        for _ in range(200):  # the broker connects in the background
+        for _ in range(1200):  # the broker connects in the background: up to a minute on a loaded machine
             if application.state.messaging.connected:
                 break
             await asyncio.sleep(0.05)

@@ -4,7 +4,6 @@ The schemas are those of contracts/avro/. Publish with `await publish(session, E
 the event is written to the outbox in your transaction and relayed after the commit.
 """
 
-from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
@@ -16,14 +15,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from courier_service.models import OutboxMessage, SagaStep
-
-
-class Location(EventPayload):
-    """A point on the map, with a label a courier can read."""
-
-    lat: Annotated[Decimal, Field(ge=-90, le=90, max_digits=8, decimal_places=6)]
-    lng: Annotated[Decimal, Field(ge=-180, le=180, max_digits=9, decimal_places=6)]
-    label: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")] | None = None
+from courier_service.schemas import Location
 
 
 class DeliveryPriced(EventPayload):

@@ -17,14 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch_service.clients import clients
 from dispatch_service.models import Delivery, OutboxMessage, SagaState, StatusLog
-
-
-class Location(EventPayload):
-    """A point on the map, with a label a courier can read."""
-
-    lat: Annotated[Decimal, Field(ge=-90, le=90, max_digits=8, decimal_places=6)]
-    lng: Annotated[Decimal, Field(ge=-180, le=180, max_digits=9, decimal_places=6)]
-    label: Annotated[str, Field(max_length=200, pattern="^[^\\x00]*$")] | None = None
+from dispatch_service.schemas import Location
 
 
 class DeliveryRequested(EventPayload):
@@ -33,7 +26,7 @@ class DeliveryRequested(EventPayload):
     delivery_id: UUID
     customer_id: UUID
     zone: Annotated[str, Field(max_length=32, pattern="^[^\\x00]*$")]
-    distance_km: Annotated[Decimal, Field(max_digits=6, decimal_places=2)]
+    distance_km: Annotated[Decimal, Field(decimal_places=2, max_digits=6)]
     express: bool
     pickup: Location
     dropoff: Location
@@ -68,7 +61,7 @@ class DeliveryCharged(EventPayload):
 
     delivery_id: UUID
     customer_id: UUID
-    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+    fee: Annotated[Decimal, Field(decimal_places=2, max_digits=10)]
 
 
 class ChargeCaptured(EventPayload):
@@ -76,7 +69,7 @@ class ChargeCaptured(EventPayload):
 
     delivery_id: UUID
     charge_id: UUID
-    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+    fee: Annotated[Decimal, Field(decimal_places=2, max_digits=10)]
 
 
 class ChargeDeclined(EventPayload):
@@ -92,7 +85,7 @@ class DeliveryScheduled(EventPayload):
     delivery_id: UUID
     customer_id: UUID
     courier_id: UUID
-    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+    fee: Annotated[Decimal, Field(decimal_places=2, max_digits=10)]
 
 
 class DeliveryCancelled(EventPayload):

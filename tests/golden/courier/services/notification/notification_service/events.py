@@ -19,7 +19,7 @@ class DeliveryScheduled(EventPayload):
     delivery_id: UUID
     customer_id: UUID
     courier_id: UUID
-    fee: Annotated[Decimal, Field(max_digits=10, decimal_places=2)]
+    fee: Annotated[Decimal, Field(decimal_places=2, max_digits=10)]
 
 
 class DeliveryCancelled(EventPayload):

@@ -25,7 +25,7 @@ MESSAGING = MessagingConfig(
     inbox=InboxMessage,
     dead_letters=DeadLetter,
     subscriptions=[
-        Subscription(DELIVERY_SCHEDULED, events.on_delivery_scheduled),
-        Subscription(DELIVERY_CANCELLED, events.on_delivery_cancelled),
+        Subscription(DELIVERY_SCHEDULED, events.on_delivery_scheduled, batch=False),
+        Subscription(DELIVERY_CANCELLED, events.on_delivery_cancelled, batch=False),
     ],
 )

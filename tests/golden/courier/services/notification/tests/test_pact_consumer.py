@@ -86,7 +86,7 @@ DISPATCH = Expectations(
 async def test_notification_needs_of_customer() -> None:
     pacts = build_pacts(CUSTOMER)
     with pacts.http.serve() as server:
-        client = CustomerClient("customer", str(server.url), retries=0)
+        client = CustomerClient("customer", str(server.url), retries=0, timeout_floor=30.0)
         try:
             assert (await client.get_customer(UUID("00000000-0000-4000-8000-000000000001"))).id == UUID(
                 "00000000-0000-4000-8000-000000000001"

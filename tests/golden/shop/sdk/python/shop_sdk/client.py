@@ -45,6 +45,14 @@ FINAL_STATUSES: Mapping[str, frozenset[str]] = {
     ),
 }
 
+# The entity field holding that status, by the same prefix.
+STATUS_FIELDS: Mapping[str, str] = {
+    "/v1/orders/": "status",
+}
+# RFC 7240's Prefer header for a create that starts a saga (its generated call's `prefer=`): the answer waits
+# up to 10 s for the saga to end and is then 201 with the entity in its final status, in one request.
+PREFER_WAIT = "wait=10"
+
 
 class ProblemError(Exception):
     """An RFC 9457 problem+json answer (or any other 4xx/5xx), as an exception."""
@@ -182,6 +190,40 @@ class Sdk:
             if status is not None:
                 return status
         return self._poll(status_url, final, deadline, on_status)
+
+    def settle(
+        self,
+        answer: Answer[Any],
+        *,
+        timeout: float = 120.0,
+        on_status: Callable[[str], None] | None = None,
+        stream: bool = True,
+    ) -> str:
+        """The final status of an asynchronous create, from its answer.
+
+        Placed with `prefer=PREFER_WAIT`, the create answers 201 with the entity once its saga has ended:
+        its final status is read from that answer, one request in all. Otherwise (202: the saga had not
+        ended within the wait, or the create was placed without the header) the operation is followed from
+        its status_url as `follow` does: over Server-Sent Events, else by polling.
+        """
+        location = answer.headers.get("Location")
+        if answer.status == 201 and location is not None:
+            prefix = next((p for p in FINAL_STATUSES if location.startswith(p)), None)
+            to_dict = getattr(answer.value, "to_dict", None)
+            data: Any = to_dict() if callable(to_dict) else None
+            if prefix is not None and isinstance(data, dict):
+                status = str(data.get(STATUS_FIELDS.get(prefix, "status")))
+                if status in FINAL_STATUSES[prefix]:
+                    if on_status is not None:
+                        on_status(status)
+                    return status
+            return self.follow(location, timeout=timeout, on_status=on_status, stream=stream)
+        status_url = getattr(answer.value, "status_url", None) or location
+        if not isinstance(status_url, str):
+            raise ValueError(
+                "the answer is not that of an asynchronous operation (no status_url, no Location)"
+            )
+        return self.follow(status_url, timeout=timeout, on_status=on_status, stream=stream)
 
     def _follow_stream(
         self, status_url: str, final: frozenset[str], deadline: float, on_status: Callable[[str], None] | None

@@ -7,7 +7,8 @@
 //   PUT, DELETE, and the operations the contract marks idempotent, which get an automatic
 //   Idempotency-Key reused by every retry (a POST without one is never retried);
 // - Retry-After honoured on 429 and 503; problem+json answers thrown as ProblemError;
-// - follow(): an accepted (202) operation to its final status, over Server-Sent Events, else by polling.
+// - follow(): an accepted (202) operation to its final status, over Server-Sent Events, else by polling;
+//   settle(): the same from a create's answer, read from it when it came with Prefer: PREFER_WAIT (201).
 
 import createClient, { type Client } from "openapi-fetch";
 import { createParser } from "eventsource-parser";
@@ -30,6 +31,15 @@ export const IDEMPOTENT_OPERATIONS: ReadonlyArray<readonly [string, RegExp]> = [
 export const FINAL_STATUSES: Readonly<Record<string, readonly string[]>> = {
   "/v1/orders/": ["CONFIRMED", "CANCELLED"],
 };
+
+/** The entity field holding that status, by the same prefix. */
+export const STATUS_FIELDS: Readonly<Record<string, string>> = {
+  "/v1/orders/": "status",
+};
+
+/** RFC 7240's Prefer header for a create that starts a saga (`params: { header: { Prefer: PREFER_WAIT } }`): the
+ * answer waits up to 10 s for the saga to end and is then 201 with the entity in its final status. */
+export const PREFER_WAIT = "wait=10";
 
 export interface RetryPolicy {
   /** Attempts in all, the first one included. */
@@ -195,6 +205,22 @@ export class Sdk {
       correlationId: response.headers.get(CORRELATION_HEADER),
       headers: response.headers,
     };
+  }
+
+  /** The final status of an asynchronous create, from its answer: read from a 201 (placed with Prefer:
+   * PREFER_WAIT, the saga ended within the wait: one request in all), else followed from its Location. */
+  async settle(answer: Answer<unknown>, options: FollowOptions = {}): Promise<string> {
+    const location = answer.headers.get("Location");
+    if (location === null) throw new Error("the answer is not that of an asynchronous operation (no Location)");
+    const entry = Object.entries(FINAL_STATUSES).find(([prefix]) => location.startsWith(prefix));
+    if (answer.status === 201 && entry !== undefined && typeof answer.value === "object" && answer.value !== null) {
+      const status = String((answer.value as Record<string, unknown>)[STATUS_FIELDS[entry[0]] ?? "status"]);
+      if (entry[1].includes(status)) {
+        options.onStatus?.(status);
+        return status;
+      }
+    }
+    return this.follow(location, options);
   }
 
   /** Follow an accepted (202) operation to its final status; rejects with an Error after `timeoutMs`. */

@@ -1,6 +1,6 @@
 """Request and response models of the inventory service.
 
-Generated from its contract, contracts/openapi/inventory.v1.yaml, by datamodel-code-generator.
+Generated from the spec by msgen, as is its contract, contracts/openapi/inventory.v1.yaml.
 """
 
 from enum import StrEnum

@@ -135,7 +135,7 @@ def test_inventory_needs_of_payment() -> None:
 async def test_inventory_needs_of_product() -> None:
     pacts = build_pacts(PRODUCT)
     with pacts.http.serve() as server:
-        client = ProductClient("product", str(server.url), retries=0)
+        client = ProductClient("product", str(server.url), retries=0, timeout_floor=30.0)
         try:
             assert (await client.get_product(UUID("00000000-0000-4000-8000-000000000001"))).id == UUID(
                 "00000000-0000-4000-8000-000000000001"

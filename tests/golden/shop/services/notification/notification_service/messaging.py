@@ -23,7 +23,7 @@ MESSAGING = MessagingConfig(
     inbox=InboxMessage,
     dead_letters=DeadLetter,
     subscriptions=[
-        Subscription(ORDER_CONFIRMED, events.on_order_confirmed),
-        Subscription(ORDER_CANCELLED, events.on_order_cancelled),
+        Subscription(ORDER_CONFIRMED, events.on_order_confirmed, batch=False),
+        Subscription(ORDER_CANCELLED, events.on_order_cancelled, batch=False),
     ],
 )

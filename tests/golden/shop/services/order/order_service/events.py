@@ -17,14 +17,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.models import Order, OutboxMessage, SagaState, StatusLog
-
-
-class OrderLine(EventPayload):
-    """OrderLine, as events carry it."""
-
-    product_id: UUID
-    quantity: Annotated[int, Field(ge=1, le=1000)]
-    unit_price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+from order_service.schemas import OrderLine
 
 
 class OrderCreated(EventPayload):
@@ -33,7 +26,7 @@ class OrderCreated(EventPayload):
     order_id: UUID
     user_id: UUID
     email: Email
-    amount: Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+    amount: Annotated[Decimal, Field(decimal_places=2, max_digits=12)]
     currency: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
     lines: list[OrderLine]
 
@@ -43,7 +36,7 @@ class PaymentAuthorized(EventPayload):
 
     order_id: UUID
     payment_id: UUID
-    amount: Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+    amount: Annotated[Decimal, Field(decimal_places=2, max_digits=12)]
 
 
 class PaymentFailed(EventPayload):
@@ -72,7 +65,7 @@ class PaymentRefunded(EventPayload):
 
     order_id: UUID
     payment_id: UUID
-    amount: Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+    amount: Annotated[Decimal, Field(decimal_places=2, max_digits=12)]
 
 
 class OrderConfirmed(EventPayload):

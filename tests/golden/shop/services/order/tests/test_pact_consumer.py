@@ -165,7 +165,7 @@ def test_order_needs_of_payment() -> None:
 async def test_order_needs_of_product() -> None:
     pacts = build_pacts(PRODUCT)
     with pacts.http.serve() as server:
-        client = ProductClient("product", str(server.url), retries=0)
+        client = ProductClient("product", str(server.url), retries=0, timeout_floor=30.0)
         try:
             assert (await client.get_product(UUID("00000000-0000-4000-8000-000000000001"))).id == UUID(
                 "00000000-0000-4000-8000-000000000001"
@@ -178,7 +178,7 @@ async def test_order_needs_of_product() -> None:
 async def test_order_needs_of_user() -> None:
     pacts = build_pacts(USER)
     with pacts.http.serve() as server:
-        client = UserClient("user", str(server.url), retries=0)
+        client = UserClient("user", str(server.url), retries=0, timeout_floor=30.0)
         try:
             assert (await client.get_user(UUID("00000000-0000-4000-8000-000000000001"))).id == UUID(
                 "00000000-0000-4000-8000-000000000001"

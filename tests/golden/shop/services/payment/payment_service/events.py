@@ -20,11 +20,13 @@ from payment_service.models import OutboxMessage, SagaStep
 
 
 class OrderLine(EventPayload):
-    """OrderLine, as events carry it."""
+    """The OrderLine value object."""
 
     product_id: UUID
     quantity: Annotated[int, Field(ge=1, le=1000)]
-    unit_price: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+    unit_price: Annotated[
+        Decimal, Field(decimal_places=2, description="A decimal number, at least 0.0.", ge=0, max_digits=12)
+    ]
 
 
 class OrderCreated(EventPayload):
@@ -33,7 +35,7 @@ class OrderCreated(EventPayload):
     order_id: UUID
     user_id: UUID
     email: Email
-    amount: Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+    amount: Annotated[Decimal, Field(decimal_places=2, max_digits=12)]
     currency: Annotated[str, Field(max_length=255, pattern="^[^\\x00]*$")]
     lines: list[OrderLine]
 
@@ -43,7 +45,7 @@ class PaymentAuthorized(EventPayload):
 
     order_id: UUID
     payment_id: UUID
-    amount: Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+    amount: Annotated[Decimal, Field(decimal_places=2, max_digits=12)]
 
 
 class PaymentFailed(EventPayload):
@@ -65,7 +67,7 @@ class PaymentRefunded(EventPayload):
 
     order_id: UUID
     payment_id: UUID
-    amount: Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+    amount: Annotated[Decimal, Field(decimal_places=2, max_digits=12)]
 
 
 class OrderCancelled(EventPayload):

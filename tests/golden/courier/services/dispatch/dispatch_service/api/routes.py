@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from msgen_runtime import crud
 from msgen_runtime.db import get_session
 from msgen_runtime.idempotency import Idempotency, idempotency_dependency
-from msgen_runtime.messaging.saga import status_stream
+from msgen_runtime.messaging.saga import settle, status_stream
 from msgen_runtime.pagination import PageParams, page_params
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
@@ -54,9 +54,23 @@ async def get_delivery(session: SessionDep, id: UUID) -> DeliveryRead:
     status_code=202,
     openapi_extra={"x-scopes": ["deliveries:create"]},
     response_model=DeliveryAccepted,
+    responses={
+        201: {"model": DeliveryRead, "description": "Created, its saga ended (asked with Prefer: wait)."}
+    },
 )
 async def book_delivery(
-    session: SessionDep, payload: DeliveryCreate, idempotency: IdempotencyDep
+    request: Request,
+    session: SessionDep,
+    payload: DeliveryCreate,
+    idempotency: IdempotencyDep,
+    prefer: Annotated[
+        str | None,
+        Header(
+            alias="Prefer",
+            max_length=1024,
+            description="RFC 7240. `wait=N`: answer 201 with the Delivery once its saga has ended, if it ends within N seconds (at most the request deadline: 10 s by default); otherwise 202 as without it.",
+        ),
+    ] = None,
 ) -> Response:
     """Create a Delivery."""
     answer = await idempotency.run(
@@ -67,7 +81,16 @@ async def book_delivery(
         location=lambda created: f"/v1/deliveries/{created.id}",
         body=lambda created: DeliveryAccepted(id=created.id, status_url=f"/v1/deliveries/{created.id}"),
     )
-    return answer
+    # Prefer: wait=N: 201 with the Delivery once its saga has ended, if within N seconds
+    return await settle(
+        request,
+        answer,
+        prefer,
+        entity=Delivery,
+        read=DeliveryRead,
+        log=StatusLog,
+        final=frozenset(["CANCELLED", "SCHEDULED"]),
+    )
 
 
 @router.get(

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from msgen_runtime import crud
 from msgen_runtime.db import get_session
 from msgen_runtime.idempotency import Idempotency, idempotency_dependency
-from msgen_runtime.messaging.saga import status_stream
+from msgen_runtime.messaging.saga import settle, status_stream
 from msgen_runtime.pagination import PageParams, page_params
 from sqlalchemy.ext.asyncio import AsyncSession
 from sse_starlette import EventSourceResponse
@@ -54,8 +54,24 @@ async def get_order(session: SessionDep, id: UUID) -> OrderRead:
     status_code=202,
     openapi_extra={"x-scopes": ["orders:create"]},
     response_model=OrderAccepted,
+    responses={
+        201: {"model": OrderRead, "description": "Created, its saga ended (asked with Prefer: wait)."}
+    },
 )
-async def place_order(session: SessionDep, payload: OrderCreate, idempotency: IdempotencyDep) -> Response:
+async def place_order(
+    request: Request,
+    session: SessionDep,
+    payload: OrderCreate,
+    idempotency: IdempotencyDep,
+    prefer: Annotated[
+        str | None,
+        Header(
+            alias="Prefer",
+            max_length=1024,
+            description="RFC 7240. `wait=N`: answer 201 with the Order once its saga has ended, if it ends within N seconds (at most the request deadline: 10 s by default); otherwise 202 as without it.",
+        ),
+    ] = None,
+) -> Response:
     """Create an Order."""
     answer = await idempotency.run(
         "placeOrder",
@@ -65,7 +81,16 @@ async def place_order(session: SessionDep, payload: OrderCreate, idempotency: Id
         location=lambda created: f"/v1/orders/{created.id}",
         body=lambda created: OrderAccepted(id=created.id, status_url=f"/v1/orders/{created.id}"),
     )
-    return answer
+    # Prefer: wait=N: 201 with the Order once its saga has ended, if within N seconds
+    return await settle(
+        request,
+        answer,
+        prefer,
+        entity=Order,
+        read=OrderRead,
+        log=StatusLog,
+        final=frozenset(["CANCELLED", "CONFIRMED"]),
+    )
 
 
 @router.get(
