@@ -219,7 +219,9 @@ def test_a_key_whose_attempt_died_with_its_process_is_taken_over_by_the_retry(th
     hold = tmp_path / "hold"
     hold.write_text("before 3600")
     key = str(uuid.uuid4())
-    lease = {"IDEMPOTENCY_LEASE_SECONDS": "10", "REQUEST_TIMEOUT_SECONDS": "8", "RESIL_HOLD_FILE": str(hold)}
+    # the duplicate below must come within the first attempt's deadline: 20 s leaves a loaded machine room for
+    # the polls and the request between (the retry then waits out the 22 s lease)
+    lease = {"IDEMPOTENCY_LEASE_SECONDS": "22", "REQUEST_TIMEOUT_SECONDS": "20", "RESIL_HOLD_FILE": str(hold)}
     with ThreadPoolExecutor(1) as pool, service(things_db, tmp_path, **lease) as first:
         pending = pool.submit(post_thing, first.url, key)
         wait_for(lambda: key_state(things_db, key) == "in_flight", what="the first attempt claimed its key")
@@ -233,7 +235,7 @@ def test_a_key_whose_attempt_died_with_its_process_is_taken_over_by_the_retry(th
     hold.unlink()
     assert key_state(things_db, key) == "in_flight"  # the dead attempt's claim is still there
     with service(things_db, tmp_path, **lease) as second:
-        answer, _ = retry_until_done(second.url, key)
+        answer, _ = retry_until_done(second.url, key, within=120)
         assert answer.status_code == 201, answer.text
         again = post_thing(second.url, key)
         assert again.status_code == 201
@@ -249,21 +251,23 @@ def test_an_attempt_that_outlives_its_lease_is_rolled_back_when_a_retry_took_ove
 ) -> None:
     hold = tmp_path / "hold"
     # inside the transaction, its thing written; work the deadline cannot stop; only the first attempt holds
-    hold.write_text("after 15 once stuck")
+    hold.write_text("after 20 once stuck")
     key = str(uuid.uuid4())
-    env = {"IDEMPOTENCY_LEASE_SECONDS": "2", "REQUEST_TIMEOUT_SECONDS": "1", "RESIL_HOLD_FILE": str(hold)}
+    # 3 s to reach the hold (a first request opens the service's connections), however loaded the machine
+    env = {"IDEMPOTENCY_LEASE_SECONDS": "4", "REQUEST_TIMEOUT_SECONDS": "3", "RESIL_HOLD_FILE": str(hold)}
     with service(things_db, tmp_path, **env) as svc:
         start = time.monotonic()
         first = post_thing(svc.url, key)
         # answered at its deadline although its work goes on: not "done", so the client retries
         assert first.status_code == 503, first.text
-        # at its 1 s deadline, not when its 15 s of work end: a bound far from both, whatever the machine's load
-        assert time.monotonic() - start < 10
+        # at its 3 s deadline, not when its 20 s of work end: a bound far from both, whatever the machine's load
+        assert time.monotonic() - start < 12
         assert not hold.exists()
         retried, _ = retry_until_done(svc.url, key)
         assert retried.status_code == 201, retried.text
         wait_for(
             lambda: any(r["event"] == "http.finished_after_deadline" for r in svc.records()),
+            within=90,
             what="the stuck first attempt ended",
         )
         assert post_thing(svc.url, key).json() == retried.json()
@@ -309,7 +313,7 @@ def test_a_request_past_its_deadline_is_cancelled_and_rolled_back(things_db: str
         assert refused.headers["Retry-After"] == "1"
         assert "deadline" in refused.json()["detail"]
         assert things(things_db) == 0  # nothing happens later either: the transaction is gone
-        wait_for(lambda: key_state(things_db, key) is None, within=5, what="the key freed for the retry")
+        wait_for(lambda: key_state(things_db, key) is None, within=60, what="the key freed for the retry")
         # the gateway says it waits less: the service gives up before the gateway does
         start = time.monotonic()
         shorter = httpx.post(
@@ -393,11 +397,11 @@ def test_a_commit_under_way_at_the_deadline_is_waited_for_and_answered_as_it_wen
 ) -> None:
     with temporary_database(postgres_url, prefix="resil") as url:
         create_tables(url, THINGS)
-        # every COMMIT that wrote a thing takes 2 s: a deferred constraint trigger runs at COMMIT
+        # every COMMIT that wrote a thing takes 10 s: a deferred constraint trigger runs at COMMIT
         sql(
             url,
             "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$",
+            "$$ BEGIN PERFORM pg_sleep(10); RETURN NULL; END $$",
         )
         sql(
             url,
@@ -405,7 +409,10 @@ def test_a_commit_under_way_at_the_deadline_is_waited_for_and_answered_as_it_wen
             "FOR EACH ROW EXECUTE FUNCTION slow_commit()",
         )
         key = str(uuid.uuid4())
-        with service(url, tmp_path, REQUEST_TIMEOUT_SECONDS="1") as svc:
+        # The request reaches its COMMIT well within its 4 s deadline however loaded the machine (its connections
+        # opened first), and the COMMIT goes on for 6 s past it: a deadline under way, whatever the timing.
+        with service(url, tmp_path, REQUEST_TIMEOUT_SECONDS="4") as svc:
+            assert httpx.get(f"{svc.url}/health/ready", timeout=30).status_code == 200
             answer = post_thing(svc.url, key)
             # not cancelled midway through its COMMIT (which may land anyway): told what happened, late
             assert answer.status_code == 201, answer.text
@@ -419,9 +426,10 @@ def test_work_that_ignores_its_cancel_is_answered_at_the_deadline_and_keeps_its_
     url = create_tables(f"sqlite+aiosqlite:///{tmp_path / 'things.db'}", THINGS)
     env = {"REQUEST_TIMEOUT_SECONDS": "1", "MAX_IN_FLIGHT_REQUESTS": "1"}
     with ThreadPoolExecutor(1) as pool, service(url, tmp_path, **env) as svc:
-        # ends within the 0.25 s grace after its cancel: its own answer, not an error (just past the deadline: the
-        # widest margin the grace leaves a loaded machine)
-        quick = httpx.get(f"{svc.url}/stubborn", params={"seconds": 1.02}, timeout=30)
+        # ends within the 0.25 s grace after its cancel: its own answer, not an error. It ends 0.02 s past the
+        # deadline on the event loop's clock, timed from the deadline itself: however late a loaded machine starts
+        # the work, its end comes before the grace's (both are timers of one loop, fired in order)
+        quick = httpx.get(f"{svc.url}/stubborn", params={"past_deadline": 0.02}, timeout=30)
         assert quick.status_code == 200, quick.text
         start = time.monotonic()
         stuck = pool.submit(httpx.get, f"{svc.url}/stubborn", params={"seconds": 15}, timeout=60)
@@ -435,11 +443,12 @@ def test_work_that_ignores_its_cancel_is_answered_at_the_deadline_and_keeps_its_
         assert "in flight" in busy.json()["detail"]
         wait_for(
             lambda: any(r["event"] == "http.finished_after_deadline" for r in svc.records()),
+            within=60,
             what="the stuck work ended",
         )
         wait_for(
             lambda: httpx.get(f"{svc.url}/slow", params={"seconds": 0}, timeout=30).status_code == 200,
-            within=10,
+            within=60,
             what="the slot back",
         )
 
@@ -457,7 +466,8 @@ def test_event_streams_are_capped_apart_from_requests_in_flight(tmp_path: Path) 
                 assert "event streams" in third.json()["detail"]
                 # plain requests are not held up by the open streams
                 assert (await client.get("/slow", params={"seconds": 0})).status_code == 200
-            for _ in range(100):  # the streams closed: room again
+            deadline = asyncio.get_running_loop().time() + 60
+            while asyncio.get_running_loop().time() < deadline:  # the streams closed: room again
                 async with client.stream("GET", "/events") as again:
                     if again.status_code == 200:
                         return
@@ -518,7 +528,7 @@ def test_a_burst_beyond_the_bound_is_shed_at_once_and_every_5xx_is_logged(tmp_pa
             }
             return {(cid, "WARNING", 503) for cid, _, _ in shed} | {("the-crash", "ERROR", 500)} <= errors
 
-        wait_for(logged, within=10, what="every 5xx logged with its correlation id")
+        wait_for(logged, within=60, what="every 5xx logged with its correlation id")
 
 
 class GatewaySettingsForThings(GatewaySettings):
@@ -571,7 +581,7 @@ def test_the_service_is_told_the_time_left_after_the_wait_for_a_gateway_connecti
             told = asyncio.run(run())
             assert told.status_code in (503, 504)
             # the service got the time left after the wait, not the route's full time: it gave up in time
-            wait_for(lambda: served(svc, "gw-pooled") is not None, within=30, what="the service finished the request")
+            wait_for(lambda: served(svc, "gw-pooled") is not None, within=60, what="the service finished the request")
             assert served(svc, "gw-pooled") == 503
             assert things(url) == 0
 
@@ -585,15 +595,16 @@ def test_slow_senders_hold_no_gateway_slot_and_the_gateway_has_a_deadline(tmp_pa
             max_in_flight_requests=3,
             body_timeout=2.0,
             dev_mode=True,
-            request_deadline=1.0,
             rate_limit_requests=1000,
             ready_checks_upstreams=False,
         )
+        # The slow senders and everyone else, before a gateway of its own with a 1 s deadline below: with that
+        # deadline here, a loaded machine taking a second to create a thing would turn a 201 into a 503.
         with serve_app(create_gateway_app(settings, routes)) as gateway:
             host, port = gateway.split("//")[1].split(":")
             sockets = []
             for _ in range(3):  # each promises 100 bytes of body and sends one
-                sock = socket.create_connection((host, int(port)), timeout=10)
+                sock = socket.create_connection((host, int(port)), timeout=30)
                 sock.sendall(
                     b"POST /things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     b"Content-Length: 100\r\n\r\n{"
@@ -616,6 +627,7 @@ def test_slow_senders_hold_no_gateway_slot_and_the_gateway_has_a_deadline(tmp_pa
             finally:
                 for sock in sockets:
                     sock.close()
+        with serve_app(create_gateway_app(settings.model_copy(update={"request_deadline": 1.0}), routes)) as gateway:
             # an answer that does not start within the gateway's own deadline: 503, at the deadline
             start = time.monotonic()
             late = httpx.get(f"{gateway}/slow", params={"seconds": 3}, timeout=30)
@@ -648,7 +660,7 @@ def test_the_gateway_sheds_too_and_a_refused_client_never_gets_its_thing_later(t
             )
             assert refused.status_code in (503, 504)
             # the service heeded X-Request-Timeout-Ms: it gave up before the gateway's 1 s and rolled back
-            wait_for(lambda: served(svc, "gw-late") is not None, within=10, what="the service finished the request")
+            wait_for(lambda: served(svc, "gw-late") is not None, within=60, what="the service finished the request")
             assert served(svc, "gw-late") == 503
             assert things(url) == 0
 
@@ -712,7 +724,7 @@ class OwnNats:
             except OSError:
                 return False
 
-        wait_for(listening, within=15, what="nats-server listening")
+        wait_for(listening, within=60, what="nats-server listening")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -804,8 +816,8 @@ def test_readiness_follows_the_broker_and_the_outbox_gauges_stay_current(tmp_pat
                 await db.dispose()
 
             asyncio.run(stage_three())
-            wait_for(lambda: pending(base)[0] >= 3, within=10, what="the pending gauge during the outage")
-            wait_for(lambda: pending(base)[1] > 0.5, within=10, what="the oldest-age gauge growing during the outage")
+            wait_for(lambda: pending(base)[0] >= 3, within=60, what="the pending gauge during the outage")
+            wait_for(lambda: pending(base)[1] > 0.5, within=60, what="the oldest-age gauge growing during the outage")
             assert not ready(base)
 
             nats.start()  # the broker is back, same address and data
@@ -844,7 +856,9 @@ async def test_a_rabbitmq_connection_is_alive_only_while_it_answers(rabbitmq_url
     assert not await broker.alive(0.5)  # never connected
     await broker.start()
     try:
-        assert await broker.alive(0.5)
+        # a generous limit for the round trip to a shared, perhaps loaded, server: alive is what is asked here,
+        # not how fast (a broker that does not answer reads as down whatever the limit)
+        assert await broker.alive(30)
     finally:
         await broker.stop()
     assert not await broker.alive(0.5)
