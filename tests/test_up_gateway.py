@@ -26,6 +26,7 @@ from msgen.writer import write_project
 from msgen_runtime.gateway.devtokens import mint
 
 pytestmark = pytest.mark.slow
+TIMEOUT = 30  # seconds for an answer through the gateway: far from what a loaded machine takes (httpx's 5 s is not)
 
 
 @dataclass
@@ -84,10 +85,12 @@ def _strict_gateway(gateway: ProcessSpec) -> ProcessSpec:
 def known(front: Front) -> dict[str, str]:
     """A user and a product that exist, for orders to refer to."""
     auth = {"Authorization": f"Bearer {front.token('users:write', 'products:write')}"}
-    user = httpx.post(f"{front.url}/v1/users", json={"email": "front@shop.test", "full_name": "Front"}, headers=auth)
+    user = httpx.post(
+        f"{front.url}/v1/users", json={"email": "front@shop.test", "full_name": "Front"}, headers=auth, timeout=TIMEOUT
+    )
     assert user.status_code == 201, user.text
     teapot = {"sku": "TEAPOT-1", "name": "Teapot", "price": "5.00"}
-    product = httpx.post(f"{front.url}/v1/products", json=teapot, headers=auth)
+    product = httpx.post(f"{front.url}/v1/products", json=teapot, headers=auth, timeout=TIMEOUT)
     assert product.status_code == 201, product.text
     return {"user_id": user.json()["id"], "product_id": product.json()["id"]}
 
@@ -112,11 +115,14 @@ def _problem(answer: httpx.Response, status: int) -> dict[str, object]:
 
 def test_an_order_with_a_valid_token_is_confirmed(front: Front, known: dict[str, str]) -> None:
     auth = {"Authorization": f"Bearer {front.token('orders:create', 'orders:read')}"}
-    placed = httpx.post(f"{front.url}/v1/orders", json=_order(known), headers=auth)
+    placed = httpx.post(f"{front.url}/v1/orders", json=_order(known), headers=auth, timeout=TIMEOUT)
     assert placed.status_code == 202, placed.text
     ident = placed.json()["id"]
-    for _ in range(100):
-        status = httpx.get(f"{front.url}/v1/orders/{ident}", headers=auth).json()["status"]
+    # the saga takes its time on a loaded machine: polled until a generous deadline, not a number of polls
+    deadline = time.monotonic() + 120
+    status = None
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{front.url}/v1/orders/{ident}", headers=auth, timeout=TIMEOUT).json()["status"]
         if status == "CONFIRMED":
             break
         time.sleep(0.1)
@@ -124,10 +130,13 @@ def test_an_order_with_a_valid_token_is_confirmed(front: Front, known: dict[str,
 
 
 def test_no_token_is_401_and_a_missing_scope_403(front: Front) -> None:
-    missing = _problem(httpx.post(f"{front.url}/v1/orders", json=_order()), 401)
+    missing = _problem(httpx.post(f"{front.url}/v1/orders", json=_order(), timeout=TIMEOUT), 401)
     assert missing["status"] == 401
     wrong = httpx.post(
-        f"{front.url}/v1/orders", json=_order(), headers={"Authorization": f"Bearer {front.token('orders:read')}"}
+        f"{front.url}/v1/orders",
+        json=_order(),
+        headers={"Authorization": f"Bearer {front.token('orders:read')}"},
+        timeout=TIMEOUT,
     )
     _problem(wrong, 403)
     assert "insufficient_scope" in wrong.headers["www-authenticate"]
@@ -152,7 +161,9 @@ def test_expired_foreign_and_unsigned_tokens_are_401(front: Front) -> None:
     )
     unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
     for token in (expired, foreign, unsigned, "not-a-jwt"):
-        answer = httpx.post(f"{front.url}/v1/orders", json=_order(), headers={"Authorization": f"Bearer {token}"})
+        answer = httpx.post(
+            f"{front.url}/v1/orders", json=_order(), headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+        )
         _problem(answer, 401)
         assert answer.headers["www-authenticate"].startswith("Bearer")
 
@@ -175,7 +186,9 @@ def test_exceeding_the_rate_limit_is_429_with_retry_after(front: Front) -> None:
             _problem(answer, 429)
             assert 0 < int(answer.headers["retry-after"]) <= 3600
     # counted per token: another caller is not refused for the greedy one
-    other = httpx.get(f"{url}/v1/products", headers={"Authorization": f"Bearer {front.token('products:write')}"})
+    other = httpx.get(
+        f"{url}/v1/products", headers={"Authorization": f"Bearer {front.token('products:write')}"}, timeout=TIMEOUT
+    )
     assert other.status_code == 200
 
 
@@ -190,11 +203,12 @@ def test_an_upstream_that_is_down_is_a_quick_503_then_recovers(front: Front) -> 
     finally:
         front.system.start("product")
         front.system.wait_ready(["product"])
-    for _ in range(100):
-        if httpx.get(f"{front.url}/v1/products", timeout=10).status_code == 200:
+    deadline = time.monotonic() + 60  # the gateway's breaker lets a trial through after its recovery time
+    while time.monotonic() < deadline:
+        if httpx.get(f"{front.url}/v1/products", timeout=TIMEOUT).status_code == 200:
             break
         time.sleep(0.2)
-    assert httpx.get(f"{front.url}/v1/products", timeout=10).status_code == 200
+    assert httpx.get(f"{front.url}/v1/products", timeout=TIMEOUT).status_code == 200
 
 
 def test_an_order_for_a_product_or_user_that_does_not_exist_is_422_and_nothing_is_placed(
@@ -203,22 +217,24 @@ def test_an_order_for_a_product_or_user_that_does_not_exist_is_422_and_nothing_i
     """The default create asks the product and user services (the order service's declared calls)."""
     auth = {"Authorization": f"Bearer {front.token('orders:create', 'orders:read')}"}
     nobody = "3f0c1d9e-0000-4000-8000-00000000beef"
-    before = httpx.get(f"{front.url}/v1/orders", headers=auth).json()["total"]
+    before = httpx.get(f"{front.url}/v1/orders", headers=auth, timeout=TIMEOUT).json()["total"]
     no_product = _problem(
-        httpx.post(f"{front.url}/v1/orders", json=_order(known, product_id=nobody), headers=auth), 422
+        httpx.post(f"{front.url}/v1/orders", json=_order(known, product_id=nobody), headers=auth, timeout=TIMEOUT), 422
     )
     assert [error["loc"] for error in no_product["errors"]] == [["body", "lines", "0", "product_id"]]  # type: ignore[attr-defined]
     assert "lines.0.product_id" in str(no_product["detail"])
-    no_user = _problem(httpx.post(f"{front.url}/v1/orders", json=_order(known, user_id=nobody), headers=auth), 422)
+    no_user = _problem(
+        httpx.post(f"{front.url}/v1/orders", json=_order(known, user_id=nobody), headers=auth, timeout=TIMEOUT), 422
+    )
     assert [error["loc"] for error in no_user["errors"]] == [["body", "user_id"]]  # type: ignore[attr-defined]
-    assert httpx.get(f"{front.url}/v1/orders", headers=auth).json()["total"] == before
+    assert httpx.get(f"{front.url}/v1/orders", headers=auth, timeout=TIMEOUT).json()["total"] == before
 
 
 def test_an_order_while_the_product_service_is_down_is_503_not_placed_unchecked(
     front: Front, known: dict[str, str]
 ) -> None:
     auth = {"Authorization": f"Bearer {front.token('orders:create', 'orders:read')}"}
-    before = httpx.get(f"{front.url}/v1/orders", headers=auth).json()["total"]
+    before = httpx.get(f"{front.url}/v1/orders", headers=auth, timeout=TIMEOUT).json()["total"]
     front.system.stop("product")
     try:
         answer = httpx.post(f"{front.url}/v1/orders", json=_order(known), headers=auth, timeout=30)
@@ -227,4 +243,4 @@ def test_an_order_while_the_product_service_is_down_is_503_not_placed_unchecked(
     finally:
         front.system.start("product")
         front.system.wait_ready(["product"])
-    assert httpx.get(f"{front.url}/v1/orders", headers=auth).json()["total"] == before
+    assert httpx.get(f"{front.url}/v1/orders", headers=auth, timeout=TIMEOUT).json()["total"] == before
