@@ -48,6 +48,8 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
     settings = Settings(
         database_url=database_url,
         dev_mode=True,  # called directly, without the gateway's credential; /docs on
+        # the request deadline: far from what a busy machine takes to answer 50 concurrent requests at once
+        request_timeout_seconds=60,
         redis_url=redis_url,
         cache_namespace=namespace,
     )
