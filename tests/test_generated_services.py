@@ -127,9 +127,10 @@ def test_product_service_serves_crud_under_uvicorn(product_server: str) -> None:
     from msgen_runtime.callers import HEADER, InternalAuth
 
     body = {"sku": "SKU-1", "name": "Teapot", "price": "19.90"}
-    assert httpx.post(f"{product_server}/v1/products", json=body).status_code == 401  # no caller credential
+    # 30 s for an answer: far from what a loaded machine takes (httpx's default 5 s is not)
+    assert httpx.post(f"{product_server}/v1/products", json=body, timeout=30).status_code == 401  # no credential
     credential = {HEADER: InternalAuth(INTERNAL_AUTH_SECRET, issuer="gateway").mint("u-1", audience="product")}
-    with httpx.Client(base_url=product_server, headers=credential) as http:
+    with httpx.Client(base_url=product_server, headers=credential, timeout=30) as http:
         created = http.post("/v1/products", json=body)
         assert created.status_code == 201, created.text
         product = created.json()
@@ -210,25 +211,31 @@ def test_gateway_under_uvicorn_fronts_product_service_with_dev_tokens(
         "DEV_ISSUER_DIR": str(tmp_path / "gateway" / "dev-issuer"),
         "INTERNAL_AUTH_SECRET": INTERNAL_AUTH_SECRET,
         "TIMEOUT": "60",  # the proxy's: "a quick 503" below is told from a hang by a bound far from both
+        # readiness asks each upstream's: product-service's must not read as failing for a slow answer
+        "READY_TIMEOUT": "30",
     }
     token = mint(tmp_path, ["products:write"], sub="u-1", ttl="5m")
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "uvicorn", "gateway_app.main:create_app", "--factory", "--port", str(port)]
     log = tmp_path / "gateway.log"
-    with started(command, cwd=shop_dir / "gateway", env=env, log=log) as proc:
+    # answers through the gateway to a real service: 30 s, far from what a loaded machine takes (not httpx's 5 s)
+    with (
+        started(command, cwd=shop_dir / "gateway", env=env, log=log) as proc,
+        httpx.Client(base_url=base, timeout=30) as http,
+    ):
         wait_for(lambda: _answers(f"{base}/health/live", proc, log), timeout=120, what="the gateway did not start")
         body = {"sku": "GW-1", "name": "Kettle", "price": "25.00"}
-        assert httpx.post(f"{base}/v1/products", json=body).status_code == 401
-        created = httpx.post(f"{base}/v1/products", json=body, headers={"Authorization": f"Bearer {token}"})
+        assert http.post("/v1/products", json=body).status_code == 401
+        created = http.post("/v1/products", json=body, headers={"Authorization": f"Bearer {token}"})
         assert created.status_code == 201, created.text
-        listed = httpx.get(f"{base}/v1/products")  # a public read
+        listed = http.get("/v1/products")  # a public read
         assert created.json()["id"] in [p["id"] for p in listed.json()["items"]]
         reader = mint(tmp_path, ["orders:read"])
-        assert httpx.get(f"{base}/v1/orders", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+        assert http.get("/v1/orders", headers={"Authorization": f"Bearer {token}"}).status_code == 403
         began = time.monotonic()
         down = httpx.get(f"{base}/v1/orders", headers={"Authorization": f"Bearer {reader}"}, timeout=60)
         # order-service is not running: refused at once, not held for the 60 s timeout
         assert down.status_code == 503 and time.monotonic() - began < scaled(10)
         assert down.headers["content-type"] == "application/problem+json"
-        ready = httpx.get(f"{base}/health/ready")
+        ready = http.get("/health/ready")
         assert ready.status_code == 503 and ready.json()["checks"]["product"] == "ok"
