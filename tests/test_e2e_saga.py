@@ -148,7 +148,9 @@ def rows(shop: Shop, service: str, query: str) -> list[tuple[Any, ...]]:
 
 def test_an_order_is_confirmed_and_the_customer_mailed(shop_running: Shop) -> None:
     async def run() -> tuple[str, str, list[str]]:
-        async with httpx.AsyncClient(timeout=10) as client:
+        # the stream's read timeout is the longest a saga step may take between two statuses (no heartbeat
+        # comes within 15 s): 60 s, not a few seconds a loaded machine can spend on a step
+        async with httpx.AsyncClient(timeout=60) as client:
             body = order_body(shop_running)
             ident = await place(client, shop_running, body)
             statuses = []
@@ -172,7 +174,7 @@ def test_an_order_is_confirmed_and_the_customer_mailed(shop_running: Shop) -> No
 
 def test_a_refused_payment_cancels_the_order(shop_running: Shop) -> None:
     async def run() -> tuple[str, str]:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=60) as client:
             ident = await place(client, shop_running, order_body(shop_running, amount="5000.00"))
             return ident, await final_status(client, shop_running, ident)
 
@@ -185,7 +187,7 @@ def test_a_refused_payment_cancels_the_order(shop_running: Shop) -> None:
 
 def test_refused_stock_refunds_the_payment_then_cancels(shop_running: Shop) -> None:
     async def run() -> tuple[str, str]:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=60) as client:
             ident = await place(
                 client, shop_running, order_body(shop_running, quantity=5, product=shop_running.scarce_id)
             )
@@ -206,12 +208,13 @@ def test_refused_stock_refunds_the_payment_then_cancels(shop_running: Shop) -> N
 def _no_dead_letters(shop: Shop) -> None:
     for service in ("inventory", "notification", "order", "payment"):
         assert rows(shop, service, "SELECT count(*) FROM dead_letters") == [(0,)], service
-        assert httpx.get(f"{shop.system.url(service)}/admin/dead-letters", headers=shop.admin(service)).json() == []
+        listed = httpx.get(f"{shop.system.url(service)}/admin/dead-letters", headers=shop.admin(service), timeout=30)
+        assert listed.json() == []
 
 
 def test_two_hundred_orders_survive_kill_9_of_order_and_payment(shop_running: Shop) -> None:
     async def run() -> list[tuple[str, str]]:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=60) as client:
             idents: list[str] = []
             for batch in range(10):
                 if batch == 3:
@@ -274,7 +277,7 @@ def test_two_hundred_orders_survive_kill_9_of_order_and_payment(shop_running: Sh
 
 def test_orders_complete_after_a_ten_second_broker_outage(shop_running: Shop) -> None:
     async def run() -> list[str]:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=60) as client:
             shop_running.system.stop("nats")
             idents = await asyncio.gather(*(place(client, shop_running, order_body(shop_running)) for _ in range(20)))
             await asyncio.sleep(10)
@@ -327,7 +330,7 @@ def test_a_poison_message_is_dead_lettered_listed_and_the_flow_goes_on(shop_runn
     assert replayed.returncode == 1 and "dead-lettered" in replayed.stdout  # still poison: back to the dead letters
 
     async def still_flowing() -> str:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=60) as client:
             ident = await place(client, shop_running, order_body(shop_running))
             return await final_status(client, shop_running, ident)
 

@@ -289,7 +289,7 @@ def _who_router(downstream: str) -> APIRouter:
 
     @router.get("/v1/chain")
     async def chain() -> Any:
-        client = ServiceClient("down", downstream, timeout=5)
+        client = ServiceClient("down", downstream, timeout=30)
         try:
             return (await client.request("GET", "/who")).json()
         finally:
