@@ -178,7 +178,8 @@ def postgres_url() -> str:
     url = _server_url("MSGEN_TEST_POSTGRES_URL")
 
     async def ping() -> None:
-        conn = await asyncpg.connect(url, timeout=5)
+        # 30 s: a shared server on a loaded machine answers late; a server that is not there refuses at once
+        conn = await asyncpg.connect(url, timeout=30)
         await conn.close()
 
     try:
@@ -195,7 +196,7 @@ def redis_url() -> str:
     from redis import Redis
 
     try:
-        Redis.from_url(url, socket_timeout=5).ping()
+        Redis.from_url(url, socket_timeout=30).ping()
     except Exception as exc:
         pytest.fail(f"MSGEN_TEST_REDIS_URL={url} is set but cannot be reached: {exc}")
     return url
@@ -209,7 +210,7 @@ def rabbitmq_url() -> str:
     async def ping() -> None:
         import aio_pika
 
-        connection = await aio_pika.connect_robust(url, timeout=5)
+        connection = await aio_pika.connect_robust(url, timeout=30)
         await connection.close()
 
     try:

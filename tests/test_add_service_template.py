@@ -219,12 +219,12 @@ def test_the_templated_app_runs_under_uvicorn(copier_project: Path, tmp_path: Pa
                 return False
 
         wait_for(up, timeout=120, what="uvicorn did not start")
-        health = httpx.get(base + "/healthz", timeout=5)
+        health = httpx.get(base + "/healthz", timeout=30)
         assert health.json() == {"status": "ok", "service": "search"}
-        assert httpx.get(base + "/readyz", timeout=5).json()["status"] == "ready"
-        greeting = httpx.get(base + "/v1/search/greetings/Ada", timeout=5).json()
+        assert httpx.get(base + "/readyz", timeout=30).json()["status"] == "ready"
+        greeting = httpx.get(base + "/v1/search/greetings/Ada", timeout=30).json()
         assert greeting == {"greeting": "Bonjour, Ada", "service": "search"}
-        assert "greetings_total 1.0" in httpx.get(base + "/metrics", timeout=5).text
+        assert "greetings_total 1.0" in httpx.get(base + "/metrics", timeout=30).text
 
 
 def test_the_gateway_routes_the_prefix_and_everything_under_it() -> None:

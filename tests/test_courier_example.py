@@ -136,9 +136,12 @@ def _management_api(url: str) -> str:
 def _management(url: str) -> httpx.Client | None:
     """A client of the management API when the plugin answers there, else None."""
     parts = urlsplit(url)
-    client = httpx.Client(base_url=_management_api(url), auth=(parts.username or "guest", parts.password or "guest"))
+    # 30 s: a loaded server's management API can take seconds (a refused connection, no plugin, comes at once)
+    client = httpx.Client(
+        base_url=_management_api(url), auth=(parts.username or "guest", parts.password or "guest"), timeout=30
+    )
     try:
-        if client.get("/overview", timeout=5).status_code == 200:
+        if client.get("/overview").status_code == 200:
             return client
     except httpx.TransportError:
         pass

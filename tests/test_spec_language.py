@@ -147,38 +147,40 @@ async def view_rate(session: AsyncSession, id: UUID) -> Quote:
         seen: list[int] = []
 
         def hit_then_expiry() -> bool:
-            answer = httpx.get(f"{rates}/v1/quotes/EUR", headers=internal("rates"), timeout=5)
+            answer = httpx.get(f"{rates}/v1/quotes/EUR", headers=internal("rates"), timeout=30)
             assert answer.status_code == 200, answer.text
             seen.append(answer.json()["loads"])
             repeated = any(a == b for a, b in itertools.pairwise(seen))
             return repeated and len(set(seen)) > 1
 
         _wait_for(hit_then_expiry, "a cached answer, then a fresh one after the TTL")
-        other = httpx.get(f"{rates}/v1/quotes/USD", headers=internal("rates"), timeout=5).json()
+        other = httpx.get(f"{rates}/v1/quotes/USD", headers=internal("rates"), timeout=30).json()
         assert other["code"] == "USD" and other["loads"] > max(seen)  # parameters are part of the key
         # query parameters: validated by the route, handed to the handler, part of the cache key
         quote = f"{rates}/v1/quotes/USD"
-        spread = httpx.get(quote, params={"spread": "2.5", "at": "2026-01-31"}, headers=internal("rates"), timeout=5)
+        spread = httpx.get(quote, params={"spread": "2.5", "at": "2026-01-31"}, headers=internal("rates"), timeout=30)
         assert spread.status_code == 200 and Decimal(spread.json()["value"]) == Decimal("2.5"), spread.text
         assert spread.json()["loads"] > other["loads"]
         for bad in ({"spread": "11"}, {"spread": "0.123"}, {"source": "XYZ"}, {"at": "31/01/2026"}):
-            refused = httpx.get(quote, params=bad, headers=internal("rates"), timeout=5)
+            refused = httpx.get(quote, params=bad, headers=internal("rates"), timeout=30)
             assert refused.status_code == 422, (bad, refused.text)
             assert refused.headers["content-type"] == "application/problem+json"
 
-        created = httpx.post(f"{rates}/v1/rates", json={"code": "EUR", "value": "1.000000"}, headers=internal("rates"))
+        created = httpx.post(
+            f"{rates}/v1/rates", json={"code": "EUR", "value": "1.000000"}, headers=internal("rates"), timeout=30
+        )
         assert created.status_code == 201, created.text
         rate_id = created.json()["id"]
         with serve(ledger_dir, "account", tmp_path, RATES_URL=rates) as account:
 
             def view() -> str:
-                answer = httpx.get(f"{account}/v1/rate-views/{rate_id}", headers=internal("account"), timeout=5)
+                answer = httpx.get(f"{account}/v1/rate-views/{rate_id}", headers=internal("account"), timeout=30)
                 assert answer.status_code == 200, answer.text
                 return str(answer.json()["value"])
 
             assert view() == "1.000000"
             # the typed client sent its keyword arguments as query parameters
-            answer = httpx.get(f"{account}/v1/rate-views/{rate_id}", headers=internal("account"), timeout=5)
+            answer = httpx.get(f"{account}/v1/rate-views/{rate_id}", headers=internal("account"), timeout=30)
             assert answer.json()["loads"] == 25, answer.text
             # The call's cache: after a change, account still answers the old value (a hit), then the new one.
             state: dict[str, Any] = {"value": 1, "stale": False}
@@ -188,7 +190,7 @@ async def view_rate(session: AsyncSession, id: UUID) -> Quote:
                     state["value"] += 1
                     new = f"{state['value']}.000000"
                     patched = httpx.patch(
-                        f"{rates}/v1/rates/{rate_id}", json={"value": new}, headers=internal("rates"), timeout=5
+                        f"{rates}/v1/rates/{rate_id}", json={"value": new}, headers=internal("rates"), timeout=30
                     )
                     assert patched.status_code == 200, patched.text
                     state["stale"] = view() != new
