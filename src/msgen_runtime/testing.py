@@ -68,7 +68,7 @@ def nats_server(store: str) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60  # generous: JetStream starts slowly on a loaded machine
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -109,7 +109,7 @@ def serve_app(app: Any, *, port: int = 0, host: str = "127.0.0.1") -> Iterator[s
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # the app's startup (its lifespan) takes its time on a loaded machine
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
