@@ -37,7 +37,7 @@ from msgen.generate import Generated, generate
 from msgen.localrun import LocalSystem, Options, free_port, plan, prepare_databases
 from msgen.writer import write_project
 from tests.conftest import SHOP_SPEC
-from tests.processes import scaled
+from tests.processes import CALL_TIMEOUT_FLOOR, scaled
 
 FINAL = ("CONFIRMED", "CANCELLED")
 CENT = Decimal("0.01")
@@ -214,7 +214,13 @@ def running_shop(
         smtp_address = ("127.0.0.1", free_port())
         controller = Controller(mailbox, hostname=smtp_address[0], port=smtp_address[1])
         controller.start()
-    options = Options(workdir=workdir, postgres_url=prepared.postgres_url, smtp=smtp_address, log_level="WARNING")
+    options = Options(
+        workdir=workdir,
+        postgres_url=prepared.postgres_url,
+        smtp=smtp_address,
+        log_level="WARNING",
+        extra_env=CALL_TIMEOUT_FLOOR,
+    )
     # the tests talk to the services straight: no gateway
     specs = [s for s in plan(root, options, prepared.generated.system) if s.name not in {"gateway", *without}]
     system = LocalSystem(specs, workdir / "logs")

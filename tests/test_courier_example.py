@@ -25,7 +25,7 @@ from msgen import model as m
 from msgen.generate import Generated, generate
 from msgen.up import demo_plan, unwritten_calls
 from tests.pact_support import committed_pacts
-from tests.processes import run, run_ok, wait_for
+from tests.processes import CALL_TIMEOUT_FLOOR, run, run_ok, wait_for
 from tests.regen_support import commit_all, edit_spec, git_status, msgen, write_generated
 from tests.shop_suites import ShopSuites, run_suite
 
@@ -216,7 +216,7 @@ def test_up_demo_schedules_a_delivery_over_rabbitmq(courier: Generated, own_vhos
     project = write_generated(tmp_path / "courier", courier)
     _write_quote(project, FLAT_QUOTE)
     command = [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0", "--broker", own_vhost]
-    done = run(command, env={**os.environ, "COLUMNS": "200"}, timeout=300)
+    done = run(command, env={**os.environ, **CALL_TIMEOUT_FLOOR, "COLUMNS": "200"}, timeout=300)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     assert re.search(r"Created Customer [0-9a-f-]{36} through the gateway", output), output[-3000:]

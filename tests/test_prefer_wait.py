@@ -22,7 +22,7 @@ import pytest
 from msgen.localrun import LocalSystem, Options, plan, prepare_databases
 from msgen.writer import write_project
 from msgen_runtime.gateway.devtokens import mint
-from tests.processes import scaled, wait_for
+from tests.processes import CALL_TIMEOUT_FLOOR, scaled, wait_for
 from tests.saga_support import shop_with_step_timeout
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_saga_system_at_a_time")]
@@ -64,7 +64,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     generated = shop_with_step_timeout(base / "spec", "1h")
     root = base / "shop"
     write_project(root, generated.files, generated.system.spec_hash)
-    options = Options(workdir=base / "run", log_level="WARNING")
+    options = Options(workdir=base / "run", log_level="WARNING", extra_env=CALL_TIMEOUT_FLOOR)
     specs = plan(root, options)
     for spec in specs:
         if spec.name == "gateway":

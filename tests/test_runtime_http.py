@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -77,6 +81,28 @@ async def test_the_timeout_floor_outlasts_a_calls_own_timeout(downstream: Downst
     response = await patient.request("GET", "/v1/products/1", timeout=0.05)
     assert response.status_code == 200
     await patient.close()
+
+
+def test_a_generated_services_clients_take_their_floor_from_call_timeout_floor_seconds() -> None:
+    """The golden order service's clients: the spec's 0.3 s and 0.5 s stay, CALL_TIMEOUT_FLOOR_SECONDS is the floor."""
+    service = Path(__file__).parent / "golden" / "shop" / "services" / "order"
+    script = (
+        "from order_service.settings import Settings\n"
+        "from order_service.clients import Clients\n"
+        "c = Clients(Settings())\n"
+        "print(c.product.timeout, c.product.timeout_floor, c.user.timeout, c.user.timeout_floor)\n"
+    )
+    src = str(Path(__file__).parents[1] / "src")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join([src, str(service)])}
+    for floor, expected in (("", "0.3 0.0 0.5 0.0"), ("7", "0.3 7.0 0.5 7.0")):
+        env["CALL_TIMEOUT_FLOOR_SECONDS"] = floor
+        if not floor:
+            del env["CALL_TIMEOUT_FLOOR_SECONDS"]
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=service, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == expected.split()
 
 
 async def test_a_hanging_downstream_times_out_then_the_breaker_opens_then_recovers(

@@ -108,7 +108,7 @@ def shop_run(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Itera
     root = tmp_path_factory.mktemp("sdk") / "shop"
     write_project(root, shop.files, shop.system.spec_hash)
     _sdk(root)
-    options = Options(workdir=root.parent / "run", log_level="WARNING")
+    options = Options(workdir=root.parent / "run", log_level="WARNING", extra_env=processes.CALL_TIMEOUT_FLOOR)
     specs = plan(root, options)
     prepare_databases(specs, options)
     system = LocalSystem(specs, root.parent / "run" / "logs")

@@ -14,7 +14,7 @@ import pytest
 
 from msgen.generate import Generated, generate
 from msgen.writer import write_project
-from tests.processes import communicate, run, scaled, spawned, wait_for
+from tests.processes import CALL_TIMEOUT_FLOOR, communicate, run, scaled, spawned, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def test_up_demo_confirms_an_order_and_leaves_nothing_running(project: Path) -> 
     command = [sys.executable, "-m", "msgen", "up", str(project), "--demo", "--port", "0", "--log-format", "json"]
     command.append("--no-dashboard")
     # its own process group: whatever msgen up leaves behind is checked, then ended with the test
-    with spawned(command, env={**os.environ, "COLUMNS": "200"}) as proc:
+    with spawned(command, env={**os.environ, **CALL_TIMEOUT_FLOOR, "COLUMNS": "200"}) as proc:
         out, err = communicate(proc, timeout=300)
         output = out + err
         assert proc.returncode == 0, output[-3000:]

@@ -24,6 +24,7 @@ from msgen.generate import Generated
 from msgen.localrun import LocalSystem, Options, ProcessSpec, free_port, plan, prepare_databases
 from msgen.writer import write_project
 from msgen_runtime.gateway.devtokens import mint
+from tests.processes import CALL_TIMEOUT_FLOOR
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 30  # seconds for an answer through the gateway: far from what a loaded machine takes (httpx's 5 s is not)
@@ -46,7 +47,7 @@ class Front:
 def front(shop: Generated, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     root = tmp_path_factory.mktemp("front") / "shop"
     write_project(root, shop.files, shop.system.spec_hash)
-    options = Options(workdir=root.parent / "run", log_level="WARNING")
+    options = Options(workdir=root.parent / "run", log_level="WARNING", extra_env=CALL_TIMEOUT_FLOOR)
     specs = plan(root, options)
     assert "gateway" in {s.name for s in specs}
     for spec in specs:

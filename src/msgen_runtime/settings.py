@@ -122,6 +122,13 @@ class ServiceSettings(BaseSettings):
         description="A request without its answer by then is cancelled and rolled back (503); "
         "less when the gateway says it waits less.",
     )
+    call_timeout_floor_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=300,
+        description="No call to another service waits less than this, whatever its timeout in the spec "
+        "(0: the spec's timeouts). For a machine slower than the spec assumes, without regenerating.",
+    )
     max_in_flight_requests: int = Field(
         64, ge=1, description="Requests waiting for their answer at once; beyond it, 503 with Retry-After."
     )

@@ -22,9 +22,20 @@ class Clients:
             f"{namespace}:calls",
             enabled=settings.cache_enabled,
         )
-        self.customer = CustomerClient("customer", settings.customer_url, timeout=0.5, retries=2)
+        self.customer = CustomerClient(
+            "customer",
+            settings.customer_url,
+            timeout=0.5,
+            retries=2,
+            timeout_floor=settings.call_timeout_floor_seconds,
+        )
         self.pricing = PricingClient(
-            "pricing", settings.pricing_url, timeout=0.3, retries=2, cache=self.cache
+            "pricing",
+            settings.pricing_url,
+            timeout=0.3,
+            retries=2,
+            timeout_floor=settings.call_timeout_floor_seconds,
+            cache=self.cache,
         )
 
     async def close(self) -> None:

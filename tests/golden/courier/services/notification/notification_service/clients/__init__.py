@@ -11,7 +11,13 @@ class Clients:
     """One client per downstream service, with the timeouts and retries of the spec."""
 
     def __init__(self, settings: Settings) -> None:
-        self.customer = CustomerClient("customer", settings.customer_url, timeout=0.5, retries=2)
+        self.customer = CustomerClient(
+            "customer",
+            settings.customer_url,
+            timeout=0.5,
+            retries=2,
+            timeout_floor=settings.call_timeout_floor_seconds,
+        )
 
     async def close(self) -> None:
         await self.customer.close()
