@@ -36,6 +36,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, declared_attr
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -223,12 +224,20 @@ class SagaDefinition:
             )
         )
         if self.entity and self.entity.started:
-            await self._set_status(session, key, self.entity.started, self.start)
+            await self._set_status(
+                session, key, self.entity.started, self.start, written=self._holds(session, key, self.entity.started)
+            )
         if self.steps[0].call is not None:
             self._wake_after_commit(session)
 
     async def handle(self, session: AsyncSession, event: str, payload: BaseModel) -> bool:
         """Advance the saga the event belongs to; False when the event is not expected (ignored)."""
+        # The state row is written once, when the transaction flushes at commit: the outbox and status
+        # statements of a transition would otherwise autoflush its changes first, two UPDATEs per event.
+        with session.no_autoflush:
+            return await self._handle(session, event, payload)
+
+    async def _handle(self, session: AsyncSession, event: str, payload: BaseModel) -> bool:
         data = payload.model_dump(mode="json")
         if self.key not in data:
             return False
@@ -536,17 +545,31 @@ class SagaDefinition:
         payload = event_type.model.model_validate({name: context[name] for name in fields if name in context})
         return await stage(session, self.outbox, event_type, payload)
 
-    async def _set_status(self, session: AsyncSession, key: str, status: str, cause: str) -> None:
+    def _holds(self, session: AsyncSession, key: str, status: str) -> bool:
+        """Whether the entity this session holds (the one just created, say) has `status` already.
+
+        Read from the object's own state, never loaded: when it is in the session with that value, the
+        transaction writes that value (it was inserted or flushed with it, or is flushed at commit).
+        """
+        assert self.entity is not None
+        held = session.sync_session.identity_map.get(identity_key(self.entity.table, uuid.UUID(key)))
+        return held is not None and sa.inspect(held).dict.get(self.entity.field) == status
+
+    async def _set_status(
+        self, session: AsyncSession, key: str, status: str, cause: str, *, written: bool = False
+    ) -> None:
+        """The entity's status (unless `written`: it has it already) and its status log row."""
         assert self.entity is not None
         table = self.entity.table
         # The state row's pending changes are flushed once, at commit: flushing them before this UPDATE too
         # (autoflush) wrote the state row twice per event.
-        with session.no_autoflush:
-            await session.execute(
-                sa.update(table)
-                .where(table.id == uuid.UUID(key))
-                .values({self.entity.field: status, "updated_at": utcnow()})
-            )
+        if not written:
+            with session.no_autoflush:
+                await session.execute(
+                    sa.update(table)
+                    .where(table.id == uuid.UUID(key))
+                    .values({self.entity.field: status, "updated_at": utcnow()})
+                )
         if self.status_log is not None:
             # a Core insert: nothing reads the row back through the session, and flushing an object cost more
             await session.execute(
