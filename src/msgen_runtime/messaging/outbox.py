@@ -204,6 +204,9 @@ class Relay:
         self.retention = retention
         self._stopping = False
         self._locking: bool | None = None
+        # SQLite, in `run`: rows published but not yet marked sent, with when they went out; the next pass
+        # marks them in the transaction that reads what is pending (see `_relay_unlocked`)
+        self._unmarked: list[tuple[datetime, list[int]]] = []
 
     async def prepare(self) -> None:
         """Make sure every partition row exists (idempotent)."""
@@ -225,7 +228,7 @@ class Relay:
         while not self._stopping:
             _wakeup.clear()
             try:
-                published = await self.relay_once()
+                published = await (self._relay_locked() if self._locking else self._relay_unlocked(defer=True))
                 backoff = 0.1
             except Exception as exc:  # broker down, database restarting: retry with backoff
                 PUBLISH_FAILURES.labels(self.service).inc()
@@ -293,20 +296,39 @@ class Relay:
             raise failures[0][1]
         return len(sent)
 
-    async def _relay_unlocked(self) -> int:
+    async def _relay_unlocked(self, *, defer: bool = False) -> int:
         """SQLite (one relay per database): no transaction is held while publishing.
 
         One query for every partition: rows in id order keep each partition's (each aggregate's)
         order, and the database connection, which the requests and consumers share, is asked once
         per pass instead of once per partition.
+
+        With `defer` (the relay's own loop), what a pass published is marked sent by the next pass, in
+        the transaction that reads what is pending: one transaction per pass instead of two. The next
+        pass comes with the next commit, or after `poll_interval` when none comes, so a row stays
+        unmarked that long at most; a crash meanwhile publishes it again, as a crash between publish
+        and mark always could (consumers are idempotent). Marks go first, so a pass never reads a row it
+        published.
         """
-        async with self.sessions() as session:
-            rows = [
-                (row.id, row.topic, await self._wire(row), dict(row.headers), row.key)
-                for row in await session.execute(self._pending(range(PARTITIONS)))
-            ]
+        unmarked, self._unmarked = self._unmarked, []
+        try:
+            async with self.sessions() as session:
+                for at, idents in unmarked:
+                    await self._mark(session, idents, at)
+                rows = [
+                    (row.id, row.topic, await self._wire(row), dict(row.headers), row.key)
+                    for row in await session.execute(self._pending(range(PARTITIONS)))
+                ]
+                if unmarked:
+                    await session.commit()
+        except BaseException:
+            self._unmarked = unmarked + self._unmarked  # marked by a later pass
+            raise
+        published_at = utcnow()
         sent, failures = await self._publish(rows)
-        if sent or failures:
+        if defer and sent and not failures:
+            self._unmarked.append((published_at, sent))
+        elif sent or failures:
             async with self.sessions() as session:
                 await self._mark(session, sent)
                 await self._record(session, failures)
@@ -352,10 +374,10 @@ class Relay:
                 sa.update(m).where(m.id == ident).values(attempts=m.attempts + 1, last_error=str(exc)[:500])
             )
 
-    async def _mark(self, session: AsyncSession, idents: list[int]) -> None:
+    async def _mark(self, session: AsyncSession, idents: list[int], at: datetime | None = None) -> None:
         if idents:
             m = self.model
-            await session.execute(sa.update(m).where(m.id.in_(idents)).values(sent_at=utcnow()))
+            await session.execute(sa.update(m).where(m.id.in_(idents)).values(sent_at=at or utcnow()))
 
     async def _wire(self, row: Any) -> bytes:
         """The bytes on the wire: the Avro body, behind the registry's magic byte and schema id when configured."""
