@@ -3,6 +3,8 @@
 Handlers use them through `clients()`, e.g. `await clients().product.get_product(...)`.
 """
 
+from msgen_runtime.cache import make_cache
+
 from order_service.clients.product import ProductClient
 from order_service.clients.user import UserClient
 from order_service.settings import Settings
@@ -12,12 +14,21 @@ class Clients:
     """One client per downstream service, with the timeouts and retries of the spec."""
 
     def __init__(self, settings: Settings) -> None:
+        # the answers of the calls with a cache_ttl: Redis when REDIS_URL is set, else in this process
+        namespace = settings.cache_namespace or f"msgen:{settings.service_name}"
+        self.cache = make_cache(
+            f"{settings.service_name}.calls",
+            settings.redis_url,
+            f"{namespace}:calls",
+            enabled=settings.cache_enabled,
+        )
         self.product = ProductClient(
             "product",
             settings.product_url,
             timeout=0.3,
             retries=2,
             timeout_floor=settings.call_timeout_floor_seconds,
+            cache=self.cache,
         )
         self.user = UserClient(
             "user",
@@ -30,6 +41,7 @@ class Clients:
     async def close(self) -> None:
         await self.product.close()
         await self.user.close()
+        await self.cache.close()
 
 
 _current: Clients | None = None

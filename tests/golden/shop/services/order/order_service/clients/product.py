@@ -42,4 +42,4 @@ class ProductClient(ServiceClient):
 
     async def get_product(self, id: UUID) -> ProductRead:
         """Get a Product by id (product-service, GET /v1/products/{id})."""
-        return await self.call("GET", f"/v1/products/{id}", ProductRead, timeout=0.3)
+        return await self.cached_call(60.0, "GET", f"/v1/products/{id}", ProductRead, timeout=0.3)
