@@ -224,9 +224,7 @@ class SagaDefinition:
             )
         )
         if self.entity and self.entity.started:
-            await self._set_status(
-                session, key, self.entity.started, self.start, written=self._holds(session, key, self.entity.started)
-            )
+            await self._set_status(session, key, self.entity.started, self.start)
         if self.steps[0].call is not None:
             self._wake_after_commit(session)
 
@@ -545,31 +543,23 @@ class SagaDefinition:
         payload = event_type.model.model_validate({name: context[name] for name in fields if name in context})
         return await stage(session, self.outbox, event_type, payload)
 
-    def _holds(self, session: AsyncSession, key: str, status: str) -> bool:
-        """Whether the entity this session holds (the one just created, say) has `status` already.
-
-        Read from the object's own state, never loaded: when it is in the session with that value, the
-        transaction writes that value (it was inserted or flushed with it, or is flushed at commit).
-        """
+    async def _set_status(self, session: AsyncSession, key: str, status: str, cause: str) -> None:
+        """The entity's status and its status log row."""
         assert self.entity is not None
+        field = self.entity.field
         held = session.sync_session.identity_map.get(identity_key(self.entity.table, uuid.UUID(key)))
-        return held is not None and sa.inspect(held).dict.get(self.entity.field) == status
-
-    async def _set_status(
-        self, session: AsyncSession, key: str, status: str, cause: str, *, written: bool = False
-    ) -> None:
-        """The entity's status (unless `written`: it has it already) and its status log row."""
-        assert self.entity is not None
-        table = self.entity.table
-        # The state row's pending changes are flushed once, at commit: flushing them before this UPDATE too
-        # (autoflush) wrote the state row twice per event.
-        if not written:
+        if held is not None:
+            # The entity is in this session (the create that starts the saga, a handler that loaded it): set
+            # it there, flushed at commit, and nothing when it has the status already (the create's default).
+            # Its own state is read, never loaded.
+            if sa.inspect(held).dict.get(field) != status:
+                setattr(held, field, status)
+                held.updated_at = utcnow()
+        else:
+            # The state row's pending changes are flushed once, at commit: flushing them before this UPDATE
+            # too (autoflush) wrote the state row twice per event.
             with session.no_autoflush:
-                await session.execute(
-                    sa.update(table)
-                    .where(table.id == uuid.UUID(key))
-                    .values({self.entity.field: status, "updated_at": utcnow()})
-                )
+                await session.execute(_status_update(self.entity.table, field), _status_values(key, status))
         if self.status_log is not None:
             # a Core insert: nothing reads the row back through the session, and flushing an object cost more
             await session.execute(
@@ -577,6 +567,30 @@ class SagaDefinition:
             )
             final = status in (self.entity.completed, self.entity.failed)
             sa_event.listen(session.sync_session, "after_commit", lambda _s: _status_committed(key, final), once=True)
+
+
+_status_updates: dict[tuple[Any, str], Any] = {}
+
+
+def _status_update(entity: Any, field: str) -> Any:
+    """The UPDATE of an entity's status, built once per entity and reused (the values are parameters).
+
+    A Core UPDATE of the table: the ORM's bulk-update path (synchronizing the session's objects) cost
+    more CPU than the statement; it runs only when the session holds no object of that entity.
+    """
+    statement = _status_updates.get((entity, field))
+    if statement is None:
+        table = entity.__table__
+        statement = _status_updates[(entity, field)] = (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("_ident"))
+            .values({field: sa.bindparam("_status"), "updated_at": sa.bindparam("_at")})
+        )
+    return statement
+
+
+def _status_values(key: str, status: str) -> dict[str, Any]:
+    return {"_ident": uuid.UUID(key), "_status": status, "_at": utcnow()}
 
 
 def _column_value(table: Any, name: str, value: Any) -> Any:
