@@ -43,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from msgen_runtime import sse
 from msgen_runtime.entities import utcnow
 from msgen_runtime.http import DownstreamRefused
+from msgen_runtime.idempotency import REPLAYED_HEADER
 from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.outbox import OutboxMessageMixin, stage, staged
 from msgen_runtime.middleware import answer_due
@@ -785,11 +786,14 @@ async def status_stream(
     return _StatusStream(_StatusFeed(sessions, log, key, final, after), poll=poll, limit=limit)
 
 
-async def _final_within(feed: _StatusFeed, seconds: float, receive: Any, poll: float) -> bool | None:
+async def _final_within(
+    feed: _StatusFeed, seconds: float, receive: Any, poll: float, *, read_first: bool = True
+) -> bool | None:
     """Whether the feed reached a final status within `seconds`; None when the client left first.
 
     `feed` is woken only by a final status this process commits (`final_only`): that needs no read of the
-    log. The log is read at first and every `poll` seconds (a status another replica wrote).
+    log. The log is read at first (unless not `read_first`: an entity created a moment ago, whose saga
+    cannot have ended yet) and every `poll` seconds (a status another replica wrote).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -797,8 +801,12 @@ async def _final_within(feed: _StatusFeed, seconds: float, receive: Any, poll: f
     WAITING.inc()
     try:
         with feed:
+            skip_read = not read_first
             while True:
-                _events, ended = await feed.read()
+                ended = False
+                if not skip_read:
+                    _events, ended = await feed.read()
+                skip_read = False
                 while True:
                     if ended:
                         return True
@@ -859,7 +867,11 @@ async def settle(
     sessions = request.app.state.database.sessions
     feed = _StatusFeed(sessions, log, key, final, 0, final_only=True)
     if bound > 0:
-        reached = await _final_within(feed, bound, request.receive, poll)
+        # A create answered now (not a replay): its saga started in the transaction just committed, and
+        # cannot have ended before the feed is registered, so the log is not read first (the poll would
+        # still see an end that came between).
+        fresh = REPLAYED_HEADER.lower() not in (name.lower() for name in accepted.headers)
+        reached = await _final_within(feed, bound, request.receive, poll, read_first=not fresh)
         if reached is None:  # the client left: nobody reads the answer
             return accepted
     else:  # no time to wait: final already, or not
