@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,8 +16,26 @@ from pathlib import Path
 
 import httpx
 
+# `unexpected` counts answers without the expected status and text (a 2xx that is not the answer wanted);
+# each wrk thread has its own Lua state, so `done` adds up what every thread counted.
+_EXPECT_LUA = """
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+unexpected = 0
+response = function(status, headers, body)
+  if status ~= STATUS or not string.find(body, TEXT, 1, true) then unexpected = unexpected + 1 end
+end
+"""
+_NO_EXPECT_LUA = """
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+unexpected = 0
+"""
 _PERCENTILES_LUA = """
 done = function(summary, latency, requests)
+  local bad = 0
+  for _, thread in ipairs(threads) do bad = bad + thread:get("unexpected") end
+  io.write(string.format("MSGEN_UNEXPECTED %d\\n", bad))
   io.write(string.format("MSGEN %d %d %.1f %.1f %.1f %.1f\\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.mean))
   io.write(string.format("MSGEN_ERRORS %d %d %d %d\\n", summary.errors.connect, summary.errors.read,
@@ -65,16 +84,22 @@ def run_wrk(
     connections: int,
     headers: dict[str, str] | None = None,
     post_json: str | None = None,
+    expect: tuple[int, str] | None = None,
 ) -> LoadResult:
     """One wrk run (1 thread) against a 127.0.0.1 URL; it stops by itself after `seconds`.
 
-    `post_json`: send POSTs with this JSON body instead of GETs.
+    `post_json`: send POSTs with this JSON body instead of GETs. `expect`: (status, text) every answer
+    must have, the text somewhere in its body; the others count as errors.
     """
     assert url.startswith("http://127.0.0.1:"), "load tests target only 127.0.0.1"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         if post_json is not None:
             script.write(f'wrk.method = "POST"\nwrk.body = [[{post_json}]]\n')
             script.write('wrk.headers["Content-Type"] = "application/json"\n')
+        if expect is not None:
+            script.write(_EXPECT_LUA.replace("STATUS", str(expect[0])).replace("TEXT", json.dumps(expect[1])))
+        else:
+            script.write(_NO_EXPECT_LUA)
         script.write(_PERCENTILES_LUA)
     args = [require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name]
     for key, value in (headers or {}).items():
@@ -84,7 +109,8 @@ def run_wrk(
     match = re.search(r"^MSGEN (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)$", done.stdout, re.M)
     errors = re.search(r"^MSGEN_ERRORS (\d+) (\d+) (\d+) (\d+)$", done.stdout, re.M)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
-    assert match and errors, done.stdout
+    unexpected = re.search(r"^MSGEN_UNEXPECTED (\d+)$", done.stdout, re.M)
+    assert match and errors and unexpected, done.stdout
     requests, micros = int(match.group(1)), int(match.group(2))
     return LoadResult(
         name=name,
@@ -92,7 +118,9 @@ def run_wrk(
         p50_ms=float(match.group(3)) / 1000,
         p95_ms=float(match.group(4)) / 1000,
         p99_ms=float(match.group(5)) / 1000,
-        errors=sum(int(g) for g in errors.groups()) + (int(non2xx.group(1)) if non2xx else 0),
+        errors=sum(int(g) for g in errors.groups())
+        + (int(non2xx.group(1)) if non2xx else 0)
+        + int(unexpected.group(1)),
     )
 
 

@@ -19,7 +19,10 @@ Both measure POST sent -> final status known by the client; the mode is printed.
         same database, the rate of a bare FastAPI app inserting one row per POST
         (benchmarks/bare_app.py, wrk). Prints both, the ratio and the machine's load,
         then the CPU time each process spends per order at --cpu-rate against the
-        bare app's per insert (steadier than rates on a shared machine).
+        bare app's per insert (steadier than rates on a shared machine). With the default
+        `--follow wait` it also measures the shop the way the bare app is measured: wrk,
+        16 connections, closed loop, every answer 201 CONFIRMED (no Python load generator
+        on the two cores), and prints that rate and its ratio beside the search's.
         Target: capacity >= 0.25 x the bare insert rate.
 
 Everything targets 127.0.0.1 and stops by itself; the PostgreSQL databases are
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import statistics
@@ -48,7 +52,7 @@ import httpx
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import Server, free_port, require_wrk, run_wrk
+from load import LoadResult, Server, free_port, require_wrk, run_wrk
 
 from msgen.localrun import LocalSystem, Options, plan, prepare_databases
 from msgen.up import _fill_refs, _Front, demo_plan, load_project
@@ -289,6 +293,30 @@ def bare_insert_rate(database_url: str, seconds: int) -> tuple[float, float]:
     return result.requests_per_s, 1000 * used / max(1.0, result.requests_per_s * seconds)
 
 
+CLOSED_CONNECTIONS = 16  # as many as the bare app's wrk run
+
+
+def closed_loop(base: str, headers: dict[str, str], body: dict[str, Any], seconds: int) -> LoadResult:
+    """Orders through the gateway the way the bare app's inserts are measured: wrk, 16 connections, each
+    sending its next order once the last one's answer came. With `Prefer: wait` the answer is the order
+    in its final status, so each request is one whole saga; an answer that is not 201 CONFIRMED counts as
+    an error. No Python load generator shares the two cores with the shop here (the open-loop search's
+    client spends 1-3 ms of CPU per order)."""
+    url = f"{base}/v1/orders"
+    waiting = {**headers, "Prefer": f"wait={PREFER_WAIT}"}
+    payload = json.dumps(body)
+    run_wrk("warm-up", url, seconds=2, connections=CLOSED_CONNECTIONS, headers=waiting, post_json=payload)
+    return run_wrk(
+        "orders, closed loop",
+        url,
+        seconds=seconds,
+        connections=CLOSED_CONNECTIONS,
+        headers=waiting,
+        post_json=payload,
+        expect=(201, "CONFIRMED"),
+    )
+
+
 def follow_line(follow: str) -> str:
     if follow == "wait":
         return f"mode: wait (POST with Prefer: wait={PREFER_WAIT}, the stream only after a 202)"
@@ -350,6 +378,7 @@ def capacity(args: argparse.Namespace) -> None:
             )
             client = own_cpu() - mine
             costs = {n: cpu_seconds(system.procs[n].pid) - before[n] for n in names}
+            closed = closed_loop(base, headers, body, args.bare_seconds) if args.follow == "wait" else None
             bare, bare_cpu = bare_insert_rate(order_db, args.bare_seconds)
         print(f"after: {load_line()}")
     db = "PostgreSQL" if args.postgres else "SQLite"
@@ -365,6 +394,13 @@ def capacity(args: argparse.Namespace) -> None:
     print(f"bare FastAPI insert, one row per POST: {bare:.0f} inserts/s")
     ratio = found / bare if bare else 0.0
     print(f"ratio: {ratio:.3f} (target >= 0.25: {'PASS' if ratio >= 0.25 else 'MISS'})")
+    if closed is not None:
+        print(
+            f"closed loop, as the bare app is measured (wrk, {CLOSED_CONNECTIONS} connections, each POST answered "
+            f"201 CONFIRMED through Prefer: wait): {closed.requests_per_s:.1f} orders/s, p50 {closed.p50_ms:.0f} ms, "
+            f"p95 {closed.p95_ms:.0f} ms, {closed.errors} errors or other answers; "
+            f"ratio {closed.requests_per_s / bare if bare else 0.0:.3f}"
+        )
     n = len(costed.orders)
     print(f"CPU per order at {args.cpu_rate:g} orders/s ({n} orders, {costed.errors} errors), ms:")
     print(
