@@ -211,18 +211,22 @@ class SagaDefinition:
         trigger = self._staged(session, self.start, key)
         if trigger is not None:
             data[TRIGGER] = trigger
-        session.add(
-            self.state(  # type: ignore[call-arg]
-                saga=self.name,
-                key=key,
-                status=RUNNING,
-                step=0,
-                done=[],
-                awaiting=[],
-                context=data,
-                deadline=now + timedelta(seconds=self.steps[0].timeout),
-                updated_at=now,
-            )
+        # A Core insert, executed now: nothing in this transaction reads the state back, and an ORM object
+        # flushed at commit cost more CPU than the row (a second start of the same key fails the same way).
+        await session.execute(
+            insert_statement(self.state),
+            {
+                "saga": self.name,
+                "key": key,
+                "status": RUNNING,
+                "step": 0,
+                "done": [],
+                "awaiting": [],
+                "context": data,
+                "reason": None,
+                "deadline": now + timedelta(seconds=self.steps[0].timeout),
+                "updated_at": now,
+            },
         )
         if self.entity and self.entity.started:
             await self._set_status(session, key, self.entity.started, self.start)
