@@ -14,7 +14,14 @@ from sqlalchemy.orm import MappedColumn, declared_attr, mapped_column
 from msgen_runtime.tables import Column, Kind, Table
 from msgen_runtime.types import UtcDateTime
 
-__all__ = ["column_type", "insert_ignoring_conflict", "insert_statement", "mapped", "table_args"]
+__all__ = [
+    "column_type",
+    "insert_ignoring_conflict",
+    "insert_ignoring_conflict_statement",
+    "insert_statement",
+    "mapped",
+    "table_args",
+]
 
 
 _inserts: dict[Any, sa.Insert] = {}
@@ -33,13 +40,29 @@ def insert_statement(model: type[Any]) -> sa.Insert:
 
 def insert_ignoring_conflict(dialect: str, table: sa.Table, values: dict[str, Any] | list[dict[str, Any]]) -> Any:
     """`INSERT ... ON CONFLICT DO NOTHING` of one row or several, on the two databases the runtime runs on."""
+    return _ignoring(dialect, table).values(values)
+
+
+def insert_ignoring_conflict_statement(dialect: str, table: sa.Table) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` of one row, built once per table and reused: execute it with the
+    row's values as parameters (building the statement and its cache key per row cost more than the row)."""
+    statement = _ignoring_inserts.get((dialect, table))
+    if statement is None:
+        statement = _ignoring_inserts[(dialect, table)] = _ignoring(dialect, table)
+    return statement
+
+
+def _ignoring(dialect: str, table: sa.Table) -> Any:
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(table).values(values).on_conflict_do_nothing()
+        return sqlite_insert(table).on_conflict_do_nothing()
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    return pg_insert(table).values(values).on_conflict_do_nothing()
+    return pg_insert(table).on_conflict_do_nothing()
+
+
+_ignoring_inserts: dict[tuple[str, sa.Table], Any] = {}
 
 
 def column_type(column: Column) -> sa.types.TypeEngine[Any]:

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
 from msgen_runtime.entities import utcnow
-from msgen_runtime.orm import insert_ignoring_conflict, mapped, table_args
+from msgen_runtime.orm import insert_ignoring_conflict_statement, mapped, table_args
 from msgen_runtime.tables import SAGA_STEPS
 
 __all__ = ["Participant", "SagaStepMixin"]
@@ -52,8 +52,9 @@ class SagaStepMixin:
     updated_at: Mapped[datetime] = mapped(SAGA_STEPS, "updated_at")
 
 
-def _insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: dict[str, Any]) -> Any:
-    return insert_ignoring_conflict(session.get_bind().dialect.name, table, values)
+async def _insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: dict[str, Any]) -> Any:
+    """Insert the ledger row unless it exists: one reused statement, the row's values as parameters."""
+    return await session.execute(insert_ignoring_conflict_statement(session.get_bind().dialect.name, table), values)
 
 
 def _rowcount(result: Any) -> int:
@@ -73,7 +74,7 @@ class Participant:
 
     async def _take(self, session: AsyncSession, key: str) -> SagaStepMixin:
         table: sa.Table = self.ledger.__table__  # type: ignore[attr-defined]
-        await session.execute(_insert_ignoring_conflict(session, table, self._values(key, PENDING)))
+        await _insert_ignoring_conflict(session, table, self._values(key, PENDING))
         row = (
             await session.execute(
                 sa.select(self.ledger)
@@ -89,7 +90,7 @@ class Participant:
         table: sa.Table = self.ledger.__table__  # type: ignore[attr-defined]
         # The first message of this step: the row is born APPLIED (a concurrent insert of the same key
         # waits for this transaction, then finds the row and takes the path below).
-        inserted = await session.execute(_insert_ignoring_conflict(session, table, self._values(str(key), APPLIED)))
+        inserted = await _insert_ignoring_conflict(session, table, self._values(str(key), APPLIED))
         if _rowcount(inserted) == 1:
             return True
         row = await self._take(session, str(key))
