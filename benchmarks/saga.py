@@ -129,6 +129,23 @@ async def one_order(
         return Order(None, time.perf_counter(), f"{type(exc).__name__}")
 
 
+async def recovered(base: str, headers: dict[str, str], body: dict[str, Any], follow: str, limit: float = 90) -> float:
+    """Seconds until three orders in a row succeed one at a time (at most `limit`): a step over capacity can
+    leave a circuit breaker open (a reference check timed out five times: the order service refuses
+    orders for its 10 s recovery time) or a backlog, and the next step must not inherit them."""
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=30) as client:
+        good = 0
+        while good < 3 and time.perf_counter() - started < limit:
+            order = await one_order(client, base, body, headers, follow)
+            if order.latency is None:
+                good = 0
+                await asyncio.sleep(0.5)
+            else:
+                good += 1
+    return time.perf_counter() - started
+
+
 async def max_lag(client: httpx.AsyncClient, urls: list[str]) -> float:
     worst = 0.0
     for url in urls:
@@ -354,6 +371,9 @@ def capacity(args: argparse.Namespace) -> None:
                 step = asyncio.run(steady(base, metrics, rate, args.step_seconds, headers, body, follow=args.follow))
                 steps.append(step)
                 print(step.row(), flush=True)
+                if not step.ok:  # let what the overload left behind (an open breaker, a backlog) pass first
+                    waited = asyncio.run(recovered(base, headers, body, args.follow))
+                    print(f"        (recovered in {waited:.1f} s)", flush=True)
                 if step.ok:
                     best = step if best is None or step.rate > best.rate else best
                 else:
