@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from msgen_runtime.db import Database
+from msgen_runtime.messaging import codec
 from msgen_runtime.messaging.broker import NatsJetStream
 from msgen_runtime.messaging.consumer import Consumer, Subscription
 from msgen_runtime.messaging.outbox import PARTITIONS, Relay, stage
@@ -198,3 +199,45 @@ async def test_a_replica_publishes_the_partitions_no_one_else_holds(pg_database_
             await broker.stop()
         await database.dispose()
     assert seen.by_key == {key: list(range(5)) for key in keys}
+
+
+class _Recording(NatsJetStream):
+    """The real broker, noting the message id of every publish the relay made."""
+
+    def __init__(self, url: str, *, stream: str, topics: list[str]) -> None:
+        super().__init__(url, stream=stream, topics=topics)
+        self.sent: list[str] = []
+
+    async def publish(self, topic: str, body: bytes, headers: dict[str, str], key: str | None) -> None:
+        await super().publish(topic, body, headers, key)
+        self.sent.append(headers[codec.HEADER_MESSAGE_ID])
+
+
+async def test_the_relays_own_loop_publishes_each_row_once_and_marks_it_sent(database: Database, nats_url: str) -> None:
+    """In its loop the relay marks what a pass published in a later transaction (on SQLite, the next pass's
+    read): every row still goes out exactly once, and each ends marked with when it went out."""
+    publisher = _Recording(nats_url, stream="relayloop", topics=[STEP.topic])
+    relay = Relay(service="tester", sessions=database.sessions, model=Outbox, partitions=Partition, broker=publisher)
+    relay.poll_interval = 0.2
+    keys = [uuid.uuid4() for _ in range(3)]
+    await publisher.start()
+    loop = asyncio.create_task(relay.run())
+    try:
+        staged: list[str] = []
+        for n in range(10):  # ten commits, each waking the loop
+            async with database.sessions() as session:
+                for key in keys:
+                    staged.append(await stage(session, Outbox, STEP, Ping(ping_id=key, n=n)))
+                await session.commit()
+        deadline = asyncio.get_running_loop().time() + 60
+        while await _pending(database) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        assert await _pending(database) == 0
+        assert sorted(publisher.sent) == sorted(staged)  # each once
+        async with database.sessions() as session:
+            rows = (await session.execute(sa.select(Outbox.created_at, Outbox.sent_at))).all()
+        assert len(rows) == 30 and all(sent >= created for created, sent in rows)
+    finally:
+        relay.stop()
+        await asyncio.wait_for(loop, 30)
+        await publisher.stop()
