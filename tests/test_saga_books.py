@@ -326,6 +326,29 @@ def test_an_order_is_confirmed_with_one_charge_and_one_reservation(packages: Any
     run_shop(packages, urls, scenario)
 
 
+def test_two_events_of_one_saga_in_one_transaction_advance_it_twice(packages: Any, urls: dict[str, str]) -> None:
+    """A transaction may carry several messages (a consumer's batch): the saga's second event in it finds the
+    state the first one left, not yet written (no autoflush), and the saga still ends once, with its books."""
+    together = ("payment.authorized", "inventory.reserved")
+
+    async def scenario(shop: Shop) -> None:
+        order_id = await shop.place("18.00")
+        await shop.pump(hold=lambda m: m.to == "order" and m.topic in together)
+        held = sorted(shop.in_flight, key=lambda m: together.index(m.topic))
+        assert [m.topic for m in held] == list(together)
+        shop.in_flight.clear()
+        node = shop.nodes["order"]
+        async with node.sessions() as session:
+            for message in held:
+                (sub,) = [s for s in node.messaging.MESSAGING.subscriptions if s.event.topic == message.topic]
+                await sub.handler(session, sub.event.decode(message.body))
+            await session.commit()
+        await shop.pump()
+        assert (await shop.assert_books()) == {str(order_id): "CONFIRMED"}
+
+    run_shop(packages, urls, scenario)
+
+
 def test_a_cancellation_before_the_charge_charges_nothing(packages: Any, urls: dict[str, str]) -> None:
     async def scenario(shop: Shop) -> None:
         order_id = await shop.place()

@@ -210,6 +210,9 @@ class Relay:
         # SQLite, in `run`: rows published but not yet marked sent, with when they went out; the next pass
         # marks them in the transaction that reads what is pending (see `_relay_unlocked`)
         self._unmarked: list[tuple[datetime, list[int]]] = []
+        # one pass at a time: the loop's, and `relay_once` from a stopping service (which then marks what the
+        # loop's last pass published instead of reading those rows again)
+        self._one_pass = asyncio.Lock()
 
     async def prepare(self) -> None:
         """Make sure every partition row exists (idempotent)."""
@@ -231,7 +234,8 @@ class Relay:
         while not self._stopping:
             _wakeup.clear()
             try:
-                published = await (self._relay_locked() if self._locking else self._relay_unlocked(defer=True))
+                async with self._one_pass:
+                    published = await (self._relay_locked() if self._locking else self._relay_unlocked(defer=True))
                 backoff = 0.1
             except Exception as exc:  # broker down, database restarting: retry with backoff
                 PUBLISH_FAILURES.labels(self.service).inc()
@@ -248,6 +252,14 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_wakeup.wait(), self.poll_interval)
 
+        if self._unmarked:  # what the last pass published: marked now rather than published again at the next start
+            with contextlib.suppress(Exception):
+                async with self._one_pass, self.sessions() as session:
+                    for at, idents in self._unmarked:
+                        await self._mark(session, idents, at)
+                    await session.commit()
+                    self._unmarked = []
+
     def stop(self) -> None:
         self._stopping = True
         _wake()
@@ -257,7 +269,8 @@ class Relay:
         # The gauges are not measured here: the messaging runtime measures them on a timer of their own
         # (every `measure_every`), which also keeps them current while the broker is away; measuring after
         # passes too cost a query and a session per pass that found nothing, and one a second while busy.
-        return await (self._relay_locked() if self._locking else self._relay_unlocked())
+        async with self._one_pass:
+            return await (self._relay_locked() if self._locking else self._relay_unlocked())
 
     def _pending(self, partitions: Any) -> Any:
         m = self.model

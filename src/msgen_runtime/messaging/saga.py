@@ -244,7 +244,15 @@ class SagaDefinition:
         data = payload.model_dump(mode="json")
         if self.key not in data:
             return False
-        state = await session.get(self.state, (self.name, str(data[self.key])), with_for_update=True)
+        ident = (self.name, str(data[self.key]))
+        # A state this transaction already holds (an earlier message of the same batch) is used as it is:
+        # its lock is ours, and its changes are not flushed yet (no autoflush), so a second SELECT would
+        # find the row's older version and fail the version check. Otherwise it is read under its lock.
+        held = session.sync_session.identity_map.get(identity_key(self.state, ident))
+        if held is not None and not sa.inspect(held).expired_attributes:
+            state: SagaStateMixin | None = held
+        else:
+            state = await session.get(self.state, ident, with_for_update=True)
         if (
             state is not None
             and state.status in (FAILED, COMPENSATING)
