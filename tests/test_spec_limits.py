@@ -473,7 +473,7 @@ def _shop_with(old: str, new: str) -> str:
         (
             "rate_limit: { requests: 100, per: 1s, by: token }",
             "rate_limit: { requests: 100, per: 0s, by: token }",
-            "spec.yaml:299:37: per: a rate limit's period must be longer than 0",
+            "spec.yaml:301:37: per: a rate limit's period must be longer than 0",
         ),
         (
             "description: Customer accounts.",
