@@ -19,19 +19,15 @@ import httpx
 # `unexpected` counts answers without the expected status and text (a 2xx that is not the answer wanted);
 # each wrk thread has its own Lua state, so `done` adds up what every thread counted.
 _EXPECT_LUA = """
-local threads = {}
-setup = function(thread) table.insert(threads, thread) end
-unexpected = 0
 response = function(status, headers, body)
   if status ~= STATUS or not string.find(body, TEXT, 1, true) then unexpected = unexpected + 1 end
 end
 """
-_NO_EXPECT_LUA = """
+_PERCENTILES_LUA = """
 local threads = {}
 setup = function(thread) table.insert(threads, thread) end
 unexpected = 0
-"""
-_PERCENTILES_LUA = """
+
 done = function(summary, latency, requests)
   local bad = 0
   for _, thread in ipairs(threads) do bad = bad + thread:get("unexpected") end
@@ -96,11 +92,9 @@ def run_wrk(
         if post_json is not None:
             script.write(f'wrk.method = "POST"\nwrk.body = [[{post_json}]]\n')
             script.write('wrk.headers["Content-Type"] = "application/json"\n')
+        script.write(_PERCENTILES_LUA)
         if expect is not None:
             script.write(_EXPECT_LUA.replace("STATUS", str(expect[0])).replace("TEXT", json.dumps(expect[1])))
-        else:
-            script.write(_NO_EXPECT_LUA)
-        script.write(_PERCENTILES_LUA)
     args = [require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name]
     for key, value in (headers or {}).items():
         args += ["-H", f"{key}: {value}"]

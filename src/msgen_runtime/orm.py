@@ -6,6 +6,7 @@ so their tables are the ones the generated migrations create, column for column.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,13 +44,11 @@ def insert_ignoring_conflict(dialect: str, table: sa.Table, values: dict[str, An
     return _ignoring(dialect, table).values(values)
 
 
+@functools.cache
 def insert_ignoring_conflict_statement(dialect: str, table: sa.Table) -> Any:
     """`INSERT ... ON CONFLICT DO NOTHING` of one row, built once per table and reused: execute it with the
     row's values as parameters (building the statement and its cache key per row cost more than the row)."""
-    statement = _ignoring_inserts.get((dialect, table))
-    if statement is None:
-        statement = _ignoring_inserts[(dialect, table)] = _ignoring(dialect, table)
-    return statement
+    return _ignoring(dialect, table)
 
 
 def _ignoring(dialect: str, table: sa.Table) -> Any:
@@ -60,9 +59,6 @@ def _ignoring(dialect: str, table: sa.Table) -> Any:
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     return pg_insert(table).on_conflict_do_nothing()
-
-
-_ignoring_inserts: dict[tuple[str, sa.Table], Any] = {}
 
 
 def column_type(column: Column) -> sa.types.TypeEngine[Any]:

@@ -210,9 +210,7 @@ class Relay:
         # SQLite, in `run`: rows published but not yet marked sent, with when they went out; the next pass
         # marks them in the transaction that reads what is pending (see `_relay_unlocked`)
         self._unmarked: list[tuple[datetime, list[int]]] = []
-        # one pass at a time: the loop's, and `relay_once` from a stopping service (which then marks what the
-        # loop's last pass published instead of reading those rows again)
-        self._one_pass = asyncio.Lock()
+        self._one_pass = asyncio.Lock()  # see `_pass`
 
     async def prepare(self) -> None:
         """Make sure every partition row exists (idempotent)."""
@@ -234,8 +232,7 @@ class Relay:
         while not self._stopping:
             _wakeup.clear()
             try:
-                async with self._one_pass:
-                    published = await (self._relay_locked() if self._locking else self._relay_unlocked(defer=True))
+                published = await self._pass(defer=True)
                 backoff = 0.1
             except Exception as exc:  # broker down, database restarting: retry with backoff
                 PUBLISH_FAILURES.labels(self.service).inc()
@@ -255,8 +252,7 @@ class Relay:
         if self._unmarked:  # what the last pass published: marked now rather than published again at the next start
             with contextlib.suppress(Exception):
                 async with self._one_pass, self.sessions() as session:
-                    for at, idents in self._unmarked:
-                        await self._mark(session, idents, at)
+                    await self._mark_published(session, self._unmarked)
                     await session.commit()
                     self._unmarked = []
 
@@ -269,8 +265,13 @@ class Relay:
         # The gauges are not measured here: the messaging runtime measures them on a timer of their own
         # (every `measure_every`), which also keeps them current while the broker is away; measuring after
         # passes too cost a query and a session per pass that found nothing, and one a second while busy.
+        return await self._pass(defer=False)
+
+    async def _pass(self, *, defer: bool) -> int:
+        """One pass, never two at once (the loop's, and `relay_once` from a stopping service, which then marks
+        what the loop's last pass published instead of reading those rows again)."""
         async with self._one_pass:
-            return await (self._relay_locked() if self._locking else self._relay_unlocked())
+            return await (self._relay_locked() if self._locking else self._relay_unlocked(defer=defer))
 
     def _pending(self, partitions: Any) -> Any:
         m = self.model
@@ -345,8 +346,7 @@ class Relay:
         unmarked, self._unmarked = self._unmarked, []
         try:
             async with self.sessions() as session:
-                for at, idents in unmarked:
-                    await self._mark(session, idents, at)
+                await self._mark_published(session, unmarked)
                 rows = [
                     (row.id, row.topic, await self._wire(row), dict(row.headers), row.key)
                     for row in await session.execute(self._all_pending)
@@ -413,6 +413,11 @@ class Relay:
         elif idents:
             table = self.model.__table__  # type: ignore[attr-defined]
             await session.execute(sa.update(table).where(table.c.id.in_(idents)).values(sent_at=at or utcnow()))
+
+    async def _mark_published(self, session: AsyncSession, passes: list[tuple[datetime, list[int]]]) -> None:
+        """Mark what earlier passes published, each row with when its pass sent it."""
+        for at, idents in passes:
+            await self._mark(session, idents, at)
 
     async def _wire(self, row: Any) -> bytes:
         """The bytes on the wire: the Avro body, behind the registry's magic byte and schema id when configured."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -248,7 +249,7 @@ class SagaDefinition:
         # A state this transaction already holds (an earlier message of the same batch) is used as it is:
         # its lock is ours, and its changes are not flushed yet (no autoflush), so a second SELECT would
         # find the row's older version and fail the version check. Otherwise it is read under its lock.
-        held = session.sync_session.identity_map.get(identity_key(self.state, ident))
+        held = _held(session, self.state, ident)
         if held is not None and not sa.inspect(held).expired_attributes:
             state: SagaStateMixin | None = held
         else:
@@ -560,7 +561,7 @@ class SagaDefinition:
         """The entity's status and its status log row."""
         assert self.entity is not None
         field = self.entity.field
-        held = session.sync_session.identity_map.get(identity_key(self.entity.table, uuid.UUID(key)))
+        held = _held(session, self.entity.table, uuid.UUID(key))
         if held is not None:
             # The entity is in this session (the create that starts the saga, a handler that loaded it): set
             # it there, flushed at commit, and nothing when it has the status already (the create's default).
@@ -582,24 +583,24 @@ class SagaDefinition:
             sa_event.listen(session.sync_session, "after_commit", lambda _s: _status_committed(key, final), once=True)
 
 
-_status_updates: dict[tuple[Any, str], Any] = {}
+def _held(session: AsyncSession, model: Any, ident: Any) -> Any:
+    """The object of `model` with primary key `ident` this session holds already, or None (never loaded)."""
+    return session.sync_session.identity_map.get(identity_key(model, ident))
 
 
+@functools.cache
 def _status_update(entity: Any, field: str) -> Any:
     """The UPDATE of an entity's status, built once per entity and reused (the values are parameters).
 
     A Core UPDATE of the table: the ORM's bulk-update path (synchronizing the session's objects) cost
     more CPU than the statement; it runs only when the session holds no object of that entity.
     """
-    statement = _status_updates.get((entity, field))
-    if statement is None:
-        table = entity.__table__
-        statement = _status_updates[(entity, field)] = (
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("_ident"))
-            .values({field: sa.bindparam("_status"), "updated_at": sa.bindparam("_at")})
-        )
-    return statement
+    table = entity.__table__
+    return (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("_ident"))
+        .values({field: sa.bindparam("_status"), "updated_at": sa.bindparam("_at")})
+    )
 
 
 def _status_values(key: str, status: str) -> dict[str, Any]:
@@ -813,27 +814,21 @@ async def _final_within(
     WAITING.inc()
     try:
         with feed:
-            skip_read = not read_first
+            ended = read_first and (await feed.read())[1]
             while True:
-                ended = False
-                if not skip_read:
-                    _events, ended = await feed.read()
-                skip_read = False
-                while True:
-                    if ended:
-                        return True
-                    now = loop.time()
-                    if client.gone:
-                        return None
-                    if now >= deadline or sse.shutting_down():
-                        return False
-                    client.start()
-                    await feed.wait(min(poll, deadline - now))
-                    if client.gone:
-                        return None
-                    if not feed.changed.is_set():
-                        break  # the poll: read the log
-                    ended = True  # a final status of the entity was committed here
+                if ended:
+                    return True
+                now = loop.time()
+                if client.gone:
+                    return None
+                if now >= deadline or sse.shutting_down():
+                    return False
+                client.start()
+                await feed.wait(min(poll, deadline - now))
+                if client.gone:
+                    return None
+                # woken by a final status of the entity committed here; otherwise the poll: read the log
+                ended = feed.changed.is_set() or (await feed.read())[1]
     finally:
         await client.stop()
         WAITING.dec()
@@ -882,8 +877,8 @@ async def settle(
         # A create answered now (not a replay): its saga started in the transaction just committed, and
         # cannot have ended before the feed is registered, so the log is not read first (the poll would
         # still see an end that came between).
-        fresh = REPLAYED_HEADER.lower() not in (name.lower() for name in accepted.headers)
-        reached = await _final_within(feed, bound, request.receive, poll, read_first=not fresh)
+        replayed = REPLAYED_HEADER in accepted.headers  # headers compare their names case-insensitively
+        reached = await _final_within(feed, bound, request.receive, poll, read_first=replayed)
         if reached is None:  # the client left: nobody reads the answer
             return accepted
     else:  # no time to wait: final already, or not
