@@ -513,6 +513,8 @@ def _diagnostics(exc: ValidationError, plain: Any, positions: Positions) -> list
 def _message(error: Any, loc: tuple[Any, ...]) -> str:
     kind = error["type"]
     name = next((str(part) for part in reversed(loc) if isinstance(part, str)), "spec")
+    if not name or name != name.strip():  # a key of blanks, or with blanks around it: shown as written, quoted
+        name = repr(name)
     value = error.get("input")
     ctx = error.get("ctx", {})
     if kind == "missing":
