@@ -227,9 +227,14 @@ class ApiSpec(Strict):
     @classmethod
     def _crud_list(cls, value: Any) -> Any:
         # `crud: [Product]` is short for `crud: {Product: {}}`.
-        if isinstance(value, list):
-            return {name: {} for name in value}
-        return value
+        if not isinstance(value, list):
+            return value
+        for number, name in enumerate(value, 1):
+            if not isinstance(name, str):
+                raise ValueError(f"each item of a crud list is an entity's name; item {number} is not")
+            if value.count(name) > 1:
+                raise ValueError(f"{name!r} is listed twice")
+        return {name: {} for name in value}
 
 
 class CallSpec(Strict):
