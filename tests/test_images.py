@@ -59,7 +59,6 @@ class Built:
     project: Path
     registry: str
     tags: dict[str, str]  # app -> tag
-    specs: list[ProcessSpec]
     workdir: Path
 
 
@@ -96,8 +95,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         workdir = tmp / "run"
         workdir.mkdir()
         workdir.chmod(0o777)  # the containers run as uid 10001
-        specs = plan(project, Options(workdir=workdir, log_level="WARNING"), generated.system)
-        yield Built(project, registry, tags, specs, workdir)
+        yield Built(project, registry, tags, workdir)
     finally:
         # The images it tagged go; the layers of their build stages stay in the engine's cache, as the
         # base image and pip's cache mount do, so that the next run builds only what changed.
@@ -148,15 +146,23 @@ def _start(built: Built, spec: ProcessSpec, name: str) -> None:
 
 
 def _wait_ready(spec: ProcessSpec, name: str) -> None:
-    """Until the container answers ready; the test fails with its logs if it stops or the deadline passes."""
+    """Until the container answers ready; the test fails with its logs if it stops or the deadline passes.
+
+    The containers share the host's network, and tests running beside this one pick free ports
+    too: a process of theirs could take a port between the plan and the container's bind, and
+    answer ready in its place. So ready counts only once the container's own uvicorn says it
+    listens on the port (a bind that fails stops the container, which fails the test by name).
+    """
     url = spec.ready_url
     assert url is not None
+    listening = f"Uvicorn running on http://127.0.0.1:{spec.port}"
     ready = False
 
     def settled() -> bool:  # ready, or stopped
         nonlocal ready
+        logs = podman("logs", name, check=False)
         try:
-            ready = httpx.get(url, timeout=5).status_code == 200
+            ready = listening in logs.stdout + logs.stderr and httpx.get(url, timeout=5).status_code == 200
         except httpx.HTTPError:
             ready = False
         if ready:
@@ -176,23 +182,25 @@ def _wait_ready(spec: ProcessSpec, name: str) -> None:
 
 
 def test_an_order_through_the_containerized_gateway_is_confirmed(built: Built) -> None:
-    nats_spec = next(s for s in built.specs if s.name == "nats")
+    system = generate(built.project / "msgen.yaml").system
+    # planned now, just before the containers start: the ports are free for as short a time as can be
+    specs = plan(built.project, Options(workdir=built.workdir, log_level="WARNING"), system)
+    nats_spec = next(s for s in specs if s.name == "nats")
     containers: list[str] = []
     with started(nats_spec.args, cwd=nats_spec.cwd, grace=30):  # the whole group ended with the test
         try:
             mint(built.project, scopes=["orders:read"], sub="u-1", ttl="1m")  # makes the dev issuer's keys
-            for spec in built.specs:
-                if spec.name == "nats":
-                    continue
+            services = [s for s in specs if s.name != "nats"]
+            for spec in services:
                 name = f"msgen-test-{uuid.uuid4().hex[:8]}-{spec.name}"
                 containers.append(name)
                 _start(built, spec, name)
-            for spec, name in zip([s for s in built.specs if s.name != "nats"], containers, strict=True):
+            for spec, name in zip(services, containers, strict=True):
                 _wait_ready(spec, name)
-            scenario = demo_plan(generate(built.project / "msgen.yaml").system)
+            scenario = demo_plan(system)
             console = Console(file=io.StringIO(), width=200)
             status = _demo(
-                built.specs,
+                specs,
                 console,
                 lambda scopes: mint(built.project, scopes=scopes, sub="u-1", ttl="10m"),
                 {},
