@@ -30,6 +30,9 @@ __all__ = ["CALLS", "IDEMPOTENT_METHODS", "DownstreamRefused", "ServiceClient", 
 M = TypeVar("M", bound=BaseModel)
 CALLS = Counter("http_client_requests_total", "Calls to other services.", ["target", "outcome"])
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# A call's client-side cost grows with the connections its pool holds (the client looks at each of them on
+# every request): a burst's extra connections are closed as they come back, 8 idle ones are kept.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=8)
 
 
 def no_cookies() -> CookieJar:
@@ -97,7 +100,9 @@ class ServiceClient:
         self.cache = cache  # keeps the answers of the calls made with cached_call
         self.retries = retries
         self.timeout = timeout
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport, cookies=no_cookies())
+        self.http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, transport=transport, cookies=no_cookies(), limits=_LIMITS
+        )
         self.breaker = CircuitBreaker(
             failure_threshold=failure_threshold,
             recovery_timeout=recovery_timeout,
