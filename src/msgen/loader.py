@@ -34,7 +34,7 @@ from ruamel.yaml.error import MarkedYAMLError, StreamMark
 from ruamel.yaml.events import AliasEvent
 
 from msgen.errors import Diagnostic, MsgenError, SpecError, did_you_mean
-from msgen.spec import DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, SpecFile
+from msgen.spec import DURATION_PATTERN, PERCENT_PATTERN, SIZE_PATTERN, ItemError, SpecFile
 
 Path_ = tuple[str | int, ...]
 
@@ -505,6 +505,9 @@ def _diagnostics(exc: ValidationError, plain: Any, positions: Positions) -> list
     found: list[Diagnostic] = []
     for error in exc.errors():
         loc = tuple(error["loc"])
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, ItemError):  # the validator says which part of its value is wrong
+            loc += cause.path
         message = _message(error, loc)
         found.append(positions.at(loc, message, key=error["type"] == "extra_forbidden"))
     return found

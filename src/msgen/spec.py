@@ -81,6 +81,17 @@ MAX_MIN_ITEMS = 1_000  # a list's fewest items: the generated examples hold that
 MAX_ITEMS = 1_000_000
 
 
+class ItemError(ValueError):
+    """A validator's problem with one part of the value it was given, at `path` from that value.
+
+    The spec's file:line:col then points at that part (a list's item), not at the key above it.
+    """
+
+    def __init__(self, message: str, *path: str | int) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -229,11 +240,11 @@ class ApiSpec(Strict):
         # `crud: [Product]` is short for `crud: {Product: {}}`.
         if not isinstance(value, list):
             return value
-        for number, name in enumerate(value, 1):
+        for index, name in enumerate(value):
             if not isinstance(name, str):
-                raise ValueError(f"each item of a crud list is an entity's name; item {number} is not")
-            if value.count(name) > 1:
-                raise ValueError(f"{name!r} is listed twice")
+                raise ItemError("each item of a crud list is an entity's name; this one is not", index)
+            if value.index(name) != index:
+                raise ItemError(f"{name!r} is listed twice", index)
         return {name: {} for name in value}
 
 
