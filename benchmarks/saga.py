@@ -86,6 +86,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> float:
+    """CPU time of this machine's PostgreSQL server processes (the postmaster and every backend alive now).
+
+    With --postgres the server shares the two cores with the shop; a backend that ended during the window
+    takes its time with it, but the services' pools keep theirs for the whole run."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                total += cpu_seconds(int(comm.parent.name))
+        except OSError:
+            continue
+    return total
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -405,14 +420,16 @@ def capacity(args: argparse.Namespace) -> None:
             # (user and product included: they answer each order's two reference checks)
             names = list(system.procs)
             before = {n: cpu_seconds(system.procs[n].pid) for n in names}
-            mine = own_cpu()
+            mine, server = own_cpu(), postgres_cpu()
             costed = asyncio.run(
                 steady(base, metrics, args.cpu_rate, args.step_seconds, headers, body, follow=args.follow)
             )
-            client = own_cpu() - mine
+            client, server = own_cpu() - mine, postgres_cpu() - server
             costs = {n: cpu_seconds(system.procs[n].pid) - before[n] for n in names}
             closed = closed_loop(base, headers, body, args.bare_seconds) if args.follow == "wait" else None
+            bare_server = postgres_cpu()
             bare, bare_cpu = bare_insert_rate(order_db, args.bare_seconds)
+            bare_server = postgres_cpu() - bare_server  # the warm-up's inserts too: an upper bound
         print(f"after: {load_line()}")
     db = "PostgreSQL" if args.postgres else "SQLite"
     found = best.rate if best else 0.0
@@ -443,6 +460,12 @@ def capacity(args: argparse.Namespace) -> None:
     )
     services = sum(costs.values()) * 1000 / n
     print(f"  services, gateway and nats together: {services:.1f} ms; the bare app: {bare_cpu:.2f} ms per insert")
+    if args.postgres:
+        inserts = max(1.0, bare * (args.bare_seconds + 2))
+        print(
+            f"  the PostgreSQL server besides: {1000 * server / n:.1f} ms per order; "
+            f"at most {1000 * bare_server / inserts:.2f} ms per bare insert"
+        )
     print(f"  CPU ratio (bare ms per insert / system ms per order): {bare_cpu / services:.3f}")
 
 

@@ -28,7 +28,18 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from saga import add_follow_argument, cpu_seconds, follow_line, load_line, order_body, own_cpu, percentile, shop, steady
+from saga import (
+    add_follow_argument,
+    cpu_seconds,
+    follow_line,
+    load_line,
+    order_body,
+    own_cpu,
+    percentile,
+    postgres_cpu,
+    shop,
+    steady,
+)
 
 
 def kernel_seconds(pid: int) -> float:
@@ -84,9 +95,9 @@ def main() -> None:
         print(load_line())
         before = {n: cpu_seconds(system.procs[n].pid) for n in names}
         kernel_before = {n: kernel_seconds(system.procs[n].pid) for n in names}
-        mine = own_cpu()
+        mine, server = own_cpu(), postgres_cpu()
         step = asyncio.run(steady(base, metrics, args.rate, args.seconds, headers, body, follow=args.follow))
-        client = own_cpu() - mine
+        client, server = own_cpu() - mine, postgres_cpu() - server
         n = len(step.orders)
         costs = {name: 1000 * (cpu_seconds(system.procs[name].pid) - before[name]) / n for name in names}
         kernel = {name: 1000 * (kernel_seconds(system.procs[name].pid) - kernel_before[name]) / n for name in names}
@@ -102,6 +113,8 @@ def main() -> None:
             )
         print("  of which in the kernel: " + "  ".join(f"{k} {v:.1f}" for k, v in kernel.items()))
         print(f"  services, gateway and nats together: {sum(costs.values()):.1f} ms")
+        if args.postgres:
+            print(f"  the PostgreSQL server besides: {1000 * server / n:.1f} ms per order")
         if args.cpu_only:
             return
         spies = [
