@@ -31,8 +31,9 @@ M = TypeVar("M", bound=BaseModel)
 CALLS = Counter("http_client_requests_total", "Calls to other services.", ["target", "outcome"])
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # A call's client-side cost grows with the connections its pool holds (the client looks at each of them on
-# every request): a burst's extra connections are closed as they come back, 8 idle ones are kept.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=8)
+# every request): a burst's extra connections are closed as they come back, 16 are kept (httpcore 1.0 counts
+# busy ones too: beyond 16 calls in flight to one service, each call ending closes its connection).
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=16)
 
 
 def no_cookies() -> CookieJar:

@@ -48,9 +48,13 @@ UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 _TIMEOUT_KEY = TIMEOUT_HEADER.lower().encode("latin-1")
 # Idle keep-alive connections kept per upstream. The HTTP client looks at every pooled connection on each
 # request: with 100 idle ones (what a burst left behind, kept 5 s) a request cost 4x the CPU it did with
-# none, so a gateway that had just been overloaded stayed slow after the burst was over. A burst's extra
-# connections are closed as they come back; a steady flow needs about rate x latency of them.
-_IDLE_CONNECTIONS = 8
+# none, so a gateway that had just been overloaded stayed slow after the burst was over; 32 bound that to
+# about 2x. The client (httpcore 1.0) counts busy connections against this bound too: with more than 32
+# requests in flight to one upstream, a connection is closed as its request ends, and the next request
+# opens one. Event streams hold their connection for minutes, so they have a pool of their own and never
+# count against the requests' one.
+_IDLE_CONNECTIONS = 32
+_STREAM_IDLE_CONNECTIONS = 8
 
 
 class UpstreamUnavailable(Exception):
@@ -76,20 +80,28 @@ class Upstream:
         recovery_timeout: float = 5.0,
         max_connections: int = 200,
         max_idle_connections: int = _IDLE_CONNECTIONS,
+        idle_seconds: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url
         self.retries = retries
-        self.http = httpx.AsyncClient(
-            base_url=base_url,
-            transport=transport,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=min(max_idle_connections, max_connections)
-            ),
-            follow_redirects=False,
-            cookies=no_cookies(),  # one user's cookie never goes upstream with another's request
-        )
+
+        def client(idle: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=base_url,
+                transport=transport,
+                limits=httpx.Limits(
+                    max_connections=max_connections,
+                    max_keepalive_connections=min(idle, max_connections),
+                    keepalive_expiry=idle_seconds,
+                ),
+                follow_redirects=False,
+                cookies=no_cookies(),  # one user's cookie never goes upstream with another's request
+            )
+
+        self.http = client(max_idle_connections)
+        self.streams = client(min(max_idle_connections, _STREAM_IDLE_CONNECTIONS))  # event streams' own pool
         self.breaker = CircuitBreaker(
             failure_threshold=failure_threshold,
             recovery_timeout=recovery_timeout,
@@ -99,6 +111,7 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.streams.aclose()
 
     def _circuit_open(self) -> Problem:
         CALLS.labels(self.name, "short_circuited").inc()
@@ -164,12 +177,13 @@ class Upstream:
                 sent = info["request"].headers  # httpcore's list, written to the wire right after this
                 sent[:] = [(k, v) for k, v in sent if k.lower() != _TIMEOUT_KEY] + [(_TIMEOUT_KEY, left)]
 
-        request = self.http.build_request(
+        http = self.streams if stream else self.http
+        request = http.build_request(
             method, target, headers=headers, content=body, timeout=timeout, extensions={"trace": budget}
         )
         try:
             async with asyncio.timeout(remaining):  # connect, send and the response headers
-                response = await self.http.send(request, stream=True)
+                response = await http.send(request, stream=True)
         except (TimeoutError, httpx.TimeoutException):
             CALLS.labels(self.name, "timeout").inc()
             raise UpstreamUnavailable(f"no answer within {remaining:.3g}s", timed_out=True) from None
