@@ -240,11 +240,13 @@ class ApiSpec(Strict):
         # `crud: [Product]` is short for `crud: {Product: {}}`.
         if not isinstance(value, list):
             return value
+        seen: set[str] = set()
         for index, name in enumerate(value):
             if not isinstance(name, str):
                 raise ItemError("each item of a crud list is an entity's name; this one is not", index)
-            if value.index(name) != index:
+            if name in seen:
                 raise ItemError(f"{name!r} is listed twice", index)
+            seen.add(name)
         return {name: {} for name in value}
 
 
