@@ -77,13 +77,32 @@ def load_line() -> str:
     return f"load average {one:.2f} (1 min) {five:.2f} (5 min), {os.cpu_count()} CPUs"
 
 
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command's name (state first), [] when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def proc_name(pid: int | str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def ticks(fields: list[str], *indexes: int) -> float:
+    """Seconds from the clock-tick fields of a `proc_stat` (0 when the process was gone)."""
+    return sum(int(fields[i]) for i in indexes) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+
+
+UTIME, STIME, CUTIME, CSTIME = 11, 12, 13, 14  # indexes in `proc_stat`; PPID is 1
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc), 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return ticks(proc_stat(pid), UTIME, STIME)
 
 
 def postgres_cpu() -> float:
@@ -94,16 +113,14 @@ def postgres_cpu() -> float:
     machine meanwhile counts too."""
     total = 0.0
     for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() != "postgres":
-                continue
-            fields = (comm.parent / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        pid = comm.parent.name
+        if proc_name(pid) != "postgres":
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-        if fields[1] != "0" and Path(f"/proc/{fields[1]}/comm").read_text().strip() != "postgres":
-            total += int(fields[13]) + int(fields[14])  # the postmaster: its reaped children's cutime, cstime
-    return total / os.sysconf("SC_CLK_TCK")
+        fields = proc_stat(pid)
+        total += ticks(fields, UTIME, STIME)
+        if fields and proc_name(fields[1]) != "postgres":  # the postmaster: its reaped children's too
+            total += ticks(fields, CUTIME, CSTIME)
+    return total
 
 
 def own_cpu() -> float:
@@ -318,7 +335,7 @@ async def drop_databases(server: str, urls: list[str]) -> None:
 
 def bare_insert_rate(database_url: str, seconds: int) -> tuple[float, float, float]:
     """Inserts per second of benchmarks/bare_app.py (one uvicorn worker), wrk with 16 connections,
-    the app's CPU milliseconds per insert, and the PostgreSQL server's (0 on SQLite)."""
+    the app's CPU milliseconds per insert, and the PostgreSQL server's (meaningless on SQLite)."""
     port = free_port()
     with Server(
         [
@@ -344,8 +361,7 @@ def bare_insert_rate(database_url: str, seconds: int) -> tuple[float, float, flo
     if result.errors:
         print(f"bare app: {result.errors} errors")
     inserts = max(1.0, result.requests_per_s * seconds)
-    on_postgres = database_url.startswith("postgresql")
-    return result.requests_per_s, 1000 * used / inserts, 1000 * database / inserts if on_postgres else 0.0
+    return result.requests_per_s, 1000 * used / inserts, 1000 * database / inserts
 
 
 CLOSED_CONNECTIONS = 16  # as many as the bare app's wrk run

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from saga import (
+    STIME,
     add_follow_argument,
     cpu_seconds,
     follow_line,
@@ -37,18 +37,16 @@ from saga import (
     own_cpu,
     percentile,
     postgres_cpu,
+    proc_stat,
     shop,
     steady,
+    ticks,
 )
 
 
 def kernel_seconds(pid: int) -> float:
     """System (kernel) CPU time of a process: system calls, and on loopback the receiver's side of a send."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+    return ticks(proc_stat(pid), STIME)
 
 
 def summary(samples: Path, top: int) -> str:
