@@ -1,21 +1,22 @@
 """The floor under the Place Order saga's capacity: the least code msgen's stack can run an order with.
 
-    python benchmarks/saga_floor.py [--seconds 15] [--shop]
+    python benchmarks/saga_floor.py [--seconds 15] [--shop] [--postgres URL]
 
 Runs the processes of benchmarks/saga_floor_apps.py (a gateway, the user, order, payment, inventory and
-notification services, each a uvicorn process with its own SQLite file) and a nats-server of its own
+notification services, each a uvicorn process with its own SQLite file, or with --postgres its own
+database on that server, created for the run and dropped after it) and a nats-server of its own
 with JetStream. An order there takes the shop's hops and nothing else: the gateway's proxy, the order
 service's POST with the user check, six deliveries of four events through durable JetStream consumers
 (each acknowledged after a transaction that writes its inbox row), four outbox rows published after
 commit, the 201 once the order is CONFIRMED. Then, in the same run:
 
-- the bare app (benchmarks/bare_app.py, one row per POST) on a SQLite file, as `saga.py --capacity`
-  measures it: the denominator of issue 11's target (capacity >= 0.25 x the bare insert rate);
+- the bare app (benchmarks/bare_app.py, one row per POST) on a SQLite file or a PostgreSQL database, as
+  `saga.py --capacity` measures it: the denominator of issue 11's target (capacity >= 0.25 x the bare insert rate);
 - with --shop, the generated shop's closed loop through its gateway, as `saga.py --capacity` runs it.
 
 Each is driven the same way: wrk, 16 connections, closed loop, each POST answered 201 CONFIRMED (the
 bare app: 201). Prints the rates, their ratios to the bare app's, and the CPU milliseconds each process
-spent per order. Everything targets 127.0.0.1 and stops by itself.
+spent per order (with --postgres the server's too: it shares the two cores). Everything targets 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
@@ -35,7 +36,17 @@ from pathlib import Path
 
 import nats
 from load import LoadResult, Server, free_port, require_wrk, run_wrk
-from saga import CLOSED_CONNECTIONS, bare_insert_rate, closed_loop, cpu_seconds, load_line, order_body, shop
+from saga import (
+    CLOSED_CONNECTIONS,
+    bare_insert_rate,
+    closed_loop,
+    cpu_seconds,
+    drop_databases,
+    load_line,
+    order_body,
+    postgres_cpu,
+    shop,
+)
 
 HERE = Path(__file__).resolve().parent
 ROLES = ("user", "payment", "inventory", "notification", "order", "gateway")
@@ -78,9 +89,16 @@ def start_nats(store: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, url
 
 
-def measure(name: str, url: str, pids: dict[str, int], seconds: int, headers: dict[str, str], body: str) -> None:
+def cpu(pids: dict[str, int], postgres: bool) -> dict[str, float]:
+    """CPU seconds so far of each process, and of the PostgreSQL server with `postgres`."""
+    return {n: cpu_seconds(pid) for n, pid in pids.items()} | ({"postgres": postgres_cpu()} if postgres else {})
+
+
+def measure(
+    name: str, url: str, pids: dict[str, int], seconds: int, headers: dict[str, str], body: str, postgres: bool
+) -> None:
     run_wrk("warm-up", url, seconds=2, connections=CLOSED_CONNECTIONS, headers=headers, post_json=body)
-    before = {n: cpu_seconds(pid) for n, pid in pids.items()}
+    before = cpu(pids, postgres)
     result = run_wrk(
         name,
         url,
@@ -90,7 +108,7 @@ def measure(name: str, url: str, pids: dict[str, int], seconds: int, headers: di
         post_json=body,
         expect=(201, "CONFIRMED"),
     )
-    report(name, result, {n: cpu_seconds(pid) - before[n] for n, pid in pids.items()}, seconds)
+    report(name, result, {n: used - before[n] for n, used in cpu(pids, postgres).items()}, seconds)
 
 
 RESULTS: dict[str, float] = {}
@@ -108,7 +126,7 @@ def report(name: str, result: LoadResult, cpu: dict[str, float], seconds: int) -
     print(f"  together: {1000 * sum(cpu.values()) / orders:.2f} ms", flush=True)
 
 
-def floor(tmp: Path, seconds: int) -> None:
+def floor(tmp: Path, seconds: int, databases: dict[str, str] | None) -> None:
     nats_proc, nats_url = start_nats(tmp / "nats")
     token = secrets.token_hex(16)
     ports = {role: free_port() for role in ROLES}
@@ -118,7 +136,7 @@ def floor(tmp: Path, seconds: int) -> None:
             env = {
                 "FLOOR_ROLE": role,
                 "NATS_URL": nats_url,
-                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / role}.db",
+                "DATABASE_URL": databases[role] if databases else f"sqlite+aiosqlite:///{tmp / role}.db",
                 "FLOOR_USER_URL": f"http://127.0.0.1:{ports['user']}",
                 "FLOOR_ORDER_URL": f"http://127.0.0.1:{ports['order']}",
                 "FLOOR_TOKEN": token,
@@ -134,6 +152,7 @@ def floor(tmp: Path, seconds: int) -> None:
             seconds,
             {"Authorization": f"Bearer {token}", "Prefer": "wait=10"},
             json.dumps(BODY),
+            databases is not None,
         )
     finally:
         for server in servers:
@@ -142,37 +161,67 @@ def floor(tmp: Path, seconds: int) -> None:
         nats_proc.wait(timeout=15)
 
 
-def generated_shop(tmp: Path, seconds: int) -> None:
-    with shop(tmp, None, {"RATE_LIMIT_REQUESTS": "100000000"}) as (system, project, _name):
+def generated_shop(tmp: Path, seconds: int, postgres: str | None) -> None:
+    with shop(tmp, postgres, {"RATE_LIMIT_REQUESTS": "100000000"}) as (system, project, _name):
         body, headers = order_body(system, project, direct=False)
         base = system.url("gateway")
         pids = {name: proc.pid for name, proc in system.procs.items()}
         closed_loop(base, headers, body, 2)  # warm-up: connections, pools, the product check's cache
-        before = {n: cpu_seconds(pid) for n, pid in pids.items()}
+        before = cpu(pids, postgres is not None)
         result = closed_loop(base, headers, body, seconds)
-        report("shop", result, {n: cpu_seconds(pid) - before[n] for n, pid in pids.items()}, seconds)
+        used = {n: spent - before[n] for n, spent in cpu(pids, postgres is not None).items()}
+        report("shop", result, used, seconds)
+
+
+async def create_databases(server: str, names: list[str]) -> dict[str, str]:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server)
+    conn = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        for name in names:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return {name: url.set(drivername="postgresql+asyncpg", database=name).render_as_string(False) for name in names}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--shop", action="store_true", help="also the generated shop's closed loop, for its ratio")
+    parser.add_argument("--postgres", help="a PostgreSQL server URL instead of SQLite files")
     args = parser.parse_args()
     require_wrk()
     print(f"before: {load_line()}")
     with tempfile.TemporaryDirectory(prefix="msgen-floor-") as tmpdir:
         tmp = Path(tmpdir)
         (tmp / "floor").mkdir()
-        floor(tmp / "floor", args.seconds)
-        if args.shop:
-            (tmp / "shop").mkdir()
-            generated_shop(tmp / "shop", args.seconds)
-        # in write-ahead-log mode, as msgen's services and the floor's run SQLite (the mode stays with the file)
-        with sqlite3.connect(tmp / "bare.db") as db:
-            db.execute("PRAGMA journal_mode=WAL")
-        bare, bare_cpu, _server = bare_insert_rate(f"sqlite+aiosqlite:///{tmp / 'bare.db'}", args.seconds)
+        databases: dict[str, str] | None = None
+        if args.postgres:  # `floor<run>_<role>`, and `..._bare` for the bare app
+            run = f"floor{uuid.uuid4().hex[:8]}"
+            made = asyncio.run(create_databases(args.postgres, [f"{run}_{role}" for role in (*ROLES, "bare")]))
+            databases = {name.rsplit("_", 1)[1]: url for name, url in made.items()}
+        try:
+            floor(tmp / "floor", args.seconds, databases)
+            if args.shop:
+                (tmp / "shop").mkdir()
+                generated_shop(tmp / "shop", args.seconds, args.postgres)
+            if databases:
+                bare_url = databases["bare"]
+            else:  # in write-ahead-log mode, as msgen's services and the floor's run SQLite (it stays with the file)
+                with sqlite3.connect(tmp / "bare.db") as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                bare_url = f"sqlite+aiosqlite:///{tmp / 'bare.db'}"
+            bare, bare_cpu, bare_server = bare_insert_rate(bare_url, args.seconds)
+        finally:
+            if args.postgres and databases:
+                asyncio.run(drop_databases(args.postgres, list(databases.values())))
     print(f"after: {load_line()}")
-    print(f"bare FastAPI insert, one row per POST: {bare:.0f} inserts/s, {bare_cpu:.2f} ms of CPU per insert")
+    print(f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
+    server = f" (the PostgreSQL server {bare_server:.2f} ms besides)" if args.postgres else ""
+    print(f"bare FastAPI insert, one row per POST: {bare:.0f} inserts/s, {bare_cpu:.2f} ms of CPU per insert{server}")
     for name, rate in RESULTS.items():
         print(f"{name}: ratio to the bare insert rate {rate / bare:.3f} (issue 11's target: >= 0.25)")
 

@@ -19,7 +19,8 @@ Every message is delivered by a durable JetStream consumer and acknowledged afte
 also writes its id into an inbox (a redelivery does nothing twice); the messages a push consumer delivered
 together are handled in one transaction; an outbox row is published as soon as its transaction commits
 and marked published in the next one; publishes wait for JetStream's ack concurrently. Each service has
-its own SQLite file (WAL, synchronous=NORMAL, as msgen's runtime sets them), through SQLAlchemy Core.
+its own SQLite file (WAL, synchronous=NORMAL, as msgen's runtime sets them) or PostgreSQL database,
+through SQLAlchemy Core.
 
 What the shop does and this does not: logs, metrics, traces, correlation ids, the internal credential,
 admission, idempotency keys, problem+json, a saga state table, a status log, timeouts and compensations,
@@ -46,7 +47,7 @@ from fastapi import FastAPI, HTTPException
 from nats.js import JetStreamContext
 from pydantic import BaseModel, Field
 from sqlalchemy import event
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 ROLE = os.environ["FLOOR_ROLE"]
@@ -105,8 +106,15 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+URL = os.environ.get("DATABASE_URL", "")
+SQLITE = URL.startswith("sqlite")
+insert = sqlite.insert if SQLITE else postgresql.insert  # both with ON CONFLICT DO NOTHING
+
+
 def open_engine() -> AsyncEngine:
-    engine = create_async_engine(os.environ["DATABASE_URL"], pool_size=1, max_overflow=0)
+    if not SQLITE:  # the pool the bare app has
+        return create_async_engine(URL)
+    engine = create_async_engine(URL, pool_size=1, max_overflow=0)  # one writer, as msgen's runtime
     event.listen(engine.sync_engine, "connect", _pragmas)
     return engine
 
@@ -171,7 +179,7 @@ class Bus:
         async def work(batch: list[Any], conn: AsyncConnection) -> list[tuple[str, dict[str, Any]]]:
             out: list[tuple[str, dict[str, Any]]] = []
             for msg in batch:
-                seen = sqlite_insert(inbox).values(id=f"{subject}:{msg.metadata.sequence.stream}")
+                seen = insert(inbox).values(id=f"{subject}:{msg.metadata.sequence.stream}")
                 if (await conn.execute(seen.on_conflict_do_nothing())).rowcount:
                     out += await effect(conn, json.loads(msg.data))
             return out
@@ -208,9 +216,7 @@ def participant(consumers: dict[str, Effect], routes: Callable[[FastAPI, Bus], N
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
             if ROLE == "user":
-                await conn.execute(
-                    sqlite_insert(users).values(id=USER_ID, email="floor@example.com").on_conflict_do_nothing()
-                )
+                await conn.execute(insert(users).values(id=USER_ID, email="floor@example.com").on_conflict_do_nothing())
         await bus.start()
         for subject, effect in consumers.items():
             bus.consume(subject, effect)
