@@ -322,7 +322,7 @@ def create_gateway_app(
             failure_threshold=settings.breaker_failure_threshold,
             recovery_timeout=settings.breaker_recovery_seconds,
             max_connections=settings.upstream_max_connections,
-            max_idle_connections=settings.upstream_max_idle_connections,
+            idle_seconds=settings.upstream_idle_seconds,
             transport=transports.get(name),
         )
         for name in table.upstreams()

@@ -14,12 +14,13 @@ import logging
 import random
 from typing import Any
 
+import aiohttp
 import httpx
 from circuitbreaker import CircuitBreaker
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from msgen_runtime.http import CALLS, no_cookies
+from msgen_runtime.http import CALLS, failure_name, no_cookies, pooled_transport, timed_out
 from msgen_runtime.middleware import TIMEOUT_HEADER
 from msgen_runtime.problems import Problem
 from msgen_runtime.sse import ClientGone
@@ -46,15 +47,10 @@ HOP_BY_HOP = frozenset(
 _RESPONSE_OWN = frozenset({"date", "server", "x-correlation-id"})
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 _TIMEOUT_KEY = TIMEOUT_HEADER.lower().encode("latin-1")
-# Idle keep-alive connections kept per upstream. The HTTP client looks at every pooled connection on each
-# request: with 100 idle ones (what a burst left behind, kept 5 s) a request cost 4x the CPU it did with
-# none, so a gateway that had just been overloaded stayed slow after the burst was over; 32 bound that to
-# about 2x. The client (httpcore 1.0) counts busy connections against this bound too: with more than 32
-# requests in flight to one upstream, a connection is closed as its request ends, and the next request
-# opens one. Event streams hold their connection for minutes, so they have a pool of their own and never
-# count against the requests' one.
-_IDLE_CONNECTIONS = 32
-_STREAM_IDLE_CONNECTIONS = 8
+# Connections to one upstream: open at once (requests and event streams apart), and how long an idle one is
+# kept for the next request.
+_MAX_CONNECTIONS = 200
+_IDLE_SECONDS = 5.0
 
 
 class UpstreamUnavailable(Exception):
@@ -68,7 +64,12 @@ class UpstreamUnavailable(Exception):
 
 
 class Upstream:
-    """One upstream service: a pooled HTTP client and a circuit breaker."""
+    """One upstream service: pooled HTTP clients (requests, event streams) and a circuit breaker.
+
+    The clients speak httpx's interface over aiohttp's connection pools (`pooled_transport`): a test
+    gives its own `transport` instead. Event streams hold their connection for minutes, so they have a
+    pool of their own and never take the requests' connections.
+    """
 
     def __init__(
         self,
@@ -78,30 +79,24 @@ class Upstream:
         retries: int = 2,
         failure_threshold: int = 5,
         recovery_timeout: float = 5.0,
-        max_connections: int = 200,
-        max_idle_connections: int = _IDLE_CONNECTIONS,
-        idle_seconds: float = 5.0,
+        max_connections: int = _MAX_CONNECTIONS,
+        idle_seconds: float = _IDLE_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url
         self.retries = retries
 
-        def client(idle: int) -> httpx.AsyncClient:
+        def client() -> httpx.AsyncClient:
             return httpx.AsyncClient(
                 base_url=base_url,
-                transport=transport,
-                limits=httpx.Limits(
-                    max_connections=max_connections,
-                    max_keepalive_connections=min(idle, max_connections),
-                    keepalive_expiry=idle_seconds,
-                ),
+                transport=transport or pooled_transport(max_connections=max_connections, idle_seconds=idle_seconds),
                 follow_redirects=False,
                 cookies=no_cookies(),  # one user's cookie never goes upstream with another's request
             )
 
-        self.http = client(max_idle_connections)
-        self.streams = client(min(max_idle_connections, _STREAM_IDLE_CONNECTIONS))  # event streams' own pool
+        self.http = client()
+        self.streams = client()  # event streams' own pool
         self.breaker = CircuitBreaker(
             failure_threshold=failure_threshold,
             recovery_timeout=recovery_timeout,
@@ -178,18 +173,21 @@ class Upstream:
                 sent[:] = [(k, v) for k, v in sent if k.lower() != _TIMEOUT_KEY] + [(_TIMEOUT_KEY, left)]
 
         http = self.streams if stream else self.http
+        # The time left goes with the request, lowered by the wait for a pooled connection right before the
+        # headers go out: by `pooled_transport`'s requests, or by this trace with httpx's own transport.
+        left = (_TIMEOUT_KEY.decode("latin-1"), str(max(0, int(remaining * 1000))))
         request = http.build_request(
-            method, target, headers=headers, content=body, timeout=timeout, extensions={"trace": budget}
+            method, target, headers=[*headers, left], content=body, timeout=timeout, extensions={"trace": budget}
         )
         try:
             async with asyncio.timeout(remaining):  # connect, send and the response headers
                 response = await http.send(request, stream=True)
-        except (TimeoutError, httpx.TimeoutException):
-            CALLS.labels(self.name, "timeout").inc()
-            raise UpstreamUnavailable(f"no answer within {remaining:.3g}s", timed_out=True) from None
-        except httpx.TransportError as exc:
+        except (TimeoutError, httpx.TransportError, aiohttp.ClientError) as exc:
+            if timed_out(exc):
+                CALLS.labels(self.name, "timeout").inc()
+                raise UpstreamUnavailable(f"no answer within {remaining:.3g}s", timed_out=True) from None
             CALLS.labels(self.name, "transport_error").inc()
-            raise UpstreamUnavailable(type(exc).__name__) from None
+            raise UpstreamUnavailable(failure_name(exc)) from None
         if response.status_code in UNAVAILABLE_STATUSES:
             CALLS.labels(self.name, "server_error").inc()
             raise UpstreamUnavailable(f"answered {response.status_code}", response=response)
@@ -221,8 +219,8 @@ async def relay(response: httpx.Response, *, stream: bool = False) -> Response:
     if not stream and length.isdigit() and int(length) <= BUFFERED:
         try:
             content = b"".join([chunk async for chunk in response.aiter_raw()])
-        except httpx.HTTPError as exc:  # the upstream went away mid-body: nothing of it was sent yet
-            _log.warning("proxy.body_interrupted", extra={"error": type(exc).__name__})
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:  # the upstream went away mid-body: none of it sent yet
+            _log.warning("proxy.body_interrupted", extra={"error": failure_name(exc)})
             raise Problem(502, "Bad Gateway", "the upstream's answer broke off") from None
         finally:
             await response.aclose()
@@ -259,8 +257,8 @@ class Passthrough(Response):
                 try:
                     async for chunk in upstream.aiter_raw():
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                except httpx.HTTPError as exc:  # the upstream went away mid-body: end the client's response too
-                    _log.warning("proxy.body_interrupted", extra={"error": type(exc).__name__})
+                except (httpx.HTTPError, aiohttp.ClientError) as exc:  # the upstream went away mid-body: end ours too
+                    _log.warning("proxy.body_interrupted", extra={"error": failure_name(exc)})
                 finally:
                     await client.stop()
         except TimeoutError:

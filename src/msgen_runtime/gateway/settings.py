@@ -89,8 +89,8 @@ class GatewaySettings(BaseSettings):
 
     upstream_retries: int = Field(2, ge=0, le=10, description="Retries of an idempotent read that did not get through.")
     upstream_max_connections: int = Field(200, ge=1)
-    upstream_max_idle_connections: int = Field(
-        32, ge=0, description="Idle keep-alive connections kept per upstream (a burst's extra ones are closed)."
+    upstream_idle_seconds: float = Field(
+        5.0, gt=0, le=300, description="How long an idle connection to an upstream is kept for the next request."
     )
     max_in_flight_requests: int = Field(
         256, ge=1, description="Requests waiting for their answer at once; beyond it, 503 with Retry-After."
