@@ -1,9 +1,10 @@
 """The gateway's and the services' HTTP clients on a real server: what their pools open, keep and send.
 
-Their calls go through httpx's interface over aiohttp's connection pools (`msgen_runtime.http.
-pooled_transport`): httpcore's pool, httpx's own, looks at every connection it holds on each request,
-which made the gateway several times slower right after a burst (docs/performance.md). A real server here
-counts the connections the clients open and hold, and records what they send.
+The gateway's calls go through httpx's interface over aiohttp's connection pools (`msgen_runtime.gateway.
+proxy`): httpcore's pool, httpx's own, looks at every connection it holds on each request, which made the
+gateway several times slower right after a burst (docs/performance.md). A service's calls stay on httpx's
+own pool, bounded. A real server here counts the connections the clients open and hold, and records what
+they send.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,6 +22,7 @@ from msgen_runtime.http import ServiceClient
 from msgen_runtime.middleware import TIMEOUT_HEADER
 from msgen_runtime.problems import Problem
 
+SERVICE_KEPT = 16  # a service's calls stay on httpx's own pool, which keeps this many (msgen_runtime.http)
 KEPT = 600.0  # seconds a kept connection may stay idle in the tests that count reuse: none waits on speed
 
 
@@ -32,7 +35,7 @@ class CountingServer:
     """HTTP/1.1 with keep-alive on 127.0.0.1, counting connections accepted and open.
 
     `/slow` answers after 0.3 s, so that a burst opens a connection per request; `/hang` never answers;
-    `/cookie` sets a cookie; `/stream` sends its headers and one event, then holds the connection until
+    `/drop` closes the connection without an answer; `/cookie` sets a cookie; `/long` answers a 10 kB header; `/stream` sends its headers and one event, then holds the connection until
     `release` is set. Every request's head is kept in `heads`.
     """
 
@@ -55,6 +58,8 @@ class CountingServer:
                 line = head.split(b"\r\n", 1)[0]
                 if b" /hang " in line:
                     await asyncio.Event().wait()
+                if b" /drop " in line:  # the connection closed before any answer
+                    return
                 if b" /stream " in line:
                     writer.write(
                         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -203,30 +208,81 @@ async def test_open_event_streams_do_not_make_the_gateways_requests_open_new_con
 
 
 @pytest.mark.anyio
-async def test_a_services_calls_reuse_their_connections_keep_no_cookie_and_fail_as_503_or_504(
-    server: CountingServer,
-) -> None:
-    client = ServiceClient("product", server.url, timeout=30, retries=0)
+async def test_the_gateway_sends_a_request_once_as_it_came_and_relays_a_long_header(server: CountingServer) -> None:
+    upstream = Upstream("product", server.url, retries=0, idle_seconds=KEPT)
     try:
-        answers = await asyncio.gather(*[client.request("GET", "/slow") for _ in range(40)])
-        assert [a.status_code for a in answers] == [200] * 40
-        accepted = server.accepted
-        assert (await client.request("GET", "/cookie")).status_code == 200
-        assert (await client.request("GET", "/")).status_code == 200
-        assert server.accepted == accepted
-        assert b"\r\ncookie:" not in server.heads[-1]
-        with pytest.raises(Problem) as hung:
-            await client.request("GET", "/hang", timeout=0.3)
-        assert hung.value.status == 504
+        with pytest.raises(Problem) as dropped:  # no retry behind the gateway's back (its own are for reads)
+            await upstream.open("PUT", "/drop", headers=[], body=b"{}", timeout=30, idempotent=False, stream=False)
+        assert dropped.value.status == 503
+        assert [h for h in server.heads if h.startswith(b"put /drop ")] == [server.heads[0]]
+        repeated = [("x-dup", "1"), ("x-dup", "2")]
+        answer = await upstream.open(
+            "POST", "/", headers=repeated, body=b"x", timeout=30, idempotent=False, stream=False
+        )
+        await answer.aread()
+        await answer.aclose()
+        sent = server.heads[-1]
+        assert b"\r\nx-dup: 1\r\n" in sent and b"\r\nx-dup: 2\r\n" in sent  # two lines, as they came
+        assert b"\r\ncontent-type:" not in sent  # none was given: none is made up
+        assert await _get(upstream, "/long") == 200
+    finally:
+        await upstream.aclose()
+
+
+_TRACED_CALLS = """
+import asyncio, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from msgen_runtime.gateway.proxy import Upstream
+
+spans = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(provider)
+
+async def main() -> None:
+    upstream = Upstream("product", sys.argv[1])
+    answer = await upstream.open("GET", "/", headers=[], body=b"", timeout=30, idempotent=True, stream=False)
+    await answer.aread()
+    await answer.aclose()
+    await upstream.aclose()
+
+asyncio.run(main())
+print(sorted(span.kind.name for span in spans.get_finished_spans()))
+"""
+
+
+def test_the_gateways_calls_are_traced() -> None:
+    async def serve() -> str:
+        counting = CountingServer()
+        listener = await asyncio.start_server(counting._serve, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        try:
+            done = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _TRACED_CALLS, f"http://127.0.0.1:{port}", stdout=asyncio.subprocess.PIPE
+            )
+            out, _ = await asyncio.wait_for(done.communicate(), 120)
+            assert done.returncode == 0
+            return out.decode().strip()
+        finally:
+            counting.release.set()
+            listener.close()
+
+    # its own tracer provider, in a process of its own: a process sets one once
+    assert asyncio.run(serve()) == "['CLIENT']"
+
+
+@pytest.mark.anyio
+async def test_a_services_calls_close_a_bursts_extra_connections(server: CountingServer) -> None:
+    client = ServiceClient("product", server.url, timeout=30)
+    burst = 40
+    try:
+        answers = await asyncio.gather(*[client.request("GET", "/slow") for _ in range(burst)])
+        assert [a.status_code for a in answers] == [200] * burst
+        assert server.most == burst
+        await server.settled(SERVICE_KEPT)
+        assert server.open == SERVICE_KEPT
     finally:
         await client.close()
-    with contextlib.closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    refusing = ServiceClient("product", f"http://127.0.0.1:{closed_port}", timeout=5, retries=0)
-    try:
-        with pytest.raises(Problem) as refused:
-            await refusing.request("GET", "/")
-        assert refused.value.status == 503
-    finally:
-        await refusing.close()
