@@ -367,16 +367,19 @@ def bare_insert_rate(database_url: str, seconds: int) -> tuple[float, float, flo
 CLOSED_CONNECTIONS = 16  # as many as the bare app's wrk run
 
 
-def closed_loop(base: str, headers: dict[str, str], body: dict[str, Any], seconds: int) -> LoadResult:
+def closed_loop(
+    base: str, headers: dict[str, str], body: dict[str, Any], seconds: int, *, warm_up: bool = True
+) -> LoadResult:
     """Orders through the gateway the way the bare app's inserts are measured: wrk, 16 connections, each
     sending its next order once the last one's answer came. With `Prefer: wait` the answer is the order
     in its final status, so each request is one whole saga; an answer that is not 201 CONFIRMED counts as
     an error. No Python load generator shares the two cores with the shop here (the open-loop search's
-    client spends 1-3 ms of CPU per order)."""
+    client spends 1-3 ms of CPU per order). `warm_up`: 2 s of the same load first, not measured."""
     url = f"{base}/v1/orders"
     waiting = {**headers, "Prefer": f"wait={PREFER_WAIT}"}
     payload = json.dumps(body)
-    run_wrk("warm-up", url, seconds=2, connections=CLOSED_CONNECTIONS, headers=waiting, post_json=payload)
+    if warm_up:
+        run_wrk("warm-up", url, seconds=2, connections=CLOSED_CONNECTIONS, headers=waiting, post_json=payload)
     return run_wrk(
         "orders, closed loop",
         url,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import shutil
 import sqlite3
@@ -33,11 +32,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import nats
-from load import LoadResult, Server, free_port, require_wrk, run_wrk
+from load import LoadResult, Server, free_port, require_wrk
 from saga import (
-    CLOSED_CONNECTIONS,
     bare_insert_rate,
     closed_loop,
     cpu_seconds,
@@ -95,19 +94,18 @@ def cpu(pids: dict[str, int], postgres: bool) -> dict[str, float]:
 
 
 def measure(
-    name: str, url: str, pids: dict[str, int], seconds: int, headers: dict[str, str], body: str, postgres: bool
+    name: str,
+    base: str,
+    pids: dict[str, int],
+    seconds: int,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    postgres: bool,
 ) -> None:
-    run_wrk("warm-up", url, seconds=2, connections=CLOSED_CONNECTIONS, headers=headers, post_json=body)
+    """The closed loop through the gateway at `base`, and the CPU each process spent on it, its warm-up apart."""
+    closed_loop(base, headers, body, 2, warm_up=False)  # connections, pools, the shop's product cache
     before = cpu(pids, postgres)
-    result = run_wrk(
-        name,
-        url,
-        seconds=seconds,
-        connections=CLOSED_CONNECTIONS,
-        headers=headers,
-        post_json=body,
-        expect=(201, "CONFIRMED"),
-    )
+    result = closed_loop(base, headers, body, seconds, warm_up=False)
     report(name, result, {n: used - before[n] for n, used in cpu(pids, postgres).items()}, seconds)
 
 
@@ -147,11 +145,11 @@ def floor(tmp: Path, seconds: int, databases: dict[str, str] | None) -> None:
         pids = {role: server.proc.pid for role, server in zip(ROLES, servers, strict=True)} | {"nats": nats_proc.pid}
         measure(
             "floor",
-            f"http://127.0.0.1:{ports['gateway']}/v1/orders",
+            f"http://127.0.0.1:{ports['gateway']}",
             pids,
             seconds,
-            {"Authorization": f"Bearer {token}", "Prefer": "wait=10"},
-            json.dumps(BODY),
+            {"Authorization": f"Bearer {token}"},
+            BODY,
             databases is not None,
         )
     finally:
@@ -166,11 +164,7 @@ def generated_shop(tmp: Path, seconds: int, postgres: str | None) -> None:
         body, headers = order_body(system, project, direct=False)
         base = system.url("gateway")
         pids = {name: proc.pid for name, proc in system.procs.items()}
-        closed_loop(base, headers, body, 2)  # warm-up: connections, pools, the product check's cache
-        before = cpu(pids, postgres is not None)
-        result = closed_loop(base, headers, body, seconds)
-        used = {n: spent - before[n] for n, spent in cpu(pids, postgres is not None).items()}
-        report("shop", result, used, seconds)
+        measure("shop", base, pids, seconds, headers, body, postgres is not None)
 
 
 async def create_databases(server: str, names: list[str]) -> dict[str, str]:
