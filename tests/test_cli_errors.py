@@ -62,6 +62,12 @@ def test_a_missing_spec_is_bad_input(tmp_path: Path) -> None:
     assert done.returncode == 2
 
 
+def _sigint_as_a_terminal_sends_it() -> None:
+    # A suite started in the background of a script inherits SIGINT ignored, and Python then keeps it
+    # ignored in the child: msgen would wait out its request's timeout instead of being interrupted.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path: Path) -> None:
     """A real SIGINT while msgen waits for a server that took its request and never answers."""
     with socket.create_server(("127.0.0.1", 0)) as server:
@@ -74,6 +80,7 @@ def test_ctrl_c_is_one_line_and_exit_code_130(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=_sigint_as_a_terminal_sends_it,
         )
         try:
             connection, _ = server.accept()
