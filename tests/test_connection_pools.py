@@ -35,7 +35,7 @@ class CountingServer:
     """HTTP/1.1 with keep-alive on 127.0.0.1, counting connections accepted and open.
 
     `/slow` answers after 0.3 s, so that a burst opens a connection per request; `/hang` never answers;
-    `/drop` closes the connection without an answer; `/cookie` sets a cookie; `/long` answers a 10 kB header; `/stream` sends its headers and one event, then holds the connection until
+    `/drop` closes the connection without an answer; `/cookie` sets a cookie; `/long` answers a 10 kB header line, `/many` 150 header lines; `/stream` sends its headers and one event, then holds the connection until
     `release` is set. Every request's head is kept in `heads`.
     """
 
@@ -72,9 +72,17 @@ class CountingServer:
                     continue
                 if b" /slow " in line:
                     await asyncio.sleep(0.3)
-                cookie = b"Set-Cookie: session=secret; Path=/\r\n" if b" /cookie " in line else b""
+                if b"\r\ncontent-length: " in head.lower():  # a body: read it, the next request follows it
+                    length = head.lower().split(b"\r\ncontent-length: ", 1)[1].split(b"\r\n", 1)[0]
+                    await reader.readexactly(int(length))
+                extra = {
+                    b" /cookie ": b"Set-Cookie: session=secret; Path=/\r\n",
+                    b" /long ": b"X-Long: " + b"x" * 10_000 + b"\r\n",
+                    b" /many ": b"".join(b"Set-Cookie: c%d=1\r\n" % i for i in range(150)),
+                }
+                added = b"".join(lines for path, lines in extra.items() if path in line)
                 writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + cookie + b"Content-Length: 2\r\n\r\nok"
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + added + b"Content-Length: 2\r\n\r\nok"
                 )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
@@ -225,13 +233,13 @@ async def test_the_gateway_sends_a_request_once_as_it_came_and_relays_a_long_hea
         assert b"\r\nx-dup: 1\r\n" in sent and b"\r\nx-dup: 2\r\n" in sent  # two lines, as they came
         assert b"\r\ncontent-type:" not in sent  # none was given: none is made up
         assert await _get(upstream, "/long") == 200
+        assert await _get(upstream, "/many") == 200
     finally:
         await upstream.aclose()
 
 
 _TRACED_CALLS = """
 import asyncio, sys
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -240,14 +248,19 @@ from msgen_runtime.gateway.proxy import Upstream
 spans = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(spans))
-trace.set_tracer_provider(provider)
 
 async def main() -> None:
     upstream = Upstream("product", sys.argv[1])
+    upstream.trace(provider)  # as create_gateway_app does once tracing is on
+    untraced = Upstream("product", sys.argv[1])  # tracing off: no instrumentation, no span
     answer = await upstream.open("GET", "/", headers=[], body=b"", timeout=30, idempotent=True, stream=False)
     await answer.aread()
     await answer.aclose()
+    other = await untraced.open("GET", "/", headers=[], body=b"", timeout=30, idempotent=True, stream=False)
+    await other.aread()
+    await other.aclose()
     await upstream.aclose()
+    await untraced.aclose()
 
 asyncio.run(main())
 print(sorted(span.kind.name for span in spans.get_finished_spans()))

@@ -501,7 +501,10 @@ def create_gateway_app(
     app.state.upstreams = upstreams
     app.state.verifier = verifier
     app.state.limiter = limiter
-    configure_tracing(
+    provider = configure_tracing(
         app, service=settings.service_name, sample_ratio=settings.trace_sample_ratio, exporter=span_exporter
     )
+    if provider is not None:  # untraced, the calls cost no instrumentation
+        for upstream in upstreams.values():
+            upstream.trace(provider)
     return app

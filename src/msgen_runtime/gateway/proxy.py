@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import httpx
@@ -27,6 +27,9 @@ from msgen_runtime.http import CALLS, no_cookies
 from msgen_runtime.middleware import TIMEOUT_HEADER
 from msgen_runtime.problems import Problem
 from msgen_runtime.sse import ClientGone
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["HOP_BY_HOP", "UNAVAILABLE_STATUSES", "Passthrough", "Upstream", "UpstreamUnavailable", "relay"]
 
@@ -95,7 +98,7 @@ def _pooled_transport(*, max_connections: int, idle_seconds: float) -> AiohttpTr
     serves many callers), no header added (aiohttp would give a body without a type one), no request sent
     twice (aiohttp resends an idempotent method once on a dropped connection: retries are the caller's
     decision), names resolved for each new connection, TLS checked against the same certificates, header
-    lines up to 16 KiB in the answer.
+    lines up to 16 KiB and up to 1024 of them in the answer.
     """
     tls = httpx.create_ssl_context()
 
@@ -110,20 +113,12 @@ def _pooled_transport(*, max_connections: int, idle_seconds: float) -> AiohttpTr
             skip_auto_headers=("Content-Type",),
             max_line_size=16384,
             max_field_size=16384,
+            max_headers=1024,
         )
         made._retry_connection = False  # no public setting: tests/test_connection_pools.py checks it holds
         return made
 
     return _Transport(client=session)
-
-
-def _traced(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    """`client`, its calls traced (a client span each, with the trace context sent) and timed, under the
-    tracer provider `msgen_runtime.tracing` sets, whatever its transport."""
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-
-    HTTPXClientInstrumentor.instrument_client(client)
-    return client
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -178,15 +173,14 @@ class Upstream:
         self.retries = retries
 
         def client() -> httpx.AsyncClient:
-            return _traced(
-                httpx.AsyncClient(
-                    base_url=base_url,
-                    transport=transport
-                    or _pooled_transport(max_connections=max_connections, idle_seconds=idle_seconds),
-                    follow_redirects=False,
-                    cookies=no_cookies(),  # one user's cookie never goes upstream with another's request
-                )
+            return httpx.AsyncClient(
+                base_url=base_url,
+                transport=transport or _pooled_transport(max_connections=max_connections, idle_seconds=idle_seconds),
+                follow_redirects=False,
+                cookies=no_cookies(),  # one user's cookie never goes upstream with another's request
             )
+
+        self._own_pools = transport is None
 
         self.http = client()
         self.streams = client()  # event streams' own pool
@@ -196,6 +190,17 @@ class Upstream:
             expected_exception=UpstreamUnavailable,
             name=f"gateway:{name}",
         )
+
+    def trace(self, provider: TracerProvider) -> None:
+        """Trace and time the calls through this upstream's own pools under `provider`: a client span each
+        (httpx's instrumentation, whose global patch reaches only httpx's own transport). A transport a
+        test gave is left as it is."""
+        if not self._own_pools:
+            return
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        for client in (self.http, self.streams):
+            HTTPXClientInstrumentor.instrument_client(client, tracer_provider=provider)
 
     async def aclose(self) -> None:
         await self.http.aclose()
